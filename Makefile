@@ -1,0 +1,47 @@
+# Two entry points (README): `make demo` and `make test`. Each installs what it needs.
+
+FORGE := node_modules/.bin/forge
+# npm writes this file on every install: newer than the lockfile means node_modules is current.
+NPM_STAMP := node_modules/.package-lock.json
+CARGO_FLAGS := --locked
+
+.PHONY: demo test toolchain build artifacts fmt lint clean
+
+demo: toolchain
+	cargo run $(CARGO_FLAGS) --quiet -p sak-cli --bin sak -- node up
+
+test: toolchain
+	@echo "==> formatting"
+	cargo fmt --all --check
+	$(FORGE) fmt --check
+	@echo "==> committed artifacts match contracts/src"
+	cargo xtask artifacts --check
+	@echo "==> forge test"
+	$(FORGE) test
+	@echo "==> clippy"
+	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
+	@echo "==> doc examples"
+	cargo test $(CARGO_FLAGS) --workspace --doc --quiet
+	@echo "==> cargo nextest"
+	cargo nextest run $(CARGO_FLAGS) --workspace --profile ci
+
+toolchain: $(NPM_STAMP)
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: toolchain
+	cargo build $(CARGO_FLAGS) --workspace --all-targets
+
+# Recompile contracts/src through foundry-compilers and rewrite crates/contracts/artifacts.
+artifacts: toolchain
+	cargo xtask artifacts
+
+fmt: toolchain
+	cargo fmt --all
+	$(FORGE) fmt
+
+clean:
+	cargo clean
+	rm -rf out cache

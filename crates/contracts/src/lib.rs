@@ -1,0 +1,69 @@
+#![doc = include_str!("../README.md")]
+// The bindings mirror Solidity signatures, some with many parameters (Uniswap V2).
+#![allow(clippy::too_many_arguments)]
+
+mod canonical;
+
+pub use canonical::{
+    CREATE2_DEPLOYER, ENTRY_POINT_V08, ENTRY_POINT_V08_SALT, SIMPLE_7702_ACCOUNT_V08,
+    SIMPLE_ACCOUNT_FACTORY_V08,
+};
+
+// Bindings are generated from the committed artifacts (written by `cargo xtask artifacts`);
+// Solidity is the source of truth for every type here.
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    MockERC20,
+    "artifacts/MockERC20.json"
+);
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    IEntryPoint,
+    "artifacts/IEntryPoint.json"
+);
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    SimpleAccountFactory,
+    "artifacts/SimpleAccountFactory.json"
+);
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    SimpleAccount,
+    "artifacts/SimpleAccount.json"
+);
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    IUniswapV2Router02,
+    "artifacts/IUniswapV2Router02.json"
+);
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    IUniswapV2Factory,
+    "artifacts/IUniswapV2Factory.json"
+);
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    IUniswapV2Pair,
+    "artifacts/IUniswapV2Pair.json"
+);
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    IWETH,
+    "artifacts/IWETH.json"
+);
