@@ -45,7 +45,7 @@ struct FileDoc {
     profiles: BTreeMap<String, RawProfile>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProfile {
     #[serde(default = "default_chain_id")]
@@ -272,8 +272,7 @@ impl NodeConfig {
             name: name.to_string(),
             available: self.profiles.keys().cloned().collect(),
         })?;
-        let raw = RawProfile { fork_url: raw.fork_url.clone(), ..*raw };
-        Profile::from_raw(name.to_string(), raw, |spanned| {
+        Profile::from_raw(name.to_string(), raw.clone(), |spanned| {
             let value = spanned.get_ref();
             let Some(var) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) else {
                 return Some(Ok(value.clone()));
@@ -294,14 +293,6 @@ impl NodeConfig {
                 }
             }
         })
-    }
-}
-
-// `RawProfile` holds only `Copy` fields besides `fork_url`; the struct-update in `profile_with_env`
-// relies on that.
-impl Clone for RawProfile {
-    fn clone(&self) -> Self {
-        Self { fork_url: self.fork_url.clone(), ..*self }
     }
 }
 
