@@ -7,7 +7,7 @@ use alloy::{
 };
 use sak_contracts::{
     ENTRY_POINT_V08, IEntryPoint, IUniswapV2Pair, IUniswapV2Router02, MockERC20, SIMPLE_7702_ACCOUNT_V08,
-    SIMPLE_ACCOUNT_FACTORY_V08, SimpleAccountFactory,
+    SIMPLE_ACCOUNT_FACTORY_V08, SakAccountFactory, SimpleAccountFactory,
 };
 use sak_testkit::{Error, Kit, Profile, SEED_TKN, SEED_USD, Toolchain, deploy};
 use std::{net::TcpStream, path::Path, time::Duration};
@@ -201,4 +201,18 @@ async fn toolchain_reads_all_published_bytecode_forms() {
 
 fn process_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[tokio::test]
+async fn sak_account_factory_creates_accounts_at_their_counterfactual_address() {
+    let kit = Kit::start(Profile::test()).await.unwrap();
+    let factory = SakAccountFactory::new(kit.deployment().sak_account_factory, kit.provider());
+    let owner = kit.dev_accounts()[3];
+    let salt = alloy::primitives::B256::with_last_byte(9);
+    let predicted = factory.getAddress(owner, salt).call().await.unwrap();
+    assert!(kit.provider().get_code_at(predicted).await.unwrap().is_empty());
+    factory.createAccount(owner, salt).send().await.unwrap().get_receipt().await.unwrap();
+    let account = sak_contracts::SakAccount::new(predicted, kit.provider());
+    assert_eq!(account.owner().call().await.unwrap(), owner);
+    assert_eq!(account.entryPoint().call().await.unwrap(), ENTRY_POINT_V08);
 }

@@ -37,6 +37,7 @@ abstract contract CanonicalDeployer is Test {
         (bool ok, bytes memory ret) =
             Canonical.CREATE2_DEPLOYER.call(abi.encodePacked(salt, initcode));
         require(ok && ret.length == 20, "CREATE2 deployment failed");
+        // forge-lint: disable-next-line(unsafe-typecast) the deployer returns exactly 20 bytes
         return address(bytes20(ret));
     }
 }

@@ -19,6 +19,22 @@ alloy::sol!(
     "artifacts/MockERC20.json"
 );
 
+// `SakAccount`'s ABI carries the `ISakSessions` policy types and errors (the account
+// implements the interface), so its binding also defines the `ISakSessions` module.
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    SakAccount,
+    "artifacts/SakAccount.json"
+);
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    SakAccountFactory,
+    "artifacts/SakAccountFactory.json"
+);
+
 alloy::sol!(
     #[allow(missing_docs)]
     #[sol(rpc)]

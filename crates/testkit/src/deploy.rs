@@ -14,6 +14,7 @@ use alloy::{
 };
 use sak_contracts::{
     CREATE2_DEPLOYER, ENTRY_POINT_V08_SALT, IUniswapV2Factory, IUniswapV2Pair, IUniswapV2Router02, MockERC20,
+    SakAccountFactory,
 };
 use serde::Serialize;
 
@@ -38,6 +39,8 @@ pub struct Deployment {
     pub tkn: Address,
     /// The tUSD/TKN Uniswap V2 pair, seeded at [`SEED_USD`] : [`SEED_TKN`].
     pub usd_tkn_pair: Address,
+    /// sak's smart-account factory (CREATE2 clones of `SakAccount`).
+    pub sak_account_factory: Address,
 }
 
 /// tUSD seeded into the pool (2,000,000 tUSD).
@@ -110,6 +113,8 @@ pub async fn deploy(provider: &DynProvider, toolchain: &Toolchain, deployer: Add
     let usd = create2(provider, "tUSD", zero, mock_token("Test USD", "tUSD", 6)).await?;
     let tkn = create2(provider, "TKN", zero, mock_token("Test Token", "TKN", 18)).await?;
     let usd_tkn_pair = seed_pool(provider, deployer, uniswap_v2_factory, uniswap_v2_router, usd, tkn).await?;
+    let sak_account_factory =
+        create2(provider, "SakAccountFactory", zero, SakAccountFactory::BYTECODE.clone()).await?;
 
     Ok(Deployment {
         entry_point,
@@ -121,6 +126,7 @@ pub async fn deploy(provider: &DynProvider, toolchain: &Toolchain, deployer: Add
         usd,
         tkn,
         usd_tkn_pair,
+        sak_account_factory,
     })
 }
 

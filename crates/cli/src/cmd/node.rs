@@ -167,6 +167,7 @@ impl Summary {
             ("tUSD (6 decimals)", c.usd),
             ("TKN (18 decimals)", c.tkn),
             ("tUSD/TKN pair", c.usd_tkn_pair),
+            ("SakAccountFactory", c.sak_account_factory),
         ] {
             s += &format!("  {name:<22} {address}\n");
         }

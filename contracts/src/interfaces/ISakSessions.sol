@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+/// @title ISakSessions
+/// @notice The session-key policy of a sak account: types, errors and events. The Rust crates
+///         bind these through the compiled ABI and use the same error names.
+///
+/// Policy model (v1). A session lets `signer` act for the account:
+/// - only within `[validAfter, validUntil]` (inclusive, unix seconds);
+/// - only through the listed calls: `(target, selector)` pairs with conditions on static
+///   arguments; native value only where `allowValue` is set;
+/// - moving tokens only through `spendLimits`: per token (address(0) = native ETH) an
+///   `allowance` in base units per `period` seconds. An ERC-20 limit permits `transfer` and/or
+///   `approve` on that token; both count the full amount (an approval is spend);
+/// - paying at most `gasBudget` wei of the account's ETH for gas per `gasPeriod` (0 = the
+///   session may only run sponsored operations, through a paymaster);
+/// - at most `maxOps` operations in total (0 = unlimited).
+/// Periods are fixed windows aligned to `validAfter`; unused allowance does not carry over. The
+/// owner can revoke one session or all at once (an epoch bump, O(1)).
+interface ISakSessions {
+    /// @notice How an argument is compared. `EqAccount` needs no value: the argument must be
+    ///         the account's own address (for example a swap's recipient).
+    enum Op {
+        Eq,
+        Lte,
+        Gte,
+        OneOf,
+        EqAccount
+    }
+
+    /// @notice A condition on the `argIndex`-th 32-byte word after the selector (a static
+    ///         parameter). `Lte`/`Gte` compare as uint256.
+    struct ArgCondition {
+        uint8 argIndex;
+        Op op;
+        bytes32[] values;
+    }
+
+    /// @notice One permitted call shape.
+    struct CallPermission {
+        address target;
+        bytes4 selector;
+        bool allowValue;
+        ArgCondition[] conditions;
+    }
+
+    /// @notice A per-period cap on what leaves the account.
+    struct SpendLimit {
+        /// @dev ERC-20 token, or address(0) for native ETH.
+        address token;
+        /// @dev Base units per period; at most 2^96 - 1.
+        uint96 allowance;
+        /// @dev Seconds; at least 60.
+        uint32 period;
+        /// @dev ERC-20 only: the session may call `transfer(to, amount)` on the token.
+        bool allowTransfer;
+        /// @dev ERC-20 only: the session may call `approve(spender, amount)` on the token.
+        bool allowApprove;
+    }
+
+    /// @notice Everything a session is allowed to do.
+    struct SessionConfig {
+        address signer;
+        /// @dev Inclusive bounds, unix seconds. validAfter < validUntil < 2^40.
+        uint40 validAfter;
+        uint40 validUntil;
+        CallPermission[] permissions;
+        SpendLimit[] spendLimits;
+        /// @dev Wei per gasPeriod; 0 = sponsored operations only.
+        uint80 gasBudget;
+        uint32 gasPeriod;
+        /// @dev 0 = unlimited.
+        uint24 maxOps;
+    }
+
+    /// @notice A session's state as stored.
+    struct SessionView {
+        address signer;
+        uint40 validAfter;
+        uint40 validUntil;
+        bool active;
+    }
+
+    /// @notice A spend limit's state as stored. `window` is the period index of `spent`.
+    struct SpendView {
+        uint96 allowance;
+        uint96 spent;
+        uint24 window;
+        uint32 period;
+    }
+
+    event SessionGranted(uint32 indexed id, address indexed signer, SessionConfig config);
+    event SessionRevoked(uint32 indexed id);
+    event AllSessionsRevoked(uint32 newEpoch);
+
+    // Configuration errors (grant).
+    error InvalidTimeBounds(uint40 validAfter, uint40 validUntil);
+    error InvalidSigner();
+    error InvalidPeriod(uint32 period);
+    error ZeroAllowance(address token);
+    error InvalidSpendLimit(address token);
+    error DuplicateSpendLimit(address token);
+    error DuplicatePermission(address target, bytes4 selector);
+    error ForbiddenTarget(address target);
+    error TokenSelectorNeedsSpendLimit(address target, bytes4 selector);
+    error InvalidCondition(address target, bytes4 selector, uint8 argIndex);
+    error TooManyEntries();
+
+    // Authorisation errors (an operation refused by policy).
+    error SessionNotActive(uint32 id);
+    error MalformedSessionSignature();
+    error SessionExecutionMode(bytes32 mode);
+    error EmptyBatch();
+    error CallNotPermitted(address target, bytes4 selector);
+    error ValueNotPermitted(address target, bytes4 selector, uint256 value);
+    error ArgumentConditionFailed(address target, bytes4 selector, uint8 argIndex);
+    error SpendCapExceeded(address token, uint256 requested, uint256 remaining);
+    error GasBudgetExceeded(uint256 requested, uint256 remaining);
+    error OperationLimitReached(uint24 maxOps);
+    error StaleWindow(address token, uint256 claimedWindow, uint256 currentWindow);
+    error ClockOutsideSession(uint40 clock, uint40 validAfter, uint40 validUntil);
+
+    /// @notice Grants a session; only the owner. Returns its id (never reused).
+    function grantSession(SessionConfig calldata config) external returns (uint32 id);
+
+    /// @notice Revokes one session, effective for operations already signed; only the owner.
+    function revokeSession(uint32 id) external;
+
+    /// @notice Revokes every session at once (O(1)); only the owner.
+    function revokeAllSessions() external;
+
+    /// @notice The stored state of session `id` under the current epoch.
+    function getSession(uint32 id) external view returns (SessionView memory);
+
+    /// @notice The stored spend state of session `id` for `token` (address(0) = native ETH).
+    function getSpend(uint32 id, address token) external view returns (SpendView memory);
+}

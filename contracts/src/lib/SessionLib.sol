@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {ISakSessions} from "../interfaces/ISakSessions.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {ERC4337Utils} from "@openzeppelin/contracts/account/utils/ERC4337Utils.sol";
+import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {
+    ERC7579Utils,
+    Execution
+} from "@openzeppelin/contracts/account/utils/draft-ERC7579Utils.sol";
+
+/// @title SessionLib
+/// @notice The permission engine: every entry point (ERC-4337 validation, the direct relayed
+///         path) runs `authorize`, so the policy means the same everywhere.
+///
+/// Where the clock comes from. ERC-7562 forbids TIMESTAMP in validation, yet spend caps are per
+/// period. The session signer therefore signs a *clock claim* (`clock`, unix seconds) with each
+/// operation; the engine does all accounting against the period that contains `clock` and
+/// returns that period's bounds as `validAfter`/`validUntil`, so the EntryPoint itself refuses
+/// the operation outside it (AA22). A claim in the future is not valid yet; a claim in the past
+/// is expired, or refused as `StaleWindow` once a later period was charged. The direct path
+/// passes `block.timestamp`. Hence no state needs to cross from validation into execution, and
+/// the charge is final even when the execution then reverts (charge-on-failure, the safe side).
+///
+/// Storage: one ERC-7201 namespace; every record is one slot, keyed by a hash that includes the
+/// revocation epoch, so revoking all sessions is one write.
+library SessionLib {
+    /// @custom:storage-location erc7201:sak.storage.Sessions
+    struct Layout {
+        /// @dev Slot 0: the owner (smart account form; unused by the EIP-7702 form), the
+        ///      revocation epoch and the next session id, read together.
+        address owner;
+        uint32 epoch;
+        uint32 nextId;
+        mapping(bytes32 sessionKey => SessionRecord) sessions;
+        mapping(bytes32 sessionKey => Counters) counters;
+        mapping(bytes32 tokenKey => TokenRecord) tokens;
+        mapping(bytes32 permissionKey => PermissionRecord) permissions;
+        mapping(bytes32 conditionKey => ConditionRecord) conditions;
+        mapping(bytes32 valueKey => bytes32) conditionValues;
+    }
+
+    struct SessionRecord {
+        address signer;
+        uint40 validAfter;
+        uint40 validUntil;
+        uint16 flags;
+    }
+
+    /// @dev Read and written only when the session has a finite gas budget or an op limit.
+    struct Counters {
+        uint80 gasBudget;
+        uint80 gasSpent;
+        uint24 gasWindow;
+        uint24 gasPeriod;
+        uint24 maxOps;
+        uint24 opsUsed;
+    }
+
+    struct TokenRecord {
+        uint96 allowance;
+        uint96 spent;
+        uint24 window;
+        uint32 period;
+        uint8 flags;
+    }
+
+    struct PermissionRecord {
+        bool exists;
+        bool allowValue;
+        uint8 conditionCount;
+    }
+
+    struct ConditionRecord {
+        uint8 argIndex;
+        ISakSessions.Op op;
+        uint8 valueCount;
+    }
+
+    // keccak256(abi.encode(uint256(keccak256("sak.storage.Sessions")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 private constant LAYOUT_SLOT =
+        0x6c24668be91564ec2123909ef66a85197a1bdc434ed464f6f97821436f5a1500;
+
+    uint16 private constant GAS_UNLIMITED = 1 << 0;
+    uint16 private constant GAS_SPONSORED_ONLY = 1 << 1;
+    uint16 private constant HAS_COUNTERS = 1 << 2;
+
+    uint8 private constant TOKEN_EXISTS = 1 << 0;
+    uint8 private constant TOKEN_TRANSFER = 1 << 1;
+    uint8 private constant TOKEN_APPROVE = 1 << 2;
+
+    /// @dev `gasBudget` meaning "no gas limit" (the owner's explicit choice).
+    uint80 internal constant UNLIMITED_GAS = type(uint80).max;
+
+    uint256 internal constant MAX_PERMISSIONS = 32;
+    uint256 internal constant MAX_SPEND_LIMITS = 16;
+    uint256 internal constant MAX_CONDITIONS = 8;
+    uint256 internal constant MAX_ONE_OF = 16;
+    uint32 internal constant MIN_PERIOD = 60;
+
+    /// @dev Session signature: 0x01 ‖ id (uint32) ‖ clock (uint40) ‖ ECDSA r ‖ s ‖ v.
+    uint8 internal constant SESSION_SIGNATURE_TAG = 0x01;
+    uint256 internal constant SESSION_SIGNATURE_LENGTH = 75;
+
+    bytes4 private constant TRANSFER = 0xa9059cbb;
+    bytes4 private constant APPROVE = 0x095ea7b3;
+    /// @dev ERC-7821 `execute(bytes32,bytes)` with the batch mode and no op data.
+    bytes4 private constant EXECUTE = 0xe9ae5c53;
+    bytes32 private constant BATCH_MODE =
+        0x0100000000000000000000000000000000000000000000000000000000000000;
+
+    function layout() internal pure returns (Layout storage l) {
+        assembly ("memory-safe") {
+            l.slot := LAYOUT_SLOT
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Keys
+    // ---------------------------------------------------------------------------------------
+
+    function sessionKey(uint32 epoch, uint32 id) internal pure returns (bytes32) {
+        return keccak256(abi.encode(epoch, id));
+    }
+
+    function tokenKey(bytes32 sKey, address token) internal pure returns (bytes32) {
+        return keccak256(abi.encode(sKey, token));
+    }
+
+    function permissionKey(bytes32 sKey, address target, bytes4 selector)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(sKey, target, selector));
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Grant and revoke (owner)
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Validates `config` and stores it under a fresh id. `account` and `entryPoint`
+    ///         are hard-denied as targets.
+    function grant(
+        Layout storage l,
+        ISakSessions.SessionConfig calldata config,
+        address account,
+        address entryPoint
+    ) internal returns (uint32 id) {
+        if (config.signer == address(0)) revert ISakSessions.InvalidSigner();
+        // forge-lint: disable-next-line(block-timestamp)
+        if (config.validAfter >= config.validUntil || config.validUntil <= block.timestamp) {
+            revert ISakSessions.InvalidTimeBounds(config.validAfter, config.validUntil);
+        }
+        if (
+            config.permissions.length > MAX_PERMISSIONS
+                || config.spendLimits.length > MAX_SPEND_LIMITS
+        ) {
+            revert ISakSessions.TooManyEntries();
+        }
+        uint40 span = config.validUntil - config.validAfter;
+
+        id = ++l.nextId;
+        bytes32 sKey = sessionKey(l.epoch, id);
+
+        uint16 flags;
+        if (config.gasBudget == UNLIMITED_GAS) flags |= GAS_UNLIMITED;
+        else if (config.gasBudget == 0) flags |= GAS_SPONSORED_ONLY;
+        if ((flags & GAS_UNLIMITED == 0 && config.gasBudget > 0) || config.maxOps > 0) {
+            flags |= HAS_COUNTERS;
+            uint24 gasPeriod;
+            if (config.gasBudget > 0 && config.gasBudget != UNLIMITED_GAS) {
+                _checkPeriod(config.gasPeriod, span, type(uint24).max);
+                gasPeriod = uint24(config.gasPeriod);
+            }
+            l.counters[sKey] = Counters({
+                gasBudget: config.gasBudget == UNLIMITED_GAS ? 0 : config.gasBudget,
+                gasSpent: 0,
+                gasWindow: 0,
+                gasPeriod: gasPeriod,
+                maxOps: config.maxOps,
+                opsUsed: 0
+            });
+        }
+
+        for (uint256 i; i < config.spendLimits.length; ++i) {
+            ISakSessions.SpendLimit calldata limit = config.spendLimits[i];
+            if (limit.allowance == 0) revert ISakSessions.ZeroAllowance(limit.token);
+            _checkPeriod(limit.period, span, type(uint32).max);
+            if (limit.token == account || limit.token == entryPoint) {
+                revert ISakSessions.ForbiddenTarget(limit.token);
+            }
+            bool native = limit.token == address(0);
+            if (native == (limit.allowTransfer || limit.allowApprove)) {
+                // Native ETH takes no ERC-20 flags; an ERC-20 limit must permit something.
+                revert ISakSessions.InvalidSpendLimit(limit.token);
+            }
+            TokenRecord storage t = l.tokens[tokenKey(sKey, limit.token)];
+            if (t.flags != 0) revert ISakSessions.DuplicateSpendLimit(limit.token);
+            t.allowance = limit.allowance;
+            t.period = limit.period;
+            t.flags = TOKEN_EXISTS | (limit.allowTransfer ? TOKEN_TRANSFER : 0)
+                | (limit.allowApprove ? TOKEN_APPROVE : 0);
+        }
+
+        for (uint256 i; i < config.permissions.length; ++i) {
+            _storePermission(l, sKey, config.permissions[i], account, entryPoint);
+        }
+
+        l.sessions[sKey] = SessionRecord({
+            signer: config.signer,
+            validAfter: config.validAfter,
+            validUntil: config.validUntil,
+            flags: flags
+        });
+        emit ISakSessions.SessionGranted(id, config.signer, config);
+    }
+
+    function revoke(Layout storage l, uint32 id) internal {
+        bytes32 sKey = sessionKey(l.epoch, id);
+        if (l.sessions[sKey].signer == address(0)) revert ISakSessions.SessionNotActive(id);
+        delete l.sessions[sKey];
+        emit ISakSessions.SessionRevoked(id);
+    }
+
+    function revokeAll(Layout storage l) internal {
+        uint32 epoch = ++l.epoch;
+        emit ISakSessions.AllSessionsRevoked(epoch);
+    }
+
+    function _checkPeriod(uint32 period, uint40 span, uint256 maxPeriod) private pure {
+        // Windows are stored as uint24 indexes: the session must not outlast 2^24 periods.
+        if (period < MIN_PERIOD || period > maxPeriod || span / period >= type(uint24).max) {
+            revert ISakSessions.InvalidPeriod(period);
+        }
+    }
+
+    function _storePermission(
+        Layout storage l,
+        bytes32 sKey,
+        ISakSessions.CallPermission calldata p,
+        address account,
+        address entryPoint
+    ) private {
+        // address(0) and address(1) are wildcard sentinels elsewhere: never valid targets here.
+        if (uint160(p.target) <= 1 || p.target == account || p.target == entryPoint) {
+            revert ISakSessions.ForbiddenTarget(p.target);
+        }
+        if (_movesAssets(p.selector) || l.tokens[tokenKey(sKey, p.target)].flags != 0) {
+            revert ISakSessions.TokenSelectorNeedsSpendLimit(p.target, p.selector);
+        }
+        if (p.conditions.length > MAX_CONDITIONS) revert ISakSessions.TooManyEntries();
+        bytes32 pKey = permissionKey(sKey, p.target, p.selector);
+        PermissionRecord storage rec = l.permissions[pKey];
+        if (rec.exists) revert ISakSessions.DuplicatePermission(p.target, p.selector);
+        rec.exists = true;
+        rec.allowValue = p.allowValue;
+        // forge-lint: disable-next-line(unsafe-typecast) at most MAX_CONDITIONS, checked above
+        rec.conditionCount = uint8(p.conditions.length);
+        for (uint256 i; i < p.conditions.length; ++i) {
+            ISakSessions.ArgCondition calldata c = p.conditions[i];
+            uint256 n = c.values.length;
+            bool ok = c.argIndex < 32
+                && (c.op == ISakSessions.Op.EqAccount
+                        ? n == 0
+                        : (c.op == ISakSessions.Op.OneOf ? n > 0 && n <= MAX_ONE_OF : n == 1));
+            if (!ok) revert ISakSessions.InvalidCondition(p.target, p.selector, c.argIndex);
+            bytes32 cKey = keccak256(abi.encode(pKey, i));
+            // forge-lint: disable-next-line(unsafe-typecast) n <= MAX_ONE_OF, checked above
+            uint8 valueCount = uint8(n);
+            l.conditions[cKey] =
+                ConditionRecord({argIndex: c.argIndex, op: c.op, valueCount: valueCount});
+            for (uint256 j; j < n; ++j) {
+                l.conditionValues[keccak256(abi.encode(cKey, j))] = c.values[j];
+            }
+        }
+    }
+
+    /// @dev Selectors that move or approve assets: only spend limits may permit them
+    ///      (ERC-20 aliases, ERC-777, ERC-1363, DAI, ERC-721/1155 transfers and approvals).
+    function _movesAssets(bytes4 s) private pure returns (bool) {
+        return s == TRANSFER || s == APPROVE || s == 0x23b872dd /* transferFrom */
+            || s == 0x39509351 /* increaseAllowance */ || s == 0xd505accf /* permit */
+            || s == 0x9bd9bbc6 /* send */ || s == 0x62ad1b83 /* operatorSend */
+            || s == 0x959b8c3f /* authorizeOperator */ || s == 0xcae9ca51 /* approveAndCall */
+            || s == 0x4000aea0 /* transferAndCall */ || s == 0xb753a98c /* push */
+            || s == 0xf2d5d56b /* pull */
+            || s == 0xbb35783b /* move */ || s == 0xa22cb465 /* setApprovalForAll */
+            || s == 0x42842e0e /* safeTransferFrom(address,address,uint256) */
+            || s == 0xb88d4fde /* safeTransferFrom(address,address,uint256,bytes) */
+            || s == 0xf242432a /* safeTransferFrom(address,address,uint256,uint256,bytes) */
+            || s == 0x2eb2c2d6; /* safeBatchTransferFrom */
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Authorisation
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Validates a session-signed user operation and charges its spend; returns the
+    ///         ERC-4337 validation data (signature result and the validity window). Reverts
+    ///         with a policy error when the operation is outside the policy.
+    function validateUserOp(
+        Layout storage l,
+        PackedUserOperation calldata userOp,
+        bytes32 userOpHash,
+        address account,
+        address entryPoint
+    ) internal returns (uint256) {
+        bytes calldata sig = userOp.signature;
+        (uint32 id, uint40 clock) = parseSessionSignature(sig);
+        Execution[] calldata calls = decodeExecuteBatch(userOp.callData);
+        (address signer, uint48 validAfter, uint48 validUntil) =
+            authorize(l, id, calls, clock, _accountPaidGas(userOp), account, entryPoint);
+        bytes32 digest = sessionDigest(userOpHash, id, clock);
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, sig[10:]);
+        bool sigOk = err == ECDSA.RecoverError.NoError && recovered == signer;
+        // The EntryPoint accepts `validAfter < now <= validUntil`; our bounds are inclusive.
+        return
+            ERC4337Utils.packValidationData(sigOk, validAfter == 0 ? 0 : validAfter - 1, validUntil);
+    }
+
+    /// @notice What the session key signs: the user operation hash (which binds chain,
+    ///         EntryPoint, account and nonce) and the envelope fields outside it.
+    function sessionDigest(bytes32 userOpHash, uint32 id, uint40 clock)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(userOpHash, id, clock));
+    }
+
+    /// @notice Splits a session signature; reverts unless it is exactly 75 bytes with the tag.
+    function parseSessionSignature(bytes calldata sig)
+        internal
+        pure
+        returns (uint32 id, uint40 clock)
+    {
+        if (sig.length != SESSION_SIGNATURE_LENGTH || uint8(sig[0]) != SESSION_SIGNATURE_TAG) {
+            revert ISakSessions.MalformedSessionSignature();
+        }
+        id = uint32(bytes4(sig[1:5]));
+        clock = uint40(bytes5(sig[5:10]));
+    }
+
+    /// @notice The calls of `execute(BATCH_MODE, abi.encode(Execution[]))`, decoded from the
+    ///         same offsets the account's `execute` will read them from. Anything else reverts.
+    function decodeExecuteBatch(bytes calldata callData)
+        internal
+        pure
+        returns (Execution[] calldata calls)
+    {
+        if (callData.length < 4 + 64 || bytes4(callData[:4]) != EXECUTE) {
+            revert ISakSessions.SessionExecutionMode(bytes32(0));
+        }
+        bytes calldata args = callData[4:];
+        bytes32 mode = bytes32(args[:32]);
+        if (mode != BATCH_MODE) revert ISakSessions.SessionExecutionMode(mode);
+        uint256 offset = uint256(bytes32(args[32:64]));
+        uint256 length = uint256(bytes32(args[offset:offset + 32]));
+        calls = ERC7579Utils.decodeBatch(args[offset + 32:offset + 32 + length]);
+        if (calls.length == 0) revert ISakSessions.EmptyBatch();
+    }
+
+    /// @notice The policy check shared by every path: scope, spend, gas, op count. Charges
+    ///         against the period containing `clock` and returns the session's signer and the
+    ///         window in which the charge is valid.
+    /// @param gasCost Wei of the account's ETH this operation may spend on gas (0 if sponsored
+    ///        or relayed).
+    function authorize(
+        Layout storage l,
+        uint32 id,
+        Execution[] calldata calls,
+        uint40 clock,
+        uint256 gasCost,
+        address account,
+        address entryPoint
+    ) internal returns (address signer, uint48 validAfter, uint48 validUntil) {
+        bytes32 sKey = sessionKey(l.epoch, id);
+        SessionRecord memory s = l.sessions[sKey];
+        if (s.signer == address(0)) revert ISakSessions.SessionNotActive(id);
+        if (clock < s.validAfter || clock > s.validUntil) {
+            revert ISakSessions.ClockOutsideSession(clock, s.validAfter, s.validUntil);
+        }
+        validAfter = s.validAfter;
+        validUntil = s.validUntil;
+
+        for (uint256 i; i < calls.length; ++i) {
+            (uint48 after_, uint48 until_) =
+                _authorizeCall(l, sKey, calls[i], s.validAfter, clock, account, entryPoint);
+            if (after_ > validAfter) validAfter = after_;
+            if (until_ < validUntil) validUntil = until_;
+        }
+
+        if (s.flags & HAS_COUNTERS != 0) {
+            Counters storage c = l.counters[sKey];
+            if (c.maxOps != 0) {
+                if (c.opsUsed >= c.maxOps) revert ISakSessions.OperationLimitReached(c.maxOps);
+                c.opsUsed += 1;
+            }
+            if (gasCost != 0 && s.flags & GAS_UNLIMITED == 0) {
+                if (c.gasBudget == 0) revert ISakSessions.GasBudgetExceeded(gasCost, 0);
+                uint256 k = (clock - s.validAfter) / c.gasPeriod;
+                if (k < c.gasWindow) revert ISakSessions.StaleWindow(address(0), k, c.gasWindow);
+                uint256 spent = k == c.gasWindow ? c.gasSpent : 0;
+                uint256 remaining = c.gasBudget - spent;
+                if (gasCost > remaining) revert ISakSessions.GasBudgetExceeded(gasCost, remaining);
+                // Casts fit: spent + gasCost <= gasBudget (uint80); k < 2^24 (grant checks the span).
+                // forge-lint: disable-next-line(unsafe-typecast)
+                c.gasSpent = uint80(spent + gasCost);
+                // forge-lint: disable-next-line(unsafe-typecast)
+                c.gasWindow = uint24(k);
+                (uint48 after_, uint48 until_) = _window(s.validAfter, k, c.gasPeriod);
+                if (after_ > validAfter) validAfter = after_;
+                if (until_ < validUntil) validUntil = until_;
+            }
+        } else if (gasCost != 0 && s.flags & GAS_SPONSORED_ONLY != 0) {
+            revert ISakSessions.GasBudgetExceeded(gasCost, 0);
+        }
+        signer = s.signer;
+    }
+
+    function _authorizeCall(
+        Layout storage l,
+        bytes32 sKey,
+        Execution calldata call,
+        uint40 anchor,
+        uint40 clock,
+        address account,
+        address entryPoint
+    ) private returns (uint48 validAfter, uint48 validUntil) {
+        address target = call.target;
+        bytes calldata data = call.callData;
+        if (target == account || target == entryPoint) revert ISakSessions.ForbiddenTarget(target);
+        if (data.length != 0 && data.length < 4) {
+            revert ISakSessions.CallNotPermitted(target, bytes4(0));
+        }
+        bytes4 selector = data.length == 0 ? bytes4(0) : bytes4(data[:4]);
+        validUntil = type(uint48).max;
+
+        if (selector == TRANSFER || selector == APPROVE) {
+            TokenRecord storage t = l.tokens[tokenKey(sKey, target)];
+            uint8 needed = selector == TRANSFER ? TOKEN_TRANSFER : TOKEN_APPROVE;
+            if (t.flags & needed == 0) revert ISakSessions.CallNotPermitted(target, selector);
+            // Exactly (address, uint256): no trailing bytes for the token to interpret.
+            if (data.length != 68) revert ISakSessions.CallNotPermitted(target, selector);
+            if (call.value != 0) {
+                revert ISakSessions.ValueNotPermitted(target, selector, call.value);
+            }
+            return _charge(t, target, uint256(bytes32(data[36:68])), anchor, clock);
+        }
+
+        bytes32 pKey = permissionKey(sKey, target, selector);
+        PermissionRecord memory p = l.permissions[pKey];
+        if (!p.exists) revert ISakSessions.CallNotPermitted(target, selector);
+        for (uint256 i; i < p.conditionCount; ++i) {
+            _checkCondition(l, keccak256(abi.encode(pKey, i)), target, selector, data, account);
+        }
+        if (call.value != 0) {
+            if (!p.allowValue) revert ISakSessions.ValueNotPermitted(target, selector, call.value);
+            TokenRecord storage native = l.tokens[tokenKey(sKey, address(0))];
+            if (native.flags == 0) revert ISakSessions.SpendCapExceeded(address(0), call.value, 0);
+            return _charge(native, address(0), call.value, anchor, clock);
+        }
+    }
+
+    function _checkCondition(
+        Layout storage l,
+        bytes32 cKey,
+        address target,
+        bytes4 selector,
+        bytes calldata data,
+        address account
+    ) private view {
+        ConditionRecord memory c = l.conditions[cKey];
+        uint256 start = 4 + uint256(c.argIndex) * 32;
+        if (data.length < start + 32) {
+            revert ISakSessions.ArgumentConditionFailed(target, selector, c.argIndex);
+        }
+        bytes32 arg = bytes32(data[start:start + 32]);
+        bool ok;
+        if (c.op == ISakSessions.Op.EqAccount) {
+            ok = arg == bytes32(uint256(uint160(account)));
+        } else if (c.op == ISakSessions.Op.OneOf) {
+            for (uint256 j; j < c.valueCount && !ok; ++j) {
+                ok = arg == l.conditionValues[keccak256(abi.encode(cKey, j))];
+            }
+        } else {
+            bytes32 value = l.conditionValues[keccak256(abi.encode(cKey, 0))];
+            if (c.op == ISakSessions.Op.Eq) ok = arg == value;
+            else if (c.op == ISakSessions.Op.Lte) ok = uint256(arg) <= uint256(value);
+            else ok = uint256(arg) >= uint256(value);
+        }
+        if (!ok) revert ISakSessions.ArgumentConditionFailed(target, selector, c.argIndex);
+    }
+
+    /// @dev Charges `amount` to the period containing `clock`; returns that period's bounds.
+    function _charge(
+        TokenRecord storage t,
+        address token,
+        uint256 amount,
+        uint40 anchor,
+        uint40 clock
+    ) private returns (uint48, uint48) {
+        uint256 k = (clock - anchor) / t.period;
+        uint256 current = t.window;
+        if (k < current) revert ISakSessions.StaleWindow(token, k, current);
+        uint256 spent = k == current ? t.spent : 0;
+        uint256 remaining = t.allowance - spent;
+        if (amount > remaining) revert ISakSessions.SpendCapExceeded(token, amount, remaining);
+        // Casts fit: spent + amount <= allowance (uint96); k < 2^24 (grant checks the span).
+        // forge-lint: disable-next-line(unsafe-typecast)
+        t.spent = uint96(spent + amount);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        t.window = uint24(k);
+        return _window(anchor, k, t.period);
+    }
+
+    /// @dev Inclusive bounds of period `k` after `anchor`.
+    function _window(uint40 anchor, uint256 k, uint256 period)
+        private
+        pure
+        returns (uint48, uint48)
+    {
+        uint256 start = anchor + k * period;
+        // Fits: start <= validUntil < 2^40 and period < 2^32.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return (uint48(start), uint48(start + period - 1));
+    }
+
+    /// @dev The most this operation can take from the account for gas: the EntryPoint's
+    ///      required prefund, unless a paymaster (non-zero address) pays.
+    function _accountPaidGas(PackedUserOperation calldata userOp) private pure returns (uint256) {
+        if (
+            userOp.paymasterAndData.length >= 20
+                && address(bytes20(userOp.paymasterAndData[:20])) != address(0)
+        ) {
+            return 0;
+        }
+        return (ERC4337Utils.verificationGasLimit(userOp)
+                + ERC4337Utils.callGasLimit(userOp)
+                + ERC4337Utils.paymasterVerificationGasLimit(userOp)
+                + ERC4337Utils.paymasterPostOpGasLimit(userOp)
+                + userOp.preVerificationGas) * ERC4337Utils.maxFeePerGas(userOp);
+    }
+}

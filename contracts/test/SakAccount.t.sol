@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {SakTest} from "./utils/SakTest.sol";
+import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {Account as OZAccount} from "@openzeppelin/contracts/account/Account.sol";
+import {SakAccount} from "../src/SakAccount.sol";
+
+/// @notice The owner path, the factory and initialisation.
+contract SakAccountTest is SakTest {
+    function test_ownerOp_executesBatchThroughEntryPoint() public {
+        Execution[] memory calls = new Execution[](2);
+        calls[0] = Execution(address(usd), 0, abi.encodeCall(usd.transfer, (alice, 5e6)));
+        calls[1] = Execution(alice, 1 ether, "");
+        PackedUserOperation memory op = userOp(executeData(calls));
+        signOwner(op);
+        submit(op);
+        assertEq(usd.balanceOf(alice), 5e6);
+        assertEq(alice.balance, 1 ether);
+    }
+
+    function test_ownerOp_failsSignature_whenSignedByAnotherKey() public {
+        PackedUserOperation memory op = userOp(executeData(transferCall(alice, 1)));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(agentKey, entryPoint.getUserOpHash(op));
+        op.signature = abi.encodePacked(r, s, v);
+        assertTrue(sigFailed(validate(op)));
+    }
+
+    function test_ownerSignature_rejectsHighS() public {
+        PackedUserOperation memory op = userOp(executeData(transferCall(alice, 1)));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(ownerKey, entryPoint.getUserOpHash(op));
+        uint256 n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+        op.signature = abi.encodePacked(r, bytes32(n - uint256(s)), v == 27 ? uint8(28) : uint8(27));
+        assertTrue(sigFailed(validate(op)), "the malleable twin of a valid signature is refused");
+    }
+
+    function test_validateUserOp_reverts_whenCallerIsNotEntryPoint(address caller) public {
+        vm.assume(caller != address(entryPoint));
+        PackedUserOperation memory op = userOp(executeData(transferCall(alice, 1)));
+        signOwner(op);
+        vm.prank(caller);
+        vm.expectRevert(abi.encodeWithSelector(OZAccount.AccountUnauthorized.selector, caller));
+        account.validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_execute_reverts_whenCallerIsNotEntryPointOrSelf(address caller) public {
+        vm.assume(caller != address(entryPoint) && caller != address(account));
+        vm.prank(caller);
+        vm.expectRevert(abi.encodeWithSelector(OZAccount.AccountUnauthorized.selector, caller));
+        account.execute(BATCH_MODE, abi.encode(transferCall(alice, 1)));
+    }
+
+    function test_factory_deploysAtCounterfactualAddress_andIsIdempotent() public {
+        address predicted = factory.getAddress(alice, bytes32(uint256(7)));
+        assertEq(predicted.code.length, 0);
+        SakAccount created = factory.createAccount(alice, bytes32(uint256(7)));
+        assertEq(address(created), predicted);
+        assertEq(created.owner(), alice);
+        assertEq(address(factory.createAccount(alice, bytes32(uint256(7)))), predicted);
+        assertNotEq(
+            factory.getAddress(owner, bytes32(uint256(7))),
+            predicted,
+            "owner is part of the address"
+        );
+    }
+
+    function test_initialize_reverts_onceInitialised() public {
+        vm.expectRevert(SakAccount.AlreadyInitialized.selector);
+        account.initialize(alice);
+    }
+
+    function test_initialize_reverts_onTheImplementation() public {
+        SakAccount implementation = factory.IMPLEMENTATION();
+        vm.expectRevert(SakAccount.AlreadyInitialized.selector);
+        implementation.initialize(alice);
+    }
+
+    function test_entryPoint_isV08() public view {
+        assertEq(address(account.entryPoint()), address(entryPoint));
+    }
+}
