@@ -29,10 +29,12 @@ library SessionLib {
     /// @custom:storage-location erc7201:sak.storage.Sessions
     struct Layout {
         /// @dev Slot 0: the owner (smart account form; unused by the EIP-7702 form), the
-        ///      revocation epoch and the next session id, read together.
+        ///      revocation epoch, the next session id and the direct-path nonce, read together.
         address owner;
         uint32 epoch;
         uint32 nextId;
+        /// @dev Next nonce of the direct relayed path.
+        uint32 directNonce;
         mapping(bytes32 sessionKey => SessionRecord) sessions;
         mapping(bytes32 sessionKey => Counters) counters;
         mapping(bytes32 tokenKey => TokenRecord) tokens;

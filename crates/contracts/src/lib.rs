@@ -28,6 +28,18 @@ alloy::sol!(
     "artifacts/SakAccount.json"
 );
 
+/// `Sak7702Account`, in a module of its own: its ABI repeats `SakAccount`'s `ISakSessions`
+/// types. Call a delegated EOA through [`SakAccount`] (the same interface).
+pub mod sak_7702 {
+    alloy::sol!(
+        #[allow(missing_docs)]
+        #[sol(rpc)]
+        Sak7702Account,
+        "artifacts/Sak7702Account.json"
+    );
+}
+pub use sak_7702::Sak7702Account;
+
 alloy::sol!(
     #[allow(missing_docs)]
     #[sol(rpc)]

@@ -14,7 +14,7 @@ use alloy::{
 };
 use sak_contracts::{
     CREATE2_DEPLOYER, ENTRY_POINT_V08_SALT, IUniswapV2Factory, IUniswapV2Pair, IUniswapV2Router02, MockERC20,
-    SakAccountFactory,
+    Sak7702Account, SakAccountFactory,
 };
 use serde::Serialize;
 
@@ -41,6 +41,8 @@ pub struct Deployment {
     pub usd_tkn_pair: Address,
     /// sak's smart-account factory (CREATE2 clones of `SakAccount`).
     pub sak_account_factory: Address,
+    /// sak's EIP-7702 delegate (`Sak7702Account`).
+    pub sak_7702_account: Address,
 }
 
 /// tUSD seeded into the pool (2,000,000 tUSD).
@@ -115,6 +117,8 @@ pub async fn deploy(provider: &DynProvider, toolchain: &Toolchain, deployer: Add
     let usd_tkn_pair = seed_pool(provider, deployer, uniswap_v2_factory, uniswap_v2_router, usd, tkn).await?;
     let sak_account_factory =
         create2(provider, "SakAccountFactory", zero, SakAccountFactory::BYTECODE.clone()).await?;
+    let sak_7702_account =
+        create2(provider, "Sak7702Account", zero, Sak7702Account::BYTECODE.clone()).await?;
 
     Ok(Deployment {
         entry_point,
@@ -127,6 +131,7 @@ pub async fn deploy(provider: &DynProvider, toolchain: &Toolchain, deployer: Add
         tkn,
         usd_tkn_pair,
         sak_account_factory,
+        sak_7702_account,
     })
 }
 

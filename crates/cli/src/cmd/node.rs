@@ -168,6 +168,7 @@ impl Summary {
             ("TKN (18 decimals)", c.tkn),
             ("tUSD/TKN pair", c.usd_tkn_pair),
             ("SakAccountFactory", c.sak_account_factory),
+            ("Sak7702Account", c.sak_7702_account),
         ] {
             s += &format!("  {name:<22} {address}\n");
         }

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Account} from "@openzeppelin/contracts/account/Account.sol";
+import {ERC7821} from "@openzeppelin/contracts/account/extensions/draft-ERC7821.sol";
+import {
+    ERC7579Utils,
+    Execution
+} from "@openzeppelin/contracts/account/utils/draft-ERC7579Utils.sol";
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ISakSessions} from "./interfaces/ISakSessions.sol";
+import {SessionLib} from "./lib/SessionLib.sol";
+
+/// @title SakAccountBase
+/// @notice What both account forms share: ERC-4337 validation (EntryPoint v0.8) for the owner
+///         and for session keys, ERC-7821 batch execution, session management, and the direct
+///         relayed path. Who the owner is, is left to the form: a stored key
+///         ({SakAccount}) or the EOA itself ({Sak7702Account}).
+///
+/// Operations arrive as ERC-7821 `execute(batchMode, abi.encode(Execution[]))`.
+/// - Owner: `userOp.signature` is a 65-byte ECDSA signature of the user operation hash; the owner
+///   may do anything, including granting and revoking sessions (calls to the account itself).
+/// - Session: `userOp.signature` is `0x01 ‖ id ‖ clock ‖ sig` (see {SessionLib}); every call of
+///   the batch is checked and charged in validation by {SessionLib-authorize}. A session can
+///   never call the account itself, the EntryPoint, delegatecall, or nest executions.
+/// - Direct: a relayer submits a session-signed batch to {executeWithSession}; the same engine
+///   checks it against the real clock, then it executes. The relayer pays the gas.
+///
+/// All state lives in the ERC-7201 namespace `sak.storage.Sessions`.
+abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
+    using SessionLib for SessionLib.Layout;
+    using ERC7579Utils for bytes;
+
+    /// @dev EntryPoint v0.8 at its canonical address.
+    IEntryPoint internal constant ENTRY_POINT_V08 =
+        IEntryPoint(0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108);
+
+    /// @notice What a session key signs for {executeWithSession}.
+    bytes32 public constant SESSION_CALL_TYPEHASH =
+        keccak256("SessionCall(uint32 id,bytes32 executionDataHash,uint256 nonce,uint40 deadline)");
+
+    error NotOwner(address caller);
+    error DeadlinePassed(uint40 deadline);
+    error InvalidNonce(uint256 expected, uint256 given);
+    error InvalidSessionSignature();
+
+    event SessionExecuted(uint32 indexed id, uint256 nonce);
+
+    constructor() EIP712("SakAccount", "1") {}
+
+    /// @notice The owner's address.
+    function owner() public view virtual returns (address);
+
+    /// @inheritdoc Account
+    function entryPoint() public view virtual override returns (IEntryPoint) {
+        return ENTRY_POINT_V08;
+    }
+
+    modifier onlyOwnerOrSelf() {
+        if (
+            msg.sender != address(this) && msg.sender != owner()
+                && msg.sender != address(entryPoint())
+        ) {
+            revert NotOwner(msg.sender);
+        }
+        _;
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Session management
+    // -----------------------------------------------------------------------------------------
+
+    /// @inheritdoc ISakSessions
+    function grantSession(SessionConfig calldata config) external onlyOwnerOrSelf returns (uint32) {
+        return SessionLib.layout().grant(config, address(this), address(entryPoint()));
+    }
+
+    /// @inheritdoc ISakSessions
+    function revokeSession(uint32 id) external onlyOwnerOrSelf {
+        SessionLib.layout().revoke(id);
+    }
+
+    /// @inheritdoc ISakSessions
+    function revokeAllSessions() external onlyOwnerOrSelf {
+        SessionLib.layout().revokeAll();
+    }
+
+    /// @inheritdoc ISakSessions
+    function getSession(uint32 id) external view returns (SessionView memory v) {
+        SessionLib.Layout storage l = SessionLib.layout();
+        SessionLib.SessionRecord memory s = l.sessions[SessionLib.sessionKey(l.epoch, id)];
+        return SessionView({
+            signer: s.signer,
+            validAfter: s.validAfter,
+            validUntil: s.validUntil,
+            active: s.signer != address(0)
+        });
+    }
+
+    /// @inheritdoc ISakSessions
+    function getSpend(uint32 id, address token) external view returns (SpendView memory) {
+        SessionLib.Layout storage l = SessionLib.layout();
+        SessionLib.TokenRecord memory t =
+            l.tokens[SessionLib.tokenKey(SessionLib.sessionKey(l.epoch, id), token)];
+        return
+            SpendView({allowance: t.allowance, spent: t.spent, window: t.window, period: t.period});
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Direct relayed path
+    // -----------------------------------------------------------------------------------------
+
+    /// @notice The next nonce {executeWithSession} accepts.
+    function directNonce() external view returns (uint256) {
+        return SessionLib.layout().directNonce;
+    }
+
+    /// @notice Executes a batch signed by session `id`, submitted by anyone (a relayer, who pays
+    ///         the gas). The session key signs the EIP-712 `SessionCall(id,
+    ///         keccak256(executionData), nonce, deadline)` under this account's domain (name
+    ///         "SakAccount", version "1", chain id, this address), so the relayer cannot alter
+    ///         the calls, replay them, or move them to another chain or account. The policy is
+    ///         checked by the same engine as user operations, with the block's clock.
+    /// @param executionData `abi.encode(Execution[])`, as for ERC-7821 batch mode.
+    /// @param nonce Must equal {directNonce}; consumed.
+    /// @param deadline Last second (inclusive) at which the batch may execute.
+    function executeWithSession(
+        uint32 id,
+        bytes calldata executionData,
+        uint256 nonce,
+        uint40 deadline,
+        bytes calldata signature
+    ) external payable {
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp > deadline) revert DeadlinePassed(deadline);
+        SessionLib.Layout storage l = SessionLib.layout();
+        uint256 expected = l.directNonce;
+        if (nonce != expected) revert InvalidNonce(expected, nonce);
+        l.directNonce += 1; // checked: reverts rather than wrap to a used nonce
+
+        Execution[] calldata calls = ERC7579Utils.decodeBatch(executionData);
+        if (calls.length == 0) revert EmptyBatch();
+        // forge-lint: disable-next-line(unsafe-typecast) timestamps fit 40 bits until year 36812
+        (address signer,,) =
+            l.authorize(id, calls, uint40(block.timestamp), 0, address(this), address(entryPoint()));
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(
+                abi.encode(SESSION_CALL_TYPEHASH, id, keccak256(executionData), nonce, deadline)
+            )
+        );
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (err != ECDSA.RecoverError.NoError || recovered != signer) {
+            revert InvalidSessionSignature();
+        }
+
+        emit SessionExecuted(id, nonce);
+        executionData.execBatch(ERC7579Utils.EXECTYPE_DEFAULT);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // ERC-4337
+    // -----------------------------------------------------------------------------------------
+
+    /// @dev Owner signatures are 65 bytes; anything else is a session signature.
+    function _validateUserOp(
+        PackedUserOperation calldata userOp,
+        bytes32 userOpHash,
+        bytes calldata signature
+    ) internal virtual override returns (uint256) {
+        if (signature.length == 65) {
+            return super._validateUserOp(userOp, userOpHash, signature);
+        }
+        return SessionLib.layout()
+            .validateUserOp(userOp, userOpHash, address(this), address(entryPoint()));
+    }
+
+    /// @dev The owner's ECDSA signature (low-s, v in {27, 28}).
+    function _rawSignatureValidation(bytes32 hash, bytes calldata signature)
+        internal
+        view
+        virtual
+        override
+        returns (bool)
+    {
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(hash, signature);
+        return err == ECDSA.RecoverError.NoError && recovered == owner();
+    }
+
+    /// @dev The EntryPoint (after validation) and the account itself may execute.
+    function _erc7821AuthorizedExecutor(address caller, bytes32 mode, bytes calldata executionData)
+        internal
+        view
+        virtual
+        override
+        returns (bool)
+    {
+        return caller == address(entryPoint())
+            || super._erc7821AuthorizedExecutor(caller, mode, executionData);
+    }
+}

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {SakTest} from "./utils/SakTest.sol";
+import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
+import {SakAccountBase} from "../src/SakAccountBase.sol";
+import {SakAccount} from "../src/SakAccount.sol";
+
+/// @notice The direct relayed path: a relayer submits a session-signed batch; the same engine
+///         checks it with the block's clock.
+contract SessionDirectTest is SakTest {
+    address internal relayer = makeAddr("relayer");
+    uint32 internal id;
+
+    function setUp() public override {
+        super.setUp();
+        id = grant(usdSession(100e6));
+    }
+
+    function digest(
+        SakAccount target,
+        uint32 sid,
+        bytes memory data,
+        uint256 nonce,
+        uint40 deadline
+    ) internal view returns (bytes32) {
+        bytes32 domain = keccak256(
+            abi.encode(
+                keccak256(
+                    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+                ),
+                keccak256("SakAccount"),
+                keccak256("1"),
+                block.chainid,
+                address(target)
+            )
+        );
+        bytes32 structHash = keccak256(
+            abi.encode(target.SESSION_CALL_TYPEHASH(), sid, keccak256(data), nonce, deadline)
+        );
+        return keccak256(abi.encodePacked("\x19\x01", domain, structHash));
+    }
+
+    function signDirect(
+        SakAccount target,
+        uint32 sid,
+        bytes memory data,
+        uint256 nonce,
+        uint40 deadline
+    ) internal view returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) =
+            vm.sign(agentKey, digest(target, sid, data, nonce, deadline));
+        return abi.encodePacked(r, s, v);
+    }
+
+    function relay(bytes memory data, uint256 nonce, uint40 deadline, bytes memory sig) internal {
+        vm.prank(relayer);
+        account.executeWithSession(id, data, nonce, deadline, sig);
+    }
+
+    function test_executeWithSession_movesTokens_chargesSpend_andConsumesTheNonce() public {
+        bytes memory data = abi.encode(transferCall(alice, 30e6));
+        uint40 deadline = now_() + 60;
+        relay(data, 0, deadline, signDirect(account, id, data, 0, deadline));
+        assertEq(usd.balanceOf(alice), 30e6);
+        assertEq(account.getSpend(id, address(usd)).spent, 30e6);
+        assertEq(account.directNonce(), 1);
+    }
+
+    function test_executeWithSession_reverts_onReplay() public {
+        bytes memory data = abi.encode(transferCall(alice, 30e6));
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, data, 0, deadline);
+        relay(data, 0, deadline, sig);
+        vm.expectRevert(abi.encodeWithSelector(SakAccountBase.InvalidNonce.selector, 1, 0));
+        relay(data, 0, deadline, sig);
+    }
+
+    function test_executeWithSession_reverts_whenTheRelayerAltersTheCalls() public {
+        bytes memory data = abi.encode(transferCall(alice, 30e6));
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, data, 0, deadline);
+        bytes memory altered = abi.encode(transferCall(relayer, 30e6));
+        vm.expectRevert(SakAccountBase.InvalidSessionSignature.selector);
+        relay(altered, 0, deadline, sig);
+    }
+
+    function test_executeWithSession_reverts_whenTheDeadlineIsMoved() public {
+        bytes memory data = abi.encode(transferCall(alice, 30e6));
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, data, 0, deadline);
+        vm.expectRevert(SakAccountBase.InvalidSessionSignature.selector);
+        relay(data, 0, deadline + 1, sig);
+    }
+
+    function test_executeWithSession_reverts_afterTheDeadline() public {
+        bytes memory data = abi.encode(transferCall(alice, 30e6));
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, data, 0, deadline);
+        vm.warp(deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(SakAccountBase.DeadlinePassed.selector, deadline));
+        relay(data, 0, deadline, sig);
+    }
+
+    function test_executeWithSession_reverts_onAnotherAccount() public {
+        SakAccount other = factory.createAccount(owner, bytes32(uint256(1)));
+        usd.mint(address(other), 1_000e6);
+        vm.prank(owner);
+        uint32 otherId = other.grantSession(usdSession(100e6));
+        bytes memory data = abi.encode(transferCall(alice, 30e6));
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, data, 0, deadline); // signed for `account`
+        vm.prank(relayer);
+        vm.expectRevert(SakAccountBase.InvalidSessionSignature.selector);
+        other.executeWithSession(otherId, data, 0, deadline, sig);
+    }
+
+    function test_executeWithSession_reverts_onAnotherChain() public {
+        bytes memory data = abi.encode(transferCall(alice, 30e6));
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, data, 0, deadline);
+        vm.chainId(block.chainid + 1);
+        vm.expectRevert(SakAccountBase.InvalidSessionSignature.selector);
+        relay(data, 0, deadline, sig);
+    }
+
+    function test_executeWithSession_enforcesTheCapWithTheBlockClock() public {
+        bytes memory data = abi.encode(transferCall(alice, 80e6));
+        uint40 deadline = now_() + 2 days;
+        relay(data, 0, deadline, signDirect(account, id, data, 0, deadline));
+        bytes memory sig = signDirect(account, id, data, 1, deadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(ISakSessions.SpendCapExceeded.selector, address(usd), 80e6, 20e6)
+        );
+        relay(data, 1, deadline, sig);
+        vm.warp(START + DAY); // next period
+        relay(data, 1, deadline, sig);
+        assertEq(usd.balanceOf(alice), 160e6);
+    }
+
+    function test_executeWithSession_reverts_whenRevokedOrExpired() public {
+        bytes memory data = abi.encode(transferCall(alice, 1e6));
+        uint40 deadline = START + 60 days;
+        bytes memory sig = signDirect(account, id, data, 0, deadline);
+        vm.warp(START + 30 days + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ISakSessions.ClockOutsideSession.selector,
+                START + 30 days + 1,
+                START,
+                START + 30 days
+            )
+        );
+        relay(data, 0, deadline, sig);
+        vm.warp(START);
+        vm.prank(owner);
+        account.revokeSession(id);
+        vm.expectRevert(abi.encodeWithSelector(ISakSessions.SessionNotActive.selector, id));
+        relay(data, 0, deadline, sig);
+    }
+
+    function test_executeWithSession_refusesForbiddenTargets() public {
+        Execution[] memory calls =
+            one(address(account), 0, abi.encodeCall(account.revokeAllSessions, ()));
+        bytes memory data = abi.encode(calls);
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, data, 0, deadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(account))
+        );
+        relay(data, 0, deadline, sig);
+    }
+}
