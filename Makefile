@@ -16,8 +16,8 @@ test: toolchain
 	$(FORGE) fmt --check
 	@echo "==> committed artifacts match contracts/src"
 	cargo xtask artifacts --check
-	@echo "==> forge test"
-	$(FORGE) test
+	@echo "==> forge test (ci profile: 10,000 fuzz runs, invariants 128 x 100)"
+	FOUNDRY_PROFILE=ci $(FORGE) test
 	@echo "==> clippy"
 	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	@echo "==> doc examples"

@@ -105,6 +105,7 @@ interface ISakSessions {
     error TokenSelectorNeedsSpendLimit(address target, bytes4 selector);
     error InvalidCondition(address target, bytes4 selector, uint8 argIndex);
     error TooManyEntries();
+    error PreexistingAllowance(address token, address spender, uint256 allowance);
 
     // Authorisation errors (an operation refused by policy).
     error SessionNotActive(uint32 id);

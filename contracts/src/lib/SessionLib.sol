@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {ISakSessions} from "../interfaces/ISakSessions.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ERC4337Utils} from "@openzeppelin/contracts/account/utils/ERC4337Utils.sol";
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {
@@ -208,6 +209,7 @@ library SessionLib {
 
         for (uint256 i; i < config.permissions.length; ++i) {
             _storePermission(l, sKey, config.permissions[i], account, entryPoint);
+            _refusePreexistingAllowances(config, config.permissions[i].target, account);
         }
 
         l.sessions[sKey] = SessionRecord({
@@ -229,6 +231,27 @@ library SessionLib {
     function revokeAll(Layout storage l) internal {
         uint32 epoch = ++l.epoch;
         emit ISakSessions.AllSessionsRevoked(epoch);
+    }
+
+    /// @dev A permitted target holding an allowance of a capped token could pull it uncharged
+    ///      (DESIGN property 9): refuse the grant until the owner resets it.
+    function _refusePreexistingAllowances(
+        ISakSessions.SessionConfig calldata config,
+        address target,
+        address account
+    ) private view {
+        for (uint256 j; j < config.spendLimits.length; ++j) {
+            address token = config.spendLimits[j].token;
+            if (token == address(0)) continue;
+            (bool ok, bytes memory ret) =
+                token.staticcall(abi.encodeCall(IERC20.allowance, (account, target)));
+            if (ok && ret.length >= 32) {
+                uint256 allowance = abi.decode(ret, (uint256));
+                if (allowance != 0) {
+                    revert ISakSessions.PreexistingAllowance(token, target, allowance);
+                }
+            }
+        }
     }
 
     function _checkPeriod(uint32 period, uint40 span, uint256 maxPeriod) private pure {
