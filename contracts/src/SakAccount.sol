@@ -13,20 +13,20 @@ contract SakAccount is SakAccountBase {
 
     constructor() {
         // The implementation itself is never usable: only clones are initialised.
-        SessionLib.layout().owner = address(0xdead);
+        SessionLib.layout().accounts[address(this)].owner = address(0xdead);
     }
 
     /// @notice Sets the owner of a fresh clone; the factory calls it in the deploying
     ///         transaction, so it cannot be front-run.
     function initialize(address owner_) external {
-        SessionLib.Layout storage l = SessionLib.layout();
-        if (l.owner != address(0)) revert AlreadyInitialized();
+        SessionLib.AccountState storage a = SessionLib.layout().accounts[address(this)];
+        if (a.owner != address(0)) revert AlreadyInitialized();
         if (owner_ == address(0)) revert InvalidOwner();
-        l.owner = owner_;
+        a.owner = owner_;
     }
 
     /// @inheritdoc SakAccountBase
     function owner() public view override returns (address) {
-        return SessionLib.layout().owner;
+        return SessionLib.layout().accounts[address(this)].owner;
     }
 }

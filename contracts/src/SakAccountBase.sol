@@ -58,14 +58,19 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
         return ENTRY_POINT_V08;
     }
 
+    /// @dev The owner, directly or through an owner-signed operation (which reaches the
+    ///      account as a self-call from `execute`). Not the EntryPoint: no path may let it call
+    ///      these functions with a session's authority.
     modifier onlyOwnerOrSelf() {
-        if (
-            msg.sender != address(this) && msg.sender != owner()
-                && msg.sender != address(entryPoint())
-        ) {
-            revert NotOwner(msg.sender);
-        }
+        if (msg.sender != address(this) && msg.sender != owner()) revert NotOwner(msg.sender);
         _;
+    }
+
+    /// @dev This account's view of the shared engine.
+    function _ctx() internal view returns (SessionLib.Ctx memory) {
+        return SessionLib.Ctx({
+            account: address(this), entryPoint: address(entryPoint()), holder: address(this)
+        });
     }
 
     // -----------------------------------------------------------------------------------------
@@ -74,23 +79,24 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
 
     /// @inheritdoc ISakSessions
     function grantSession(SessionConfig calldata config) external onlyOwnerOrSelf returns (uint32) {
-        return SessionLib.layout().grant(config, address(this), address(entryPoint()));
+        return SessionLib.layout().grant(config, _ctx());
     }
 
     /// @inheritdoc ISakSessions
     function revokeSession(uint32 id) external onlyOwnerOrSelf {
-        SessionLib.layout().revoke(id);
+        SessionLib.layout().revoke(address(this), id);
     }
 
     /// @inheritdoc ISakSessions
     function revokeAllSessions() external onlyOwnerOrSelf {
-        SessionLib.layout().revokeAll();
+        SessionLib.layout().revokeAll(address(this));
     }
 
     /// @inheritdoc ISakSessions
     function getSession(uint32 id) external view returns (SessionView memory v) {
         SessionLib.Layout storage l = SessionLib.layout();
-        SessionLib.SessionRecord memory s = l.sessions[SessionLib.sessionKey(l.epoch, id)];
+        SessionLib.SessionRecord memory s =
+            l.sessions[SessionLib.sessionKey(l.accounts[address(this)].epoch, id)][address(this)];
         return SessionView({
             signer: s.signer,
             validAfter: s.validAfter,
@@ -102,8 +108,8 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
     /// @inheritdoc ISakSessions
     function getSpend(uint32 id, address token) external view returns (SpendView memory) {
         SessionLib.Layout storage l = SessionLib.layout();
-        SessionLib.TokenRecord memory t =
-            l.tokens[SessionLib.tokenKey(SessionLib.sessionKey(l.epoch, id), token)];
+        bytes32 sKey = SessionLib.sessionKey(l.accounts[address(this)].epoch, id);
+        SessionLib.TokenRecord memory t = l.tokens[SessionLib.tokenKey(sKey, token)][address(this)];
         return
             SpendView({allowance: t.allowance, spent: t.spent, window: t.window, period: t.period});
     }
@@ -114,7 +120,7 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
 
     /// @notice The next nonce {executeWithSession} accepts.
     function directNonce() external view returns (uint256) {
-        return SessionLib.layout().directNonce;
+        return SessionLib.layout().accounts[address(this)].directNonce;
     }
 
     /// @notice Executes a batch signed by session `id`, submitted by anyone (a relayer, who pays
@@ -136,15 +142,15 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp > deadline) revert DeadlinePassed(deadline);
         SessionLib.Layout storage l = SessionLib.layout();
-        uint256 expected = l.directNonce;
+        SessionLib.AccountState storage a = l.accounts[address(this)];
+        uint256 expected = a.directNonce;
         if (nonce != expected) revert InvalidNonce(expected, nonce);
-        l.directNonce += 1; // checked: reverts rather than wrap to a used nonce
+        a.directNonce += 1; // checked: reverts rather than wrap to a used nonce
 
         Execution[] calldata calls = ERC7579Utils.decodeBatch(executionData);
         if (calls.length == 0) revert EmptyBatch();
         // forge-lint: disable-next-line(unsafe-typecast) timestamps fit 40 bits until year 36812
-        (address signer,,) =
-            l.authorize(id, calls, uint40(block.timestamp), 0, address(this), address(entryPoint()));
+        (address signer,,) = l.authorize(id, calls, uint40(block.timestamp), 0, _ctx());
         bytes32 digest = _hashTypedDataV4(
             keccak256(
                 abi.encode(SESSION_CALL_TYPEHASH, id, keccak256(executionData), nonce, deadline)
@@ -172,8 +178,7 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
         if (signature.length == 65) {
             return super._validateUserOp(userOp, userOpHash, signature);
         }
-        return SessionLib.layout()
-            .validateUserOp(userOp, userOpHash, address(this), address(entryPoint()));
+        return SessionLib.layout().validateUserOp(userOp, userOpHash, _ctx());
     }
 
     /// @dev The owner's ECDSA signature (low-s, v in {27, 28}).

@@ -27,21 +27,35 @@ import {
 /// Storage: one ERC-7201 namespace; every record is one slot, keyed by a hash that includes the
 /// revocation epoch, so revoking all sessions is one write.
 library SessionLib {
-    /// @custom:storage-location erc7201:sak.storage.Sessions
-    struct Layout {
-        /// @dev Slot 0: the owner (smart account form; unused by the EIP-7702 form), the
-        ///      revocation epoch, the next session id and the direct-path nonce, read together.
+    /// @dev Which account the state belongs to, and who holds it: the account itself (our
+    ///      account forms, `account == holder`) or a validator module serving many accounts.
+    struct Ctx {
+        address account;
+        address entryPoint;
+        address holder;
+    }
+
+    /// @dev Per account: the owner (smart account form only), the revocation epoch, the next
+    ///      session id and the direct-path nonce, in one slot.
+    struct AccountState {
         address owner;
         uint32 epoch;
         uint32 nextId;
-        /// @dev Next nonce of the direct relayed path.
         uint32 directNonce;
-        mapping(bytes32 sessionKey => SessionRecord) sessions;
-        mapping(bytes32 sessionKey => Counters) counters;
-        mapping(bytes32 tokenKey => TokenRecord) tokens;
-        mapping(bytes32 permissionKey => PermissionRecord) permissions;
-        mapping(bytes32 conditionKey => ConditionRecord) conditions;
-        mapping(bytes32 valueKey => bytes32) conditionValues;
+    }
+
+    /// Every per-session mapping has the account as its innermost key, so each slot is
+    /// keccak256(account ‖ x): storage "associated" with the account under ERC-7562, also when
+    /// a module holds it for many accounts.
+    /// @custom:storage-location erc7201:sak.storage.Sessions
+    struct Layout {
+        mapping(address account => AccountState) accounts;
+        mapping(bytes32 sessionKey => mapping(address account => SessionRecord)) sessions;
+        mapping(bytes32 sessionKey => mapping(address account => Counters)) counters;
+        mapping(bytes32 tokenKey => mapping(address account => TokenRecord)) tokens;
+        mapping(bytes32 permissionKey => mapping(address account => PermissionRecord)) permissions;
+        mapping(bytes32 conditionKey => mapping(address account => ConditionRecord)) conditions;
+        mapping(bytes32 valueKey => mapping(address account => bytes32)) conditionValues;
     }
 
     struct SessionRecord {
@@ -145,12 +159,10 @@ library SessionLib {
 
     /// @notice Validates `config` and stores it under a fresh id. `account` and `entryPoint`
     ///         are hard-denied as targets.
-    function grant(
-        Layout storage l,
-        ISakSessions.SessionConfig calldata config,
-        address account,
-        address entryPoint
-    ) internal returns (uint32 id) {
+    function grant(Layout storage l, ISakSessions.SessionConfig calldata config, Ctx memory ctx)
+        internal
+        returns (uint32 id)
+    {
         if (config.signer == address(0)) revert ISakSessions.InvalidSigner();
         // forge-lint: disable-next-line(block-timestamp)
         if (config.validAfter >= config.validUntil || config.validUntil <= block.timestamp) {
@@ -164,8 +176,10 @@ library SessionLib {
         }
         uint40 span = config.validUntil - config.validAfter;
 
-        id = ++l.nextId;
-        bytes32 sKey = sessionKey(l.epoch, id);
+        AccountState storage a = l.accounts[ctx.account];
+        id = ++a.nextId;
+        bytes32 sKey = sessionKey(a.epoch, id);
+        address account = ctx.account;
 
         uint16 flags;
         if (config.gasBudget == UNLIMITED_GAS) flags |= GAS_UNLIMITED;
@@ -177,7 +191,7 @@ library SessionLib {
                 _checkPeriod(config.gasPeriod, span, type(uint24).max);
                 gasPeriod = uint24(config.gasPeriod);
             }
-            l.counters[sKey] = Counters({
+            l.counters[sKey][account] = Counters({
                 gasBudget: config.gasBudget == UNLIMITED_GAS ? 0 : config.gasBudget,
                 gasSpent: 0,
                 gasWindow: 0,
@@ -191,7 +205,7 @@ library SessionLib {
             ISakSessions.SpendLimit calldata limit = config.spendLimits[i];
             if (limit.allowance == 0) revert ISakSessions.ZeroAllowance(limit.token);
             _checkPeriod(limit.period, span, type(uint32).max);
-            if (limit.token == account || limit.token == entryPoint) {
+            if (_privileged(limit.token, ctx)) {
                 revert ISakSessions.ForbiddenTarget(limit.token);
             }
             bool native = limit.token == address(0);
@@ -199,7 +213,7 @@ library SessionLib {
                 // Native ETH takes no ERC-20 flags; an ERC-20 limit must permit something.
                 revert ISakSessions.InvalidSpendLimit(limit.token);
             }
-            TokenRecord storage t = l.tokens[tokenKey(sKey, limit.token)];
+            TokenRecord storage t = l.tokens[tokenKey(sKey, limit.token)][account];
             if (t.flags != 0) revert ISakSessions.DuplicateSpendLimit(limit.token);
             t.allowance = limit.allowance;
             t.period = limit.period;
@@ -208,11 +222,11 @@ library SessionLib {
         }
 
         for (uint256 i; i < config.permissions.length; ++i) {
-            _storePermission(l, sKey, config.permissions[i], account, entryPoint);
+            _storePermission(l, sKey, config.permissions[i], ctx);
             _refusePreexistingAllowances(config, config.permissions[i].target, account);
         }
 
-        l.sessions[sKey] = SessionRecord({
+        l.sessions[sKey][account] = SessionRecord({
             signer: config.signer,
             validAfter: config.validAfter,
             validUntil: config.validUntil,
@@ -221,15 +235,17 @@ library SessionLib {
         emit ISakSessions.SessionGranted(id, config.signer, config);
     }
 
-    function revoke(Layout storage l, uint32 id) internal {
-        bytes32 sKey = sessionKey(l.epoch, id);
-        if (l.sessions[sKey].signer == address(0)) revert ISakSessions.SessionNotActive(id);
-        delete l.sessions[sKey];
+    function revoke(Layout storage l, address account, uint32 id) internal {
+        bytes32 sKey = sessionKey(l.accounts[account].epoch, id);
+        if (l.sessions[sKey][account].signer == address(0)) {
+            revert ISakSessions.SessionNotActive(id);
+        }
+        delete l.sessions[sKey][account];
         emit ISakSessions.SessionRevoked(id);
     }
 
-    function revokeAll(Layout storage l) internal {
-        uint32 epoch = ++l.epoch;
+    function revokeAll(Layout storage l, address account) internal {
+        uint32 epoch = ++l.accounts[account].epoch;
         emit ISakSessions.AllSessionsRevoked(epoch);
     }
 
@@ -265,19 +281,19 @@ library SessionLib {
         Layout storage l,
         bytes32 sKey,
         ISakSessions.CallPermission calldata p,
-        address account,
-        address entryPoint
+        Ctx memory ctx
     ) private {
+        address account = ctx.account;
         // address(0) and address(1) are wildcard sentinels elsewhere: never valid targets here.
-        if (uint160(p.target) <= 1 || p.target == account || p.target == entryPoint) {
+        if (uint160(p.target) <= 1 || _privileged(p.target, ctx)) {
             revert ISakSessions.ForbiddenTarget(p.target);
         }
-        if (_movesAssets(p.selector) || l.tokens[tokenKey(sKey, p.target)].flags != 0) {
+        if (_movesAssets(p.selector) || l.tokens[tokenKey(sKey, p.target)][account].flags != 0) {
             revert ISakSessions.TokenSelectorNeedsSpendLimit(p.target, p.selector);
         }
         if (p.conditions.length > MAX_CONDITIONS) revert ISakSessions.TooManyEntries();
         bytes32 pKey = permissionKey(sKey, p.target, p.selector);
-        PermissionRecord storage rec = l.permissions[pKey];
+        PermissionRecord storage rec = l.permissions[pKey][account];
         if (rec.exists) revert ISakSessions.DuplicatePermission(p.target, p.selector);
         rec.exists = true;
         rec.allowValue = p.allowValue;
@@ -294,12 +310,19 @@ library SessionLib {
             bytes32 cKey = keccak256(abi.encode(pKey, i));
             // forge-lint: disable-next-line(unsafe-typecast) n <= MAX_ONE_OF, checked above
             uint8 valueCount = uint8(n);
-            l.conditions[cKey] =
+            l.conditions[cKey][account] =
                 ConditionRecord({argIndex: c.argIndex, op: c.op, valueCount: valueCount});
             for (uint256 j; j < n; ++j) {
-                l.conditionValues[keccak256(abi.encode(cKey, j))] = c.values[j];
+                l.conditionValues[keccak256(abi.encode(cKey, j))][account] = c.values[j];
             }
         }
+    }
+
+    /// @dev Never a target for a session, whatever the policy says: the account (its own
+    ///      management, nested execution, module installation), the EntryPoint (deposits and
+    ///      stake) and the holder of the session state (a validator module).
+    function _privileged(address target, Ctx memory ctx) private pure returns (bool) {
+        return target == ctx.account || target == ctx.entryPoint || target == ctx.holder;
     }
 
     /// @dev Selectors that move or approve assets: only spend limits may permit them
@@ -329,14 +352,13 @@ library SessionLib {
         Layout storage l,
         PackedUserOperation calldata userOp,
         bytes32 userOpHash,
-        address account,
-        address entryPoint
+        Ctx memory ctx
     ) internal returns (uint256) {
         bytes calldata sig = userOp.signature;
         (uint32 id, uint40 clock) = parseSessionSignature(sig);
         Execution[] calldata calls = decodeExecuteBatch(userOp.callData);
         (address signer, uint48 validAfter, uint48 validUntil) =
-            authorize(l, id, calls, clock, _accountPaidGas(userOp), account, entryPoint);
+            authorize(l, id, calls, clock, _accountPaidGas(userOp), ctx);
         bytes32 digest = sessionDigest(userOpHash, id, clock);
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, sig[10:]);
         bool sigOk = err == ECDSA.RecoverError.NoError && recovered == signer;
@@ -398,11 +420,10 @@ library SessionLib {
         Execution[] calldata calls,
         uint40 clock,
         uint256 gasCost,
-        address account,
-        address entryPoint
+        Ctx memory ctx
     ) internal returns (address signer, uint48 validAfter, uint48 validUntil) {
-        bytes32 sKey = sessionKey(l.epoch, id);
-        SessionRecord memory s = l.sessions[sKey];
+        bytes32 sKey = sessionKey(l.accounts[ctx.account].epoch, id);
+        SessionRecord memory s = l.sessions[sKey][ctx.account];
         if (s.signer == address(0)) revert ISakSessions.SessionNotActive(id);
         if (clock < s.validAfter || clock > s.validUntil) {
             revert ISakSessions.ClockOutsideSession(clock, s.validAfter, s.validUntil);
@@ -412,13 +433,13 @@ library SessionLib {
 
         for (uint256 i; i < calls.length; ++i) {
             (uint48 after_, uint48 until_) =
-                _authorizeCall(l, sKey, calls[i], s.validAfter, clock, account, entryPoint);
+                _authorizeCall(l, sKey, calls[i], s.validAfter, clock, ctx);
             if (after_ > validAfter) validAfter = after_;
             if (until_ < validUntil) validUntil = until_;
         }
 
         if (s.flags & HAS_COUNTERS != 0) {
-            Counters storage c = l.counters[sKey];
+            Counters storage c = l.counters[sKey][ctx.account];
             if (c.maxOps != 0) {
                 if (c.opsUsed >= c.maxOps) revert ISakSessions.OperationLimitReached(c.maxOps);
                 c.opsUsed += 1;
@@ -451,12 +472,12 @@ library SessionLib {
         Execution calldata call,
         uint40 anchor,
         uint40 clock,
-        address account,
-        address entryPoint
+        Ctx memory ctx
     ) private returns (uint48 validAfter, uint48 validUntil) {
         address target = call.target;
+        address account = ctx.account;
         bytes calldata data = call.callData;
-        if (target == account || target == entryPoint) revert ISakSessions.ForbiddenTarget(target);
+        if (_privileged(target, ctx)) revert ISakSessions.ForbiddenTarget(target);
         if (data.length != 0 && data.length < 4) {
             revert ISakSessions.CallNotPermitted(target, bytes4(0));
         }
@@ -464,7 +485,7 @@ library SessionLib {
         validUntil = type(uint48).max;
 
         if (selector == TRANSFER || selector == APPROVE) {
-            TokenRecord storage t = l.tokens[tokenKey(sKey, target)];
+            TokenRecord storage t = l.tokens[tokenKey(sKey, target)][account];
             uint8 needed = selector == TRANSFER ? TOKEN_TRANSFER : TOKEN_APPROVE;
             if (t.flags & needed == 0) revert ISakSessions.CallNotPermitted(target, selector);
             // Exactly (address, uint256): no trailing bytes for the token to interpret.
@@ -476,14 +497,14 @@ library SessionLib {
         }
 
         bytes32 pKey = permissionKey(sKey, target, selector);
-        PermissionRecord memory p = l.permissions[pKey];
+        PermissionRecord memory p = l.permissions[pKey][account];
         if (!p.exists) revert ISakSessions.CallNotPermitted(target, selector);
         for (uint256 i; i < p.conditionCount; ++i) {
             _checkCondition(l, keccak256(abi.encode(pKey, i)), target, selector, data, account);
         }
         if (call.value != 0) {
             if (!p.allowValue) revert ISakSessions.ValueNotPermitted(target, selector, call.value);
-            TokenRecord storage native = l.tokens[tokenKey(sKey, address(0))];
+            TokenRecord storage native = l.tokens[tokenKey(sKey, address(0))][account];
             if (native.flags == 0) revert ISakSessions.SpendCapExceeded(address(0), call.value, 0);
             return _charge(native, address(0), call.value, anchor, clock);
         }
@@ -497,7 +518,7 @@ library SessionLib {
         bytes calldata data,
         address account
     ) private view {
-        ConditionRecord memory c = l.conditions[cKey];
+        ConditionRecord memory c = l.conditions[cKey][account];
         uint256 start = 4 + uint256(c.argIndex) * 32;
         if (data.length < start + 32) {
             revert ISakSessions.ArgumentConditionFailed(target, selector, c.argIndex);
@@ -508,10 +529,10 @@ library SessionLib {
             ok = arg == bytes32(uint256(uint160(account)));
         } else if (c.op == ISakSessions.Op.OneOf) {
             for (uint256 j; j < c.valueCount && !ok; ++j) {
-                ok = arg == l.conditionValues[keccak256(abi.encode(cKey, j))];
+                ok = arg == l.conditionValues[keccak256(abi.encode(cKey, j))][account];
             }
         } else {
-            bytes32 value = l.conditionValues[keccak256(abi.encode(cKey, 0))];
+            bytes32 value = l.conditionValues[keccak256(abi.encode(cKey, 0))][account];
             if (c.op == ISakSessions.Op.Eq) ok = arg == value;
             else if (c.op == ISakSessions.Op.Lte) ok = uint256(arg) <= uint256(value);
             else ok = uint256(arg) >= uint256(value);

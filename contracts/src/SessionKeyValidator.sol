@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {
+    IERC7579Module,
+    IERC7579Validator,
+    MODULE_TYPE_VALIDATOR
+} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {ISakSessions} from "./interfaces/ISakSessions.sol";
+import {SessionLib} from "./lib/SessionLib.sol";
+
+/// @title SessionKeyValidator
+/// @notice sak's session keys as an ERC-7579 validator module, for existing modular accounts
+///         (OpenZeppelin AccountERC7579, Safe7579, Kernel, Nexus). It runs the same engine as
+///         sak's own accounts ({SessionLib}); every call here acts for `msg.sender`, the account.
+///
+/// Use: install it as a validator; the account's owner grants sessions by having the account
+/// call {grantSession} (an owner operation). A session operation is the account's ERC-7579
+/// `execute(batchMode, abi.encode(Execution[]))`, signed as in {SessionLib}, with the nonce key
+/// that routes validation here. The module itself, the account and the EntryPoint can never be
+/// a session's target, so a session cannot grant, install, uninstall or withdraw.
+///
+/// How the session reaches the execution phase: it does not need to. Spend, gas and op counts are
+/// charged in validation against the period of the signed clock claim, whose bounds go back to
+/// the EntryPoint as validAfter/validUntil (see {SessionLib}); execution is the account's own.
+/// This works on any ERC-7579 account without hooks, executor rights or transient state.
+///
+/// Storage: each record sits at keccak256(account ‖ x), associated with the account under
+/// ERC-7562, so validation needs no staking.
+contract SessionKeyValidator is IERC7579Validator {
+    using SessionLib for SessionLib.Layout;
+
+    address internal constant ENTRY_POINT_V08 = 0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108;
+
+    error NotTheSender(address sender, address caller);
+
+    /// @inheritdoc IERC7579Module
+    /// @dev Nothing to set up; sessions are granted afterwards by the account.
+    function onInstall(bytes calldata) external {}
+
+    /// @inheritdoc IERC7579Module
+    /// @dev Revokes every session of the account at once (an epoch bump: O(1) whatever their
+    ///      number), so re-installing never brings an old session back.
+    function onUninstall(bytes calldata) external {
+        SessionLib.layout().revokeAll(msg.sender);
+    }
+
+    /// @inheritdoc IERC7579Module
+    function isModuleType(uint256 moduleTypeId) external pure returns (bool) {
+        return moduleTypeId == MODULE_TYPE_VALIDATOR;
+    }
+
+    /// @notice Grants a session on the calling account.
+    function grantSession(ISakSessions.SessionConfig calldata config) external returns (uint32) {
+        return SessionLib.layout().grant(config, _ctx());
+    }
+
+    /// @notice Revokes one session of the calling account.
+    function revokeSession(uint32 id) external {
+        SessionLib.layout().revoke(msg.sender, id);
+    }
+
+    /// @notice Revokes every session of the calling account.
+    function revokeAllSessions() external {
+        SessionLib.layout().revokeAll(msg.sender);
+    }
+
+    /// @notice Session `id` of `account`.
+    function getSession(address account, uint32 id)
+        external
+        view
+        returns (ISakSessions.SessionView memory)
+    {
+        SessionLib.Layout storage l = SessionLib.layout();
+        SessionLib.SessionRecord memory s =
+            l.sessions[SessionLib.sessionKey(l.accounts[account].epoch, id)][account];
+        return ISakSessions.SessionView({
+            signer: s.signer,
+            validAfter: s.validAfter,
+            validUntil: s.validUntil,
+            active: s.signer != address(0)
+        });
+    }
+
+    /// @notice Spend state of session `id` of `account` for `token`.
+    function getSpend(address account, uint32 id, address token)
+        external
+        view
+        returns (ISakSessions.SpendView memory)
+    {
+        SessionLib.Layout storage l = SessionLib.layout();
+        bytes32 sKey = SessionLib.sessionKey(l.accounts[account].epoch, id);
+        SessionLib.TokenRecord memory t = l.tokens[SessionLib.tokenKey(sKey, token)][account];
+        return ISakSessions.SpendView({
+            allowance: t.allowance, spent: t.spent, window: t.window, period: t.period
+        });
+    }
+
+    /// @inheritdoc IERC7579Validator
+    function validateUserOp(PackedUserOperation calldata userOp, bytes32 userOpHash)
+        external
+        returns (uint256)
+    {
+        // The account asks for its own operations only.
+        if (userOp.sender != msg.sender) revert NotTheSender(userOp.sender, msg.sender);
+        return SessionLib.layout().validateUserOp(userOp, userOpHash, _ctx());
+    }
+
+    /// @inheritdoc IERC7579Validator
+    /// @dev Session keys never make the account sign (ERC-1271): no Permit, Permit2 or order
+    ///      can be authorised through them.
+    function isValidSignatureWithSender(address, bytes32, bytes calldata)
+        external
+        pure
+        returns (bytes4)
+    {
+        return 0xffffffff;
+    }
+
+    function _ctx() private view returns (SessionLib.Ctx memory) {
+        return
+            SessionLib.Ctx({
+                account: msg.sender, entryPoint: ENTRY_POINT_V08, holder: address(this)
+            });
+    }
+}
