@@ -101,6 +101,10 @@ pub struct Profile {
     pub fork_url: Option<String>,
     /// Block to fork at; `None` is the latest.
     pub fork_block_number: Option<u64>,
+    /// Record every EVM step (anvil `--steps-tracing`), so that `debug_traceTransaction` with
+    /// the default struct logger returns opcode-level logs for mined transactions. Off by
+    /// default: it costs memory for every transaction. Not an `anvil.toml` key.
+    pub steps_tracing: bool,
 }
 
 impl std::fmt::Debug for Profile {
@@ -116,6 +120,7 @@ impl std::fmt::Debug for Profile {
             .field("block_time", &self.block_time)
             .field("fork_url", &self.fork_origin())
             .field("fork_block_number", &self.fork_block_number)
+            .field("steps_tracing", &self.steps_tracing)
             .finish()
     }
 }
@@ -144,6 +149,7 @@ impl Profile {
             block_time: raw.block_time.map(NonZeroU64::get),
             fork_url,
             fork_block_number: raw.fork_block_number,
+            steps_tracing: false,
         })
     }
 
@@ -151,6 +157,13 @@ impl Profile {
     pub fn with_fork(mut self, url: impl Into<String>, block: Option<u64>) -> Self {
         self.fork_url = Some(url.into());
         self.fork_block_number = block;
+        self
+    }
+
+    /// Records opcode-level traces of mined transactions (anvil `--steps-tracing`), for
+    /// `debug_traceTransaction` with the struct logger (ERC-7562 checks, gas breakdowns).
+    pub const fn with_steps_tracing(mut self) -> Self {
+        self.steps_tracing = true;
         self
     }
 
@@ -187,6 +200,9 @@ impl Profile {
         }
         if let Some(seconds) = self.block_time {
             args.extend(["--block-time".into(), seconds.to_string()]);
+        }
+        if self.steps_tracing {
+            args.push("--steps-tracing".into());
         }
         if let Some(url) = &self.fork_url {
             args.extend(["--fork-url".into(), url.clone()]);
@@ -393,5 +409,7 @@ mod tests {
             p.anvil_args().join(" "),
             "--host 127.0.0.1 --port 9 --hardfork prague --accounts 3 --balance 5 --chain-id 7 --block-time 2"
         );
+        assert!(!p.anvil_args().contains(&"--steps-tracing".to_string()), "off unless asked");
+        assert!(p.with_steps_tracing().anvil_args().ends_with(&["--steps-tracing".to_string()]));
     }
 }

@@ -1,0 +1,569 @@
+//! ERC-7562 rules for the validation phase of `SakAccount`, checked on anvil's traces of real
+//! `handleOps` transactions: every validation path (owner; session transfer; session
+//! approve + swap with argument conditions; session with a finite gas budget and an op limit)
+//! is submitted, then `debug_traceTransaction` (struct logger and callTracer) is read, the
+//! account's `validateUserOp` frame (EntryPoint → account, selector 0x19822f7c, and everything
+//! it calls) is located, and the opcode, storage and call rules are asserted.
+//!
+//! The checker is proven able to fail on a real trace: applied to the *execution* frame of an
+//! operation that reads TIMESTAMP and NUMBER, writes a token's storage and sends ETH, it must
+//! report each with its opcode, pc and depth.
+
+use alloy::{
+    primitives::{
+        Address, B256, Bytes, U256,
+        aliases::{U24, U40, U80, U96},
+    },
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+};
+use sak_contracts::{
+    ENTRY_POINT_V08, ISakSessions, IUniswapV2Router02, MockERC20, SakAccount, SakAccountFactory,
+};
+use sak_e2e::{
+    trace::{self, CallFrame, Frames, StructLog},
+    userop::{self, Fees, Included, OpSigner, VALIDATE_USER_OP},
+};
+use sak_testkit::{Deployment, Kit, Profile};
+use std::fmt;
+
+// ---------------------------------------------------------------------------------------------
+// The checker
+// ---------------------------------------------------------------------------------------------
+
+/// [OP-011] Opcodes an entity may not use in validation (plus CREATE/CREATE2: the account is
+/// already deployed, so nothing may be created). anvil names 0x44 `DIFFICULTY` or `PREVRANDAO`.
+const BANNED: [&str; 18] = [
+    "GASPRICE",
+    "GASLIMIT",
+    "DIFFICULTY",
+    "PREVRANDAO",
+    "TIMESTAMP",
+    "BASEFEE",
+    "BLOCKHASH",
+    "NUMBER",
+    "ORIGIN",
+    "COINBASE",
+    "SELFBALANCE",
+    "BALANCE",
+    "CREATE",
+    "CREATE2",
+    "SELFDESTRUCT",
+    "INVALID",
+    "BLOBHASH",
+    "BLOBBASEFEE",
+];
+
+const STORAGE_OPS: [&str; 4] = ["SLOAD", "SSTORE", "TLOAD", "TSTORE"];
+const MESSAGE_CALLS: [&str; 4] = ["CALL", "CALLCODE", "DELEGATECALL", "STATICCALL"];
+/// `EntryPoint.depositTo(address)`.
+const DEPOSIT_TO: [u8; 4] = [0xb7, 0x60, 0xfa, 0xf9];
+
+/// One broken rule, located precisely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Violation {
+    rule: &'static str,
+    op: String,
+    pc: u64,
+    depth: u64,
+    /// Whose code ran the opcode.
+    code: Option<Address>,
+    detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self.code.map_or("?".into(), |a| a.to_string());
+        write!(f, "{}: {} at pc {}, depth {}, in code {code}", self.rule, self.op, self.pc, self.depth)?;
+        if !self.detail.is_empty() {
+            write!(f, " ({})", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a check looked at, so a test can show it was not vacuous.
+#[derive(Debug, Default)]
+struct Coverage {
+    steps: usize,
+    storage_ops: usize,
+    calls: usize,
+}
+
+/// Checks the frame `frame` of a struct log (and everything it calls) against the
+/// validation-phase rules for the unstaked account `sender`:
+/// - [OP-011] no banned opcode; [OP-012] `GAS` only immediately before a message call;
+/// - [STO-010] storage (SLOAD/SSTORE/TLOAD/TSTORE) only in the account's own storage. Slots
+///   "associated" with the account in other contracts (`keccak(account ‖ x) + n`) would also
+///   be allowed by ERC-7562, but the account touches only its own storage today, so the check
+///   is the stricter "storage of the account only" (the EntryPoint's own bookkeeping of the
+///   account's deposit, inside `depositTo`, is the EntryPoint's and exempt);
+/// - [OP-061] no call with value except to the EntryPoint (the prefund).
+fn check_steps(
+    logs: &[StructLog],
+    frames: &Frames,
+    frame: usize,
+    sender: Address,
+) -> (Vec<Violation>, Coverage) {
+    let mut out = Vec::new();
+    let mut coverage = Coverage::default();
+    let f = &frames.frames[frame];
+    for i in f.first_step..f.end_step {
+        let step = &logs[i];
+        let here = &frames.frames[frames.step_frame[i]];
+        let violation = |rule, detail: String| Violation {
+            rule,
+            op: step.op.clone(),
+            pc: step.pc,
+            depth: step.depth,
+            code: here.code,
+            detail,
+        };
+        coverage.steps += 1;
+        let op = step.op.as_str();
+        if BANNED.contains(&op) || op.starts_with("0x") || op.starts_with("UNKNOWN") {
+            out.push(violation("OP-011 banned opcode in validation", String::new()));
+        }
+        if op == "GAS" {
+            let next = logs.get(i + 1).filter(|n| n.depth == step.depth).map(|n| n.op.as_str());
+            if !next.is_some_and(|n| MESSAGE_CALLS.contains(&n)) {
+                out.push(violation("OP-012 GAS not followed by a call", format!("next: {next:?}")));
+            }
+        }
+        if STORAGE_OPS.contains(&op) {
+            coverage.storage_ops += 1;
+            let slot = step.stack_top(0).unwrap_or_default();
+            match here.storage {
+                Some(at) if at == sender || at == ENTRY_POINT_V08 => {}
+                at => out.push(violation(
+                    "STO-010 storage outside the account",
+                    format!("storage of {at:?}, slot {slot:#x}"),
+                )),
+            }
+        }
+        if MESSAGE_CALLS.contains(&op) {
+            coverage.calls += 1;
+        }
+        if matches!(op, "CALL" | "CALLCODE") {
+            let value = step.stack_top(2).unwrap_or_default();
+            let to = step.stack_top(1).map(|v| Address::from_word(v.into())).unwrap_or_default();
+            if !value.is_zero() && to != ENTRY_POINT_V08 {
+                out.push(violation("OP-061 call with value", format!("{value} wei to {to}")));
+            }
+        }
+    }
+    (out, coverage)
+}
+
+/// Call-tree rules for the validation subtree (callTracer), reported with the offending call:
+/// - [OP-052/053/054] the account may call the EntryPoint only with `depositTo` or the
+///   receive function (the prefund);
+/// - [OP-020] no out-of-gas inside validation;
+/// - [OP-062] only known precompiles (0x01..0x11 on Prague, 0x100 P-256).
+fn check_calls(tree: &CallFrame) -> Vec<String> {
+    let mut out = Vec::new();
+    for call in tree.walk() {
+        let to = call.to.unwrap_or_default();
+        if to == ENTRY_POINT_V08 && call.from != ENTRY_POINT_V08 {
+            let ok = call.input.is_empty() || call.selector() == Some(DEPOSIT_TO);
+            if !ok {
+                out.push(format!("OP-054 call to the EntryPoint from {}: input {}", call.from, call.input));
+            }
+        }
+        if call.error.as_deref().is_some_and(|e| e.contains("out of gas")) {
+            out.push(format!("OP-020 out of gas in validation: {} → {to} ({:?})", call.from, call.error));
+        }
+        let n = U256::from_be_slice(to.as_slice());
+        if n > U256::ZERO && n < U256::from(0x1000) && !(n <= U256::from(0x11) || n == U256::from(0x100)) {
+            out.push(format!("OP-062 unknown precompile {to} called from {}", call.from));
+        }
+    }
+    out
+}
+
+/// The two traces of a mined `handleOps` transaction.
+struct Traced {
+    tree: CallFrame,
+    logs: Vec<StructLog>,
+    frames: Frames,
+}
+
+impl Traced {
+    async fn of<P: Provider>(provider: &P, included: &Included) -> Self {
+        let tree = trace::call_tree(provider, included.tx_hash).await.unwrap();
+        let logs = trace::struct_logs(provider, included.tx_hash).await.unwrap();
+        let frames = Frames::build(&logs, included.receipt.from, ENTRY_POINT_V08);
+        Self { tree, logs, frames }
+    }
+
+    /// The `n`-th call from the EntryPoint to `sender` with `selector`: callTracer frame and
+    /// struct-log frame, checked to agree.
+    fn frame(&self, sender: Address, selector: [u8; 4]) -> (&CallFrame, usize) {
+        let (call, frame) = trace::locate(&self.tree, &self.frames, ENTRY_POINT_V08, sender, selector, 0)
+            .unwrap_or_else(|| {
+                panic!("no EntryPoint → {sender} call with selector {}", Bytes::from(selector))
+            });
+        let f = &self.frames.frames[frame];
+        assert_eq!((f.kind.as_str(), f.code, f.caller), ("CALL", Some(sender), ENTRY_POINT_V08));
+        (call, frame)
+    }
+
+    /// Every rule over the validation frame of `sender`'s operation.
+    fn validation_violations(&self, sender: Address) -> (Vec<String>, Coverage) {
+        let (call, frame) = self.frame(sender, VALIDATE_USER_OP);
+        let (steps, coverage) = check_steps(&self.logs, &self.frames, frame, sender);
+        let mut all: Vec<String> = steps.iter().map(ToString::to_string).collect();
+        all.extend(check_calls(call));
+        (all, coverage)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture: a SakAccount on anvil with steps tracing
+// ---------------------------------------------------------------------------------------------
+
+const DAY: u32 = 86_400;
+const ALICE: Address = Address::repeat_byte(0xa1);
+
+struct Fixture {
+    kit: Kit,
+    d: Deployment,
+    account: Address,
+    owner: PrivateKeySigner,
+    agent: PrivateKeySigner,
+    bundler: Address,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let kit = Kit::start(Profile::test().with_steps_tracing()).await.unwrap();
+        let d = *kit.deployment();
+        let keys = kit.dev_signers();
+        let (owner, agent, bundler) = (keys[1].clone(), keys[2].clone(), keys[9].address());
+        let provider = kit.provider();
+        let factory = SakAccountFactory::new(d.sak_account_factory, provider);
+        let account = factory.getAddress(owner.address(), B256::ZERO).call().await.unwrap();
+        factory.createAccount(owner.address(), B256::ZERO).send().await.unwrap().get_receipt().await.unwrap();
+        let fund =
+            alloy::rpc::types::TransactionRequest::default().to(account).value(U256::from(10u64.pow(18)));
+        provider.send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
+        MockERC20::new(d.usd, provider)
+            .mint(account, U256::from(10u64.pow(12)))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        Self { kit, d, account, owner, agent, bundler }
+    }
+
+    /// A session for the agent from now for 30 days.
+    async fn session(
+        &self,
+        permissions: Vec<ISakSessions::CallPermission>,
+        spend_limits: Vec<ISakSessions::SpendLimit>,
+        gas_budget: U80,
+        gas_period: u32,
+        max_ops: u32,
+    ) -> ISakSessions::SessionConfig {
+        let now = userop::chain_time(self.kit.provider()).await.unwrap();
+        ISakSessions::SessionConfig {
+            signer: self.agent.address(),
+            validAfter: U40::from(now),
+            validUntil: U40::from(now + 30 * u64::from(DAY)),
+            permissions,
+            spendLimits: spend_limits,
+            gasBudget: gas_budget,
+            gasPeriod: gas_period,
+            maxOps: U24::from(max_ops),
+        }
+    }
+
+    fn usd_limit(&self, transfer: bool, approve: bool) -> ISakSessions::SpendLimit {
+        ISakSessions::SpendLimit {
+            token: self.d.usd,
+            allowance: U96::from(1_000_000_000u64),
+            period: DAY,
+            allowTransfer: transfer,
+            allowApprove: approve,
+        }
+    }
+
+    async fn grant(&self, config: ISakSessions::SessionConfig) -> u32 {
+        let receipt = SakAccount::new(self.account, self.kit.provider())
+            .grantSession(config)
+            .from(self.owner.address())
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
+            .unwrap()
+            .inner
+            .data
+            .id
+    }
+
+    async fn session_signer(&self, id: u32) -> OpSigner {
+        let clock = userop::chain_time(self.kit.provider()).await.unwrap();
+        OpSigner::Session { key: self.agent.clone(), id, clock }
+    }
+
+    /// Submits a batch through `handleOps` with estimated limits; it must succeed.
+    async fn submit(&self, calls: &[(Address, U256, Bytes)], signer: OpSigner) -> Included {
+        let provider = self.kit.provider();
+        let nonce = userop::nonce(provider, self.account).await.unwrap();
+        let mut op = userop::user_op(self.account, nonce, Bytes::new(), userop::sak_execute(calls));
+        let fees = Fees::current(provider).await.unwrap();
+        userop::fill_gas(provider, self.bundler, &mut op, &signer, fees).await.unwrap();
+        let included = userop::handle_ops(provider, self.bundler, vec![op]).await.unwrap();
+        assert!(included.events[0].success, "execution failed: {:?}", included.revert_reasons);
+        included
+    }
+
+    /// Traces `included` and asserts the validation frame breaks no rule and was not trivial.
+    async fn assert_compliant(&self, included: &Included, min_storage_ops: usize) {
+        let traced = Traced::of(self.kit.provider(), included).await;
+        let (violations, coverage) = traced.validation_violations(self.account);
+        assert!(
+            violations.is_empty(),
+            "ERC-7562 violations in validateUserOp of {}:\n  {}",
+            self.account,
+            violations.join("\n  ")
+        );
+        assert!(coverage.steps > 300, "validation frame too small to be the real one: {coverage:?}");
+        assert!(coverage.storage_ops >= min_storage_ops, "{coverage:?}");
+        assert!(coverage.calls >= 2, "ecrecover and the prefund at least: {coverage:?}");
+    }
+
+    fn transfer(&self, amount: u64) -> (Address, U256, Bytes) {
+        let data = MockERC20::transferCall { to: ALICE, value: U256::from(amount) }.abi_encode();
+        (self.d.usd, U256::ZERO, data.into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation paths
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn owner_op_validation_follows_erc7562() {
+    let fx = Fixture::new().await;
+    let included = fx.submit(&[fx.transfer(1_000_000)], OpSigner::Owner(fx.owner.clone())).await;
+    // Owner: the owner slot, the EntryPoint deposit.
+    fx.assert_compliant(&included, 2).await;
+}
+
+#[tokio::test]
+async fn session_transfer_validation_follows_erc7562() {
+    let fx = Fixture::new().await;
+    let config = fx.session(vec![], vec![fx.usd_limit(true, false)], U80::MAX, 0, 0).await;
+    let id = fx.grant(config).await;
+    for _ in 0..2 {
+        let included = fx.submit(&[fx.transfer(1_000_000)], fx.session_signer(id).await).await;
+        // Epoch, session record, spend record (read and charged), the deposit.
+        fx.assert_compliant(&included, 5).await;
+    }
+}
+
+#[tokio::test]
+async fn session_swap_with_argument_conditions_validation_follows_erc7562() {
+    let fx = Fixture::new().await;
+    let amount_in = U256::from(100_000_000u64);
+    let permission = ISakSessions::CallPermission {
+        target: fx.d.uniswap_v2_router,
+        selector: IUniswapV2Router02::swapExactTokensForTokensCall::SELECTOR.into(),
+        allowValue: false,
+        conditions: vec![
+            // amountIn <= 500 tUSD: a condition with a stored value.
+            ISakSessions::ArgCondition {
+                argIndex: 0,
+                op: 1,
+                values: vec![B256::from(U256::from(500_000_000u64))],
+            },
+            // to == the account.
+            ISakSessions::ArgCondition { argIndex: 3, op: 4, values: vec![] },
+        ],
+    };
+    let config = fx.session(vec![permission], vec![fx.usd_limit(false, true)], U80::MAX, 0, 0).await;
+    let id = fx.grant(config).await;
+
+    let provider = fx.kit.provider();
+    let path = vec![fx.d.usd, fx.d.tkn];
+    let router = IUniswapV2Router02::new(fx.d.uniswap_v2_router, provider);
+    let quoted = router.getAmountsOut(amount_in, path.clone()).call().await.unwrap()[1];
+    let deadline = U256::from(userop::chain_time(provider).await.unwrap() + 3_600);
+    let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
+        amountIn: amount_in,
+        amountOutMin: quoted * U256::from(99) / U256::from(100),
+        path,
+        to: fx.account,
+        deadline,
+    };
+    let approve = MockERC20::approveCall { spender: fx.d.uniswap_v2_router, value: amount_in };
+    let calls = [
+        (fx.d.usd, U256::ZERO, approve.abi_encode().into()),
+        (fx.d.uniswap_v2_router, U256::ZERO, swap.abi_encode().into()),
+    ];
+    let included = fx.submit(&calls, fx.session_signer(id).await).await;
+    assert!(
+        MockERC20::new(fx.d.tkn, provider).balanceOf(fx.account).call().await.unwrap()
+            >= quoted * U256::from(99) / U256::from(100)
+    );
+    // Epoch, session, spend record, permission, two conditions, one condition value, the deposit.
+    fx.assert_compliant(&included, 8).await;
+}
+
+#[tokio::test]
+async fn session_with_gas_budget_and_op_limit_validation_follows_erc7562() {
+    let fx = Fixture::new().await;
+    // 0.05 ETH of gas per day, at most 5 operations.
+    let budget = U80::from(5u64 * 10u64.pow(16));
+    let config = fx.session(vec![], vec![fx.usd_limit(true, false)], budget, DAY, 5).await;
+    let id = fx.grant(config).await;
+    let included = fx.submit(&[fx.transfer(1_000_000)], fx.session_signer(id).await).await;
+    // The counters are read and written too.
+    fx.assert_compliant(&included, 7).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checker can fail
+// ---------------------------------------------------------------------------------------------
+
+/// Runtime code: TIMESTAMP (pc 0), NUMBER (pc 1), POP, POP, STOP.
+const CLOCK_READER: [u8; 5] = [0x42, 0x43, 0x50, 0x50, 0x00];
+const CLOCK_READER_AT: Address = Address::repeat_byte(0xc1);
+
+#[tokio::test]
+async fn checker_reports_clock_reads_foreign_storage_and_value_calls_on_a_real_trace() {
+    let fx = Fixture::new().await;
+    let provider = fx.kit.provider();
+    let _: () = provider
+        .raw_request("anvil_setCode".into(), (CLOCK_READER_AT, Bytes::from(CLOCK_READER)))
+        .await
+        .unwrap();
+    // The owner may run anything in execution: read the clock, move a token, send 1 wei.
+    let calls =
+        [(CLOCK_READER_AT, U256::ZERO, Bytes::new()), fx.transfer(1), (ALICE, U256::from(1), Bytes::new())];
+    let included = fx.submit(&calls, OpSigner::Owner(fx.owner.clone())).await;
+    let traced = Traced::of(provider, &included).await;
+
+    // Validation of the same operation is clean...
+    let (violations, _) = traced.validation_violations(fx.account);
+    assert!(violations.is_empty(), "{violations:?}");
+
+    // ...and the same checker over its execution frame reports every breach, precisely.
+    let (_, execution) = traced.frame(fx.account, SakAccount::executeCall::SELECTOR);
+    let (violations, _) = check_steps(&traced.logs, &traced.frames, execution, fx.account);
+    let reader =
+        traced.frames.frames.iter().find(|f| f.code == Some(CLOCK_READER_AT)).expect("clock reader frame");
+    assert!(reader.depth > traced.frames.frames[execution].depth);
+    let at = |op: &str, pc| {
+        violations.iter().any(|v| {
+            v.rule.starts_with("OP-011")
+                && v.op == op
+                && v.pc == pc
+                && v.depth == reader.depth
+                && v.code == Some(CLOCK_READER_AT)
+        })
+    };
+    let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    assert!(at("TIMESTAMP", 0), "TIMESTAMP at pc 0 not reported:\n  {}", listed.join("\n  "));
+    assert!(at("NUMBER", 1), "NUMBER at pc 1 not reported:\n  {}", listed.join("\n  "));
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.rule.starts_with("STO-010") && v.op == "SSTORE" && v.code == Some(fx.d.usd)),
+        "the token's SSTORE not reported:\n  {}",
+        listed.join("\n  ")
+    );
+    assert!(
+        violations.iter().any(|v| v.rule.starts_with("OP-061") && v.detail.contains(&ALICE.to_string())),
+        "the 1 wei to Alice not reported:\n  {}",
+        listed.join("\n  ")
+    );
+    let shown = violations.iter().find(|v| v.op == "TIMESTAMP").unwrap().to_string();
+    assert_eq!(
+        shown,
+        format!(
+            "OP-011 banned opcode in validation: TIMESTAMP at pc 0, depth {}, in code {CLOCK_READER_AT}",
+            reader.depth
+        )
+    );
+}
+
+fn step(pc: u64, op: &str, depth: u64, stack: &[u64]) -> StructLog {
+    StructLog {
+        pc,
+        op: op.into(),
+        gas: 100_000,
+        gas_cost: 3,
+        depth,
+        stack: stack.iter().map(|&v| U256::from(v)).collect(),
+    }
+}
+
+#[test]
+fn gas_counts_only_right_before_a_call() {
+    let account = Address::repeat_byte(0xac);
+    let ok = [
+        step(0, "PUSH1", 1, &[]),
+        step(2, "GAS", 1, &[1, 0, 0, 0, 0, 1]),
+        step(3, "STATICCALL", 1, &[1, 0, 0, 0, 0, 1, 9]),
+    ];
+    let frames = Frames::build(&ok, Address::ZERO, account);
+    assert!(check_steps(&ok, &frames, 0, account).0.is_empty());
+
+    let bad = [step(0, "GAS", 1, &[]), step(1, "POP", 1, &[9])];
+    let frames = Frames::build(&bad, Address::ZERO, account);
+    let (violations, _) = check_steps(&bad, &frames, 0, account);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(
+        violations[0].to_string(),
+        format!(
+            "OP-012 GAS not followed by a call: GAS at pc 0, depth 1, in code {account} (next: Some(\"POP\"))"
+        )
+    );
+}
+
+#[test]
+fn storage_of_another_contract_reached_by_a_call_is_reported() {
+    let account = Address::repeat_byte(0xac);
+    let other = Address::repeat_byte(0x07);
+    let word = |a: Address| U256::from_be_slice(a.as_slice());
+    // The account CALLs `other` (gas, to, value 0, ...); `other` reads slot 5.
+    let logs = [
+        StructLog {
+            stack: vec![
+                U256::ZERO,
+                U256::ZERO,
+                U256::ZERO,
+                U256::ZERO,
+                U256::ZERO,
+                word(other),
+                U256::from(50_000),
+            ],
+            ..step(0, "CALL", 1, &[])
+        },
+        step(0, "PUSH1", 2, &[]),
+        step(2, "SLOAD", 2, &[5]),
+        step(3, "STOP", 2, &[]),
+        step(1, "STOP", 1, &[1]),
+    ];
+    let frames = Frames::build(&logs, Address::ZERO, account);
+    assert_eq!(frames.frames[1].storage, Some(other));
+    let (violations, coverage) = check_steps(&logs, &frames, 0, account);
+    assert_eq!(coverage.storage_ops, 1);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].rule, "STO-010 storage outside the account");
+    assert_eq!((violations[0].pc, violations[0].depth, violations[0].code), (2, 2, Some(other)));
+}
