@@ -24,7 +24,7 @@ use alloy::{
     },
     providers::{DynProvider, Provider},
     rpc::types::TransactionRequest,
-    sol_types::SolCall,
+    sol_types::{SolCall, SolValue},
 };
 use sak_contracts::{
     ENTRY_POINT_V08, ISakSessions, IUniswapV2Router02, MockERC20, SakAccount, SakAccountFactory,
@@ -60,7 +60,10 @@ const BASELINE_G: u64 = 197_925;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> BoxResult<()> {
-    let kit = Kit::start(Profile::test().with_steps_tracing()).await?;
+    // 13 dev accounts: see `Bench` for who is who.
+    let mut profile = Profile::test().with_steps_tracing();
+    profile.accounts = 13;
+    let kit = Kit::start(profile).await?;
     let bench = Bench::new(&kit).await?;
 
     let a = bench.simple_transfer().await?;
@@ -69,6 +72,8 @@ async fn main() -> BoxResult<()> {
     let e = bench.eoa_transfer().await?;
     let f = bench.session_swap().await?;
     let g = bench.simple_swap().await?;
+    let c = bench.session_7702_transfer().await?;
+    let d = bench.direct_transfer().await?;
 
     let rows = [
         Row::measured("a", "SimpleAccount, owner key: ERC-20 transfer", Some(BASELINE_A), &a),
@@ -78,8 +83,13 @@ async fn main() -> BoxResult<()> {
             None,
             &b,
         ),
-        Row::not_built("c", "SakAccount EIP-7702 form, session key: ERC-20 transfer"),
-        Row::not_built("d", "direct relayed path, session key: ERC-20 transfer"),
+        Row::measured("c", "Sak7702Account (delegated EOA), session key: ERC-20 transfer", None, &c),
+        Row::measured(
+            "d",
+            "direct relayed path (executeWithSession), session key: ERC-20 transfer (tx)",
+            None,
+            &d,
+        ),
         Row::measured("e", "plain EOA: ERC-20 transfer (tx)", Some(BASELINE_E), &e),
         Row::measured(
             "f",
@@ -117,8 +127,9 @@ struct Measured {
     breakdown: Option<Breakdown>,
 }
 
-/// Dev accounts: 0 funds, 1/2 own the SimpleAccounts of a/g, 3/4 are the session keys of b/f,
-/// 5/6/8 own the SakAccounts of b/f/h, 7 is the EOA of e, 9 bundles.
+/// Dev accounts: 0 funds, 1/2 own the SimpleAccounts of a/g, 3/4 are the session keys of b/f
+/// (3 also of c, 4 also of d), 5/6/8/11 own the SakAccounts of b/f/h/d, 7 is the EOA of e,
+/// 9 bundles, 10 is the delegated EOA of c, 12 relays d.
 struct Bench<'a> {
     provider: &'a DynProvider,
     d: Deployment,
@@ -374,6 +385,75 @@ impl<'a> Bench<'a> {
     }
 
     // (e)
+    // (c): the delegated EOA is the account; the session is the same as b's.
+    async fn session_7702_transfer(&self) -> BoxResult<Measured> {
+        let eoa = self.keys[10].address();
+        // The EIP-7702 delegation designator, as a type-4 transaction would leave it.
+        let designator: Bytes = [&[0xef, 0x01, 0x00][..], self.d.sak_7702_account.as_slice()].concat().into();
+        let _: () = self.provider.raw_request("anvil_setCode".into(), (eoa, designator)).await?;
+        self.fund(eoa).await?;
+        let id = self.grant(eoa, eoa, self.keys[3].address(), true).await?;
+        // EntryPoint v0.8's marker: the op hash then binds the delegate.
+        let mut marker = [0u8; 20];
+        marker[..2].copy_from_slice(&[0x77, 0x02]);
+        let data = userop::sak_execute(&[(self.d.usd, U256::ZERO, self.transfer_data())]);
+        self.three_ops(
+            eoa,
+            Bytes::copy_from_slice(&marker),
+            async || Ok(data.clone()),
+            async || self.session_signer(3, id).await,
+        )
+        .await
+    }
+
+    // (d): a relayer submits the session-signed batch; measures the third transaction.
+    async fn direct_transfer(&self) -> BoxResult<Measured> {
+        let owner = self.keys[11].address();
+        let account = self.sak_account(owner).await?;
+        let id = self.grant(account, owner, self.keys[4].address(), true).await?;
+        let sak = SakAccount::new(account, self.provider);
+        let typehash = sak.SESSION_CALL_TYPEHASH().call().await?;
+        let chain_id = self.provider.get_chain_id().await?;
+        let domain = alloy::sol_types::eip712_domain! {
+            name: "SakAccount",
+            version: "1",
+            chain_id: chain_id,
+            verifying_contract: account,
+        };
+        let execution_data: Bytes = vec![(self.d.usd, U256::ZERO, self.transfer_data())].abi_encode().into();
+        let mut gas = 0;
+        for nonce in 0..3u64 {
+            let deadline = userop::chain_time(self.provider).await? + 3_600;
+            let struct_hash = alloy::primitives::keccak256(
+                (
+                    typehash,
+                    id,
+                    alloy::primitives::keccak256(&execution_data),
+                    U256::from(nonce),
+                    U40::from(deadline),
+                )
+                    .abi_encode(),
+            );
+            let digest = alloy::primitives::keccak256(
+                [&[0x19, 0x01][..], domain.separator().as_slice(), struct_hash.as_slice()].concat(),
+            );
+            let sig = alloy::signers::SignerSync::sign_hash_sync(&self.keys[4], &digest)?;
+            let call = SakAccount::executeWithSessionCall {
+                id,
+                executionData: execution_data.clone(),
+                nonce: U256::from(nonce),
+                deadline: U40::from(deadline),
+                signature: sig.as_bytes().into(),
+            };
+            let tx = TransactionRequest::default()
+                .with_from(self.keys[12].address())
+                .with_to(account)
+                .with_input(call.abi_encode());
+            gas = self.send(tx).await?.gas_used;
+        }
+        Ok(Measured { actual: None, tx_gas: gas, limits: None, breakdown: None })
+    }
+
     async fn eoa_transfer(&self) -> BoxResult<Measured> {
         let eoa = self.keys[7].address();
         self.fund(eoa).await?;
@@ -510,7 +590,7 @@ struct Row<'m> {
     key: &'static str,
     label: &'static str,
     baseline: Option<u64>,
-    measured: Option<&'m Measured>,
+    measured: &'m Measured,
 }
 
 impl<'m> Row<'m> {
@@ -520,11 +600,7 @@ impl<'m> Row<'m> {
         baseline: Option<u64>,
         m: &'m Measured,
     ) -> Self {
-        Self { key, label, baseline, measured: Some(m) }
-    }
-
-    const fn not_built(key: &'static str, label: &'static str) -> Self {
-        Self { key, label, baseline: None, measured: None }
+        Self { key, label, baseline, measured: m }
     }
 }
 
@@ -569,14 +645,12 @@ fn report(rows: &[Row<'_>], detail: [&Measured; 5], date: String) -> String {
     let _ = writeln!(w, "| row | case | actualGasUsed | handleOps tx gasUsed | TOOLCHAIN.md baseline |");
     let _ = writeln!(w, "|---|---|---:|---:|---:|");
     for row in rows {
-        let (actual, tx) = match row.measured {
-            None => ("n/a (not built yet)".to_string(), "n/a (not built yet)".to_string()),
-            Some(m) => (m.actual.map_or("n/a (plain tx)".into(), thousands), thousands(m.tx_gas)),
-        };
+        let m = row.measured;
+        let (actual, tx) = (m.actual.map_or("n/a (plain tx)".into(), thousands), thousands(m.tx_gas));
         let baseline = row.baseline.map_or(String::new(), thousands);
         let _ = writeln!(w, "| {} | {} | {actual} | {tx} | {baseline} |", row.key, row.label);
     }
-    let get = |k: &str| rows.iter().find(|r| r.key == k).and_then(|r| r.measured);
+    let get = |k: &str| rows.iter().find(|r| r.key == k).map(|r| r.measured);
     let actual = |k: &str| get(k).and_then(|m| m.actual);
     let tx = |k: &str| get(k).map(|m| m.tx_gas);
     let _ = writeln!(w);
@@ -584,7 +658,8 @@ fn report(rows: &[Row<'_>], detail: [&Measured; 5], date: String) -> String {
     let _ = writeln!(w, "|---|---:|---:|");
     let _ = writeln!(w, "| b/a | {} | {} |", ratio(actual("b"), actual("a")), ratio(tx("b"), tx("a")));
     let _ = writeln!(w, "| f/g | {} | {} |", ratio(actual("f"), actual("g")), ratio(tx("f"), tx("g")));
-    let _ = writeln!(w, "| d/e | n/a (not built yet) | n/a (not built yet) |");
+    let _ = writeln!(w, "| c/a | {} | {} |", ratio(actual("c"), actual("a")), ratio(tx("c"), tx("a")));
+    let _ = writeln!(w, "| d/e | n/a (plain txs) | {} |", ratio(tx("d"), tx("e")));
     let _ = writeln!(w, "| h/a | {} | {} |", ratio(actual("h"), actual("a")), ratio(tx("h"), tx("a")));
 
     let b_over_a = actual("b").zip(actual("a")).map(|(b, a)| b as f64 / a as f64);
@@ -764,7 +839,7 @@ fn verdict(w: &mut String, [a, h, b]: [&Measured; 3], [ba, bh, bb]: [&Breakdown;
 fn baselines(w: &mut String, rows: &[Row<'_>]) {
     let _ = writeln!(w, "\n### Against TOOLCHAIN.md\n");
     for row in rows {
-        let (Some(base), Some(m)) = (row.baseline, row.measured) else { continue };
+        let (Some(base), m) = (row.baseline, row.measured) else { continue };
         let ours = m.actual.unwrap_or(m.tx_gas);
         let _ = writeln!(
             w,

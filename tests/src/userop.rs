@@ -301,6 +301,25 @@ pub async fn fill_gas<P: Provider>(
     signer: &OpSigner,
     fees: Fees,
 ) -> Result<GasLimits> {
+    // The chain can move a block between the probe and the check (a busy machine), and the
+    // next block's environment changes execution gas (Uniswap's first swap in a block writes
+    // its price accumulators): estimate again rather than fail.
+    let mut attempt = 1;
+    loop {
+        match fill_gas_once(provider, bundler, op, signer, fees).await {
+            Err(Error::Simulation(_)) if attempt < 3 => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+async fn fill_gas_once<P: Provider>(
+    provider: &P,
+    bundler: Address,
+    op: &mut UserOp,
+    signer: &OpSigner,
+    fees: Fees,
+) -> Result<GasLimits> {
     let mut limits =
         GasLimits { verification: PROBE_VERIFICATION_GAS, call: PROBE_CALL_GAS, pre_verification: 0 };
     set_gas(op, limits, fees);
