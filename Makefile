@@ -5,7 +5,9 @@ FORGE := node_modules/.bin/forge
 NPM_STAMP := node_modules/.package-lock.json
 CARGO_FLAGS := --locked
 
-.PHONY: demo test toolchain build artifacts fmt lint clean
+.PHONY: demo test toolchain build artifacts snapshot fmt lint clean
+# Unit and fuzz tests at a fixed seed, so fuzz gas figures are reproducible; invariants excluded.
+SNAPSHOT_FLAGS := --fuzz-seed 1 --no-match-contract Invariants
 
 demo: toolchain
 	cargo run $(CARGO_FLAGS) --quiet -p sak-cli --bin sak -- node up
@@ -18,6 +20,8 @@ test: toolchain
 	cargo xtask artifacts --check
 	@echo "==> forge test (ci profile: 10,000 fuzz runs, invariants 128 x 100)"
 	FOUNDRY_PROFILE=ci $(FORGE) test
+	@echo "==> gas snapshot matches .gas-snapshot (make snapshot rewrites it)"
+	$(FORGE) snapshot $(SNAPSHOT_FLAGS) --check
 	@echo "==> clippy"
 	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	@echo "==> doc examples"
@@ -37,6 +41,10 @@ build: toolchain
 # Recompile contracts/src through foundry-compilers and rewrite crates/contracts/artifacts.
 artifacts: toolchain
 	cargo xtask artifacts
+
+# Rewrite .gas-snapshot after a change that moves gas (commit it with the change).
+snapshot: toolchain
+	$(FORGE) snapshot $(SNAPSHOT_FLAGS)
 
 fmt: toolchain
 	cargo fmt --all
