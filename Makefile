@@ -6,7 +6,8 @@ NPM_STAMP := node_modules/.package-lock.json
 CARGO_FLAGS := --locked
 
 .PHONY: demo test toolchain build artifacts snapshot fmt lint clean
-# Unit and fuzz tests at a fixed seed, so fuzz gas figures are reproducible; invariants excluded.
+# Unit and fuzz tests at a fixed seed; invariants excluded. Fuzz averages still move slightly
+# between checkouts (0.06% seen), hence the check's 1% tolerance.
 SNAPSHOT_FLAGS := --fuzz-seed 1 --no-match-contract Invariants
 
 demo: toolchain
@@ -20,8 +21,8 @@ test: toolchain
 	cargo xtask artifacts --check
 	@echo "==> forge test (ci profile: 10,000 fuzz runs, invariants 128 x 100)"
 	FOUNDRY_PROFILE=ci $(FORGE) test
-	@echo "==> gas snapshot matches .gas-snapshot (make snapshot rewrites it)"
-	$(FORGE) snapshot $(SNAPSHOT_FLAGS) --check
+	@echo "==> gas snapshot within 1% of .gas-snapshot (make snapshot rewrites it)"
+	$(FORGE) snapshot $(SNAPSHOT_FLAGS) --check --tolerance 1
 	@echo "==> clippy"
 	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	@echo "==> doc examples"
