@@ -8,7 +8,9 @@ CARGO_FLAGS := --locked
 .PHONY: demo test toolchain build artifacts snapshot fmt lint clean
 # Unit and fuzz tests at a fixed seed; invariants excluded. Fuzz averages still move slightly
 # between checkouts (0.06% seen), hence the check's 1% tolerance.
-SNAPSHOT_FLAGS := --fuzz-seed 1 --no-match-contract Invariants
+# Tests that document a known gap are skipped (0 gas), which the tolerance check cannot compare:
+# they carry `KnownGap` in their name.
+SNAPSHOT_FLAGS := --fuzz-seed 1 --no-match-contract Invariants --no-match-test KnownGap
 
 demo: toolchain
 	cargo run $(CARGO_FLAGS) --quiet -p sak-cli --bin sak -- node up

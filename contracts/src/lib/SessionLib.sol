@@ -120,6 +120,9 @@ library SessionLib {
     uint8 internal constant SESSION_SIGNATURE_TAG = 0x01;
     uint256 internal constant SESSION_SIGNATURE_LENGTH = 75;
 
+    /// @dev Uniswap's Permit2, the same address on every chain.
+    address internal constant PERMIT2 = 0x000000000022D473030F116dDEE9F6B43aC78BA3;
+
     bytes4 private constant TRANSFER = 0xa9059cbb;
     bytes4 private constant APPROVE = 0x095ea7b3;
     /// @dev ERC-7821 `execute(bytes32,bytes)` with the batch mode and no op data.
@@ -320,9 +323,11 @@ library SessionLib {
 
     /// @dev Never a target for a session, whatever the policy says: the account (its own
     ///      management, nested execution, module installation), the EntryPoint (deposits and
-    ///      stake) and the holder of the session state (a validator module).
+    ///      stake), the holder of the session state (a validator module) and Permit2 (its
+    ///      `approve` would let a spender use the owner's Permit2 allowances past every cap).
     function _privileged(address target, Ctx memory ctx) private pure returns (bool) {
-        return target == ctx.account || target == ctx.entryPoint || target == ctx.holder;
+        return target == ctx.account || target == ctx.entryPoint || target == ctx.holder
+            || target == PERMIT2;
     }
 
     /// @dev Selectors that move or approve assets: only spend limits may permit them
@@ -338,7 +343,11 @@ library SessionLib {
             || s == 0x42842e0e /* safeTransferFrom(address,address,uint256) */
             || s == 0xb88d4fde /* safeTransferFrom(address,address,uint256,bytes) */
             || s == 0xf242432a /* safeTransferFrom(address,address,uint256,uint256,bytes) */
-            || s == 0x2eb2c2d6; /* safeBatchTransferFrom */
+            || s == 0x2eb2c2d6 /* safeBatchTransferFrom */ || s == 0x1296ee62 /* transferAndCall(address,uint256) */
+            || s == 0x3177029f /* approveAndCall(address,uint256) */
+            || s == 0xd8fbe994 /* transferFromAndCall(address,address,uint256) */
+            || s == 0xc1d34b89 /* transferFromAndCall(address,address,uint256,bytes) */
+            || s == 0xd73dd623; /* increaseApproval */
     }
 
     // ---------------------------------------------------------------------------------------

@@ -70,6 +70,25 @@ abstract contract SakTest is CanonicalDeployer {
         c.gasBudget = type(uint80).max;
     }
 
+    /// @dev A session for `agent` from START for 30 days, gas unlimited, permitting nothing yet.
+    function agentSession() internal view returns (ISakSessions.SessionConfig memory c) {
+        c.signer = agent;
+        c.validAfter = START;
+        c.validUntil = START + 30 days;
+        c.gasBudget = type(uint80).max;
+    }
+
+    /// @dev One permission on (`target`, `selector`) without conditions.
+    function permission(address target, bytes4 selector, bool allowValue)
+        internal
+        pure
+        returns (ISakSessions.CallPermission memory p)
+    {
+        p.target = target;
+        p.selector = selector;
+        p.allowValue = allowValue;
+    }
+
     function grant(ISakSessions.SessionConfig memory c) internal returns (uint32 id) {
         vm.prank(owner);
         id = account.grantSession(c);
@@ -159,6 +178,17 @@ abstract contract SakTest is CanonicalDeployer {
                 IEntryPoint.FailedOpWithRevert.selector, 0, "AA23 reverted", policyError
             )
         );
+    }
+
+    /// @dev Expects the account's validateUserOp, called as the EntryPoint, to revert with
+    ///      `policyError` (the error itself, not wrapped by the EntryPoint).
+    function expectValidateRevert(PackedUserOperation memory op, bytes memory policyError)
+        internal
+    {
+        bytes32 hash = entryPoint.getUserOpHash(op);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(policyError);
+        account.validateUserOp(op, hash, 0);
     }
 
     function sigFailed(uint256 validationData) internal pure returns (bool) {
