@@ -19,20 +19,7 @@ contract SessionSwapTest is SakTest {
         super.setUp();
         router = UniswapV2.deploy();
         tkn = new MockERC20("Test Token", "TKN", 18);
-        usd.mint(address(this), 2_000_000e6);
-        tkn.mint(address(this), 1_000e18);
-        usd.approve(address(router), type(uint256).max);
-        tkn.approve(address(router), type(uint256).max);
-        router.addLiquidity(
-            address(usd),
-            address(tkn),
-            2_000_000e6,
-            1_000e18,
-            0,
-            0,
-            address(this),
-            type(uint256).max
-        );
+        UniswapV2.seedPool(router, usd, tkn);
     }
 
     /// @dev tUSD capped at `cap` per day (transfer and approve); the router's

@@ -313,20 +313,7 @@ contract SessionInvariantsTest is CanonicalDeployer {
         MockERC20 usd = new MockERC20("Test USD", "tUSD", 6);
         MockERC20 tkn = new MockERC20("Test Token", "TKN", 18);
         IUniswapV2Router router = UniswapV2.deploy();
-        usd.mint(address(this), 2_000_000e6);
-        tkn.mint(address(this), 1_000e18);
-        usd.approve(address(router), type(uint256).max);
-        tkn.approve(address(router), type(uint256).max);
-        router.addLiquidity(
-            address(usd),
-            address(tkn),
-            2_000_000e6,
-            1_000e18,
-            0,
-            0,
-            address(this),
-            type(uint256).max
-        );
+        UniswapV2.seedPool(router, usd, tkn);
         usd.mint(address(account), 1_000_000e6);
         tkn.mint(address(account), 1_000e18);
         Sink sink = new Sink();

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Vm} from "forge-std/Vm.sol";
+import {MockERC20} from "../../src/mocks/MockERC20.sol";
 
 interface IUniswapV2Router {
     function factory() external view returns (address);
@@ -42,6 +43,25 @@ library UniswapV2 {
                 code("@uniswap/v2-periphery/build/UniswapV2Router02.json"),
                 abi.encode(factory, weth)
             )
+        );
+    }
+
+    /// @dev A tUSD (6 decimals) / TKN (18 decimals) pool at 2,000,000 : 1,000, as the Rust test
+    ///      kit seeds it on anvil; the liquidity goes to the caller.
+    function seedPool(IUniswapV2Router router, MockERC20 usd, MockERC20 tkn) internal {
+        usd.mint(address(this), 2_000_000e6);
+        tkn.mint(address(this), 1_000e18);
+        usd.approve(address(router), type(uint256).max);
+        tkn.approve(address(router), type(uint256).max);
+        router.addLiquidity(
+            address(usd),
+            address(tkn),
+            2_000_000e6,
+            1_000e18,
+            0,
+            0,
+            address(this),
+            type(uint256).max
         );
     }
 
