@@ -334,6 +334,21 @@ contract SessionScopeTest is SakTest {
         submit(op);
     }
 
+    function testFuzz_validateUserOp_reverts_whenAnEthSendPermissionIsUsedWithData(bytes calldata tail)
+        public
+    {
+        ISakSessions.SessionConfig memory c =
+            pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether);
+        c.permissions[0] = permission(address(target), bytes4(0), true);
+        uint32 id = grant(c);
+        // Four zero bytes and anything after them: a call into the fallback, not an ETH send.
+        bytes memory data = bytes.concat(bytes4(0), tail);
+        expectValidateRevert(
+            sessionOp(id, one(address(target), 0.1 ether, data)),
+            notPermitted(address(target), bytes4(0))
+        );
+    }
+
     // -------------------------------------------------------------------------------------
     // Argument conditions
     // -------------------------------------------------------------------------------------

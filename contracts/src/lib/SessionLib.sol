@@ -491,6 +491,11 @@ library SessionLib {
             revert ISakSessions.CallNotPermitted(target, bytes4(0));
         }
         bytes4 selector = data.length == 0 ? bytes4(0) : bytes4(data[:4]);
+        // Selector 0 stands for a plain ETH send (empty calldata): never for data that merely
+        // starts with four zero bytes (a call into the target's fallback).
+        if (selector == bytes4(0) && data.length != 0) {
+            revert ISakSessions.CallNotPermitted(target, selector);
+        }
         validUntil = type(uint48).max;
 
         if (selector == TRANSFER || selector == APPROVE) {
