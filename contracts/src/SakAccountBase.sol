@@ -93,25 +93,13 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
     }
 
     /// @inheritdoc ISakSessions
-    function getSession(uint32 id) external view returns (SessionView memory v) {
-        SessionLib.Layout storage l = SessionLib.layout();
-        SessionLib.SessionRecord memory s =
-            l.sessions[SessionLib.sessionKey(l.accounts[address(this)].epoch, id)][address(this)];
-        return SessionView({
-            signer: s.signer,
-            validAfter: s.validAfter,
-            validUntil: s.validUntil,
-            active: s.signer != address(0)
-        });
+    function getSession(uint32 id) external view returns (SessionView memory) {
+        return SessionLib.layout().sessionView(address(this), id);
     }
 
     /// @inheritdoc ISakSessions
     function getSpend(uint32 id, address token) external view returns (SpendView memory) {
-        SessionLib.Layout storage l = SessionLib.layout();
-        bytes32 sKey = SessionLib.sessionKey(l.accounts[address(this)].epoch, id);
-        SessionLib.TokenRecord memory t = l.tokens[SessionLib.tokenKey(sKey, token)][address(this)];
-        return
-            SpendView({allowance: t.allowance, spent: t.spent, window: t.window, period: t.period});
+        return SessionLib.layout().spendView(address(this), id, token);
     }
 
     // -----------------------------------------------------------------------------------------

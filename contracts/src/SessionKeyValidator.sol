@@ -72,15 +72,7 @@ contract SessionKeyValidator is IERC7579Validator {
         view
         returns (ISakSessions.SessionView memory)
     {
-        SessionLib.Layout storage l = SessionLib.layout();
-        SessionLib.SessionRecord memory s =
-            l.sessions[SessionLib.sessionKey(l.accounts[account].epoch, id)][account];
-        return ISakSessions.SessionView({
-            signer: s.signer,
-            validAfter: s.validAfter,
-            validUntil: s.validUntil,
-            active: s.signer != address(0)
-        });
+        return SessionLib.layout().sessionView(account, id);
     }
 
     /// @notice Spend state of session `id` of `account` for `token`.
@@ -89,12 +81,7 @@ contract SessionKeyValidator is IERC7579Validator {
         view
         returns (ISakSessions.SpendView memory)
     {
-        SessionLib.Layout storage l = SessionLib.layout();
-        bytes32 sKey = SessionLib.sessionKey(l.accounts[account].epoch, id);
-        SessionLib.TokenRecord memory t = l.tokens[SessionLib.tokenKey(sKey, token)][account];
-        return ISakSessions.SpendView({
-            allowance: t.allowance, spent: t.spent, window: t.window, period: t.period
-        });
+        return SessionLib.layout().spendView(account, id, token);
     }
 
     /// @inheritdoc IERC7579Validator

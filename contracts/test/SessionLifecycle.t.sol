@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {SakTest} from "./utils/SakTest.sol";
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
-import {IEntryPoint} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SakAccount} from "../src/SakAccount.sol";
 import {SakAccountBase} from "../src/SakAccountBase.sol";
@@ -30,16 +29,6 @@ contract SessionLifecycleTest is SakTest {
     {
         op = userOp(executeData(transferCall(alice, 1e6)));
         signSession(op, id, clock);
-    }
-
-    function expectNotDue(PackedUserOperation memory op) internal {
-        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
-        ops[0] = op;
-        vm.expectRevert(
-            abi.encodeWithSelector(IEntryPoint.FailedOp.selector, 0, "AA22 expired or not due")
-        );
-        vm.prank(bundler, bundler);
-        entryPoint.handleOps(ops, payable(bundler));
     }
 
     function notActive(uint32 id) internal pure returns (bytes memory) {

@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {SakTest} from "./utils/SakTest.sol";
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
-import {IEntryPoint} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 
@@ -112,13 +111,7 @@ contract SessionSpendTest is SakTest {
     function test_clockClaimInTheFuture_isNotDueYet() public {
         PackedUserOperation memory op = userOp(executeData(transferCall(alice, 100e6)));
         signSession(op, id, START + uint40(DAY)); // claims tomorrow to get a fresh allowance
-        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
-        ops[0] = op;
-        vm.expectRevert(
-            abi.encodeWithSelector(IEntryPoint.FailedOp.selector, 0, "AA22 expired or not due")
-        );
-        vm.prank(bundler, bundler);
-        entryPoint.handleOps(ops, payable(bundler));
+        expectNotDue(op);
     }
 
     function test_clockClaimInThePast_isStale_afterALaterPeriodWasCharged() public {
@@ -135,13 +128,7 @@ contract SessionSpendTest is SakTest {
     function test_opSignedInOnePeriod_expiresAtItsEnd() public {
         PackedUserOperation memory op = sessionOp(id, transferCall(alice, 1e6));
         vm.warp(START + DAY);
-        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
-        ops[0] = op;
-        vm.expectRevert(
-            abi.encodeWithSelector(IEntryPoint.FailedOp.selector, 0, "AA22 expired or not due")
-        );
-        vm.prank(bundler, bundler);
-        entryPoint.handleOps(ops, payable(bundler));
+        expectNotDue(op);
     }
 
     function test_chargeStands_whenExecutionReverts() public {

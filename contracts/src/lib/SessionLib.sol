@@ -350,6 +350,34 @@ library SessionLib {
             || s == 0xd73dd623; /* increaseApproval */
     }
 
+    /// @notice Session `id` of `account` under its current epoch.
+    function sessionView(Layout storage l, address account, uint32 id)
+        internal
+        view
+        returns (ISakSessions.SessionView memory)
+    {
+        SessionRecord memory s = l.sessions[sessionKey(l.accounts[account].epoch, id)][account];
+        return ISakSessions.SessionView({
+            signer: s.signer,
+            validAfter: s.validAfter,
+            validUntil: s.validUntil,
+            active: s.signer != address(0)
+        });
+    }
+
+    /// @notice Spend state of session `id` of `account` for `token` (address(0): native ETH).
+    function spendView(Layout storage l, address account, uint32 id, address token)
+        internal
+        view
+        returns (ISakSessions.SpendView memory)
+    {
+        bytes32 sKey = sessionKey(l.accounts[account].epoch, id);
+        TokenRecord memory t = l.tokens[tokenKey(sKey, token)][account];
+        return ISakSessions.SpendView({
+            allowance: t.allowance, spent: t.spent, window: t.window, period: t.period
+        });
+    }
+
     // ---------------------------------------------------------------------------------------
     // Authorisation
     // ---------------------------------------------------------------------------------------

@@ -191,6 +191,17 @@ abstract contract SakTest is CanonicalDeployer {
         account.validateUserOp(op, hash, 0);
     }
 
+    /// @dev Expects the EntryPoint to refuse `op` as outside its validity window (AA22).
+    function expectNotDue(PackedUserOperation memory op) internal {
+        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
+        ops[0] = op;
+        vm.expectRevert(
+            abi.encodeWithSelector(IEntryPoint.FailedOp.selector, 0, "AA22 expired or not due")
+        );
+        vm.prank(bundler, bundler);
+        entryPoint.handleOps(ops, payable(bundler));
+    }
+
     function sigFailed(uint256 validationData) internal pure returns (bool) {
         return uint160(validationData) == 1;
     }
