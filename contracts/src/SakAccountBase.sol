@@ -135,8 +135,7 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
         if (nonce != expected) revert InvalidNonce(expected, nonce);
         a.directNonce += 1; // checked: reverts rather than wrap to a used nonce
 
-        Execution[] calldata calls = ERC7579Utils.decodeBatch(executionData);
-        if (calls.length == 0) revert EmptyBatch();
+        Execution[] calldata calls = SessionLib.decodeBatch(executionData);
         // forge-lint: disable-next-line(unsafe-typecast) timestamps fit 40 bits until year 36812
         (address signer,,) = l.authorize(id, calls, uint40(block.timestamp), 0, _ctx());
         bytes32 digest = _hashTypedDataV4(

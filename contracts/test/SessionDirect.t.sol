@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {SakTest} from "./utils/SakTest.sol";
 import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {ERC7579Utils} from "@openzeppelin/contracts/account/utils/draft-ERC7579Utils.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SakAccountBase} from "../src/SakAccountBase.sol";
 import {SakAccount} from "../src/SakAccount.sol";
@@ -84,6 +85,32 @@ contract SessionDirectTest is SakTest {
         bytes memory altered = abi.encode(transferCall(relayer, 30e6));
         vm.expectRevert(SakAccountBase.InvalidSessionSignature.selector);
         relay(altered, 0, deadline, sig);
+    }
+
+    /// @dev The signature covers the bytes of executionData only. A batch whose element offset
+    ///      points past them (here the signed batch is `[0x20][1][0xa0]`) would let the relayer
+    ///      choose the call it reads there: bytes it appends after the signature. Refused.
+    function test_executeWithSession_reverts_whenABatchElementLiesPastExecutionData() public {
+        bytes memory batch = abi.encode(uint256(0x20), uint256(1), uint256(0xa0));
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, batch, 0, deadline);
+        bytes memory steal = abi.encodeCall(usd.transfer, (relayer, 50e6));
+        // Head (5 words), executionData at 0xa0 (length + 96 bytes), the signature at 0x120
+        // (length + 65 bytes padded to 96), then the relayer's element at 0x1a0: 0xa0 past the
+        // array's first pointer word (0xa0 + 32 + 64).
+        bytes memory call_ = abi.encodePacked(
+            account.executeWithSession.selector,
+            abi.encode(uint256(id), uint256(0xa0), uint256(0), uint256(deadline), uint256(0x120)),
+            abi.encodePacked(uint256(96), batch),
+            abi.encodePacked(uint256(65), sig, bytes31(0)),
+            abi.encodePacked(uint256(uint160(address(usd))), uint256(0), uint256(0x60)),
+            abi.encodePacked(steal.length, steal, bytes28(0))
+        );
+        vm.prank(relayer);
+        (bool ok, bytes memory ret) = address(account).call(call_);
+        assertFalse(ok, "the relayer's call ran under the session's signature");
+        assertEq(ret, abi.encodeWithSelector(ERC7579Utils.ERC7579DecodingError.selector));
+        assertEq(usd.balanceOf(relayer), 0);
     }
 
     function test_executeWithSession_reverts_whenTheDeadlineIsMoved() public {

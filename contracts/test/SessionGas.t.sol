@@ -44,6 +44,14 @@ contract SessionGasTest is SakTest {
         return grant(c);
     }
 
+    function paymasterSession(uint80 budget, address paymaster) internal returns (uint32) {
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        c.gasBudget = budget;
+        c.gasPeriod = uint32(DAY);
+        c.paymaster = paymaster;
+        return grant(c);
+    }
+
     function gasExceeded(uint256 requested, uint256 remaining)
         internal
         pure
@@ -138,9 +146,7 @@ contract SessionGasTest is SakTest {
         submit(sessionOp(id, transferCall(alice, 1e6)));
         PackedUserOperation memory op = userOp(executeData(transferCall(alice, 1e6)));
         signSession(op, id, START); // the first hour: would reuse its gas budget
-        expectValidateRevert(
-            op, abi.encodeWithSelector(ISakSessions.StaleWindow.selector, address(0), 0, 1)
-        );
+        expectValidateRevert(op, abi.encodeWithSelector(ISakSessions.StaleGasWindow.selector, 0, 1));
     }
 
     function testFuzz_validateUserOp_chargesTheEntryPointPrefund(
@@ -184,9 +190,10 @@ contract SessionGasTest is SakTest {
         submit(op);
     }
 
-    function test_validateUserOp_succeeds_whenBudgetIsZero_andAPaymasterPays() public {
-        uint32 id = gasSession(0, 0, 0);
-        bytes memory pm = abi.encodePacked(makeAddr("paymaster"), uint128(100_000), uint128(0));
+    function test_validateUserOp_succeeds_whenBudgetIsZero_andTheSessionsPaymasterPays() public {
+        address paymaster = makeAddr("paymaster");
+        uint32 id = paymasterSession(0, paymaster);
+        bytes memory pm = abi.encodePacked(paymaster, uint128(100_000), uint128(0));
         uint256 vd = validate(gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm));
         assertFalse(sigFailed(vd));
     }
@@ -219,27 +226,83 @@ contract SessionGasTest is SakTest {
         expectValidateRevert(gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm), gasExceeded(COST, 0));
     }
 
-    /// @dev Known gap (SECURITY #35 asks for an allowlisted paymaster): any non-zero paymaster
-    ///      counts as "sponsored", so a session with gasBudget 0 can route its operations
-    ///      through a token paymaster the owner once approved, and the account pays for gas in
-    ///      tokens outside both the gas budget and the token's spend cap. Skipped until the
-    ///      policy can restrict paymasters.
-    function test_KnownGap_tokenPaymaster_cannotChargeTheAccountOutsideItsCaps() public {
-        vm.skip(true);
+    /// @dev SECURITY #35: a paymaster the session does not name could sponsor the op and then
+    ///      take its fee from the account (here: tokens through an allowance the owner once
+    ///      gave), outside both the gas budget and the token's cap. It is refused in validation.
+    function test_handleOps_reverts_whenAPaymasterOtherThanTheSessionsSponsors() public {
         ChargingPaymaster paymaster = new ChargingPaymaster(IERC20(address(usd)));
         entryPoint.depositTo{value: 1 ether}(address(paymaster));
         vm.prank(address(account)); // the owner's earlier approval, say for a previous op
         usd.approve(address(paymaster), type(uint256).max);
 
-        uint32 id = gasSession(0, 0, 0);
+        uint32 id = paymasterSession(0, makeAddr("the session's paymaster"));
         bytes memory pm = abi.encodePacked(address(paymaster), uint128(100_000), uint128(100_000));
         uint256 before = usd.balanceOf(address(account));
-        submit(gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm));
-        assertEq(
-            before - usd.balanceOf(address(account)),
-            account.getSpend(id, address(usd)).spent,
-            "tokens left the account beyond what the session was charged"
+        PackedUserOperation memory op = gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm);
+        expectValidationRevert(
+            abi.encodeWithSelector(ISakSessions.PaymasterNotPermitted.selector, address(paymaster))
         );
+        submit(op);
+        assertEq(usd.balanceOf(address(account)), before, "nothing left the account");
+    }
+
+    function testFuzz_validateUserOp_reverts_forAnyPaymasterButTheSessions(
+        address other,
+        uint80 budget // zero, finite and unlimited alike
+    ) public {
+        address mine = makeAddr("the session's paymaster");
+        vm.assume(other != address(0) && other != mine);
+        uint32 id = paymasterSession(budget, mine);
+        bytes memory pm = abi.encodePacked(other, uint128(100_000), uint128(0));
+        expectValidateRevert(
+            gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm),
+            abi.encodeWithSelector(ISakSessions.PaymasterNotPermitted.selector, other)
+        );
+    }
+
+    function test_validateUserOp_reverts_forAnyPaymaster_whenTheSessionNamesNone() public {
+        uint32 id = gasSession(uint80(10 * COST), uint32(DAY), 0);
+        address paymaster = makeAddr("paymaster");
+        bytes memory pm = abi.encodePacked(paymaster, uint128(100_000), uint128(0));
+        expectValidateRevert(
+            gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm),
+            abi.encodeWithSelector(ISakSessions.PaymasterNotPermitted.selector, paymaster)
+        );
+    }
+
+    /// @dev The session's own paymaster sponsors through the real EntryPoint; the gas budget is
+    ///      not charged (a finite budget smaller than one op's prefund still lets it through).
+    function test_handleOps_sessionsPaymaster_sponsors_withoutChargingTheGasBudget() public {
+        ChargingPaymaster paymaster = new ChargingPaymaster(IERC20(address(usd)));
+        entryPoint.depositTo{value: 1 ether}(address(paymaster));
+        vm.prank(address(account)); // the owner's deal with this paymaster
+        usd.approve(address(paymaster), type(uint256).max);
+        uint32 id = paymasterSession(uint80(COST - 1), address(paymaster));
+        bytes memory pm = abi.encodePacked(address(paymaster), uint128(100_000), uint128(100_000));
+        uint256 ethBefore = address(account).balance;
+        submit(gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm));
+        submit(gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm));
+        assertEq(usd.balanceOf(alice), 2e6, "both ops executed");
+        assertEq(address(account).balance, ethBefore, "the account paid no gas");
+        // Without the paymaster, the budget (less than one prefund) refuses the same op.
+        PackedUserOperation memory op = gasOp(id, 500_000, 500_000, 50_000, 2 gwei, "");
+        expectValidationRevert(gasExceeded(COST, COST - 1));
+        submit(op);
+    }
+
+    /// @dev A session that names a paymaster still pays its unsponsored ops from its budget:
+    ///      a zero paymaster address is the account paying.
+    function test_validateUserOp_chargesTheBudget_forAZeroPaymaster_whenTheSessionNamesOne()
+        public
+    {
+        uint32 id = paymasterSession(uint80(COST), makeAddr("paymaster"));
+        bytes memory pm = abi.encodePacked(address(0), uint128(100_000), uint128(0));
+        expectValidateRevert(
+            gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm),
+            gasExceeded(COST + 100_000 * 2 gwei, COST)
+        );
+        validate(gasOp(id, 500_000, 500_000, 50_000, 2 gwei, "")); // exactly the budget
+        expectValidateRevert(gasOp(id, 500_000, 500_000, 50_000, 2 gwei, ""), gasExceeded(COST, 0));
     }
 
     // -------------------------------------------------------------------------------------

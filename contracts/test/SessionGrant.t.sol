@@ -382,6 +382,40 @@ contract SessionGrantTest is SakTest {
         );
     }
 
+    function withPaymaster(ISakSessions.SessionConfig memory c, address paymaster)
+        internal
+        pure
+        returns (ISakSessions.SessionConfig memory)
+    {
+        c.paymaster = paymaster;
+        return c;
+    }
+
+    function test_grantSession_reverts_whenPaymasterIsTheAccount() public {
+        expectGrantRevert(
+            withPaymaster(agentSession(), address(account)),
+            abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(account))
+        );
+    }
+
+    function test_grantSession_reverts_whenPaymasterIsTheEntryPoint() public {
+        expectGrantRevert(
+            withPaymaster(agentSession(), address(entryPoint)),
+            abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(entryPoint))
+        );
+    }
+
+    function test_grantSession_storesThePaymaster_andAnOpItSponsorsValidates() public {
+        address paymaster = makeAddr("paymaster");
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        c.gasBudget = 0;
+        uint32 id = grant(withPaymaster(c, paymaster));
+        PackedUserOperation memory op = userOp(executeData(transferCall(alice, 1e6)));
+        op.paymasterAndData = abi.encodePacked(paymaster, uint128(100_000), uint128(0));
+        signSession(op, id, now_());
+        assertFalse(sigFailed(validate(op)));
+    }
+
     function test_grantSession_reverts_forEveryAssetMovingSelector() public {
         for (uint256 i; i < assetSelectors.length; ++i) {
             expectGrantRevert(

@@ -2,25 +2,14 @@
 pragma solidity ^0.8.28;
 
 import {SakTest} from "./utils/SakTest.sol";
-import {AccountERC7579} from "@openzeppelin/contracts/account/extensions/draft-AccountERC7579.sol";
-import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {
     Execution,
     MODULE_TYPE_VALIDATOR
 } from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SessionKeyValidator} from "../src/SessionKeyValidator.sol";
-
-/// @notice An OpenZeppelin ERC-7579 account with our module installed as its validator.
-contract MockERC7579Account is AccountERC7579 {
-    constructor(address validator) {
-        _installModule(MODULE_TYPE_VALIDATOR, validator, "");
-    }
-
-    function entryPoint() public pure override returns (IEntryPoint) {
-        return IEntryPoint(0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108);
-    }
-}
+import {MockERC7579Account} from "../src/mocks/MockERC7579Account.sol";
 
 /// @notice The ERC-7579 module: same engine, state per account, nothing privileged reachable.
 contract SessionKeyValidatorTest is SakTest {
@@ -118,6 +107,13 @@ contract SessionKeyValidatorTest is SakTest {
         submit(op);
         assertFalse(module.getSession(address(other), id).active);
         assertTrue(module.getSession(address(modular), id).active);
+    }
+
+    function test_getSession_isInactive_afterValidUntil() public {
+        vm.warp(START + 30 days);
+        assertTrue(module.getSession(address(modular), id).active);
+        vm.warp(START + 30 days + 1);
+        assertFalse(module.getSession(address(modular), id).active);
     }
 
     function test_validateUserOp_reverts_forAnotherAccountsOperation() public {

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {SakTest} from "./utils/SakTest.sol";
-import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SakAccount} from "../src/SakAccount.sol";
 import {SakAccountBase} from "../src/SakAccountBase.sol";
@@ -136,6 +136,106 @@ contract SessionLifecycleTest is SakTest {
         revoke(first);
         submit(sessionOp(second, transferCall(alice, 1e6)));
         assertEq(usd.balanceOf(alice), 1e6);
+    }
+
+    // -------------------------------------------------------------------------------------
+    // Revocation race (SECURITY #38)
+    // -------------------------------------------------------------------------------------
+
+    /// @dev The owner's revoke as an owner-signed operation on nonce lane 0.
+    function revokeOp(uint32 id) internal view returns (PackedUserOperation memory op) {
+        op = userOp(
+            executeData(one(address(account), 0, abi.encodeCall(account.revokeSession, (id))))
+        );
+        signOwner(op);
+    }
+
+    /// @dev The agent's spend on its own nonce lane 1, signed before the revoke lands.
+    function agentSpendOp(uint32 id, uint256 amount, uint64 seq)
+        internal
+        view
+        returns (PackedUserOperation memory op)
+    {
+        op = userOp(executeData(transferCall(alice, amount)));
+        op.nonce = (uint256(1) << 64) | seq;
+        signSession(op, id, now_());
+    }
+
+    function bundle(PackedUserOperation memory a, PackedUserOperation memory b) internal {
+        PackedUserOperation[] memory ops = new PackedUserOperation[](2);
+        ops[0] = a;
+        ops[1] = b;
+        vm.prank(bundler, bundler);
+        entryPoint.handleOps(ops, payable(bundler));
+    }
+
+    function race(
+        PackedUserOperation memory rev,
+        PackedUserOperation memory spend,
+        bool revokeFirst
+    ) internal {
+        if (revokeFirst) bundle(rev, spend);
+        else bundle(spend, rev);
+    }
+
+    /// @dev The agent races the owner's revoke with a spend in the same bundle, in either
+    ///      order. EntryPoint v0.8 validates every op of a bundle before executing any, so even
+    ///      revoke-then-spend lets the spend validate (the session is still active then): the
+    ///      loss is whatever the spend was charged, which the cap bounds by the current
+    ///      window's remaining allowance. Afterwards, an op the agent signed before the revoke
+    ///      never validates.
+    function testFuzz_revocationRace_lossIsAtMostTheRemainingAllowance(
+        uint256 spentBefore,
+        uint256 attempt,
+        bool revokeFirst
+    ) public {
+        uint256 cap = 100e6;
+        spentBefore = bound(spentBefore, 0, cap);
+        attempt = bound(attempt, 1, 2 * cap);
+        uint32 id = grant(usdSession(uint96(cap)));
+        if (spentBefore != 0) submit(sessionOp(id, transferCall(alice, spentBefore)));
+        uint256 remaining = cap - spentBefore;
+
+        PackedUserOperation memory spend = agentSpendOp(id, attempt, 0);
+        // Signed before the revoke, queued behind `spend` (or instead of it, if it is dropped).
+        PackedUserOperation memory pending = agentSpendOp(id, 1, 1);
+        PackedUserOperation memory instead = agentSpendOp(id, 1, 0);
+        PackedUserOperation memory rev = revokeOp(id);
+        if (attempt > remaining) {
+            // Refused in validation; the bundler drops it and the revoke lands alone.
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    IEntryPoint.FailedOpWithRevert.selector,
+                    revokeFirst ? 1 : 0,
+                    "AA23 reverted",
+                    abi.encodeWithSelector(
+                        ISakSessions.SpendCapExceeded.selector, address(usd), attempt, remaining
+                    )
+                )
+            );
+            race(rev, spend, revokeFirst);
+            submit(rev);
+            pending = instead;
+        } else {
+            race(rev, spend, revokeFirst);
+        }
+
+        assertFalse(account.getSession(id).active, "revoked");
+        assertLe(usd.balanceOf(alice) - spentBefore, remaining, "lost more than the remaining");
+        assertEq(usd.balanceOf(alice), spentBefore + (attempt > remaining ? 0 : attempt));
+        expectValidationRevert(notActive(id));
+        submit(pending);
+    }
+
+    /// @dev A revoke mined in an earlier transaction of the same block wins: the pending spend
+    ///      no longer validates.
+    function test_revocationRace_revokeInAnEarlierTransaction_refusesThePendingSpend() public {
+        uint32 id = grant(usdSession(100e6));
+        PackedUserOperation memory spend = agentSpendOp(id, 100e6, 0);
+        submit(revokeOp(id)); // same block: no warp, no roll
+        expectValidationRevert(notActive(id));
+        submit(spend);
+        assertEq(usd.balanceOf(alice), 0);
     }
 
     function test_revokeSession_emitsSessionRevoked() public {
@@ -280,6 +380,27 @@ contract SessionLifecycleTest is SakTest {
         revokeAll();
         assertFalse(account.getSession(next).active);
         assertEq(account.getSpend(next, address(usd)).allowance, 0, "spend state is per epoch");
+    }
+
+    function test_getSession_isActiveUntilValidUntil_andInactiveOneSecondLater() public {
+        uint32 id = windowSession();
+        vm.warp(CLOSES);
+        assertTrue(account.getSession(id).active, "inclusive bound");
+        vm.warp(CLOSES + 1);
+        ISakSessions.SessionView memory s = account.getSession(id);
+        assertFalse(s.active, "expired");
+        assertEq(s.signer, agent, "expired, not revoked: the record stays");
+        assertEq(s.validUntil, CLOSES);
+    }
+
+    function testFuzz_getSession_isInactive_afterValidUntil_andWhenRevoked(uint256 later) public {
+        uint32 id = windowSession();
+        uint32 revoked = windowSession();
+        revoke(revoked);
+        assertFalse(account.getSession(revoked).active, "revoked");
+        vm.warp(bound(later, uint256(CLOSES) + 1, type(uint40).max));
+        assertFalse(account.getSession(id).active, "expired");
+        assertFalse(account.getSession(revoked).active, "revoked and expired");
     }
 
     function testFuzz_getSession_isInactive_forUnknownIds(uint32 id) public {

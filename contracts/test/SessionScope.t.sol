@@ -710,6 +710,74 @@ contract SessionScopeTest is SakTest {
     ///      (corrupted) encoding, they yield the same calls. (Validation may accept elements
     ///      that lie past the end of callData, reading the enclosing calldata; execution then
     ///      reverts, so nothing unchecked runs.)
+    /// @dev `Execution` as laid out inside an ABI-encoded `Execution[]` (no leading offset).
+    function element(address to, bytes memory data) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint256(uint160(to)), uint256(0), uint256(0x60), data.length, data);
+    }
+
+    function decodingError() internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(ERC7579Utils.ERC7579DecodingError.selector);
+    }
+
+    /// @dev The batch `[0x20][1][o]` names one element at `o`, past its own end. In the
+    ///      account's validateUserOp calldata (canonical encoding) the op's paymasterAndData
+    ///      follows callData; `o` points 64 bytes into it, where a permitted `ping` sits after
+    ///      a zero paymaster address (the account pays; gas is unlimited). Without the element
+    ///      bounds check, validation approves a call that is not in callData at all.
+    function test_validateUserOp_reverts_whenABatchElementLiesPastTheBatch() public {
+        uint32 id = grantPing();
+        // callData: selector, mode, 0x40, 96, batch = 196 bytes, padded to 224. The element
+        // offsets count from the batch's 3rd word (callData byte 164); paymasterAndData's
+        // bytes start at 224 + 32 of callData's content.
+        uint256 o = 224 + 32 + 64 - 164;
+        bytes memory data = abi.encodePacked(
+            account.execute.selector, BATCH_MODE, uint256(0x40), uint256(96), uint256(0x20)
+        );
+        data = abi.encodePacked(data, uint256(1), o);
+        PackedUserOperation memory op = userOp(data);
+        op.paymasterAndData = abi.encodePacked(
+            bytes32(0),
+            bytes32(0),
+            element(address(target), abi.encodeCall(Target.ping, (1, alice, 2)))
+        );
+        signSession(op, id, now_());
+        expectValidateRevert(op, decodingError());
+    }
+
+    /// @dev The element's head is inside the batch but its call data is read from past it (from
+    ///      paymasterAndData, as above).
+    function test_validateUserOp_reverts_whenABatchElementsCallDataLiesPastTheBatch() public {
+        uint32 id = grantPing();
+        // batch: [0x20][1][0x20][target][0][c] = 192 bytes; callData = 100 + 192 = 292 bytes,
+        // padded to 320; the element starts at callData byte 196.
+        uint256 c = 320 + 32 + 64 - 196;
+        bytes memory data = abi.encodePacked(
+            account.execute.selector, BATCH_MODE, uint256(0x40), uint256(192), uint256(0x20)
+        );
+        data = abi.encodePacked(
+            data, uint256(1), uint256(0x20), uint256(uint160(address(target))), uint256(0), c
+        );
+        bytes memory ping_ = abi.encodeCall(Target.ping, (1, alice, 2));
+        PackedUserOperation memory op = userOp(data);
+        op.paymasterAndData = abi.encodePacked(bytes32(0), bytes32(0), ping_.length, ping_);
+        signSession(op, id, now_());
+        expectValidateRevert(op, decodingError());
+    }
+
+    function testFuzz_decodeBatch_refusesAnyElementOffsetPastTheBatch(uint256 o) public {
+        BatchDecoder decoder = new BatchDecoder();
+        bytes memory batch = abi.encode(ping(1, alice, 2));
+        // [0x20][1][o][struct...]: offsets count from the 3rd word, so the element's three head
+        // words end past the batch for every o above batch.length - 64 - 0x60.
+        o = bound(o, batch.length - 64 - 0x60 + 1, type(uint256).max);
+        assembly ("memory-safe") {
+            mstore(add(batch, 0x60), o)
+        }
+        bytes memory data = abi.encodeWithSignature("execute(bytes32,bytes)", BATCH_MODE, batch);
+        (bool ok,) = address(decoder).call(abi.encodeCall(decoder.validation, (data)));
+        assertFalse(ok, "an element partly past the batch was decoded");
+    }
+
     function testFuzz_decodeExecuteBatch_agreesWithTheAbiDecoderOfExecute(
         uint256 word,
         uint256 value,

@@ -5,6 +5,12 @@
 //! account's `validateUserOp` frame (EntryPoint → account, selector 0x19822f7c, and everything
 //! it calls) is located, and the opcode, storage and call rules are asserted.
 //!
+//! The same rules cover `SessionKeyValidator`, the ERC-7579 module, installed on an
+//! OpenZeppelin ERC-7579 account: its storage is the module's, so every slot it touches must be
+//! associated with the account ([STO-021]: `keccak256(account ‖ x) + n`, n <= 128). The
+//! preimages come from a memory-enabled struct log of the same validation call (`debug_traceCall`
+//! from the EntryPoint, just before the operation is submitted).
+//!
 //! The checker is proven able to fail on a real trace: applied to the *execution* frame of an
 //! operation that reads TIMESTAMP and NUMBER, writes a token's storage and sends ETH, it must
 //! report each with its opcode, pc and depth.
@@ -16,16 +22,19 @@ use alloy::{
     },
     providers::Provider,
     signers::local::PrivateKeySigner,
-    sol_types::SolCall,
+    sol_types::{SolCall, SolValue},
 };
 use sak_contracts::{
-    ENTRY_POINT_V08, ISakSessions, IUniswapV2Router02, MockERC20, SakAccount, SakAccountFactory,
+    ENTRY_POINT_V08, IEntryPoint, ISakSessions, IUniswapV2Router02, MockERC20, MockERC7579Account,
+    SakAccount, SakAccountFactory, SessionKeyValidator,
 };
 use sak_e2e::{
     trace::{self, CallFrame, Frames, StructLog},
     userop::{self, Fees, Included, OpSigner, VALIDATE_USER_OP},
 };
 use sak_testkit::{Deployment, Kit, Profile};
+use serde::Deserialize;
+use serde_json::json;
 use std::fmt;
 
 // ---------------------------------------------------------------------------------------------
@@ -88,23 +97,39 @@ impl fmt::Display for Violation {
 struct Coverage {
     steps: usize,
     storage_ops: usize,
+    /// Storage ops outside the account, at slots associated with it.
+    associated: usize,
     calls: usize,
+}
+
+/// [STO-021] Slots associated with the account in other contracts: `keccak256(account ‖ x) + n`
+/// for `0 <= n <= 128`. `bases` are the results of the validation's `KECCAK256`s whose input
+/// starts with the account's address as a 32-byte word.
+#[derive(Debug, Default)]
+struct Associated {
+    bases: Vec<U256>,
+}
+
+impl Associated {
+    fn contains(&self, slot: U256) -> bool {
+        self.bases.iter().any(|&b| slot >= b && slot - b <= U256::from(128))
+    }
 }
 
 /// Checks the frame `frame` of a struct log (and everything it calls) against the
 /// validation-phase rules for the unstaked account `sender`:
 /// - [OP-011] no banned opcode; [OP-012] `GAS` only immediately before a message call;
-/// - [STO-010] storage (SLOAD/SSTORE/TLOAD/TSTORE) only in the account's own storage. Slots
-///   "associated" with the account in other contracts (`keccak(account ‖ x) + n`) would also
-///   be allowed by ERC-7562, but the account touches only its own storage today, so the check
-///   is the stricter "storage of the account only" (the EntryPoint's own bookkeeping of the
-///   account's deposit, inside `depositTo`, is the EntryPoint's and exempt);
+/// - [STO-010/021] storage (SLOAD/SSTORE/TLOAD/TSTORE) only in the account's own storage or,
+///   in another contract (the validator module), at a slot in `associated` (the EntryPoint's
+///   own bookkeeping of the account's deposit, inside `depositTo`, is the EntryPoint's and
+///   exempt). Our accounts pass with `associated` empty: they touch only their own storage;
 /// - [OP-061] no call with value except to the EntryPoint (the prefund).
 fn check_steps(
     logs: &[StructLog],
     frames: &Frames,
     frame: usize,
     sender: Address,
+    associated: &Associated,
 ) -> (Vec<Violation>, Coverage) {
     let mut out = Vec::new();
     let mut coverage = Coverage::default();
@@ -136,6 +161,7 @@ fn check_steps(
             let slot = step.stack_top(0).unwrap_or_default();
             match here.storage {
                 Some(at) if at == sender || at == ENTRY_POINT_V08 => {}
+                Some(_) if associated.contains(slot) => coverage.associated += 1,
                 at => out.push(violation(
                     "STO-010 storage outside the account",
                     format!("storage of {at:?}, slot {slot:#x}"),
@@ -210,9 +236,9 @@ impl Traced {
     }
 
     /// Every rule over the validation frame of `sender`'s operation.
-    fn validation_violations(&self, sender: Address) -> (Vec<String>, Coverage) {
+    fn validation_violations(&self, sender: Address, associated: &Associated) -> (Vec<String>, Coverage) {
         let (call, frame) = self.frame(sender, VALIDATE_USER_OP);
-        let (steps, coverage) = check_steps(&self.logs, &self.frames, frame, sender);
+        let (steps, coverage) = check_steps(&self.logs, &self.frames, frame, sender, associated);
         let mut all: Vec<String> = steps.iter().map(ToString::to_string).collect();
         all.extend(check_calls(call));
         (all, coverage)
@@ -278,6 +304,7 @@ impl Fixture {
             gasBudget: gas_budget,
             gasPeriod: gas_period,
             maxOps: U24::from(max_ops),
+            paymaster: Address::ZERO,
         }
     }
 
@@ -333,7 +360,7 @@ impl Fixture {
     /// Traces `included` and asserts the validation frame breaks no rule and was not trivial.
     async fn assert_compliant(&self, included: &Included, min_storage_ops: usize) {
         let traced = Traced::of(self.kit.provider(), included).await;
-        let (violations, coverage) = traced.validation_violations(self.account);
+        let (violations, coverage) = traced.validation_violations(self.account, &Associated::default());
         assert!(
             violations.is_empty(),
             "ERC-7562 violations in validateUserOp of {}:\n  {}",
@@ -436,6 +463,149 @@ async fn session_with_gas_budget_and_op_limit_validation_follows_erc7562() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The ERC-7579 module on a third-party modular account
+// ---------------------------------------------------------------------------------------------
+
+/// One step of a memory-enabled struct log: enough to read `KECCAK256` inputs and outputs.
+#[derive(Deserialize)]
+struct MemoryStep {
+    op: String,
+    depth: u64,
+    #[serde(default)]
+    stack: Vec<U256>,
+    /// 32-byte words, hex (with or without `0x`).
+    #[serde(default)]
+    memory: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MemoryTrace {
+    struct_logs: Vec<MemoryStep>,
+}
+
+/// The results of every `KECCAK256` in `request`'s execution whose input starts with
+/// `account` as a 32-byte word (a mapping keyed by the account), and how many hashes ran.
+async fn account_keyed_hashes<P: Provider>(
+    provider: &P,
+    request: &alloy::rpc::types::TransactionRequest,
+    account: Address,
+) -> (Associated, usize) {
+    let options = json!({ "disableStorage": true, "enableMemory": true, "enableReturnData": false });
+    let value: serde_json::Value =
+        provider.raw_request("debug_traceCall".into(), (request, "latest", options)).await.unwrap();
+    let trace: MemoryTrace = serde_json::from_value(value).unwrap();
+    let key = B256::left_padding_from(account.as_slice());
+    let mut associated = Associated::default();
+    let mut hashes = 0;
+    for (i, step) in trace.struct_logs.iter().enumerate() {
+        if step.op != "KECCAK256" {
+            continue;
+        }
+        hashes += 1;
+        let top = |n: usize| step.stack[step.stack.len() - 1 - n].saturating_to::<usize>();
+        let (offset, size) = (top(0), top(1));
+        let memory: Vec<u8> = step
+            .memory
+            .iter()
+            .flat_map(|w| alloy::hex::decode(w.trim_start_matches("0x")).expect("hex memory word"))
+            .collect();
+        if size < 32 || memory.len() < offset + 32 || memory[offset..offset + 32] != key[..] {
+            continue;
+        }
+        let next = trace.struct_logs[i + 1..].iter().find(|s| s.depth == step.depth).expect("hash result");
+        associated.bases.push(*next.stack.last().expect("hash on the stack"));
+    }
+    (associated, hashes)
+}
+
+/// `SessionKeyValidator` installed on an OpenZeppelin ERC-7579 account (`MockERC7579Account`):
+/// a session transfer with a finite gas budget and an op limit (every record the engine keeps:
+/// epoch, session, counters, spend). The module's storage is another contract's, so each slot
+/// it reads or writes in validation must be associated with the account; the same op's
+/// validation is first traced with memory to learn which slots those are.
+#[tokio::test]
+async fn module_session_validation_on_an_erc7579_account_follows_erc7562() {
+    let fx = Fixture::new().await;
+    let provider = fx.kit.provider();
+    let module = *SessionKeyValidator::deploy(provider).await.unwrap().address();
+    let modular = *MockERC7579Account::deploy(provider, module).await.unwrap().address();
+    let fund = alloy::rpc::types::TransactionRequest::default().to(modular).value(U256::from(10u64.pow(18)));
+    provider.send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
+    MockERC20::new(fx.d.usd, provider)
+        .mint(modular, U256::from(10u64.pow(12)))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    // The account grants (an owner action): impersonated, through a wallet-less provider so
+    // that anvil sends the transaction as the account.
+    let budget = U80::from(5u64 * 10u64.pow(16));
+    let config = fx.session(vec![], vec![fx.usd_limit(true, false)], budget, DAY, 5).await;
+    let _: () = provider.raw_request("anvil_impersonateAccount".into(), (modular,)).await.unwrap();
+    let plain = alloy::providers::ProviderBuilder::new().connect_http(fx.kit.rpc_url().parse().unwrap());
+    // `grantSession(SessionConfig)` has the same signature on the module and on our accounts.
+    let grant = alloy::rpc::types::TransactionRequest::default()
+        .from(modular)
+        .to(module)
+        .input(Bytes::from(SakAccount::grantSessionCall { config }.abi_encode()).into());
+    let receipt = plain.send_transaction(grant).await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status());
+    let _: () = provider.raw_request("anvil_stopImpersonatingAccount".into(), (modular,)).await.unwrap();
+    let id = SessionKeyValidator::new(module, provider).getSession(modular, 1).call().await.unwrap();
+    assert!(id.active, "session 1 granted on the modular account");
+
+    // A session op on the module's nonce lane (OpenZeppelin routes validation by the key's
+    // top 20 bytes).
+    let key = alloy::primitives::aliases::U192::from_be_slice(module.as_slice()) << 32;
+    let nonce = IEntryPoint::new(ENTRY_POINT_V08, provider).getNonce(modular, key).call().await.unwrap();
+    let mut op =
+        userop::user_op(modular, nonce, Bytes::new(), userop::sak_execute(&[fx.transfer(1_000_000)]));
+    let fees = Fees::current(provider).await.unwrap();
+    let signer = fx.session_signer(1).await;
+    userop::fill_gas(provider, fx.bundler, &mut op, &signer, fees).await.unwrap();
+
+    // The same validation, traced with memory, for the account-keyed hashes.
+    let hash = userop::user_op_hash(provider, &op).await.unwrap();
+    let validate = [&VALIDATE_USER_OP[..], &(op.clone(), hash, U256::ZERO).abi_encode_params()].concat();
+    let request = alloy::rpc::types::TransactionRequest::default()
+        .from(ENTRY_POINT_V08)
+        .to(modular)
+        .input(Bytes::from(validate).into())
+        .gas_limit(2_000_000);
+    let (associated, hashes) = account_keyed_hashes(provider, &request, modular).await;
+    assert!(hashes >= associated.bases.len() && associated.bases.len() >= 4, "{associated:?}");
+
+    let included = userop::handle_ops(provider, fx.bundler, vec![op]).await.unwrap();
+    assert!(included.events[0].success, "execution failed: {:?}", included.revert_reasons);
+    assert_eq!(
+        SessionKeyValidator::new(module, provider).getSpend(modular, 1, fx.d.usd).call().await.unwrap().spent,
+        U96::from(1_000_000u64)
+    );
+
+    let traced = Traced::of(provider, &included).await;
+    let (violations, coverage) = traced.validation_violations(modular, &associated);
+    assert!(
+        violations.is_empty(),
+        "ERC-7562 violations in the module's validation:\n  {}",
+        violations.join("\n  ")
+    );
+    assert!(coverage.steps > 300, "{coverage:?}");
+    // Epoch, session, counters (read and written), spend (read and written), at least.
+    assert!(coverage.associated >= 6, "the module's associated storage was not checked: {coverage:?}");
+    assert!(coverage.calls >= 2, "the module call and ecrecover at least: {coverage:?}");
+
+    // Negative control: the same trace without the preimages reports each module slot.
+    let (strict, _) = traced.validation_violations(modular, &Associated::default());
+    let foreign =
+        strict.iter().filter(|v| v.starts_with("STO-010") && v.contains(&module.to_string())).count();
+    assert_eq!(foreign, coverage.associated, "{strict:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // The checker can fail
 // ---------------------------------------------------------------------------------------------
 
@@ -458,12 +628,13 @@ async fn checker_reports_clock_reads_foreign_storage_and_value_calls_on_a_real_t
     let traced = Traced::of(provider, &included).await;
 
     // Validation of the same operation is clean...
-    let (violations, _) = traced.validation_violations(fx.account);
+    let (violations, _) = traced.validation_violations(fx.account, &Associated::default());
     assert!(violations.is_empty(), "{violations:?}");
 
     // ...and the same checker over its execution frame reports every breach, precisely.
     let (_, execution) = traced.frame(fx.account, SakAccount::executeCall::SELECTOR);
-    let (violations, _) = check_steps(&traced.logs, &traced.frames, execution, fx.account);
+    let (violations, _) =
+        check_steps(&traced.logs, &traced.frames, execution, fx.account, &Associated::default());
     let reader =
         traced.frames.frames.iter().find(|f| f.code == Some(CLOCK_READER_AT)).expect("clock reader frame");
     assert!(reader.depth > traced.frames.frames[execution].depth);
@@ -521,11 +692,11 @@ fn gas_counts_only_right_before_a_call() {
         step(3, "STATICCALL", 1, &[1, 0, 0, 0, 0, 1, 9]),
     ];
     let frames = Frames::build(&ok, Address::ZERO, account);
-    assert!(check_steps(&ok, &frames, 0, account).0.is_empty());
+    assert!(check_steps(&ok, &frames, 0, account, &Associated::default()).0.is_empty());
 
     let bad = [step(0, "GAS", 1, &[]), step(1, "POP", 1, &[9])];
     let frames = Frames::build(&bad, Address::ZERO, account);
-    let (violations, _) = check_steps(&bad, &frames, 0, account);
+    let (violations, _) = check_steps(&bad, &frames, 0, account, &Associated::default());
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert_eq!(
         violations[0].to_string(),
@@ -561,9 +732,22 @@ fn storage_of_another_contract_reached_by_a_call_is_reported() {
     ];
     let frames = Frames::build(&logs, Address::ZERO, account);
     assert_eq!(frames.frames[1].storage, Some(other));
-    let (violations, coverage) = check_steps(&logs, &frames, 0, account);
+    let (violations, coverage) = check_steps(&logs, &frames, 0, account, &Associated::default());
     assert_eq!(coverage.storage_ops, 1);
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert_eq!(violations[0].rule, "STO-010 storage outside the account");
     assert_eq!((violations[0].pc, violations[0].depth, violations[0].code), (2, 2, Some(other)));
+
+    // Slot 5 is keccak(account ‖ x) + 5 for a base of 0: associated, so allowed...
+    let near = Associated { bases: vec![U256::ZERO] };
+    let (violations, coverage) = check_steps(&logs, &frames, 0, account, &near);
+    assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!(coverage.associated, 1);
+    // ...but not 129 or more past the base, nor below it.
+    for base in [U256::from(6), U256::MAX - U256::from(200)] {
+        let far = Associated { bases: vec![base] };
+        assert_eq!(check_steps(&logs, &frames, 0, account, &far).0.len(), 1, "base {base}");
+    }
+    let just = Associated { bases: vec![U256::ZERO] };
+    assert!(just.contains(U256::from(128)) && !just.contains(U256::from(129)));
 }

@@ -13,7 +13,8 @@ pragma solidity ^0.8.28;
 ///   `allowance` in base units per `period` seconds. An ERC-20 limit permits `transfer` and/or
 ///   `approve` on that token; both count the full amount (an approval is spend);
 /// - paying at most `gasBudget` wei of the account's ETH for gas per `gasPeriod` (0 = the
-///   session may only run sponsored operations, through a paymaster);
+///   session may only run operations sponsored by its own `paymaster`);
+/// - having its operations sponsored only by `paymaster` (address(0) = by none);
 /// - at most `maxOps` operations in total (0 = unlimited).
 /// Periods are fixed windows aligned to `validAfter`; unused allowance does not carry over. The
 /// owner can revoke one session or all at once (an epoch bump, O(1)).
@@ -66,11 +67,20 @@ interface ISakSessions {
         uint40 validUntil;
         CallPermission[] permissions;
         SpendLimit[] spendLimits;
-        /// @dev Wei per gasPeriod; 0 = sponsored operations only.
+        /// @dev Wei of the account's ETH per gasPeriod (the EntryPoint's required prefund of
+        ///      each operation the account pays for); 0 = sponsored operations only, i.e. only
+        ///      through `paymaster`; type(uint80).max = unlimited.
         uint80 gasBudget;
+        /// @dev Seconds; at least 60 when gasBudget is finite and non-zero, else ignored.
         uint32 gasPeriod;
         /// @dev 0 = unlimited.
         uint24 maxOps;
+        /// @dev The one paymaster that may sponsor this session's operations; address(0) =
+        ///      none: every operation pays its gas from the account within gasBudget. A
+        ///      sponsored operation is not charged to gasBudget; whatever the paymaster takes
+        ///      in return (for example tokens through an allowance) is the owner's agreement
+        ///      with it.
+        address paymaster;
     }
 
     /// @notice A session's state as stored.
@@ -119,6 +129,8 @@ interface ISakSessions {
     error GasBudgetExceeded(uint256 requested, uint256 remaining);
     error OperationLimitReached(uint24 maxOps);
     error StaleWindow(address token, uint256 claimedWindow, uint256 currentWindow);
+    error StaleGasWindow(uint256 claimedWindow, uint256 currentWindow);
+    error PaymasterNotPermitted(address paymaster);
     error ClockOutsideSession(uint40 clock, uint40 validAfter, uint40 validUntil);
 
     /// @notice Grants a session; only the owner. Returns its id (never reused).

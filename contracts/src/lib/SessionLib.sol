@@ -20,9 +20,10 @@ import {
 /// operation; the engine does all accounting against the period that contains `clock` and
 /// returns that period's bounds as `validAfter`/`validUntil`, so the EntryPoint itself refuses
 /// the operation outside it (AA22). A claim in the future is not valid yet; a claim in the past
-/// is expired, or refused as `StaleWindow` once a later period was charged. The direct path
-/// passes `block.timestamp`. Hence no state needs to cross from validation into execution, and
-/// the charge is final even when the execution then reverts (charge-on-failure, the safe side).
+/// is expired, or refused as `StaleWindow` (`StaleGasWindow` for the gas budget) once a later
+/// period was charged. The direct path passes `block.timestamp`. Hence no state needs to cross
+/// from validation into execution, and the charge is final even when the execution then reverts
+/// (charge-on-failure, the safe side).
 ///
 /// Storage: one ERC-7201 namespace; every record is one slot, keyed by a hash that includes the
 /// revocation epoch, so revoking all sessions is one write.
@@ -56,6 +57,9 @@ library SessionLib {
         mapping(bytes32 permissionKey => mapping(address account => PermissionRecord)) permissions;
         mapping(bytes32 conditionKey => mapping(address account => ConditionRecord)) conditions;
         mapping(bytes32 valueKey => mapping(address account => bytes32)) conditionValues;
+        /// @dev Read only by operations that name a paymaster: the unsponsored path never pays
+        ///      for this slot.
+        mapping(bytes32 sessionKey => mapping(address account => address)) paymasters;
     }
 
     struct SessionRecord {
@@ -140,20 +144,50 @@ library SessionLib {
     // Keys
     // ---------------------------------------------------------------------------------------
 
-    function sessionKey(uint32 epoch, uint32 id) internal pure returns (bytes32) {
-        return keccak256(abi.encode(epoch, id));
+    // Each key is keccak256(abi.encode(..)) of its fields, hashed in scratch space (or just past
+    // the free memory pointer) instead of an allocated `bytes`: the hot path runs them per call.
+
+    /// @dev keccak256(abi.encode(epoch, id)).
+    function sessionKey(uint32 epoch, uint32 id) internal pure returns (bytes32 k) {
+        assembly ("memory-safe") {
+            mstore(0x00, and(epoch, 0xffffffff))
+            mstore(0x20, and(id, 0xffffffff))
+            k := keccak256(0x00, 0x40)
+        }
     }
 
-    function tokenKey(bytes32 sKey, address token) internal pure returns (bytes32) {
-        return keccak256(abi.encode(sKey, token));
+    /// @dev keccak256(abi.encode(sKey, token)).
+    function tokenKey(bytes32 sKey, address token) internal pure returns (bytes32 k) {
+        assembly ("memory-safe") {
+            mstore(0x00, sKey)
+            mstore(0x20, and(token, 0xffffffffffffffffffffffffffffffffffffffff))
+            k := keccak256(0x00, 0x40)
+        }
     }
 
+    /// @dev keccak256(abi.encode(sKey, target, selector)).
     function permissionKey(bytes32 sKey, address target, bytes4 selector)
         internal
         pure
-        returns (bytes32)
+        returns (bytes32 k)
     {
-        return keccak256(abi.encode(sKey, target, selector));
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, sKey)
+            mstore(add(m, 0x20), and(target, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(m, 0x40), and(selector, shl(224, 0xffffffff)))
+            k := keccak256(m, 0x60)
+        }
+    }
+
+    /// @dev keccak256(abi.encode(key, index)): a condition of a permission, or a value of a
+    ///      condition.
+    function indexKey(bytes32 key, uint256 index) internal pure returns (bytes32 k) {
+        assembly ("memory-safe") {
+            mstore(0x00, key)
+            mstore(0x20, index)
+            k := keccak256(0x00, 0x40)
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -183,6 +217,15 @@ library SessionLib {
         id = ++a.nextId;
         bytes32 sKey = sessionKey(a.epoch, id);
         address account = ctx.account;
+
+        if (config.paymaster != address(0)) {
+            // A privileged paymaster would be the session's way into the account's management
+            // or deposit (a paymaster is called in validation and postOp).
+            if (_privileged(config.paymaster, ctx)) {
+                revert ISakSessions.ForbiddenTarget(config.paymaster);
+            }
+            l.paymasters[sKey][account] = config.paymaster;
+        }
 
         uint16 flags;
         if (config.gasBudget == UNLIMITED_GAS) flags |= GAS_UNLIMITED;
@@ -310,13 +353,13 @@ library SessionLib {
                         ? n == 0
                         : (c.op == ISakSessions.Op.OneOf ? n > 0 && n <= MAX_ONE_OF : n == 1));
             if (!ok) revert ISakSessions.InvalidCondition(p.target, p.selector, c.argIndex);
-            bytes32 cKey = keccak256(abi.encode(pKey, i));
+            bytes32 cKey = indexKey(pKey, i);
             // forge-lint: disable-next-line(unsafe-typecast) n <= MAX_ONE_OF, checked above
             uint8 valueCount = uint8(n);
             l.conditions[cKey][account] =
                 ConditionRecord({argIndex: c.argIndex, op: c.op, valueCount: valueCount});
             for (uint256 j; j < n; ++j) {
-                l.conditionValues[keccak256(abi.encode(cKey, j))][account] = c.values[j];
+                l.conditionValues[indexKey(cKey, j)][account] = c.values[j];
             }
         }
     }
@@ -361,7 +404,9 @@ library SessionLib {
             signer: s.signer,
             validAfter: s.validAfter,
             validUntil: s.validUntil,
-            active: s.signer != address(0)
+            // Views may read the clock (validation never calls them).
+            // forge-lint: disable-next-line(block-timestamp)
+            active: s.signer != address(0) && block.timestamp <= s.validUntil
         });
     }
 
@@ -394,8 +439,10 @@ library SessionLib {
         bytes calldata sig = userOp.signature;
         (uint32 id, uint40 clock) = parseSessionSignature(sig);
         Execution[] calldata calls = decodeExecuteBatch(userOp.callData);
+        address paymaster = _paymaster(userOp);
         (address signer, uint48 validAfter, uint48 validUntil) =
-            authorize(l, id, calls, clock, _accountPaidGas(userOp), ctx);
+            authorize(l, id, calls, clock, paymaster == address(0) ? _prefund(userOp) : 0, ctx);
+        if (paymaster != address(0)) _checkPaymaster(l, id, paymaster, ctx.account);
         bytes32 digest = sessionDigest(userOpHash, id, clock);
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, sig[10:]);
         bool sigOk = err == ECDSA.RecoverError.NoError && recovered == signer;
@@ -409,9 +456,16 @@ library SessionLib {
     function sessionDigest(bytes32 userOpHash, uint32 id, uint40 clock)
         internal
         pure
-        returns (bytes32)
+        returns (bytes32 digest)
     {
-        return keccak256(abi.encode(userOpHash, id, clock));
+        // keccak256(abi.encode(userOpHash, id, clock)), without allocating.
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, userOpHash)
+            mstore(add(m, 0x20), and(id, 0xffffffff))
+            mstore(add(m, 0x40), and(clock, 0xffffffffff))
+            digest := keccak256(m, 0x60)
+        }
     }
 
     /// @notice Splits a session signature; reverts unless it is exactly 75 bytes with the tag.
@@ -442,8 +496,45 @@ library SessionLib {
         if (mode != BATCH_MODE) revert ISakSessions.SessionExecutionMode(mode);
         uint256 offset = uint256(bytes32(args[32:64]));
         uint256 length = uint256(bytes32(args[offset:offset + 32]));
-        calls = ERC7579Utils.decodeBatch(args[offset + 32:offset + 32 + length]);
+        return decodeBatch(args[offset + 32:offset + 32 + length]);
+    }
+
+    /// @notice `abi.encode(Execution[])` decoded strictly: every element, its fields and its
+    ///         call data lie inside `batch`, and there is at least one call. ERC7579Utils bounds
+    ///         only the array head, so an element could otherwise be read from bytes after the
+    ///         batch (in validation: the rest of the user operation), which the signature over
+    ///         the batch does not cover and which execution may not see the same way.
+    function decodeBatch(bytes calldata batch) internal pure returns (Execution[] calldata calls) {
+        calls = ERC7579Utils.decodeBatch(batch);
         if (calls.length == 0) revert ISakSessions.EmptyBatch();
+        bool outside;
+        assembly ("memory-safe") {
+            let end := add(batch.offset, batch.length)
+            let base := calls.offset // element offsets are relative to the first pointer
+            // ERC7579Utils checked base + 32 * length <= end, so `room` does not underflow.
+            let room := sub(end, base)
+            for { let i := 0 } lt(i, calls.length) { i := add(i, 1) } {
+                let o := calldataload(add(base, shl(5, i)))
+                // The element's three head words (target, value, callData offset) fit.
+                if or(lt(room, 0x60), gt(o, sub(room, 0x60))) {
+                    outside := 1
+                    break
+                }
+                let elem := add(base, o)
+                let left := sub(end, elem) // >= 0x60
+                // Its call data: a length word, then that many bytes, all before `end`.
+                let c := calldataload(add(elem, 0x40))
+                if gt(c, sub(left, 0x20)) {
+                    outside := 1
+                    break
+                }
+                if gt(calldataload(add(elem, c)), sub(left, add(c, 0x20))) {
+                    outside := 1
+                    break
+                }
+            }
+        }
+        if (outside) revert ERC7579Utils.ERC7579DecodingError();
     }
 
     /// @notice The policy check shared by every path: scope, spend, gas, op count. Charges
@@ -484,7 +575,7 @@ library SessionLib {
             if (gasCost != 0 && s.flags & GAS_UNLIMITED == 0) {
                 if (c.gasBudget == 0) revert ISakSessions.GasBudgetExceeded(gasCost, 0);
                 uint256 k = (clock - s.validAfter) / c.gasPeriod;
-                if (k < c.gasWindow) revert ISakSessions.StaleWindow(address(0), k, c.gasWindow);
+                if (k < c.gasWindow) revert ISakSessions.StaleGasWindow(k, c.gasWindow);
                 uint256 spent = k == c.gasWindow ? c.gasSpent : 0;
                 uint256 remaining = c.gasBudget - spent;
                 if (gasCost > remaining) revert ISakSessions.GasBudgetExceeded(gasCost, remaining);
@@ -542,7 +633,7 @@ library SessionLib {
         PermissionRecord memory p = l.permissions[pKey][account];
         if (!p.exists) revert ISakSessions.CallNotPermitted(target, selector);
         for (uint256 i; i < p.conditionCount; ++i) {
-            _checkCondition(l, keccak256(abi.encode(pKey, i)), target, selector, data, account);
+            _checkCondition(l, indexKey(pKey, i), target, selector, data, account);
         }
         if (call.value != 0) {
             if (!p.allowValue) revert ISakSessions.ValueNotPermitted(target, selector, call.value);
@@ -571,10 +662,10 @@ library SessionLib {
             ok = arg == bytes32(uint256(uint160(account)));
         } else if (c.op == ISakSessions.Op.OneOf) {
             for (uint256 j; j < c.valueCount && !ok; ++j) {
-                ok = arg == l.conditionValues[keccak256(abi.encode(cKey, j))][account];
+                ok = arg == l.conditionValues[indexKey(cKey, j)][account];
             }
         } else {
-            bytes32 value = l.conditionValues[keccak256(abi.encode(cKey, 0))][account];
+            bytes32 value = l.conditionValues[indexKey(cKey, 0)][account];
             if (c.op == ISakSessions.Op.Eq) ok = arg == value;
             else if (c.op == ISakSessions.Op.Lte) ok = uint256(arg) <= uint256(value);
             else ok = uint256(arg) >= uint256(value);
@@ -616,15 +707,29 @@ library SessionLib {
         return (uint48(start), uint48(start + period - 1));
     }
 
-    /// @dev The most this operation can take from the account for gas: the EntryPoint's
-    ///      required prefund, unless a paymaster (non-zero address) pays.
-    function _accountPaidGas(PackedUserOperation calldata userOp) private pure returns (uint256) {
-        if (
-            userOp.paymasterAndData.length >= 20
-                && address(bytes20(userOp.paymasterAndData[:20])) != address(0)
-        ) {
-            return 0;
+    /// @dev The paymaster the EntryPoint will call for this operation: the first 20 bytes of
+    ///      `paymasterAndData`; address(0) when they are zero or absent (the account pays).
+    function _paymaster(PackedUserOperation calldata userOp) private pure returns (address) {
+        if (userOp.paymasterAndData.length < 20) return address(0);
+        return address(bytes20(userOp.paymasterAndData[:20]));
+    }
+
+    /// @dev A sponsored operation is not charged to the gas budget, so only the session's own
+    ///      paymaster may sponsor it: any other could be paid back from the account outside
+    ///      every cap (a token paymaster pulling through an earlier allowance).
+    function _checkPaymaster(Layout storage l, uint32 id, address paymaster, address account)
+        private
+        view
+    {
+        bytes32 sKey = sessionKey(l.accounts[account].epoch, id);
+        if (l.paymasters[sKey][account] != paymaster) {
+            revert ISakSessions.PaymasterNotPermitted(paymaster);
         }
+    }
+
+    /// @dev The most this operation can take from the account for gas when no paymaster pays:
+    ///      the EntryPoint's required prefund.
+    function _prefund(PackedUserOperation calldata userOp) private pure returns (uint256) {
         return (ERC4337Utils.verificationGasLimit(userOp)
                 + ERC4337Utils.callGasLimit(userOp)
                 + ERC4337Utils.paymasterVerificationGasLimit(userOp)

@@ -40,6 +40,31 @@ pub mod sak_7702 {
 }
 pub use sak_7702::Sak7702Account;
 
+/// `SessionKeyValidator`, the ERC-7579 validator module, in a module of its own: its ABI
+/// repeats `SakAccount`'s `ISakSessions` types.
+pub mod session_key_validator {
+    alloy::sol!(
+        #[allow(missing_docs)]
+        #[sol(rpc)]
+        SessionKeyValidator,
+        "artifacts/SessionKeyValidator.json"
+    );
+}
+pub use session_key_validator::SessionKeyValidator;
+
+/// `MockERC7579Account`, a bare OpenZeppelin ERC-7579 account (test stand-in for a
+/// third-party modular account), in a module of its own: its ABI repeats the EntryPoint's
+/// `PackedUserOperation`.
+pub mod mock_erc7579_account {
+    alloy::sol!(
+        #[allow(missing_docs)]
+        #[sol(rpc)]
+        MockERC7579Account,
+        "artifacts/MockERC7579Account.json"
+    );
+}
+pub use mock_erc7579_account::MockERC7579Account;
+
 alloy::sol!(
     #[allow(missing_docs)]
     #[sol(rpc)]
