@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {ISakSessions} from "../../src/interfaces/ISakSessions.sol";
+import {SessionLib} from "../../src/lib/SessionLib.sol";
+
+/// @notice The permission engine alone, for the shared policy vectors: sessions are held here
+///         for an account named by the caller, as a validator module holds them.
+contract SessionHarness {
+    function _ctx(address account, address entryPoint)
+        private
+        view
+        returns (SessionLib.Ctx memory)
+    {
+        return SessionLib.Ctx({account: account, entryPoint: entryPoint, holder: address(this)});
+    }
+
+    function grant(address account, address entryPoint, ISakSessions.SessionConfig calldata config)
+        external
+        returns (uint32)
+    {
+        return SessionLib.grant(SessionLib.layout(), config, _ctx(account, entryPoint));
+    }
+
+    function revoke(address account, uint32 id) external {
+        SessionLib.revoke(SessionLib.layout(), account, id);
+    }
+
+    function validate(address entryPoint, PackedUserOperation calldata userOp, bytes32 userOpHash)
+        external
+        returns (uint256)
+    {
+        return SessionLib.validateUserOp(
+            SessionLib.layout(), userOp, userOpHash, _ctx(userOp.sender, entryPoint)
+        );
+    }
+
+    function spend(address account, uint32 id, address token)
+        external
+        view
+        returns (ISakSessions.SpendView memory)
+    {
+        return SessionLib.spendView(SessionLib.layout(), account, id, token);
+    }
+}

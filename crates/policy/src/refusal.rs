@@ -1,0 +1,197 @@
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    sol_types::SolInterface,
+};
+use sak_contracts::SakAccount::{self, SakAccountErrors};
+use sak_primitives::Selector;
+
+/// Why the policy refuses an operation. Each variant has the name and fields of the Solidity
+/// error the contracts revert with (`ISakSessions`), plus what the user needs to act on it
+/// (`resets_at`: when the refused allowance renews).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The session does not exist under the current epoch: never granted, revoked, or all
+    /// sessions were revoked.
+    #[error("SessionNotActive: session {id} is not active (revoked, or never granted on this account)")]
+    SessionNotActive { id: u32 },
+    /// The operation's clock is outside `[valid_after, valid_until]`.
+    #[error(
+        "ClockOutsideSession: time {clock} is outside the session's window [{valid_after}, {valid_until}]"
+    )]
+    ClockOutsideSession { clock: u64, valid_after: u64, valid_until: u64 },
+    /// Not the account's `execute(batchMode, calls)`.
+    #[error("SessionExecutionMode: a session operation must be a batch execute (mode {mode})")]
+    SessionExecutionMode { mode: B256 },
+    /// A batch without calls.
+    #[error("EmptyBatch: the batch has no calls")]
+    EmptyBatch,
+    /// The account, the EntryPoint, the session state's holder or Permit2.
+    #[error("ForbiddenTarget: {target} can never be called by a session")]
+    ForbiddenTarget { target: Address },
+    /// No permission for this (target, selector), or the call's shape is not the permitted one.
+    #[error("CallNotPermitted: {target} {selector} is not permitted by the session")]
+    CallNotPermitted { target: Address, selector: Selector },
+    /// Native value on a call that may not carry it.
+    #[error("ValueNotPermitted: {target} {selector} may not carry value ({value} wei)")]
+    ValueNotPermitted { target: Address, selector: Selector, value: U256 },
+    /// An argument condition does not hold.
+    #[error("ArgumentConditionFailed: argument word {arg_index} of {target} {selector} breaks its condition")]
+    ArgumentConditionFailed { target: Address, selector: Selector, arg_index: u8 },
+    /// More than what remains of the token's allowance in this period.
+    #[error(
+        "SpendCapExceeded: {requested} of {token} requested, {remaining} remains in this period{}",
+        resets(*resets_at)
+    )]
+    SpendCapExceeded { token: Address, requested: U256, remaining: U256, resets_at: Option<u64> },
+    /// More gas than what remains of the gas budget in this period (or none may be paid).
+    #[error(
+        "GasBudgetExceeded: up to {requested} wei of gas requested, {remaining} wei remains{}",
+        resets(*resets_at)
+    )]
+    GasBudgetExceeded { requested: U256, remaining: U256, resets_at: Option<u64> },
+    /// The operation count is used up.
+    #[error("OperationLimitReached: all {max_ops} operations of the session are used")]
+    OperationLimitReached { max_ops: u32 },
+    /// The clock claims a period before the one already charged.
+    #[error("StaleWindow: period {claimed} of {token} is over; period {current} was charged since")]
+    StaleWindow { token: Address, claimed: u64, current: u64 },
+    /// The clock claims a gas period before the one already charged.
+    #[error("StaleGasWindow: gas period {claimed} is over; period {current} was charged since")]
+    StaleGasWindow { claimed: u64, current: u64 },
+    /// A paymaster other than the session's.
+    #[error("PaymasterNotPermitted: paymaster {paymaster} may not sponsor this session")]
+    PaymasterNotPermitted { paymaster: Address },
+}
+
+fn resets(at: Option<u64>) -> String {
+    at.map(|t| format!("; it renews at {t}")).unwrap_or_default()
+}
+
+impl Refusal {
+    /// The Solidity error's name, e.g. `SpendCapExceeded`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SessionNotActive { .. } => "SessionNotActive",
+            Self::ClockOutsideSession { .. } => "ClockOutsideSession",
+            Self::SessionExecutionMode { .. } => "SessionExecutionMode",
+            Self::EmptyBatch => "EmptyBatch",
+            Self::ForbiddenTarget { .. } => "ForbiddenTarget",
+            Self::CallNotPermitted { .. } => "CallNotPermitted",
+            Self::ValueNotPermitted { .. } => "ValueNotPermitted",
+            Self::ArgumentConditionFailed { .. } => "ArgumentConditionFailed",
+            Self::SpendCapExceeded { .. } => "SpendCapExceeded",
+            Self::GasBudgetExceeded { .. } => "GasBudgetExceeded",
+            Self::OperationLimitReached { .. } => "OperationLimitReached",
+            Self::StaleWindow { .. } => "StaleWindow",
+            Self::StaleGasWindow { .. } => "StaleGasWindow",
+            Self::PaymasterNotPermitted { .. } => "PaymasterNotPermitted",
+        }
+    }
+
+    /// The contracts' revert for this refusal, exactly (selector and arguments).
+    pub fn to_revert(&self) -> SakAccountErrors {
+        use SakAccount as S;
+        use SakAccountErrors as E;
+        let u40 = |v: u64| alloy::primitives::aliases::U40::from(v);
+        match self.clone() {
+            Self::SessionNotActive { id } => E::SessionNotActive(S::SessionNotActive { id }),
+            Self::ClockOutsideSession { clock, valid_after, valid_until } => {
+                E::ClockOutsideSession(S::ClockOutsideSession {
+                    clock: u40(clock),
+                    validAfter: u40(valid_after),
+                    validUntil: u40(valid_until),
+                })
+            }
+            Self::SessionExecutionMode { mode } => E::SessionExecutionMode(S::SessionExecutionMode { mode }),
+            Self::EmptyBatch => E::EmptyBatch(S::EmptyBatch),
+            Self::ForbiddenTarget { target } => E::ForbiddenTarget(S::ForbiddenTarget { target }),
+            Self::CallNotPermitted { target, selector } => {
+                E::CallNotPermitted(S::CallNotPermitted { target, selector })
+            }
+            Self::ValueNotPermitted { target, selector, value } => {
+                E::ValueNotPermitted(S::ValueNotPermitted { target, selector, value })
+            }
+            Self::ArgumentConditionFailed { target, selector, arg_index } => {
+                E::ArgumentConditionFailed(S::ArgumentConditionFailed {
+                    target,
+                    selector,
+                    argIndex: arg_index,
+                })
+            }
+            Self::SpendCapExceeded { token, requested, remaining, .. } => {
+                E::SpendCapExceeded(S::SpendCapExceeded { token, requested, remaining })
+            }
+            Self::GasBudgetExceeded { requested, remaining, .. } => {
+                E::GasBudgetExceeded(S::GasBudgetExceeded { requested, remaining })
+            }
+            Self::OperationLimitReached { max_ops } => E::OperationLimitReached(S::OperationLimitReached {
+                maxOps: alloy::primitives::aliases::U24::from(max_ops),
+            }),
+            Self::StaleWindow { token, claimed, current } => E::StaleWindow(S::StaleWindow {
+                token,
+                claimedWindow: U256::from(claimed),
+                currentWindow: U256::from(current),
+            }),
+            Self::StaleGasWindow { claimed, current } => E::StaleGasWindow(S::StaleGasWindow {
+                claimedWindow: U256::from(claimed),
+                currentWindow: U256::from(current),
+            }),
+            Self::PaymasterNotPermitted { paymaster } => {
+                E::PaymasterNotPermitted(S::PaymasterNotPermitted { paymaster })
+            }
+        }
+    }
+
+    /// Reads a contracts' revert back (`resets_at` is not on-chain, so `None`). Errors that
+    /// are not authorisation refusals (grant errors, account errors) give `None`.
+    pub fn from_revert(error: &SakAccountErrors) -> Option<Self> {
+        use SakAccountErrors as E;
+        Some(match error {
+            E::SessionNotActive(e) => Self::SessionNotActive { id: e.id },
+            E::ClockOutsideSession(e) => Self::ClockOutsideSession {
+                clock: e.clock.to(),
+                valid_after: e.validAfter.to(),
+                valid_until: e.validUntil.to(),
+            },
+            E::SessionExecutionMode(e) => Self::SessionExecutionMode { mode: e.mode },
+            E::EmptyBatch(_) => Self::EmptyBatch,
+            E::ForbiddenTarget(e) => Self::ForbiddenTarget { target: e.target },
+            E::CallNotPermitted(e) => Self::CallNotPermitted { target: e.target, selector: e.selector },
+            E::ValueNotPermitted(e) => {
+                Self::ValueNotPermitted { target: e.target, selector: e.selector, value: e.value }
+            }
+            E::ArgumentConditionFailed(e) => Self::ArgumentConditionFailed {
+                target: e.target,
+                selector: e.selector,
+                arg_index: e.argIndex,
+            },
+            E::SpendCapExceeded(e) => Self::SpendCapExceeded {
+                token: e.token,
+                requested: e.requested,
+                remaining: e.remaining,
+                resets_at: None,
+            },
+            E::GasBudgetExceeded(e) => {
+                Self::GasBudgetExceeded { requested: e.requested, remaining: e.remaining, resets_at: None }
+            }
+            E::OperationLimitReached(e) => Self::OperationLimitReached { max_ops: e.maxOps.to() },
+            E::StaleWindow(e) => Self::StaleWindow {
+                token: e.token,
+                claimed: e.claimedWindow.saturating_to(),
+                current: e.currentWindow.saturating_to(),
+            },
+            E::StaleGasWindow(e) => Self::StaleGasWindow {
+                claimed: e.claimedWindow.saturating_to(),
+                current: e.currentWindow.saturating_to(),
+            },
+            E::PaymasterNotPermitted(e) => Self::PaymasterNotPermitted { paymaster: e.paymaster },
+            _ => return None,
+        })
+    }
+
+    /// The revert data the contracts return for this refusal.
+    pub fn revert_data(&self) -> Bytes {
+        self.to_revert().abi_encode().into()
+    }
+}

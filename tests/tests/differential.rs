@@ -1,0 +1,354 @@
+//! Differential test of the off-chain evaluator against the contracts (SECURITY #53): random
+//! session operations are decided by `sak_policy::Session::authorize` and by the account's own
+//! `validateUserOp` on anvil (called as the EntryPoint, the on-chain checks alone), and must
+//! agree on accept/reject, on the exact revert data, on the validity window and on every spend
+//! counter afterwards. Zero "Rust accepts, chain refuses" cases, and none the other way.
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256, address},
+    providers::{PendingTransactionBuilder, Provider},
+    rpc::types::TransactionRequest,
+    sol_types::SolCall,
+};
+use proptest::{
+    prelude::*,
+    test_runner::{Config, TestCaseError, TestRunner},
+};
+use sak_contracts::{ENTRY_POINT_V08, IUniswapV2Router02, MockERC20, SakAccount, SakAccountFactory};
+use sak_policy::{Call, Context, Operation, Session, encode_execute};
+use sak_primitives::{Condition, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit};
+use sak_testkit::{Kit, Profile};
+
+const ALICE: Address = address!("0x00000000000000000000000000000000000a1ec0");
+const BOB: Address = address!("0x0000000000000000000000000000000000000b0b");
+const PAYMASTER: Address = address!("0x00000000000000000000000000000000000fee01");
+const PING: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
+const DAY: u64 = 86_400;
+
+/// What a generated call does, before the fixture's addresses are filled in.
+#[derive(Clone, Debug)]
+enum CallSpec {
+    Transfer { token: usize, amount: u64 },
+    Approve { token: usize, amount: u64 },
+    Swap { to_account: bool, amount: u64, value: u64 },
+    EthSend { to_alice: bool, value: u64, data: Vec<u8> },
+    Ping { a: u64, b: u64, short: bool },
+    Raw { target: usize, selector: [u8; 4] },
+}
+
+#[derive(Clone, Debug)]
+struct OpSpec {
+    calls: Vec<CallSpec>,
+    /// Seconds from the previous operation's clock: mostly forward, sometimes back (stale
+    /// periods), sometimes far (past the session's end).
+    clock_step: i64,
+    gas_cost: u64,
+    paymaster: Option<bool>,
+}
+
+fn call_spec() -> impl Strategy<Value = CallSpec> {
+    // Mostly calls the policy admits, so that accepted operations move the counters; every
+    // refusal path still comes up.
+    let token = || prop_oneof![6 => Just(0usize), 2 => Just(1), 1 => Just(2)];
+    let eth_data = prop_oneof![8 => Just(vec![]), 1 => proptest::collection::vec(any::<u8>(), 1..6)];
+    prop_oneof![
+        5 => (token(), 0..400u64).prop_map(|(token, amount)| CallSpec::Transfer { token, amount }),
+        3 => (token(), 0..300u64).prop_map(|(token, amount)| CallSpec::Approve { token, amount }),
+        2 => (proptest::bool::weighted(0.85), 0..500u64, prop_oneof![6 => Just(0u64), 1 => 1..10u64])
+            .prop_map(|(to_account, amount, value)| CallSpec::Swap { to_account, amount, value }),
+        3 => (proptest::bool::weighted(0.85), 0..300_000u64, eth_data)
+            .prop_map(|(to_alice, value, data)| CallSpec::EthSend { to_alice, value, data }),
+        2 => (0..120u64, 0..4u64, proptest::bool::weighted(0.05)).prop_map(|(a, b, short)| CallSpec::Ping { a, b, short }),
+        1 => (0..5usize, any::<[u8; 4]>()).prop_map(|(target, selector)| CallSpec::Raw { target, selector }),
+    ]
+}
+
+fn op_spec() -> impl Strategy<Value = OpSpec> {
+    (
+        prop_oneof![1 => Just(vec![]), 15 => proptest::collection::vec(call_spec(), 1..3)],
+        prop_oneof![2 => -7_200..0i64, 16 => 0..7_200i64, 3 => 0..(DAY as i64), 1 => (DAY as i64)..(4 * DAY as i64)],
+        prop_oneof![2 => Just(0u64), 1 => 0..3_000_000u64],
+        prop_oneof![8 => Just(None), 1 => any::<bool>().prop_map(Some)],
+    )
+        .prop_map(|(calls, clock_step, gas_cost, paymaster)| OpSpec { calls, clock_step, gas_cost, paymaster })
+}
+
+struct Fixture {
+    kit: Kit,
+    account: Address,
+    owner: Address,
+    tokens: [Address; 3],
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let kit = Kit::start(Profile::test()).await.unwrap();
+        let d = *kit.deployment();
+        let owner = kit.dev_accounts()[1];
+        let factory = SakAccountFactory::new(d.sak_account_factory, kit.provider());
+        let account = factory.getAddress(owner, B256::ZERO).call().await.unwrap();
+        factory.createAccount(owner, B256::ZERO).send().await.unwrap().get_receipt().await.unwrap();
+        // The third token has no spend limit: the session may never move it.
+        Self { kit, account, owner, tokens: [d.usd, d.tkn, d.weth] }
+    }
+
+    fn policy(&self, now: u64) -> Policy {
+        let limit = |token, allowance: u64, period: u64, transfer, approve| SpendLimit {
+            token,
+            allowance: U256::from(allowance),
+            period: period as u32,
+            transfer,
+            approve,
+        };
+        let router = self.kit.deployment().uniswap_v2_router;
+        Policy {
+            valid_after: now,
+            valid_until: now + 5 * DAY,
+            permissions: vec![
+                Permission {
+                    target: router,
+                    selector: IUniswapV2Router02::swapExactTokensForTokensCall::SELECTOR.into(),
+                    allow_value: false,
+                    conditions: vec![Condition { arg: 3, op: Op::EqAccount }],
+                },
+                Permission { target: ALICE, selector: Selector::ZERO, allow_value: true, conditions: vec![] },
+                Permission {
+                    target: router,
+                    selector: PING.into(),
+                    allow_value: false,
+                    conditions: vec![
+                        Condition { arg: 0, op: Op::Lte { value: U256::from(100) } },
+                        Condition {
+                            arg: 1,
+                            op: Op::OneOf { values: vec![U256::from(1).into(), U256::from(2).into()] },
+                        },
+                    ],
+                },
+            ],
+            spend_limits: vec![
+                limit(self.tokens[0], 1_000, DAY, true, true),
+                limit(self.tokens[1], 500, 3_600, false, true),
+                limit(NATIVE, 1_000_000, DAY, false, false),
+            ],
+            gas: Gas::Budget { wei: U256::from(4_000_000u64), period: DAY as u32 },
+            max_ops: 8,
+            paymaster: Some(PAYMASTER),
+        }
+    }
+
+    fn call(&self, spec: &CallSpec) -> Call {
+        let router = self.kit.deployment().uniswap_v2_router;
+        let erc20 = |token: usize, data: Vec<u8>| Call {
+            target: self.tokens[token],
+            value: U256::ZERO,
+            data: data.into(),
+        };
+        match spec {
+            CallSpec::Transfer { token, amount } => {
+                erc20(*token, MockERC20::transferCall { to: ALICE, value: U256::from(*amount) }.abi_encode())
+            }
+            CallSpec::Approve { token, amount } => erc20(
+                *token,
+                MockERC20::approveCall { spender: router, value: U256::from(*amount) }.abi_encode(),
+            ),
+            CallSpec::Swap { to_account, amount, value } => Call {
+                target: router,
+                value: U256::from(*value),
+                data: IUniswapV2Router02::swapExactTokensForTokensCall {
+                    amountIn: U256::from(*amount),
+                    amountOutMin: U256::from(1),
+                    path: vec![self.tokens[0], self.tokens[1]],
+                    to: if *to_account { self.account } else { ALICE },
+                    deadline: U256::MAX,
+                }
+                .abi_encode()
+                .into(),
+            },
+            CallSpec::EthSend { to_alice, value, data } => Call {
+                target: if *to_alice { ALICE } else { BOB },
+                value: U256::from(*value),
+                data: data.clone().into(),
+            },
+            CallSpec::Ping { a, b, short } => {
+                let mut data = PING.to_vec();
+                data.extend_from_slice(&U256::from(*a).to_be_bytes::<32>());
+                if !short {
+                    data.extend_from_slice(&U256::from(*b).to_be_bytes::<32>());
+                }
+                Call { target: router, value: U256::ZERO, data: data.into() }
+            }
+            CallSpec::Raw { target, selector } => {
+                let target = [self.account, ENTRY_POINT_V08, PERMIT2, router, self.tokens[2]][*target];
+                Call { target, value: U256::ZERO, data: selector.to_vec().into() }
+            }
+        }
+    }
+
+    async fn grant(&self, policy: &Policy) -> u32 {
+        let receipt = SakAccount::new(self.account, self.kit.provider())
+            .grantSession(policy.to_session_config(ALICE))
+            .from(self.owner)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
+            .unwrap()
+            .inner
+            .data
+            .id
+    }
+
+    /// The account's `validateUserOp` as the EntryPoint calls it: `Ok(validationData)`, or the
+    /// revert data. When it succeeds the call is also mined, so the charge is recorded.
+    async fn validate(&self, id: u32, op: &Operation) -> Result<U256, Bytes> {
+        let mut signature = vec![0x01];
+        signature.extend_from_slice(&id.to_be_bytes());
+        signature.extend_from_slice(&op.clock.to_be_bytes()[3..]);
+        signature.extend_from_slice(&[0; 64]);
+        signature.push(27);
+        let user_op = SakAccount::PackedUserOperation {
+            sender: self.account,
+            nonce: U256::ZERO,
+            initCode: Bytes::new(),
+            callData: encode_execute(&op.calls),
+            accountGasLimits: B256::ZERO,
+            // Prefund = sum of gas limits x maxFeePerGas (1).
+            preVerificationGas: op.gas_cost,
+            gasFees: B256::from(U256::from(1)),
+            paymasterAndData: op
+                .paymaster
+                .map(|p| [p.as_slice(), &[0; 32]].concat().into())
+                .unwrap_or_default(),
+            signature: signature.into(),
+        };
+        let input = SakAccount::validateUserOpCall {
+            userOp: user_op,
+            userOpHash: B256::ZERO,
+            missingAccountFunds: U256::ZERO,
+        }
+        .abi_encode();
+        let tx = TransactionRequest::default()
+            .from(ENTRY_POINT_V08)
+            .to(self.account)
+            .input(input.into())
+            .gas_limit(5_000_000);
+        let provider = self.kit.provider();
+        match provider.call(tx.clone()).await {
+            Ok(out) => {
+                let out: Bytes = out;
+                let hash: B256 = provider.raw_request("eth_sendTransaction".into(), (tx,)).await.unwrap();
+                let receipt = PendingTransactionBuilder::new(provider.root().clone(), hash)
+                    .get_receipt()
+                    .await
+                    .unwrap();
+                assert!(receipt.status(), "validateUserOp passed in eth_call but failed when mined");
+                Ok(U256::from_be_slice(&out))
+            }
+            Err(e) => Err(e
+                .as_error_resp()
+                .and_then(|r| r.as_revert_data())
+                .unwrap_or_else(|| panic!("no revert data: {e}"))),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_evaluator_and_contracts_agree_on_random_operations() {
+    let f = Fixture::new().await;
+    let provider = f.kit.provider();
+    let _: () = provider.raw_request("anvil_impersonateAccount".into(), (ENTRY_POINT_V08,)).await.unwrap();
+    let _: () = provider
+        .raw_request("anvil_setBalance".into(), (ENTRY_POINT_V08, U256::from(10u128.pow(21))))
+        .await
+        .unwrap();
+    let ctx = Context::account(f.account, ENTRY_POINT_V08);
+    let cases: u32 = std::env::var("SAK_DIFFERENTIAL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let mut runner = TestRunner::new_with_rng(
+        Config { cases, failure_persistence: None, ..Config::default() },
+        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
+    let handle = tokio::runtime::Handle::current();
+    // Fn closure (proptest): the tallies live in cells.
+    let accepted = std::cell::Cell::new(0u32);
+    let refused = std::cell::RefCell::new(std::collections::BTreeMap::<&'static str, u32>::new());
+    let result = runner.run(&proptest::collection::vec(op_spec(), 1..25), |ops| {
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let now =
+                    provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
+                let policy = f.policy(now);
+                let id = f.grant(&policy).await;
+                let mut session = Session::new(id, ALICE, policy.clone());
+                // Starts just before the session does.
+                let mut clock = policy.valid_after as i64 - 30;
+                for spec in &ops {
+                    clock += spec.clock_step;
+                    let op = Operation {
+                        calls: spec.calls.iter().map(|c| f.call(c)).collect(),
+                        clock: clock.max(0) as u64,
+                        gas_cost: U256::from(spec.gas_cost),
+                        paymaster: spec.paymaster.map(|own| if own { PAYMASTER } else { ALICE }),
+                    };
+                    let expected = session.authorize(&op, &ctx);
+                    let actual = f.validate(id, &op).await;
+                    match (&expected, &actual) {
+                        (Ok(auth), Ok(data)) => {
+                            let until = (*data >> 160_usize).to::<u128>() as u64 & 0xffff_ffff_ffff;
+                            let after = (*data >> 208_usize).to::<u64>();
+                            prop_assert_eq!(
+                                (after + 1, until),
+                                (auth.valid_after, auth.valid_until),
+                                "window of {:?}",
+                                spec
+                            );
+                            session.apply(auth);
+                            accepted.set(accepted.get() + 1);
+                        }
+                        (Err(refusal), Err(data)) => {
+                            prop_assert_eq!(
+                                &refusal.revert_data(),
+                                data,
+                                "refusal of {:?}: {}",
+                                spec,
+                                refusal
+                            );
+                            *refused.borrow_mut().entry(refusal.name()).or_default() += 1;
+                        }
+                        _ => {
+                            return Err(TestCaseError::fail(format!(
+                                "disagreement on {spec:?}: rust {expected:?}, chain {actual:?}"
+                            )));
+                        }
+                    }
+                    let account = SakAccount::new(f.account, provider);
+                    for token in [f.tokens[0], f.tokens[1], NATIVE] {
+                        let chain = account.getSpend(id, token).call().await.unwrap();
+                        let rust = session.spent.get(&token).copied().unwrap_or_default();
+                        prop_assert_eq!(
+                            (U256::from(chain.spent), u64::from(chain.window.to::<u32>())),
+                            (rust.spent, rust.window),
+                            "spend of {} after {:?}",
+                            token,
+                            spec
+                        );
+                    }
+                }
+                Ok(())
+            })
+        })
+    });
+    let (accepted, refused) = (accepted.get(), refused.into_inner());
+    eprintln!("differential: {accepted} accepted, refused by reason: {refused:?}");
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert!(accepted > 50, "too few accepted operations to mean anything: {accepted}");
+    assert!(refused.len() >= 10, "too few kinds of refusal exercised: {refused:?}");
+}
