@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod alto;
 mod anvil;
 mod config;
 mod deploy;
@@ -7,6 +8,7 @@ mod error;
 mod kit;
 mod toolchain;
 
+pub use alto::{ALTO_DIR_ENV, ALTO_EXECUTOR_ACCOUNT, ALTO_UTILITY_ACCOUNT, Alto, AltoError, NODE_ENV};
 pub use anvil::AnvilNode;
 pub use config::{Hardfork, NodeConfig, Profile};
 pub use deploy::{Deployment, SEED_TKN, SEED_USD, deploy};

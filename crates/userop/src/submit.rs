@@ -1,0 +1,655 @@
+//! Submission behind one trait: [`SelfBundler`] (`handleOps` from our own relayer key) and
+//! [`BundlerClient`] (any ERC-7769 bundler). Both give a [`UserOpReceipt`] and decode failures
+//! into typed errors.
+
+use crate::{
+    error::{Error, Result},
+    op::{GasLimits, RpcUserOperation, UserOp},
+    revert::{OpRejected, Revert},
+    transport::{RetryConfig, retrying_client, retrying_provider},
+};
+use alloy::{
+    eips::{eip2718::Encodable2718, eip7702::SignedAuthorization},
+    network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder, TransactionBuilder7702},
+    primitives::{Address, B256, Bytes, U256},
+    providers::{DynProvider, Provider},
+    rpc::{
+        client::RpcClient,
+        json_rpc::{RpcRecv, RpcSend},
+        types::{Log, TransactionReceipt, TransactionRequest},
+    },
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+    transports::{RpcError, TransportError},
+};
+use sak_contracts::IEntryPoint;
+use serde::Deserialize;
+use serde_json::json;
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
+
+/// JSON-RPC `params: []` (some bundlers refuse `null`).
+const NO_PARAMS: [u8; 0] = [];
+
+/// How long submitters wait for a receipt.
+pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(25);
+
+/// What happened to an included operation (`UserOperationEvent`, and the execution's revert
+/// reason when it failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserOpReceipt {
+    /// The user operation hash.
+    pub user_op_hash: B256,
+    /// The account.
+    pub sender: Address,
+    /// The nonce used.
+    pub nonce: U256,
+    /// Whether the execution succeeded. Validation passed either way (the nonce is used and
+    /// the gas paid).
+    pub success: bool,
+    /// Wei the operation paid.
+    pub actual_gas_cost: U256,
+    /// Gas charged (including `preVerificationGas` and any unused-gas penalty).
+    pub actual_gas_used: U256,
+    /// The bundle transaction.
+    pub tx_hash: B256,
+    /// Its block.
+    pub block_number: u64,
+    /// The execution's revert (`UserOperationRevertReason`), decoded, when `!success`.
+    pub revert: Option<Revert>,
+}
+
+impl UserOpReceipt {
+    /// Finds `user_op_hash`'s events among a bundle transaction's logs.
+    pub fn from_logs(user_op_hash: B256, tx_hash: B256, block_number: u64, logs: &[Log]) -> Option<Self> {
+        let mut receipt = None;
+        let mut revert = None;
+        for log in logs {
+            if let Ok(e) = log.log_decode::<IEntryPoint::UserOperationEvent>() {
+                let e = e.inner.data;
+                if e.userOpHash == user_op_hash {
+                    receipt = Some(Self {
+                        user_op_hash,
+                        sender: e.sender,
+                        nonce: e.nonce,
+                        success: e.success,
+                        actual_gas_cost: e.actualGasCost,
+                        actual_gas_used: e.actualGasUsed,
+                        tx_hash,
+                        block_number,
+                        revert: None,
+                    });
+                }
+            } else if let Ok(e) = log.log_decode::<IEntryPoint::UserOperationRevertReason>()
+                && e.inner.data.userOpHash == user_op_hash
+            {
+                revert = Some(Revert::decode(&e.inner.data.revertReason));
+            }
+        }
+        receipt.map(|r| Self {
+            revert: if r.success { None } else { revert.or(Some(Revert::Raw(Bytes::new()))) },
+            ..r
+        })
+    }
+
+    fn from_tx_receipt(user_op_hash: B256, receipt: &TransactionReceipt) -> Result<Self> {
+        if !receipt.status() {
+            return Err(Error::Bundle { tx_hash: receipt.transaction_hash, reason: "reverted".into() });
+        }
+        Self::from_logs(
+            user_op_hash,
+            receipt.transaction_hash,
+            receipt.block_number.unwrap_or_default(),
+            receipt.inner.logs(),
+        )
+        .ok_or_else(|| Error::Bundle {
+            tx_hash: receipt.transaction_hash,
+            reason: format!("no UserOperationEvent for {user_op_hash}"),
+        })
+    }
+}
+
+/// An operation handed to a submitter, not yet known to be included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The user operation hash (computed locally, confirmed by the bundler when there is one).
+    pub user_op_hash: B256,
+    /// The bundle transaction, when we sent it ourselves.
+    pub tx_hash: Option<B256>,
+}
+
+/// Something that can estimate and submit user operations to an EntryPoint.
+pub trait Submitter: Send + Sync {
+    /// The EntryPoint operations go to.
+    fn entry_point(&self) -> Address;
+
+    /// How operations travel, for records and messages: `self-bundled`, or `bundler`.
+    fn via(&self) -> &'static str;
+
+    /// Gas limits for `op` (already signed, with placeholder limits), and `authorization` when
+    /// the sender is an EOA to delegate in the same transaction. A policy refusal or any other
+    /// validation failure comes back as [`Error::Rejected`].
+    fn estimate(
+        &self,
+        op: &UserOp,
+        authorization: Option<&SignedAuthorization>,
+    ) -> impl Future<Output = Result<GasLimits>> + Send;
+
+    /// Sends the signed `op` (whose hash is `user_op_hash`).
+    fn send(
+        &self,
+        op: &UserOp,
+        authorization: Option<&SignedAuthorization>,
+        user_op_hash: B256,
+    ) -> impl Future<Output = Result<Pending>> + Send;
+
+    /// Waits for the receipt of a sent operation.
+    fn receipt(&self, pending: &Pending) -> impl Future<Output = Result<UserOpReceipt>> + Send;
+
+    /// [`Submitter::send`] then [`Submitter::receipt`].
+    fn submit(
+        &self,
+        op: &UserOp,
+        authorization: Option<&SignedAuthorization>,
+        user_op_hash: B256,
+    ) -> impl Future<Output = Result<UserOpReceipt>> + Send {
+        async move {
+            let pending = self.send(op, authorization, user_op_hash).await?;
+            self.receipt(&pending).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Self-bundling
+// ---------------------------------------------------------------------------------------------
+
+/// Gas given to simulations of `handleOps`.
+const SIMULATION_TX_GAS: u64 = 15_000_000;
+/// What the EntryPoint spends in validation outside the account's frames (copying and hashing
+/// the op, the nonce update: up to 22,100 for a fresh key); unused verification gas is not
+/// charged, so this errs high.
+const ENTRY_POINT_VALIDATION_OVERHEAD: u128 = 40_000;
+
+/// Submits operations itself: `EntryPoint.handleOps([op], relayer)` in a transaction signed by
+/// a relayer key that pays the gas (and is refunded by the EntryPoint). The relayer must not be
+/// the sender and must be a plain EOA: no code, in particular no EIP-7702 delegation (a
+/// delegated relayer's code could act on the bundle).
+///
+/// Gas estimation traces a `handleOps` simulation (`debug_traceCall` with the call tracer, as
+/// anvil and geth-style nodes offer). Transactions are signed locally with nonces kept here,
+/// so a send retried by the transport is the same transaction, and "already known" means sent.
+#[derive(Debug)]
+pub struct SelfBundler {
+    provider: DynProvider,
+    wallet: EthereumWallet,
+    relayer: Address,
+    entry_point: Address,
+    chain_id: u64,
+    next_nonce: tokio::sync::Mutex<Option<u64>>,
+}
+
+impl SelfBundler {
+    /// A self-bundler on `rpc_url` sending from `relayer`. Checks that the relayer has no code.
+    pub async fn new(rpc_url: &str, relayer: PrivateKeySigner, entry_point: Address) -> Result<Self> {
+        Self::with_config(rpc_url, relayer, entry_point, RetryConfig::default()).await
+    }
+
+    /// [`SelfBundler::new`] with explicit retry settings.
+    pub async fn with_config(
+        rpc_url: &str,
+        relayer: PrivateKeySigner,
+        entry_point: Address,
+        retry: RetryConfig,
+    ) -> Result<Self> {
+        let provider = retrying_provider(rpc_url, retry)?;
+        let chain_id = provider.get_chain_id().await.map_err(Error::rpc("eth_chainId"))?;
+        let this = Self {
+            relayer: relayer.address(),
+            wallet: EthereumWallet::from(relayer),
+            provider,
+            entry_point,
+            chain_id,
+            next_nonce: tokio::sync::Mutex::new(None),
+        };
+        this.check_relayer().await?;
+        Ok(this)
+    }
+
+    /// The relayer's address.
+    pub const fn relayer(&self) -> Address {
+        self.relayer
+    }
+
+    /// The provider used for reads.
+    pub const fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    async fn check_relayer(&self) -> Result<()> {
+        let code = self.provider.get_code_at(self.relayer).await.map_err(Error::rpc("eth_getCode"))?;
+        if code.starts_with(&[0xef, 0x01, 0x00]) {
+            return Err(Error::Relayer {
+                relayer: self.relayer,
+                reason: format!("it is an EIP-7702 delegated EOA (code {code})"),
+            });
+        }
+        if !code.is_empty() {
+            return Err(Error::Relayer { relayer: self.relayer, reason: "it has code".into() });
+        }
+        Ok(())
+    }
+
+    fn handle_ops(&self, op: &UserOp, authorization: Option<&SignedAuthorization>) -> TransactionRequest {
+        let input =
+            IEntryPoint::handleOpsCall { ops: vec![op.clone()], beneficiary: self.relayer }.abi_encode();
+        let request =
+            TransactionRequest::default().with_from(self.relayer).with_to(self.entry_point).with_input(input);
+        match authorization {
+            Some(auth) => request.with_authorization_list(vec![auth.clone()]),
+            None => request,
+        }
+    }
+
+    async fn simulate(&self, request: &TransactionRequest) -> Result<CallFrame> {
+        let value: serde_json::Value = self
+            .provider
+            .raw_request("debug_traceCall".into(), (request, "pending", json!({ "tracer": "callTracer" })))
+            .await
+            .map_err(|e| match Error::revert_data_of(&e) {
+                Some(data) => Error::from_revert_data(&data),
+                None => Error::Rpc { method: "debug_traceCall", source: e },
+            })?;
+        serde_json::from_value(value).map_err(|e| Error::Decode { what: "call trace", reason: e.to_string() })
+    }
+
+    /// Signs and sends `request` with the next relayer nonce; returns the transaction hash.
+    ///
+    /// "already known" means this very transaction is in the pool (a retried send). "nonce too
+    /// low" means the relayer's nonce moved (another sender shares the key, or this very
+    /// transaction was mined): if it is ours, it is sent; else the nonce is read again and
+    /// the transaction rebuilt once.
+    async fn send_tx(&self, request: TransactionRequest) -> Result<B256> {
+        let mut next = self.next_nonce.lock().await;
+        let gas =
+            self.provider.estimate_gas(request.clone()).await.map_err(|e| {
+                match Error::revert_data_of(&e) {
+                    Some(data) => Error::from_revert_data(&data),
+                    None => Error::Rpc { method: "eth_estimateGas", source: e },
+                }
+            })?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let nonce = match *next {
+                Some(n) => n,
+                None => self
+                    .provider
+                    .get_transaction_count(self.relayer)
+                    .pending()
+                    .await
+                    .map_err(Error::rpc("eth_getTransactionCount"))?,
+            };
+            let request = request
+                .clone()
+                .with_nonce(nonce)
+                .with_chain_id(self.chain_id)
+                .with_gas_limit(gas * 12 / 10 + 20_000);
+            let envelope = request
+                .build(&self.wallet)
+                .await
+                .map_err(|e| Error::Simulation(format!("building the bundle transaction: {e}")))?;
+            let tx_hash = *envelope.tx_hash();
+            match self.provider.send_raw_transaction(&envelope.encoded_2718()).await {
+                Ok(_) => {
+                    *next = Some(nonce + 1);
+                    return Ok(tx_hash);
+                }
+                Err(e) if is_already_known(&e) => {
+                    *next = Some(nonce + 1);
+                    return Ok(tx_hash);
+                }
+                Err(e) => {
+                    *next = None;
+                    let nonce_moved = e.to_string().to_ascii_lowercase().contains("nonce too low");
+                    if nonce_moved
+                        && self.provider.get_transaction_receipt(tx_hash).await.ok().flatten().is_some()
+                    {
+                        return Ok(tx_hash);
+                    }
+                    if !(nonce_moved && attempt < 2) {
+                        return Err(Error::Rpc { method: "eth_sendRawTransaction", source: e });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn is_duplicate(e: &Error) -> bool {
+    matches!(e, Error::Bundler { message, .. } if {
+        let m = message.to_ascii_lowercase();
+        m.contains("already known") || m.contains("already in mempool")
+    })
+}
+
+fn is_already_known(e: &TransportError) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("already known") || text.contains("known transaction") || text.contains("already imported")
+}
+
+impl Submitter for SelfBundler {
+    fn entry_point(&self) -> Address {
+        self.entry_point
+    }
+
+    fn via(&self) -> &'static str {
+        "self-bundled"
+    }
+
+    async fn estimate(&self, op: &UserOp, authorization: Option<&SignedAuthorization>) -> Result<GasLimits> {
+        let request = self.handle_ops(op, authorization).with_gas_limit(SIMULATION_TX_GAS);
+        let tree = self.simulate(&request).await?;
+        if tree.error.is_some() {
+            return Err(Error::from_revert_data(tree.output.as_ref().map_or(&[][..], |d| &d[..])));
+        }
+        let inner = tree
+            .calls
+            .iter()
+            .position(|c| c.from == self.entry_point && c.to == Some(self.entry_point))
+            .ok_or_else(|| Error::Simulation("no innerHandleOp frame in the call tree".into()))?;
+        // Validation: everything the EntryPoint called before execution (account creation,
+        // validateUserOp, the prefund), except the refund to us.
+        let validation: u128 = tree.calls[..inner]
+            .iter()
+            .filter(|c| c.to != Some(self.relayer))
+            .map(|c| c.gas_used.to::<u128>())
+            .sum();
+        let execution = tree.calls[inner]
+            .calls
+            .iter()
+            .find(|c| c.to == Some(op.sender))
+            .ok_or_else(|| Error::Simulation("no execution call to the sender".into()))?;
+        if execution.error.is_some() {
+            // Validation would pass and the execution revert: refuse before it costs gas.
+            return Err(Error::Reverted(Box::new(Revert::decode(
+                execution.output.as_ref().map_or(&[][..], |d| &d[..]),
+            ))));
+        }
+        let limits = GasLimits {
+            verification: (validation + ENTRY_POINT_VALIDATION_OVERHEAD) * 12 / 10,
+            // 63/64 headroom for nested calls, well inside the 40,000 unused execution gas
+            // that v0.8 leaves unpenalised.
+            call: execution.gas_used.to::<u128>() * 11 / 10 + 5_000,
+            pre_verification: crate::gas::pre_verification_gas(op),
+            ..GasLimits::default()
+        };
+        Ok(limits)
+    }
+
+    async fn send(
+        &self,
+        op: &UserOp,
+        authorization: Option<&SignedAuthorization>,
+        user_op_hash: B256,
+    ) -> Result<Pending> {
+        if op.sender == self.relayer {
+            return Err(Error::Relayer {
+                relayer: self.relayer,
+                reason: "it is the operation's sender".into(),
+            });
+        }
+        self.check_relayer().await?;
+        let fees = crate::op::fees(op);
+        let request = self
+            .handle_ops(op, authorization)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let tx_hash = self.send_tx(request).await?;
+        tracing::debug!(%user_op_hash, %tx_hash, "handleOps sent");
+        Ok(Pending { user_op_hash, tx_hash: Some(tx_hash) })
+    }
+
+    async fn receipt(&self, pending: &Pending) -> Result<UserOpReceipt> {
+        let tx_hash =
+            pending.tx_hash.ok_or_else(|| Error::Simulation("no bundle transaction hash".into()))?;
+        let started = Instant::now();
+        loop {
+            let receipt = self
+                .provider
+                .get_transaction_receipt(tx_hash)
+                .await
+                .map_err(Error::rpc("eth_getTransactionReceipt"))?;
+            if let Some(receipt) = receipt {
+                return UserOpReceipt::from_tx_receipt(pending.user_op_hash, &receipt);
+            }
+            if started.elapsed() > RECEIPT_TIMEOUT {
+                return Err(Error::Timeout {
+                    user_op_hash: pending.user_op_hash,
+                    waited_ms: started.elapsed().as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// One frame of the `callTracer` call tree.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallFrame {
+    from: Address,
+    #[serde(default)]
+    to: Option<Address>,
+    #[serde(default)]
+    output: Option<Bytes>,
+    gas_used: U256,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    calls: Vec<Self>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// ERC-7769 bundler
+// ---------------------------------------------------------------------------------------------
+
+/// A client of any ERC-7769 bundler RPC (`eth_sendUserOperation`,
+/// `eth_estimateUserOperationGas`, `eth_getUserOperationReceipt`,
+/// `eth_getUserOperationByHash`, `eth_supportedEntryPoints`, `eth_chainId`).
+#[derive(Debug, Clone)]
+pub struct BundlerClient {
+    client: RpcClient,
+    entry_point: Address,
+    poll: Duration,
+}
+
+/// `eth_estimateUserOperationGas`'s answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GasEstimate {
+    pre_verification_gas: U256,
+    verification_gas_limit: U256,
+    call_gas_limit: U256,
+    #[serde(default)]
+    paymaster_verification_gas_limit: Option<U256>,
+    #[serde(default)]
+    paymaster_post_op_gas_limit: Option<U256>,
+}
+
+/// `eth_getUserOperationReceipt`'s answer (the parts we read).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RpcReceipt {
+    receipt: TransactionReceipt,
+}
+
+/// `eth_getUserOperationByHash`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserOperationByHash {
+    /// The operation.
+    pub user_operation: RpcUserOperation,
+    /// The EntryPoint.
+    pub entry_point: Address,
+    /// The bundle transaction, once included.
+    #[serde(default)]
+    pub transaction_hash: Option<B256>,
+    /// Its block, once included.
+    #[serde(default)]
+    pub block_number: Option<U256>,
+}
+
+impl BundlerClient {
+    /// A client of the bundler at `url` for `entry_point` (reads and sends retry per
+    /// [`RetryConfig::default`]).
+    pub fn new(url: &str, entry_point: Address) -> Result<Self> {
+        Self::with_config(url, entry_point, RetryConfig::default())
+    }
+
+    /// [`BundlerClient::new`] with explicit retry settings.
+    pub fn with_config(url: &str, entry_point: Address, retry: RetryConfig) -> Result<Self> {
+        Ok(Self { client: retrying_client(url, retry)?, entry_point, poll: Duration::from_millis(50) })
+    }
+
+    /// How often [`Submitter::receipt`] asks for the receipt.
+    pub const fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    async fn call<P: RpcSend, R: RpcRecv>(&self, method: &'static str, params: P) -> Result<R> {
+        self.client.request(method, params).await.map_err(|e| bundler_error(method, e))
+    }
+
+    /// `eth_chainId`.
+    pub async fn chain_id(&self) -> Result<u64> {
+        let id: U256 = self.call("eth_chainId", NO_PARAMS).await?;
+        Ok(id.saturating_to())
+    }
+
+    /// `eth_supportedEntryPoints`.
+    pub async fn supported_entry_points(&self) -> Result<Vec<Address>> {
+        self.call("eth_supportedEntryPoints", NO_PARAMS).await
+    }
+
+    /// `eth_getUserOperationByHash` (`None` when the bundler does not know it).
+    pub async fn user_operation_by_hash(&self, hash: B256) -> Result<Option<UserOperationByHash>> {
+        self.call("eth_getUserOperationByHash", (hash,)).await
+    }
+
+    /// `eth_getUserOperationReceipt` once (`None` while not included).
+    pub async fn user_operation_receipt(&self, hash: B256) -> Result<Option<UserOpReceipt>> {
+        let receipt: Option<RpcReceipt> = self.call("eth_getUserOperationReceipt", (hash,)).await?;
+        receipt.map(|r| UserOpReceipt::from_tx_receipt(hash, &r.receipt)).transpose()
+    }
+
+    /// The operation as sent: ERC-7769 JSON. A bare EIP-7702 marker goes out as the short
+    /// `"0x7702"` factory that bundlers (Alto) require with an authorization; it hashes the
+    /// same (an `initCode` of at most 20 bytes hashes as the delegate alone).
+    fn rpc_op(op: &UserOp, authorization: Option<&SignedAuthorization>) -> Result<serde_json::Value> {
+        let mut rpc = RpcUserOperation::try_from(op)?;
+        rpc.eip7702_auth = authorization.cloned();
+        let bare_marker = rpc.factory == Some(crate::op::EIP7702_MARKER)
+            && rpc.factory_data.as_ref().is_none_or(|d| d.is_empty());
+        let mut value = serde_json::to_value(&rpc)
+            .map_err(|e| Error::Decode { what: "user operation", reason: e.to_string() })?;
+        if bare_marker && let Some(obj) = value.as_object_mut() {
+            obj.insert("factory".into(), "0x7702".into());
+            obj.remove("factoryData");
+        }
+        Ok(value)
+    }
+}
+
+/// A bundler's JSON-RPC error, decoded: an EntryPoint refusal (AA code, and the account's
+/// revert, e.g. a sak policy error) when the message or data carries one.
+fn bundler_error(method: &'static str, e: TransportError) -> Error {
+    match e {
+        RpcError::ErrorResp(payload) => {
+            let data =
+                payload.data.as_ref().and_then(|d| serde_json::from_str::<serde_json::Value>(d.get()).ok());
+            let data_text = data.as_ref().map(|d| d.to_string()).unwrap_or_default();
+            if let Some(rejected) = OpRejected::from_message(&format!("{} {data_text}", payload.message)) {
+                return Error::Rejected(Box::new(rejected));
+            }
+            Error::Bundler { method, code: payload.code, message: payload.message.to_string(), data }
+        }
+        other => Error::Rpc { method, source: other },
+    }
+}
+
+impl Submitter for BundlerClient {
+    fn entry_point(&self) -> Address {
+        self.entry_point
+    }
+
+    fn via(&self) -> &'static str {
+        "bundler"
+    }
+
+    async fn estimate(&self, op: &UserOp, authorization: Option<&SignedAuthorization>) -> Result<GasLimits> {
+        let rpc = Self::rpc_op(op, authorization)?;
+        let e: GasEstimate = self.call("eth_estimateUserOperationGas", (rpc, self.entry_point)).await?;
+        Ok(GasLimits {
+            verification: e.verification_gas_limit.saturating_to(),
+            call: e.call_gas_limit.saturating_to(),
+            pre_verification: e.pre_verification_gas.saturating_to(),
+            paymaster_verification: e.paymaster_verification_gas_limit.unwrap_or_default().saturating_to(),
+            paymaster_post_op: e.paymaster_post_op_gas_limit.unwrap_or_default().saturating_to(),
+        })
+    }
+
+    async fn send(
+        &self,
+        op: &UserOp,
+        authorization: Option<&SignedAuthorization>,
+        user_op_hash: B256,
+    ) -> Result<Pending> {
+        let rpc = Self::rpc_op(op, authorization)?;
+        let sent: Result<B256> = self.call("eth_sendUserOperation", (rpc, self.entry_point)).await;
+        match sent {
+            Ok(hash) if hash == user_op_hash => Ok(Pending { user_op_hash, tx_hash: None }),
+            Ok(hash) => Err(Error::Decode {
+                what: "eth_sendUserOperation",
+                reason: format!("the bundler hashed the operation as {hash}, we as {user_op_hash}"),
+            }),
+            Err(e) if is_duplicate(&e) => {
+                // This very operation is in the bundler's mempool (a retried send).
+                tracing::debug!(%user_op_hash, "the bundler already has the operation");
+                Ok(Pending { user_op_hash, tx_hash: None })
+            }
+            Err(e) if e.is_nonce_error() => {
+                // The nonce is taken: by this very operation (sent before a timeout, now
+                // included) or by another one. Reconcile by hash.
+                match self.user_operation_by_hash(user_op_hash).await {
+                    Ok(Some(_)) => {
+                        tracing::debug!(%user_op_hash, "the bundler already has the operation");
+                        Ok(Pending { user_op_hash, tx_hash: None })
+                    }
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn receipt(&self, pending: &Pending) -> Result<UserOpReceipt> {
+        let started = Instant::now();
+        loop {
+            if let Some(r) = self.user_operation_receipt(pending.user_op_hash).await? {
+                return Ok(r);
+            }
+            if started.elapsed() > RECEIPT_TIMEOUT {
+                return Err(Error::Timeout {
+                    user_op_hash: pending.user_op_hash,
+                    waited_ms: started.elapsed().as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+}
