@@ -1,0 +1,278 @@
+use crate::ledger::{IntentId, IntentState};
+use alloy::primitives::{Address, B256, U256};
+use std::path::PathBuf;
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong with keys and the spend ledger.
+///
+/// No variant ever carries key material or a password: errors are logged and shown to users.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- keys and passwords ----
+    /// A key file or key directory can be read or entered by group or others.
+    #[error(
+        "{} is accessible by group or others (mode {mode:04o}); run `chmod {fix:o} {}`",
+        path.display(),
+        path.display()
+    )]
+    InsecurePermissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The mode to set (0600 for files, 0700 for directories).
+        fix: u32,
+    },
+    /// The password does not decrypt the keystore (its MAC does not match).
+    #[error("wrong password for keystore {}", path.as_deref().map_or_else(|| "<memory>".into(), |p| p.display().to_string()))]
+    WrongPassword {
+        /// The keystore file, when read from one.
+        path: Option<PathBuf>,
+    },
+    /// An empty password was supplied.
+    #[error("the password from {source_name} is empty")]
+    EmptyPassword {
+        /// Where it came from (`env SAK_PASSWORD`, `fd 3`, a file path).
+        source_name: String,
+    },
+    /// The environment variable that should hold the password is not set (or not UTF-8).
+    #[error("environment variable {var} is not set; export it or use --password-fd")]
+    PasswordEnvMissing {
+        /// The variable's name.
+        var: String,
+    },
+    /// The keystore JSON is not a valid Web3 Secret Storage v3 document.
+    #[error("malformed keystore{}: {reason}", path.as_deref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    MalformedKeystore {
+        /// The keystore file, when read from one.
+        path: Option<PathBuf>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The keystore uses a cipher, KDF or parameter set this crate does not accept.
+    #[error("unsupported keystore: {what}")]
+    UnsupportedKeystore {
+        /// What is unsupported.
+        what: String,
+    },
+    /// The decrypted secret is not a valid secp256k1 private key.
+    #[error("the keystore does not hold a valid secp256k1 key")]
+    InvalidKey,
+    /// The keystore holds a different address than the one it claims.
+    #[error("keystore claims address {claimed} but its key is for {actual}")]
+    AddressMismatch {
+        /// The `address` field of the file.
+        claimed: Address,
+        /// The address derived from the decrypted key.
+        actual: Address,
+    },
+    /// A file-system operation failed.
+    #[error("{context} {}", path.display())]
+    Io {
+        /// What we were doing.
+        context: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An owner signer backend (Ledger, AWS KMS) failed.
+    #[error("owner signer ({backend}): {message}")]
+    OwnerSigner {
+        /// `ledger`, `aws-kms`.
+        backend: &'static str,
+        /// What it said.
+        message: String,
+    },
+
+    // ---- ledger ----
+    /// Reserving would let more be pending for (token, window) than the ceiling allows.
+    #[error(
+        "reservation refused: token {token} window {window}: pending {pending} + requested {requested} > ceiling {ceiling}"
+    )]
+    CeilingExceeded {
+        /// The token (native ETH as the caller represents it).
+        token: Address,
+        /// The period window index.
+        window: u64,
+        /// Already pending for this (chain, account, session, token, window).
+        pending: U256,
+        /// What this intent adds.
+        requested: U256,
+        /// The most that may be pending.
+        ceiling: U256,
+    },
+    /// An intent spends a (token, window) for which the caller gave no ceiling.
+    #[error("no ceiling given for token {token} window {window}")]
+    MissingCeiling {
+        /// The token.
+        token: Address,
+        /// The window.
+        window: u64,
+    },
+    /// An intent's field is out of range (nonce key above 2^192 - 1, chain id above 2^63 - 1...).
+    #[error("invalid intent: {reason}")]
+    InvalidIntent {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Adding amounts overflowed 256 bits.
+    #[error("amount overflow summing spends for token {token} window {window}")]
+    AmountOverflow {
+        /// The token.
+        token: Address,
+        /// The window.
+        window: u64,
+    },
+    /// No intent with this id.
+    #[error("no intent {0}")]
+    IntentNotFound(IntentId),
+    /// The intent's state does not allow this step.
+    #[error("intent {id}: cannot {action} from state {from}")]
+    IllegalTransition {
+        /// The intent.
+        id: IntentId,
+        /// Its current state.
+        from: IntentState,
+        /// The refused step (`mark_signed`, `mark_submitted`, `resolve(Included)`...).
+        action: &'static str,
+    },
+    /// The intent is already signed with a different user operation.
+    #[error("intent {id} is already signed as {existing}; refusing a different op {attempted}")]
+    SignedOpConflict {
+        /// The intent.
+        id: IntentId,
+        /// The hash persisted.
+        existing: B256,
+        /// The hash offered now.
+        attempted: B256,
+    },
+    /// The signed op's nonce does not match the intent's lane (or its known sequence).
+    #[error(
+        "intent {id}: signed op nonce (key {key}, seq {seq}) does not match the intent's lane (key {intent_key}, seq {intent_seq:?})"
+    )]
+    NonceMismatch {
+        /// The intent.
+        id: IntentId,
+        /// The signed op's nonce key.
+        key: U256,
+        /// The signed op's sequence.
+        seq: u64,
+        /// The intent's nonce key.
+        intent_key: U256,
+        /// The intent's sequence, if it was known at reservation.
+        intent_seq: Option<u64>,
+    },
+    /// The ledger database failed.
+    #[error("ledger storage: {context}")]
+    Storage {
+        /// What we were doing.
+        context: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The ledger holds data this code cannot interpret (a newer schema, a bad value).
+    #[error("ledger data: {reason}")]
+    Corrupt {
+        /// What is wrong.
+        reason: String,
+    },
+
+    // ---- the guarded signer ----
+    /// The policy refuses the operation; nothing was signed. Same name and fields as the
+    /// contracts' error, plus when the allowance renews.
+    #[error(transparent)]
+    Refused(sak_policy::Refusal),
+    /// Building, estimating, submitting or tracking the user operation failed (the chain or
+    /// the bundler may have refused it: see [`Error::refusal`]).
+    #[error(transparent)]
+    UserOp(#[from] sak_userop::Error),
+    /// Reading the chain failed.
+    #[error("chain: {0}")]
+    Chain(String),
+    /// The node is on another chain than the session's.
+    #[error("the node is on chain {found}, the session on chain {expected}")]
+    WrongChain {
+        /// The session's chain id.
+        expected: u64,
+        /// The node's.
+        found: u64,
+    },
+    /// The key is not the session's key.
+    #[error("key {found} is not the session's key {expected}")]
+    WrongSessionKey {
+        /// The session's key address.
+        expected: Address,
+        /// The key given.
+        found: Address,
+    },
+    /// No such session was ever granted on the account.
+    #[error("no session {id} was granted on {account}")]
+    UnknownSession {
+        /// The account.
+        account: Address,
+        /// The session id.
+        id: u32,
+    },
+    /// The session key could not sign.
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+impl Error {
+    /// The policy refusal behind this error: a local refusal, or the contracts' own revert
+    /// when the operation reached the chain (or the bundler's simulation of it).
+    pub fn refusal(&self) -> Option<sak_policy::Refusal> {
+        match self {
+            Self::Refused(r) => Some(r.clone()),
+            Self::UserOp(e) => e.refusal(),
+            _ => None,
+        }
+    }
+
+    /// What the user can do about it, when there is something.
+    pub fn hint(&self) -> Option<String> {
+        use sak_policy::Refusal as R;
+        Some(match self {
+            Self::Refused(R::SpendCapExceeded { resets_at: Some(t), .. }) => {
+                format!(
+                    "wait until the allowance renews at {t} (unix time), or ask the owner for a larger cap"
+                )
+            }
+            Self::Refused(R::SpendCapExceeded { .. } | R::GasBudgetExceeded { .. }) => {
+                "ask the owner for a larger cap, or spend less".into()
+            }
+            Self::Refused(R::SessionNotActive { .. }) => {
+                "the owner revoked the session: ask for a new one".into()
+            }
+            Self::Refused(R::ClockOutsideSession { .. }) => {
+                "the session is not valid now (expired or not started): ask the owner for a new one".into()
+            }
+            Self::Refused(
+                R::CallNotPermitted { .. } | R::ArgumentConditionFailed { .. } | R::ValueNotPermitted { .. },
+            ) => "the session's policy does not allow this call: `sak session show` lists what it allows"
+                .into(),
+            Self::Refused(R::OperationLimitReached { .. }) => "the session's operations are used up".into(),
+            Self::Refused(_) => "the session's policy refuses this operation".into(),
+            Self::UserOp(e) => return e.hint().map(Into::into),
+            Self::WrongChain { .. } => "point the RPC URL at the session's chain".into(),
+            Self::WrongSessionKey { .. } => "load the key the session was granted to".into(),
+            Self::UnknownSession { .. } => "check the session id and the account (`sak session list`)".into(),
+            Self::Chain(_) => "check that the RPC endpoint is reachable".into(),
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { context, path: path.into(), source }
+    }
+
+    pub(crate) fn malformed(path: Option<&std::path::Path>, reason: impl Into<String>) -> Self {
+        Self::MalformedKeystore { path: path.map(Into::into), reason: reason.into() }
+    }
+}

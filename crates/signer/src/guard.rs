@@ -1,0 +1,521 @@
+//! The guarded signer: the only way a bot's session key signs.
+//!
+//! ```text
+//!  calls ─► policy (sak-policy, chain time) ─► nonce lane ─► estimate (simulated probe)
+//!        ─► policy again, with the gas the account may pay ─► ledger.reserve (durable)
+//!        ─► sign ─► ledger.mark_signed (exact bytes) ─► submit ─► ledger.mark_submitted
+//!        ─► receipt ─► ledger.resolve
+//!  restart ─► recover(): every unresolved intent is looked up on chain, then resolved, or its
+//!             identical signed operation resubmitted (never a different one on that nonce)
+//! ```
+//!
+//! A refusal is a [`Refusal`] named like the contracts' error and says what remains; nothing is
+//! signed for it. The policy is evaluated against the chain's counters (read before each
+//! operation) and the ledger adds every operation still in flight, so concurrent operations on
+//! several lanes cannot together exceed a cap.
+
+use crate::{
+    Error, Result,
+    keystore::LocalKey,
+    ledger::{
+        Ceiling, Decision, Intent, IntentId, IntentRecord, IntentState, Ledger, Outcome, SignedOp, Spend,
+    },
+};
+use alloy::{
+    primitives::{Address, B256, Bytes, U256, aliases::U192},
+    providers::{DynProvider, Provider},
+    rpc::types::{BlockNumberOrTag, Filter},
+    signers::SignerSync,
+    sol_types::{SolEvent, SolValue},
+};
+use sak_contracts::{IEntryPoint, SakAccount};
+use sak_policy::{Authorization, Call, Context, Operation, Refusal, Session, Usage, encode_execute};
+use sak_userop::{
+    EntryPointNonces, FeeCaps, Fees, GasLimits, Lane, NonceLanes, Submitter, UserOp, UserOpBuilder,
+    UserOpHasher, UserOpReceipt, encode_session_signature, next_base_fee, session_digest, set_gas_limits,
+};
+use std::sync::Arc;
+
+/// Limits of the estimation probe; the estimate replaces them.
+const PROBE_LIMITS: GasLimits = GasLimits {
+    verification: 1_000_000,
+    call: 1_000_000,
+    pre_verification: 100_000,
+    paymaster_verification: 0,
+    paymaster_post_op: 0,
+};
+
+/// Whether the off-chain policy runs before signing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preflight {
+    /// Always, except to prove what the chain refuses on its own.
+    Check,
+    /// Sign whatever is asked and let the contracts decide. For local and fork chains only
+    /// (`sak send --no-preflight`): an owner uses it to see the chain itself refuse.
+    SkipForProof,
+}
+
+/// What an executed operation did.
+#[derive(Clone, Debug)]
+pub struct Executed {
+    /// The ledger intent that recorded it.
+    pub intent: IntentId,
+    /// The user operation hash.
+    pub user_op_hash: B256,
+    /// Its receipt.
+    pub receipt: UserOpReceipt,
+    /// What the policy charged (empty when the preflight was skipped).
+    pub charges: Vec<sak_policy::Charge>,
+}
+
+/// How [`GuardedSigner::recover`] ended an intent found unresolved after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recovered {
+    /// Never signed: the reservation is released.
+    Released(IntentId),
+    /// Its operation is on chain.
+    Included(IntentId),
+    /// Resubmitted identically, then included.
+    Resubmitted(IntentId),
+    /// It can never be included (its nonce went to another operation, or the chain refuses it).
+    Failed(IntentId, String),
+}
+
+/// Where the session lives.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The account and its EntryPoint.
+    pub context: Context,
+    /// The session id on that account.
+    pub session_id: u32,
+    /// The nonce lane this signer uses (one per session or agent).
+    pub lane_key: U192,
+    /// `initCode`: empty for a deployed smart account, the 0x7702 marker for a delegated EOA.
+    pub init_code: Bytes,
+    /// For a delegated EOA: the delegate the operation hash binds.
+    pub delegate: Option<Address>,
+}
+
+/// A session key that signs only what its policy admits, with every spend in a durable ledger.
+#[derive(Debug)]
+pub struct GuardedSigner<L, S> {
+    key: LocalKey,
+    binding: Binding,
+    session: tokio::sync::Mutex<Session>,
+    provider: DynProvider,
+    submitter: S,
+    lanes: NonceLanes<EntryPointNonces<DynProvider>>,
+    hasher: UserOpHasher,
+    caps: FeeCaps,
+    ledger: Arc<L>,
+}
+
+impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
+    /// A guarded signer for `session` (its policy as granted; counters are read from the chain
+    /// before each operation). Refuses a key that is not the session's and a node on another
+    /// chain than the binding's.
+    pub async fn new(
+        key: LocalKey,
+        session: Session,
+        binding: Binding,
+        provider: DynProvider,
+        submitter: S,
+        caps: FeeCaps,
+        ledger: Arc<L>,
+    ) -> Result<Self> {
+        if key.address() != session.signer {
+            return Err(Error::WrongSessionKey { expected: session.signer, found: key.address() });
+        }
+        let found = provider.get_chain_id().await.map_err(|e| Error::Chain(format!("eth_chainId: {e}")))?;
+        if found != binding.chain_id {
+            return Err(Error::WrongChain { expected: binding.chain_id, found });
+        }
+        let entry_point = submitter.entry_point();
+        let lanes = NonceLanes::new(EntryPointNonces::new(provider.clone(), entry_point));
+        let hasher = UserOpHasher::new(entry_point, binding.chain_id);
+        Ok(Self {
+            key,
+            binding,
+            session: tokio::sync::Mutex::new(session),
+            provider,
+            submitter,
+            lanes,
+            hasher,
+            caps,
+            ledger,
+        })
+    }
+
+    /// The session as last read from the chain.
+    pub async fn session(&self) -> Session {
+        self.session.lock().await.clone()
+    }
+
+    /// The chain's latest block time: the clock the policy and the session signature use.
+    pub async fn chain_time(&self) -> Result<u64> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| Error::Chain(format!("eth_getBlockByNumber: {e}")))?
+            .ok_or_else(|| Error::Chain("no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
+    /// Reads the session's state from the chain: active or not, and every spend counter.
+    pub async fn refresh(&self) -> Result<Session> {
+        let account = SakAccount::new(self.binding.context.account, &self.provider);
+        let id = self.binding.session_id;
+        let view =
+            account.getSession(id).call().await.map_err(|e| Error::Chain(format!("getSession: {e}")))?;
+        let mut session = self.session.lock().await;
+        // `active` is also false after expiry; expiry is the policy's own check (with its time).
+        session.active = view.signer != Address::ZERO;
+        let tokens: Vec<Address> = session.policy.spend_limits.iter().map(|l| l.token).collect();
+        for token in tokens {
+            let s = account
+                .getSpend(id, token)
+                .call()
+                .await
+                .map_err(|e| Error::Chain(format!("getSpend: {e}")))?;
+            session
+                .spent
+                .insert(token, Usage { spent: U256::from(s.spent), window: u64::from(s.window.to::<u32>()) });
+        }
+        Ok(session.clone())
+    }
+
+    /// What the policy decides for `calls` now, without signing or reserving anything
+    /// (`--dry-run`). Gas is not included (the estimate needs a signature).
+    pub async fn check(&self, calls: &[Call]) -> Result<Authorization> {
+        let clock = self.chain_time().await?;
+        let session = self.refresh().await?;
+        let op = Operation { calls: calls.to_vec(), clock, gas_cost: U256::ZERO, paymaster: None };
+        session.authorize(&op, &self.binding.context).map_err(Error::Refused)
+    }
+
+    /// Checks, reserves, signs, records, submits and waits for `calls`.
+    pub async fn execute(&self, calls: &[Call], preflight: Preflight) -> Result<Executed> {
+        let ctx = self.binding.context;
+        let clock = self.chain_time().await?;
+        let session = self.refresh().await?;
+        let probe_op = Operation { calls: calls.to_vec(), clock, gas_cost: U256::ZERO, paymaster: None };
+        if preflight == Preflight::Check
+            && let Err(refusal) = session.authorize(&probe_op, &ctx)
+        {
+            return Err(self.refuse(refusal, clock, &[]).await);
+        }
+
+        let lane = Lane::new(ctx.account, self.binding.lane_key);
+        let reservation = self.lanes.reserve(lane).await?;
+        let (op, limits, fees) = match self.estimate(calls, clock, reservation.nonce()).await {
+            Ok(v) => v,
+            Err(e) => {
+                reservation.release();
+                // The contracts refused the simulated operation (the forced path, or a gas budget
+                // below the probe's prefund): an audited refusal like a local one.
+                if let Some(refusal) = e.refusal() {
+                    self.decide(clock, false, refusal.name(), &[], None).await;
+                }
+                return Err(e);
+            }
+        };
+        let gas_cost = U256::from(limits.total()) * U256::from(fees.max_fee_per_gas);
+        let operation = Operation { gas_cost, ..probe_op };
+        let auth = match (session.authorize(&operation, &ctx), preflight) {
+            (Ok(auth), _) => Some(auth),
+            (Err(refusal), Preflight::Check) => {
+                reservation.release();
+                return Err(self.refuse(refusal, clock, &[]).await);
+            }
+            (Err(_), Preflight::SkipForProof) => None,
+        };
+        let charges = auth.as_ref().map(|a| a.charges.clone()).unwrap_or_default();
+
+        // Reserve: what is already in flight plus this must fit what the chain says remains.
+        let spends: Vec<Spend> =
+            charges.iter().map(|c| Spend { token: c.token, window: c.window, amount: c.amount }).collect();
+        let ceilings: Vec<Ceiling> = charges
+            .iter()
+            .map(|c| Ceiling { token: c.token, window: c.window, max_pending: c.remaining + c.amount })
+            .collect();
+        let intent = Intent {
+            chain_id: self.binding.chain_id,
+            account: ctx.account,
+            session_id: self.session_key(),
+            nonce_key: U256::from(self.binding.lane_key),
+            nonce_seq: Some(reservation.sequence()),
+            spends: spends.clone(),
+            gas_cost_cap: gas_cost,
+            created_at: clock,
+        };
+        let id = match self.blocking(move |l| l.reserve(&intent, &ceilings)).await {
+            Ok(id) => id,
+            Err(Error::CeilingExceeded { token, window, pending, requested, ceiling }) => {
+                reservation.release();
+                let resets_at =
+                    charges.iter().find(|c| c.token == token && c.window == window).map(|c| c.resets_at);
+                let refusal = Refusal::SpendCapExceeded {
+                    token,
+                    requested,
+                    remaining: ceiling.saturating_sub(pending),
+                    resets_at,
+                };
+                return Err(self.refuse(refusal, clock, &spends).await);
+            }
+            Err(e) => {
+                reservation.release();
+                return Err(e);
+            }
+        };
+        crate::ledger::failpoint("guard", "after_reserve");
+
+        // Sign (RFC 6979: the same op always gets the same signature) and persist first.
+        let mut op = op;
+        let user_op_hash = self.hasher.hash(&op, self.binding.delegate)?;
+        op.signature = self.sign(user_op_hash, clock)?;
+        let signed = SignedOp {
+            user_op_hash,
+            nonce_key: U256::from(self.binding.lane_key),
+            nonce_seq: reservation.sequence(),
+            op_bytes: op.abi_encode().into(),
+        };
+        self.blocking(move |l| l.mark_signed(id, &signed)).await?;
+        crate::ledger::failpoint("guard", "after_sign");
+
+        let pending = match self.submitter.send(&op, None, user_op_hash).await {
+            Ok(p) => p,
+            Err(e) if e.is_definite_rejection() => {
+                // Nothing can land: the nonce is free again, the reservation released.
+                reservation.release();
+                let reason = e.to_string();
+                self.blocking(move |l| l.resolve(id, &Outcome::Failed { reason })).await?;
+                let reason = e.refusal().map_or("Rejected", |r| r.name());
+                self.decide(clock, false, reason, &spends, Some(user_op_hash)).await;
+                return Err(e.into());
+            }
+            // Maybe sent: keep the intent Signed; `recover` settles it.
+            Err(e) => {
+                reservation.commit();
+                return Err(e.into());
+            }
+        };
+        let tx_hash = pending.tx_hash;
+        let via = self.via();
+        self.blocking(move |l| l.mark_submitted(id, &via, tx_hash)).await?;
+        crate::ledger::failpoint("guard", "after_submit");
+
+        let receipt = match self.submitter.receipt(&pending).await {
+            Ok(r) => r,
+            Err(e) => {
+                // It may still land; never reuse its nonce for something else.
+                reservation.commit();
+                return Err(e.into());
+            }
+        };
+        reservation.commit();
+        self.settle(id, &receipt).await?;
+        if let Some(auth) = &auth {
+            self.session.lock().await.apply(auth);
+        }
+        self.decide(clock, true, "ok", &spends, Some(user_op_hash)).await;
+        Ok(Executed { intent: id, user_op_hash, receipt, charges })
+    }
+
+    /// Settles every intent of this session left unresolved by a crash: included ones are
+    /// recorded, never-signed ones released, signed ones resubmitted byte for byte while their
+    /// nonce is still free.
+    pub async fn recover(&self) -> Result<Vec<Recovered>> {
+        let mine = self.session_key();
+        let records = self.blocking(|l| l.unresolved()).await?;
+        let mut out = Vec::new();
+        for rec in records.into_iter().filter(|r| {
+            r.intent.session_id == mine
+                && r.intent.account == self.binding.context.account
+                && r.intent.chain_id == self.binding.chain_id
+        }) {
+            out.push(self.recover_one(rec).await?);
+        }
+        Ok(out)
+    }
+
+    async fn recover_one(&self, rec: IntentRecord) -> Result<Recovered> {
+        let id = rec.id;
+        let Some(signed) = rec.signed.filter(|_| rec.state != IntentState::Reserved) else {
+            let reason = "crashed before signing".to_owned();
+            self.blocking(move |l| l.resolve(id, &Outcome::Released { reason })).await?;
+            return Ok(Recovered::Released(id));
+        };
+        if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
+            self.settle(id, &receipt).await?;
+            return Ok(Recovered::Included(id));
+        }
+        let op = UserOp::abi_decode(&signed.op_bytes)
+            .map_err(|e| Error::Corrupt { reason: format!("stored op of intent {id}: {e}") })?;
+        let entry_point = IEntryPoint::new(self.submitter.entry_point(), &self.provider);
+        let key = U192::from(signed.nonce_key);
+        let next = entry_point
+            .getNonce(op.sender, key)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(format!("getNonce: {e}")))?;
+        let next_seq = (next & U256::from(u64::MAX)).to::<u64>();
+        if next_seq > signed.nonce_seq {
+            // The nonce was used, and not by this op (no event): it can never land.
+            let reason = "nonce consumed by another operation".to_owned();
+            let outcome = Outcome::Failed { reason: reason.clone() };
+            self.blocking(move |l| l.resolve(id, &outcome)).await?;
+            return Ok(Recovered::Failed(id, reason));
+        }
+        match self.submitter.submit(&op, None, signed.user_op_hash).await {
+            Ok(receipt) => {
+                let via = self.via();
+                let tx = Some(receipt.tx_hash);
+                self.blocking(move |l| l.mark_submitted(id, &via, tx)).await?;
+                self.settle(id, &receipt).await?;
+                Ok(Recovered::Resubmitted(id))
+            }
+            Err(e) if e.is_definite_rejection() => {
+                let reason = e.to_string();
+                let r = reason.clone();
+                self.blocking(move |l| l.resolve(id, &Outcome::Failed { reason: r })).await?;
+                Ok(Recovered::Failed(id, reason))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Builds the operation and estimates it with a probe at the real fees (the prefund the
+    /// account pays in validation is part of what is measured). The probe passed the policy
+    /// check already and is only simulated, never sent. Its prefund (probe limits × fee) is
+    /// charged to the gas budget in the simulation: a session whose remaining budget is below it
+    /// is refused at estimation (GasBudgetExceeded, from the contracts).
+    async fn estimate(&self, calls: &[Call], clock: u64, nonce: U256) -> Result<(UserOp, GasLimits, Fees)> {
+        let fees = self.caps.price(next_base_fee(&self.provider).await?)?;
+        let mut op = UserOpBuilder::new(self.binding.context.account)
+            .nonce(nonce)
+            .init_code(self.binding.init_code.clone())
+            .call_data(encode_execute(calls))
+            .gas(PROBE_LIMITS)
+            .fees(fees)
+            .build();
+        op.signature = self.sign(self.hasher.hash(&op, self.binding.delegate)?, clock)?;
+        let estimate = self.submitter.estimate(&op, None).await?;
+        let limits = GasLimits {
+            pre_verification: estimate.pre_verification.max(sak_userop::pre_verification_gas(&op)),
+            ..estimate
+        };
+        self.caps.check(&limits, &fees)?;
+        set_gas_limits(&mut op, limits);
+        Ok((op, limits, fees))
+    }
+
+    fn sign(&self, user_op_hash: B256, clock: u64) -> Result<Bytes> {
+        let digest = session_digest(user_op_hash, self.binding.session_id, clock);
+        let signature =
+            self.key.signer().sign_hash_sync(&digest).map_err(|e| Error::Signing(e.to_string()))?;
+        Ok(encode_session_signature(self.binding.session_id, clock, &signature))
+    }
+
+    async fn settle(&self, id: IntentId, receipt: &UserOpReceipt) -> Result<()> {
+        let outcome = Outcome::Included {
+            success: receipt.success,
+            actual_gas_cost: receipt.actual_gas_cost,
+            tx_hash: receipt.tx_hash,
+            block: receipt.block_number,
+        };
+        self.blocking(move |l| l.resolve(id, &outcome)).await
+    }
+
+    async fn find_receipt(&self, user_op_hash: B256) -> Result<Option<UserOpReceipt>> {
+        let filter = Filter::new()
+            .address(self.submitter.entry_point())
+            .event_signature(IEntryPoint::UserOperationEvent::SIGNATURE_HASH)
+            .topic1(user_op_hash)
+            .from_block(0);
+        let logs =
+            self.provider.get_logs(&filter).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
+        let Some(log) = logs.first() else { return Ok(None) };
+        let (Some(tx_hash), Some(block)) = (log.transaction_hash, log.block_number) else { return Ok(None) };
+        let receipt = self
+            .provider
+            .get_transaction_receipt(tx_hash)
+            .await
+            .map_err(|e| Error::Chain(format!("eth_getTransactionReceipt: {e}")))?
+            .ok_or_else(|| Error::Chain(format!("no receipt for {tx_hash}")))?;
+        Ok(UserOpReceipt::from_logs(user_op_hash, tx_hash, block, receipt.inner.logs()))
+    }
+
+    async fn refuse(&self, refusal: Refusal, clock: u64, spends: &[Spend]) -> Error {
+        tracing::info!(session = self.binding.session_id, %refusal, "refused by the policy");
+        self.decide(clock, false, refusal.name(), spends, None).await;
+        Error::Refused(refusal)
+    }
+
+    /// Appends to the audit log; a failure to log is reported, never hidden, but does not undo
+    /// what was done.
+    async fn decide(
+        &self,
+        at: u64,
+        allowed: bool,
+        reason: &str,
+        spends: &[Spend],
+        user_op_hash: Option<B256>,
+    ) {
+        let decision = Decision {
+            at,
+            chain_id: self.binding.chain_id,
+            account: self.binding.context.account,
+            session_id: self.session_key(),
+            key: self.key.address(),
+            allowed,
+            reason: reason.to_owned(),
+            spends: spends.to_vec(),
+            user_op_hash,
+            tx_hash: None,
+        };
+        if let Err(e) = self.blocking(move |l| l.record_decision(&decision)).await {
+            tracing::error!(error = %e, "could not record the signing decision in the audit log");
+        }
+    }
+
+    fn session_key(&self) -> B256 {
+        B256::from(U256::from(self.binding.session_id))
+    }
+
+    fn via(&self) -> String {
+        self.submitter.via().to_owned()
+    }
+
+    /// Runs a ledger call off the async runtime (a durable ledger waits for fsync).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&L) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let ledger = Arc::clone(&self.ledger);
+        tokio::task::spawn_blocking(move || f(&ledger))
+            .await
+            .map_err(|e| Error::Chain(format!("ledger task failed: {e}")))?
+    }
+}
+
+/// Reads a session's granted policy back from its `SessionGranted` event.
+pub async fn load_session(provider: &DynProvider, account: Address, id: u32) -> Result<Session> {
+    let filter = Filter::new()
+        .address(account)
+        .event_signature(SakAccount::SessionGranted::SIGNATURE_HASH)
+        .topic1(U256::from(id))
+        .from_block(0);
+    let logs = provider.get_logs(&filter).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
+    let log = logs.last().ok_or(Error::UnknownSession { account, id })?;
+    let granted = log
+        .log_decode::<SakAccount::SessionGranted>()
+        .map_err(|e| Error::Chain(format!("SessionGranted event: {e}")))?
+        .inner
+        .data;
+    let policy = sak_primitives::Policy::from_session_config(&granted.config)
+        .map_err(|e| Error::Chain(format!("the granted policy does not read back: {e}")))?;
+    Ok(Session::new(id, granted.signer, policy))
+}

@@ -1,0 +1,119 @@
+//! Validation and the state machine, shared by every backend so that they agree exactly.
+
+use super::{Ceiling, Intent, IntentId, IntentRecord, IntentState, Outcome, SignedOp};
+use crate::{Error, Result};
+use alloy::primitives::{Address, U256};
+
+const I64_MAX: u64 = i64::MAX as u64;
+
+/// Checks ranges and returns the intent's spends summed per (token, window), in first-seen order.
+pub(crate) fn requested(intent: &Intent) -> Result<Vec<(Address, u64, U256)>> {
+    if intent.nonce_key >> 192 != U256::ZERO {
+        return Err(Error::InvalidIntent {
+            reason: format!("nonce key {} exceeds 192 bits", intent.nonce_key),
+        });
+    }
+    for (what, v) in [("chain id", intent.chain_id), ("created_at", intent.created_at)] {
+        if v > I64_MAX {
+            return Err(Error::InvalidIntent { reason: format!("{what} {v} exceeds 2^63 - 1") });
+        }
+    }
+    if intent.nonce_seq.is_some_and(|s| s > I64_MAX) {
+        return Err(Error::InvalidIntent { reason: "nonce sequence exceeds 2^63 - 1".into() });
+    }
+    let mut out: Vec<(Address, u64, U256)> = Vec::new();
+    for s in &intent.spends {
+        if s.window > I64_MAX {
+            return Err(Error::InvalidIntent { reason: format!("window {} exceeds 2^63 - 1", s.window) });
+        }
+        match out.iter_mut().find(|(t, w, _)| *t == s.token && *w == s.window) {
+            Some((_, _, total)) => {
+                *total = total
+                    .checked_add(s.amount)
+                    .ok_or(Error::AmountOverflow { token: s.token, window: s.window })?;
+            }
+            None => out.push((s.token, s.window, s.amount)),
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses when `pending + requested > ceiling` (or no ceiling was given).
+pub(crate) fn check_ceiling(
+    ceilings: &[Ceiling],
+    token: Address,
+    window: u64,
+    pending: U256,
+    requested: U256,
+) -> Result<()> {
+    let ceiling = ceilings
+        .iter()
+        .find(|c| c.token == token && c.window == window)
+        .ok_or(Error::MissingCeiling { token, window })?
+        .max_pending;
+    match pending.checked_add(requested) {
+        Some(total) if total <= ceiling => Ok(()),
+        _ => Err(Error::CeilingExceeded { token, window, pending, requested, ceiling }),
+    }
+}
+
+/// What `mark_signed` must do to a record.
+pub(crate) enum SignStep {
+    /// Store the op and move to Signed.
+    Store,
+    /// Already signed with this hash: nothing to do.
+    AlreadyDone,
+}
+
+pub(crate) fn sign_step(rec: &IntentRecord, op: &SignedOp) -> Result<SignStep> {
+    let id = rec.id;
+    let nonce_ok = op.nonce_key == rec.intent.nonce_key
+        && rec.intent.nonce_seq.is_none_or(|s| s == op.nonce_seq)
+        && op.nonce_seq <= I64_MAX;
+    match rec.state {
+        IntentState::Reserved if !nonce_ok => Err(Error::NonceMismatch {
+            id,
+            key: op.nonce_key,
+            seq: op.nonce_seq,
+            intent_key: rec.intent.nonce_key,
+            intent_seq: rec.intent.nonce_seq,
+        }),
+        IntentState::Reserved => Ok(SignStep::Store),
+        IntentState::Signed | IntentState::Submitted => {
+            let existing = rec.signed.as_ref().map(|s| s.user_op_hash).unwrap_or_default();
+            if existing == op.user_op_hash {
+                Ok(SignStep::AlreadyDone)
+            } else {
+                Err(Error::SignedOpConflict { id, existing, attempted: op.user_op_hash })
+            }
+        }
+        from => Err(Error::IllegalTransition { id, from, action: "mark_signed" }),
+    }
+}
+
+pub(crate) fn check_submit(id: IntentId, from: IntentState) -> Result<()> {
+    match from {
+        IntentState::Signed | IntentState::Submitted => Ok(()),
+        from => Err(Error::IllegalTransition { id, from, action: "mark_submitted" }),
+    }
+}
+
+pub(crate) fn check_resolve(id: IntentId, from: IntentState, outcome: &Outcome) -> Result<()> {
+    let allowed = match outcome {
+        // Only a signed op can be on chain.
+        Outcome::Included { block, .. } => {
+            *block <= I64_MAX && matches!(from, IntentState::Signed | IntentState::Submitted)
+        }
+        Outcome::Failed { .. } | Outcome::Released { .. } => from.is_pending(),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        let action = match outcome {
+            Outcome::Included { .. } => "resolve(Included)",
+            Outcome::Failed { .. } => "resolve(Failed)",
+            Outcome::Released { .. } => "resolve(Released)",
+        };
+        Err(Error::IllegalTransition { id, from, action })
+    }
+}

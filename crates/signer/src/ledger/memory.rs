@@ -1,0 +1,141 @@
+use super::{
+    Ceiling, Decision, Intent, IntentId, IntentRecord, IntentState, Ledger, Outcome, SignedOp, Submission,
+    machine,
+};
+use crate::{Error, Result};
+use alloy::primitives::{Address, B256, U256};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard},
+};
+
+type Scope = (u64, Address, B256, Address, u64);
+
+#[derive(Debug, Default)]
+struct State {
+    intents: Vec<IntentRecord>,
+    /// Running pending totals per (chain, account, session, token, window).
+    pending: HashMap<Scope, U256>,
+    decisions: Vec<Decision>,
+}
+
+/// An in-memory [`Ledger`] with the same rules as [`SqliteLedger`](super::SqliteLedger), for
+/// tests and benchmarks. Nothing survives the process.
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    state: Mutex<State>,
+}
+
+impl MemoryLedger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every mutation below is validated before it writes, so a panic never leaves a
+        // half-applied change behind: a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn index(id: IntentId, len: usize) -> Result<usize> {
+    id.0.checked_sub(1)
+        .and_then(|i| usize::try_from(i).ok())
+        .filter(|i| *i < len)
+        .ok_or(Error::IntentNotFound(id))
+}
+
+impl Ledger for MemoryLedger {
+    fn reserve(&self, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
+        let requested = machine::requested(intent)?;
+        let mut state = self.lock();
+        let scope = |t: Address, w: u64| (intent.chain_id, intent.account, intent.session_id, t, w);
+        let mut new_totals = Vec::with_capacity(requested.len());
+        for &(token, window, amount) in &requested {
+            let pending = state.pending.get(&scope(token, window)).copied().unwrap_or_default();
+            machine::check_ceiling(ceilings, token, window, pending, amount)?;
+            new_totals.push((scope(token, window), pending + amount));
+        }
+        state.pending.extend(new_totals);
+        let id = IntentId(state.intents.len() as i64 + 1);
+        state.intents.push(IntentRecord {
+            id,
+            intent: intent.clone(),
+            state: IntentState::Reserved,
+            signed: None,
+            submission: None,
+            outcome: None,
+        });
+        Ok(id)
+    }
+
+    fn mark_signed(&self, id: IntentId, op: &SignedOp) -> Result<()> {
+        let mut state = self.lock();
+        let i = index(id, state.intents.len())?;
+        let rec = &mut state.intents[i];
+        if let machine::SignStep::Store = machine::sign_step(rec, op)? {
+            rec.state = IntentState::Signed;
+            rec.signed = Some(op.clone());
+        }
+        Ok(())
+    }
+
+    fn mark_submitted(&self, id: IntentId, via: &str, tx_hash: Option<B256>) -> Result<()> {
+        let mut state = self.lock();
+        let i = index(id, state.intents.len())?;
+        let rec = &mut state.intents[i];
+        machine::check_submit(id, rec.state)?;
+        let count = rec.submission.as_ref().map_or(0, |s| s.count) + 1;
+        rec.state = IntentState::Submitted;
+        rec.submission = Some(Submission { via: via.to_owned(), tx_hash, count });
+        Ok(())
+    }
+
+    fn resolve(&self, id: IntentId, outcome: &Outcome) -> Result<()> {
+        let mut state = self.lock();
+        let i = index(id, state.intents.len())?;
+        machine::check_resolve(id, state.intents[i].state, outcome)?;
+        let requested = machine::requested(&state.intents[i].intent)?;
+        let rec = &mut state.intents[i];
+        rec.state = outcome.state();
+        rec.outcome = Some(outcome.clone());
+        let (c, a, s) = (rec.intent.chain_id, rec.intent.account, rec.intent.session_id);
+        for (token, window, amount) in requested {
+            if let Some(total) = state.pending.get_mut(&(c, a, s, token, window)) {
+                *total = total.saturating_sub(amount);
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, id: IntentId) -> Result<IntentRecord> {
+        let state = self.lock();
+        Ok(state.intents[index(id, state.intents.len())?].clone())
+    }
+
+    fn unresolved(&self) -> Result<Vec<IntentRecord>> {
+        Ok(self.lock().intents.iter().filter(|r| r.state.is_pending()).cloned().collect())
+    }
+
+    fn pending_total(
+        &self,
+        chain_id: u64,
+        account: Address,
+        session_id: B256,
+        token: Address,
+        window: u64,
+    ) -> Result<U256> {
+        let key = (chain_id, account, session_id, token, window);
+        Ok(self.lock().pending.get(&key).copied().unwrap_or_default())
+    }
+
+    fn record_decision(&self, decision: &Decision) -> Result<()> {
+        self.lock().decisions.push(decision.clone());
+        Ok(())
+    }
+
+    fn decisions(&self, since: u64) -> Result<Vec<Decision>> {
+        Ok(self.lock().decisions.iter().filter(|d| d.at >= since).cloned().collect())
+    }
+}

@@ -1,0 +1,136 @@
+//! The durable spend ledger: the write-ahead record of every spend the signer may cause.
+//!
+//! ```text
+//!  policy check ──► reserve ──► sign ──► mark_signed ──► submit ──► mark_submitted ──► resolve
+//!                  (Reserved)           (Signed: exact op bytes)   (Submitted)        (Included |
+//!                                                                                      Failed |
+//!                                                                                      Released)
+//! ```
+//!
+//! A reservation counts against its ceiling from `reserve` until `resolve`, across crashes and
+//! restarts. After a restart, [`Ledger::unresolved`] returns every intent still in flight with
+//! the signed operation's exact bytes, so that a reconciler can look the op up on chain and
+//! either resubmit the identical bytes or resolve it. Nothing is ever deleted.
+
+mod machine;
+mod memory;
+mod sqlite;
+mod types;
+
+pub use memory::MemoryLedger;
+pub use sqlite::{SqliteLedger, SqliteOptions};
+pub use types::{
+    Ceiling, Decision, Intent, IntentId, IntentRecord, IntentState, Outcome, SignedOp, Spend, Submission,
+};
+
+use crate::Result;
+use alloy::primitives::{Address, B256, U256};
+
+/// A spend ledger backend. Every method is one atomic transaction; implementations must be
+/// safe to share between threads and, for durable backends, between processes.
+///
+/// Methods block (a durable backend waits for fsync): from async code, call a durable backend
+/// through `tokio::task::spawn_blocking`.
+pub trait Ledger: Send + Sync {
+    /// Records `intent` as `Reserved` if, for every (token, window) it spends, what is already
+    /// pending (Reserved, Signed or Submitted intents of the same chain, account and session)
+    /// plus what it requests stays within that (token, window)'s ceiling. Otherwise refuses with
+    /// [`Error::CeilingExceeded`](crate::Error::CeilingExceeded) (or `MissingCeiling` when the
+    /// caller gave none) and records nothing. Check and insert are one transaction.
+    ///
+    /// ```
+    /// use alloy::primitives::{Address, B256, U256};
+    /// use sak_signer::ledger::{Ceiling, Intent, Ledger, MemoryLedger, Spend};
+    ///
+    /// let ledger = MemoryLedger::new();
+    /// let token = Address::repeat_byte(0x11);
+    /// let intent = Intent {
+    ///     chain_id: 31337,
+    ///     account: Address::repeat_byte(0xaa),
+    ///     session_id: B256::repeat_byte(1),
+    ///     nonce_key: U256::from(7),
+    ///     nonce_seq: None,
+    ///     spends: vec![Spend { token, window: 0, amount: U256::from(60) }],
+    ///     gas_cost_cap: U256::from(10u64.pow(15)),
+    ///     created_at: 1_700_000_000,
+    /// };
+    /// let ceiling = [Ceiling { token, window: 0, max_pending: U256::from(100) }];
+    /// ledger.reserve(&intent, &ceiling)?;
+    /// // 60 pending + 60 requested > 100: refused, with the numbers.
+    /// let err = ledger.reserve(&intent, &ceiling).unwrap_err();
+    /// assert!(matches!(err, sak_signer::Error::CeilingExceeded { .. }));
+    /// # Ok::<(), sak_signer::Error>(())
+    /// ```
+    fn reserve(&self, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId>;
+
+    /// Reserves several intents in one transaction: with a durable backend, one fsync for the
+    /// batch instead of one per intent. Each intent is checked like [`reserve`](Self::reserve),
+    /// counting the batch's earlier acceptances; a refused intent (inner `Err`) does not stop the
+    /// others. The outer `Err` means storage failed and nothing of the batch was recorded.
+    fn reserve_batch(&self, batch: &[(&Intent, &[Ceiling])]) -> Result<Vec<Result<IntentId>>> {
+        Ok(batch.iter().map(|(intent, ceilings)| self.reserve(intent, ceilings)).collect())
+    }
+
+    /// [`mark_signed`](Self::mark_signed) for several intents in one transaction, with
+    /// per-intent results like [`reserve_batch`](Self::reserve_batch).
+    fn mark_signed_batch(&self, batch: &[(IntentId, &SignedOp)]) -> Result<Vec<Result<()>>> {
+        Ok(batch.iter().map(|(id, op)| self.mark_signed(*id, op)).collect())
+    }
+
+    /// Persists the signed operation (`Reserved` → `Signed`). Repeating it with the same
+    /// `user_op_hash` is a no-op that keeps the bytes first stored; a different hash is refused
+    /// with [`Error::SignedOpConflict`](crate::Error::SignedOpConflict). The nonce must be the
+    /// intent's lane (and its sequence, if the intent knew it).
+    fn mark_signed(&self, id: IntentId, op: &SignedOp) -> Result<()>;
+
+    /// Records a submission (`Signed` → `Submitted`, or a resubmission of a `Submitted` intent).
+    /// `via` names the path (`self-bundled`, a bundler URL...); `tx_hash` is the bundle
+    /// transaction when known.
+    fn mark_submitted(&self, id: IntentId, via: &str, tx_hash: Option<B256>) -> Result<()>;
+
+    /// Ends the intent: `Included` (from Signed or Submitted), `Failed` or `Released` (from any
+    /// pending state). It stops counting against its ceiling. Terminal states never change.
+    fn resolve(&self, id: IntentId, outcome: &Outcome) -> Result<()>;
+
+    /// One intent with everything recorded about it.
+    fn get(&self, id: IntentId) -> Result<IntentRecord>;
+
+    /// Every intent not yet Included, Failed or Released, oldest first, with its signed op.
+    fn unresolved(&self) -> Result<Vec<IntentRecord>>;
+
+    /// What is pending (Reserved, Signed, Submitted) for one (chain, account, session, token,
+    /// window).
+    fn pending_total(
+        &self,
+        chain_id: u64,
+        account: Address,
+        session_id: B256,
+        token: Address,
+        window: u64,
+    ) -> Result<U256>;
+
+    /// Appends one signing decision (allowed or refused) to the audit log.
+    fn record_decision(&self, decision: &Decision) -> Result<()>;
+
+    /// The decisions with `at >= since`, in the order recorded.
+    fn decisions(&self, since: u64) -> Result<Vec<Decision>>;
+}
+
+/// Kills the process with SIGKILL when `SAK_FAILPOINT` is `<step>:<point>`, for example
+/// `reserve:before_commit` or `sign:after_commit`. Only compiled with the
+/// `failpoints` feature, which only this crate's own tests enable.
+#[cfg(feature = "failpoints")]
+#[allow(unsafe_code)]
+pub(crate) fn failpoint(step: &str, point: &str) {
+    let hit = std::env::var("SAK_FAILPOINT").is_ok_and(|v| v.split_once(':') == Some((step, point)));
+    if hit {
+        // SAFETY: kill(2) and getpid(2) take and return plain integers; no memory is shared.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn failpoint(_step: &str, _point: &str) {}

@@ -1,0 +1,781 @@
+use super::{
+    Ceiling, Decision, Intent, IntentId, IntentRecord, IntentState, Ledger, Outcome, SignedOp, Spend,
+    Submission, failpoint, machine,
+};
+use crate::{Error, Result};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::{
+    fs::OpenOptions,
+    io::ErrorKind,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+    sync::{Mutex, MutexGuard},
+    time::Duration,
+};
+
+/// The schema version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Schema v1. Plain SQL a PostgreSQL backend can mirror (BLOB → BYTEA, INTEGER PRIMARY KEY →
+/// BIGINT identity, `ON CONFLICT` upserts). Amounts, nonce keys and hashes are 32-byte
+/// big-endian blobs, added in Rust. `pending_totals` holds the running pending sum per scope,
+/// updated in the same transaction as the intents, so a reservation costs O(1) whatever is in
+/// flight; [`SqliteLedger::check_consistency`] recomputes it from the rows.
+const SCHEMA_V1: &str = "
+CREATE TABLE intents (
+    id               INTEGER PRIMARY KEY,
+    chain_id         BIGINT  NOT NULL,
+    account          BLOB    NOT NULL,
+    session_id       BLOB    NOT NULL,
+    nonce_key        BLOB    NOT NULL,
+    nonce_seq        BIGINT,
+    gas_cost_cap     BLOB    NOT NULL,
+    created_at       BIGINT  NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN
+                        ('reserved', 'signed', 'submitted', 'included', 'failed', 'released')),
+    user_op_hash     BLOB,
+    signed_nonce_key BLOB,
+    signed_nonce_seq BIGINT,
+    op_bytes         BLOB,
+    submitted_via    TEXT,
+    submit_tx_hash   BLOB,
+    submit_count     INTEGER NOT NULL DEFAULT 0,
+    included_success INTEGER,
+    actual_gas_cost  BLOB,
+    included_tx_hash BLOB,
+    included_block   BIGINT,
+    outcome_reason   TEXT
+);
+CREATE INDEX intents_scope ON intents (chain_id, account, session_id, state);
+CREATE TABLE spends (
+    intent_id    INTEGER NOT NULL REFERENCES intents (id),
+    position     INTEGER NOT NULL,
+    token        BLOB    NOT NULL,
+    window_index BIGINT  NOT NULL,
+    amount       BLOB    NOT NULL,
+    PRIMARY KEY (intent_id, position)
+);
+CREATE INDEX spends_token_window ON spends (token, window_index);
+CREATE TABLE decisions (
+    id           INTEGER PRIMARY KEY,
+    at           BIGINT  NOT NULL,
+    chain_id     BIGINT  NOT NULL,
+    account      BLOB    NOT NULL,
+    session_id   BLOB    NOT NULL,
+    key_address  BLOB    NOT NULL,
+    allowed      INTEGER NOT NULL,
+    reason       TEXT    NOT NULL,
+    spends       TEXT    NOT NULL,
+    user_op_hash BLOB,
+    tx_hash      BLOB
+);
+CREATE INDEX decisions_at ON decisions (at);
+CREATE TABLE pending_totals (
+    chain_id     BIGINT NOT NULL,
+    account      BLOB   NOT NULL,
+    session_id   BLOB   NOT NULL,
+    token        BLOB   NOT NULL,
+    window_index BIGINT NOT NULL,
+    amount       BLOB   NOT NULL,
+    PRIMARY KEY (chain_id, account, session_id, token, window_index)
+);
+CREATE TRIGGER intents_keep BEFORE DELETE ON intents
+    BEGIN SELECT RAISE(ABORT, 'the ledger never deletes intents'); END;
+CREATE TRIGGER spends_keep BEFORE DELETE ON spends
+    BEGIN SELECT RAISE(ABORT, 'the ledger never deletes spends'); END;
+CREATE TRIGGER spends_frozen BEFORE UPDATE ON spends
+    BEGIN SELECT RAISE(ABORT, 'spends are immutable'); END;
+CREATE TRIGGER decisions_keep BEFORE DELETE ON decisions
+    BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
+CREATE TRIGGER decisions_frozen BEFORE UPDATE ON decisions
+    BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
+";
+
+/// Options for [`SqliteLedger::open_with`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// How long a writer waits for another connection's (or process's) transaction.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { busy_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// The durable [`Ledger`]: one SQLite file in WAL mode with `synchronous=FULL` (a committed
+/// transaction survives power loss), shared safely by threads (one connection behind a mutex
+/// per instance) and by processes (every write is a `BEGIN IMMEDIATE` transaction, so writers
+/// are serialised by SQLite's file lock and wait up to `busy_timeout`).
+pub struct SqliteLedger {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteLedger").field("path", &self.path).finish()
+    }
+}
+
+fn storage(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
+    let context = context.into();
+    move |e| Error::Storage { context, source: Box::new(e) }
+}
+
+fn corrupt(reason: impl Into<String>) -> Error {
+    Error::Corrupt { reason: reason.into() }
+}
+
+fn u256_of(bytes: &[u8], what: &str) -> Result<U256> {
+    if bytes.len() != 32 {
+        return Err(corrupt(format!("{what} is {} bytes, not 32", bytes.len())));
+    }
+    Ok(U256::from_be_slice(bytes))
+}
+
+fn b256_of(bytes: &[u8], what: &str) -> Result<B256> {
+    B256::try_from(bytes).map_err(|_| corrupt(format!("{what} is {} bytes, not 32", bytes.len())))
+}
+
+fn address_of(bytes: &[u8], what: &str) -> Result<Address> {
+    Address::try_from(bytes).map_err(|_| corrupt(format!("{what} is {} bytes, not 20", bytes.len())))
+}
+
+fn u64_of(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| corrupt(format!("{what} is negative")))
+}
+
+/// Values are validated to be at most 2^63 - 1 before they are written.
+fn i64_of(v: u64) -> i64 {
+    v as i64
+}
+
+const PENDING: &str = "('reserved', 'signed', 'submitted')";
+
+impl SqliteLedger {
+    /// Opens (creating it with mode 0600 if missing) the ledger at `path`, with defaults.
+    ///
+    /// ```
+    /// use sak_signer::ledger::{Ledger, SqliteLedger};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ledger = SqliteLedger::open(&dir.path().join("ledger.db"))?;
+    /// assert!(ledger.unresolved()?.is_empty());
+    /// # Ok::<(), sak_signer::Error>(())
+    /// ```
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens the ledger at `path` with `options`, migrating the schema if needed.
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<Self> {
+        // SQLite creates files 0644; the ledger reveals a bot's activity, so create it 0600.
+        // Its -wal and -shm files inherit the database file's mode.
+        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("creating ledger", path, e)),
+        }
+        let conn = Connection::open(path).map_err(storage(format!("opening {}", path.display())))?;
+        conn.busy_timeout(options.busy_timeout).map_err(storage("setting busy_timeout"))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(storage("setting journal_mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(corrupt(format!("journal_mode is {mode}, WAL could not be enabled")));
+        }
+        conn.pragma_update(None, "synchronous", "FULL").map_err(storage("setting synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(storage("enabling foreign keys"))?;
+        let ledger = Self { conn: Mutex::new(conn), path: path.to_owned() };
+        ledger.migrate()?;
+        tracing::debug!(path = %path.display(), "opened spend ledger");
+        Ok(ledger)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic inside a transaction drops it, which rolls it back: the connection is clean.
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage("starting migration"))?;
+        let version: i64 =
+            tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(storage("reading user_version"))?;
+        if version > SCHEMA_VERSION {
+            return Err(corrupt(format!(
+                "schema version {version} is newer than this build supports ({SCHEMA_VERSION}); upgrade sak"
+            )));
+        }
+        if version < 1 {
+            tx.execute_batch(SCHEMA_V1).map_err(storage("creating schema v1"))?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(storage("writing user_version"))?;
+        tx.commit().map_err(storage("committing migration"))
+    }
+
+    /// Recomputes every pending total from the intents and their spends and compares it with
+    /// the running totals; returns the scopes that differ (empty when consistent).
+    pub fn check_consistency(&self) -> Result<Vec<String>> {
+        type Key = (i64, Vec<u8>, Vec<u8>, Vec<u8>, i64);
+        fn key_amount(r: &Row<'_>) -> rusqlite::Result<(Key, Vec<u8>)> {
+            Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?), r.get(5)?))
+        }
+        let conn = self.lock();
+        let mut sums: std::collections::BTreeMap<Key, U256> = std::collections::BTreeMap::new();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT i.chain_id, i.account, i.session_id, s.token, s.window_index, s.amount
+                 FROM spends s JOIN intents i ON i.id = s.intent_id WHERE i.state IN {PENDING}"
+            ))
+            .map_err(storage("recomputing pending totals"))?;
+        for row in stmt.query_map([], key_amount).map_err(storage("recomputing pending totals"))? {
+            let (key, amount) = row.map_err(storage("recomputing pending totals"))?;
+            let sum = sums.entry(key).or_default();
+            *sum = sum
+                .checked_add(u256_of(&amount, "amount")?)
+                .ok_or_else(|| corrupt("pending sum overflows"))?;
+        }
+        let mut stmt = conn
+            .prepare("SELECT chain_id, account, session_id, token, window_index, amount FROM pending_totals")
+            .map_err(storage("reading pending totals"))?;
+        let mut diffs = Vec::new();
+        for row in stmt.query_map([], key_amount).map_err(storage("reading pending totals"))? {
+            let (key, amount) = row.map_err(storage("reading pending totals"))?;
+            let stored = u256_of(&amount, "pending total")?;
+            let summed = sums.remove(&key).unwrap_or_default();
+            if stored != summed {
+                diffs.push(format!("{key:?}: stored {stored}, rows sum to {summed}"));
+            }
+        }
+        diffs.extend(
+            sums.into_iter().map(|(key, sum)| format!("{key:?}: no stored total, rows sum to {sum}")),
+        );
+        Ok(diffs)
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns its verdict (`ok` when sound).
+    pub fn integrity_check(&self) -> Result<String> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(storage("integrity_check"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(storage("integrity_check"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(storage("integrity_check"))?;
+        Ok(rows.join("\n"))
+    }
+}
+
+fn pending_in(
+    conn: &Connection,
+    chain_id: u64,
+    account: Address,
+    session_id: B256,
+    token: Address,
+    window: u64,
+) -> Result<U256> {
+    let amount: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT amount FROM pending_totals
+             WHERE chain_id = ?1 AND account = ?2 AND session_id = ?3 AND token = ?4 AND window_index = ?5",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    i64_of(chain_id),
+                    account.as_slice(),
+                    session_id.as_slice(),
+                    token.as_slice(),
+                    i64_of(window)
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(storage("reading pending total"))?;
+    amount.map_or(Ok(U256::ZERO), |a| u256_of(&a, "pending total"))
+}
+
+fn set_pending(conn: &Connection, intent: &Intent, token: Address, window: u64, total: U256) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO pending_totals (chain_id, account, session_id, token, window_index, amount)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (chain_id, account, session_id, token, window_index)
+         DO UPDATE SET amount = excluded.amount",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            i64_of(intent.chain_id),
+            intent.account.as_slice(),
+            intent.session_id.as_slice(),
+            token.as_slice(),
+            i64_of(window),
+            total.to_be_bytes::<32>()
+        ])
+    })
+    .map_err(storage("updating pending total"))?;
+    Ok(())
+}
+
+const RECORD_COLUMNS: &str = "id, chain_id, account, session_id, nonce_key, nonce_seq, gas_cost_cap,
+    created_at, state, user_op_hash, signed_nonce_key, signed_nonce_seq, op_bytes, submitted_via,
+    submit_tx_hash, submit_count, included_success, actual_gas_cost, included_tx_hash,
+    included_block, outcome_reason";
+
+/// The raw columns of one intent row, decoded into a record once the statement is done.
+struct RawRow {
+    id: i64,
+    chain_id: i64,
+    account: Vec<u8>,
+    session_id: Vec<u8>,
+    nonce_key: Vec<u8>,
+    nonce_seq: Option<i64>,
+    gas_cost_cap: Vec<u8>,
+    created_at: i64,
+    state: String,
+    user_op_hash: Option<Vec<u8>>,
+    signed_nonce_key: Option<Vec<u8>>,
+    signed_nonce_seq: Option<i64>,
+    op_bytes: Option<Vec<u8>>,
+    submitted_via: Option<String>,
+    submit_tx_hash: Option<Vec<u8>>,
+    submit_count: i64,
+    included_success: Option<bool>,
+    actual_gas_cost: Option<Vec<u8>>,
+    included_tx_hash: Option<Vec<u8>>,
+    included_block: Option<i64>,
+    outcome_reason: Option<String>,
+}
+
+impl RawRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            chain_id: r.get(1)?,
+            account: r.get(2)?,
+            session_id: r.get(3)?,
+            nonce_key: r.get(4)?,
+            nonce_seq: r.get(5)?,
+            gas_cost_cap: r.get(6)?,
+            created_at: r.get(7)?,
+            state: r.get(8)?,
+            user_op_hash: r.get(9)?,
+            signed_nonce_key: r.get(10)?,
+            signed_nonce_seq: r.get(11)?,
+            op_bytes: r.get(12)?,
+            submitted_via: r.get(13)?,
+            submit_tx_hash: r.get(14)?,
+            submit_count: r.get(15)?,
+            included_success: r.get(16)?,
+            actual_gas_cost: r.get(17)?,
+            included_tx_hash: r.get(18)?,
+            included_block: r.get(19)?,
+            outcome_reason: r.get(20)?,
+        })
+    }
+
+    fn decode(self, spends: Vec<Spend>) -> Result<IntentRecord> {
+        let id = IntentId(self.id);
+        let state = IntentState::parse(&self.state)
+            .ok_or_else(|| corrupt(format!("intent {id}: state {}", self.state)))?;
+        let opt_b256 = |v: Option<Vec<u8>>, what: &str| v.map(|b| b256_of(&b, what)).transpose();
+        let signed = match (self.user_op_hash, self.signed_nonce_key, self.signed_nonce_seq, self.op_bytes) {
+            (Some(hash), Some(key), Some(seq), Some(bytes)) => Some(SignedOp {
+                user_op_hash: b256_of(&hash, "user_op_hash")?,
+                nonce_key: u256_of(&key, "signed_nonce_key")?,
+                nonce_seq: u64_of(seq, "signed_nonce_seq")?,
+                op_bytes: Bytes::from(bytes),
+            }),
+            (None, None, None, None) => None,
+            _ => return Err(corrupt(format!("intent {id}: partial signed op"))),
+        };
+        let submission = match self.submitted_via {
+            Some(via) => Some(Submission {
+                via,
+                tx_hash: opt_b256(self.submit_tx_hash, "submit_tx_hash")?,
+                count: u32::try_from(self.submit_count).map_err(|_| corrupt("submit_count"))?,
+            }),
+            None => None,
+        };
+        let reason = || self.outcome_reason.clone().unwrap_or_default();
+        let outcome = match state {
+            IntentState::Included => Some(Outcome::Included {
+                success: self
+                    .included_success
+                    .ok_or_else(|| corrupt(format!("intent {id}: no success flag")))?,
+                actual_gas_cost: u256_of(&self.actual_gas_cost.unwrap_or_default(), "actual_gas_cost")?,
+                tx_hash: b256_of(&self.included_tx_hash.unwrap_or_default(), "included_tx_hash")?,
+                block: u64_of(self.included_block.unwrap_or(-1), "included_block")?,
+            }),
+            IntentState::Failed => Some(Outcome::Failed { reason: reason() }),
+            IntentState::Released => Some(Outcome::Released { reason: reason() }),
+            _ => None,
+        };
+        Ok(IntentRecord {
+            id,
+            intent: Intent {
+                chain_id: u64_of(self.chain_id, "chain_id")?,
+                account: address_of(&self.account, "account")?,
+                session_id: b256_of(&self.session_id, "session_id")?,
+                nonce_key: u256_of(&self.nonce_key, "nonce_key")?,
+                nonce_seq: self.nonce_seq.map(|s| u64_of(s, "nonce_seq")).transpose()?,
+                spends,
+                gas_cost_cap: u256_of(&self.gas_cost_cap, "gas_cost_cap")?,
+                created_at: u64_of(self.created_at, "created_at")?,
+            },
+            state,
+            signed,
+            submission,
+            outcome,
+        })
+    }
+}
+
+fn spends_of(conn: &Connection, id: IntentId) -> Result<Vec<Spend>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT token, window_index, amount FROM spends WHERE intent_id = ?1 ORDER BY position",
+        )
+        .map_err(storage("reading spends"))?;
+    let raw = stmt
+        .query_map([id.0], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))
+        .map_err(storage("reading spends"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(storage("reading spends"))?;
+    raw.into_iter()
+        .map(|(t, w, a)| {
+            Ok(Spend {
+                token: address_of(&t, "token")?,
+                window: u64_of(w, "window")?,
+                amount: u256_of(&a, "amount")?,
+            })
+        })
+        .collect()
+}
+
+fn records_where(conn: &Connection, filter: &str, param: Option<i64>) -> Result<Vec<IntentRecord>> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM intents WHERE {filter} ORDER BY id"))
+        .map_err(storage("reading intents"))?;
+    let rows = match param {
+        Some(p) => stmt.query_map([p], RawRow::read),
+        None => stmt.query_map([], RawRow::read),
+    }
+    .map_err(storage("reading intents"))?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(storage("reading intents"))?;
+    rows.into_iter()
+        .map(|raw| {
+            let spends = spends_of(conn, IntentId(raw.id))?;
+            raw.decode(spends)
+        })
+        .collect()
+}
+
+fn record(conn: &Connection, id: IntentId) -> Result<IntentRecord> {
+    records_where(conn, "id = ?1", Some(id.0))?.pop().ok_or(Error::IntentNotFound(id))
+}
+
+fn state_of(conn: &Connection, id: IntentId) -> Result<IntentState> {
+    let state: Option<String> = conn
+        .query_row("SELECT state FROM intents WHERE id = ?1", [id.0], |r| r.get(0))
+        .optional()
+        .map_err(storage("reading intent state"))?;
+    let state = state.ok_or(Error::IntentNotFound(id))?;
+    IntentState::parse(&state).ok_or_else(|| corrupt(format!("intent {id}: state {state}")))
+}
+
+/// Splits a batch item's result: storage failures abort the whole batch (outer `Err`), refusals
+/// are that item's answer.
+fn per_item<T>(r: Result<T>) -> Result<Result<T>> {
+    match r {
+        Err(e @ (Error::Storage { .. } | Error::Corrupt { .. })) => Err(e),
+        other => Ok(other),
+    }
+}
+
+fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
+    let requested = machine::requested(intent)?;
+    let mut new_totals = Vec::with_capacity(requested.len());
+    for &(token, window, amount) in &requested {
+        let pending = pending_in(tx, intent.chain_id, intent.account, intent.session_id, token, window)?;
+        machine::check_ceiling(ceilings, token, window, pending, amount)?;
+        // check_ceiling proved pending + amount <= ceiling, so this cannot overflow.
+        new_totals.push((token, window, pending + amount));
+    }
+    tx.prepare_cached(
+        "INSERT INTO intents (chain_id, account, session_id, nonce_key, nonce_seq, gas_cost_cap,
+                              created_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reserved')",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            i64_of(intent.chain_id),
+            intent.account.as_slice(),
+            intent.session_id.as_slice(),
+            intent.nonce_key.to_be_bytes::<32>(),
+            intent.nonce_seq.map(i64_of),
+            intent.gas_cost_cap.to_be_bytes::<32>(),
+            i64_of(intent.created_at),
+        ])
+    })
+    .map_err(storage("inserting intent"))?;
+    let id = tx.last_insert_rowid();
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO spends (intent_id, position, token, window_index, amount)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(storage("inserting spends"))?;
+    for (position, s) in intent.spends.iter().enumerate() {
+        stmt.execute(params![
+            id,
+            position as i64,
+            s.token.as_slice(),
+            i64_of(s.window),
+            s.amount.to_be_bytes::<32>()
+        ])
+        .map_err(storage("inserting spends"))?;
+    }
+    for (token, window, total) in new_totals {
+        set_pending(tx, intent, token, window, total)?;
+    }
+    Ok(IntentId(id))
+}
+
+fn mark_signed_in(tx: &Connection, id: IntentId, op: &SignedOp) -> Result<()> {
+    let rec = record(tx, id)?;
+    if let machine::SignStep::Store = machine::sign_step(&rec, op)? {
+        tx.execute(
+            "UPDATE intents SET state = 'signed', user_op_hash = ?2, signed_nonce_key = ?3,
+                                signed_nonce_seq = ?4, op_bytes = ?5
+             WHERE id = ?1",
+            params![
+                id.0,
+                op.user_op_hash.as_slice(),
+                op.nonce_key.to_be_bytes::<32>(),
+                i64_of(op.nonce_seq),
+                op.op_bytes.as_ref()
+            ],
+        )
+        .map_err(storage("storing signed op"))?;
+    }
+    Ok(())
+}
+
+impl SqliteLedger {
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits if it returns Ok.
+    fn write<T>(&self, what: &str, fail_step: &str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage(format!("{what}: begin")))?;
+        let out = f(&tx)?;
+        failpoint(fail_step, "before_commit");
+        tx.commit().map_err(storage(format!("{what}: commit")))?;
+        failpoint(fail_step, "after_commit");
+        Ok(out)
+    }
+}
+
+impl Ledger for SqliteLedger {
+    fn reserve(&self, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
+        let id = self.write("reserve", "reserve", |tx| reserve_in(tx, intent, ceilings))?;
+        tracing::debug!(%id, chain_id = intent.chain_id, account = %intent.account, "reserved");
+        Ok(id)
+    }
+
+    fn reserve_batch(&self, batch: &[(&Intent, &[Ceiling])]) -> Result<Vec<Result<IntentId>>> {
+        let out = self.write("reserve_batch", "reserve", |tx| {
+            batch.iter().map(|(intent, ceilings)| per_item(reserve_in(tx, intent, ceilings))).collect()
+        })?;
+        tracing::debug!(size = batch.len(), "reserved batch");
+        Ok(out)
+    }
+
+    fn mark_signed(&self, id: IntentId, op: &SignedOp) -> Result<()> {
+        self.write("mark_signed", "sign", |tx| mark_signed_in(tx, id, op))?;
+        tracing::debug!(%id, user_op_hash = %op.user_op_hash, "signed op persisted");
+        Ok(())
+    }
+
+    fn mark_signed_batch(&self, batch: &[(IntentId, &SignedOp)]) -> Result<Vec<Result<()>>> {
+        let out = self.write("mark_signed_batch", "sign", |tx| {
+            batch.iter().map(|(id, op)| per_item(mark_signed_in(tx, *id, op))).collect()
+        })?;
+        tracing::debug!(size = batch.len(), "signed ops persisted");
+        Ok(out)
+    }
+
+    fn mark_submitted(&self, id: IntentId, via: &str, tx_hash: Option<B256>) -> Result<()> {
+        self.write("mark_submitted", "submit", |tx| {
+            machine::check_submit(id, state_of(tx, id)?)?;
+            tx.execute(
+                "UPDATE intents SET state = 'submitted', submitted_via = ?2, submit_tx_hash = ?3,
+                                    submit_count = submit_count + 1
+                 WHERE id = ?1",
+                params![id.0, via, tx_hash.as_ref().map(|h| h.as_slice())],
+            )
+            .map_err(storage("recording submission"))?;
+            Ok(())
+        })?;
+        tracing::debug!(%id, via, "submitted");
+        Ok(())
+    }
+
+    fn resolve(&self, id: IntentId, outcome: &Outcome) -> Result<()> {
+        self.write("resolve", "resolve", |tx| {
+            let rec = record(tx, id)?;
+            machine::check_resolve(id, rec.state, outcome)?;
+            let c = &rec.intent;
+            for (token, window, amount) in machine::requested(c)? {
+                let pending = pending_in(tx, c.chain_id, c.account, c.session_id, token, window)?;
+                let rest = pending.checked_sub(amount).ok_or_else(|| {
+                    corrupt(format!("intent {id}: pending total {pending} below its spend {amount}"))
+                })?;
+                set_pending(tx, c, token, window, rest)?;
+            }
+            let state = outcome.state().as_str();
+            match outcome {
+                Outcome::Included { success, actual_gas_cost, tx_hash, block } => tx.execute(
+                    "UPDATE intents SET state = ?2, included_success = ?3, actual_gas_cost = ?4,
+                                        included_tx_hash = ?5, included_block = ?6
+                     WHERE id = ?1",
+                    params![
+                        id.0,
+                        state,
+                        success,
+                        actual_gas_cost.to_be_bytes::<32>(),
+                        tx_hash.as_slice(),
+                        i64_of(*block)
+                    ],
+                ),
+                Outcome::Failed { reason } | Outcome::Released { reason } => tx.execute(
+                    "UPDATE intents SET state = ?2, outcome_reason = ?3 WHERE id = ?1",
+                    params![id.0, state, reason],
+                ),
+            }
+            .map_err(storage("resolving intent"))?;
+            Ok(())
+        })?;
+        tracing::debug!(%id, state = %outcome.state(), "resolved");
+        Ok(())
+    }
+
+    fn get(&self, id: IntentId) -> Result<IntentRecord> {
+        record(&self.lock(), id)
+    }
+
+    fn unresolved(&self) -> Result<Vec<IntentRecord>> {
+        records_where(&self.lock(), &format!("state IN {PENDING}"), None)
+    }
+
+    fn pending_total(
+        &self,
+        chain_id: u64,
+        account: Address,
+        session_id: B256,
+        token: Address,
+        window: u64,
+    ) -> Result<U256> {
+        pending_in(&self.lock(), chain_id, account, session_id, token, window)
+    }
+
+    fn record_decision(&self, d: &Decision) -> Result<()> {
+        for (what, v) in [("at", d.at), ("chain id", d.chain_id)] {
+            if v > i64::MAX as u64 {
+                return Err(Error::InvalidIntent { reason: format!("decision {what} {v} exceeds 2^63 - 1") });
+            }
+        }
+        let spends = serde_json::to_string(&d.spends).expect("plain struct");
+        self.write("record_decision", "decision", |tx| {
+            tx.execute(
+                "INSERT INTO decisions (at, chain_id, account, session_id, key_address, allowed, reason,
+                                        spends, user_op_hash, tx_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    i64_of(d.at),
+                    i64_of(d.chain_id),
+                    d.account.as_slice(),
+                    d.session_id.as_slice(),
+                    d.key.as_slice(),
+                    d.allowed,
+                    d.reason,
+                    spends,
+                    d.user_op_hash.as_ref().map(|h| h.as_slice()),
+                    d.tx_hash.as_ref().map(|h| h.as_slice()),
+                ],
+            )
+            .map_err(storage("recording decision"))?;
+            Ok(())
+        })
+    }
+
+    fn decisions(&self, since: u64) -> Result<Vec<Decision>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT at, chain_id, account, session_id, key_address, allowed, reason, spends,
+                        user_op_hash, tx_hash
+                 FROM decisions WHERE at >= ?1 ORDER BY id",
+            )
+            .map_err(storage("reading decisions"))?;
+        #[allow(clippy::type_complexity)]
+        let raw: Vec<(
+            i64,
+            i64,
+            Vec<u8>,
+            Vec<u8>,
+            Vec<u8>,
+            bool,
+            String,
+            String,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        )> = stmt
+            .query_map([i64_of(since.min(i64::MAX as u64))], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            })
+            .map_err(storage("reading decisions"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(storage("reading decisions"))?;
+        raw.into_iter()
+            .map(|(at, chain_id, account, session_id, key, allowed, reason, spends, hash, tx)| {
+                Ok(Decision {
+                    at: u64_of(at, "at")?,
+                    chain_id: u64_of(chain_id, "chain_id")?,
+                    account: address_of(&account, "account")?,
+                    session_id: b256_of(&session_id, "session_id")?,
+                    key: address_of(&key, "key_address")?,
+                    allowed,
+                    reason,
+                    spends: serde_json::from_str(&spends)
+                        .map_err(|e| corrupt(format!("decision spends: {e}")))?,
+                    user_op_hash: hash.map(|h| b256_of(&h, "user_op_hash")).transpose()?,
+                    tx_hash: tx.map(|h| b256_of(&h, "tx_hash")).transpose()?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,214 @@
+use alloy::primitives::{Address, B256, Bytes, U256};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A ledger intent's id (unique within one ledger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct IntentId(pub i64);
+
+impl fmt::Display for IntentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Where an intent is in the write-ahead flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentState {
+    /// Spend reserved; nothing signed yet.
+    Reserved,
+    /// The signed op is persisted; maybe not yet sent.
+    Signed,
+    /// Sent at least once (to a bundler or in our own `handleOps`).
+    Submitted,
+    /// Terminal: on chain (its `UserOperationEvent` seen), successful or reverted.
+    Included,
+    /// Terminal: will never be included (expired, rejected, nonce consumed by nothing of ours).
+    Failed,
+    /// Terminal: given up before it could spend (signing refused, superseded).
+    Released,
+}
+
+impl IntentState {
+    /// Reserved, Signed or Submitted: still counts against ceilings.
+    pub fn is_pending(self) -> bool {
+        matches!(self, Self::Reserved | Self::Signed | Self::Submitted)
+    }
+
+    /// The lower-case name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserved => "reserved",
+            Self::Signed => "signed",
+            Self::Submitted => "submitted",
+            Self::Included => "included",
+            Self::Failed => "failed",
+            Self::Released => "released",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "reserved" => Self::Reserved,
+            "signed" => Self::Signed,
+            "submitted" => Self::Submitted,
+            "included" => Self::Included,
+            "failed" => Self::Failed,
+            "released" => Self::Released,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for IntentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One token movement an operation will cause, in one period window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spend {
+    /// The ERC-20 token (native ETH as the policy represents it).
+    pub token: Address,
+    /// The period window index (0 = the session's first period).
+    pub window: u64,
+    /// The amount in the token's smallest unit.
+    pub amount: U256,
+}
+
+/// What an operation about to be signed will do, as far as the ledger cares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The chain id (at most 2^63 - 1).
+    pub chain_id: u64,
+    /// The smart account (or 7702-delegated EOA) that pays.
+    pub account: Address,
+    /// The session the op is signed under.
+    pub session_id: B256,
+    /// The EntryPoint nonce lane (a 192-bit key: at most 2^192 - 1).
+    pub nonce_key: U256,
+    /// The sequence within the lane, if already known.
+    pub nonce_seq: Option<u64>,
+    /// The spends, per token and window (the same pair may appear more than once; they add).
+    pub spends: Vec<Spend>,
+    /// The most the op may cost in gas (wei), as signed.
+    pub gas_cost_cap: U256,
+    /// When the intent was made (unix seconds, supplied by the caller).
+    pub created_at: u64,
+}
+
+/// The most that may be pending for one (token, window) of an intent's (chain, account,
+/// session), computed by the caller from the on-chain remaining allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ceiling {
+    /// The token.
+    pub token: Address,
+    /// The window.
+    pub window: u64,
+    /// Pending (already reserved + this intent) may not exceed this.
+    pub max_pending: U256,
+}
+
+/// A signed user operation, exactly as it will be (re)submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedOp {
+    /// The ERC-4337 user operation hash.
+    pub user_op_hash: B256,
+    /// The nonce's 192-bit key.
+    pub nonce_key: U256,
+    /// The nonce's sequence.
+    pub nonce_seq: u64,
+    /// The encoded signed op (the caller's encoding; stored and returned byte for byte).
+    pub op_bytes: Bytes,
+}
+
+/// The latest submission of an intent's op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    /// How it was sent (`self-bundled`, a bundler URL...).
+    pub via: String,
+    /// The transaction that carried it, when known.
+    pub tx_hash: Option<B256>,
+    /// How many times it was submitted.
+    pub count: u32,
+}
+
+/// How an intent ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The op was included (its `UserOperationEvent` seen).
+    Included {
+        /// `UserOperationEvent.success` (false: the calls reverted, gas was still paid).
+        success: bool,
+        /// `UserOperationEvent.actualGasCost`, wei.
+        actual_gas_cost: U256,
+        /// The transaction that included it.
+        tx_hash: B256,
+        /// Its block number.
+        block: u64,
+    },
+    /// The op will never be included.
+    Failed {
+        /// Why (an error name).
+        reason: String,
+    },
+    /// Abandoned before it could spend.
+    Released {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    pub(crate) fn state(&self) -> IntentState {
+        match self {
+            Self::Included { .. } => IntentState::Included,
+            Self::Failed { .. } => IntentState::Failed,
+            Self::Released { .. } => IntentState::Released,
+        }
+    }
+}
+
+/// Everything the ledger holds about one intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntentRecord {
+    /// Its id.
+    pub id: IntentId,
+    /// What was reserved.
+    pub intent: Intent,
+    /// Where it is.
+    pub state: IntentState,
+    /// The signed op, once Signed.
+    pub signed: Option<SignedOp>,
+    /// The latest submission, once Submitted.
+    pub submission: Option<Submission>,
+    /// The outcome, once terminal.
+    pub outcome: Option<Outcome>,
+}
+
+/// One signing decision, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// When (unix seconds, supplied by the caller).
+    pub at: u64,
+    /// The chain id.
+    pub chain_id: u64,
+    /// The account.
+    pub account: Address,
+    /// The session.
+    pub session_id: B256,
+    /// The session key's address.
+    pub key: Address,
+    /// Whether the op was allowed.
+    pub allowed: bool,
+    /// Why: `ok`, or the refusal's error name (`SpendCapExceeded`...).
+    pub reason: String,
+    /// The spends the op would cause.
+    pub spends: Vec<Spend>,
+    /// The op's hash, when computed.
+    pub user_op_hash: Option<B256>,
+    /// The transaction, when known.
+    pub tx_hash: Option<B256>,
+}

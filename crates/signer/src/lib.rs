@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+pub mod guard;
+pub mod keystore;
+pub mod ledger;
+
+pub use error::{Error, Result};

@@ -1,0 +1,471 @@
+//! The guarded signer on anvil: a bot swapping through the real Uniswap V2 router within its
+//! cap, refused locally with what remains, the same operation forced past the local check and
+//! refused on chain; concurrent lanes sharing one ledger never exceed the cap together; revoked,
+//! expired, wrong-chain and malformed inputs give their error and leave the ledger consistent;
+//! a `kill -9` at each step of the pipeline, then `recover`, loses no reservation and spends
+//! nothing twice.
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, B256, U256, aliases::U192},
+    providers::{DynProvider, Provider},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+};
+use sak_contracts::{IUniswapV2Router02, MockERC20, SakAccount, SakAccountFactory};
+use sak_policy::{Call, Context, Refusal, Session};
+use sak_primitives::{Condition, Gas, Op, Permission, Policy, SpendLimit};
+use sak_signer::{
+    Error,
+    guard::{Binding, GuardedSigner, Preflight, Recovered, load_session},
+    keystore::LocalKey,
+    ledger::{IntentId, IntentState, Ledger, MemoryLedger, SqliteLedger},
+};
+use sak_testkit::{Kit, Profile};
+use sak_userop::{FeeCaps, SelfBundler};
+use std::{os::unix::process::ExitStatusExt, path::Path, process::Command, sync::Arc};
+
+const DAY: u64 = 86_400;
+/// 1,000 tUSD a day (6 decimals).
+const CAP: u64 = 1_000_000_000;
+const ALICE: Address = Address::repeat_byte(0xa1);
+
+struct Fixture {
+    kit: Kit,
+    account: Address,
+    owner: Address,
+    relayer: PrivateKeySigner,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let kit = Kit::start(Profile::test()).await.unwrap();
+        let d = *kit.deployment();
+        let (owner, relayer) = (kit.dev_accounts()[1], kit.dev_signers()[3].clone());
+        let provider = kit.provider();
+        let factory = SakAccountFactory::new(d.sak_account_factory, provider);
+        let account = factory.getAddress(owner, B256::ZERO).call().await.unwrap();
+        factory.createAccount(owner, B256::ZERO).send().await.unwrap().get_receipt().await.unwrap();
+        let fund = TransactionRequest::default().with_to(account).with_value(U256::from(10u64.pow(19)));
+        provider.send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
+        let usd = MockERC20::new(d.usd, provider);
+        usd.mint(account, U256::from(10u64.pow(13))).send().await.unwrap().get_receipt().await.unwrap();
+        Self { kit, account, owner, relayer }
+    }
+
+    fn provider(&self) -> &DynProvider {
+        self.kit.provider()
+    }
+
+    async fn now(&self) -> u64 {
+        self.provider().get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp
+    }
+
+    /// A trader policy: swaps on the router to the account, tUSD approvals up to [`CAP`] a day
+    /// and transfers, for 30 days.
+    async fn trader_policy(&self) -> Policy {
+        let d = self.kit.deployment();
+        let now = self.now().await;
+        Policy {
+            valid_after: now,
+            valid_until: now + 30 * DAY,
+            permissions: vec![Permission {
+                target: d.uniswap_v2_router,
+                selector: IUniswapV2Router02::swapExactTokensForTokensCall::SELECTOR.into(),
+                allow_value: false,
+                conditions: vec![Condition { arg: 3, op: Op::EqAccount }],
+            }],
+            spend_limits: vec![SpendLimit {
+                token: d.usd,
+                allowance: U256::from(CAP),
+                period: DAY as u32,
+                transfer: true,
+                approve: true,
+            }],
+            gas: Gas::Unlimited,
+            max_ops: 0,
+            paymaster: None,
+        }
+    }
+
+    async fn grant(&self, policy: &Policy, key: Address) -> u32 {
+        let receipt = SakAccount::new(self.account, self.provider())
+            .grantSession(policy.to_session_config(key))
+            .from(self.owner)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status());
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
+            .unwrap()
+            .inner
+            .data
+            .id
+    }
+
+    async fn guard<L: Ledger + 'static>(
+        &self,
+        key: LocalKey,
+        id: u32,
+        lane: u64,
+        ledger: Arc<L>,
+    ) -> GuardedSigner<L, SelfBundler> {
+        let session = load_session(self.provider(), self.account, id).await.unwrap();
+        let binding = Binding {
+            chain_id: self.kit.chain_id(),
+            context: Context::account(self.account, self.kit.deployment().entry_point),
+            session_id: id,
+            lane_key: U192::from(lane),
+            init_code: Default::default(),
+            delegate: None,
+        };
+        let bundler =
+            SelfBundler::new(self.kit.rpc_url(), self.relayer.clone(), self.kit.deployment().entry_point)
+                .await
+                .unwrap();
+        GuardedSigner::new(
+            key,
+            session,
+            binding,
+            self.provider().clone(),
+            bundler,
+            FeeCaps::UNLIMITED,
+            ledger,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn approve_and_swap(&self, amount: u64) -> Vec<Call> {
+        let d = self.kit.deployment();
+        vec![
+            Call::contract(
+                d.usd,
+                &MockERC20::approveCall { spender: d.uniswap_v2_router, value: U256::from(amount) },
+            ),
+            Call::contract(
+                d.uniswap_v2_router,
+                &IUniswapV2Router02::swapExactTokensForTokensCall {
+                    amountIn: U256::from(amount),
+                    amountOutMin: U256::from(1),
+                    path: vec![d.usd, d.tkn],
+                    to: self.account,
+                    deadline: U256::MAX,
+                },
+            ),
+        ]
+    }
+
+    fn transfer(&self, amount: u64) -> Vec<Call> {
+        vec![Call::contract(
+            self.kit.deployment().usd,
+            &MockERC20::transferCall { to: ALICE, value: U256::from(amount) },
+        )]
+    }
+
+    async fn spent(&self, id: u32) -> U256 {
+        let spend = SakAccount::new(self.account, self.provider())
+            .getSpend(id, self.kit.deployment().usd)
+            .call()
+            .await
+            .unwrap();
+        U256::from(spend.spent)
+    }
+
+    async fn balance(&self, token: Address, who: Address) -> U256 {
+        MockERC20::new(token, self.provider()).balanceOf(who).call().await.unwrap()
+    }
+}
+
+fn assert_consistent<L: Ledger>(ledger: &L) {
+    assert!(ledger.unresolved().unwrap().is_empty(), "nothing left in flight");
+}
+
+#[tokio::test]
+async fn bot_swaps_within_its_cap_is_refused_locally_then_on_chain() {
+    let fx = Fixture::new().await;
+    let d = *fx.kit.deployment();
+    let key = LocalKey::generate().unwrap();
+    let id = fx.grant(&fx.trader_policy().await, key.address()).await;
+    let ledger = Arc::new(MemoryLedger::new());
+    let bot = fx.guard(key, id, 1, ledger.clone()).await;
+
+    let tkn_before = fx.balance(d.tkn, fx.account).await;
+    let done = bot.execute(&fx.approve_and_swap(600_000_000), Preflight::Check).await.unwrap();
+    assert!(done.receipt.success, "{:?}", done.receipt.revert);
+    assert!(fx.balance(d.tkn, fx.account).await > tkn_before, "the swap paid the account");
+    assert_eq!(fx.spent(id).await, U256::from(600_000_000u64));
+    assert_eq!(done.charges[0].remaining, U256::from(400_000_000u64));
+
+    // The next swap does not fit: refused before anything is signed, with what remains.
+    let err = bot.execute(&fx.approve_and_swap(600_000_000), Preflight::Check).await.unwrap_err();
+    let Error::Refused(Refusal::SpendCapExceeded { token, requested, remaining, resets_at: Some(resets_at) }) =
+        &err
+    else {
+        panic!("expected SpendCapExceeded, got {err}")
+    };
+    assert_eq!(
+        (*token, *requested, *remaining),
+        (d.usd, U256::from(600_000_000u64), U256::from(400_000_000u64))
+    );
+    let session = bot.session().await;
+    assert_eq!(*resets_at, session.policy.valid_after + DAY);
+    assert!(err.to_string().contains("SpendCapExceeded"), "{err}");
+    assert!(err.hint().is_some(), "a refusal says what to do");
+
+    // Forced past the local check: the contracts refuse it with the same error.
+    let err = bot.execute(&fx.approve_and_swap(600_000_000), Preflight::SkipForProof).await.unwrap_err();
+    match err.refusal() {
+        Some(Refusal::SpendCapExceeded { requested, remaining, .. }) => {
+            assert_eq!((requested, remaining), (U256::from(600_000_000u64), U256::from(400_000_000u64)));
+        }
+        other => panic!("expected the chain's SpendCapExceeded, got {other:?} from {err}"),
+    }
+    assert_eq!(fx.spent(id).await, U256::from(600_000_000u64), "nothing more left the account");
+    assert_consistent(ledger.as_ref());
+    let decisions = ledger.decisions(0).unwrap();
+    let reasons: Vec<(&str, bool)> = decisions.iter().map(|d| (d.reason.as_str(), d.allowed)).collect();
+    assert_eq!(reasons, [("ok", true), ("SpendCapExceeded", false), ("SpendCapExceeded", false)]);
+
+    // What remains still goes through.
+    bot.execute(&fx.approve_and_swap(400_000_000), Preflight::Check).await.unwrap();
+    assert_eq!(fx.spent(id).await, U256::from(CAP));
+}
+
+#[tokio::test]
+async fn concurrent_lanes_sharing_a_ledger_never_exceed_the_cap() {
+    let fx = Fixture::new().await;
+    let key = PrivateKeySigner::random();
+    let id = fx.grant(&fx.trader_policy().await, key.address()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).unwrap());
+    let mut bots = Vec::new();
+    for lane in 1..=5u64 {
+        bots.push(Arc::new(fx.guard(LocalKey::from_signer(key.clone()), id, lane, ledger.clone()).await));
+    }
+    // Five bots each want 300 tUSD of a 1,000 tUSD day: three fit.
+    let tasks: Vec<_> = bots
+        .iter()
+        .map(|bot| {
+            let (bot, calls) = (bot.clone(), fx.transfer(300_000_000));
+            tokio::spawn(async move { bot.execute(&calls, Preflight::Check).await })
+        })
+        .collect();
+    let mut ok = 0u64;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(done) => {
+                assert!(done.receipt.success);
+                ok += 1;
+            }
+            Err(Error::Refused(Refusal::SpendCapExceeded { .. })) => {}
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(ok, 3, "exactly what fits the cap went through");
+    assert_eq!(fx.spent(id).await, U256::from(900_000_000u64));
+    assert_eq!(fx.balance(fx.kit.deployment().usd, ALICE).await, U256::from(900_000_000u64));
+    assert_consistent(ledger.as_ref());
+}
+
+#[tokio::test]
+async fn revoked_expired_wrong_chain_and_malformed_inputs_are_refused_cleanly() {
+    let fx = Fixture::new().await;
+    let key = PrivateKeySigner::random();
+    let policy = fx.trader_policy().await;
+    let ledger = Arc::new(MemoryLedger::new());
+
+    // Malformed: an empty batch, and a call the policy does not know.
+    let id = fx.grant(&policy, key.address()).await;
+    let bot = fx.guard(LocalKey::from_signer(key.clone()), id, 1, ledger.clone()).await;
+    let err = bot.execute(&[], Preflight::Check).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::EmptyBatch)), "{err}");
+    let foreign =
+        Call::contract(fx.kit.deployment().tkn, &MockERC20::transferCall { to: ALICE, value: U256::from(1) });
+    let err = bot.execute(&[foreign], Preflight::Check).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::CallNotPermitted { .. })), "{err}");
+
+    // Revoked: refused locally, and on chain when forced.
+    SakAccount::new(fx.account, fx.provider())
+        .revokeSession(id)
+        .from(fx.owner)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let err = bot.execute(&fx.transfer(1), Preflight::Check).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::SessionNotActive { id: i }) if i == id), "{err}");
+    let err = bot.execute(&fx.transfer(1), Preflight::SkipForProof).await.unwrap_err();
+    assert!(matches!(err.refusal(), Some(Refusal::SessionNotActive { .. })), "{err}");
+
+    // Expired: a new session, then the chain's clock moves past its end.
+    let id = fx.grant(&policy, key.address()).await;
+    let bot = fx.guard(LocalKey::from_signer(key.clone()), id, 2, ledger.clone()).await;
+    let _: u64 = fx.provider().raw_request("evm_increaseTime".into(), (31 * DAY,)).await.unwrap();
+    let _: String = fx.provider().raw_request("evm_mine".into(), ()).await.unwrap();
+    let err = bot.execute(&fx.transfer(1), Preflight::Check).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::ClockOutsideSession { .. })), "{err}");
+    assert_eq!(fx.spent(id).await, U256::ZERO);
+    assert_consistent(ledger.as_ref());
+
+    // Wrong chain: a binding for another chain id is refused before anything is signed.
+    let session: Session = load_session(fx.provider(), fx.account, id).await.unwrap();
+    let binding = Binding {
+        chain_id: 1,
+        context: Context::account(fx.account, fx.kit.deployment().entry_point),
+        session_id: id,
+        lane_key: U192::from(3),
+        init_code: Default::default(),
+        delegate: None,
+    };
+    let bundler = SelfBundler::new(fx.kit.rpc_url(), fx.relayer.clone(), fx.kit.deployment().entry_point)
+        .await
+        .unwrap();
+    let err = GuardedSigner::new(
+        LocalKey::from_signer(key),
+        session,
+        binding,
+        fx.provider().clone(),
+        bundler,
+        FeeCaps::UNLIMITED,
+        ledger.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::WrongChain { expected: 1, .. }), "{err}");
+    assert!(ledger.decisions(0).unwrap().iter().all(|d| !d.allowed));
+}
+
+// ---------------------------------------------------------------------------------------------
+// kill -9 at each step of the pipeline
+// ---------------------------------------------------------------------------------------------
+
+const CHILD_ENV: &str = "SAK_GUARD_CRASH";
+
+/// The child role: sends one 100 tUSD transfer through a guard with a SQLite ledger, against the
+/// parent's anvil; `SAK_FAILPOINT` kills it on the way. Does nothing unless the parent set
+/// `SAK_GUARD_CRASH` (JSON: rpc, ledger, id, account, entryPoint, usd, chainId).
+#[tokio::test]
+async fn crash_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    let field = |k: &str| spec[k].as_str().unwrap().to_owned();
+    let (rpc, account, entry_point) =
+        (field("rpc"), field("account").parse().unwrap(), field("entryPoint").parse().unwrap());
+    let id = spec["id"].as_u64().unwrap() as u32;
+    let provider = sak_userop::retrying_provider(&rpc, Default::default()).unwrap();
+    let session = load_session(&provider, account, id).await.unwrap();
+    let binding = Binding {
+        chain_id: spec["chainId"].as_u64().unwrap(),
+        context: Context::account(account, entry_point),
+        session_id: id,
+        lane_key: U192::from(7),
+        init_code: Default::default(),
+        delegate: None,
+    };
+    let bundler = SelfBundler::new(&rpc, dev_key(RELAYER), entry_point).await.unwrap();
+    let ledger = Arc::new(SqliteLedger::open(Path::new(&field("ledger"))).unwrap());
+    let bot = GuardedSigner::new(
+        LocalKey::from_signer(dev_key(SESSION_KEY)),
+        session,
+        binding,
+        provider,
+        bundler,
+        FeeCaps::UNLIMITED,
+        ledger,
+    )
+    .await
+    .unwrap();
+    let usd = field("usd").parse().unwrap();
+    let transfer =
+        Call::contract(usd, &MockERC20::transferCall { to: ALICE, value: U256::from(100_000_000u64) });
+    bot.execute(&[transfer], Preflight::Check).await.unwrap();
+}
+
+/// Dev accounts: 1 owner, 3 relayer, 5 the crash test's session key.
+const RELAYER: u32 = 3;
+const SESSION_KEY: u32 = 5;
+
+/// One of anvil's public dev keys, from its public test mnemonic.
+fn dev_key(index: u32) -> PrivateKeySigner {
+    alloy::signers::local::MnemonicBuilder::<alloy::signers::local::coins_bip39::English>::default()
+        .phrase("test test test test test test test test test test test junk")
+        .index(index)
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn kill_9_at_each_step_then_recover_loses_nothing_and_spends_nothing_twice() {
+    let fx = Fixture::new().await;
+    let key = dev_key(SESSION_KEY);
+    let id = fx.grant(&fx.trader_policy().await, key.address()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger.db");
+    assert_eq!(key.address(), fx.kit.dev_accounts()[SESSION_KEY as usize]);
+    let d = *fx.kit.deployment();
+    let spec = serde_json::json!({
+        "rpc": fx.kit.rpc_url(),
+        "ledger": db.display().to_string(),
+        "id": id,
+        "account": fx.account,
+        "entryPoint": d.entry_point,
+        "usd": d.usd,
+        "chainId": fx.kit.chain_id(),
+    })
+    .to_string();
+    // (failpoint, what recover must do with the child's intent)
+    type Case = (&'static str, fn(&Recovered) -> bool);
+    let cases: [Case; 4] = [
+        ("guard:after_reserve", |r| matches!(r, Recovered::Released(_))),
+        ("guard:after_sign", |r| matches!(r, Recovered::Resubmitted(_))),
+        ("guard:after_submit", |r| matches!(r, Recovered::Included(_))),
+        ("sign:after_commit", |r| matches!(r, Recovered::Resubmitted(_))),
+    ];
+    let mut expected_spent = 0u64;
+    for (failpoint, check) in cases {
+        let status = Command::new(std::env::current_exe().unwrap())
+            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, &spec)
+            .env("SAK_FAILPOINT", failpoint)
+            .status()
+            .unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{failpoint}: the child must die by SIGKILL");
+
+        let ledger = Arc::new(SqliteLedger::open(&db).unwrap());
+        assert_eq!(ledger.unresolved().unwrap().len(), 1, "{failpoint}: the reservation survived");
+        let bot = fx.guard(LocalKey::from_signer(key.clone()), id, 7, ledger.clone()).await;
+        let recovered = bot.recover().await.unwrap();
+        assert_eq!(recovered.len(), 1, "{failpoint}");
+        assert!(check(&recovered[0]), "{failpoint}: {recovered:?}");
+        if !matches!(recovered[0], Recovered::Released(_)) {
+            expected_spent += 100_000_000;
+        }
+        assert_consistent(ledger.as_ref());
+        // The chain and the ledger agree: every included intent is spent once, nothing else.
+        assert_eq!(fx.spent(id).await, U256::from(expected_spent), "{failpoint}");
+        let included: U256 = (1..)
+            .map_while(|i| ledger.get(IntentId(i)).ok())
+            .filter(|r| r.state == IntentState::Included)
+            .flat_map(|r| r.intent.spends.into_iter().map(|s| s.amount))
+            .sum();
+        assert_eq!(included, U256::from(expected_spent), "{failpoint}");
+        // Recovering again changes nothing.
+        assert!(bot.recover().await.unwrap().is_empty());
+    }
+    // After all that, the lane still works.
+    let ledger = Arc::new(SqliteLedger::open(&db).unwrap());
+    let bot = fx.guard(LocalKey::from_signer(key), id, 7, ledger).await;
+    bot.execute(&fx.transfer(1), Preflight::Check).await.unwrap();
+}

@@ -1,0 +1,336 @@
+//! Ledger rules, run against both backends so they agree exactly.
+
+mod common;
+
+use alloy::primitives::{Address, B256, U256};
+use common::*;
+use sak_signer::{
+    Error,
+    ledger::{Ceiling, Decision, IntentState, Ledger, MemoryLedger, Outcome, Spend, SqliteLedger},
+};
+
+fn backends() -> Vec<(&'static str, Box<dyn Ledger>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteLedger::open(&dir.path().join("ledger.db")).unwrap();
+    vec![
+        ("memory", Box::new(MemoryLedger::new()), tempfile::tempdir().unwrap()),
+        ("sqlite", Box::new(sqlite), dir),
+    ]
+}
+
+#[test]
+fn reserve_refuses_beyond_ceiling_with_the_numbers() {
+    for (name, ledger, _dir) in backends() {
+        ledger.reserve(&intent(60, 1), &ceiling(100)).unwrap();
+        ledger.reserve(&intent(40, 2), &ceiling(100)).unwrap();
+        let err = ledger.reserve(&intent(1, 3), &ceiling(100)).unwrap_err();
+        match err {
+            Error::CeilingExceeded { token, window, pending, requested, ceiling } => {
+                assert_eq!(
+                    (token, window, pending, requested, ceiling),
+                    (TOKEN, 0, U256::from(100), U256::from(1), U256::from(100)),
+                    "{name}"
+                );
+            }
+            other => panic!("{name}: {other}"),
+        }
+        assert_eq!(pending(&*ledger), U256::from(100), "{name}: the refused intent left nothing");
+        assert_eq!(ledger.unresolved().unwrap().len(), 2, "{name}");
+    }
+}
+
+#[test]
+fn pending_is_scoped_per_chain_account_session_token_and_window() {
+    for (name, ledger, _dir) in backends() {
+        ledger.reserve(&intent(100, 1), &ceiling(100)).unwrap();
+        // Another window, token, session, account or chain has its own budget.
+        let mut other =
+            vec![intent_u256(TOKEN, 1, U256::from(100), 1), intent_u256(OTHER_TOKEN, 0, U256::from(100), 1)];
+        let mut i = intent(100, 1);
+        i.session_id = B256::repeat_byte(2);
+        other.push(i.clone());
+        i = intent(100, 1);
+        i.account = Address::repeat_byte(0xbb);
+        other.push(i.clone());
+        i = intent(100, 1);
+        i.chain_id = 1;
+        other.push(i);
+        for intent in other {
+            let s = intent.spends[0];
+            let c = [Ceiling { token: s.token, window: s.window, max_pending: U256::from(100) }];
+            ledger.reserve(&intent, &c).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(pending(&*ledger), U256::from(100), "{name}");
+        assert_eq!(
+            ledger.pending_total(CHAIN, ACCOUNT, SESSION, TOKEN, 1).unwrap(),
+            U256::from(100),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn amounts_beyond_64_bits_are_summed_exactly() {
+    for (name, ledger, _dir) in backends() {
+        let big = U256::from(u64::MAX) * U256::from(3u64); // > 2^64: SQLite integers would overflow
+        let c = [Ceiling { token: TOKEN, window: 0, max_pending: U256::MAX }];
+        ledger.reserve(&intent_u256(TOKEN, 0, big, 1), &c).unwrap();
+        ledger.reserve(&intent_u256(TOKEN, 0, big, 2), &c).unwrap();
+        assert_eq!(pending(&*ledger), big * U256::from(2), "{name}");
+        // One more that would overflow 256 bits is refused, not wrapped.
+        let err = ledger.reserve(&intent_u256(TOKEN, 0, U256::MAX, 3), &c).unwrap_err();
+        assert!(matches!(err, Error::CeilingExceeded { .. }), "{name}: {err}");
+        // Two spends of the same (token, window) in one intent add up.
+        let mut twice = intent_u256(TOKEN, 0, U256::from(5), 4);
+        twice.spends.push(Spend { token: TOKEN, window: 0, amount: U256::from(5) });
+        let c = [Ceiling { token: TOKEN, window: 0, max_pending: big * U256::from(2) + U256::from(9) }];
+        let err = ledger.reserve(&twice, &c).unwrap_err();
+        assert!(
+            matches!(err, Error::CeilingExceeded { requested, .. } if requested == U256::from(10)),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn invalid_intents_are_refused() {
+    for (name, ledger, _dir) in backends() {
+        let mut i = intent(1, 0);
+        i.nonce_key = U256::from(1) << 192;
+        assert!(matches!(ledger.reserve(&i, &ceiling(10)), Err(Error::InvalidIntent { .. })), "{name}");
+        i.nonce_key = (U256::from(1) << 192) - U256::from(1);
+        ledger.reserve(&i, &ceiling(10)).unwrap();
+        let other = intent_u256(OTHER_TOKEN, 0, U256::from(1), 0);
+        assert!(
+            matches!(ledger.reserve(&other, &ceiling(10)), Err(Error::MissingCeiling { token, window: 0 }) if token == OTHER_TOKEN),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn state_machine_is_enforced_and_resolution_frees_the_reservation() {
+    for (name, ledger, _dir) in backends() {
+        let id = ledger.reserve(&intent(50, 7), &ceiling(100)).unwrap();
+        let op = signed_op(7, 0);
+        // Not signed yet: cannot be submitted or included.
+        assert!(
+            matches!(
+                ledger.mark_submitted(id, "x", None),
+                Err(Error::IllegalTransition { from: IntentState::Reserved, .. })
+            ),
+            "{name}"
+        );
+        let included = Outcome::Included {
+            success: true,
+            actual_gas_cost: U256::from(1),
+            tx_hash: B256::repeat_byte(9),
+            block: 5,
+        };
+        assert!(matches!(ledger.resolve(id, &included), Err(Error::IllegalTransition { .. })), "{name}");
+        // The nonce must be the intent's lane.
+        assert!(
+            matches!(ledger.mark_signed(id, &signed_op(8, 0)), Err(Error::NonceMismatch { .. })),
+            "{name}"
+        );
+
+        ledger.mark_signed(id, &op).unwrap();
+        ledger.mark_signed(id, &op).unwrap(); // idempotent
+        let other = signed_op(7, 1);
+        assert!(
+            matches!(ledger.mark_signed(id, &other), Err(Error::SignedOpConflict { existing, attempted, .. }) if existing == op.user_op_hash && attempted == other.user_op_hash),
+            "{name}"
+        );
+        ledger.mark_submitted(id, "bundler", None).unwrap();
+        ledger.mark_submitted(id, "self-bundled", Some(B256::repeat_byte(3))).unwrap();
+        ledger.mark_signed(id, &op).unwrap(); // still idempotent after submission
+        let rec = ledger.get(id).unwrap();
+        assert_eq!(rec.state, IntentState::Submitted, "{name}");
+        assert_eq!(rec.signed.as_ref(), Some(&op), "{name}");
+        let sub = rec.submission.unwrap();
+        assert_eq!(
+            (sub.via.as_str(), sub.tx_hash, sub.count),
+            ("self-bundled", Some(B256::repeat_byte(3)), 2),
+            "{name}"
+        );
+        assert_eq!(pending(&*ledger), U256::from(50), "{name}");
+
+        ledger.resolve(id, &included).unwrap();
+        assert_eq!(pending(&*ledger), U256::ZERO, "{name}: resolved intents stop counting");
+        assert!(ledger.unresolved().unwrap().is_empty(), "{name}");
+        let rec = ledger.get(id).unwrap();
+        assert_eq!((rec.state, rec.outcome.as_ref()), (IntentState::Included, Some(&included)), "{name}");
+        // Terminal states never change.
+        for outcome in [
+            included.clone(),
+            Outcome::Failed { reason: "x".into() },
+            Outcome::Released { reason: "x".into() },
+        ] {
+            assert!(
+                matches!(
+                    ledger.resolve(id, &outcome),
+                    Err(Error::IllegalTransition { from: IntentState::Included, .. })
+                ),
+                "{name}"
+            );
+        }
+        assert!(
+            matches!(ledger.mark_submitted(id, "x", None), Err(Error::IllegalTransition { .. })),
+            "{name}"
+        );
+
+        // Released straight from Reserved; Failed from Signed.
+        let a = ledger.reserve(&intent(10, 1), &ceiling(100)).unwrap();
+        ledger.resolve(a, &Outcome::Released { reason: "PolicyRefused".into() }).unwrap();
+        let b = ledger.reserve(&intent(10, 2), &ceiling(100)).unwrap();
+        ledger.mark_signed(b, &signed_op(2, 0)).unwrap();
+        ledger.resolve(b, &Outcome::Failed { reason: "Expired".into() }).unwrap();
+        assert_eq!(
+            ledger.get(b).unwrap().outcome,
+            Some(Outcome::Failed { reason: "Expired".into() }),
+            "{name}"
+        );
+        assert_eq!(pending(&*ledger), U256::ZERO, "{name}");
+        assert!(
+            matches!(ledger.get(sak_signer::ledger::IntentId(999)), Err(Error::IntentNotFound(_))),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn unresolved_carries_what_a_reconciler_needs() {
+    for (name, ledger, _dir) in backends() {
+        let reserved = ledger.reserve(&intent(1, 1), &ceiling(100)).unwrap();
+        let signed = ledger.reserve(&intent(2, 2), &ceiling(100)).unwrap();
+        let done = ledger.reserve(&intent(3, 3), &ceiling(100)).unwrap();
+        ledger.mark_signed(signed, &signed_op(2, 0)).unwrap();
+        ledger.resolve(done, &Outcome::Released { reason: "test".into() }).unwrap();
+        let open = ledger.unresolved().unwrap();
+        assert_eq!(open.iter().map(|r| r.id).collect::<Vec<_>>(), vec![reserved, signed], "{name}");
+        assert_eq!(open[0].intent, intent(1, 1), "{name}");
+        assert_eq!(open[0].signed, None, "{name}");
+        assert_eq!(open[1].signed.as_ref(), Some(&signed_op(2, 0)), "{name}");
+    }
+}
+
+#[test]
+fn decision_log_appends_and_filters_by_time() {
+    for (name, ledger, _dir) in backends() {
+        let d = |at, allowed: bool, reason: &str| Decision {
+            at,
+            chain_id: CHAIN,
+            account: ACCOUNT,
+            session_id: SESSION,
+            key: Address::repeat_byte(0x5e),
+            allowed,
+            reason: reason.into(),
+            spends: vec![Spend { token: TOKEN, window: 0, amount: U256::MAX }],
+            user_op_hash: allowed.then(|| B256::repeat_byte(1)),
+            tx_hash: None,
+        };
+        let all = [d(10, true, "ok"), d(20, false, "SpendCapExceeded"), d(30, true, "ok")];
+        for x in &all {
+            ledger.record_decision(x).unwrap();
+        }
+        assert_eq!(ledger.decisions(0).unwrap(), all.to_vec(), "{name}");
+        assert_eq!(ledger.decisions(20).unwrap(), all[1..].to_vec(), "{name}");
+    }
+}
+
+#[test]
+fn sqlite_never_deletes_and_keeps_its_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let ledger = SqliteLedger::open(&path).unwrap();
+    ledger.reserve(&intent(1, 1), &ceiling(10)).unwrap();
+    ledger
+        .record_decision(&Decision {
+            at: 1,
+            chain_id: CHAIN,
+            account: ACCOUNT,
+            session_id: SESSION,
+            key: Address::ZERO,
+            allowed: false,
+            reason: "SpendCapExceeded".into(),
+            spends: vec![],
+            user_op_hash: None,
+            tx_hash: None,
+        })
+        .unwrap();
+    drop(ledger);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!((mode.as_str(), version), ("wal", 1));
+    for (sql, message) in [
+        ("DELETE FROM intents", "never deletes intents"),
+        ("DELETE FROM spends", "never deletes spends"),
+        ("UPDATE spends SET amount = x'00'", "spends are immutable"),
+        ("DELETE FROM decisions", "append-only"),
+        ("UPDATE decisions SET allowed = 1", "append-only"),
+    ] {
+        let err = conn.execute(sql, []).unwrap_err();
+        assert!(err.to_string().contains(message), "{sql}: {err}");
+    }
+    drop(conn);
+    // Reopening keeps the data and the schema version.
+    let ledger = SqliteLedger::open(&path).unwrap();
+    assert_eq!(pending(&ledger), U256::from(1));
+    assert_eq!(ledger.integrity_check().unwrap(), "ok");
+    assert!(ledger.check_consistency().unwrap().is_empty());
+    // A running total tampered with behind the ledger's back is reported.
+    drop(ledger);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE pending_totals SET amount = ?1", [U256::from(2).to_be_bytes::<32>()]).unwrap();
+    drop(conn);
+    assert_eq!(SqliteLedger::open(&path).unwrap().check_consistency().unwrap().len(), 1);
+}
+
+#[test]
+fn sqlite_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    drop(SqliteLedger::open(&path).unwrap());
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 2).unwrap();
+    let err = SqliteLedger::open(&path).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }) && err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn batches_check_each_intent_against_the_earlier_ones() {
+    for (name, ledger, _dir) in backends() {
+        let c = ceiling(100);
+        let intents: Vec<_> = (0..5).map(|lane| intent(30, lane)).collect();
+        let mut batch: Vec<(&sak_signer::ledger::Intent, &[Ceiling])> =
+            intents.iter().map(|i| (i, c.as_slice())).collect();
+        let bad_lane = intent_u256(TOKEN, 0, U256::from(1), 0);
+        let mut bad_lane = bad_lane;
+        bad_lane.nonce_key = U256::MAX;
+        batch.insert(1, (&bad_lane, c.as_slice()));
+        let results = ledger.reserve_batch(&batch).unwrap();
+        assert_eq!(results.len(), 6, "{name}");
+        assert!(matches!(results[1], Err(Error::InvalidIntent { .. })), "{name}");
+        let accepted: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+        assert_eq!(accepted.len(), 3, "{name}: 3 x 30 fit in 100");
+        assert!(
+            matches!(results[4], Err(Error::CeilingExceeded { pending, .. }) if pending == U256::from(90)),
+            "{name}"
+        );
+        assert_eq!(pending(&*ledger), U256::from(90), "{name}");
+
+        let ops: Vec<_> = (0..3).map(|lane| signed_op(lane, 0)).collect();
+        let mut signs: Vec<_> = accepted.iter().copied().zip(ops.iter()).collect();
+        let wrong = signed_op(9, 0);
+        signs.push((accepted[0], &wrong)); // a second, different op for an intent: refused
+        let results = ledger.mark_signed_batch(&signs).unwrap();
+        assert!(results[..3].iter().all(Result::is_ok), "{name}: {results:?}");
+        assert!(matches!(results[3], Err(Error::SignedOpConflict { .. })), "{name}");
+        for (id, op) in accepted.iter().zip(&ops) {
+            assert_eq!(ledger.get(*id).unwrap().signed.as_ref(), Some(op), "{name}");
+        }
+    }
+}
