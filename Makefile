@@ -38,8 +38,12 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# `npm install`, not `npm ci`: the lock cannot list msgpackr-extract's optional builds for other
+# platforms (the registry mirror here lacks them), which `npm ci` rejects as out of sync.
+# `npm install` installs exactly the locked versions; `git diff --exit-code` proves the lock held.
 $(NODE_TOOLS_STAMP): tools/node/package.json tools/node/package-lock.json
-	cd tools/node && npm ci --no-audit --no-fund
+	cd tools/node && npm install --no-audit --no-fund
+	git diff --exit-code -- tools/node/package-lock.json
 	@touch $@
 
 build: toolchain

@@ -102,6 +102,11 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
         return SessionLib.layout().spendView(address(this), id, token);
     }
 
+    /// @inheritdoc ISakSessions
+    function getUsage(uint32 id) external view returns (UsageView memory) {
+        return SessionLib.layout().usageView(address(this), id);
+    }
+
     // -----------------------------------------------------------------------------------------
     // Direct relayed path
     // -----------------------------------------------------------------------------------------

@@ -84,6 +84,15 @@ contract SessionKeyValidator is IERC7579Validator {
         return SessionLib.layout().spendView(account, id, token);
     }
 
+    /// @notice Gas and operation counters of session `id` of `account`.
+    function getUsage(address account, uint32 id)
+        external
+        view
+        returns (ISakSessions.UsageView memory)
+    {
+        return SessionLib.layout().usageView(account, id);
+    }
+
     /// @inheritdoc IERC7579Validator
     function validateUserOp(PackedUserOperation calldata userOp, bytes32 userOpHash)
         external

@@ -108,6 +108,28 @@ contract SessionGasTest is SakTest {
         assertEq(usd.balanceOf(alice), 2e6);
     }
 
+    function test_getUsage_reportsGasAndOpsCharged_perWindow() public {
+        uint32 id = gasSession(uint80(10 * COST), 1 hours, 5);
+        ISakSessions.UsageView memory u = account.getUsage(id);
+        assertEq(u.gasSpent, 0);
+        assertEq(u.opsUsed, 0);
+        submit(sessionOp(id, transferCall(alice, 1e6)));
+        submit(sessionOp(id, transferCall(alice, 1e6)));
+        u = account.getUsage(id);
+        assertEq(u.gasSpent, 2 * COST, "the full prefund of each op");
+        assertEq(u.gasWindow, 0);
+        assertEq(u.opsUsed, 2);
+        vm.warp(START + 2 hours);
+        submit(sessionOp(id, transferCall(alice, 1e6)));
+        u = account.getUsage(id);
+        assertEq(u.gasSpent, COST, "a new gas window starts from zero");
+        assertEq(u.gasWindow, 2);
+        assertEq(u.opsUsed, 3, "operations count over the whole session");
+        vm.prank(owner);
+        account.revokeAllSessions();
+        assertEq(account.getUsage(id).opsUsed, 0, "another epoch: nothing is read");
+    }
+
     function test_handleOps_gasBudget_resetsInTheNextGasPeriod() public {
         uint32 id = gasSession(uint80(COST), 1 hours, 0);
         submit(sessionOp(id, transferCall(alice, 1e6)));

@@ -53,6 +53,16 @@ contract SessionKeyValidatorTest is SakTest {
         submit(op);
     }
 
+    function test_getUsage_countsOperationsPerAccount() public {
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        c.maxOps = 2;
+        vm.prank(address(modular));
+        id = module.grantSession(c);
+        submit(moduleOp(modular, transferCall(alice, 1e6)));
+        assertEq(module.getUsage(address(modular), id).opsUsed, 1);
+        assertEq(module.getUsage(alice, id).opsUsed, 0, "counters belong to their account");
+    }
+
     function test_session_cannotTargetTheModuleItself() public {
         ISakSessions.SessionConfig memory c = usdSession(1e6);
         PackedUserOperation memory op =

@@ -1,8 +1,8 @@
 //! Differential test of the off-chain evaluator against the contracts (SECURITY #53): random
 //! session operations are decided by `sak_policy::Session::authorize` and by the account's own
 //! `validateUserOp` on anvil (called as the EntryPoint, the on-chain checks alone), and must
-//! agree on accept/reject, on the exact revert data, on the validity window and on every spend
-//! counter afterwards. Zero "Rust accepts, chain refuses" cases, and none the other way.
+//! agree on accept/reject, on the exact revert data, on the validity window and on every spend,
+//! gas and operation counter afterwards. Zero "Rust accepts, chain refuses" cases, and none the other way.
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256, address},
@@ -328,6 +328,17 @@ async fn rust_evaluator_and_contracts_agree_on_random_operations() {
                         }
                     }
                     let account = SakAccount::new(f.account, provider);
+                    let usage = account.getUsage(id).call().await.unwrap();
+                    prop_assert_eq!(
+                        (
+                            U256::from(usage.gasSpent),
+                            u64::from(usage.gasWindow.to::<u32>()),
+                            usage.opsUsed.to::<u32>()
+                        ),
+                        (session.gas.spent, session.gas.window, session.ops_used),
+                        "gas and operation counters after {:?}",
+                        spec
+                    );
                     for token in [f.tokens[0], f.tokens[1], NATIVE] {
                         let chain = account.getSpend(id, token).call().await.unwrap();
                         let rust = session.spent.get(&token).copied().unwrap_or_default();

@@ -99,6 +99,15 @@ interface ISakSessions {
         uint32 period;
     }
 
+    /// @notice A session's gas and operation counters as stored (zero when the session has
+    ///         neither a finite gas budget nor an operation limit). `gasWindow` is the gas
+    ///         period index of `gasSpent`, wei charged at validation (the full prefund).
+    struct UsageView {
+        uint80 gasSpent;
+        uint24 gasWindow;
+        uint24 opsUsed;
+    }
+
     event SessionGranted(uint32 indexed id, address indexed signer, SessionConfig config);
     event SessionRevoked(uint32 indexed id);
     event AllSessionsRevoked(uint32 newEpoch);
@@ -147,4 +156,7 @@ interface ISakSessions {
 
     /// @notice The stored spend state of session `id` for `token` (address(0) = native ETH).
     function getSpend(uint32 id, address token) external view returns (SpendView memory);
+
+    /// @notice The gas and operation counters of session `id` under the current epoch.
+    function getUsage(uint32 id) external view returns (UsageView memory);
 }

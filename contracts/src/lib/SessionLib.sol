@@ -423,6 +423,19 @@ library SessionLib {
         });
     }
 
+    /// @notice Gas and operation counters of session `id` of `account`.
+    function usageView(Layout storage l, address account, uint32 id)
+        internal
+        view
+        returns (ISakSessions.UsageView memory)
+    {
+        Counters memory c = l.counters[sessionKey(l.accounts[account].epoch, id)][account];
+        return
+            ISakSessions.UsageView({
+                gasSpent: c.gasSpent, gasWindow: c.gasWindow, opsUsed: c.opsUsed
+            });
+    }
+
     // ---------------------------------------------------------------------------------------
     // Authorisation
     // ---------------------------------------------------------------------------------------

@@ -164,22 +164,24 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         Ok(block.header.timestamp)
     }
 
-    /// Reads the session's state from the chain: active or not, and every spend counter.
+    /// Reads the session's state from the chain: active or not, every spend counter, the gas
+    /// and operation counters.
     pub async fn refresh(&self) -> Result<Session> {
         let account = SakAccount::new(self.binding.context.account, &self.provider);
         let id = self.binding.session_id;
-        let view =
-            account.getSession(id).call().await.map_err(|e| Error::Chain(format!("getSession: {e}")))?;
+        let chain =
+            |what: &'static str| move |e: alloy::contract::Error| Error::Chain(format!("{what}: {e}"));
+        let view = account.getSession(id).call().await.map_err(chain("getSession"))?;
+        let usage = account.getUsage(id).call().await.map_err(chain("getUsage"))?;
         let mut session = self.session.lock().await;
         // `active` is also false after expiry; expiry is the policy's own check (with its time).
         session.active = view.signer != Address::ZERO;
+        session.gas =
+            Usage { spent: U256::from(usage.gasSpent), window: u64::from(usage.gasWindow.to::<u32>()) };
+        session.ops_used = usage.opsUsed.to();
         let tokens: Vec<Address> = session.policy.spend_limits.iter().map(|l| l.token).collect();
         for token in tokens {
-            let s = account
-                .getSpend(id, token)
-                .call()
-                .await
-                .map_err(|e| Error::Chain(format!("getSpend: {e}")))?;
+            let s = account.getSpend(id, token).call().await.map_err(chain("getSpend"))?;
             session
                 .spent
                 .insert(token, Usage { spent: U256::from(s.spent), window: u64::from(s.window.to::<u32>()) });
