@@ -31,8 +31,8 @@ use alloy::{
 use sak_contracts::{IEntryPoint, SakAccount};
 use sak_policy::{Authorization, Call, Context, Operation, Refusal, Session, Usage, encode_execute};
 use sak_userop::{
-    EntryPointNonces, FeeCaps, Fees, GasLimits, Lane, NonceLanes, Submitter, UserOp, UserOpBuilder,
-    UserOpHasher, UserOpReceipt, encode_session_signature, next_base_fee, session_digest, set_gas_limits,
+    EntryPointNonces, FeeCaps, GasLimits, Lane, NonceLanes, Submitter, UserOp, UserOpBuilder, UserOpHasher,
+    UserOpReceipt, encode_session_signature, next_base_fee, session_digest, set_gas_limits,
 };
 use std::sync::Arc;
 
@@ -101,13 +101,12 @@ pub struct Binding {
 /// A session key that signs only what its policy admits, with every spend in a durable ledger.
 #[derive(Debug)]
 pub struct GuardedSigner<L, S> {
-    key: LocalKey,
+    core: Arc<SigningCore<L>>,
     binding: Binding,
     session: tokio::sync::Mutex<Session>,
     provider: DynProvider,
     submitter: S,
     lanes: NonceLanes<EntryPointNonces<DynProvider>>,
-    hasher: UserOpHasher,
     caps: FeeCaps,
     ledger: Arc<L>,
 }
@@ -125,24 +124,21 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         caps: FeeCaps,
         ledger: Arc<L>,
     ) -> Result<Self> {
-        if key.address() != session.signer {
-            return Err(Error::WrongSessionKey { expected: session.signer, found: key.address() });
-        }
         let found = provider.get_chain_id().await.map_err(|e| Error::Chain(format!("eth_chainId: {e}")))?;
         if found != binding.chain_id {
             return Err(Error::WrongChain { expected: binding.chain_id, found });
         }
         let entry_point = submitter.entry_point();
+        let core =
+            Arc::new(SigningCore::new(key, &session, binding.clone(), entry_point, Arc::clone(&ledger))?);
         let lanes = NonceLanes::new(EntryPointNonces::new(provider.clone(), entry_point));
-        let hasher = UserOpHasher::new(entry_point, binding.chain_id);
         Ok(Self {
-            key,
+            core,
             binding,
             session: tokio::sync::Mutex::new(session),
             provider,
             submitter,
             lanes,
-            hasher,
             caps,
             ledger,
         })
@@ -207,12 +203,12 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         if preflight == Preflight::Check
             && let Err(refusal) = session.authorize(&probe_op, &ctx)
         {
-            return Err(self.refuse(refusal, clock, &[]).await);
+            return Err(self.refuse(refusal, clock).await);
         }
 
         let lane = Lane::new(ctx.account, self.binding.lane_key);
         let reservation = self.lanes.reserve(lane).await?;
-        let (op, limits, fees) = match self.estimate(calls, clock, reservation.nonce()).await {
+        let op = match self.estimate(calls, clock, reservation.nonce()).await {
             Ok(v) => v,
             Err(e) => {
                 reservation.release();
@@ -224,68 +220,23 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
                 return Err(e);
             }
         };
-        let gas_cost = U256::from(limits.total()) * U256::from(fees.max_fee_per_gas);
-        let operation = Operation { gas_cost, ..probe_op };
-        let auth = match (session.authorize(&operation, &ctx), preflight) {
-            (Ok(auth), _) => Some(auth),
-            (Err(refusal), Preflight::Check) => {
-                reservation.release();
-                return Err(self.refuse(refusal, clock, &[]).await);
-            }
-            (Err(_), Preflight::SkipForProof) => None,
-        };
-        let charges = auth.as_ref().map(|a| a.charges.clone()).unwrap_or_default();
-
-        // Reserve: what is already in flight plus this must fit what the chain says remains.
-        let spends: Vec<Spend> =
-            charges.iter().map(|c| Spend { token: c.token, window: c.window, amount: c.amount }).collect();
-        let ceilings: Vec<Ceiling> = charges
-            .iter()
-            .map(|c| Ceiling { token: c.token, window: c.window, max_pending: c.remaining + c.amount })
-            .collect();
-        let intent = Intent {
-            chain_id: self.binding.chain_id,
-            account: ctx.account,
-            session_id: self.session_key(),
-            nonce_key: U256::from(self.binding.lane_key),
-            nonce_seq: Some(reservation.sequence()),
-            spends: spends.clone(),
-            gas_cost_cap: gas_cost,
-            created_at: clock,
-        };
-        let id = match self.blocking(move |l| l.reserve(&intent, &ceilings)).await {
-            Ok(id) => id,
-            Err(Error::CeilingExceeded { token, window, pending, requested, ceiling }) => {
-                reservation.release();
-                let resets_at =
-                    charges.iter().find(|c| c.token == token && c.window == window).map(|c| c.resets_at);
-                let refusal = Refusal::SpendCapExceeded {
-                    token,
-                    requested,
-                    remaining: ceiling.saturating_sub(pending),
-                    resets_at,
-                };
-                return Err(self.refuse(refusal, clock, &spends).await);
-            }
+        let core = Arc::clone(&self.core);
+        let (seq, calls_owned) = (reservation.sequence(), calls.to_vec());
+        let signed =
+            tokio::task::spawn_blocking(move || core.sign(&session, op, &calls_owned, clock, seq, preflight))
+                .await
+                .map_err(|e| Error::Chain(format!("signing task failed: {e}")))?;
+        let SignedIntent { id, op, user_op_hash, auth, spends } = match signed {
+            Ok(s) => s,
             Err(e) => {
                 reservation.release();
-                return Err(e);
+                return Err(match e {
+                    Error::Refused(refusal) => self.refuse(refusal, clock).await,
+                    other => other,
+                });
             }
         };
-        crate::ledger::failpoint("guard", "after_reserve");
-
-        // Sign (RFC 6979: the same op always gets the same signature) and persist first.
-        let mut op = op;
-        let user_op_hash = self.hasher.hash(&op, self.binding.delegate)?;
-        op.signature = self.sign(user_op_hash, clock)?;
-        let signed = SignedOp {
-            user_op_hash,
-            nonce_key: U256::from(self.binding.lane_key),
-            nonce_seq: reservation.sequence(),
-            op_bytes: op.abi_encode().into(),
-        };
-        self.blocking(move |l| l.mark_signed(id, &signed)).await?;
-        crate::ledger::failpoint("guard", "after_sign");
+        let charges = auth.as_ref().map(|a| a.charges.clone()).unwrap_or_default();
 
         let pending = match self.submitter.send(&op, None, user_op_hash).await {
             Ok(p) => p,
@@ -330,7 +281,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
     /// recorded, never-signed ones released, signed ones resubmitted byte for byte while their
     /// nonce is still free.
     pub async fn recover(&self) -> Result<Vec<Recovered>> {
-        let mine = self.session_key();
+        let mine = self.core.session_key();
         let records = self.blocking(|l| l.unresolved()).await?;
         let mut out = Vec::new();
         for rec in records.into_iter().filter(|r| {
@@ -394,7 +345,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
     /// check already and is only simulated, never sent. Its prefund (probe limits × fee) is
     /// charged to the gas budget in the simulation: a session whose remaining budget is below it
     /// is refused at estimation (GasBudgetExceeded, from the contracts).
-    async fn estimate(&self, calls: &[Call], clock: u64, nonce: U256) -> Result<(UserOp, GasLimits, Fees)> {
+    async fn estimate(&self, calls: &[Call], clock: u64, nonce: U256) -> Result<UserOp> {
         let fees = self.caps.price(next_base_fee(&self.provider).await?)?;
         let mut op = UserOpBuilder::new(self.binding.context.account)
             .nonce(nonce)
@@ -403,7 +354,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             .gas(PROBE_LIMITS)
             .fees(fees)
             .build();
-        op.signature = self.sign(self.hasher.hash(&op, self.binding.delegate)?, clock)?;
+        op.signature = self.core.sign_hash(self.core.hasher.hash(&op, self.binding.delegate)?, clock)?;
         let estimate = self.submitter.estimate(&op, None).await?;
         let limits = GasLimits {
             pre_verification: estimate.pre_verification.max(sak_userop::pre_verification_gas(&op)),
@@ -411,14 +362,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         };
         self.caps.check(&limits, &fees)?;
         set_gas_limits(&mut op, limits);
-        Ok((op, limits, fees))
-    }
-
-    fn sign(&self, user_op_hash: B256, clock: u64) -> Result<Bytes> {
-        let digest = session_digest(user_op_hash, self.binding.session_id, clock);
-        let signature =
-            self.key.signer().sign_hash_sync(&digest).map_err(|e| Error::Signing(e.to_string()))?;
-        Ok(encode_session_signature(self.binding.session_id, clock, &signature))
+        Ok(op)
     }
 
     async fn settle(&self, id: IntentId, receipt: &UserOpReceipt) -> Result<()> {
@@ -450,9 +394,9 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         Ok(UserOpReceipt::from_logs(user_op_hash, tx_hash, block, receipt.inner.logs()))
     }
 
-    async fn refuse(&self, refusal: Refusal, clock: u64, spends: &[Spend]) -> Error {
+    async fn refuse(&self, refusal: Refusal, clock: u64) -> Error {
         tracing::info!(session = self.binding.session_id, %refusal, "refused by the policy");
-        self.decide(clock, false, refusal.name(), spends, None).await;
+        self.decide(clock, false, refusal.name(), &[], None).await;
         Error::Refused(refusal)
     }
 
@@ -470,8 +414,8 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             at,
             chain_id: self.binding.chain_id,
             account: self.binding.context.account,
-            session_id: self.session_key(),
-            key: self.key.address(),
+            session_id: self.core.session_key(),
+            key: self.core.key.address(),
             allowed,
             reason: reason.to_owned(),
             spends: spends.to_vec(),
@@ -481,10 +425,6 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         if let Err(e) = self.blocking(move |l| l.record_decision(&decision)).await {
             tracing::error!(error = %e, "could not record the signing decision in the audit log");
         }
-    }
-
-    fn session_key(&self) -> B256 {
-        B256::from(U256::from(self.binding.session_id))
     }
 
     fn via(&self) -> String {
@@ -500,6 +440,142 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         tokio::task::spawn_blocking(move || f(&ledger))
             .await
             .map_err(|e| Error::Chain(format!("ledger task failed: {e}")))?
+    }
+}
+
+/// The part of the pipeline that needs no network: the policy decision for the operation as it
+/// will be signed (gas included), the durable reservation, the signature, and the persisted
+/// signed operation. [`GuardedSigner`] runs it for every operation; the signing benchmark
+/// measures it against a bare `sign_hash`.
+#[derive(Debug)]
+pub struct SigningCore<L> {
+    key: LocalKey,
+    binding: Binding,
+    hasher: UserOpHasher,
+    ledger: Arc<L>,
+}
+
+/// An operation signed and recorded (`Signed` in the ledger), ready to submit.
+pub struct SignedIntent {
+    /// Its ledger intent.
+    pub id: IntentId,
+    /// The signed operation.
+    pub op: UserOp,
+    /// Its hash.
+    pub user_op_hash: B256,
+    /// What the policy admitted (`None` when the preflight was skipped and it refused).
+    pub auth: Option<Authorization>,
+    /// What was reserved.
+    pub spends: Vec<Spend>,
+}
+
+impl std::fmt::Debug for SignedIntent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIntent")
+            .field("id", &self.id)
+            .field("op", &sak_userop::OpDebug(&self.op))
+            .field("user_op_hash", &self.user_op_hash)
+            .field("auth", &self.auth)
+            .field("spends", &self.spends)
+            .finish()
+    }
+}
+
+impl<L: Ledger> SigningCore<L> {
+    /// A core signing for `session` with `key` (it must be the session's key).
+    pub fn new(
+        key: LocalKey,
+        session: &Session,
+        binding: Binding,
+        entry_point: Address,
+        ledger: Arc<L>,
+    ) -> Result<Self> {
+        if key.address() != session.signer {
+            return Err(Error::WrongSessionKey { expected: session.signer, found: key.address() });
+        }
+        let hasher = UserOpHasher::new(entry_point, binding.chain_id);
+        Ok(Self { key, binding, hasher, ledger })
+    }
+
+    /// Decides `op` (whose gas limits and fees are final) for `calls` at `clock` against
+    /// `session`; reserves its spends so that, with every operation still in flight, they fit
+    /// what the chain says remains; signs it; persists the signed bytes. Refusals are
+    /// [`Error::Refused`], and leave nothing reserved.
+    pub fn sign(
+        &self,
+        session: &Session,
+        mut op: UserOp,
+        calls: &[Call],
+        clock: u64,
+        nonce_seq: u64,
+        preflight: Preflight,
+    ) -> Result<SignedIntent> {
+        let limits = sak_userop::gas_limits(&op);
+        let gas_cost = U256::from(limits.total()) * U256::from(sak_userop::fees(&op).max_fee_per_gas);
+        let operation = Operation { calls: calls.to_vec(), clock, gas_cost, paymaster: None };
+        let auth = match (session.authorize(&operation, &self.binding.context), preflight) {
+            (Ok(auth), _) => Some(auth),
+            (Err(refusal), Preflight::Check) => return Err(Error::Refused(refusal)),
+            (Err(_), Preflight::SkipForProof) => None,
+        };
+        let charges = auth.as_ref().map_or(&[][..], |a| &a.charges[..]);
+        let spends: Vec<Spend> =
+            charges.iter().map(|c| Spend { token: c.token, window: c.window, amount: c.amount }).collect();
+        // The chain's remaining allowance bounds everything in flight, this operation included.
+        let ceilings: Vec<Ceiling> = charges
+            .iter()
+            .map(|c| Ceiling { token: c.token, window: c.window, max_pending: c.remaining + c.amount })
+            .collect();
+        let intent = Intent {
+            chain_id: self.binding.chain_id,
+            account: self.binding.context.account,
+            session_id: self.session_key(),
+            nonce_key: U256::from(self.binding.lane_key),
+            nonce_seq: Some(nonce_seq),
+            spends: spends.clone(),
+            gas_cost_cap: gas_cost,
+            created_at: clock,
+        };
+        let id = self.ledger.reserve(&intent, &ceilings).map_err(|e| match e {
+            Error::CeilingExceeded { token, window, pending, requested, ceiling } => {
+                let resets_at =
+                    charges.iter().find(|c| c.token == token && c.window == window).map(|c| c.resets_at);
+                Error::Refused(Refusal::SpendCapExceeded {
+                    token,
+                    requested,
+                    remaining: ceiling.saturating_sub(pending),
+                    resets_at,
+                })
+            }
+            other => other,
+        })?;
+        crate::ledger::failpoint("guard", "after_reserve");
+
+        // RFC 6979: the same operation always gets the same signature.
+        let user_op_hash = self.hasher.hash(&op, self.binding.delegate)?;
+        op.signature = self.sign_hash(user_op_hash, clock)?;
+        let signed = SignedOp {
+            user_op_hash,
+            nonce_key: U256::from(self.binding.lane_key),
+            nonce_seq,
+            op_bytes: op.abi_encode().into(),
+        };
+        self.ledger.mark_signed(id, &signed)?;
+        crate::ledger::failpoint("guard", "after_sign");
+        Ok(SignedIntent { id, op, user_op_hash, auth, spends })
+    }
+
+    /// The session signature for `user_op_hash` at `clock`.
+    fn sign_hash(&self, user_op_hash: B256, clock: u64) -> Result<Bytes> {
+        let digest = session_digest(user_op_hash, self.binding.session_id, clock);
+        let signature =
+            self.key.signer().sign_hash_sync(&digest).map_err(|e| Error::Signing(e.to_string()))?;
+        Ok(encode_session_signature(self.binding.session_id, clock, &signature))
+    }
+
+    /// The session's id as the ledger keys it.
+    fn session_key(&self) -> B256 {
+        B256::from(U256::from(self.binding.session_id))
     }
 }
 

@@ -1,0 +1,144 @@
+//! Guarded signing throughput against a bare `sign_hash`, in one run on one machine.
+//!
+//! Each guarded operation is what [`SigningCore::sign`] does between an operation and its
+//! submission: the policy decision (sak-policy, gas included), the reservation in the ledger,
+//! the EIP-712 user operation hash, the session signature, and the signed bytes persisted. The
+//! baseline is alloy's k256 `sign_hash_sync` over a fresh hash. Rounds alternate between the
+//! three so that machine noise hits all of them alike; the median round is reported.
+//!
+//! ```text
+//! cargo run --release -p sak-signer --example bench_sign [-- OPS_PER_ROUND]
+//! ```
+
+use alloy::{
+    primitives::{Address, B256, U256, aliases::U192, keccak256},
+    signers::SignerSync,
+};
+use sak_contracts::{ENTRY_POINT_V08, MockERC20};
+use sak_policy::{Call, Context, Session, encode_execute};
+use sak_primitives::{Gas, MAX_ALLOWANCE, Policy, SpendLimit};
+use sak_signer::{
+    guard::{Binding, Preflight, SigningCore},
+    keystore::LocalKey,
+    ledger::{Ledger, MemoryLedger, SqliteLedger},
+};
+use sak_userop::{Fees, GasLimits, Lane, UserOp, UserOpBuilder};
+use std::{sync::Arc, time::Instant};
+
+const ROUNDS: usize = 5;
+const CLOCK: u64 = 1_800_000_000;
+
+fn main() {
+    let ops: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2_000);
+    let key = LocalKey::generate().expect("key");
+    let raw_key = key.signer().clone();
+    let token = Address::repeat_byte(0x70);
+    let account = Address::repeat_byte(0xac);
+    let policy = Policy {
+        valid_after: CLOCK - 10,
+        valid_until: CLOCK + 30 * 86_400,
+        permissions: vec![],
+        spend_limits: vec![SpendLimit {
+            token,
+            allowance: MAX_ALLOWANCE,
+            period: 86_400,
+            transfer: true,
+            approve: false,
+        }],
+        gas: Gas::Unlimited,
+        max_ops: 0,
+        paymaster: None,
+    };
+    let session = Session::new(1, key.address(), policy);
+    let binding = Binding {
+        chain_id: 31_337,
+        context: Context::account(account, ENTRY_POINT_V08),
+        session_id: 1,
+        lane_key: U192::from(1),
+        init_code: Default::default(),
+        delegate: None,
+    };
+    let calls = [Call::contract(
+        token,
+        &MockERC20::transferCall { to: Address::repeat_byte(0xb0), value: U256::from(1) },
+    )];
+    let template = UserOpBuilder::new(account)
+        .call_data(encode_execute(&calls))
+        .gas(GasLimits {
+            verification: 120_000,
+            call: 80_000,
+            pre_verification: 50_000,
+            ..Default::default()
+        })
+        .fees(Fees { max_fee_per_gas: 2_000_000_000, max_priority_fee_per_gas: 1_000_000_000 })
+        .build();
+
+    let memory = SigningCore::new(
+        LocalKey::from_signer(raw_key.clone()),
+        &session,
+        binding.clone(),
+        ENTRY_POINT_V08,
+        Arc::new(MemoryLedger::new()),
+    )
+    .expect("core");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("ledger.db");
+    let sqlite = SigningCore::new(
+        LocalKey::from_signer(raw_key.clone()),
+        &session,
+        binding,
+        ENTRY_POINT_V08,
+        Arc::new(SqliteLedger::open(&db).expect("ledger")),
+    )
+    .expect("core");
+
+    let lane = Lane::new(account, U192::from(1));
+    let (mut seq_memory, mut seq_sqlite) = (0u64, 0u64);
+    let mut rates: [Vec<f64>; 3] = Default::default();
+    for round in 0..ROUNDS {
+        let start = Instant::now();
+        for i in 0..ops {
+            let hash = keccak256((round as u64 * ops + i).to_be_bytes());
+            std::hint::black_box(raw_key.sign_hash_sync(&hash).expect("sign"));
+        }
+        rates[0].push(ops as f64 / start.elapsed().as_secs_f64());
+        rates[1].push(guarded(&memory, &session, &template, &calls, lane, &mut seq_memory, ops));
+        rates[2].push(guarded(&sqlite, &session, &template, &calls, lane, &mut seq_sqlite, ops));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let [raw, mem, sql] = rates.map(|mut v| median(&mut v));
+    println!("guarded signing throughput, {ops} ops x {ROUNDS} alternating rounds (median round)");
+    println!("{:<44} {:>12}  {:>8}", "path", "ops/s", "/ raw");
+    println!("{:<44} {:>12.0}  {:>8.3}", "raw alloy k256 sign_hash", raw, 1.0);
+    println!("{:<44} {:>12.0}  {:>8.3}  (target >= 0.9)", "guarded, in-memory ledger", mem, mem / raw);
+    println!(
+        "{:<44} {:>12.0}  {:>8.3}  (target >= 0.25)",
+        "guarded, SQLite ledger (WAL, synchronous=FULL)",
+        sql,
+        sql / raw
+    );
+}
+
+/// Runs `ops` guarded signings; returns operations per second.
+fn guarded<L: Ledger>(
+    core: &SigningCore<L>,
+    session: &Session,
+    template: &UserOp,
+    calls: &[Call],
+    lane: Lane,
+    seq: &mut u64,
+    ops: u64,
+) -> f64 {
+    let start = Instant::now();
+    for _ in 0..ops {
+        let mut op = template.clone();
+        op.nonce = lane.nonce(*seq);
+        let signed = core.sign(session, op, calls, CLOCK, *seq, Preflight::Check).expect("guarded sign");
+        std::hint::black_box(signed.user_op_hash != B256::ZERO);
+        *seq += 1;
+    }
+    ops as f64 / start.elapsed().as_secs_f64()
+}
