@@ -11,30 +11,31 @@
 //! Conditions, equal on both sides of every comparison: each measured operation is the third
 //! of an already deployed and funded account (two warm-up operations of the same kind first),
 //! nonce key 0, the recipient already holds the token, every operation tops up its EntryPoint
-//! deposit from the account (no operation is covered by a deposit), limits come from a traced
-//! simulation (see `sak_e2e::userop::fill_gas`) and `preVerificationGas` from the
-//! eth-infinitism / Alto formula, and a separate bundler account sends each `handleOps`. Blocks
-//! are 12 s apart.
+//! deposit from the account (no operation is covered by a deposit), every operation goes through
+//! the product's pipeline (`sak_userop::UserOpClient`: limits from `SelfBundler`'s traced
+//! simulation, `preVerificationGas` from the eth-infinitism / Alto formula), and a separate
+//! bundler account sends each `handleOps`. Blocks are 12 s apart.
 
 use alloy::{
     network::TransactionBuilder,
     primitives::{
         Address, B256, Bytes, U256,
-        aliases::{U24, U40, U80, U96},
+        aliases::{U24, U40, U80, U96, U192},
     },
     providers::{DynProvider, Provider},
     rpc::types::TransactionRequest,
-    sol_types::{SolCall, SolValue},
+    sol_types::SolCall,
 };
 use sak_contracts::{
     ENTRY_POINT_V08, ISakSessions, IUniswapV2Router02, MockERC20, SakAccount, SakAccountFactory,
     SimpleAccount, SimpleAccountFactory,
 };
-use sak_e2e::{
-    trace::{self, Frames},
-    userop::{self, Fees, GasLimits, Included, OpSigner, UserOp, VALIDATE_USER_OP},
-};
+use sak_e2e::trace::{self, Frames, VALIDATE_USER_OP};
 use sak_testkit::{Deployment, Kit, Profile};
+use sak_userop::{
+    Call, FeeCaps, GasLimits, Intent, OpSigner, SelfBundler, Sent, UserOp, UserOpClient, direct::DirectCall,
+    execute_batch,
+};
 use std::{fmt::Write as _, time::SystemTime};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -134,7 +135,8 @@ struct Bench<'a> {
     provider: &'a DynProvider,
     d: Deployment,
     keys: Vec<alloy::signers::local::PrivateKeySigner>,
-    bundler: Address,
+    /// The pipeline, self-bundling from dev account 9, with no fee caps.
+    client: UserOpClient<SelfBundler>,
     date: String,
 }
 
@@ -143,8 +145,9 @@ impl<'a> Bench<'a> {
         let provider = kit.provider();
         let _: () = provider.raw_request("anvil_setBlockTimestampInterval".into(), (BLOCK_INTERVAL,)).await?;
         let keys = kit.dev_signers().to_vec();
-        let bundler = keys[9].address();
-        Ok(Self { provider, d: *kit.deployment(), keys, bundler, date: today() })
+        let bundler = SelfBundler::new(kit.rpc_url(), keys[9].clone(), ENTRY_POINT_V08).await?;
+        let client = UserOpClient::new(provider.clone(), bundler, FeeCaps::UNLIMITED).await?;
+        Ok(Self { provider, d: *kit.deployment(), keys, client, date: today() })
     }
 
     fn key(&self, i: usize) -> alloy::signers::local::PrivateKeySigner {
@@ -171,49 +174,61 @@ impl<'a> Bench<'a> {
         Ok(())
     }
 
-    /// Fills gas, signs with `signer` and submits `op`; the operation must succeed.
-    async fn run(&self, mut op: UserOp, signer: &OpSigner) -> BoxResult<(UserOp, GasLimits, Included)> {
-        let fees = Fees::current(self.provider).await?;
-        let limits = userop::fill_gas(self.provider, self.bundler, &mut op, signer, fees).await?;
-        let included = userop::handle_ops(self.provider, self.bundler, vec![op.clone()]).await?;
-        if !included.events[0].success {
-            let tree = trace::call_tree(self.provider, included.tx_hash).await?;
+    /// Sends `intent` through the pipeline, signed by `signer`; the operation must succeed.
+    async fn run(&self, intent: &Intent, signer: &OpSigner) -> BoxResult<Sent> {
+        let sent = self.client.send_detailed(intent, signer).await?;
+        if !sent.receipt.success {
+            let tree = trace::call_tree(self.provider, sent.receipt.tx_hash).await?;
             return Err(format!(
-                "operation failed in execution: {:?} limits {limits:?} tree {tree:#?}",
-                included.revert_reasons
+                "operation failed in execution: {:?} limits {:?} tree {tree:#?}",
+                sent.receipt.revert, sent.prepared.limits
             )
             .into());
         }
-        Ok((op, limits, included))
+        Ok(sent)
     }
 
-    /// Three operations from `sender`; measures the third.
+    /// Three operations from `sender` in nonce lane 0 (`init_code` on the first only); measures
+    /// the third.
     async fn three_ops(
         &self,
         sender: Address,
         init_code: Bytes,
         call_data: impl AsyncFn() -> BoxResult<Bytes>,
-        signer: impl AsyncFn() -> BoxResult<OpSigner>,
+        signer: &OpSigner,
     ) -> BoxResult<Measured> {
         let mut last = None;
         for i in 0..3 {
-            let nonce = userop::nonce(self.provider, sender).await?;
-            let init = if i == 0 { init_code.clone() } else { Bytes::new() };
-            let op = userop::user_op(sender, nonce, init, call_data().await?);
-            last = Some(self.run(op, &signer().await?).await?);
+            let intent = Intent {
+                sender,
+                lane_key: U192::ZERO,
+                call_data: call_data().await?,
+                init_code: if i == 0 { init_code.clone() } else { Bytes::new() },
+                authorization: None,
+            };
+            last = Some(self.run(&intent, signer).await?);
         }
-        let (op, limits, included) = last.expect("three operations");
-        let breakdown = Breakdown::of(self.provider, &op, limits, &included).await?;
+        let Sent { prepared, receipt } = last.expect("three operations");
+        let tx = self.provider.get_transaction_receipt(receipt.tx_hash).await?.ok_or("no receipt")?;
+        let actual = receipt.actual_gas_used.saturating_to();
+        let breakdown =
+            Breakdown::of(self.provider, &prepared.op, prepared.limits, tx.transaction_hash, tx.from, actual)
+                .await?;
         Ok(Measured {
-            actual: Some(included.events[0].actual_gas_used),
-            tx_gas: included.tx_gas_used,
-            limits: Some(limits),
+            actual: Some(actual),
+            tx_gas: tx.gas_used,
+            limits: Some(prepared.limits),
             breakdown: Some(breakdown),
         })
     }
 
     fn transfer_data(&self) -> Bytes {
         MockERC20::transferCall { to: RECIPIENT, value: U256::from(TRANSFER) }.abi_encode().into()
+    }
+
+    /// The measured transfer as a sak account's batch.
+    fn sak_transfer(&self) -> Bytes {
+        execute_batch(&[Call::new(self.d.usd, U256::ZERO, self.transfer_data())])
     }
 
     fn approve_data(&self) -> Bytes {
@@ -227,7 +242,7 @@ impl<'a> Bench<'a> {
         let router = IUniswapV2Router02::new(self.d.uniswap_v2_router, self.provider);
         let path = vec![self.d.usd, self.d.tkn];
         let quoted = router.getAmountsOut(U256::from(SWAP_IN), path.clone()).call().await?[1];
-        let deadline = U256::from(userop::chain_time(self.provider).await? + 3_600);
+        let deadline = U256::from(self.client.chain_time().await? + 3_600);
         Ok(IUniswapV2Router02::swapExactTokensForTokensCall {
             amountIn: U256::from(SWAP_IN),
             amountOutMin: quoted * U256::from(995) / U256::from(1000),
@@ -266,7 +281,7 @@ impl<'a> Bench<'a> {
         signer: Address,
         transfer: bool,
     ) -> BoxResult<u32> {
-        let now = userop::chain_time(self.provider).await?;
+        let now = self.client.chain_time().await?;
         let config = ISakSessions::SessionConfig {
             signer,
             validAfter: U40::from(now),
@@ -305,10 +320,6 @@ impl<'a> Bench<'a> {
         Ok(granted.inner.data.id)
     }
 
-    async fn session_signer(&self, key: usize, id: u32) -> BoxResult<OpSigner> {
-        Ok(OpSigner::Session { key: self.key(key), id, clock: userop::chain_time(self.provider).await? })
-    }
-
     // (a)
     async fn simple_transfer(&self) -> BoxResult<Measured> {
         let owner = self.key(1);
@@ -316,8 +327,7 @@ impl<'a> Bench<'a> {
         let call =
             SimpleAccount::executeCall { target: self.d.usd, value: U256::ZERO, data: self.transfer_data() };
         let data = Bytes::from(call.abi_encode());
-        self.three_ops(sender, init, async || Ok(data.clone()), async || Ok(OpSigner::Owner(owner.clone())))
-            .await
+        self.three_ops(sender, init, async || Ok(data.clone()), &OpSigner::owner(owner)).await
     }
 
     // (g)
@@ -339,7 +349,7 @@ impl<'a> Bench<'a> {
             ];
             Ok(SimpleAccount::executeBatchCall { calls }.abi_encode().into())
         };
-        self.three_ops(sender, init, data, async || Ok(OpSigner::Owner(owner.clone()))).await
+        self.three_ops(sender, init, data, &OpSigner::owner(owner)).await
     }
 
     // (b)
@@ -347,28 +357,17 @@ impl<'a> Bench<'a> {
         let owner = self.key(5);
         let sender = self.sak_account(owner.address()).await?;
         let id = self.grant(sender, owner.address(), self.keys[3].address(), true).await?;
-        let data = userop::sak_execute(&[(self.d.usd, U256::ZERO, self.transfer_data())]);
-        self.three_ops(
-            sender,
-            Bytes::new(),
-            async || Ok(data.clone()),
-            async || self.session_signer(3, id).await,
-        )
-        .await
+        let data = self.sak_transfer();
+        self.three_ops(sender, Bytes::new(), async || Ok(data.clone()), &OpSigner::session(self.key(3), id))
+            .await
     }
 
     // (h)
     async fn sak_owner_transfer(&self) -> BoxResult<Measured> {
         let owner = self.key(8);
         let sender = self.sak_account(owner.address()).await?;
-        let data = userop::sak_execute(&[(self.d.usd, U256::ZERO, self.transfer_data())]);
-        self.three_ops(
-            sender,
-            Bytes::new(),
-            async || Ok(data.clone()),
-            async || Ok(OpSigner::Owner(owner.clone())),
-        )
-        .await
+        let data = self.sak_transfer();
+        self.three_ops(sender, Bytes::new(), async || Ok(data.clone()), &OpSigner::owner(owner)).await
     }
 
     // (f)
@@ -377,34 +376,26 @@ impl<'a> Bench<'a> {
         let sender = self.sak_account(owner.address()).await?;
         let id = self.grant(sender, owner.address(), self.keys[4].address(), false).await?;
         let data = async || -> BoxResult<Bytes> {
-            Ok(userop::sak_execute(&[
-                (self.d.usd, U256::ZERO, self.approve_data()),
-                (self.d.uniswap_v2_router, U256::ZERO, self.swap_data(sender).await?),
+            Ok(execute_batch(&[
+                Call::new(self.d.usd, U256::ZERO, self.approve_data()),
+                Call::new(self.d.uniswap_v2_router, U256::ZERO, self.swap_data(sender).await?),
             ]))
         };
-        self.three_ops(sender, Bytes::new(), data, async || self.session_signer(4, id).await).await
+        self.three_ops(sender, Bytes::new(), data, &OpSigner::session(self.key(4), id)).await
     }
 
-    // (e)
     // (c): the delegated EOA is the account; the session is the same as b's.
     async fn session_7702_transfer(&self) -> BoxResult<Measured> {
         let eoa = self.keys[10].address();
         // The EIP-7702 delegation designator, as a type-4 transaction would leave it.
-        let designator: Bytes = [&[0xef, 0x01, 0x00][..], self.d.sak_7702_account.as_slice()].concat().into();
+        let designator = Bytes::from(sak_userop::eip7702::delegation_code(self.d.sak_7702_account));
         let _: () = self.provider.raw_request("anvil_setCode".into(), (eoa, designator)).await?;
         self.fund(eoa).await?;
         let id = self.grant(eoa, eoa, self.keys[3].address(), true).await?;
-        // EntryPoint v0.8's marker: the op hash then binds the delegate.
-        let mut marker = [0u8; 20];
-        marker[..2].copy_from_slice(&[0x77, 0x02]);
-        let data = userop::sak_execute(&[(self.d.usd, U256::ZERO, self.transfer_data())]);
-        self.three_ops(
-            eoa,
-            Bytes::copy_from_slice(&marker),
-            async || Ok(data.clone()),
-            async || self.session_signer(3, id).await,
-        )
-        .await
+        // EntryPoint v0.8's marker on the first operation: the op hash then binds the delegate.
+        let marker = Bytes::copy_from_slice(sak_userop::EIP7702_MARKER.as_slice());
+        let data = self.sak_transfer();
+        self.three_ops(eoa, marker, async || Ok(data.clone()), &OpSigner::session(self.key(3), id)).await
     }
 
     // (d): a relayer submits the session-signed batch; measures the third transaction.
@@ -412,44 +403,22 @@ impl<'a> Bench<'a> {
         let owner = self.keys[11].address();
         let account = self.sak_account(owner).await?;
         let id = self.grant(account, owner, self.keys[4].address(), true).await?;
-        let sak = SakAccount::new(account, self.provider);
-        let typehash = sak.SESSION_CALL_TYPEHASH().call().await?;
         let chain_id = self.provider.get_chain_id().await?;
-        let domain = alloy::sol_types::eip712_domain! {
-            name: "SakAccount",
-            version: "1",
-            chain_id: chain_id,
-            verifying_contract: account,
-        };
-        let execution_data: Bytes = vec![(self.d.usd, U256::ZERO, self.transfer_data())].abi_encode().into();
+        let transfer = Call::new(self.d.usd, U256::ZERO, self.transfer_data());
         let mut gas = 0;
         for nonce in 0..3u64 {
-            let deadline = userop::chain_time(self.provider).await? + 3_600;
-            let struct_hash = alloy::primitives::keccak256(
-                (
-                    typehash,
-                    id,
-                    alloy::primitives::keccak256(&execution_data),
-                    U256::from(nonce),
-                    U40::from(deadline),
-                )
-                    .abi_encode(),
-            );
-            let digest = alloy::primitives::keccak256(
-                [&[0x19, 0x01][..], domain.separator().as_slice(), struct_hash.as_slice()].concat(),
-            );
-            let sig = alloy::signers::SignerSync::sign_hash_sync(&self.keys[4], &digest)?;
-            let call = SakAccount::executeWithSessionCall {
-                id,
-                executionData: execution_data.clone(),
+            let call = DirectCall {
+                account,
+                session_id: id,
+                calls: vec![transfer.clone()],
                 nonce: U256::from(nonce),
-                deadline: U40::from(deadline),
-                signature: sig.as_bytes().into(),
+                deadline: self.client.chain_time().await? + 3_600,
             };
+            let signature = call.sign(&self.keys[4], chain_id)?;
             let tx = TransactionRequest::default()
                 .with_from(self.keys[12].address())
                 .with_to(account)
-                .with_input(call.abi_encode());
+                .with_input(call.call_data(signature));
             gas = self.send(tx).await?.gas_used;
         }
         Ok(Measured { actual: None, tx_gas: gas, limits: None, breakdown: None })
@@ -495,16 +464,18 @@ struct Breakdown {
 }
 
 impl Breakdown {
+    /// The breakdown of `op`, the only operation of the `handleOps` transaction `tx` sent by
+    /// `bundler`, charged `actual` gas.
     async fn of(
         provider: &DynProvider,
         op: &UserOp,
         limits: GasLimits,
-        included: &Included,
+        tx: B256,
+        bundler: Address,
+        actual: u64,
     ) -> BoxResult<Self> {
-        let tx = included.tx_hash;
         let tree = trace::call_tree(provider, tx).await?;
         let logs = trace::struct_logs(provider, tx).await?;
-        let bundler = included.receipt.from;
         let frames = Frames::build(&logs, bundler, ENTRY_POINT_V08);
         let sender = op.sender;
         let (validation_call, validation) =
@@ -536,7 +507,6 @@ impl Breakdown {
             .walk()
             .iter()
             .any(|c| c.to == Some(ENTRY_POINT_V08) && c.value.is_some_and(|v| !v.is_zero()));
-        let actual = included.events[0].actual_gas_used;
         let pre_verification = limits.pre_verification as u64;
         let (validation, execution) = (validation_call.gas(), execution_call.gas());
         Ok(Self {
@@ -635,7 +605,7 @@ fn report(rows: &[Row<'_>], detail: [&Measured; 5], date: String) -> String {
         "each measured operation is the 3rd of an already deployed, funded account (two warm-up operations of the same kind first); the recipient already holds the token;",
         "nonce key 0 everywhere; every operation tops up the account's EntryPoint deposit (`missingAccountFunds > 0`, paid by a CALL with value to the EntryPoint);",
         "`preVerificationGas` by the eth-infinitism / Alto formula (calldata of the packed operation with numeric fields and signature as 0xff, + 21,000 + 18,300 + 4/word): it is part of `actualGasUsed`;",
-        "limits from traced `handleOps` simulations (`debug_traceCall`, callTracer): call = 1.1 × the execution frame's gas + 5,000, so no operation pays v0.8's penalty on unused execution gas (> 40,000); verification = 1.1 × the least limit that passes (bisection);",
+        "every operation through sak-userop's pipeline (`UserOpClient` over a `SelfBundler`); limits from a traced `handleOps` simulation (`debug_traceCall`, callTracer): call = 1.1 × the execution frame's gas + 5,000, so no operation pays v0.8's penalty on unused execution gas (> 40,000); verification = 1.2 × (the validation frames' gas + 40,000), an upper bound: v0.8 charges nothing for unused verification gas, so it moves no `actualGasUsed`;",
         "one operation per `handleOps`, sent as a real transaction by a separate bundler account (the beneficiary); blocks 12 s apart;",
         "`actualGasUsed` repeats exactly from run to run; a transaction's `gasUsed` moves by a few tens of gas with the zero bytes of its signatures, clock and deadline;",
         "session `b`: a 1,000 tUSD/day cap on tUSD (transfer), a 30-day expiry, an allowlist (router `swapExactTokensForTokens` with `to == account`), gas unlimited; session `f`: the same with approve instead of transfer.",

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     providers::Provider,
-    rpc::types::TransactionRequest,
+    sol_types::SolCall,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -106,17 +106,6 @@ pub async fn call_tree<P: Provider>(provider: &P, tx: B256) -> Result<CallFrame>
     serde_json::from_value(value).map_err(Error::Decode)
 }
 
-/// The call tree of `request` simulated in the pending block: the latest state with the next
-/// block's environment (on anvil with automine, the block the transaction would land in; its
-/// timestamp matters, for instance to Uniswap's price accumulators).
-pub async fn call_tree_of<P: Provider>(provider: &P, request: &TransactionRequest) -> Result<CallFrame> {
-    let value: serde_json::Value = provider
-        .raw_request("debug_traceCall".into(), (request, "pending", json!({ "tracer": "callTracer" })))
-        .await
-        .map_err(Error::rpc("debug_traceCall"))?;
-    serde_json::from_value(value).map_err(Error::Decode)
-}
-
 /// The struct log of a mined transaction (stack on; storage, memory and return data off).
 pub async fn struct_logs<P: Provider>(provider: &P, tx: B256) -> Result<Vec<StructLog>> {
     let options = json!({ "disableStorage": true, "enableMemory": false, "enableReturnData": false });
@@ -166,6 +155,10 @@ pub struct Frames {
     /// `step_frame[i]` is the frame of step `i`.
     pub step_frame: Vec<usize>,
 }
+
+/// `validateUserOp(PackedUserOperation,bytes32,uint256)`: the EntryPoint's call into an
+/// account in the validation phase, by which [`locate`] finds the validation frame.
+pub const VALIDATE_USER_OP: [u8; 4] = sak_contracts::SakAccount::validateUserOpCall::SELECTOR;
 
 /// The call opcodes that may open a frame.
 pub const CALL_OPS: [&str; 6] = ["CALL", "CALLCODE", "DELEGATECALL", "STATICCALL", "CREATE", "CREATE2"];

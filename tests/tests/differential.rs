@@ -14,7 +14,7 @@ use proptest::{
     prelude::*,
     test_runner::{Config, TestCaseError, TestRunner},
 };
-use sak_contracts::{ENTRY_POINT_V08, IUniswapV2Router02, MockERC20, SakAccount, SakAccountFactory};
+use sak_contracts::{ENTRY_POINT_V08, IUniswapV2Router02, MockERC20, SakAccount};
 use sak_policy::{Call, Context, Operation, Session, encode_execute};
 use sak_primitives::{Condition, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit};
 use sak_testkit::{Kit, Profile};
@@ -85,9 +85,7 @@ impl Fixture {
         let kit = Kit::start(Profile::test()).await.unwrap();
         let d = *kit.deployment();
         let owner = kit.dev_accounts()[1];
-        let factory = SakAccountFactory::new(d.sak_account_factory, kit.provider());
-        let account = factory.getAddress(owner, B256::ZERO).call().await.unwrap();
-        factory.createAccount(owner, B256::ZERO).send().await.unwrap().get_receipt().await.unwrap();
+        let account = kit.sak_account(owner, B256::ZERO).await.unwrap();
         // The third token has no spend limit: the session may never move it.
         Self { kit, account, owner, tokens: [d.usd, d.tkn, d.weth] }
     }
@@ -185,24 +183,7 @@ impl Fixture {
     }
 
     async fn grant(&self, policy: &Policy) -> u32 {
-        let receipt = SakAccount::new(self.account, self.kit.provider())
-            .grantSession(policy.to_session_config(ALICE))
-            .from(self.owner)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        receipt
-            .inner
-            .logs()
-            .iter()
-            .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
-            .unwrap()
-            .inner
-            .data
-            .id
+        self.kit.grant_session(self.account, self.owner, policy.to_session_config(ALICE)).await.unwrap()
     }
 
     /// The account's `validateUserOp` as the EntryPoint calls it: `Ok(validationData)`, or the

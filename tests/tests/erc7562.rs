@@ -18,21 +18,19 @@
 use alloy::{
     primitives::{
         Address, B256, Bytes, U256,
-        aliases::{U24, U40, U80, U96},
+        aliases::{U24, U40, U80, U96, U192},
     },
     providers::Provider,
     signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolValue},
 };
 use sak_contracts::{
-    ENTRY_POINT_V08, IEntryPoint, ISakSessions, IUniswapV2Router02, MockERC20, MockERC7579Account,
-    SakAccount, SakAccountFactory, SessionKeyValidator,
+    ENTRY_POINT_V08, ISakSessions, IUniswapV2Router02, MockERC20, MockERC7579Account, SakAccount,
+    SakAccountFactory, SessionKeyValidator,
 };
-use sak_e2e::{
-    trace::{self, CallFrame, Frames, StructLog},
-    userop::{self, Fees, Included, OpSigner, VALIDATE_USER_OP},
-};
+use sak_e2e::trace::{self, CallFrame, Frames, StructLog, VALIDATE_USER_OP};
 use sak_testkit::{Deployment, Kit, Profile};
+use sak_userop::{Call, FeeCaps, Intent, OpSigner, SelfBundler, Submitter, UserOpClient, UserOpReceipt};
 use serde::Deserialize;
 use serde_json::json;
 use std::fmt;
@@ -216,10 +214,11 @@ struct Traced {
 }
 
 impl Traced {
-    async fn of<P: Provider>(provider: &P, included: &Included) -> Self {
-        let tree = trace::call_tree(provider, included.tx_hash).await.unwrap();
-        let logs = trace::struct_logs(provider, included.tx_hash).await.unwrap();
-        let frames = Frames::build(&logs, included.receipt.from, ENTRY_POINT_V08);
+    /// The traces of the bundle transaction of `receipt`, sent by `bundler`.
+    async fn of<P: Provider>(provider: &P, receipt: &UserOpReceipt, bundler: Address) -> Self {
+        let tree = trace::call_tree(provider, receipt.tx_hash).await.unwrap();
+        let logs = trace::struct_logs(provider, receipt.tx_hash).await.unwrap();
+        let frames = Frames::build(&logs, bundler, ENTRY_POINT_V08);
         Self { tree, logs, frames }
     }
 
@@ -258,7 +257,8 @@ struct Fixture {
     account: Address,
     owner: PrivateKeySigner,
     agent: PrivateKeySigner,
-    bundler: Address,
+    /// The pipeline, self-bundling from dev account 9.
+    client: UserOpClient<SelfBundler>,
 }
 
 impl Fixture {
@@ -266,7 +266,9 @@ impl Fixture {
         let kit = Kit::start(Profile::test().with_steps_tracing()).await.unwrap();
         let d = *kit.deployment();
         let keys = kit.dev_signers();
-        let (owner, agent, bundler) = (keys[1].clone(), keys[2].clone(), keys[9].address());
+        let (owner, agent, relayer) = (keys[1].clone(), keys[2].clone(), keys[9].clone());
+        let bundler = SelfBundler::new(kit.rpc_url(), relayer, ENTRY_POINT_V08).await.unwrap();
+        let client = UserOpClient::new(kit.provider().clone(), bundler, FeeCaps::UNLIMITED).await.unwrap();
         let provider = kit.provider();
         let factory = SakAccountFactory::new(d.sak_account_factory, provider);
         let account = factory.getAddress(owner.address(), B256::ZERO).call().await.unwrap();
@@ -282,7 +284,7 @@ impl Fixture {
             .get_receipt()
             .await
             .unwrap();
-        Self { kit, d, account, owner, agent, bundler }
+        Self { kit, d, account, owner, agent, client }
     }
 
     /// A session for the agent from now for 30 days.
@@ -294,7 +296,7 @@ impl Fixture {
         gas_period: u32,
         max_ops: u32,
     ) -> ISakSessions::SessionConfig {
-        let now = userop::chain_time(self.kit.provider()).await.unwrap();
+        let now = self.client.chain_time().await.unwrap();
         ISakSessions::SessionConfig {
             signer: self.agent.address(),
             validAfter: U40::from(now),
@@ -340,26 +342,28 @@ impl Fixture {
             .id
     }
 
-    async fn session_signer(&self, id: u32) -> OpSigner {
-        let clock = userop::chain_time(self.kit.provider()).await.unwrap();
-        OpSigner::Session { key: self.agent.clone(), id, clock }
+    fn session_signer(&self, id: u32) -> OpSigner {
+        OpSigner::session(self.agent.clone(), id)
     }
 
-    /// Submits a batch through `handleOps` with estimated limits; it must succeed.
-    async fn submit(&self, calls: &[(Address, U256, Bytes)], signer: OpSigner) -> Included {
-        let provider = self.kit.provider();
-        let nonce = userop::nonce(provider, self.account).await.unwrap();
-        let mut op = userop::user_op(self.account, nonce, Bytes::new(), userop::sak_execute(calls));
-        let fees = Fees::current(provider).await.unwrap();
-        userop::fill_gas(provider, self.bundler, &mut op, &signer, fees).await.unwrap();
-        let included = userop::handle_ops(provider, self.bundler, vec![op]).await.unwrap();
-        assert!(included.events[0].success, "execution failed: {:?}", included.revert_reasons);
-        included
+    /// The bundle transactions' sender.
+    fn bundler(&self) -> Address {
+        self.client.submitter().relayer()
     }
 
-    /// Traces `included` and asserts the validation frame breaks no rule and was not trivial.
-    async fn assert_compliant(&self, included: &Included, min_storage_ops: usize) {
-        let traced = Traced::of(self.kit.provider(), included).await;
+    /// Submits a batch through the pipeline (nonce lane 0, estimated limits, `handleOps`); it
+    /// must succeed.
+    async fn submit(&self, calls: &[Call], signer: OpSigner) -> UserOpReceipt {
+        let intent = Intent::calls(self.account, U192::ZERO, calls);
+        let receipt = self.client.send(&intent, &signer).await.unwrap();
+        assert!(receipt.success, "execution failed: {:?}", receipt.revert);
+        receipt
+    }
+
+    /// Traces `receipt`'s transaction and asserts the validation frame breaks no rule and was
+    /// not trivial.
+    async fn assert_compliant(&self, receipt: &UserOpReceipt, min_storage_ops: usize) {
+        let traced = Traced::of(self.kit.provider(), receipt, self.bundler()).await;
         let (violations, coverage) = traced.validation_violations(self.account, &Associated::default());
         assert!(
             violations.is_empty(),
@@ -372,9 +376,8 @@ impl Fixture {
         assert!(coverage.calls >= 2, "ecrecover and the prefund at least: {coverage:?}");
     }
 
-    fn transfer(&self, amount: u64) -> (Address, U256, Bytes) {
-        let data = MockERC20::transferCall { to: ALICE, value: U256::from(amount) }.abi_encode();
-        (self.d.usd, U256::ZERO, data.into())
+    fn transfer(&self, amount: u64) -> Call {
+        Call::contract(self.d.usd, &MockERC20::transferCall { to: ALICE, value: U256::from(amount) })
     }
 }
 
@@ -385,7 +388,7 @@ impl Fixture {
 #[tokio::test]
 async fn owner_op_validation_follows_erc7562() {
     let fx = Fixture::new().await;
-    let included = fx.submit(&[fx.transfer(1_000_000)], OpSigner::Owner(fx.owner.clone())).await;
+    let included = fx.submit(&[fx.transfer(1_000_000)], OpSigner::owner(fx.owner.clone())).await;
     // Owner: the owner slot, the EntryPoint deposit.
     fx.assert_compliant(&included, 2).await;
 }
@@ -396,7 +399,7 @@ async fn session_transfer_validation_follows_erc7562() {
     let config = fx.session(vec![], vec![fx.usd_limit(true, false)], U80::MAX, 0, 0).await;
     let id = fx.grant(config).await;
     for _ in 0..2 {
-        let included = fx.submit(&[fx.transfer(1_000_000)], fx.session_signer(id).await).await;
+        let included = fx.submit(&[fx.transfer(1_000_000)], fx.session_signer(id)).await;
         // Epoch, session record, spend record (read and charged), the deposit.
         fx.assert_compliant(&included, 5).await;
     }
@@ -428,7 +431,7 @@ async fn session_swap_with_argument_conditions_validation_follows_erc7562() {
     let path = vec![fx.d.usd, fx.d.tkn];
     let router = IUniswapV2Router02::new(fx.d.uniswap_v2_router, provider);
     let quoted = router.getAmountsOut(amount_in, path.clone()).call().await.unwrap()[1];
-    let deadline = U256::from(userop::chain_time(provider).await.unwrap() + 3_600);
+    let deadline = U256::from(fx.client.chain_time().await.unwrap() + 3_600);
     let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
         amountIn: amount_in,
         amountOutMin: quoted * U256::from(99) / U256::from(100),
@@ -437,11 +440,8 @@ async fn session_swap_with_argument_conditions_validation_follows_erc7562() {
         deadline,
     };
     let approve = MockERC20::approveCall { spender: fx.d.uniswap_v2_router, value: amount_in };
-    let calls = [
-        (fx.d.usd, U256::ZERO, approve.abi_encode().into()),
-        (fx.d.uniswap_v2_router, U256::ZERO, swap.abi_encode().into()),
-    ];
-    let included = fx.submit(&calls, fx.session_signer(id).await).await;
+    let calls = [Call::contract(fx.d.usd, &approve), Call::contract(fx.d.uniswap_v2_router, &swap)];
+    let included = fx.submit(&calls, fx.session_signer(id)).await;
     assert!(
         MockERC20::new(fx.d.tkn, provider).balanceOf(fx.account).call().await.unwrap()
             >= quoted * U256::from(99) / U256::from(100)
@@ -457,7 +457,7 @@ async fn session_with_gas_budget_and_op_limit_validation_follows_erc7562() {
     let budget = U80::from(5u64 * 10u64.pow(16));
     let config = fx.session(vec![], vec![fx.usd_limit(true, false)], budget, DAY, 5).await;
     let id = fx.grant(config).await;
-    let included = fx.submit(&[fx.transfer(1_000_000)], fx.session_signer(id).await).await;
+    let included = fx.submit(&[fx.transfer(1_000_000)], fx.session_signer(id)).await;
     // The counters are read and written too.
     fx.assert_compliant(&included, 7).await;
 }
@@ -560,16 +560,13 @@ async fn module_session_validation_on_an_erc7579_account_follows_erc7562() {
 
     // A session op on the module's nonce lane (OpenZeppelin routes validation by the key's
     // top 20 bytes).
-    let key = alloy::primitives::aliases::U192::from_be_slice(module.as_slice()) << 32;
-    let nonce = IEntryPoint::new(ENTRY_POINT_V08, provider).getNonce(modular, key).call().await.unwrap();
-    let mut op =
-        userop::user_op(modular, nonce, Bytes::new(), userop::sak_execute(&[fx.transfer(1_000_000)]));
-    let fees = Fees::current(provider).await.unwrap();
-    let signer = fx.session_signer(1).await;
-    userop::fill_gas(provider, fx.bundler, &mut op, &signer, fees).await.unwrap();
+    let key = U192::from_be_slice(module.as_slice()) << 32;
+    let intent = Intent::calls(modular, key, &[fx.transfer(1_000_000)]);
+    let reservation = fx.client.lanes().reserve(intent.lane()).await.unwrap();
+    let prepared = fx.client.prepare(&intent, &fx.session_signer(1), &reservation).await.unwrap();
 
     // The same validation, traced with memory, for the account-keyed hashes.
-    let hash = userop::user_op_hash(provider, &op).await.unwrap();
+    let (op, hash) = (&prepared.op, prepared.user_op_hash);
     let validate = [&VALIDATE_USER_OP[..], &(op.clone(), hash, U256::ZERO).abi_encode_params()].concat();
     let request = alloy::rpc::types::TransactionRequest::default()
         .from(ENTRY_POINT_V08)
@@ -579,14 +576,15 @@ async fn module_session_validation_on_an_erc7579_account_follows_erc7562() {
     let (associated, hashes) = account_keyed_hashes(provider, &request, modular).await;
     assert!(hashes >= associated.bases.len() && associated.bases.len() >= 4, "{associated:?}");
 
-    let included = userop::handle_ops(provider, fx.bundler, vec![op]).await.unwrap();
-    assert!(included.events[0].success, "execution failed: {:?}", included.revert_reasons);
+    let included = fx.client.submitter().submit(op, None, hash).await.unwrap();
+    reservation.commit();
+    assert!(included.success, "execution failed: {:?}", included.revert);
     assert_eq!(
         SessionKeyValidator::new(module, provider).getSpend(modular, 1, fx.d.usd).call().await.unwrap().spent,
         U96::from(1_000_000u64)
     );
 
-    let traced = Traced::of(provider, &included).await;
+    let traced = Traced::of(provider, &included, fx.bundler()).await;
     let (violations, coverage) = traced.validation_violations(modular, &associated);
     assert!(
         violations.is_empty(),
@@ -622,10 +620,13 @@ async fn checker_reports_clock_reads_foreign_storage_and_value_calls_on_a_real_t
         .await
         .unwrap();
     // The owner may run anything in execution: read the clock, move a token, send 1 wei.
-    let calls =
-        [(CLOCK_READER_AT, U256::ZERO, Bytes::new()), fx.transfer(1), (ALICE, U256::from(1), Bytes::new())];
-    let included = fx.submit(&calls, OpSigner::Owner(fx.owner.clone())).await;
-    let traced = Traced::of(provider, &included).await;
+    let calls = [
+        Call::new(CLOCK_READER_AT, U256::ZERO, Bytes::new()),
+        fx.transfer(1),
+        Call::new(ALICE, U256::from(1), Bytes::new()),
+    ];
+    let included = fx.submit(&calls, OpSigner::owner(fx.owner.clone())).await;
+    let traced = Traced::of(provider, &included, fx.bundler()).await;
 
     // Validation of the same operation is clean...
     let (violations, _) = traced.validation_violations(fx.account, &Associated::default());

@@ -51,13 +51,16 @@ impl Call {
     }
 }
 
-/// `execute(BATCH_MODE, abi.encode(calls))` on the account: what every session operation runs.
-pub fn encode_execute(calls: &[Call]) -> Bytes {
+/// `abi.encode(Execution[])`: a batch as ERC-7821 batch mode and `executeWithSession` take it.
+pub fn execution_data(calls: &[Call]) -> Bytes {
     let tuples: Vec<(Address, U256, Bytes)> =
         calls.iter().map(|c| (c.target, c.value, c.data.clone())).collect();
-    SakAccount::executeCall { mode: BATCH_MODE, executionData: tuples.abi_encode().into() }
-        .abi_encode()
-        .into()
+    tuples.abi_encode().into()
+}
+
+/// `execute(BATCH_MODE, abi.encode(calls))` on the account: what every session operation runs.
+pub fn encode_execute(calls: &[Call]) -> Bytes {
+    SakAccount::executeCall { mode: BATCH_MODE, executionData: execution_data(calls) }.abi_encode().into()
 }
 
 /// The calls of an account `execute` in batch mode, refused like the contracts refuse them.

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod accounts;
 mod alto;
 mod anvil;
 mod config;
@@ -8,6 +9,7 @@ mod error;
 mod kit;
 mod toolchain;
 
+pub use accounts::{ACCOUNT_ETH, ACCOUNT_USD};
 pub use alto::{ALTO_DIR_ENV, ALTO_EXECUTOR_ACCOUNT, ALTO_UTILITY_ACCOUNT, Alto, AltoError, NODE_ENV};
 pub use anvil::AnvilNode;
 pub use config::{Hardfork, NodeConfig, Profile};

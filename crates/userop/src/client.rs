@@ -90,6 +90,15 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
+/// An operation the pipeline sent, and what became of it ([`UserOpClient::send_detailed`]).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The operation as signed and sent, with its hash and limits.
+    pub prepared: Prepared,
+    /// Its receipt.
+    pub receipt: UserOpReceipt,
+}
+
 /// The user-operation pipeline: nonce lane → fees within caps → estimate → sign → submit →
 /// receipt. Cheap to share between tasks (`&self` everywhere).
 #[derive(Debug)]
@@ -212,6 +221,12 @@ impl<S: Submitter, N: NonceSource> UserOpClient<S, N> {
     /// reverted: see [`UserOpReceipt::success`]) and released when nothing was sent; after
     /// AA25 the lane is read from the EntryPoint again.
     pub async fn send(&self, intent: &Intent, signer: &OpSigner) -> Result<UserOpReceipt> {
+        self.send_detailed(intent, signer).await.map(|sent| sent.receipt)
+    }
+
+    /// [`UserOpClient::send`], keeping the operation as it was signed and sent (its limits,
+    /// hash and signature) next to the receipt: for records, audits and gas accounting.
+    pub async fn send_detailed(&self, intent: &Intent, signer: &OpSigner) -> Result<Sent> {
         let reservation = self.lanes.reserve(intent.lane()).await?;
         let prepared = match self.prepare(intent, signer, &reservation).await {
             Ok(p) => p,
@@ -228,7 +243,7 @@ impl<S: Submitter, N: NonceSource> UserOpClient<S, N> {
         match self.submitter.receipt(&pending).await {
             Ok(receipt) => {
                 reservation.commit();
-                Ok(receipt)
+                Ok(Sent { prepared, receipt })
             }
             Err(e @ Error::Timeout { .. }) => {
                 // It may still land: never hand this nonce to a different operation. If it

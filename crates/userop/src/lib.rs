@@ -2,6 +2,7 @@
 
 mod calldata;
 mod client;
+pub mod direct;
 pub mod eip7702;
 mod error;
 mod gas;
@@ -16,7 +17,7 @@ pub use calldata::{
     OpSigner, SESSION_SIGNATURE_LEN, SESSION_TAG, encode_owner_signature, encode_session_signature,
     session_digest,
 };
-pub use client::{Intent, Prepared, UserOpClient};
+pub use client::{Intent, Prepared, Sent, UserOpClient};
 pub use error::{Error, FeeCapKind, Result};
 pub use gas::{FeeCaps, next_base_fee, pre_verification_gas};
 pub use hash::{UserOpHasher, packed_user_op_typehash, split_nonce, user_op_hash};

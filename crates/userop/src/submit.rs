@@ -180,8 +180,10 @@ const ENTRY_POINT_VALIDATION_OVERHEAD: u128 = 40_000;
 /// delegated relayer's code could act on the bundle).
 ///
 /// Gas estimation traces a `handleOps` simulation (`debug_traceCall` with the call tracer, as
-/// anvil and geth-style nodes offer). Transactions are signed locally with nonces kept here,
-/// so a send retried by the transport is the same transaction, and "already known" means sent.
+/// anvil and geth-style nodes offer): the call limit is 1.1 × the execution frame's gas +
+/// 5,000, the verification limit an upper bound (v0.8 charges for unused execution gas only).
+/// Transactions are signed locally with nonces kept here, so a send retried by the transport is
+/// the same transaction, and "already known" means sent.
 #[derive(Debug)]
 pub struct SelfBundler {
     provider: DynProvider,
@@ -380,6 +382,10 @@ impl Submitter for SelfBundler {
             ))));
         }
         let limits = GasLimits {
+            // An upper bound rather than the least limit that passes: finding that takes a
+            // bisection that signs the op again at every step (about a dozen simulations), and
+            // v0.8 charges no penalty on unused verification gas, so the bound only raises the
+            // prefund and the fee cap's worst case, never `actualGasUsed`.
             verification: (validation + ENTRY_POINT_VALIDATION_OVERHEAD) * 12 / 10,
             // 63/64 headroom for nested calls, well inside the 40,000 unused execution gas
             // that v0.8 leaves unpenalised.

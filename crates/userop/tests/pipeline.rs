@@ -12,7 +12,8 @@ use alloy::{
 use common::{Fixture, USD_CAP, fund};
 use sak_contracts::{SakAccount, sak_7702::Sak7702Account};
 use sak_userop::{
-    AaCode, Error, FeeCapKind, FeeCaps, Intent, OpSigner, SakError, SelfBundler, Submitter, UserOpClient,
+    AaCode, Error, FeeCapKind, FeeCaps, Intent, OpSigner, SakError, SelfBundler, Sent, Submitter,
+    UserOpClient,
     eip7702::{self, AuthorizationSender, ChainScope},
 };
 
@@ -31,9 +32,17 @@ async fn session_and_owner_ops_reach_receipts<S: Submitter>(fx: &Fixture, client
     let tx = fx.provider().get_transaction_receipt(r.tx_hash).await.unwrap().unwrap();
     assert_eq!(tx.block_number, Some(r.block_number));
 
+    // The detailed form keeps the operation as sent: the one the receipt is about, signed by
+    // the owner over its hash, carrying the limits it reports.
     let owner = Intent::calls(fx.account, lane(0), &[fx.transfer(2_000_000)]);
-    let r = client.send(&owner, &fx.owner_signer()).await.unwrap();
+    let Sent { prepared, receipt: r } = client.send_detailed(&owner, &fx.owner_signer()).await.unwrap();
     assert!(r.success, "owner op: {:?}", r.revert);
+    assert_eq!(prepared.user_op_hash, r.user_op_hash);
+    assert_eq!((prepared.op.sender, prepared.op.nonce), (r.sender, r.nonce));
+    assert_eq!(sak_userop::gas_limits(&prepared.op), prepared.limits);
+    assert_eq!(client.hasher().hash(&prepared.op, None).unwrap(), r.user_op_hash);
+    let signature = alloy::primitives::Signature::from_raw(&prepared.op.signature).unwrap();
+    assert_eq!(signature.recover_address_from_prehash(&r.user_op_hash).unwrap(), fx.owner.address());
     assert_eq!(fx.usd_balance(common::ALICE).await - before, U256::from(3_000_000));
 }
 
