@@ -6,14 +6,12 @@
 //! nothing twice.
 
 use alloy::{
-    network::TransactionBuilder,
     primitives::{Address, B256, U256, aliases::U192},
     providers::{DynProvider, Provider},
-    rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
-use sak_contracts::{IUniswapV2Router02, MockERC20, SakAccount, SakAccountFactory};
+use sak_contracts::{IUniswapV2Router02, MockERC20, SakAccount};
 use sak_policy::{Call, Context, Refusal, Session};
 use sak_primitives::{Condition, Gas, Op, Permission, Policy, SpendLimit};
 use sak_signer::{
@@ -41,16 +39,8 @@ struct Fixture {
 impl Fixture {
     async fn new() -> Self {
         let kit = Kit::start(Profile::test()).await.unwrap();
-        let d = *kit.deployment();
         let (owner, relayer) = (kit.dev_accounts()[1], kit.dev_signers()[3].clone());
-        let provider = kit.provider();
-        let factory = SakAccountFactory::new(d.sak_account_factory, provider);
-        let account = factory.getAddress(owner, B256::ZERO).call().await.unwrap();
-        factory.createAccount(owner, B256::ZERO).send().await.unwrap().get_receipt().await.unwrap();
-        let fund = TransactionRequest::default().with_to(account).with_value(U256::from(10u64.pow(19)));
-        provider.send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
-        let usd = MockERC20::new(d.usd, provider);
-        usd.mint(account, U256::from(10u64.pow(13))).send().await.unwrap().get_receipt().await.unwrap();
+        let account = kit.sak_account(owner, B256::ZERO).await.unwrap();
         Self { kit, account, owner, relayer }
     }
 
@@ -59,7 +49,7 @@ impl Fixture {
     }
 
     async fn now(&self) -> u64 {
-        self.provider().get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp
+        self.kit.chain_time().await.unwrap()
     }
 
     /// A trader policy: swaps on the router to the account, tUSD approvals up to [`CAP`] a day
@@ -90,25 +80,7 @@ impl Fixture {
     }
 
     async fn grant(&self, policy: &Policy, key: Address) -> u32 {
-        let receipt = SakAccount::new(self.account, self.provider())
-            .grantSession(policy.to_session_config(key))
-            .from(self.owner)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        assert!(receipt.status());
-        receipt
-            .inner
-            .logs()
-            .iter()
-            .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
-            .unwrap()
-            .inner
-            .data
-            .id
+        self.kit.grant_session(self.account, self.owner, policy.to_session_config(key)).await.unwrap()
     }
 
     async fn guard<L: Ledger + 'static>(
@@ -117,6 +89,19 @@ impl Fixture {
         id: u32,
         lane: u64,
         ledger: Arc<L>,
+    ) -> GuardedSigner<L, SelfBundler> {
+        self.guard_via(key, id, lane, ledger, self.relayer.clone()).await
+    }
+
+    /// [`Fixture::guard`] with its own relayer: a `SelfBundler` keeps its relayer's transaction
+    /// nonces itself, so concurrent bundlers need a relayer key each.
+    async fn guard_via<L: Ledger + 'static>(
+        &self,
+        key: LocalKey,
+        id: u32,
+        lane: u64,
+        ledger: Arc<L>,
+        relayer: PrivateKeySigner,
     ) -> GuardedSigner<L, SelfBundler> {
         let session = load_session(self.provider(), self.account, id).await.unwrap();
         let binding = Binding {
@@ -128,9 +113,7 @@ impl Fixture {
             delegate: None,
         };
         let bundler =
-            SelfBundler::new(self.kit.rpc_url(), self.relayer.clone(), self.kit.deployment().entry_point)
-                .await
-                .unwrap();
+            SelfBundler::new(self.kit.rpc_url(), relayer, self.kit.deployment().entry_point).await.unwrap();
         GuardedSigner::new(
             key,
             session,
@@ -249,7 +232,9 @@ async fn concurrent_lanes_sharing_a_ledger_never_exceed_the_cap() {
     let ledger = Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).unwrap());
     let mut bots = Vec::new();
     for lane in 1..=5u64 {
-        bots.push(Arc::new(fx.guard(LocalKey::from_signer(key.clone()), id, lane, ledger.clone()).await));
+        let relayer = fx.kit.dev_signers()[3 + lane as usize].clone();
+        let bot = fx.guard_via(LocalKey::from_signer(key.clone()), id, lane, ledger.clone(), relayer).await;
+        bots.push(Arc::new(bot));
     }
     // Five bots each want 300 tUSD of a 1,000 tUSD day: three fit.
     let tasks: Vec<_> = bots
