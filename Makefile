@@ -13,7 +13,7 @@ CARGO_FLAGS := --locked
 SNAPSHOT_FLAGS := --fuzz-seed 1 --no-match-contract Invariants
 
 demo: toolchain
-	cargo run $(CARGO_FLAGS) --quiet -p sak-cli --bin sak -- node up
+	cargo run $(CARGO_FLAGS) --quiet -p sak-cli --bin sak -- demo
 
 test: toolchain
 	@echo "==> formatting"

@@ -1,6 +1,6 @@
 //! Command-line definition: global flags and the subcommand tree.
 
-use crate::cmd::node::NodeCommand;
+use crate::cmd::{demo::DemoArgs, node::NodeCommand};
 use clap::{Args, Parser, Subcommand};
 
 /// Smart agent keys: give an AI agent or bot a session key that the chain keeps inside its
@@ -30,4 +30,8 @@ pub(crate) enum Command {
     /// Run a local chain with EntryPoint v0.8, the sample accounts and Uniswap V2 deployed.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// The main job in under two minutes: an owner grants a price-trigger bot a capped session
+    /// on a throwaway local chain; the bot trades until its cap refuses it, the chain refuses a
+    /// forced over-cap attempt, the owner revokes, and the account's other assets are checked.
+    Demo(DemoArgs),
 }

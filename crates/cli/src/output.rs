@@ -10,7 +10,7 @@ use tracing_subscriber::{EnvFilter, fmt};
 
 /// Progress to stderr: sak's own events at info, unless `--quiet`; `RUST_LOG` overrides.
 pub(crate) fn init_tracing(global: &GlobalArgs) {
-    let default = if global.quiet { "error" } else { "sak=info,sak_testkit=info" };
+    let default = if global.quiet { "error" } else { "sak=info,sak_testkit=info,sak_signer=warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     fmt()
         .with_env_filter(filter)
@@ -30,6 +30,22 @@ pub(crate) fn data(line: &str) -> eyre::Result<()> {
     }
 }
 
+/// An error whose data was already printed on stdout (a `--json` document saying what went
+/// wrong): `report` prints the message and hint on stderr only, and exits 2.
+#[derive(Debug)]
+pub(crate) struct AlreadyReported {
+    pub(crate) message: String,
+    pub(crate) hint: &'static str,
+}
+
+impl std::fmt::Display for AlreadyReported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AlreadyReported {}
+
 /// Prints `err` with its causes and a `hint:` line where the user can act, and returns the
 /// exit code.
 pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
@@ -38,16 +54,21 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
     }) {
         return ExitCode::SUCCESS;
     }
-    let hint = err
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<sak_testkit::Error>().and_then(sak_testkit::Error::hint));
+    let already = err.downcast_ref::<AlreadyReported>();
+    let hint = err.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<sak_testkit::Error>()
+            .and_then(sak_testkit::Error::hint)
+            .or_else(|| cause.downcast_ref::<sak_signer::Error>().and_then(sak_signer::Error::hint))
+            .or_else(|| cause.downcast_ref::<AlreadyReported>().map(|a| a.hint.to_owned()))
+    });
     let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "error: {}", causes.join(": "));
     if let Some(hint) = &hint {
         let _ = writeln!(stderr, "hint: {hint}");
     }
-    if global.json {
+    if global.json && already.is_none() {
         let json = serde_json::json!({ "error": { "message": causes.join(": "), "hint": hint } });
         let _ = data(&json.to_string());
     }
