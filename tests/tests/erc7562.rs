@@ -26,7 +26,7 @@ use alloy::{
 };
 use sak_contracts::{
     ENTRY_POINT_V08, ISakSessions, IUniswapV2Router02, MockERC20, MockERC7579Account, SakAccount,
-    SakAccountFactory, SessionKeyValidator,
+    SessionKeyValidator,
 };
 use sak_e2e::trace::{self, CallFrame, Frames, StructLog, VALIDATE_USER_OP};
 use sak_testkit::{Deployment, Kit, Profile};
@@ -269,21 +269,7 @@ impl Fixture {
         let (owner, agent, relayer) = (keys[1].clone(), keys[2].clone(), keys[9].clone());
         let bundler = SelfBundler::new(kit.rpc_url(), relayer, ENTRY_POINT_V08).await.unwrap();
         let client = UserOpClient::new(kit.provider().clone(), bundler, FeeCaps::UNLIMITED).await.unwrap();
-        let provider = kit.provider();
-        let factory = SakAccountFactory::new(d.sak_account_factory, provider);
-        let account = factory.getAddress(owner.address(), B256::ZERO).call().await.unwrap();
-        factory.createAccount(owner.address(), B256::ZERO).send().await.unwrap().get_receipt().await.unwrap();
-        let fund =
-            alloy::rpc::types::TransactionRequest::default().to(account).value(U256::from(10u64.pow(18)));
-        provider.send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
-        MockERC20::new(d.usd, provider)
-            .mint(account, U256::from(10u64.pow(12)))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let account = kit.sak_account(owner.address(), B256::ZERO).await.unwrap();
         Self { kit, d, account, owner, agent, client }
     }
 
@@ -321,25 +307,7 @@ impl Fixture {
     }
 
     async fn grant(&self, config: ISakSessions::SessionConfig) -> u32 {
-        let receipt = SakAccount::new(self.account, self.kit.provider())
-            .grantSession(config)
-            .from(self.owner.address())
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        assert!(receipt.status());
-        receipt
-            .inner
-            .logs()
-            .iter()
-            .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
-            .unwrap()
-            .inner
-            .data
-            .id
+        self.kit.grant_session(self.account, self.owner.address(), config).await.unwrap()
     }
 
     fn session_signer(&self, id: u32) -> OpSigner {

@@ -11,7 +11,7 @@ use alloy::{
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
-use sak_contracts::{ISakSessions, MockERC20, SakAccount, SakAccountFactory};
+use sak_contracts::{ISakSessions, MockERC20};
 use sak_testkit::{Alto, Deployment, Kit, Profile};
 use sak_userop::{BundlerClient, Call, FeeCaps, OpSigner, SelfBundler, UserOpClient, retrying_provider};
 
@@ -38,19 +38,7 @@ impl Fixture {
         let d = *kit.deployment();
         let keys = kit.dev_signers().to_vec();
         let (owner, agent, relayer) = (keys[1].clone(), keys[2].clone(), keys[3].clone());
-        let provider = kit.provider();
-        let factory = SakAccountFactory::new(d.sak_account_factory, provider);
-        let account = factory.getAddress(owner.address(), B256::ZERO).call().await.unwrap();
-        factory.createAccount(owner.address(), B256::ZERO).send().await.unwrap().get_receipt().await.unwrap();
-        fund(provider, account).await;
-        MockERC20::new(d.usd, provider)
-            .mint(account, U256::from(10u64.pow(13)))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let account = kit.sak_account(owner.address(), B256::ZERO).await.unwrap();
         let mut fx = Self { kit, d, account, owner, agent, relayer, session: 0 };
         fx.session = fx.grant(fx.account, fx.owner.address()).await;
         fx
@@ -63,8 +51,7 @@ impl Fixture {
     /// Grants the agent a session on `account` (owned by `owner`, a dev account): tUSD
     /// transfers up to [`USD_CAP`] a day, unlimited gas.
     pub async fn grant(&self, account: Address, owner: Address) -> u32 {
-        let now =
-            self.provider().get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
+        let now = self.kit.chain_time().await.unwrap();
         let config = ISakSessions::SessionConfig {
             signer: self.agent.address(),
             validAfter: U40::from(now),
@@ -82,25 +69,7 @@ impl Fixture {
             maxOps: U24::ZERO,
             paymaster: Address::ZERO,
         };
-        let receipt = SakAccount::new(account, self.provider())
-            .grantSession(config)
-            .from(owner)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        assert!(receipt.status(), "grantSession");
-        receipt
-            .inner
-            .logs()
-            .iter()
-            .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
-            .unwrap()
-            .inner
-            .data
-            .id
+        self.kit.grant_session(account, owner, config).await.unwrap()
     }
 
     pub fn transfer(&self, amount: u64) -> Call {
