@@ -469,6 +469,34 @@ pub struct SignedIntent {
     pub spends: Vec<Spend>,
 }
 
+/// What one operation will reserve, and the decision behind it.
+struct Plan {
+    auth: Option<Authorization>,
+    intent: Intent,
+    ceilings: Vec<Ceiling>,
+    /// (token, window, when the allowance renews), for refusals.
+    resets_at: Vec<(Address, u64, u64)>,
+}
+
+impl Plan {
+    /// A ledger refusal as the policy's: `SpendCapExceeded` with what remains beside what is
+    /// already in flight.
+    fn refusal(&self, e: Error) -> Error {
+        match e {
+            Error::CeilingExceeded { token, window, pending, requested, ceiling } => {
+                let resets_at = self.resets_at.iter().find(|r| r.0 == token && r.1 == window).map(|r| r.2);
+                Error::Refused(Refusal::SpendCapExceeded {
+                    token,
+                    requested,
+                    remaining: ceiling.saturating_sub(pending),
+                    resets_at,
+                })
+            }
+            other => other,
+        }
+    }
+}
+
 impl std::fmt::Debug for SignedIntent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignedIntent")
@@ -504,16 +532,82 @@ impl<L: Ledger> SigningCore<L> {
     pub fn sign(
         &self,
         session: &Session,
-        mut op: UserOp,
+        op: UserOp,
         calls: &[Call],
         clock: u64,
         nonce_seq: u64,
         preflight: Preflight,
     ) -> Result<SignedIntent> {
-        let limits = sak_userop::gas_limits(&op);
-        let gas_cost = U256::from(limits.total()) * U256::from(sak_userop::fees(&op).max_fee_per_gas);
+        let plan = self.plan(session, session, &op, calls, clock, nonce_seq, preflight)?;
+        let id = self.ledger.reserve(&plan.intent, &plan.ceilings).map_err(|e| plan.refusal(e))?;
+        crate::ledger::failpoint("guard", "after_reserve");
+        let (signed_intent, signed) = self.seal(id, op, plan, clock)?;
+        self.ledger.mark_signed(id, &signed)?;
+        crate::ledger::failpoint("guard", "after_sign");
+        Ok(signed_intent)
+    }
+
+    /// [`SigningCore::sign`] for several operations `(op, calls, nonce_seq)` at once: each is
+    /// decided after the ones before it (their charges count, as on chain), then all are
+    /// reserved in one ledger transaction and persisted in another, so a durable ledger pays two
+    /// fsyncs per batch instead of two per operation. Per-operation results, in order. An
+    /// operation the ledger refuses (others in flight) still counts for the later ones of the
+    /// batch: conservative, never beyond the cap.
+    pub fn sign_batch(
+        &self,
+        session: &Session,
+        batch: Vec<(UserOp, Vec<Call>, u64)>,
+        clock: u64,
+        preflight: Preflight,
+    ) -> Result<Vec<Result<SignedIntent>>> {
+        let mut state = session.clone();
+        let mut out: Vec<Result<(UserOp, Plan)>> = Vec::with_capacity(batch.len());
+        for (op, calls, seq) in batch {
+            let planned = self.plan(session, &state, &op, &calls, clock, seq, preflight);
+            if let Ok(Plan { auth: Some(auth), .. }) = &planned {
+                state.apply(auth);
+            }
+            out.push(planned.map(|plan| (op, plan)));
+        }
+        let to_reserve: Vec<(&Intent, &[Ceiling])> =
+            out.iter().filter_map(|r| r.as_ref().ok()).map(|(_, p)| (&p.intent, &p.ceilings[..])).collect();
+        let mut ids = self.ledger.reserve_batch(&to_reserve)?.into_iter();
+        let mut sealed = Vec::with_capacity(out.len());
+        for planned in out {
+            sealed.push(planned.and_then(|(op, plan)| {
+                let id = ids.next().expect("one reservation result per plan").map_err(|e| plan.refusal(e))?;
+                self.seal(id, op, plan, clock)
+            }));
+        }
+        let to_mark: Vec<(IntentId, &SignedOp)> =
+            sealed.iter().filter_map(|r| r.as_ref().ok()).map(|(i, s)| (i.id, s)).collect();
+        let mut marked = self.ledger.mark_signed_batch(&to_mark)?.into_iter();
+        Ok(sealed
+            .into_iter()
+            .map(|r| {
+                r.and_then(|(intent, _)| marked.next().expect("one result per signed op").map(|()| intent))
+            })
+            .collect())
+    }
+
+    /// The decision for `op` against `state` and what to reserve for it. Ceilings come from
+    /// `chain`, the counters as the chain has them: everything in flight, this operation
+    /// included, must fit what remains there.
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &self,
+        chain: &Session,
+        state: &Session,
+        op: &UserOp,
+        calls: &[Call],
+        clock: u64,
+        nonce_seq: u64,
+        preflight: Preflight,
+    ) -> Result<Plan> {
+        let limits = sak_userop::gas_limits(op);
+        let gas_cost = U256::from(limits.total()) * U256::from(sak_userop::fees(op).max_fee_per_gas);
         let operation = Operation { calls: calls.to_vec(), clock, gas_cost, paymaster: None };
-        let auth = match (session.authorize(&operation, &self.binding.context), preflight) {
+        let auth = match (state.authorize(&operation, &self.binding.context), preflight) {
             (Ok(auth), _) => Some(auth),
             (Err(refusal), Preflight::Check) => return Err(Error::Refused(refusal)),
             (Err(_), Preflight::SkipForProof) => None,
@@ -521,48 +615,39 @@ impl<L: Ledger> SigningCore<L> {
         let charges = auth.as_ref().map_or(&[][..], |a| &a.charges[..]);
         let spends: Vec<Spend> =
             charges.iter().map(|c| Spend { token: c.token, window: c.window, amount: c.amount }).collect();
-        // The chain's remaining allowance bounds everything in flight, this operation included.
-        let ceilings: Vec<Ceiling> = charges
-            .iter()
-            .map(|c| Ceiling { token: c.token, window: c.window, max_pending: c.remaining + c.amount })
-            .collect();
+        let mut ceilings: Vec<Ceiling> = Vec::with_capacity(charges.len());
+        for c in charges {
+            if !ceilings.iter().any(|x| x.token == c.token && x.window == c.window) {
+                let (remaining, _) = chain.remaining(c.token, clock).unwrap_or_default();
+                ceilings.push(Ceiling { token: c.token, window: c.window, max_pending: remaining });
+            }
+        }
+        let resets_at = charges.iter().map(|c| (c.token, c.window, c.resets_at)).collect();
         let intent = Intent {
             chain_id: self.binding.chain_id,
             account: self.binding.context.account,
             session_id: self.session_key(),
             nonce_key: U256::from(self.binding.lane_key),
             nonce_seq: Some(nonce_seq),
-            spends: spends.clone(),
+            spends,
             gas_cost_cap: gas_cost,
             created_at: clock,
         };
-        let id = self.ledger.reserve(&intent, &ceilings).map_err(|e| match e {
-            Error::CeilingExceeded { token, window, pending, requested, ceiling } => {
-                let resets_at =
-                    charges.iter().find(|c| c.token == token && c.window == window).map(|c| c.resets_at);
-                Error::Refused(Refusal::SpendCapExceeded {
-                    token,
-                    requested,
-                    remaining: ceiling.saturating_sub(pending),
-                    resets_at,
-                })
-            }
-            other => other,
-        })?;
-        crate::ledger::failpoint("guard", "after_reserve");
+        Ok(Plan { auth, intent, ceilings, resets_at })
+    }
 
-        // RFC 6979: the same operation always gets the same signature.
+    /// Signs a reserved operation (RFC 6979: the same operation always gets the same signature).
+    fn seal(&self, id: IntentId, mut op: UserOp, plan: Plan, clock: u64) -> Result<(SignedIntent, SignedOp)> {
         let user_op_hash = self.hasher.hash(&op, self.binding.delegate)?;
         op.signature = self.sign_hash(user_op_hash, clock)?;
         let signed = SignedOp {
             user_op_hash,
-            nonce_key: U256::from(self.binding.lane_key),
-            nonce_seq,
+            nonce_key: plan.intent.nonce_key,
+            nonce_seq: plan.intent.nonce_seq.unwrap_or_default(),
             op_bytes: op.abi_encode().into(),
         };
-        self.ledger.mark_signed(id, &signed)?;
-        crate::ledger::failpoint("guard", "after_sign");
-        Ok(SignedIntent { id, op, user_op_hash, auth, spends })
+        let intent = SignedIntent { id, op, user_op_hash, auth: plan.auth, spends: plan.intent.spends };
+        Ok((intent, signed))
     }
 
     /// The session signature for `user_op_hash` at `clock`.
