@@ -13,7 +13,7 @@ use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -134,7 +134,7 @@ impl Alto {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = spawn_tied(command).map_err(AltoError::Spawn)?;
+        let mut child = crate::anvil::spawn_tied_to_process(command).map_err(AltoError::Spawn)?;
         let pid = child.id();
         let output = Arc::new(Mutex::new(VecDeque::new()));
         for (name, stream) in [
@@ -261,64 +261,4 @@ fn locate() -> Result<PathBuf, AltoError> {
 
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
-}
-
-/// Spawns `command` from a thread that lives as long as the process, so that on Linux the
-/// child's `PR_SET_PDEATHSIG` (which fires when the forking *thread* exits) only fires when
-/// this process dies: Alto never outlives a test killed with SIGKILL.
-fn spawn_tied(command: Command) -> std::io::Result<Child> {
-    #[cfg(target_os = "linux")]
-    {
-        type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
-        static SPAWNER: Mutex<Option<mpsc::Sender<Job>>> = Mutex::new(None);
-        let mut spawner = SPAWNER.lock().unwrap();
-        let tx = match &*spawner {
-            Some(tx) => tx.clone(),
-            None => {
-                let (tx, rx) = mpsc::channel::<Job>();
-                std::thread::Builder::new().name("sak-alto-spawner".into()).spawn(move || {
-                    for (mut command, reply) in rx {
-                        let _ = reply.send(pdeathsig::spawn(&mut command));
-                    }
-                })?;
-                spawner.insert(tx).clone()
-            }
-        };
-        drop(spawner);
-        let (reply_tx, reply_rx) = mpsc::channel();
-        tx.send((command, reply_tx)).map_err(|_| std::io::Error::other("spawner thread is gone"))?;
-        reply_rx.recv().map_err(|_| std::io::Error::other("spawner thread is gone"))?
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let mut command = command;
-        command.spawn()
-    }
-}
-
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-mod pdeathsig {
-    use std::{
-        os::unix::process::CommandExt,
-        process::{Child, Command},
-    };
-
-    pub(super) fn spawn(command: &mut Command) -> std::io::Result<Child> {
-        // SAFETY: the closure runs in the forked child before exec and only calls
-        // async-signal-safe functions (prctl, getppid, _exit).
-        unsafe {
-            let parent = libc::getpid();
-            command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
-        command.spawn()
-    }
 }

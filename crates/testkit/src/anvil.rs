@@ -210,11 +210,11 @@ fn read_stdout(stdout: std::process::ChildStdout, ready: mpsc::Sender<Ready>) {
     }
 }
 
-/// Spawns `command` so that the child dies when this process does.
+/// Spawns `command` so that the child dies when this process does (anvil, Alto).
 ///
 /// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, so children are
 /// forked from one thread that lives as long as the process.
-fn spawn_tied_to_process(command: Command) -> std::io::Result<Child> {
+pub(crate) fn spawn_tied_to_process(command: Command) -> std::io::Result<Child> {
     #[cfg(target_os = "linux")]
     {
         type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
