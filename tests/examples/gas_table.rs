@@ -861,17 +861,8 @@ const NOTES: &str = "
 - The plain EOA transfer (e) is the floor the direct relayed path (d) will be compared with.
 ";
 
-/// Today's UTC date, `YYYY-MM-DD` (civil-from-days, H. Hinnant).
+/// Today's UTC date, `YYYY-MM-DD`.
 fn today() -> String {
     let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    sak_primitives::units::format_time(secs)[..10].to_owned()
 }

@@ -101,6 +101,27 @@ pub fn parse_time(text: &str) -> Option<u64> {
     u64::try_from(seconds).ok()
 }
 
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`, for display (the inverse of [`parse_time`] on
+/// whole seconds).
+pub fn format_time(unix: u64) -> String {
+    let (days, rem) = (unix / 86_400, unix % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3_600, rem % 3_600 / 60, rem % 60)
+}
+
+/// The proleptic Gregorian date of day `days` since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -143,5 +164,15 @@ mod tests {
         assert_eq!(parse_time("2026-11-22T06:47:07+02:00"), Some(1_795_322_827));
         assert_eq!(parse_time("2026-11-22T04:47:07.123Z"), Some(1_795_322_827));
         assert_eq!(parse_time("yesterday"), None);
+    }
+
+    #[test]
+    fn times_format_and_read_back() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
+        for t in [0, 951_782_400, 1_700_000_000, 1_795_322_827, 4_102_444_799] {
+            let text = format_time(t).replace(' ', "T").replace("TUTC", "Z");
+            assert_eq!(parse_time(&text), Some(t), "{text}");
+        }
     }
 }
