@@ -1,12 +1,25 @@
 //! Command-line definition: global flags and the subcommand tree.
 
-use crate::cmd::{demo::DemoArgs, node::NodeCommand};
+use crate::cmd::{
+    account::AccountCommand, audit::AuditArgs, completions::CompletionsArgs, demo::DemoArgs, deploy::DeployArgs,
+    doctor::DoctorArgs, init::InitArgs, key::KeyCommand, node::NodeCommand, owner::OwnerCommand,
+    send::{SendArgs, SwapArgs},
+    session::SessionCommand,
+};
 use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
 /// Smart agent keys: give an AI agent or bot a session key that the chain keeps inside its
 /// limits.
 #[derive(Debug, Parser)]
-#[command(name = "sak", version, propagate_version = true, arg_required_else_help = true)]
+#[command(
+    name = "sak",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true,
+    after_help = "Files live in $SAK_HOME, else ~/.config/sak and ~/.local/share/sak (XDG).\n\
+                  Exit codes: 0 ok, 1 refused (by a policy or by you), 2 any other error."
+)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,
@@ -23,15 +36,54 @@ pub(crate) struct GlobalArgs {
     /// Only errors on stderr, no progress.
     #[arg(long, short, global = true)]
     pub(crate) quiet: bool,
+    /// The network from the config (`local`, `fork`, `sepolia`, or one you added)
+    /// [default: the config's `network`].
+    #[arg(long, short = 'n', global = true, env = "SAK_NETWORK", value_name = "NAME")]
+    pub(crate) network: Option<String>,
+    /// Use this RPC URL instead of the network's.
+    #[arg(long, global = true, env = "SAK_RPC_URL", value_name = "URL", hide_env_values = true)]
+    pub(crate) rpc_url: Option<String>,
+    /// Read the keystore password from this file (mode 0600) instead of $SAK_PASSWORD.
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "password_fd")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Read the keystore password from this inherited file descriptor.
+    #[arg(long, global = true, value_name = "FD")]
+    pub(crate) password_fd: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Write the config file and create the key directories; choose the default network.
+    Init(InitArgs),
     /// Run a local chain with EntryPoint v0.8, the sample accounts and Uniswap V2 deployed.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Deploy sak's contracts on the network (idempotent; same addresses on every chain).
+    Deploy(DeployArgs),
+    /// The owner key: the wallet's master key, kept in an encrypted keystore.
+    #[command(subcommand)]
+    Owner(OwnerCommand),
+    /// The owner's account: a smart account or the owner EOA delegated with EIP-7702.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Session keys: the keys agents sign with.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Grant, inspect, revoke, rotate and verify sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Act as an agent: send calls under a session.
+    Send(SendArgs),
+    /// Act as an agent: swap through a Uniswap V2 router under a session.
+    Swap(SwapArgs),
+    /// Check endpoints, chain id, contracts, bundler, keystore permissions and sessions.
+    Doctor(DoctorArgs),
+    /// Every signing decision from the durable log; stale keys and keys due for rotation.
+    Audit(AuditArgs),
     /// The main job in under two minutes: an owner grants a price-trigger bot a capped session
     /// on a throwaway local chain; the bot trades until its cap refuses it, the chain refuses a
     /// forced over-cap attempt, the owner revokes, and the account's other assets are checked.
     Demo(DemoArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
 }

@@ -2,7 +2,10 @@
 
 mod cli;
 mod cmd;
+mod config;
+mod ctx;
 mod output;
+mod store;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -46,6 +46,78 @@ impl std::fmt::Display for AlreadyReported {
 
 impl std::error::Error for AlreadyReported {}
 
+/// An error that says what to do about it. `refused` errors exit 1 (refused by policy or by
+/// the user), others 2.
+#[derive(Debug)]
+pub(crate) struct Hinted {
+    pub(crate) message: String,
+    pub(crate) hint: String,
+    pub(crate) refused: bool,
+}
+
+impl Hinted {
+    pub(crate) fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { message: message.into(), hint: hint.into(), refused: false }
+    }
+
+    /// A refusal (exit 1): a policy said no, or the user declined.
+    pub(crate) fn refused(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { message: message.into(), hint: hint.into(), refused: true }
+    }
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {}
+
+/// The policy refusal somewhere in `err`'s chain (a local or on-chain policy decision).
+pub(crate) fn refusal_of(err: &eyre::Report) -> Option<sak_policy::Refusal> {
+    err.chain().find_map(|c| {
+        c.downcast_ref::<sak_signer::Error>()
+            .and_then(sak_signer::Error::refusal)
+            .or_else(|| c.downcast_ref::<sak_userop::Error>().and_then(sak_userop::Error::refusal))
+    })
+}
+
+/// Exit code 1 for refusals (policy or user), 2 for everything else.
+fn exit_code(err: &eyre::Report) -> u8 {
+    let refused = err.chain().any(|c| c.downcast_ref::<Hinted>().is_some_and(|h| h.refused));
+    if refused || refusal_of(err).is_some() { 1 } else { 2 }
+}
+
+fn hint_of(err: &eyre::Report) -> Option<String> {
+    err.chain().find_map(|cause| {
+        if let Some(h) = cause.downcast_ref::<Hinted>() {
+            return Some(h.hint.clone());
+        }
+        if let Some(sak_signer::Error::PasswordEnvMissing { var }) = cause.downcast_ref::<sak_signer::Error>() {
+            return Some(format!(
+                "export {var}=... (the keystore password), or pass --password-file FILE (mode 0600) or --password-fd N"
+            ));
+        }
+        match cause.downcast_ref::<sak_signer::Error>() {
+            Some(sak_signer::Error::InsecurePermissions { .. }) => {
+                return Some("run the chmod above: keys must be readable by you only".into());
+            }
+            Some(sak_signer::Error::WrongPassword { .. }) => {
+                return Some("use the password the key was stored with ($SAK_PASSWORD, --password-file or --password-fd)".into());
+            }
+            _ => {}
+        }
+        cause
+            .downcast_ref::<sak_testkit::Error>()
+            .and_then(sak_testkit::Error::hint)
+            .or_else(|| cause.downcast_ref::<sak_signer::Error>().and_then(sak_signer::Error::hint))
+            .or_else(|| cause.downcast_ref::<sak_userop::Error>().and_then(|e| e.hint().map(Into::into)))
+            .or_else(|| cause.downcast_ref::<sak_primitives::Error>().map(sak_primitives::Error::hint))
+            .or_else(|| cause.downcast_ref::<AlreadyReported>().map(|a| a.hint.to_owned()))
+    })
+}
+
 /// Prints `err` with its causes and a `hint:` line where the user can act, and returns the
 /// exit code.
 pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
@@ -55,13 +127,8 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let already = err.downcast_ref::<AlreadyReported>();
-    let hint = err.chain().find_map(|cause| {
-        cause
-            .downcast_ref::<sak_testkit::Error>()
-            .and_then(sak_testkit::Error::hint)
-            .or_else(|| cause.downcast_ref::<sak_signer::Error>().and_then(sak_signer::Error::hint))
-            .or_else(|| cause.downcast_ref::<AlreadyReported>().map(|a| a.hint.to_owned()))
-    });
+    let hint = hint_of(err);
+    let code = if already.is_some() { 2 } else { exit_code(err) };
     let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "error: {}", causes.join(": "));
@@ -69,8 +136,27 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
         let _ = writeln!(stderr, "hint: {hint}");
     }
     if global.json && already.is_none() {
-        let json = serde_json::json!({ "error": { "message": causes.join(": "), "hint": hint } });
+        let refusal = refusal_of(err).map(|r| serde_json::json!({ "name": r.name(), "detail": r.to_string() }));
+        let json = serde_json::json!({
+            "error": { "message": causes.join(": "), "hint": hint, "exit_code": code, "refusal": refusal }
+        });
         let _ = data(&json.to_string());
     }
-    ExitCode::from(2)
+    ExitCode::from(code)
+}
+
+/// Prints a command's result: `value` as one JSON document under `--json`, else `human()`.
+pub(crate) fn emit<T: serde::Serialize>(
+    global: &GlobalArgs,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> eyre::Result<()> {
+    if global.json { data(&serde_json::to_string(value)?) } else { data(human().trim_end()) }
+}
+
+/// A progress line on stderr (not under `--quiet` or `--json`).
+pub(crate) fn progress(global: &GlobalArgs, line: &str) {
+    if !global.quiet && !global.json {
+        eprintln!("{line}");
+    }
 }

@@ -10,6 +10,16 @@ use std::{
 
 const SAK: &str = env!("CARGO_BIN_EXE_sak");
 
+/// `sak` with a private SAK_HOME (one per test process: nextest runs each test in its own), so
+/// that `node up` records itself there, never in the user's home.
+fn sak_cmd() -> Command {
+    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let home = HOME.get_or_init(|| tempfile::tempdir().unwrap());
+    let mut cmd = Command::new(SAK);
+    cmd.env("SAK_HOME", home.path()).env_remove("SAK_NETWORK").env_remove("SAK_RPC_URL");
+    cmd
+}
+
 struct Running {
     child: Child,
     summary: serde_json::Value,
@@ -24,7 +34,7 @@ impl Drop for Running {
 
 /// Starts `sak --json node up --port 0 <extra>` and waits for its JSON summary line.
 fn node_up(extra: &[&str]) -> Running {
-    let mut child = Command::new(SAK)
+    let mut child = sak_cmd()
         .args(["--json", "--quiet", "node", "up", "--port", "0"])
         .args(extra)
         .stdin(Stdio::null())
@@ -127,7 +137,7 @@ fn node_up_reports_anvil_dying_under_it() {
 
 /// Runs sak to completion; returns (exit code, stdout, stderr).
 fn sak(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(SAK).args(args).stdin(Stdio::null()).output().unwrap();
+    let out = sak_cmd().args(args).stdin(Stdio::null()).output().unwrap();
     (
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).unwrap(),
@@ -169,7 +179,7 @@ fn port_in_use_is_refused_with_a_hint() {
 
 #[test]
 fn fork_profile_without_its_url_says_which_variable_to_set() {
-    let out = Command::new(SAK)
+    let out = sak_cmd()
         .args(["node", "up", "--profile", "fork"])
         .env_remove("SAK_FORK_URL")
         .output()

@@ -16,10 +16,10 @@ use sak_contracts::{
     CREATE2_DEPLOYER, ENTRY_POINT_V08_SALT, IUniswapV2Factory, IUniswapV2Pair, IUniswapV2Router02, MockERC20,
     Sak7702Account, SakAccountFactory,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Addresses of everything [`deploy`] puts on the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
     /// EntryPoint v0.8, at its canonical address.
     pub entry_point: Address,

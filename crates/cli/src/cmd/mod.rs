@@ -1,13 +1,45 @@
 //! One module per command.
 
+pub(crate) mod account;
+pub(crate) mod audit;
+pub(crate) mod completions;
 pub(crate) mod demo;
+pub(crate) mod deploy;
+pub(crate) mod doctor;
+pub(crate) mod init;
+pub(crate) mod key;
 pub(crate) mod node;
+pub(crate) mod owner;
+pub(crate) mod send;
+pub(crate) mod session;
+pub(crate) mod session_ops;
+pub(crate) mod verify;
 
-use crate::cli::{Command, GlobalArgs};
+use crate::{
+    cli::{Command, GlobalArgs},
+    ctx::Ctx,
+};
 
 pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<()> {
     match command {
-        Command::Node(command) => node::run(command, global).await,
         Command::Demo(args) => demo::run(args, global).await,
+        Command::Completions(args) => completions::run(args),
+        Command::Init(args) => init::run(args, global),
+        command => {
+            let ctx = Ctx::new(global)?;
+            match command {
+                Command::Node(command) => node::run(command, &ctx).await,
+                Command::Deploy(args) => deploy::run(args, &ctx).await,
+                Command::Owner(command) => owner::run(command, &ctx).await,
+                Command::Account(command) => account::run(command, &ctx).await,
+                Command::Key(command) => key::run(command, &ctx),
+                Command::Session(command) => session::run(command, &ctx).await,
+                Command::Send(args) => send::send(args, &ctx).await,
+                Command::Swap(args) => send::swap(args, &ctx).await,
+                Command::Doctor(args) => doctor::run(args, &ctx).await,
+                Command::Audit(args) => audit::run(args, &ctx).await,
+                Command::Demo(_) | Command::Completions(_) | Command::Init(_) => unreachable!("handled above"),
+            }
+        }
     }
 }

@@ -1,6 +1,11 @@
-//! `sak node up`: a local chain with everything deployed, until Ctrl-C or SIGTERM.
+//! `sak node up|status|down|fund`: a local chain with everything deployed, until Ctrl-C,
+//! SIGTERM or `sak node down`.
 
-use crate::{cli::GlobalArgs, output};
+use crate::{
+    ctx::Ctx,
+    output::{self, Hinted},
+    store::{NodeFile, pid_alive},
+};
 use alloy::{
     primitives::{Address, U256, utils::format_ether},
     providers::Provider,
@@ -20,6 +25,31 @@ pub(crate) enum NodeCommand {
         after_help = "Examples:\n  sak node up\n  sak node up --json --port 0\n  sak node up --fork-url \"$SEPOLIA_RPC_URL\""
     )]
     Up(UpArgs),
+    /// Whether this home's `sak node up` is running, and what it serves.
+    #[command(after_help = "Examples:\n  sak node status\n  sak node status --json")]
+    Status,
+    /// Stop this home's `sak node up` (and its anvil).
+    #[command(after_help = "Examples:\n  sak node down")]
+    Down,
+    /// Local and fork chains only: send ETH from anvil's first dev account and mint tUSD/TKN to
+    /// an address (the owner, an account).
+    #[command(after_help = "Examples:\n  sak node fund owner --eth 10\n  sak node fund account --eth 5 --usd 5000")]
+    Fund(FundArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FundArgs {
+    /// `owner`, `account`, or a 0x address.
+    who: String,
+    /// Whole ETH to send.
+    #[arg(long, default_value = "0")]
+    eth: String,
+    /// Whole tUSD to mint.
+    #[arg(long, default_value = "0")]
+    usd: String,
+    /// Whole TKN to mint.
+    #[arg(long, default_value = "0")]
+    tkn: String,
 }
 
 #[derive(Debug, Args)]
@@ -42,13 +72,25 @@ pub(crate) struct UpArgs {
     fork_block_number: Option<u64>,
 }
 
-pub(crate) async fn run(command: NodeCommand, global: &GlobalArgs) -> eyre::Result<()> {
+pub(crate) async fn run(command: NodeCommand, ctx: &Ctx) -> eyre::Result<()> {
     match command {
-        NodeCommand::Up(args) => up(args, global).await,
+        NodeCommand::Up(args) => up(args, ctx).await,
+        NodeCommand::Status => status(ctx).await,
+        NodeCommand::Down => down(ctx).await,
+        NodeCommand::Fund(args) => fund(args, ctx).await,
     }
 }
 
-async fn up(args: UpArgs, global: &GlobalArgs) -> eyre::Result<()> {
+async fn up(args: UpArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let global = &ctx.global;
+    let node_file = ctx.paths.node_file();
+    if let Some(running) = NodeFile::load_live(&node_file)? {
+        return Err(Hinted::new(
+            format!("`sak node up` is already running for this home (pid {}, {})", running.pid, running.rpc_url),
+            "stop it with `sak node down`, or use another SAK_HOME",
+        )
+        .into());
+    }
     let config = match &args.config {
         Some(path) => NodeConfig::load(path)?,
         None => match std::env::current_dir().ok().as_deref().and_then(NodeConfig::find_from) {
@@ -80,6 +122,22 @@ async fn up(args: UpArgs, global: &GlobalArgs) -> eyre::Result<()> {
     tracing::info!("ready in {:.1}s ({})", started.elapsed().as_secs_f64(), config.source());
 
     let summary = Summary::collect(&kit).await?;
+    let record = NodeFile {
+        profile: summary.profile.clone(),
+        rpc_url: summary.rpc_url.clone(),
+        chain_id: summary.chain_id,
+        pid: std::process::id(),
+        anvil_pid: summary.anvil_pid,
+        started_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        fork: summary.fork.clone(),
+        contracts: summary.contracts,
+        dev_key: summary.dev_accounts.first().map(|a| a.private_key.clone()).unwrap_or_default(),
+    };
+    record.save(&node_file)?;
+    // Removed however the loop below ends.
+    let _remove = RemoveOnDrop(node_file);
     output::data(&if global.json { serde_json::to_string(&summary)? } else { summary.human() })?;
     if !global.quiet {
         eprintln!("Press Ctrl-C to stop.");
@@ -106,9 +164,127 @@ async fn up(args: UpArgs, global: &GlobalArgs) -> eyre::Result<()> {
     Ok(())
 }
 
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// What `sak node status` prints. Field names are part of the `--json` interface.
+#[derive(Debug, Serialize)]
+struct Status {
+    running: bool,
+    #[serde(flatten)]
+    node: Option<NodeFile>,
+    block_number: Option<u64>,
+    reachable: bool,
+}
+
+async fn status(ctx: &Ctx) -> eyre::Result<()> {
+    let node = NodeFile::load_live(&ctx.paths.node_file())?;
+    let mut block_number = None;
+    if let Some(n) = &node {
+        let provider = alloy::providers::ProviderBuilder::new().connect_http(n.rpc_url.parse()?);
+        block_number = tokio::time::timeout(Duration::from_secs(5), provider.get_block_number()).await.ok().and_then(Result::ok);
+    }
+    let out = Status { running: node.is_some(), reachable: block_number.is_some(), node, block_number };
+    output::emit(&ctx.global, &out, || match &out.node {
+        Some(n) => format!(
+            "running    pid {} (anvil pid {}), profile `{}`\nRPC URL    {}\nchain id   {}\nblock      {}\nstarted    {}",
+            n.pid,
+            n.anvil_pid,
+            n.profile,
+            n.rpc_url,
+            n.chain_id,
+            out.block_number.map_or_else(|| "unreachable".into(), |b| b.to_string()),
+            sak_primitives::units::format_time(n.started_at),
+        ),
+        None => "not running (start it with `sak node up`)".into(),
+    })?;
+    if out.running && !out.reachable {
+        return Err(Hinted::new("the node is running but its RPC does not answer", "restart it: `sak node down && sak node up`").into());
+    }
+    Ok(())
+}
+
+async fn down(ctx: &Ctx) -> eyre::Result<()> {
+    let path = ctx.paths.node_file();
+    let Some(node) = NodeFile::load_live(&path)? else {
+        output::emit(&ctx.global, &serde_json::json!({ "stopped": false, "running": false }), || {
+            "not running".into()
+        })?;
+        return Ok(());
+    };
+    // SIGTERM to the `sak node up` process we recorded (never by name); it stops anvil.
+    let pid = i32::try_from(node.pid)?;
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) takes plain integers.
+    let sent = unsafe { libc::kill(pid, libc::SIGTERM) } == 0;
+    eyre::ensure!(sent, "could not signal pid {pid}: {}", std::io::Error::last_os_error());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pid_alive(node.pid) || pid_alive(node.anvil_pid) {
+        if std::time::Instant::now() > deadline {
+            return Err(Hinted::new(
+                format!("pid {} did not stop within 10 s", node.pid),
+                format!("stop it yourself: kill {}", node.pid),
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    output::emit(&ctx.global, &serde_json::json!({ "stopped": true, "pid": node.pid, "anvil_pid": node.anvil_pid }), || {
+        format!("stopped `sak node up` (pid {}) and anvil (pid {})", node.pid, node.anvil_pid)
+    })
+}
+
+async fn fund(args: FundArgs, ctx: &Ctx) -> eyre::Result<()> {
+    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
+    use sak_primitives::units::parse_amount;
+    if !ctx.kind().is_anvil() {
+        return Err(Hinted::refused(
+            format!("`sak node fund` only works on local and fork networks; `{}` is {:?}", ctx.network_name, ctx.kind()),
+            "fund accounts on public networks from a wallet or faucet",
+        )
+        .into());
+    }
+    let chain = ctx.chain().await?;
+    let to = match args.who.as_str() {
+        "owner" => ctx.owner_address()?,
+        "account" => ctx.account(chain.chain_id)?.address,
+        other => chain.contracts.resolve(other)?,
+    };
+    let local = chain.contracts.local.ok_or_else(|| {
+        Hinted::new("no local stack recorded for this chain", "start the chain with `sak node up`")
+    })?;
+    let node = ctx.node()?.ok_or_else(|| Hinted::new("`sak node up` is not running", "start it with `sak node up`"))?;
+    // anvil's first dev account (a public test key, local chains only) pays.
+    let dev: alloy::signers::local::PrivateKeySigner = node.dev_key.parse()?;
+    let provider = ctx.wallet_provider(&chain, &dev)?;
+    let eth = parse_amount(&args.eth, Some(18)).ok_or_else(|| eyre::eyre!("--eth {:?} is not an amount", args.eth))?;
+    let usd = parse_amount(&args.usd, Some(6)).ok_or_else(|| eyre::eyre!("--usd {:?} is not an amount", args.usd))?;
+    let tkn = parse_amount(&args.tkn, Some(18)).ok_or_else(|| eyre::eyre!("--tkn {:?} is not an amount", args.tkn))?;
+    let mut txs = Vec::new();
+    if !eth.is_zero() {
+        let tx = TransactionRequest::default().with_to(to).with_value(eth);
+        txs.push(provider.send_transaction(tx).await?.get_receipt().await?.transaction_hash);
+    }
+    for (token, amount) in [(local.usd, usd), (local.tkn, tkn)] {
+        if !amount.is_zero() {
+            let token = sak_contracts::MockERC20::new(token, &provider);
+            txs.push(token.mint(to, amount).send().await?.get_receipt().await?.transaction_hash);
+        }
+    }
+    let out = serde_json::json!({ "to": to, "eth_wei": eth, "usd": usd, "tkn": tkn, "txs": txs });
+    output::emit(&ctx.global, &out, || {
+        format!("funded {to}: {} ETH, {} tUSD, {} TKN ({} transactions)", args.eth, args.usd, args.tkn, txs.len())
+    })
+}
+
 /// What `sak node up` prints. Field names are part of the `--json` interface.
 #[derive(Debug, Serialize)]
-struct Summary {
+pub(crate) struct Summary {
     profile: String,
     rpc_url: String,
     chain_id: u64,

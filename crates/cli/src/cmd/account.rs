@@ -1,0 +1,244 @@
+//! `sak account create|show`: the owner's account on the network.
+
+use crate::{
+    ctx::{Chain, Ctx},
+    output::{self, Hinted},
+    store::{AccountKind, AccountRecord, State},
+};
+use alloy::{
+    primitives::{Address, B256, U256, utils::format_ether},
+    providers::{DynProvider, Provider},
+};
+use clap::{Args, Subcommand};
+use eyre::WrapErr;
+use sak_contracts::{MockERC20, SakAccountFactory};
+use sak_userop::eip7702;
+use serde::Serialize;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountCommand {
+    /// Create the owner's account: a smart account (its address is printed before it is
+    /// deployed) or the owner EOA itself, delegated to Sak7702Account with EIP-7702. Running it
+    /// again changes nothing.
+    #[command(after_help = "Examples:\n  sak account create --kind smart\n  sak account create --kind 7702 --json")]
+    Create(CreateArgs),
+    /// The account: address, kind, code, balances, sessions granted from here.
+    #[command(after_help = "Examples:\n  sak account show\n  sak account show --json")]
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// `smart` (SakAccountFactory) or `7702` (the owner EOA delegated in place).
+    #[arg(long, value_enum, default_value = "smart")]
+    kind: AccountKind,
+    /// Factory salt for a second smart account of the same owner (hex, 32 bytes).
+    #[arg(long, value_name = "HEX", default_value_t = B256::ZERO)]
+    salt: B256,
+}
+
+/// What `sak account create|show` prints. Field names are part of the `--json` interface.
+#[derive(Debug, Serialize)]
+struct AccountInfo {
+    network: String,
+    chain_id: u64,
+    kind: AccountKind,
+    address: Address,
+    owner: Address,
+    /// True when this run deployed or delegated it (false: it already was).
+    created: bool,
+    /// Bytes of code at the address (a 7702 delegation is 23).
+    code_size: usize,
+    transaction: Option<B256>,
+    balances: Vec<Balance>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Balance {
+    asset: String,
+    address: Option<Address>,
+    raw: U256,
+    decimals: u8,
+}
+
+pub(crate) async fn run(command: AccountCommand, ctx: &Ctx) -> eyre::Result<()> {
+    match command {
+        AccountCommand::Create(args) => create(args, ctx).await,
+        AccountCommand::Show => show(ctx).await,
+    }
+}
+
+async fn require_code(chain: &Chain, address: Address, what: &str) -> eyre::Result<()> {
+    if chain.provider.get_code_at(address).await?.is_empty() {
+        return Err(Hinted::new(
+            format!("{what} is not deployed at {address} on chain {}", chain.chain_id),
+            "deploy sak's contracts with `sak deploy` (local chains: `sak node up` deploys everything)",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn require_gas_money(chain: &Chain, ctx: &Ctx, owner: Address) -> eyre::Result<()> {
+    if chain.provider.get_balance(owner).await?.is_zero() {
+        let hint = if ctx.kind().is_anvil() {
+            "fund it: `sak node fund owner --eth 10`".to_owned()
+        } else {
+            format!("send some ETH to {owner} for gas (a faucet on testnets)")
+        };
+        return Err(Hinted::new(format!("the owner {owner} has no ETH to pay gas"), hint).into());
+    }
+    Ok(())
+}
+
+async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let owner = ctx.owner_address()?;
+    let (address, salt, created, transaction) = match args.kind {
+        AccountKind::Smart => {
+            let factory_address = chain.contracts.sak_account_factory;
+            require_code(&chain, factory_address, "SakAccountFactory").await?;
+            let factory = SakAccountFactory::new(factory_address, &chain.provider);
+            let address = factory.getAddress(owner, args.salt).call().await.wrap_err("SakAccountFactory.getAddress")?;
+            let deployed = !chain.provider.get_code_at(address).await?.is_empty();
+            output::progress(
+                &ctx.global,
+                &format!("smart account address {address} ({})", if deployed { "already deployed" } else { "counterfactual: not deployed yet" }),
+            );
+            let mut tx = None;
+            if !deployed {
+                require_gas_money(&chain, ctx, owner).await?;
+                let key = ctx.owner_key()?;
+                let wallet = ctx.wallet_provider(&chain, key.signer())?;
+                output::progress(&ctx.global, "deploying through SakAccountFactory…");
+                let receipt = SakAccountFactory::new(factory_address, &wallet)
+                    .createAccount(owner, args.salt)
+                    .send()
+                    .await
+                    .wrap_err("createAccount")?
+                    .get_receipt()
+                    .await?;
+                eyre::ensure!(receipt.status(), "createAccount reverted (tx {})", receipt.transaction_hash);
+                eyre::ensure!(!chain.provider.get_code_at(address).await?.is_empty(), "the factory deployed nothing at {address}");
+                tx = Some(receipt.transaction_hash);
+            }
+            (address, Some(args.salt), !deployed, tx)
+        }
+        AccountKind::Eip7702 => {
+            let delegate = chain.contracts.sak_7702_account;
+            require_code(&chain, delegate, "Sak7702Account").await?;
+            let current = eip7702::delegate_of(&chain.provider, owner).await?;
+            match current {
+                Some(d) if d == delegate => {
+                    output::progress(&ctx.global, &format!("{owner} is already delegated to Sak7702Account"));
+                    (owner, None, false, None)
+                }
+                Some(other) => {
+                    return Err(Hinted::refused(
+                        format!("{owner} is delegated to {other}, not to Sak7702Account {delegate}"),
+                        "sak does not replace another delegation: undelegate it with the wallet that set it first",
+                    )
+                    .into());
+                }
+                None => {
+                    require_gas_money(&chain, ctx, owner).await?;
+                    let key = ctx.owner_key()?;
+                    output::progress(&ctx.global, "delegating the owner EOA with an EIP-7702 transaction…");
+                    let hash = eip7702::delegate_self(&chain.provider, key.signer(), delegate)
+                        .await
+                        .wrap_err("delegating with EIP-7702")?;
+                    (owner, None, true, Some(hash))
+                }
+            }
+        }
+    };
+    let record = AccountRecord { kind: args.kind, address, owner, chain_id: chain.chain_id, salt };
+    State::update(&ctx.paths.state(), |s| {
+        let net = s.networks.entry(ctx.network_name.clone()).or_default();
+        if net.account.as_ref().is_some_and(|a| a.address != address || a.chain_id != chain.chain_id) {
+            // Another account (or the same name on a restarted chain): its sessions are gone.
+            net.sessions.retain(|r| r.account == address && r.chain_id == chain.chain_id);
+        }
+        net.account = Some(record.clone());
+    })?;
+    let info = info(ctx, &chain, &record, created, transaction).await?;
+    output::emit(&ctx.global, &info, || human(&info))
+}
+
+async fn show(ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let record = ctx.account(chain.chain_id)?;
+    let info = info(ctx, &chain, &record, false, None).await?;
+    if info.code_size == 0 {
+        output::emit(&ctx.global, &info, || human(&info))?;
+        return Err(Hinted::new(
+            format!("the account {} has no code on this chain (restarted chain?)", record.address),
+            format!("create it again: `sak account create --kind {}`", record.kind.as_str()),
+        )
+        .into());
+    }
+    output::emit(&ctx.global, &info, || human(&info))
+}
+
+async fn info(
+    ctx: &Ctx,
+    chain: &Chain,
+    record: &AccountRecord,
+    created: bool,
+    transaction: Option<B256>,
+) -> eyre::Result<AccountInfo> {
+    let code_size = chain.provider.get_code_at(record.address).await?.len();
+    Ok(AccountInfo {
+        network: ctx.network_name.clone(),
+        chain_id: chain.chain_id,
+        kind: record.kind,
+        address: record.address,
+        owner: record.owner,
+        created,
+        code_size,
+        transaction,
+        balances: balances(&chain.provider, chain, record.address).await?,
+    })
+}
+
+/// ETH and every token of the network's address book.
+pub(crate) async fn balances(provider: &DynProvider, chain: &Chain, holder: Address) -> eyre::Result<Vec<Balance>> {
+    let mut out = vec![Balance { asset: "ETH".into(), address: None, raw: provider.get_balance(holder).await?, decimals: 18 }];
+    for (name, token, decimals) in &chain.contracts.book {
+        let Some(decimals) = decimals else { continue };
+        let raw = MockERC20::new(*token, provider).balanceOf(holder).call().await.unwrap_or_default();
+        out.push(Balance { asset: name.clone(), address: Some(*token), raw, decimals: *decimals });
+    }
+    Ok(out)
+}
+
+fn human(info: &AccountInfo) -> String {
+    let state = match (info.kind, info.code_size, info.created) {
+        (_, 0, _) => "not deployed".to_owned(),
+        (AccountKind::Smart, n, true) => format!("deployed now ({n} bytes of code)"),
+        (AccountKind::Smart, n, false) => format!("deployed ({n} bytes of code)"),
+        (AccountKind::Eip7702, _, true) => "delegated now to Sak7702Account (EIP-7702)".into(),
+        (AccountKind::Eip7702, _, false) => "delegated to Sak7702Account (EIP-7702)".into(),
+    };
+    let mut s = format!(
+        "account   {}  ({} account on {}, chain {})\nowner     {}\nstate     {state}\n",
+        info.address,
+        info.kind.as_str(),
+        info.network,
+        info.chain_id,
+        info.owner
+    );
+    if let Some(tx) = info.transaction {
+        s += &format!("tx        {tx}\n");
+    }
+    s += "balances ";
+    for b in &info.balances {
+        let shown = if b.decimals == 18 {
+            format_ether(b.raw)
+        } else {
+            alloy::primitives::utils::format_units(b.raw, b.decimals).unwrap_or_else(|_| b.raw.to_string())
+        };
+        s += &format!(" {shown} {} ", b.asset);
+    }
+    s
+}

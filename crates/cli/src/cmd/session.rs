@@ -1,0 +1,530 @@
+//! `sak session grant|list|show|revoke|revoke-all|rotate|verify`: what an agent may do.
+
+use crate::{
+    ctx::{Chain, Ctx},
+    output::{self, Hinted},
+    store::{SessionRecord, State},
+};
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+};
+use clap::{Args, Subcommand};
+use eyre::{OptionExt, WrapErr};
+use sak_contracts::{MockERC20, SakAccount};
+use sak_primitives::{AllowFile, GasFile, Number, Policy, PolicyFile, SpendFile};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SessionCommand {
+    /// Grant a session key a policy: a role or a policy file, plus flags. The owner signs.
+    #[command(after_help = "Examples:\n  sak session grant --key price-bot --role trader --cap tUSD:1000/1d --expires 7d\n  \
+                            sak session grant --key payer --policy payer.toml\n  \
+                            sak session grant --key bot --allow router:'swapExactTokensForTokens(uint256,uint256,address[],address,uint256)' \\\n      \
+                            --cap tUSD:250/1h --gas-budget 0.05ether/1d --expires 2026-12-31T00:00:00Z")]
+    Grant(GrantArgs),
+    /// The sessions granted from this home on the network, with their on-chain status.
+    #[command(after_help = "Examples:\n  sak session list\n  sak session list --json")]
+    List,
+    /// One session: its policy, what remains of each allowance this period, when it renews.
+    #[command(after_help = "Examples:\n  sak session show 1\n  sak session show 1 --json")]
+    Show(IdArgs),
+    /// Revoke one session (effective at once, also for operations already signed).
+    #[command(after_help = "Examples:\n  sak session revoke 1")]
+    Revoke(IdArgs),
+    /// Revoke every session of the account in one transaction.
+    #[command(after_help = "Examples:\n  sak session revoke-all")]
+    RevokeAll,
+    /// Grant the same policy to a new key, then revoke the old session.
+    #[command(after_help = "Examples:\n  sak session rotate 1\n  sak session rotate 1 --key price-bot-2")]
+    Rotate(RotateArgs),
+    /// Prove on a throwaway fork of the session's chain that the contracts enforce it: one
+    /// allowed operation succeeds; over-cap, foreign target, wrong selector, after expiry and
+    /// after revoke are refused on-chain; the account's other assets are untouched.
+    #[command(after_help = "Examples:\n  sak session verify 1\n  sak session verify 1 --json")]
+    Verify(IdArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdArgs {
+    /// The session id (from `sak session list`).
+    pub(crate) id: u32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    /// The session to replace.
+    pub(crate) id: u32,
+    /// The new key's name [default: a new key, `<old name>-rN`].
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GrantArgs {
+    /// The session key (name or address; `sak key new` makes one).
+    #[arg(long)]
+    pub(crate) key: String,
+    /// A preset: trader (swaps through --router to the account), payer (transfers), viewer.
+    #[arg(long, value_parser = ["trader", "payer", "viewer"], conflicts_with = "policy")]
+    pub(crate) role: Option<String>,
+    /// A policy file (TOML, or JSON by extension); flags below add to it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
+    /// trader: the Uniswap V2 router [default on local chains: the local router].
+    #[arg(long, value_name = "ADDR|NAME")]
+    pub(crate) router: Option<String>,
+    /// payer: an address the session may send ETH to (repeatable).
+    #[arg(long, value_name = "ADDR|NAME")]
+    pub(crate) recipient: Vec<String>,
+    /// Permit a call: TARGET:SIGNATURE, e.g. router:'swapExactTokensForTokens(uint256,uint256,address[],address,uint256)'.
+    #[arg(long, value_name = "TARGET:SIGNATURE")]
+    pub(crate) allow: Vec<String>,
+    /// A spend cap: TOKEN:AMOUNT/PERIOD in whole units, e.g. tUSD:1000/1d.
+    #[arg(long, value_name = "TOKEN:AMOUNT/PERIOD")]
+    pub(crate) cap: Vec<String>,
+    /// A cap on native ETH the session's calls may carry: AMOUNT/PERIOD, e.g. 0.5/1d.
+    #[arg(long, value_name = "AMOUNT/PERIOD")]
+    pub(crate) native_cap: Option<String>,
+    /// The account's ETH the session may spend on gas: AMOUNT/PERIOD (e.g. 0.05ether/1d), or
+    /// `unlimited` [default: 0.1ether/1d].
+    #[arg(long, value_name = "AMOUNT/PERIOD")]
+    pub(crate) gas_budget: Option<String>,
+    /// When it ends: a duration from now (7d, 12h) or a time (RFC 3339 or unix seconds)
+    /// [default: 1d, unless the policy file sets it].
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub(crate) expires: Option<String>,
+    /// Operations allowed in total.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_ops: Option<u32>,
+    /// Print the resolved policy and stop: nothing is sent.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+pub(crate) async fn run(command: SessionCommand, ctx: &Ctx) -> eyre::Result<()> {
+    match command {
+        SessionCommand::Grant(args) => grant(args, ctx).await,
+        SessionCommand::List => list(ctx).await,
+        SessionCommand::Show(args) => crate::cmd::session_ops::show(args, ctx).await,
+        SessionCommand::Revoke(args) => crate::cmd::session_ops::revoke(args, ctx).await,
+        SessionCommand::RevokeAll => crate::cmd::session_ops::revoke_all(ctx).await,
+        SessionCommand::Rotate(args) => crate::cmd::session_ops::rotate(args, ctx).await,
+        SessionCommand::Verify(args) => crate::cmd::verify::run(args, ctx).await,
+    }
+}
+
+/// The policy file the flags describe (added to `--policy FILE` when given).
+pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<PolicyFile> {
+    let mut file = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+            let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            let parsed = if is_json { PolicyFile::from_json(&text) } else { PolicyFile::from_toml(&text) };
+            parsed.wrap_err_with(|| format!("policy file {}", path.display()))?
+        }
+        None => PolicyFile::default(),
+    };
+    if let Some(role) = &args.role {
+        file.role = Some(role.clone());
+    }
+    if let Some(router) = &args.router {
+        file.router = Some(router.clone());
+    } else if file.role.as_deref() == Some("trader") && file.router.is_none() {
+        if chain.contracts.local.is_some() {
+            file.router = Some("uniswap-v2-router".into());
+        } else {
+            return Err(Hinted::new("a trader needs a router", "pass --router ADDRESS (a Uniswap V2 router)").into());
+        }
+    }
+    file.recipients.extend(args.recipient.iter().cloned());
+    for allow in &args.allow {
+        let (target, function) = allow.split_once(':').ok_or_else(|| {
+            Hinted::new(
+                format!("--allow {allow:?} is not TARGET:SIGNATURE"),
+                "e.g. --allow router:'swapExactTokensForTokens(uint256,uint256,address[],address,uint256)'",
+            )
+        })?;
+        let (selector, function) = if function.starts_with("0x") && !function.contains('(') {
+            (Some(function.to_owned()), None)
+        } else {
+            (None, Some(function.to_owned()))
+        };
+        file.allow.push(AllowFile { target: target.into(), function, selector, value: None, conditions: vec![] });
+    }
+    for cap in &args.cap {
+        let (token, rest) = cap.split_once(':').ok_or_else(|| cap_error("--cap", cap))?;
+        let (amount, period) = split_period(rest).ok_or_else(|| cap_error("--cap", cap))?;
+        file.spend.push(spend(token, amount, period));
+    }
+    if let Some(native) = &args.native_cap {
+        let (amount, period) = split_period(native).ok_or_else(|| cap_error("--native-cap", native))?;
+        file.spend.push(spend("ETH", amount.trim_end_matches("ether").trim_end_matches("eth"), period));
+    }
+    match &args.gas_budget {
+        Some(b) if b == "unlimited" => file.gas = Some(GasFile { budget: Number::Text("unlimited".into()), period: None }),
+        Some(b) => {
+            let (amount, period) = split_period(b).ok_or_else(|| cap_error("--gas-budget", b))?;
+            let amount = if amount.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                format!("{amount} ether")
+            } else {
+                amount.replace("ether", " ether").replace("gwei", " gwei")
+            };
+            file.gas = Some(GasFile { budget: Number::Text(amount), period: Some(Number::Text(period.into())) });
+        }
+        None if file.gas.is_none() && file.paymaster.is_none() => {
+            file.gas = Some(GasFile { budget: Number::Text("0.1 ether".into()), period: Some(Number::Text("1d".into())) });
+        }
+        None => {}
+    }
+    match &args.expires {
+        Some(e) if sak_primitives::units::parse_duration(e).is_some() => {
+            file.valid_for = Some(e.clone());
+            file.valid_until = None;
+        }
+        Some(e) => {
+            file.valid_until = Some(Number::Text(e.clone()));
+            file.valid_for = None;
+        }
+        None if file.valid_for.is_none() && file.valid_until.is_none() => file.valid_for = Some("1d".into()),
+        None => {}
+    }
+    if let Some(n) = args.max_ops {
+        file.max_ops = Some(n);
+    }
+    Ok(file)
+}
+
+fn spend(token: &str, amount: &str, period: &str) -> SpendFile {
+    SpendFile {
+        token: token.into(),
+        allowance: None,
+        amount: Some(amount.into()),
+        decimals: None,
+        period: Some(Number::Text(period.into())),
+        transfer: None,
+        approve: None,
+    }
+}
+
+fn split_period(text: &str) -> Option<(&str, &str)> {
+    let (amount, period) = text.rsplit_once('/')?;
+    (!amount.is_empty() && !period.is_empty()).then_some((amount.trim(), period.trim()))
+}
+
+fn cap_error(flag: &str, value: &str) -> Hinted {
+    Hinted::new(
+        format!("{flag} {value:?} is malformed"),
+        "write TOKEN:AMOUNT/PERIOD for --cap (tUSD:1000/1d), AMOUNT/PERIOD for --native-cap and --gas-budget (0.05ether/1d)",
+    )
+}
+
+/// The chain's latest block time.
+pub(crate) async fn chain_time(chain: &Chain) -> eyre::Result<u64> {
+    let block = chain
+        .provider
+        .get_block_by_number(alloy::rpc::types::BlockNumberOrTag::Latest)
+        .await?
+        .ok_or_eyre("the node has no latest block")?;
+    Ok(block.header.timestamp)
+}
+
+/// Property 9: an existing approval of a capped token to an allowlisted target would let the
+/// target pull that token outside the session's accounting. The contracts refuse the grant
+/// (`PreexistingAllowance`); this says so before anything is sent, and warns about approvals
+/// of uncapped tokens the book knows.
+pub(crate) async fn check_approvals(chain: &Chain, account: Address, policy: &Policy) -> eyre::Result<Vec<String>> {
+    let mut targets: Vec<Address> = policy.permissions.iter().map(|p| p.target).collect();
+    targets.sort();
+    targets.dedup();
+    let mut warnings = Vec::new();
+    let capped: Vec<Address> = policy.spend_limits.iter().map(|l| l.token).collect();
+    let mut tokens: Vec<(Address, bool)> = capped.iter().map(|t| (*t, true)).collect();
+    for (_, token, decimals) in &chain.contracts.book {
+        if decimals.is_some() && !capped.contains(token) {
+            tokens.push((*token, false));
+        }
+    }
+    for (token, is_capped) in tokens {
+        if token == sak_primitives::NATIVE {
+            continue;
+        }
+        for target in &targets {
+            if *target == token {
+                continue;
+            }
+            let allowance =
+                MockERC20::new(token, &chain.provider).allowance(account, *target).call().await.unwrap_or_default();
+            if allowance.is_zero() {
+                continue;
+            }
+            let (t, s) = (chain.contracts.name(token), chain.contracts.name(*target));
+            if is_capped {
+                return Err(Hinted::refused(
+                    format!(
+                        "PreexistingAllowance: the account already approved {allowance} of {t} to {s}; \
+                         the session could move that token through {s} beyond its cap"
+                    ),
+                    format!("revoke that approval first (approve({s}, 0) from the owner), then grant again"),
+                )
+                .into());
+            }
+            warnings.push(format!(
+                "the account has approved {allowance} of {t} (not capped by this session) to {s}, which the session may call"
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// What `sak session grant` prints. Field names are part of the `--json` interface.
+#[derive(Debug, Serialize)]
+struct Granted {
+    network: String,
+    chain_id: u64,
+    account: Address,
+    id: Option<u32>,
+    key: Address,
+    key_name: String,
+    transaction: Option<B256>,
+    dry_run: bool,
+    warnings: Vec<String>,
+    policy: Policy,
+}
+
+async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let account = ctx.account(chain.chain_id)?;
+    let (key_name, key_path) = ctx.session_key_path(&args.key)?;
+    let key = crate::ctx::keystore_address(&key_path)?.ok_or_eyre("the key file vanished")?;
+    let file = policy_file(&args, &chain)?;
+    let now = chain_time(&chain).await?;
+    let policy = file.resolve(&chain.contracts.address_book(), now).wrap_err("the session's policy")?;
+    let warnings = check_approvals(&chain, account.address, &policy).await?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let mut out = Granted {
+        network: ctx.network_name.clone(),
+        chain_id: chain.chain_id,
+        account: account.address,
+        id: None,
+        key,
+        key_name: key_name.clone(),
+        transaction: None,
+        dry_run: args.dry_run,
+        warnings,
+        policy,
+    };
+    if !args.dry_run {
+        let (id, tx, block) = send_grant(ctx, &chain, account.address, &out.policy, key).await?;
+        let record = SessionRecord {
+            id,
+            account: account.address,
+            chain_id: chain.chain_id,
+            key,
+            key_name,
+            tx,
+            block,
+            granted_at: now,
+            rotated_from: None,
+        };
+        State::update(&ctx.paths.state(), |s| {
+            s.networks.entry(ctx.network_name.clone()).or_default().sessions.push(record.clone());
+        })?;
+        out.id = Some(id);
+        out.transaction = Some(tx);
+    }
+    output::emit(&ctx.global, &out, || {
+        let head = match out.id {
+            Some(id) => format!("granted session #{id} to `{}` ({}) on {}", out.key_name, out.key, out.account),
+            None => format!("dry run: nothing sent; the session `{}` would get:", out.key_name),
+        };
+        format!("{head}\n{}", describe_policy(&out.policy, &chain))
+    })
+}
+
+/// Sends `grantSession` from the owner key; returns (id, tx, block).
+pub(crate) async fn send_grant(
+    ctx: &Ctx,
+    chain: &Chain,
+    account: Address,
+    policy: &Policy,
+    key: Address,
+) -> eyre::Result<(u32, B256, u64)> {
+    let owner = ctx.owner_key()?;
+    let wallet = ctx.wallet_provider(chain, owner.signer())?;
+    output::progress(&ctx.global, "the owner signs grantSession…");
+    let receipt = SakAccount::new(account, &wallet)
+        .grantSession(policy.to_session_config(key))
+        .send()
+        .await
+        .map_err(|e| owner_call_error(e, "grantSession"))?
+        .get_receipt()
+        .await?;
+    eyre::ensure!(receipt.status(), "grantSession reverted (tx {})", receipt.transaction_hash);
+    let id = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
+        .ok_or_eyre("no SessionGranted event in the receipt")?
+        .inner
+        .data
+        .id;
+    Ok((id, receipt.transaction_hash, receipt.block_number.unwrap_or_default()))
+}
+
+/// An owner transaction refused by the account: named like the contracts' error.
+pub(crate) fn owner_call_error(e: alloy::contract::Error, what: &str) -> eyre::Report {
+    if let Some(err) = e.as_decoded_interface_error::<SakAccount::SakAccountErrors>() {
+        return Hinted::refused(
+            format!("{what} refused by the account: {}", sak_userop::describe_sak(&err)),
+            "fix the policy and try again",
+        )
+        .into();
+    }
+    eyre::Report::new(e).wrap_err(what.to_owned())
+}
+
+/// A policy in words, one line per grant.
+pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
+    use sak_primitives::units::format_time;
+    let c = &chain.contracts;
+    let mut s = format!(
+        "  valid      {} .. {} (UTC)\n",
+        format_time(policy.valid_after),
+        format_time(policy.valid_until)
+    );
+    for p in &policy.permissions {
+        s += &format!(
+            "  allow      {} {}{}{}\n",
+            c.name(p.target),
+            p.selector,
+            if p.allow_value { " (with ETH)" } else { "" },
+            if p.conditions.is_empty() { String::new() } else { format!(" ({} conditions)", p.conditions.len()) }
+        );
+    }
+    for l in &policy.spend_limits {
+        let decimals = if l.token == sak_primitives::NATIVE { Some(18) } else { c.decimals(l.token) };
+        s += &format!(
+            "  cap        {} {} per {}{}{}\n",
+            show_amount(l.allowance, decimals),
+            if l.token == sak_primitives::NATIVE { "ETH".into() } else { c.name(l.token) },
+            show_period(u64::from(l.period)),
+            if l.transfer { ", transfer" } else { "" },
+            if l.approve { ", approve" } else { "" },
+        );
+    }
+    s += &match policy.gas {
+        sak_primitives::Gas::SponsoredOnly => "  gas        sponsored only\n".to_owned(),
+        sak_primitives::Gas::Unlimited => "  gas        unlimited\n".to_owned(),
+        sak_primitives::Gas::Budget { wei, period } => {
+            format!("  gas        {} ETH per {}\n", show_amount(wei, Some(18)), show_period(u64::from(period)))
+        }
+    };
+    if policy.max_ops > 0 {
+        s += &format!("  operations at most {}\n", policy.max_ops);
+    }
+    s
+}
+
+pub(crate) fn show_amount(raw: U256, decimals: Option<u8>) -> String {
+    match decimals {
+        Some(d) => {
+            let s = alloy::primitives::utils::format_units(raw, d).unwrap_or_else(|_| raw.to_string());
+            let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
+            s
+        }
+        None => format!("{raw} (base units)"),
+    }
+}
+
+pub(crate) fn show_period(secs: u64) -> String {
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// One session in `sak session list --json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Listed {
+    id: u32,
+    account: Address,
+    key: Address,
+    key_name: String,
+    /// `active`, `revoked`, `expired`, `not-started`, or `unknown` (not on this chain).
+    status: &'static str,
+    valid_after: u64,
+    valid_until: u64,
+    granted_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotated_from: Option<u32>,
+}
+
+/// A session's status from `getSession` at chain time `now`.
+pub(crate) fn status_of(view: &sak_contracts::ISakSessions::SessionView, now: u64) -> &'static str {
+    let (after, until) = (view.validAfter.to::<u64>(), view.validUntil.to::<u64>());
+    if view.signer == Address::ZERO && until == 0 {
+        "unknown"
+    } else if view.signer == Address::ZERO {
+        "revoked"
+    } else if now > until {
+        "expired"
+    } else if now < after {
+        "not-started"
+    } else if view.active {
+        "active"
+    } else {
+        "revoked"
+    }
+}
+
+async fn list(ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let account = ctx.account(chain.chain_id)?;
+    let now = chain_time(&chain).await?;
+    let state = ctx.state()?;
+    let records: Vec<&SessionRecord> = state
+        .networks
+        .get(&ctx.network_name)
+        .map(|n| n.sessions.iter().filter(|r| r.account == account.address && r.chain_id == chain.chain_id).collect())
+        .unwrap_or_default();
+    let contract = SakAccount::new(account.address, &chain.provider);
+    let mut sessions = Vec::new();
+    for r in records {
+        let view = contract.getSession(r.id).call().await.wrap_err("getSession")?;
+        sessions.push(Listed {
+            id: r.id,
+            account: r.account,
+            key: r.key,
+            key_name: r.key_name.clone(),
+            status: status_of(&view, now),
+            valid_after: view.validAfter.to(),
+            valid_until: view.validUntil.to(),
+            granted_at: r.granted_at,
+            rotated_from: r.rotated_from,
+        });
+    }
+    output::emit(&ctx.global, &serde_json::json!({ "account": account.address, "chain_time": now, "sessions": sessions }), || {
+        if sessions.is_empty() {
+            return format!("no sessions on {} yet: `sak session grant --key NAME --role trader`", account.address);
+        }
+        let mut s = format!("{:>4}  {:<12} {:<16} {:<42} until (UTC)\n", "id", "status", "key", "key address");
+        for l in &sessions {
+            s += &format!(
+                "{:>4}  {:<12} {:<16} {:<42} {}\n",
+                l.id,
+                l.status,
+                l.key_name,
+                l.key,
+                sak_primitives::units::format_time(l.valid_until)
+            );
+        }
+        s
+    })
+}

@@ -1,0 +1,340 @@
+//! What every command starts from: the paths, the config, the chosen network, and (on demand)
+//! the chain connection, the owner key and session keys.
+
+use crate::{
+    cli::GlobalArgs,
+    config::{Config, NetworkConfig, NetworkKind, Paths, expand_env, redact_url},
+    store::{AccountRecord, NodeFile, SessionRecord, State},
+};
+use alloy::{
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use eyre::{WrapErr, bail, eyre};
+use sak_contracts::{CREATE2_DEPLOYER, ENTRY_POINT_V08, Sak7702Account, SakAccountFactory};
+use sak_primitives::AddressBook;
+use sak_signer::keystore::{self, LocalKey, Password, PasswordSource};
+use sak_userop::{RetryConfig, retrying_provider};
+use serde::Serialize;
+use std::{path::PathBuf, time::Duration};
+
+/// The command's environment.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) global: GlobalArgs,
+    pub(crate) paths: Paths,
+    pub(crate) config: Config,
+    pub(crate) network_name: String,
+    pub(crate) network: NetworkConfig,
+}
+
+/// The contracts sak uses on a chain, and the names policies may use.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Contracts {
+    pub(crate) entry_point: Address,
+    pub(crate) sak_account_factory: Address,
+    pub(crate) sak_7702_account: Address,
+    /// The local stack (`sak node up`): Uniswap V2, tUSD, TKN, WETH.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) local: Option<sak_testkit::Deployment>,
+    /// Names usable for addresses: (name, address, decimals).
+    #[serde(skip)]
+    pub(crate) book: Vec<(String, Address, Option<u8>)>,
+}
+
+impl Contracts {
+    /// sak's addresses on every chain: the canonical EntryPoint and our CREATE2 deployments.
+    pub(crate) fn canonical() -> Self {
+        let zero = alloy::primitives::B256::ZERO;
+        Self {
+            entry_point: ENTRY_POINT_V08,
+            sak_account_factory: CREATE2_DEPLOYER.create2_from_code(zero, &SakAccountFactory::BYTECODE),
+            sak_7702_account: CREATE2_DEPLOYER.create2_from_code(zero, &Sak7702Account::BYTECODE),
+            local: None,
+            book: Vec::new(),
+        }
+    }
+
+    fn with_local(mut self, d: sak_testkit::Deployment) -> Self {
+        self.local = Some(d);
+        for (name, address, decimals) in [
+            ("uniswap-v2-router", d.uniswap_v2_router, None),
+            ("router", d.uniswap_v2_router, None),
+            ("tUSD", d.usd, Some(6)),
+            ("TKN", d.tkn, Some(18)),
+            ("WETH", d.weth, Some(18)),
+        ] {
+            self.book.push((name.into(), address, decimals));
+        }
+        self
+    }
+
+    /// The policy resolver's address book.
+    pub(crate) fn address_book(&self) -> AddressBook {
+        self.book.iter().fold(AddressBook::new(), |b, (n, a, d)| b.with(n, *a, *d))
+    }
+
+    /// A 0x address or a name from the book.
+    pub(crate) fn resolve(&self, text: &str) -> eyre::Result<Address> {
+        if text.starts_with("0x") || text.starts_with("0X") {
+            return text.parse().map_err(|_| eyre!("`{text}` is not a 20-byte 0x address"));
+        }
+        self.book.iter().find(|(n, ..)| n.eq_ignore_ascii_case(text)).map(|(_, a, _)| *a).ok_or_else(|| {
+            let known: Vec<&str> = self.book.iter().map(|(n, ..)| n.as_str()).collect();
+            eyre!(
+                "unknown name `{text}` (known on this network: {}); use a 0x address or add it to the network's [book]",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            )
+        })
+    }
+
+    /// A token's decimals as the book knows them.
+    pub(crate) fn decimals(&self, token: Address) -> Option<u8> {
+        self.book.iter().find(|(_, a, _)| *a == token).and_then(|(.., d)| *d)
+    }
+
+    /// The name the book gives `address`, else the address.
+    pub(crate) fn name(&self, address: Address) -> String {
+        self.book
+            .iter()
+            .find(|(n, a, _)| *a == address && n != "router")
+            .map_or_else(|| address.to_string(), |(n, ..)| n.clone())
+    }
+}
+
+/// A connection to the network's chain, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Chain {
+    pub(crate) provider: DynProvider,
+    pub(crate) rpc_url: String,
+    pub(crate) chain_id: u64,
+    pub(crate) contracts: Contracts,
+}
+
+impl Ctx {
+    pub(crate) fn new(global: &GlobalArgs) -> eyre::Result<Self> {
+        let paths = Paths::discover()?;
+        let config = Config::load(&paths.config_file)?;
+        let (network_name, network) = config.network(global.network.as_deref())?;
+        Ok(Self { global: global.clone(), paths, config, network_name, network })
+    }
+
+    pub(crate) fn kind(&self) -> NetworkKind {
+        self.network.kind
+    }
+
+    /// The keystore password: `--password-file`, `--password-fd`, else the configured
+    /// environment variable.
+    pub(crate) fn password(&self) -> eyre::Result<Password> {
+        let source = if let Some(path) = &self.global.password_file {
+            PasswordSource::File(path.clone())
+        } else if let Some(fd) = self.global.password_fd {
+            PasswordSource::Fd(fd)
+        } else {
+            PasswordSource::Env(self.config.password_env.clone())
+        };
+        Ok(source.read()?)
+    }
+
+    /// The running `sak node up` of this home, for local and fork networks.
+    pub(crate) fn node(&self) -> eyre::Result<Option<NodeFile>> {
+        if !self.kind().is_anvil() {
+            return Ok(None);
+        }
+        NodeFile::load_live(&self.paths.node_file())
+    }
+
+    /// Where the chain is: `--rpc-url`, else the running `sak node up` (local and fork), else
+    /// the config.
+    pub(crate) fn rpc_url(&self) -> eyre::Result<String> {
+        if let Some(url) = &self.global.rpc_url {
+            return Ok(url.clone());
+        }
+        if let Some(node) = self.node()? {
+            return Ok(node.rpc_url);
+        }
+        let url = self.network.rpc_url.as_deref().ok_or_else(|| {
+            eyre!("network `{}` has no rpc_url: add one to {}", self.network_name, self.paths.config_file.display())
+        })?;
+        expand_env(url, &format!("network `{}`'s rpc_url", self.network_name))
+    }
+
+    /// The bundler URL for `--via bundler` (None when not configured).
+    pub(crate) fn bundler_url(&self) -> eyre::Result<Option<String>> {
+        match &self.network.bundler_url {
+            Some(url) => expand_env(url, &format!("network `{}`'s bundler_url", self.network_name)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Connects, checks the chain id against the config (and the node file), and finds the
+    /// contracts.
+    pub(crate) async fn chain(&self) -> eyre::Result<Chain> {
+        let rpc_url = self.rpc_url()?;
+        let retry = RetryConfig {
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(200),
+            request_timeout: Duration::from_secs(15),
+        };
+        let provider = retrying_provider(&rpc_url, retry)?;
+        let chain_id = provider.get_chain_id().await.map_err(|e| {
+            let hint = if self.kind().is_anvil() {
+                "start the local chain with `sak node up` (or pass --rpc-url)"
+            } else {
+                "check the URL and your network; `sak doctor` checks every endpoint"
+            };
+            eyre::Report::new(crate::output::Hinted::new(
+                format!("cannot reach the {} RPC at {}: {e}", self.network_name, redact_url(&rpc_url)),
+                hint,
+            ))
+        })?;
+        let node = self.node()?;
+        let expected = self.network.chain_id.or(node.as_ref().map(|n| n.chain_id));
+        if let Some(expected) = expected
+            && expected != chain_id
+        {
+            bail!(crate::output::Hinted::new(
+                format!(
+                    "wrong chain: network `{}` expects chain id {expected}, the endpoint {} reports {chain_id}",
+                    self.network_name,
+                    redact_url(&rpc_url)
+                ),
+                "pick the right network with --network, or fix chain_id/rpc_url in the config",
+            ));
+        }
+        let mut contracts = Contracts::canonical();
+        if let Some(node) = node.filter(|n| n.chain_id == chain_id) {
+            contracts = contracts.with_local(node.contracts);
+        }
+        for (name, entry) in &self.network.book {
+            contracts.book.push((name.clone(), entry.address, entry.decimals));
+        }
+        Ok(Chain { provider, rpc_url, chain_id, contracts })
+    }
+
+    /// The owner's key from its keystore.
+    pub(crate) fn owner_key(&self) -> eyre::Result<LocalKey> {
+        let path = self.paths.owner_key();
+        if !path.exists() {
+            bail!(crate::output::Hinted::new(
+                format!("no owner key at {}", path.display()),
+                "create one with `sak owner new` or `sak owner import`",
+            ));
+        }
+        let password = self.password()?;
+        keystore::load(&path, &password).wrap_err("loading the owner key")
+    }
+
+    /// The owner's address without decrypting anything.
+    pub(crate) fn owner_address(&self) -> eyre::Result<Address> {
+        let path = self.paths.owner_key();
+        keystore_address(&path)?.ok_or_else(|| {
+            eyre::Report::new(crate::output::Hinted::new(
+                format!("no owner key at {}", path.display()),
+                "create one with `sak owner new` or `sak owner import`",
+            ))
+        })
+    }
+
+    /// A session key file by name or address.
+    pub(crate) fn session_key_path(&self, name_or_address: &str) -> eyre::Result<(String, PathBuf)> {
+        let dir = self.paths.session_keys_dir();
+        let direct = dir.join(format!("{name_or_address}.json"));
+        if direct.exists() {
+            return Ok((name_or_address.to_owned(), direct));
+        }
+        if let Ok(address) = name_or_address.parse::<Address>() {
+            for (name, path, a) in self.session_keys()? {
+                if a == Some(address) {
+                    return Ok((name, path));
+                }
+            }
+        }
+        bail!(crate::output::Hinted::new(
+            format!("no session key `{name_or_address}` in {}", dir.display()),
+            "list them with `sak key list`; create one with `sak key new --name NAME`",
+        ))
+    }
+
+    /// Every session key file: (name, path, address from the file).
+    pub(crate) fn session_keys(&self) -> eyre::Result<Vec<(String, PathBuf, Option<Address>)>> {
+        let dir = self.paths.session_keys_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).wrap_err_with(|| format!("reading {}", dir.display())),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            out.push((name.to_owned(), path.clone(), keystore_address(&path).ok().flatten()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub(crate) fn state(&self) -> eyre::Result<State> {
+        State::load(&self.paths.state())
+    }
+
+    /// The account recorded for this network (by `sak account create`), checked against the
+    /// chain id.
+    pub(crate) fn account(&self, chain_id: u64) -> eyre::Result<AccountRecord> {
+        let state = self.state()?;
+        match state.networks.get(&self.network_name).and_then(|n| n.account.clone()) {
+            Some(a) if a.chain_id == chain_id => Ok(a),
+            Some(a) => bail!(crate::output::Hinted::new(
+                format!(
+                    "the account recorded for network `{}` is on chain {}, the endpoint is chain {chain_id}",
+                    self.network_name, a.chain_id
+                ),
+                "run `sak account create` again on this chain",
+            )),
+            None => bail!(crate::output::Hinted::new(
+                format!("no account on network `{}` yet", self.network_name),
+                "create one with `sak account create --kind smart` (or --kind 7702)",
+            )),
+        }
+    }
+
+    /// The session recorded here with this id on `account`.
+    pub(crate) fn session_record(&self, account: Address, id: u32) -> eyre::Result<Option<SessionRecord>> {
+        let state = self.state()?;
+        Ok(state
+            .networks
+            .get(&self.network_name)
+            .and_then(|n| n.sessions.iter().find(|s| s.account == account && s.id == id).cloned()))
+    }
+
+    /// A provider that signs transactions with `key` (owner transactions).
+    pub(crate) fn wallet_provider(&self, chain: &Chain, key: &PrivateKeySigner) -> eyre::Result<DynProvider> {
+        let url = chain.rpc_url.parse().wrap_err("the RPC URL")?;
+        Ok(ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url).erased())
+    }
+}
+
+/// The address a v3 keystore declares (without decrypting it), or None if there is no file.
+pub(crate) fn keystore_address(path: &std::path::Path) -> eyre::Result<Option<Address>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).wrap_err_with(|| format!("reading {}", path.display())),
+    };
+    let json: serde_json::Value =
+        serde_json::from_slice(&bytes).wrap_err_with(|| format!("{} is not a keystore", path.display()))?;
+    let address = json
+        .get("address")
+        .and_then(|a| a.as_str())
+        .ok_or_else(|| eyre!("{} has no address field", path.display()))?;
+    let address = if address.starts_with("0x") { address.to_owned() } else { format!("0x{address}") };
+    Ok(Some(address.parse().wrap_err_with(|| format!("{}: malformed address", path.display()))?))
+}

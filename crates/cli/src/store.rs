@@ -1,0 +1,172 @@
+//! sak's small files: `state.json` (accounts and sessions made here) and `node.json` (the
+//! running `sak node up`). Every write is atomic: a crash leaves the old file or the new one.
+
+use alloy::primitives::{Address, B256};
+use eyre::WrapErr;
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+/// Writes `bytes` to `path` through a temporary file in the same directory (created with
+/// `mode`), fsync, rename, fsync of the directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> eyre::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.wrap_err_with(|| format!("writing {}", path.display()))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> eyre::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .wrap_err_with(|| format!("{} is malformed (move it away to start afresh)", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).wrap_err_with(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The kind of account an owner uses on a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AccountKind {
+    /// A `SakAccount` deployed by `SakAccountFactory` (address known before deployment).
+    Smart,
+    /// The owner's own EOA, delegated to `Sak7702Account` with EIP-7702.
+    #[value(name = "7702")]
+    #[serde(rename = "7702")]
+    Eip7702,
+}
+
+impl AccountKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Smart => "smart",
+            Self::Eip7702 => "7702",
+        }
+    }
+}
+
+/// An account created (or adopted) with `sak account create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AccountRecord {
+    pub(crate) kind: AccountKind,
+    pub(crate) address: Address,
+    pub(crate) owner: Address,
+    pub(crate) chain_id: u64,
+    /// The factory salt (smart accounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) salt: Option<B256>,
+}
+
+/// A session granted from here: what the chain does not say (which key file, when).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SessionRecord {
+    pub(crate) id: u32,
+    pub(crate) account: Address,
+    pub(crate) chain_id: u64,
+    /// The session key's address.
+    pub(crate) key: Address,
+    /// The key's name in the key directory.
+    pub(crate) key_name: String,
+    /// The grant transaction and its block (where event scans start).
+    pub(crate) tx: B256,
+    pub(crate) block: u64,
+    /// Unix seconds (chain time) of the grant.
+    pub(crate) granted_at: u64,
+    /// The session this one replaced (`sak session rotate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rotated_from: Option<u32>,
+}
+
+/// `state.json`: per network name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    #[serde(default)]
+    pub(crate) networks: BTreeMap<String, NetworkState>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct NetworkState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) account: Option<AccountRecord>,
+    #[serde(default)]
+    pub(crate) sessions: Vec<SessionRecord>,
+}
+
+impl State {
+    pub(crate) fn load(path: &Path) -> eyre::Result<Self> {
+        Ok(read_json(path)?.unwrap_or_default())
+    }
+
+    pub(crate) fn save(&self, path: &Path) -> eyre::Result<()> {
+        write_atomic(path, serde_json::to_string_pretty(self)?.as_bytes(), 0o600)
+    }
+
+    /// Applies `change` to the freshly read file and writes it back: a read-modify-write that
+    /// never drops what another command wrote in between reads.
+    pub(crate) fn update(path: &Path, change: impl FnOnce(&mut Self)) -> eyre::Result<Self> {
+        let mut state = Self::load(path)?;
+        change(&mut state);
+        state.save(path)?;
+        Ok(state)
+    }
+}
+
+/// `node.json`: written by `sak node up` once the stack is deployed, removed when it stops.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NodeFile {
+    pub(crate) profile: String,
+    pub(crate) rpc_url: String,
+    pub(crate) chain_id: u64,
+    /// The `sak node up` process (stopping it stops anvil).
+    pub(crate) pid: u32,
+    pub(crate) anvil_pid: u32,
+    pub(crate) started_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fork: Option<String>,
+    pub(crate) contracts: sak_testkit::Deployment,
+    /// anvil's first dev key: public test key material (`sak node fund` pays with it), never
+    /// usable on a real network.
+    pub(crate) dev_key: String,
+}
+
+impl NodeFile {
+    /// The recorded node, if its `sak node up` process is still alive.
+    pub(crate) fn load_live(path: &Path) -> eyre::Result<Option<Self>> {
+        Ok(read_json::<Self>(path)?.filter(|n| pid_alive(n.pid)))
+    }
+
+    pub(crate) fn save(&self, path: &Path) -> eyre::Result<()> {
+        write_atomic(path, serde_json::to_string_pretty(self)?.as_bytes(), 0o600)
+    }
+}
+
+/// Whether a process with this pid is running (a zombie, exited but not yet reaped by its
+/// parent, is not).
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may itself hold spaces.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}

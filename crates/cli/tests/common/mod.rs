@@ -1,0 +1,165 @@
+//! Running the `sak` binary as a user would: a private SAK_HOME per test, a `sak node up` on a
+//! free port when the test needs a chain (stopped by pid on drop), stdin closed.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+pub(crate) const SAK: &str = env!("CARGO_BIN_EXE_sak");
+/// The keystore password of every test home (never a real secret).
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+
+/// What a `sak` run left behind.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    pub(crate) fn from_output(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// stdout as one JSON document.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    /// Asserts exit 0 and returns self.
+    pub(crate) fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts the exit code and a `hint:` line on stderr.
+    pub(crate) fn fails(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(self.stderr.contains("error: "), "no error line:\n{}", self.stderr);
+        assert!(self.stderr.contains("hint: "), "no hint line:\n{}", self.stderr);
+        self
+    }
+}
+
+/// A user's sak home, optionally with its own local chain.
+pub(crate) struct Home {
+    dir: tempfile::TempDir,
+    node: Option<Child>,
+    pub(crate) rpc_url: Option<String>,
+    pub(crate) node_summary: Option<Value>,
+}
+
+impl Home {
+    /// A fresh home without a chain.
+    pub(crate) fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap(), node: None, rpc_url: None, node_summary: None }
+    }
+
+    /// A fresh home with `sak node up --port 0` running.
+    pub(crate) fn with_node() -> Self {
+        let mut home = Self::new();
+        let mut child = home
+            .command(&["--json", "--quiet", "node", "up", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(120)).expect("sak node up printed nothing in 120 s");
+        let summary: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        home.rpc_url = Some(summary["rpc_url"].as_str().unwrap().to_owned());
+        home.node_summary = Some(summary);
+        home.node = Some(child);
+        home
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The `sak` command in this home, with the password in the environment.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(SAK);
+        cmd.args(args)
+            .env("SAK_HOME", self.dir.path())
+            .env("SAK_PASSWORD", PASSWORD)
+            .env_remove("SAK_NETWORK")
+            .env_remove("SAK_RPC_URL")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `sak ARGS` to completion.
+    pub(crate) fn sak(&self, args: &[&str]) -> Run {
+        Run::from_output(self.command(args).output().unwrap())
+    }
+
+    /// Runs `sak --json ARGS`, asserts success, returns the document.
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        self.sak(&all).ok().json()
+    }
+
+    /// init, owner new, 10 ETH to the owner, `account create --kind KIND`, and for a smart
+    /// account 5 ETH and 5,000 tUSD to it. Returns the account address.
+    pub(crate) fn owner_and_account(&self, kind: &str) -> String {
+        self.sak(&["init"]).ok();
+        self.sak(&["owner", "new"]).ok();
+        self.sak(&["node", "fund", "owner", "--eth", "10", "--usd", "5000"]).ok();
+        let account = self.json(&["account", "create", "--kind", kind]);
+        if kind == "smart" {
+            self.sak(&["node", "fund", "account", "--eth", "5", "--usd", "5000"]).ok();
+        }
+        account["address"].as_str().unwrap().to_owned()
+    }
+
+    /// A new key NAME and a trader session for it (cap tUSD:1000/1d, 7 days). Returns the id.
+    pub(crate) fn trader_session(&self, name: &str) -> u64 {
+        self.sak(&["key", "new", "--name", name]).ok();
+        let granted =
+            self.json(&["session", "grant", "--key", name, "--role", "trader", "--cap", "tUSD:1000/1d", "--expires", "7d"]);
+        granted["id"].as_u64().unwrap()
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        // Our own child, by pid: `sak node up` stops its anvil when it goes.
+        if let Some(mut child) = self.node.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            for _ in 0..100 {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

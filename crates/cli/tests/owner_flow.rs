@@ -1,0 +1,145 @@
+//! `sak init`, `node status|down|fund`, `owner`, `account`, `key`, `session grant|list` as a user
+//! runs them, with their JSON and exit codes, and bad input for each.
+
+mod common;
+
+use common::Home;
+
+#[test]
+fn an_owner_goes_from_nothing_to_a_granted_session() {
+    let home = Home::with_node();
+    let init = home.json(&["init"]);
+    assert_eq!(init["network"], "local");
+    assert!(home.path().join("config.toml").exists());
+
+    let status = home.json(&["node", "status"]);
+    assert_eq!(status["running"], true);
+    assert_eq!(status["chain_id"], 31337);
+
+    let owner = home.json(&["owner", "new"]);
+    let owner_address = owner["owner"]["address"].as_str().unwrap().to_owned();
+    assert_eq!(owner["owner"]["mode"], "600");
+    // A second `owner new` never overwrites the key: refused, exit 1.
+    home.sak(&["owner", "new"]).fails(1);
+
+    // No ETH yet: account creation says how to fund the owner.
+    let broke = home.sak(&["account", "create"]).fails(2);
+    assert!(broke.stderr.contains("sak node fund owner"), "{}", broke.stderr);
+
+    home.sak(&["node", "fund", "owner", "--eth", "10"]).ok();
+    let shown = home.json(&["owner", "show"]);
+    assert_eq!(shown["address"].as_str().unwrap(), owner_address);
+    assert_eq!(shown["balance_wei"], "0x8ac7230489e80000");
+
+    let created = home.json(&["account", "create", "--kind", "smart"]);
+    assert_eq!(created["created"], true);
+    assert!(created["code_size"].as_u64().unwrap() > 0);
+    let again = home.json(&["account", "create", "--kind", "smart"]);
+    assert_eq!(again["created"], false, "idempotent");
+    assert_eq!(again["address"], created["address"]);
+
+    let key = home.json(&["key", "new", "--name", "bot"]);
+    home.sak(&["key", "new", "--name", "bot"]).fails(1);
+    home.sak(&["key", "new", "--name", "../evil"]).fails(2);
+    let granted = home.json(&[
+        "session", "grant", "--key", "bot", "--role", "trader", "--cap", "tUSD:1000/1d", "--expires", "7d",
+    ]);
+    assert_eq!(granted["id"], 1);
+    assert_eq!(granted["key"], key["address"]);
+    let cap = &granted["policy"]["spend_limits"][0];
+    assert_eq!(cap["allowance"], "0x3b9aca00", "1,000 tUSD in base units");
+
+    let list = home.json(&["session", "list"]);
+    assert_eq!(list["sessions"][0]["status"], "active");
+    assert_eq!(list["sessions"][0]["key_name"], "bot");
+    let keys = home.json(&["key", "list"]);
+    assert_eq!(keys["keys"][0]["sessions"][0]["id"], 1);
+
+    // The 7702 account: the owner EOA itself, idempotent too.
+    let eoa = home.json(&["account", "create", "--kind", "7702"]);
+    assert_eq!(eoa["address"].as_str().unwrap().to_lowercase(), owner_address.to_lowercase());
+    assert_eq!(eoa["code_size"], 23);
+    assert_eq!(home.json(&["account", "create", "--kind", "7702"])["created"], false);
+
+    let down = home.json(&["node", "down"]);
+    assert_eq!(down["stopped"], true);
+    assert_eq!(home.json(&["node", "status"])["running"], false);
+    // Chain gone: a clear error naming `sak node up`.
+    let gone = home.sak(&["session", "list"]).fails(2);
+    assert!(gone.stderr.contains("sak node up"), "{}", gone.stderr);
+}
+
+#[test]
+fn grant_refuses_bad_policies_with_the_field_and_a_hint() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    home.sak(&["key", "new", "--name", "bot"]).ok();
+
+    let bad_cap = home.sak(&["session", "grant", "--key", "bot", "--role", "trader", "--cap", "tUSD:1000"]).fails(2);
+    assert!(bad_cap.stderr.contains("TOKEN:AMOUNT/PERIOD"), "{}", bad_cap.stderr);
+    let unknown_token =
+        home.sak(&["session", "grant", "--key", "bot", "--role", "trader", "--cap", "DOGE:1/1d"]).fails(2);
+    assert!(unknown_token.stderr.contains("DOGE"), "{}", unknown_token.stderr);
+    let unknown_key = home.sak(&["session", "grant", "--key", "nobody", "--role", "trader"]).fails(2);
+    assert!(unknown_key.stderr.contains("sak key new"), "{}", unknown_key.stderr);
+
+    let file = home.path().join("policy.toml");
+    std::fs::write(&file, "role = \"trader\"\nvalid_for = \"1d\"\n[[spend]]\ntoken = \"tUSD\"\namount = \"0\"\n").unwrap();
+    let zero = home.sak(&["session", "grant", "--key", "bot", "--policy", file.to_str().unwrap()]).fails(2);
+    assert!(zero.stderr.contains("spend[0]"), "{}", zero.stderr);
+    std::fs::write(&file, "role = \"trader\"\nvalid_fro = \"1d\"\n").unwrap();
+    let typo = home.sak(&["session", "grant", "--key", "bot", "--policy", file.to_str().unwrap()]).fails(2);
+    assert!(typo.stderr.contains("valid_fro"), "{}", typo.stderr);
+
+    // Dry run: the resolved policy, nothing sent.
+    let dry = home.json(&["session", "grant", "--key", "bot", "--role", "trader", "--cap", "tUSD:10/1h", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert!(dry["id"].is_null());
+    assert!(home.json(&["session", "list"])["sessions"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn commands_without_set_up_say_what_to_run_first() {
+    let home = Home::new();
+    // No chain running for the local network.
+    let no_chain = home.sak(&["account", "show"]).fails(2);
+    assert!(no_chain.stderr.contains("sak node up"), "{}", no_chain.stderr);
+    // No owner key.
+    let no_owner = home.sak(&["owner", "show"]).fails(2);
+    assert!(no_owner.stderr.contains("sak owner new"), "{}", no_owner.stderr);
+    // No password in the environment.
+    let run = common::Run::from_output(home.command(&["owner", "new"]).env_remove("SAK_PASSWORD").output().unwrap());
+    let no_password = run.fails(2);
+    assert!(no_password.stderr.contains("SAK_PASSWORD"), "{}", no_password.stderr);
+    // Unknown network.
+    let unknown = home.sak(&["--network", "mainnet", "account", "show"]).fails(2);
+    assert!(unknown.stderr.contains("sak init --network mainnet"), "{}", unknown.stderr);
+    // Sepolia without its URL variable.
+    let run = common::Run::from_output(
+        home.command(&["--network", "sepolia", "account", "show"]).env_remove("SEPOLIA_RPC_URL").output().unwrap(),
+    );
+    assert!(run.stderr.contains("SEPOLIA_RPC_URL"), "{}", run.stderr);
+    // A keystore others can read is refused, with the chmod that fixes it.
+    home.sak(&["key", "new", "--name", "a"]).ok();
+    let key_file = home.data().join("keys/session/a.json");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let loose = home.sak(&["key", "export", "a", "--stdout"]).fails(2);
+    assert!(loose.stderr.contains("chmod"), "{}", loose.stderr);
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A wrong password.
+    let run = common::Run::from_output(
+        home.command(&["key", "export", "a", "--stdout"]).env("SAK_PASSWORD", "wrong").output().unwrap(),
+    );
+    let wrong = run.fails(2);
+    assert!(wrong.stderr.contains("wrong password"), "{}", wrong.stderr);
+    // Export needs an explicit destination.
+    home.sak(&["key", "export", "a"]).fails(1);
+    let exported = home.sak(&["key", "export", "a", "--stdout"]).ok();
+    assert!(exported.stdout.contains("\"crypto\""), "an encrypted keystore");
+    // JSON errors carry the exit code and hint.
+    let err = home.sak(&["--json", "key", "export", "a"]);
+    let doc: serde_json::Value = serde_json::from_str(err.stdout.trim()).unwrap();
+    assert_eq!(doc["error"]["exit_code"], 1);
+    assert!(doc["error"]["hint"].as_str().unwrap().contains("--out"));
+}
