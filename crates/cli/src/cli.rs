@@ -1,8 +1,16 @@
 //! Command-line definition: global flags and the subcommand tree.
 
 use crate::cmd::{
-    account::AccountCommand, audit::AuditArgs, completions::CompletionsArgs, demo::DemoArgs, deploy::DeployArgs,
-    doctor::DoctorArgs, init::InitArgs, key::KeyCommand, node::NodeCommand, owner::OwnerCommand,
+    account::AccountCommand,
+    audit::AuditArgs,
+    completions::CompletionsArgs,
+    demo::DemoArgs,
+    deploy::DeployArgs,
+    doctor::DoctorArgs,
+    init::InitArgs,
+    key::KeyCommand,
+    node::NodeCommand,
+    owner::OwnerCommand,
     send::{SendArgs, SwapArgs},
     session::SessionCommand,
 };

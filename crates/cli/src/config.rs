@@ -155,7 +155,10 @@ impl Default for Config {
             network: "local".into(),
             password_env: default_password_env(),
             networks: BTreeMap::from([
-                ("local".into(), net(NetworkKind::Local, Some("http://127.0.0.1:8545"), None, Some(LOCAL_CHAIN_ID))),
+                (
+                    "local".into(),
+                    net(NetworkKind::Local, Some("http://127.0.0.1:8545"), None, Some(LOCAL_CHAIN_ID)),
+                ),
                 ("fork".into(), net(NetworkKind::Fork, Some("http://127.0.0.1:8545"), None, None)),
                 (
                     "sepolia".into(),
@@ -237,7 +240,8 @@ pub(crate) fn expand_env(value: &str, what: &str) -> eyre::Result<String> {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {
-        let end = rest[start..].find('}').ok_or_else(|| eyre::eyre!("{what}: unclosed `${{` in {value:?}"))?;
+        let end =
+            rest[start..].find('}').ok_or_else(|| eyre::eyre!("{what}: unclosed `${{` in {value:?}"))?;
         let var = &rest[start + 2..start + end];
         let found = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
             crate::output::Hinted::new(
@@ -300,7 +304,10 @@ mod tests {
 
     #[test]
     fn redaction_keeps_only_scheme_and_host() {
-        assert_eq!(redact_url("https://eth-sepolia.g.alchemy.com/v2/SECRET"), "https://eth-sepolia.g.alchemy.com/…");
+        assert_eq!(
+            redact_url("https://eth-sepolia.g.alchemy.com/v2/SECRET"),
+            "https://eth-sepolia.g.alchemy.com/…"
+        );
         assert_eq!(redact_url("https://user:pw@host:8545"), "https://host:8545");
         assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
     }

@@ -156,7 +156,11 @@ impl Ctx {
             return Ok(node.rpc_url);
         }
         let url = self.network.rpc_url.as_deref().ok_or_else(|| {
-            eyre!("network `{}` has no rpc_url: add one to {}", self.network_name, self.paths.config_file.display())
+            eyre!(
+                "network `{}` has no rpc_url: add one to {}",
+                self.network_name,
+                self.paths.config_file.display()
+            )
         })?;
         expand_env(url, &format!("network `{}`'s rpc_url", self.network_name))
     }
@@ -337,4 +341,30 @@ pub(crate) fn keystore_address(path: &std::path::Path) -> eyre::Result<Option<Ad
         .ok_or_else(|| eyre!("{} has no address field", path.display()))?;
     let address = if address.starts_with("0x") { address.to_owned() } else { format!("0x{address}") };
     Ok(Some(address.parse().wrap_err_with(|| format!("{}: malformed address", path.display()))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Contracts;
+
+    /// The README shows the addresses `sak node up` prints; sak's own move with its bytecode.
+    #[test]
+    fn the_readme_shows_the_current_sak_addresses() {
+        let readme = include_str!("../../../README.md");
+        let c = Contracts::canonical();
+        for (name, address) in [
+            ("EntryPoint v0.8", c.entry_point),
+            ("SakAccountFactory", c.sak_account_factory),
+            ("Sak7702Account", c.sak_7702_account),
+        ] {
+            let line = readme
+                .lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .unwrap_or_else(|| panic!("no {name} line"));
+            assert!(
+                line.contains(&address.to_checksum(None)),
+                "README.md shows `{line}`, but {name} is now at {address}: update the README"
+            );
+        }
+    }
 }

@@ -136,7 +136,8 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
         let _ = writeln!(stderr, "hint: {hint}");
     }
     if global.json && already.is_none() {
-        let refusal = refusal_of(err).map(|r| serde_json::json!({ "name": r.name(), "detail": r.to_string() }));
+        let refusal =
+            refusal_of(err).map(|r| serde_json::json!({ "name": r.name(), "detail": r.to_string() }));
         let json = serde_json::json!({
             "error": { "message": causes.join(": "), "hint": hint, "exit_code": code, "refusal": refusal }
         });

@@ -179,11 +179,8 @@ fn port_in_use_is_refused_with_a_hint() {
 
 #[test]
 fn fork_profile_without_its_url_says_which_variable_to_set() {
-    let out = sak_cmd()
-        .args(["node", "up", "--profile", "fork"])
-        .env_remove("SAK_FORK_URL")
-        .output()
-        .unwrap();
+    let out =
+        sak_cmd().args(["node", "up", "--profile", "fork"]).env_remove("SAK_FORK_URL").output().unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("SAK_FORK_URL"), "{err}");

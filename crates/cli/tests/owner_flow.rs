@@ -22,17 +22,14 @@ fn an_owner_goes_from_nothing_to_a_granted_session() {
     // A second `owner new` never overwrites the key: refused, exit 1.
     home.sak(&["owner", "new"]).fails(1);
 
-    // No ETH yet: account creation says how to fund the owner.
-    let broke = home.sak(&["account", "create"]).fails(2);
-    assert!(broke.stderr.contains("sak node fund owner"), "{}", broke.stderr);
-
-    home.sak(&["node", "fund", "owner", "--eth", "10"]).ok();
+    // The owner has no ETH yet: on a local chain `account create` funds it from a dev account.
     let shown = home.json(&["owner", "show"]);
     assert_eq!(shown["address"].as_str().unwrap(), owner_address);
-    assert_eq!(shown["balance_wei"], "0x8ac7230489e80000");
+    assert_eq!(shown["balance_wei"], "0x0");
 
     let created = home.json(&["account", "create", "--kind", "smart"]);
     assert_eq!(created["created"], true);
+    assert_ne!(home.json(&["owner", "show"])["balance_wei"], "0x0", "funded from the dev account");
     assert!(created["code_size"].as_u64().unwrap() > 0);
     let again = home.json(&["account", "create", "--kind", "smart"]);
     assert_eq!(again["created"], false, "idempotent");
@@ -42,7 +39,16 @@ fn an_owner_goes_from_nothing_to_a_granted_session() {
     home.sak(&["key", "new", "--name", "bot"]).fails(1);
     home.sak(&["key", "new", "--name", "../evil"]).fails(2);
     let granted = home.json(&[
-        "session", "grant", "--key", "bot", "--role", "trader", "--cap", "tUSD:1000/1d", "--expires", "7d",
+        "session",
+        "grant",
+        "--key",
+        "bot",
+        "--role",
+        "trader",
+        "--cap",
+        "tUSD:1000/1d",
+        "--expires",
+        "7d",
     ]);
     assert_eq!(granted["id"], 1);
     assert_eq!(granted["key"], key["address"]);
@@ -75,7 +81,8 @@ fn grant_refuses_bad_policies_with_the_field_and_a_hint() {
     home.owner_and_account("smart");
     home.sak(&["key", "new", "--name", "bot"]).ok();
 
-    let bad_cap = home.sak(&["session", "grant", "--key", "bot", "--role", "trader", "--cap", "tUSD:1000"]).fails(2);
+    let bad_cap =
+        home.sak(&["session", "grant", "--key", "bot", "--role", "trader", "--cap", "tUSD:1000"]).fails(2);
     assert!(bad_cap.stderr.contains("TOKEN:AMOUNT/PERIOD"), "{}", bad_cap.stderr);
     let unknown_token =
         home.sak(&["session", "grant", "--key", "bot", "--role", "trader", "--cap", "DOGE:1/1d"]).fails(2);
@@ -84,7 +91,11 @@ fn grant_refuses_bad_policies_with_the_field_and_a_hint() {
     assert!(unknown_key.stderr.contains("sak key new"), "{}", unknown_key.stderr);
 
     let file = home.path().join("policy.toml");
-    std::fs::write(&file, "role = \"trader\"\nvalid_for = \"1d\"\n[[spend]]\ntoken = \"tUSD\"\namount = \"0\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "role = \"trader\"\nvalid_for = \"1d\"\n[[spend]]\ntoken = \"tUSD\"\namount = \"0\"\n",
+    )
+    .unwrap();
     let zero = home.sak(&["session", "grant", "--key", "bot", "--policy", file.to_str().unwrap()]).fails(2);
     assert!(zero.stderr.contains("spend[0]"), "{}", zero.stderr);
     std::fs::write(&file, "role = \"trader\"\nvalid_fro = \"1d\"\n").unwrap();
@@ -92,7 +103,17 @@ fn grant_refuses_bad_policies_with_the_field_and_a_hint() {
     assert!(typo.stderr.contains("valid_fro"), "{}", typo.stderr);
 
     // Dry run: the resolved policy, nothing sent.
-    let dry = home.json(&["session", "grant", "--key", "bot", "--role", "trader", "--cap", "tUSD:10/1h", "--dry-run"]);
+    let dry = home.json(&[
+        "session",
+        "grant",
+        "--key",
+        "bot",
+        "--role",
+        "trader",
+        "--cap",
+        "tUSD:10/1h",
+        "--dry-run",
+    ]);
     assert_eq!(dry["dry_run"], true);
     assert!(dry["id"].is_null());
     assert!(home.json(&["session", "list"])["sessions"].as_array().unwrap().is_empty());
@@ -108,7 +129,9 @@ fn commands_without_set_up_say_what_to_run_first() {
     let no_owner = home.sak(&["owner", "show"]).fails(2);
     assert!(no_owner.stderr.contains("sak owner new"), "{}", no_owner.stderr);
     // No password in the environment.
-    let run = common::Run::from_output(home.command(&["owner", "new"]).env_remove("SAK_PASSWORD").output().unwrap());
+    let run = common::Run::from_output(
+        home.command(&["owner", "new"]).env_remove("SAK_PASSWORD").output().unwrap(),
+    );
     let no_password = run.fails(2);
     assert!(no_password.stderr.contains("SAK_PASSWORD"), "{}", no_password.stderr);
     // Unknown network.
@@ -116,7 +139,10 @@ fn commands_without_set_up_say_what_to_run_first() {
     assert!(unknown.stderr.contains("sak init --network mainnet"), "{}", unknown.stderr);
     // Sepolia without its URL variable.
     let run = common::Run::from_output(
-        home.command(&["--network", "sepolia", "account", "show"]).env_remove("SEPOLIA_RPC_URL").output().unwrap(),
+        home.command(&["--network", "sepolia", "account", "show"])
+            .env_remove("SEPOLIA_RPC_URL")
+            .output()
+            .unwrap(),
     );
     assert!(run.stderr.contains("SEPOLIA_RPC_URL"), "{}", run.stderr);
     // A keystore others can read is refused, with the chmod that fixes it.

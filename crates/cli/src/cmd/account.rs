@@ -20,7 +20,9 @@ pub(crate) enum AccountCommand {
     /// Create the owner's account: a smart account (its address is printed before it is
     /// deployed) or the owner EOA itself, delegated to Sak7702Account with EIP-7702. Running it
     /// again changes nothing.
-    #[command(after_help = "Examples:\n  sak account create --kind smart\n  sak account create --kind 7702 --json")]
+    #[command(
+        after_help = "Examples:\n  sak account create --kind smart\n  sak account create --kind 7702 --json"
+    )]
     Create(CreateArgs),
     /// The account: address, kind, code, balances, sessions granted from here.
     #[command(after_help = "Examples:\n  sak account show\n  sak account show --json")]
@@ -79,16 +81,27 @@ async fn require_code(chain: &Chain, address: Address, what: &str) -> eyre::Resu
     Ok(())
 }
 
+/// The owner pays for deployment and delegation. On local and fork chains an owner without
+/// ETH is funded with 10 ETH from anvil's dev account 0 (a public test key); elsewhere it is an
+/// error that says where to get some.
 async fn require_gas_money(chain: &Chain, ctx: &Ctx, owner: Address) -> eyre::Result<()> {
-    if chain.provider.get_balance(owner).await?.is_zero() {
-        let hint = if ctx.kind().is_anvil() {
-            "fund it: `sak node fund owner --eth 10`".to_owned()
-        } else {
-            format!("send some ETH to {owner} for gas (a faucet on testnets)")
-        };
-        return Err(Hinted::new(format!("the owner {owner} has no ETH to pay gas"), hint).into());
+    if !chain.provider.get_balance(owner).await?.is_zero() {
+        return Ok(());
     }
-    Ok(())
+    if ctx.kind().is_anvil() && ctx.node()?.is_some() {
+        let ten = U256::from(10u128 * 10u128.pow(18));
+        super::node::fund_from_dev(ctx, chain, owner, ten, U256::ZERO, U256::ZERO).await?;
+        output::progress(
+            &ctx.global,
+            &format!("funded the owner {owner} with 10 ETH from anvil's dev account 0"),
+        );
+        return Ok(());
+    }
+    Err(Hinted::new(
+        format!("the owner {owner} has no ETH to pay gas"),
+        format!("send some ETH to {owner} (a faucet on testnets)"),
+    )
+    .into())
 }
 
 async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
@@ -99,11 +112,15 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
             let factory_address = chain.contracts.sak_account_factory;
             require_code(&chain, factory_address, "SakAccountFactory").await?;
             let factory = SakAccountFactory::new(factory_address, &chain.provider);
-            let address = factory.getAddress(owner, args.salt).call().await.wrap_err("SakAccountFactory.getAddress")?;
+            let address =
+                factory.getAddress(owner, args.salt).call().await.wrap_err("SakAccountFactory.getAddress")?;
             let deployed = !chain.provider.get_code_at(address).await?.is_empty();
             output::progress(
                 &ctx.global,
-                &format!("smart account address {address} ({})", if deployed { "already deployed" } else { "counterfactual: not deployed yet" }),
+                &format!(
+                    "smart account address {address} ({})",
+                    if deployed { "already deployed" } else { "counterfactual: not deployed yet" }
+                ),
             );
             let mut tx = None;
             if !deployed {
@@ -119,7 +136,10 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
                     .get_receipt()
                     .await?;
                 eyre::ensure!(receipt.status(), "createAccount reverted (tx {})", receipt.transaction_hash);
-                eyre::ensure!(!chain.provider.get_code_at(address).await?.is_empty(), "the factory deployed nothing at {address}");
+                eyre::ensure!(
+                    !chain.provider.get_code_at(address).await?.is_empty(),
+                    "the factory deployed nothing at {address}"
+                );
                 tx = Some(receipt.transaction_hash);
             }
             (address, Some(args.salt), !deployed, tx)
@@ -202,8 +222,17 @@ async fn info(
 }
 
 /// ETH and every token of the network's address book.
-pub(crate) async fn balances(provider: &DynProvider, chain: &Chain, holder: Address) -> eyre::Result<Vec<Balance>> {
-    let mut out = vec![Balance { asset: "ETH".into(), address: None, raw: provider.get_balance(holder).await?, decimals: 18 }];
+pub(crate) async fn balances(
+    provider: &DynProvider,
+    chain: &Chain,
+    holder: Address,
+) -> eyre::Result<Vec<Balance>> {
+    let mut out = vec![Balance {
+        asset: "ETH".into(),
+        address: None,
+        raw: provider.get_balance(holder).await?,
+        decimals: 18,
+    }];
     for (name, token, decimals) in &chain.contracts.book {
         let Some(decimals) = decimals else { continue };
         let raw = MockERC20::new(*token, provider).balanceOf(holder).call().await.unwrap_or_default();

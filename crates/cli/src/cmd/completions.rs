@@ -4,8 +4,10 @@ use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  sak completions bash > ~/.local/share/bash-completion/completions/sak\n  \
-                        sak completions zsh > \"${fpath[1]}/_sak\"\n  sak completions fish > ~/.config/fish/completions/sak.fish")]
+#[command(
+    after_help = "Examples:\n  sak completions bash > ~/.local/share/bash-completion/completions/sak\n  \
+                        sak completions zsh > \"${fpath[1]}/_sak\"\n  sak completions fish > ~/.config/fish/completions/sak.fish"
+)]
 pub(crate) struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]

@@ -59,7 +59,10 @@ pub(crate) fn run(args: InitArgs, global: &GlobalArgs) -> eyre::Result<()> {
     }
     if let (Some(url), Some(chain_id)) = (&args.rpc_url, args.chain_id) {
         let name = global.network.clone().ok_or_else(|| {
-            Hinted::new("--rpc-url needs --network NAME to name the network", "sak init --network NAME --rpc-url URL --chain-id ID")
+            Hinted::new(
+                "--rpc-url needs --network NAME to name the network",
+                "sak init --network NAME --rpc-url URL --chain-id ID",
+            )
         })?;
         config.networks.insert(
             name,
@@ -94,7 +97,10 @@ pub(crate) fn run(args: InitArgs, global: &GlobalArgs) -> eyre::Result<()> {
             .map(|(n, c)| {
                 let summary = NetworkSummary {
                     kind: c.kind,
-                    rpc_url: c.rpc_url.as_deref().map(|u| if u.contains("${") { u.to_owned() } else { redact_url(u) }),
+                    rpc_url: c
+                        .rpc_url
+                        .as_deref()
+                        .map(|u| if u.contains("${") { u.to_owned() } else { redact_url(u) }),
                     chain_id: c.chain_id,
                 };
                 (n.clone(), summary)

@@ -87,7 +87,10 @@ fn new(args: NewArgs, ctx: &Ctx) -> eyre::Result<()> {
     let existing = ctx.session_keys()?;
     let name = match args.name {
         Some(n) => n,
-        None => (1..).map(|i| format!("agent-{i}")).find(|n| !existing.iter().any(|(e, ..)| e == n)).unwrap_or_default(),
+        None => (1..)
+            .map(|i| format!("agent-{i}"))
+            .find(|n| !existing.iter().any(|(e, ..)| e == n))
+            .unwrap_or_default(),
     };
     if !valid_name(&name) {
         return Err(Hinted::new(
@@ -104,7 +107,8 @@ fn new(args: NewArgs, ctx: &Ctx) -> eyre::Result<()> {
     let key = LocalKey::generate()?;
     output::progress(&ctx.global, "encrypting the key (scrypt, about a second)…");
     keystore::save(&path, &key, &password)?;
-    let out = serde_json::json!({ "name": name, "address": key.address(), "path": path.display().to_string() });
+    let out =
+        serde_json::json!({ "name": name, "address": key.address(), "path": path.display().to_string() });
     output::emit(&ctx.global, &out, || {
         format!(
             "session key `{name}`  {}\nstored in {}\nnext: `sak session grant --key {name} --role trader`",
@@ -125,7 +129,12 @@ fn list(ctx: &Ctx) -> eyre::Result<()> {
                 .iter()
                 .flat_map(|(net, s)| s.sessions.iter().map(move |r| (net, r)))
                 .filter(|(_, r)| Some(r.key) == address)
-                .map(|(net, r)| KeySession { network: net.clone(), account: r.account, id: r.id, granted_at: r.granted_at })
+                .map(|(net, r)| KeySession {
+                    network: net.clone(),
+                    account: r.account,
+                    id: r.id,
+                    granted_at: r.granted_at,
+                })
                 .collect();
             KeyInfo { name, address, path: path.display().to_string(), sessions }
         })
@@ -136,7 +145,8 @@ fn list(ctx: &Ctx) -> eyre::Result<()> {
         }
         let mut s = format!("{:<20} {:<42} sessions\n", "name", "address");
         for k in &keys {
-            let sessions: Vec<String> = k.sessions.iter().map(|s| format!("{}#{}", s.network, s.id)).collect();
+            let sessions: Vec<String> =
+                k.sessions.iter().map(|s| format!("{}#{}", s.network, s.id)).collect();
             s += &format!(
                 "{:<20} {:<42} {}\n",
                 k.name,
@@ -159,7 +169,9 @@ fn export(args: ExportArgs, ctx: &Ctx) -> eyre::Result<()> {
     let (name, path) = ctx.session_key_path(&args.key)?;
     let bytes: Zeroizing<Vec<u8>> = if args.unencrypted {
         let key = keystore::load(&path, &ctx.password()?)?;
-        Zeroizing::new(format!("0x{}\n", alloy::hex::encode(key.signer().credential().to_bytes())).into_bytes())
+        Zeroizing::new(
+            format!("0x{}\n", alloy::hex::encode(key.signer().credential().to_bytes())).into_bytes(),
+        )
     } else {
         // Checks the file's permissions and that it decrypts with the password, then copies it.
         keystore::load(&path, &ctx.password()?)?;

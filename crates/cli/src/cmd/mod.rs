@@ -38,7 +38,9 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<(
                 Command::Swap(args) => send::swap(args, &ctx).await,
                 Command::Doctor(args) => doctor::run(args, &ctx).await,
                 Command::Audit(args) => audit::run(args, &ctx).await,
-                Command::Demo(_) | Command::Completions(_) | Command::Init(_) => unreachable!("handled above"),
+                Command::Demo(_) | Command::Completions(_) | Command::Init(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

@@ -33,7 +33,9 @@ pub(crate) enum NodeCommand {
     Down,
     /// Local and fork chains only: send ETH from anvil's first dev account and mint tUSD/TKN to
     /// an address (the owner, an account).
-    #[command(after_help = "Examples:\n  sak node fund owner --eth 10\n  sak node fund account --eth 5 --usd 5000")]
+    #[command(
+        after_help = "Examples:\n  sak node fund owner --eth 10\n  sak node fund account --eth 5 --usd 5000"
+    )]
     Fund(FundArgs),
 }
 
@@ -86,7 +88,10 @@ async fn up(args: UpArgs, ctx: &Ctx) -> eyre::Result<()> {
     let node_file = ctx.paths.node_file();
     if let Some(running) = NodeFile::load_live(&node_file)? {
         return Err(Hinted::new(
-            format!("`sak node up` is already running for this home (pid {}, {})", running.pid, running.rpc_url),
+            format!(
+                "`sak node up` is already running for this home (pid {}, {})",
+                running.pid, running.rpc_url
+            ),
             "stop it with `sak node down`, or use another SAK_HOME",
         )
         .into());
@@ -187,7 +192,10 @@ async fn status(ctx: &Ctx) -> eyre::Result<()> {
     let mut block_number = None;
     if let Some(n) = &node {
         let provider = alloy::providers::ProviderBuilder::new().connect_http(n.rpc_url.parse()?);
-        block_number = tokio::time::timeout(Duration::from_secs(5), provider.get_block_number()).await.ok().and_then(Result::ok);
+        block_number = tokio::time::timeout(Duration::from_secs(5), provider.get_block_number())
+            .await
+            .ok()
+            .and_then(Result::ok);
     }
     let out = Status { running: node.is_some(), reachable: block_number.is_some(), node, block_number };
     output::emit(&ctx.global, &out, || match &out.node {
@@ -204,7 +212,11 @@ async fn status(ctx: &Ctx) -> eyre::Result<()> {
         None => "not running (start it with `sak node up`)".into(),
     })?;
     if out.running && !out.reachable {
-        return Err(Hinted::new("the node is running but its RPC does not answer", "restart it: `sak node down && sak node up`").into());
+        return Err(Hinted::new(
+            "the node is running but its RPC does not answer",
+            "restart it: `sak node down && sak node up`",
+        )
+        .into());
     }
     Ok(())
 }
@@ -234,17 +246,22 @@ async fn down(ctx: &Ctx) -> eyre::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    output::emit(&ctx.global, &serde_json::json!({ "stopped": true, "pid": node.pid, "anvil_pid": node.anvil_pid }), || {
-        format!("stopped `sak node up` (pid {}) and anvil (pid {})", node.pid, node.anvil_pid)
-    })
+    output::emit(
+        &ctx.global,
+        &serde_json::json!({ "stopped": true, "pid": node.pid, "anvil_pid": node.anvil_pid }),
+        || format!("stopped `sak node up` (pid {}) and anvil (pid {})", node.pid, node.anvil_pid),
+    )
 }
 
 async fn fund(args: FundArgs, ctx: &Ctx) -> eyre::Result<()> {
-    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
     use sak_primitives::units::parse_amount;
     if !ctx.kind().is_anvil() {
         return Err(Hinted::refused(
-            format!("`sak node fund` only works on local and fork networks; `{}` is {:?}", ctx.network_name, ctx.kind()),
+            format!(
+                "`sak node fund` only works on local and fork networks; `{}` is {:?}",
+                ctx.network_name,
+                ctx.kind()
+            ),
             "fund accounts on public networks from a wallet or faucet",
         )
         .into());
@@ -255,16 +272,44 @@ async fn fund(args: FundArgs, ctx: &Ctx) -> eyre::Result<()> {
         "account" => ctx.account(chain.chain_id)?.address,
         other => chain.contracts.resolve(other)?,
     };
+    let eth = parse_amount(&args.eth, Some(18))
+        .ok_or_else(|| eyre::eyre!("--eth {:?} is not an amount", args.eth))?;
+    let usd = parse_amount(&args.usd, Some(6))
+        .ok_or_else(|| eyre::eyre!("--usd {:?} is not an amount", args.usd))?;
+    let tkn = parse_amount(&args.tkn, Some(18))
+        .ok_or_else(|| eyre::eyre!("--tkn {:?} is not an amount", args.tkn))?;
+    let txs = fund_from_dev(ctx, &chain, to, eth, usd, tkn).await?;
+    let out = serde_json::json!({ "to": to, "eth_wei": eth, "usd": usd, "tkn": tkn, "txs": txs });
+    output::emit(&ctx.global, &out, || {
+        format!(
+            "funded {to}: {} ETH, {} tUSD, {} TKN ({} transactions)",
+            args.eth,
+            args.usd,
+            args.tkn,
+            txs.len()
+        )
+    })
+}
+
+/// Local and fork chains: ETH from anvil's dev account 0 (a public test key) and freshly minted
+/// tUSD/TKN to `to`. Returns the transactions.
+pub(crate) async fn fund_from_dev(
+    ctx: &Ctx,
+    chain: &crate::ctx::Chain,
+    to: Address,
+    eth: U256,
+    usd: U256,
+    tkn: U256,
+) -> eyre::Result<Vec<alloy::primitives::B256>> {
+    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
+    let node = ctx
+        .node()?
+        .ok_or_else(|| Hinted::new("`sak node up` is not running", "start it with `sak node up`"))?;
     let local = chain.contracts.local.ok_or_else(|| {
         Hinted::new("no local stack recorded for this chain", "start the chain with `sak node up`")
     })?;
-    let node = ctx.node()?.ok_or_else(|| Hinted::new("`sak node up` is not running", "start it with `sak node up`"))?;
-    // anvil's first dev account (a public test key, local chains only) pays.
     let dev: alloy::signers::local::PrivateKeySigner = node.dev_key.parse()?;
-    let provider = ctx.wallet_provider(&chain, &dev)?;
-    let eth = parse_amount(&args.eth, Some(18)).ok_or_else(|| eyre::eyre!("--eth {:?} is not an amount", args.eth))?;
-    let usd = parse_amount(&args.usd, Some(6)).ok_or_else(|| eyre::eyre!("--usd {:?} is not an amount", args.usd))?;
-    let tkn = parse_amount(&args.tkn, Some(18)).ok_or_else(|| eyre::eyre!("--tkn {:?} is not an amount", args.tkn))?;
+    let provider = ctx.wallet_provider(chain, &dev)?;
     let mut txs = Vec::new();
     if !eth.is_zero() {
         let tx = TransactionRequest::default().with_to(to).with_value(eth);
@@ -276,10 +321,7 @@ async fn fund(args: FundArgs, ctx: &Ctx) -> eyre::Result<()> {
             txs.push(token.mint(to, amount).send().await?.get_receipt().await?.transaction_hash);
         }
     }
-    let out = serde_json::json!({ "to": to, "eth_wei": eth, "usd": usd, "tkn": tkn, "txs": txs });
-    output::emit(&ctx.global, &out, || {
-        format!("funded {to}: {} ETH, {} tUSD, {} TKN ({} transactions)", args.eth, args.usd, args.tkn, txs.len())
-    })
+    Ok(txs)
 }
 
 /// What `sak node up` prints. Field names are part of the `--json` interface.

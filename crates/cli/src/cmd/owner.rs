@@ -16,7 +16,9 @@ use zeroize::Zeroizing;
 pub(crate) enum OwnerCommand {
     /// Generate an owner key and store it encrypted (scrypt) with the password from
     /// $SAK_PASSWORD (or --password-file / --password-fd).
-    #[command(after_help = "Examples:\n  SAK_PASSWORD=... sak owner new\n  sak owner new --password-file ~/.sak-pass")]
+    #[command(
+        after_help = "Examples:\n  SAK_PASSWORD=... sak owner new\n  sak owner new --password-file ~/.sak-pass"
+    )]
     New,
     /// Import an owner key: a Web3 Secret Storage (v3) keystore file, or a hex private key read
     /// from standard input (never from an argument: those show in `ps`).
@@ -64,7 +66,8 @@ pub(crate) async fn run(command: OwnerCommand, ctx: &Ctx) -> eyre::Result<()> {
             let password = ctx.password()?;
             let key = if let Some(path) = &args.keystore {
                 let json = std::fs::read(path).wrap_err_with(|| format!("reading {}", path.display()))?;
-                keystore::decrypt(&json, &password).wrap_err_with(|| format!("decrypting {}", path.display()))?
+                keystore::decrypt(&json, &password)
+                    .wrap_err_with(|| format!("decrypting {}", path.display()))?
             } else {
                 let mut text = Zeroizing::new(String::new());
                 std::io::stdin().read_to_string(&mut text).wrap_err("reading the key from standard input")?;
@@ -108,9 +111,14 @@ fn store(ctx: &Ctx, key: &LocalKey, verb: &str) -> eyre::Result<()> {
     })
 }
 
-fn info(ctx: &Ctx, address: Address, balance_wei: Option<alloy::primitives::U256>) -> eyre::Result<OwnerInfo> {
+fn info(
+    ctx: &Ctx,
+    address: Address,
+    balance_wei: Option<alloy::primitives::U256>,
+) -> eyre::Result<OwnerInfo> {
     let path = ctx.paths.owner_key();
-    let mode = std::fs::metadata(&path).map(|m| format!("{:o}", m.permissions().mode() & 0o777)).unwrap_or_default();
+    let mode =
+        std::fs::metadata(&path).map(|m| format!("{:o}", m.permissions().mode() & 0o777)).unwrap_or_default();
     Ok(OwnerInfo {
         address,
         backend: "local",
@@ -137,8 +145,10 @@ async fn show(ctx: &Ctx) -> eyre::Result<()> {
             info.address,
             info.keystore,
             info.mode,
-            info.balance_wei
-                .map_or_else(|| "unknown (chain unreachable)".into(), |b| format!("{} ETH", alloy::primitives::utils::format_ether(b))),
+            info.balance_wei.map_or_else(
+                || "unknown (chain unreachable)".into(),
+                |b| format!("{} ETH", alloy::primitives::utils::format_ether(b))
+            ),
             info.network
         )
     })

@@ -35,8 +35,9 @@ impl Run {
 
     /// stdout as one JSON document.
     pub(crate) fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
     }
 
     /// Asserts exit 0 and returns self.
@@ -47,7 +48,11 @@ impl Run {
 
     /// Asserts the exit code and a `hint:` line on stderr.
     pub(crate) fn fails(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         assert!(self.stderr.contains("error: "), "no error line:\n{}", self.stderr);
         assert!(self.stderr.contains("hint: "), "no hint line:\n{}", self.stderr);
         self
@@ -141,8 +146,18 @@ impl Home {
     /// A new key NAME and a trader session for it (cap tUSD:1000/1d, 7 days). Returns the id.
     pub(crate) fn trader_session(&self, name: &str) -> u64 {
         self.sak(&["key", "new", "--name", name]).ok();
-        let granted =
-            self.json(&["session", "grant", "--key", name, "--role", "trader", "--cap", "tUSD:1000/1d", "--expires", "7d"]);
+        let granted = self.json(&[
+            "session",
+            "grant",
+            "--key",
+            name,
+            "--role",
+            "trader",
+            "--cap",
+            "tUSD:1000/1d",
+            "--expires",
+            "7d",
+        ]);
         granted["id"].as_u64().unwrap()
     }
 }
