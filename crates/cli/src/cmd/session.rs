@@ -19,10 +19,12 @@ use std::path::PathBuf;
 #[derive(Debug, Subcommand)]
 pub(crate) enum SessionCommand {
     /// Grant a session key a policy: a role or a policy file, plus flags. The owner signs.
-    #[command(after_help = "Examples:\n  sak session grant --key price-bot --role trader --cap tUSD:1000/1d --expires 7d\n  \
+    #[command(
+        after_help = "Examples:\n  sak session grant --key price-bot --role trader --cap tUSD:1000/1d --expires 7d\n  \
                             sak session grant --key payer --policy payer.toml\n  \
                             sak session grant --key bot --allow router:'swapExactTokensForTokens(uint256,uint256,address[],address,uint256)' \\\n      \
-                            --cap tUSD:250/1h --gas-budget 0.05ether/1d --expires 2026-12-31T00:00:00Z")]
+                            --cap tUSD:250/1h --gas-budget 0.05ether/1d --expires 2026-12-31T00:00:00Z"
+    )]
     Grant(GrantArgs),
     /// The sessions granted from this home on the network, with their on-chain status.
     #[command(after_help = "Examples:\n  sak session list\n  sak session list --json")]
@@ -119,7 +121,8 @@ pub(crate) async fn run(command: SessionCommand, ctx: &Ctx) -> eyre::Result<()> 
 pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<PolicyFile> {
     let mut file = match &args.policy {
         Some(path) => {
-            let text = std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
             let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
             let parsed = if is_json { PolicyFile::from_json(&text) } else { PolicyFile::from_toml(&text) };
             parsed.wrap_err_with(|| format!("policy file {}", path.display()))?
@@ -135,7 +138,11 @@ pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<Polic
         if chain.contracts.local.is_some() {
             file.router = Some("uniswap-v2-router".into());
         } else {
-            return Err(Hinted::new("a trader needs a router", "pass --router ADDRESS (a Uniswap V2 router)").into());
+            return Err(Hinted::new(
+                "a trader needs a router",
+                "pass --router ADDRESS (a Uniswap V2 router)",
+            )
+            .into());
         }
     }
     file.recipients.extend(args.recipient.iter().cloned());
@@ -151,7 +158,13 @@ pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<Polic
         } else {
             (None, Some(function.to_owned()))
         };
-        file.allow.push(AllowFile { target: target.into(), function, selector, value: None, conditions: vec![] });
+        file.allow.push(AllowFile {
+            target: target.into(),
+            function,
+            selector,
+            value: None,
+            conditions: vec![],
+        });
     }
     for cap in &args.cap {
         let (token, rest) = cap.split_once(':').ok_or_else(|| cap_error("--cap", cap))?;
@@ -163,7 +176,9 @@ pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<Polic
         file.spend.push(spend("ETH", amount.trim_end_matches("ether").trim_end_matches("eth"), period));
     }
     match &args.gas_budget {
-        Some(b) if b == "unlimited" => file.gas = Some(GasFile { budget: Number::Text("unlimited".into()), period: None }),
+        Some(b) if b == "unlimited" => {
+            file.gas = Some(GasFile { budget: Number::Text("unlimited".into()), period: None })
+        }
         Some(b) => {
             let (amount, period) = split_period(b).ok_or_else(|| cap_error("--gas-budget", b))?;
             let amount = if amount.chars().all(|c| c.is_ascii_digit() || c == '.') {
@@ -171,10 +186,14 @@ pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<Polic
             } else {
                 amount.replace("ether", " ether").replace("gwei", " gwei")
             };
-            file.gas = Some(GasFile { budget: Number::Text(amount), period: Some(Number::Text(period.into())) });
+            file.gas =
+                Some(GasFile { budget: Number::Text(amount), period: Some(Number::Text(period.into())) });
         }
         None if file.gas.is_none() && file.paymaster.is_none() => {
-            file.gas = Some(GasFile { budget: Number::Text("0.1 ether".into()), period: Some(Number::Text("1d".into())) });
+            file.gas = Some(GasFile {
+                budget: Number::Text("0.1 ether".into()),
+                period: Some(Number::Text("1d".into())),
+            });
         }
         None => {}
     }
@@ -234,7 +253,11 @@ pub(crate) async fn chain_time(chain: &Chain) -> eyre::Result<u64> {
 /// target pull that token outside the session's accounting. The contracts refuse the grant
 /// (`PreexistingAllowance`); this says so before anything is sent, and warns about approvals
 /// of uncapped tokens the book knows.
-pub(crate) async fn check_approvals(chain: &Chain, account: Address, policy: &Policy) -> eyre::Result<Vec<String>> {
+pub(crate) async fn check_approvals(
+    chain: &Chain,
+    account: Address,
+    policy: &Policy,
+) -> eyre::Result<Vec<String>> {
     let mut targets: Vec<Address> = policy.permissions.iter().map(|p| p.target).collect();
     targets.sort();
     targets.dedup();
@@ -254,8 +277,11 @@ pub(crate) async fn check_approvals(chain: &Chain, account: Address, policy: &Po
             if *target == token {
                 continue;
             }
-            let allowance =
-                MockERC20::new(token, &chain.provider).allowance(account, *target).call().await.unwrap_or_default();
+            let allowance = MockERC20::new(token, &chain.provider)
+                .allowance(account, *target)
+                .call()
+                .await
+                .unwrap_or_default();
             if allowance.is_zero() {
                 continue;
             }
@@ -338,7 +364,9 @@ async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
     }
     output::emit(&ctx.global, &out, || {
         let head = match out.id {
-            Some(id) => format!("granted session #{id} to `{}` ({}) on {}", out.key_name, out.key, out.account),
+            Some(id) => {
+                format!("granted session #{id} to `{}` ({}) on {}", out.key_name, out.key, out.account)
+            }
             None => format!("dry run: nothing sent; the session `{}` would get:", out.key_name),
         };
         format!("{head}\n{}", describe_policy(&out.policy, &chain))
@@ -401,9 +429,9 @@ pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
         s += &format!(
             "  allow      {} {}{}{}\n",
             c.name(p.target),
-            p.selector,
+            selector_name(p.selector).map_or_else(|| p.selector.to_string(), |(name, _)| name.to_owned()),
             if p.allow_value { " (with ETH)" } else { "" },
-            if p.conditions.is_empty() { String::new() } else { format!(" ({} conditions)", p.conditions.len()) }
+            p.conditions.iter().map(|c| format!(", {}", describe_condition(c))).collect::<String>()
         );
     }
     for l in &policy.spend_limits {
@@ -421,7 +449,11 @@ pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
         sak_primitives::Gas::SponsoredOnly => "  gas        sponsored only\n".to_owned(),
         sak_primitives::Gas::Unlimited => "  gas        unlimited\n".to_owned(),
         sak_primitives::Gas::Budget { wei, period } => {
-            format!("  gas        {} ETH per {}\n", show_amount(wei, Some(18)), show_period(u64::from(period)))
+            format!(
+                "  gas        {} ETH per {}\n",
+                show_amount(wei, Some(18)),
+                show_period(u64::from(period))
+            )
         }
     };
     if policy.max_ops > 0 {
@@ -430,11 +462,45 @@ pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
     s
 }
 
+fn describe_condition(c: &sak_primitives::Condition) -> String {
+    use sak_primitives::Op;
+    let arg = c.arg;
+    match &c.op {
+        Op::EqAccount => format!("arg {arg} = the account"),
+        Op::Eq { value } => format!("arg {arg} = {value}"),
+        Op::Lte { value } => format!("arg {arg} <= {value}"),
+        Op::Gte { value } => format!("arg {arg} >= {value}"),
+        Op::OneOf { values } => format!("arg {arg} one of {} values", values.len()),
+    }
+}
+
+/// Functions sak's roles permit, by selector: (name, signature).
+pub(crate) fn selector_name(selector: alloy::primitives::Selector) -> Option<(&'static str, &'static str)> {
+    const KNOWN: [&str; 8] = [
+        "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)",
+        "swapTokensForExactTokens(uint256,uint256,address[],address,uint256)",
+        "swapExactTokensForETH(uint256,uint256,address[],address,uint256)",
+        "swapExactETHForTokens(uint256,address[],address,uint256)",
+        "swapETHForExactTokens(uint256,address[],address,uint256)",
+        "transfer(address,uint256)",
+        "approve(address,uint256)",
+        "transferFrom(address,address,uint256)",
+    ];
+    if selector == sak_primitives::ETH_SEND {
+        return Some(("(plain ETH send)", ""));
+    }
+    KNOWN.iter().find(|sig| alloy::primitives::keccak256(sig.as_bytes())[..4] == selector[..]).map(|sig| {
+        let name = &sig[..sig.find('(').unwrap_or(sig.len())];
+        (name, *sig)
+    })
+}
+
 pub(crate) fn show_amount(raw: U256, decimals: Option<u8>) -> String {
     match decimals {
         Some(d) => {
             let s = alloy::primitives::utils::format_units(raw, d).unwrap_or_else(|_| raw.to_string());
-            let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
+            let s =
+                if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
             s
         }
         None => format!("{raw} (base units)"),
@@ -492,7 +558,12 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
     let records: Vec<&SessionRecord> = state
         .networks
         .get(&ctx.network_name)
-        .map(|n| n.sessions.iter().filter(|r| r.account == account.address && r.chain_id == chain.chain_id).collect())
+        .map(|n| {
+            n.sessions
+                .iter()
+                .filter(|r| r.account == account.address && r.chain_id == chain.chain_id)
+                .collect()
+        })
         .unwrap_or_default();
     let contract = SakAccount::new(account.address, &chain.provider);
     let mut sessions = Vec::new();
@@ -510,21 +581,29 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
             rotated_from: r.rotated_from,
         });
     }
-    output::emit(&ctx.global, &serde_json::json!({ "account": account.address, "chain_time": now, "sessions": sessions }), || {
-        if sessions.is_empty() {
-            return format!("no sessions on {} yet: `sak session grant --key NAME --role trader`", account.address);
-        }
-        let mut s = format!("{:>4}  {:<12} {:<16} {:<42} until (UTC)\n", "id", "status", "key", "key address");
-        for l in &sessions {
-            s += &format!(
-                "{:>4}  {:<12} {:<16} {:<42} {}\n",
-                l.id,
-                l.status,
-                l.key_name,
-                l.key,
-                sak_primitives::units::format_time(l.valid_until)
-            );
-        }
-        s
-    })
+    output::emit(
+        &ctx.global,
+        &serde_json::json!({ "account": account.address, "chain_time": now, "sessions": sessions }),
+        || {
+            if sessions.is_empty() {
+                return format!(
+                    "no sessions on {} yet: `sak session grant --key NAME --role trader`",
+                    account.address
+                );
+            }
+            let mut s =
+                format!("{:>4}  {:<12} {:<16} {:<42} until (UTC)\n", "id", "status", "key", "key address");
+            for l in &sessions {
+                s += &format!(
+                    "{:>4}  {:<12} {:<16} {:<42} {}\n",
+                    l.id,
+                    l.status,
+                    l.key_name,
+                    l.key,
+                    sak_primitives::units::format_time(l.valid_until)
+                );
+            }
+            s
+        },
+    )
 }
