@@ -1,0 +1,477 @@
+//! `sak send` and `sak swap` as an agent runs them on a local chain: swaps within the cap, the
+//! cap refused locally and by the contracts, calls outside the policy, dry runs, revocation,
+//! expiry, the direct path and EIP-7702 accounts, and bad input of every kind.
+
+mod common;
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+};
+use common::{Home, PASSWORD, Run};
+use sak_contracts::{IEntryPoint, MockERC20, SakAccount};
+use sak_signer::{
+    keystore::{self, Password},
+    ledger::{Decision, Ledger, SqliteLedger},
+};
+use serde_json::Value;
+use std::future::Future;
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+fn provider(home: &Home) -> DynProvider {
+    ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap()).erased()
+}
+
+fn address(v: &Value) -> Address {
+    v.as_str().unwrap_or_else(|| panic!("not an address: {v}")).parse().unwrap()
+}
+
+/// The node's tUSD (6 decimals) and TKN addresses.
+fn tokens(home: &Home) -> (Address, Address) {
+    let c = &home.node_summary.as_ref().unwrap()["contracts"];
+    (address(&c["usd"]), address(&c["tkn"]))
+}
+
+fn swap_args(session: u64, amount: &str) -> Vec<String> {
+    [
+        "swap",
+        "--session",
+        &session.to_string(),
+        "--in",
+        "tUSD",
+        "--out",
+        "TKN",
+        "--amount",
+        amount,
+        "--min-out",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `sak --json ARGS EXTRA`, successful.
+fn succeed(home: &Home, args: &[String], extra: &[&str]) -> Value {
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend_from_slice(extra);
+    home.json(&all)
+}
+
+fn run(home: &Home, args: &[String], extra: &[&str]) -> Run {
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend_from_slice(extra);
+    home.sak(&all)
+}
+
+/// The JSON error document of a refused run: exit 1, its refusal named like the contracts'
+/// error.
+fn refusal(home: &Home, args: &[String], extra: &[&str], name: &str) -> Value {
+    let mut all = vec!["--json"];
+    all.extend(args.iter().map(String::as_str));
+    all.extend_from_slice(extra);
+    let run = home.sak(&all).fails(1);
+    let doc = run.json();
+    assert_eq!(doc["error"]["refusal"]["name"], name, "{doc}\nstderr:\n{}", run.stderr);
+    assert_eq!(doc["error"]["exit_code"], 1);
+    doc
+}
+
+fn decisions(home: &Home) -> Vec<Decision> {
+    let path = home.data().join("ledger.sqlite");
+    assert!(path.exists(), "no ledger at {}", path.display());
+    SqliteLedger::open(&path).unwrap().decisions(0).unwrap()
+}
+
+async fn spent(p: &DynProvider, account: Address, id: u64, token: Address) -> U256 {
+    U256::from(SakAccount::new(account, p).getSpend(id as u32, token).call().await.unwrap().spent)
+}
+
+async fn token_balance(p: &DynProvider, token: Address, holder: Address) -> U256 {
+    MockERC20::new(token, p).balanceOf(holder).call().await.unwrap()
+}
+
+async fn entry_point_nonce(p: &DynProvider, entry_point: Address, account: Address, lane: u64) -> U256 {
+    IEntryPoint::new(entry_point, p)
+        .getNonce(account, alloy::primitives::aliases::U192::from(lane))
+        .call()
+        .await
+        .unwrap()
+}
+
+/// The owner revokes a session with its own key (decrypted from the home's keystore).
+async fn owner_revokes(home: &Home, account: Address, id: u64) {
+    let password = Password::new(PASSWORD.as_bytes().to_vec()).unwrap();
+    let owner = keystore::load(&home.data().join("keys/owner.json"), &password).unwrap();
+    let wallet = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(owner.into_signer()))
+        .connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
+    let receipt = SakAccount::new(account, &wallet)
+        .revokeSession(id as u32)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+}
+
+#[test]
+fn three_swaps_fit_the_daily_cap_and_the_fourth_is_refused_locally_and_by_the_contracts() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let (usd, tkn) = tokens(&home);
+    let entry_point = address(&home.node_summary.as_ref().unwrap()["contracts"]["entry_point"]);
+    let p = provider(&home);
+    let ledger = home.data().join("ledger.sqlite");
+
+    // A dry run decides and reports, and touches nothing: no ledger, no nonce, no tokens.
+    let usd_before = block_on(token_balance(&p, usd, account));
+    let nonce_before = block_on(entry_point_nonce(&p, entry_point, account, id));
+    let dry = succeed(&home, &swap_args(id, "300"), &["--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["charges"][0]["amount"], "300000000");
+    assert_eq!(dry["charges"][0]["remaining"], "700000000");
+    assert!(dry["user_op_hash"].is_null() && dry["transaction"].is_null(), "{dry}");
+    assert!(!ledger.exists(), "a dry run created the ledger");
+    assert_eq!(block_on(token_balance(&p, usd, account)), usd_before);
+    assert_eq!(block_on(entry_point_nonce(&p, entry_point, account, id)), nonce_before);
+
+    // Three swaps of 300 tUSD under 1,000 tUSD a day.
+    let mut renews_at = 0;
+    for (n, left) in [(1, "700000000"), (2, "400000000"), (3, "100000000")] {
+        let done = succeed(&home, &swap_args(id, "300"), &[]);
+        assert_eq!(done["success"], true, "swap {n}: {done}");
+        assert!(done["user_op_hash"].as_str().unwrap().starts_with("0x"));
+        assert!(done["transaction"].as_str().unwrap().starts_with("0x"));
+        assert!(done["block"].as_u64().unwrap() > 0);
+        assert_ne!(done["gas_cost_wei"], "0");
+        assert_eq!(done["gas_paid_by"], "account");
+        assert_eq!(done["charges"][0]["name"], "tUSD");
+        assert_eq!(done["charges"][0]["amount"], "300000000");
+        assert_eq!(done["charges"][0]["remaining"], left, "swap {n}");
+        assert_eq!(done["allowances"][0]["remaining"], left, "swap {n}");
+        assert_ne!(done["swap"]["received"], "0", "TKN paid to the account");
+        renews_at = done["allowances"][0]["renews_at"].as_u64().unwrap();
+    }
+    assert_eq!(block_on(spent(&p, account, id, usd)), U256::from(900_000_000u64));
+    assert!(block_on(token_balance(&p, tkn, account)) > U256::ZERO);
+    let logged = decisions(&home);
+    assert_eq!(logged.iter().filter(|d| d.allowed).count(), 3, "{logged:?}");
+
+    // A dry run of the fourth is refused the same way, and records nothing.
+    refusal(&home, &swap_args(id, "300"), &["--dry-run"], "SpendCapExceeded");
+    assert_eq!(decisions(&home).len(), 3);
+
+    // The fourth: refused locally, before signing, with what remains and when it renews.
+    let doc = refusal(&home, &swap_args(id, "300"), &[], "SpendCapExceeded");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(message.contains("before signing"), "{message}");
+    assert!(message.contains("100 tUSD remains this period"), "{message}");
+    let renewal = sak_primitives::units::format_time(renews_at);
+    assert!(message.contains(&renewal), "no renewal time {renewal} in {message}");
+    assert!(doc["error"]["hint"].as_str().unwrap().contains(&renews_at.to_string()), "{doc}");
+    let human = run(&home, &swap_args(id, "300"), &[]).fails(1);
+    assert!(human.stderr.contains("SpendCapExceeded") && human.stderr.contains(&renewal), "{}", human.stderr);
+    assert!(human.stdout.is_empty(), "{}", human.stdout);
+
+    // Forced past the local check: the contracts refuse it, and their counter does not move.
+    let doc = refusal(&home, &swap_args(id, "300"), &["--no-preflight"], "SpendCapExceeded");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(message.contains("refused by the contracts"), "{message}");
+    assert!(message.contains("100 tUSD remains this period"), "{message}");
+    assert_eq!(block_on(spent(&p, account, id, usd)), U256::from(900_000_000u64));
+    assert_eq!(block_on(token_balance(&p, usd, account)), usd_before - U256::from(900_000_000u64));
+
+    let logged = decisions(&home);
+    let refused: Vec<&str> = logged.iter().filter(|d| !d.allowed).map(|d| d.reason.as_str()).collect();
+    assert_eq!(refused, ["SpendCapExceeded"; 3], "local (json), local (human), chain");
+
+    // What remains still fits: 100 tUSD goes through.
+    let done = succeed(&home, &swap_args(id, "100"), &[]);
+    assert_eq!(done["charges"][0]["remaining"], "0");
+}
+
+#[test]
+fn calls_outside_the_policy_revoked_and_expired_sessions_are_refused_by_name() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let short = home.json(&[
+        "session",
+        "grant",
+        "--key",
+        "bot",
+        "--role",
+        "trader",
+        "--cap",
+        "tUSD:1000/1d",
+        "--expires",
+        "1h",
+    ])["id"]
+        .as_u64()
+        .unwrap();
+    let (usd, tkn) = tokens(&home);
+    let p = provider(&home);
+
+    // A TKN transfer: the trader policy permits none.
+    let send = |id: u64| {
+        [
+            "send",
+            "--session",
+            &id.to_string(),
+            "--to",
+            "TKN",
+            "--sig",
+            "transfer(address,uint256)",
+            "router",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let doc = refusal(&home, &send(id), &[], "CallNotPermitted");
+    assert!(doc["error"]["hint"].as_str().unwrap().contains("sak session show"), "{doc}");
+    refusal(&home, &send(id), &["--no-preflight"], "CallNotPermitted");
+    assert_eq!(block_on(token_balance(&p, tkn, account)), U256::ZERO);
+
+    // Allowed, then revoked by the owner: refused locally and by the contracts.
+    succeed(&home, &swap_args(id, "10"), &[]);
+    block_on(owner_revokes(&home, account, id));
+    refusal(&home, &swap_args(id, "10"), &[], "SessionNotActive");
+    refusal(&home, &swap_args(id, "10"), &["--no-preflight"], "SessionNotActive");
+    assert_eq!(block_on(spent(&p, account, id, usd)), U256::from(10_000_000u64));
+
+    // Past its end (anvil's clock moved two hours): ClockOutsideSession.
+    succeed(&home, &swap_args(short, "10"), &[]);
+    block_on(async {
+        let _: Value = p.raw_request("evm_increaseTime".into(), (7_200,)).await.unwrap();
+        let _: Value = p.raw_request("evm_mine".into(), ()).await.unwrap();
+    });
+    let doc = refusal(&home, &swap_args(short, "10"), &[], "ClockOutsideSession");
+    assert!(doc["error"]["hint"].as_str().unwrap().contains("new one"), "{doc}");
+    refusal(&home, &swap_args(short, "10"), &["--no-preflight"], "ClockOutsideSession");
+    refusal(&home, &swap_args(short, "10"), &["--dry-run"], "ClockOutsideSession");
+
+    // An id never granted: exit 2 with a hint naming `sak session list`.
+    let unknown = run(&home, &swap_args(99, "10"), &[]).fails(2);
+    assert!(unknown.stderr.contains("sak session list"), "{}", unknown.stderr);
+}
+
+#[test]
+fn bad_input_is_refused_with_a_hint_and_changes_nothing() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    let id = home.trader_session("bot").to_string();
+    let state = std::fs::read(home.data().join("state.json")).unwrap();
+    let batch = home.path().join("calls.json");
+    let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+        (vec!["send", "--session", &id, "--to", "nowhere"], None, "unknown name"),
+        (vec!["send", "--session", &id, "--to", "0x1234"], None, "20-byte"),
+        (vec!["send", "--session", &id, "--to", "TKN", "--value", "1.5"], None, "not an amount of ETH"),
+        (vec!["send", "--session", &id, "--to", "TKN", "--data", "0xzz"], None, "not hex"),
+        (
+            vec!["send", "--session", &id, "--to", "TKN", "--sig", "transfer(address"],
+            None,
+            "not a function signature",
+        ),
+        (
+            vec!["send", "--session", &id, "--to", "TKN", "--sig", "transfer(address,uint256)", "router"],
+            None,
+            "takes 2 arguments",
+        ),
+        (
+            vec![
+                "send",
+                "--session",
+                &id,
+                "--to",
+                "TKN",
+                "--sig",
+                "transfer(address,uint256)",
+                "router",
+                "-1",
+            ],
+            None,
+            "not a uint256",
+        ),
+        (vec!["send", "--session", &id, "--batch"], Some("not json"), "not a list of calls"),
+        (vec!["send", "--session", &id, "--batch"], Some("[]"), "has no calls"),
+        (
+            vec!["send", "--session", &id, "--batch"],
+            Some(r#"[{"to": "TKN", "value": true}]"#),
+            "neither a string nor a number",
+        ),
+        (vec!["send", "--session", &id, "--batch"], Some(r#"[{"to": "TKN", "gas": 1}]"#), "unknown field"),
+        (
+            vec![
+                "swap",
+                "--session",
+                &id,
+                "--in",
+                "tUSD",
+                "--out",
+                "TKN",
+                "--amount",
+                "1.0000001",
+                "--min-out",
+                "0",
+            ],
+            None,
+            "at most 6 decimals",
+        ),
+        (
+            vec![
+                "swap",
+                "--session",
+                &id,
+                "--in",
+                "tUSD",
+                "--out",
+                "TKN",
+                "--amount",
+                "3 ether",
+                "--min-out",
+                "0",
+            ],
+            None,
+            "whole units",
+        ),
+        (
+            vec![
+                "swap",
+                "--session",
+                &id,
+                "--in",
+                "tUSD",
+                "--out",
+                "tUSD",
+                "--amount",
+                "1",
+                "--min-out",
+                "0",
+            ],
+            None,
+            "same token",
+        ),
+        (
+            vec!["swap", "--session", &id, "--in", "tUSD", "--out", "TKN", "--amount", "0", "--min-out", "0"],
+            None,
+            "zero",
+        ),
+        (
+            vec![
+                "swap",
+                "--session",
+                &id,
+                "--in",
+                "0x00000000000000000000000000000000000000aa",
+                "--out",
+                "TKN",
+                "--amount",
+                "1",
+                "--min-out",
+                "0",
+            ],
+            None,
+            "decimals()",
+        ),
+        (vec!["send", "--session", &id, "--key", "nobody", "--to", "TKN"], None, "no session key"),
+    ];
+    for (mut args, file, expect) in cases {
+        let path = batch.to_str().unwrap();
+        if let Some(text) = file {
+            std::fs::write(&batch, text).unwrap();
+            args.push(path);
+        }
+        let run = home.sak(&args).fails(2);
+        assert!(run.stderr.contains(expect), "{args:?}: expected {expect:?} in\n{}", run.stderr);
+    }
+    // Another key than the session's.
+    home.sak(&["key", "new", "--name", "other"]).ok();
+    let wrong = home.sak(&["send", "--session", &id, "--key", "other", "--to", "TKN"]).fails(2);
+    assert!(wrong.stderr.contains("is not session"), "{}", wrong.stderr);
+
+    assert_eq!(std::fs::read(home.data().join("state.json")).unwrap(), state, "state.json changed");
+    assert!(!home.data().join("ledger.sqlite").exists(), "bad input reached the ledger");
+}
+
+#[test]
+fn flags_that_cannot_apply_are_refused_before_connecting() {
+    let home = Home::new();
+    home.sak(&["init"]).ok();
+    // No chain runs here: these are decided from the flags and the config alone.
+    let run = home
+        .sak(&[
+            "--network",
+            "sepolia",
+            "swap",
+            "--session",
+            "1",
+            "--in",
+            "tUSD",
+            "--out",
+            "TKN",
+            "--amount",
+            "1",
+            "--min-out",
+            "0",
+            "--no-preflight",
+        ])
+        .fails(1);
+    assert!(run.stderr.contains("local and fork networks only"), "{}", run.stderr);
+    let run = home.sak(&["send", "--session", "1", "--to", "TKN", "--via", "bundler"]).fails(2);
+    assert!(run.stderr.contains("--bundler-url"), "{}", run.stderr);
+    let doc =
+        home.sak(&["--json", "send", "--session", "1", "--to", "TKN", "--via", "bundler"]).fails(2).json();
+    assert!(doc["error"]["hint"].as_str().unwrap().contains("bundler_url"), "{doc}");
+    // clap: contradictory flags.
+    let run = home.sak(&["send", "--session", "1", "--to", "TKN", "--dry-run", "--no-preflight"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn the_direct_path_and_an_eip7702_account_act_under_the_same_policy() {
+    let home = Home::with_node();
+    let owner = home.owner_and_account("smart");
+    let smart: Address = owner.parse().unwrap();
+    let id = home.trader_session("bot");
+    let (usd, _) = tokens(&home);
+    let p = provider(&home);
+
+    // Direct: the relayer pays, the policy is the same, the ledger records the decisions.
+    let done = succeed(&home, &swap_args(id, "300"), &["--via", "direct"]);
+    assert_eq!(done["via"], "direct");
+    assert_eq!(done["gas_paid_by"], "relayer");
+    assert!(done["user_op_hash"].is_null());
+    assert_eq!(done["charges"][0]["remaining"], "700000000");
+    refusal(&home, &swap_args(id, "800"), &["--via", "direct"], "SpendCapExceeded");
+    refusal(&home, &swap_args(id, "800"), &["--via", "direct", "--no-preflight"], "SpendCapExceeded");
+    assert_eq!(block_on(spent(&p, smart, id, usd)), U256::from(300_000_000u64));
+    let logged: Vec<(bool, String)> = decisions(&home).into_iter().map(|d| (d.allowed, d.reason)).collect();
+    assert_eq!(
+        logged,
+        [(true, "ok".into()), (false, "SpendCapExceeded".into()), (false, "SpendCapExceeded".into())]
+    );
+    // Self-bundled after direct: both count against one cap.
+    let done = succeed(&home, &swap_args(id, "300"), &[]);
+    assert_eq!(done["charges"][0]["remaining"], "400000000");
+
+    // The owner's EOA delegated with EIP-7702 becomes the network's account.
+    let eoa: Address = address(&home.json(&["account", "create", "--kind", "7702"])["address"]);
+    home.sak(&["node", "fund", "account", "--usd", "2000"]).ok();
+    let id7702 = home.trader_session("bot7702");
+    let done = succeed(&home, &swap_args(id7702, "300"), &[]);
+    assert_eq!(done["account"].as_str().unwrap().parse::<Address>().unwrap(), eoa);
+    assert_eq!(done["account_kind"], "7702");
+    assert_eq!(done["success"], true);
+    let done = succeed(&home, &swap_args(id7702, "300"), &["--via", "direct"]);
+    assert_eq!(done["charges"][0]["remaining"], "400000000");
+    refusal(&home, &swap_args(id7702, "500"), &["--no-preflight"], "SpendCapExceeded");
+    assert_eq!(block_on(spent(&p, eoa, id7702, usd)), U256::from(600_000_000u64));
+}
