@@ -46,6 +46,22 @@ impl std::fmt::Display for AlreadyReported {
 
 impl std::error::Error for AlreadyReported {}
 
+/// Like [`AlreadyReported`] for an outcome that is a refusal (exit 1): the command's data
+/// (its `--json` document too) already says what was refused.
+#[derive(Debug)]
+pub(crate) struct ReportedRefusal {
+    pub(crate) message: String,
+    pub(crate) hint: String,
+}
+
+impl std::fmt::Display for ReportedRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ReportedRefusal {}
+
 /// An error that says what to do about it. `refused` errors exit 1 (refused by policy or by
 /// the user), others 2.
 #[derive(Debug)]
@@ -115,6 +131,7 @@ fn hint_of(err: &eyre::Report) -> Option<String> {
             .or_else(|| cause.downcast_ref::<sak_userop::Error>().and_then(|e| e.hint().map(Into::into)))
             .or_else(|| cause.downcast_ref::<sak_primitives::Error>().map(sak_primitives::Error::hint))
             .or_else(|| cause.downcast_ref::<AlreadyReported>().map(|a| a.hint.to_owned()))
+            .or_else(|| cause.downcast_ref::<ReportedRefusal>().map(|a| a.hint.clone()))
     })
 }
 
@@ -126,9 +143,16 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
     }) {
         return ExitCode::SUCCESS;
     }
-    let already = err.downcast_ref::<AlreadyReported>();
+    let refused_reported = err.downcast_ref::<ReportedRefusal>().is_some();
+    let already = err.downcast_ref::<AlreadyReported>().map(|_| ()).or(refused_reported.then_some(()));
     let hint = hint_of(err);
-    let code = if already.is_some() { 2 } else { exit_code(err) };
+    let code = if refused_reported {
+        1
+    } else if already.is_some() {
+        2
+    } else {
+        exit_code(err)
+    };
     let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "error: {}", causes.join(": "));

@@ -44,8 +44,7 @@ pub(crate) enum SessionCommand {
     /// Prove on a throwaway fork of the session's chain that the contracts enforce it: one
     /// allowed operation succeeds; over-cap, foreign target, wrong selector, after expiry and
     /// after revoke are refused on-chain; the account's other assets are untouched.
-    #[command(after_help = "Examples:\n  sak session verify 1\n  sak session verify 1 --json")]
-    Verify(IdArgs),
+    Verify(crate::cmd::verify::VerifyArgs),
 }
 
 #[derive(Debug, Args)]
