@@ -573,7 +573,7 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
             account: r.account,
             key: r.key,
             key_name: r.key_name.clone(),
-            status: status_of(&view, now),
+            status: crate::cmd::session_ops::recorded_status(&chain, r, &view, now).await?,
             valid_after: view.validAfter.to(),
             valid_until: view.validUntil.to(),
             granted_at: r.granted_at,

@@ -1,20 +1,975 @@
-//! `sak session show|revoke|revoke-all|rotate`.
+//! `sak session show|revoke|revoke-all|rotate`: one session's state and allowances, and the
+//! owner's ways to end or replace sessions.
+//!
+//! The chain is the source of truth: a session's policy is read back from its
+//! `SessionGranted` event, its state from `getSession`/`getSpend`/`getUsage`. A revoked
+//! session's record is deleted on-chain (and unreachable after `revokeAllSessions`), so
+//! "revoked" is told apart from "never granted" by the grant event.
 
-use super::session::{IdArgs, RotateArgs};
-use crate::ctx::Ctx;
+use super::session::{IdArgs, RotateArgs, chain_time, describe_policy, show_amount, show_period, status_of};
+use crate::{
+    ctx::{Chain, Ctx, keystore_address},
+    output::{self, Hinted},
+    store::{AccountRecord, SessionRecord, State},
+};
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider},
+    rpc::types::{Filter, TransactionReceipt},
+    sol_types::SolEvent,
+};
+use eyre::{OptionExt, WrapErr};
+use sak_contracts::{ISakSessions::SessionView, SakAccount};
+use sak_primitives::{Gas, NATIVE, Policy, units::format_time};
+use sak_signer::keystore::{self, LocalKey};
+use serde::Serialize;
 
-pub(crate) async fn show(_args: IdArgs, _ctx: &Ctx) -> eyre::Result<()> {
-    eyre::bail!("sak session show: being built")
+// ---------------------------------------------------------------------------------------------
+// Reading a session from the chain
+// ---------------------------------------------------------------------------------------------
+
+/// A session as the chain has it.
+#[derive(Debug, Clone)]
+pub(crate) struct OnChain {
+    pub(crate) id: u32,
+    /// The session key's address.
+    pub(crate) signer: Address,
+    /// The policy as granted (from the `SessionGranted` event).
+    pub(crate) policy: Policy,
+    pub(crate) grant_tx: B256,
+    pub(crate) grant_block: u64,
+    /// `active`, `not-started`, `expired` or `revoked`.
+    pub(crate) status: &'static str,
+    /// For a revoked session: `revoke` (this session alone) or `revoke-all`.
+    pub(crate) revoked_by: Option<&'static str>,
 }
 
-pub(crate) async fn revoke(_args: IdArgs, _ctx: &Ctx) -> eyre::Result<()> {
-    eyre::bail!("sak session revoke: being built")
+impl OnChain {
+    /// Whether the session can still act (now or once it starts).
+    fn live(&self) -> bool {
+        matches!(self.status, "active" | "not-started")
+    }
 }
 
-pub(crate) async fn revoke_all(_ctx: &Ctx) -> eyre::Result<()> {
-    eyre::bail!("sak session revoke-all: being built")
+async fn logs(chain: &Chain, filter: &Filter, what: &str) -> eyre::Result<Vec<alloy::rpc::types::Log>> {
+    chain.provider.get_logs(filter).await.map_err(|e| {
+        Hinted::new(
+            format!("reading {what} events from the chain: {e}"),
+            "use an RPC endpoint that serves eth_getLogs from the grant's block on (--rpc-url)",
+        )
+        .into()
+    })
 }
 
-pub(crate) async fn rotate(_args: RotateArgs, _ctx: &Ctx) -> eyre::Result<()> {
-    eyre::bail!("sak session rotate: being built")
+/// The last `SessionGranted` event of session `id` on `account`, from `from_block` on.
+async fn grant_log(
+    chain: &Chain,
+    account: Address,
+    id: u32,
+    from_block: u64,
+) -> eyre::Result<Option<alloy::rpc::types::Log>> {
+    let filter = Filter::new()
+        .address(account)
+        .event_signature(SakAccount::SessionGranted::SIGNATURE_HASH)
+        .topic1(U256::from(id))
+        .from_block(from_block);
+    Ok(logs(chain, &filter, "SessionGranted").await?.pop())
+}
+
+/// Session `id` of `account` as the chain has it at chain time `now`; None if it was never
+/// granted there (the scan starts at `from_block`: the recorded grant block, else 0).
+pub(crate) async fn lookup(
+    chain: &Chain,
+    account: Address,
+    id: u32,
+    from_block: u64,
+    now: u64,
+) -> eyre::Result<Option<OnChain>> {
+    let Some(log) = grant_log(chain, account, id, from_block).await? else {
+        return Ok(None);
+    };
+    let grant_block = log.block_number.unwrap_or(from_block);
+    let grant_tx = log.transaction_hash.unwrap_or_default();
+    let granted = log
+        .log_decode::<SakAccount::SessionGranted>()
+        .wrap_err("decoding the SessionGranted event")?
+        .inner
+        .data;
+    let policy = Policy::from_session_config(&granted.config)
+        .wrap_err_with(|| format!("session #{id}'s granted policy does not read back"))?;
+    let view =
+        SakAccount::new(account, &chain.provider).getSession(id).call().await.wrap_err("getSession")?;
+    let (status, revoked_by) = match status_of(&view, now) {
+        // Granted, yet no stored record under the current epoch: revoked one way or the other.
+        "unknown" | "revoked" => ("revoked", Some(how_revoked(chain, account, id, grant_block).await?)),
+        status => (status, None),
+    };
+    Ok(Some(OnChain { id, signer: granted.signer, policy, grant_tx, grant_block, status, revoked_by }))
+}
+
+/// `revoke` if a `SessionRevoked(id)` event follows the grant, else `revoke-all`.
+async fn how_revoked(
+    chain: &Chain,
+    account: Address,
+    id: u32,
+    grant_block: u64,
+) -> eyre::Result<&'static str> {
+    let filter = Filter::new()
+        .address(account)
+        .event_signature(SakAccount::SessionRevoked::SIGNATURE_HASH)
+        .topic1(U256::from(id))
+        .from_block(grant_block);
+    Ok(if logs(chain, &filter, "SessionRevoked").await?.is_empty() { "revoke-all" } else { "revoke" })
+}
+
+/// A recorded session's status for `sak session list`: like [`status_of`], except that a
+/// session whose stored record is gone is `revoked` when its grant is on the chain (revocation
+/// deletes the record) and `unknown` only when it is not (a different chain, a reset node).
+pub(crate) async fn recorded_status(
+    chain: &Chain,
+    record: &SessionRecord,
+    view: &SessionView,
+    now: u64,
+) -> eyre::Result<&'static str> {
+    match status_of(view, now) {
+        "unknown" if grant_log(chain, record.account, record.id, record.block).await?.is_some() => {
+            Ok("revoked")
+        }
+        status => Ok(status),
+    }
+}
+
+fn unknown_session(ctx: &Ctx, account: Address, id: u32) -> eyre::Report {
+    Hinted::new(
+        format!("no session #{id} was ever granted on account {account} (network `{}`)", ctx.network_name),
+        "list the sessions with `sak session list`",
+    )
+    .into()
+}
+
+/// The session, or exit 2 pointing at `sak session list`.
+async fn find(ctx: &Ctx, chain: &Chain, account: Address, id: u32, now: u64) -> eyre::Result<OnChain> {
+    let record = ctx.session_record(account, id)?.filter(|r| r.chain_id == chain.chain_id);
+    let from = record.as_ref().map_or(0, |r| r.block);
+    if from == 0 {
+        output::progress(
+            &ctx.global,
+            &format!("session #{id} is not recorded here: scanning the account's events…"),
+        );
+    }
+    match lookup(chain, account, id, from, now).await? {
+        Some(s) => Ok(s),
+        // A record from a chain that was reset after it: look again from the start.
+        None if from > 0 => {
+            lookup(chain, account, id, 0, now).await?.ok_or_else(|| unknown_session(ctx, account, id))
+        }
+        None => Err(unknown_session(ctx, account, id)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Period arithmetic
+// ---------------------------------------------------------------------------------------------
+
+/// One allowance in the period that contains the chain's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PeriodUse {
+    /// The period's index since `valid_after`.
+    pub(crate) window: u64,
+    /// First second of the period (unix seconds).
+    pub(crate) starts_at: u64,
+    /// Charged in this period.
+    pub(crate) spent: U256,
+    /// What the session may still spend this period (0 once it cannot act).
+    pub(crate) remaining: U256,
+    /// When the next period starts with the full allowance; None if the session ends first or
+    /// can no longer act.
+    pub(crate) renews_at: Option<u64>,
+}
+
+/// The contracts' accounting (`SessionLib._charge`): periods are fixed windows of `period`
+/// seconds from `valid_after`; the counter (`counter_spent` in window `counter_window`) only
+/// counts while its window is the current one, `(now - valid_after) / period`. Before the
+/// session starts this is window 0; after it ends, its last window.
+pub(crate) fn period_use(
+    cap: U256,
+    counter_spent: U256,
+    counter_window: u64,
+    (valid_after, valid_until): (u64, u64),
+    period: u64,
+    now: u64,
+    live: bool,
+) -> PeriodUse {
+    let period = period.max(1);
+    let t = now.clamp(valid_after, valid_until.max(valid_after));
+    // A charge is never in a later window than the chain's clock; should the latest block lag
+    // a charge's clock claim, the charged window is the current one.
+    let window = ((t - valid_after) / period).max(counter_window);
+    let spent = if counter_window == window { counter_spent } else { U256::ZERO };
+    let starts_at = valid_after.saturating_add(window.saturating_mul(period));
+    let next = starts_at.saturating_add(period);
+    PeriodUse {
+        window,
+        starts_at,
+        spent,
+        remaining: if live { cap.saturating_sub(spent) } else { U256::ZERO },
+        renews_at: (live && next <= valid_until).then_some(next),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// show
+// ---------------------------------------------------------------------------------------------
+
+/// What `sak session show --json` prints. Amounts are decimal strings in base units (as in
+/// `sak send`/`sak swap`), except inside `policy`, which is the granted policy exactly as
+/// `sak session grant --json` prints it (0x hex). Times are unix seconds (chain time).
+#[derive(Debug, Serialize)]
+struct Shown {
+    network: String,
+    chain_id: u64,
+    account: Address,
+    id: u32,
+    /// The session key's address.
+    key: Address,
+    /// The key's name in this home, if it is here.
+    key_name: Option<String>,
+    /// `active`, `not-started`, `expired` or `revoked`.
+    status: &'static str,
+    /// For a revoked session: `revoke` (alone) or `revoke-all`.
+    revoked_by: Option<&'static str>,
+    /// The chain's latest block time, which the periods below are computed at.
+    chain_time: u64,
+    grant_transaction: B256,
+    grant_block: u64,
+    /// The session this one replaced (`sak session rotate`), if recorded here.
+    rotated_from: Option<u32>,
+    policy: Policy,
+    /// One entry per spend limit.
+    allowances: Vec<AllowanceShown>,
+    gas: GasShown,
+    /// Present when the policy limits the operation count.
+    operations: Option<OpsShown>,
+}
+
+/// A spend limit in the current period.
+#[derive(Debug, Serialize)]
+struct AllowanceShown {
+    /// The token (0x000…000 = native ETH).
+    token: Address,
+    /// Its name in the address book, else the address.
+    name: String,
+    /// Decimals, when known (ETH: 18).
+    decimals: Option<u8>,
+    /// The allowance per period (base units).
+    cap: String,
+    period_s: u32,
+    /// The current period's index since the session's start.
+    window: u64,
+    /// First second of the current period.
+    period_start: u64,
+    /// Charged in the current period; null after `revoke-all`, whose counters are unreachable.
+    spent: Option<String>,
+    /// What may still be spent this period ("0" for an expired or revoked session).
+    remaining: String,
+    /// When the full allowance returns; null if the session ends first or is over.
+    renews_at: Option<u64>,
+}
+
+/// The gas the account pays for the session's operations.
+#[derive(Debug, Serialize)]
+struct GasShown {
+    /// `budget`, `unlimited` or `sponsored-only` (only its paymaster may pay).
+    kind: &'static str,
+    /// Wei per period (kind `budget`).
+    budget_wei: Option<String>,
+    period_s: Option<u32>,
+    /// Charged this period (the full prefund of each operation).
+    spent_wei: Option<String>,
+    remaining_wei: Option<String>,
+    renews_at: Option<u64>,
+}
+
+/// The total operation count.
+#[derive(Debug, Serialize)]
+struct OpsShown {
+    max: u32,
+    used: Option<u32>,
+    /// What may still run ("0" once the session is over).
+    remaining: u32,
+}
+
+pub(crate) async fn show(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let account = ctx.account(chain.chain_id)?;
+    let now = chain_time(&chain).await?;
+    let session = find(ctx, &chain, account.address, args.id, now).await?;
+    let record = ctx.session_record(account.address, args.id)?.filter(|r| r.key == session.signer);
+    let key_name = match &record {
+        Some(r) => Some(r.key_name.clone()),
+        None => ctx.session_keys()?.into_iter().find(|(.., a)| *a == Some(session.signer)).map(|(n, ..)| n),
+    };
+    let contract = SakAccount::new(account.address, &chain.provider);
+    // After revoke-all the counters live under the old epoch: not readable any more.
+    let counters_readable = session.revoked_by != Some("revoke-all");
+    let policy = &session.policy;
+    let bounds = (policy.valid_after, policy.valid_until);
+    let live = session.live();
+
+    let mut allowances = Vec::new();
+    for limit in &policy.spend_limits {
+        let stored = contract.getSpend(args.id, limit.token).call().await.wrap_err("getSpend")?;
+        let u = period_use(
+            limit.allowance,
+            U256::from(stored.spent),
+            stored.window.to(),
+            bounds,
+            u64::from(limit.period),
+            now,
+            live,
+        );
+        allowances.push(AllowanceShown {
+            token: limit.token,
+            name: if limit.token == NATIVE { "ETH".into() } else { chain.contracts.name(limit.token) },
+            decimals: if limit.token == NATIVE { Some(18) } else { chain.contracts.decimals(limit.token) },
+            cap: limit.allowance.to_string(),
+            period_s: limit.period,
+            window: u.window,
+            period_start: u.starts_at,
+            spent: counters_readable.then(|| u.spent.to_string()),
+            remaining: u.remaining.to_string(),
+            renews_at: u.renews_at,
+        });
+    }
+    let usage = if matches!(policy.gas, Gas::Budget { .. }) || policy.max_ops > 0 {
+        Some(contract.getUsage(args.id).call().await.wrap_err("getUsage")?)
+    } else {
+        None
+    };
+    let gas = match (&policy.gas, &usage) {
+        (Gas::Budget { wei, period }, Some(usage)) => {
+            let u = period_use(
+                *wei,
+                U256::from(usage.gasSpent),
+                usage.gasWindow.to(),
+                bounds,
+                u64::from(*period),
+                now,
+                live,
+            );
+            GasShown {
+                kind: "budget",
+                budget_wei: Some(wei.to_string()),
+                period_s: Some(*period),
+                spent_wei: counters_readable.then(|| u.spent.to_string()),
+                remaining_wei: Some(u.remaining.to_string()),
+                renews_at: u.renews_at,
+            }
+        }
+        (gas, _) => GasShown {
+            kind: if matches!(gas, Gas::Unlimited) { "unlimited" } else { "sponsored-only" },
+            budget_wei: None,
+            period_s: None,
+            spent_wei: None,
+            remaining_wei: None,
+            renews_at: None,
+        },
+    };
+    let operations = match &usage {
+        Some(usage) if policy.max_ops > 0 => {
+            let used: u32 = usage.opsUsed.to();
+            Some(OpsShown {
+                max: policy.max_ops,
+                used: counters_readable.then_some(used),
+                remaining: if live { policy.max_ops.saturating_sub(used) } else { 0 },
+            })
+        }
+        _ => None,
+    };
+    let out = Shown {
+        network: ctx.network_name.clone(),
+        chain_id: chain.chain_id,
+        account: account.address,
+        id: args.id,
+        key: session.signer,
+        key_name,
+        status: session.status,
+        revoked_by: session.revoked_by,
+        chain_time: now,
+        grant_transaction: session.grant_tx,
+        grant_block: session.grant_block,
+        rotated_from: record.and_then(|r| r.rotated_from),
+        policy: session.policy.clone(),
+        allowances,
+        gas,
+        operations,
+    };
+    output::emit(&ctx.global, &out, || human_show(&out, &chain))
+}
+
+fn human_show(out: &Shown, chain: &Chain) -> String {
+    let status = match (out.status, out.revoked_by) {
+        ("revoked", Some("revoke-all")) => "REVOKED (with all sessions, `sak session revoke-all`)".to_owned(),
+        ("revoked", _) => "REVOKED".to_owned(),
+        ("expired", _) => format!("EXPIRED at {}", format_time(out.policy.valid_until)),
+        ("not-started", _) => format!("not started: begins {}", format_time(out.policy.valid_after)),
+        (status, _) => status.to_owned(),
+    };
+    let key = match &out.key_name {
+        Some(name) => format!("`{name}` ({})", out.key),
+        None => format!("{} (not in this home)", out.key),
+    };
+    let mut s = format!("session #{}  {status}\n  key        {key}\n  account    {}\n", out.id, out.account);
+    if let Some(from) = out.rotated_from {
+        s += &format!("  replaces   session #{from}\n");
+    }
+    s += &format!("  granted    in block {} (tx {})\n", out.grant_block, out.grant_transaction);
+    s += "policy\n";
+    s += &describe_policy(&out.policy, chain);
+    s += &format!("this period (chain time {})\n", format_time(out.chain_time));
+    let over = !matches!(out.status, "active" | "not-started");
+    if over {
+        s += &format!("  nothing more can be spent: the session is {}\n", out.status);
+    }
+    let renews = |at: Option<u64>| match at {
+        Some(t) => format!(", renews {}", format_time(t)),
+        None if over => String::new(),
+        None => ", does not renew before the session ends".into(),
+    };
+    for a in &out.allowances {
+        let amount = |v: &str| show_amount(v.parse().unwrap_or_default(), a.decimals);
+        let spent = a.spent.as_deref().map_or_else(|| "unknown after revoke-all".into(), amount);
+        s += &format!(
+            "  {:<10} {} left of {} per {} (spent: {}){}\n",
+            a.name,
+            amount(&a.remaining),
+            amount(&a.cap),
+            show_period(u64::from(a.period_s)),
+            spent,
+            renews(a.renews_at)
+        );
+    }
+    let eth = |v: &Option<String>| v.as_deref().map(|v| show_amount(v.parse().unwrap_or_default(), Some(18)));
+    match out.gas.kind {
+        "budget" => {
+            s += &format!(
+                "  {:<10} {} ETH left of {} per {} (spent: {}){}\n",
+                "gas",
+                eth(&out.gas.remaining_wei).unwrap_or_default(),
+                eth(&out.gas.budget_wei).unwrap_or_default(),
+                show_period(u64::from(out.gas.period_s.unwrap_or_default())),
+                eth(&out.gas.spent_wei)
+                    .map_or_else(|| "unknown after revoke-all".into(), |v| format!("{v} ETH")),
+                renews(out.gas.renews_at)
+            );
+        }
+        "unlimited" => s += "  gas        unlimited\n",
+        _ => s += "  gas        sponsored operations only (the account pays none)\n",
+    }
+    if let Some(ops) = &out.operations {
+        s += &format!(
+            "  operations {} left of {} in total (used: {})\n",
+            ops.remaining,
+            ops.max,
+            ops.used.map_or_else(|| "unknown after revoke-all".into(), |u| u.to_string())
+        );
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Owner transactions
+// ---------------------------------------------------------------------------------------------
+
+/// An owner transaction the account refused, named like the contracts' error.
+fn owner_error(e: alloy::contract::Error, what: &str) -> eyre::Report {
+    if let Some(err) = e.as_decoded_interface_error::<SakAccount::SakAccountErrors>() {
+        let hint = if matches!(err, SakAccount::SakAccountErrors::NotOwner(_)) {
+            "this home's owner key does not own the account: run the command from the home that created it"
+        } else {
+            "check the session's state with `sak session list`, then try again"
+        };
+        return Hinted::new(
+            format!("{what} refused by the account: {}", sak_userop::describe_sak(&err)),
+            hint,
+        )
+        .into();
+    }
+    eyre::Report::new(e).wrap_err(format!("sending {what}"))
+}
+
+async fn mined(
+    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+    what: &str,
+) -> eyre::Result<TransactionReceipt> {
+    let receipt = pending.get_receipt().await.wrap_err_with(|| format!("waiting for the {what} receipt"))?;
+    eyre::ensure!(receipt.status(), "{what} reverted (tx {})", receipt.transaction_hash);
+    Ok(receipt)
+}
+
+async fn send_revoke(
+    ctx: &Ctx,
+    wallet: &DynProvider,
+    account: Address,
+    id: u32,
+) -> eyre::Result<TransactionReceipt> {
+    output::progress(&ctx.global, &format!("the owner signs revokeSession({id})…"));
+    let pending = SakAccount::new(account, wallet)
+        .revokeSession(id)
+        .send()
+        .await
+        .map_err(|e| owner_error(e, "revokeSession"))?;
+    mined(pending, "revokeSession").await
+}
+
+// ---------------------------------------------------------------------------------------------
+// revoke
+// ---------------------------------------------------------------------------------------------
+
+/// What `sak session revoke --json` prints.
+#[derive(Debug, Serialize)]
+struct Revoked {
+    network: String,
+    chain_id: u64,
+    account: Address,
+    id: u32,
+    /// The session key's address.
+    key: Address,
+    /// True when the session was revoked before this command (nothing was sent).
+    already_revoked: bool,
+    /// `revoke` (this session alone) or `revoke-all`.
+    revoked_by: &'static str,
+    /// The revocation sent now; null if it was already revoked.
+    transaction: Option<B256>,
+    block: Option<u64>,
+    /// The status before this command: `active`, `not-started`, `expired` or `revoked`.
+    status_before: &'static str,
+}
+
+pub(crate) async fn revoke(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let account = ctx.account(chain.chain_id)?;
+    let now = chain_time(&chain).await?;
+    let session = find(ctx, &chain, account.address, args.id, now).await?;
+    let mut out = Revoked {
+        network: ctx.network_name.clone(),
+        chain_id: chain.chain_id,
+        account: account.address,
+        id: args.id,
+        key: session.signer,
+        already_revoked: session.status == "revoked",
+        revoked_by: session.revoked_by.unwrap_or("revoke"),
+        transaction: None,
+        block: None,
+        status_before: session.status,
+    };
+    if !out.already_revoked {
+        let owner = ctx.owner_key()?;
+        let wallet = ctx.wallet_provider(&chain, owner.signer())?;
+        let receipt = send_revoke(ctx, &wallet, account.address, args.id).await?;
+        out.transaction = Some(receipt.transaction_hash);
+        out.block = receipt.block_number;
+    }
+    output::emit(&ctx.global, &out, || match out.transaction {
+        Some(tx) => format!(
+            "revoked session #{} ({}) on {}: its key can sign nothing more, operations already signed included\n  tx  {tx}",
+            out.id, out.key, out.account
+        ),
+        None => format!(
+            "session #{} was already revoked (by {}); nothing sent",
+            out.id,
+            if out.revoked_by == "revoke-all" { "`sak session revoke-all`" } else { "a revoke" }
+        ),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// revoke-all
+// ---------------------------------------------------------------------------------------------
+
+/// What `sak session revoke-all --json` prints.
+#[derive(Debug, Serialize)]
+struct RevokedAll {
+    network: String,
+    chain_id: u64,
+    account: Address,
+    transaction: B256,
+    block: Option<u64>,
+    /// The account's revocation epoch after this transaction.
+    epoch: Option<u32>,
+    /// The sessions recorded in this home that could still act (active or not started) and
+    /// were ended now. Sessions granted from elsewhere end too; they are not listed.
+    ended: Vec<Ended>,
+}
+
+/// A recorded session ended by `revoke-all`.
+#[derive(Debug, Serialize)]
+struct Ended {
+    id: u32,
+    key: Address,
+    key_name: String,
+    /// `active` or `not-started`.
+    status_before: &'static str,
+}
+
+pub(crate) async fn revoke_all(ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let account = ctx.account(chain.chain_id)?;
+    let owner = ctx.owner_key()?;
+    let now = chain_time(&chain).await?;
+    let contract = SakAccount::new(account.address, &chain.provider);
+    let mut ended = Vec::new();
+    for r in recorded(ctx, &account, chain.chain_id)? {
+        let view = contract.getSession(r.id).call().await.wrap_err("getSession")?;
+        let status = status_of(&view, now);
+        if matches!(status, "active" | "not-started") {
+            ended.push(Ended { id: r.id, key: r.key, key_name: r.key_name, status_before: status });
+        }
+    }
+    let wallet = ctx.wallet_provider(&chain, owner.signer())?;
+    output::progress(&ctx.global, "the owner signs revokeAllSessions…");
+    let pending = SakAccount::new(account.address, &wallet)
+        .revokeAllSessions()
+        .send()
+        .await
+        .map_err(|e| owner_error(e, "revokeAllSessions"))?;
+    let receipt = mined(pending, "revokeAllSessions").await?;
+    let epoch = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<SakAccount::AllSessionsRevoked>().ok())
+        .map(|l| l.inner.data.newEpoch);
+    let out = RevokedAll {
+        network: ctx.network_name.clone(),
+        chain_id: chain.chain_id,
+        account: account.address,
+        transaction: receipt.transaction_hash,
+        block: receipt.block_number,
+        epoch,
+        ended,
+    };
+    output::emit(&ctx.global, &out, || {
+        let mut s = format!(
+            "revoked every session of {} (tx {}): no session key can sign for it any more\n",
+            out.account, out.transaction
+        );
+        if out.ended.is_empty() {
+            s += "no session recorded in this home was still live";
+        } else {
+            s += "ended:\n";
+            for e in &out.ended {
+                s += &format!("  #{:<4} {:<16} {} (was {})\n", e.id, e.key_name, e.key, e.status_before);
+            }
+        }
+        s
+    })
+}
+
+/// The sessions recorded in this home for `account` on this chain.
+fn recorded(ctx: &Ctx, account: &AccountRecord, chain_id: u64) -> eyre::Result<Vec<SessionRecord>> {
+    let state = ctx.state()?;
+    Ok(state
+        .networks
+        .get(&ctx.network_name)
+        .map(|n| {
+            n.sessions
+                .iter()
+                .filter(|r| r.account == account.address && r.chain_id == chain_id)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------------------------
+// rotate
+// ---------------------------------------------------------------------------------------------
+
+/// What `sak session rotate --json` prints.
+#[derive(Debug, Serialize)]
+struct Rotated {
+    network: String,
+    chain_id: u64,
+    account: Address,
+    /// The session replaced (revoked now).
+    old_id: u32,
+    /// The new session: the same policy, valid from now until the old one's end.
+    new_id: u32,
+    /// The new session key's address and name.
+    key: Address,
+    key_name: String,
+    /// True when this command generated the key.
+    key_created: bool,
+    grant_transaction: B256,
+    revoke_transaction: B256,
+    /// The new session's policy (0x hex amounts, as `sak session grant --json`).
+    policy: Policy,
+}
+
+/// A name's base without a trailing `-rN` (so `bot-r2` rotates to `bot-r3`, not `bot-r2-r2`).
+fn rotation_base(name: &str) -> &str {
+    match name.rsplit_once("-r") {
+        Some((base, n)) if !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => name,
+    }
+}
+
+/// The first `<base>-rN` (N >= 2) not among `taken`.
+pub(crate) fn rotated_name(old: &str, taken: &[String]) -> String {
+    let base = rotation_base(old);
+    (2u32..).map(|n| format!("{base}-r{n}")).find(|n| !taken.contains(n)).unwrap_or_default()
+}
+
+fn valid_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The key the new session goes to: `--key` (an existing key, or a new one by that name),
+/// else a new `<old>-rN`. Returns (name, address, created: the key to delete if the grant
+/// fails).
+fn new_key(
+    ctx: &Ctx,
+    args: &RotateArgs,
+    old: &OnChain,
+    old_name: &str,
+) -> eyre::Result<(String, Address, Option<std::path::PathBuf>)> {
+    let existing = ctx.session_keys()?;
+    let name = match &args.key {
+        Some(k) => {
+            let found = existing
+                .iter()
+                .find(|(n, _, a)| n == k || k.parse::<Address>().ok().is_some_and(|k| Some(k) == *a));
+            if let Some((n, path, _)) = found {
+                let address = keystore_address(path)?.ok_or_eyre("the key file vanished")?;
+                if address == old.signer {
+                    return Err(Hinted::new(
+                        format!("`{n}` is session #{}'s own key: rotating needs another key", old.id),
+                        "pass a different --key, or none for a new key",
+                    )
+                    .into());
+                }
+                let held: Vec<u32> = ctx
+                    .state()?
+                    .networks
+                    .values()
+                    .flat_map(|n| &n.sessions)
+                    .filter(|r| r.key == address)
+                    .map(|r| r.id)
+                    .collect();
+                if !held.is_empty() {
+                    tracing::warn!(
+                        "the key `{n}` already held session(s) {held:?}: if the old key may be \
+                         compromised, rotate to a fresh key instead (omit --key)"
+                    );
+                }
+                return Ok((n.clone(), address, None));
+            }
+            k.clone()
+        }
+        None => rotated_name(old_name, &existing.iter().map(|(n, ..)| n.clone()).collect::<Vec<_>>()),
+    };
+    if !valid_key_name(&name) {
+        return Err(Hinted::new(
+            format!("`{name}` is not a usable key name"),
+            "use letters, digits, `-`, `_` and `.` (up to 64, not starting with `.` or `-`)",
+        )
+        .into());
+    }
+    let path = ctx.paths.session_keys_dir().join(format!("{name}.json"));
+    let password = ctx.password()?;
+    let key = LocalKey::generate()?;
+    output::progress(&ctx.global, &format!("creating the key `{name}` (scrypt, about a second)…"));
+    keystore::save(&path, &key, &password)?;
+    Ok((name, key.address(), Some(path)))
+}
+
+pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let account = ctx.account(chain.chain_id)?;
+    let now = chain_time(&chain).await?;
+    let old = find(ctx, &chain, account.address, args.id, now).await?;
+    if !old.live() {
+        return Err(Hinted::new(
+            format!("session #{} is {}: there is nothing to rotate", old.id, old.status),
+            "grant a new session with `sak session grant --key NAME ...`",
+        )
+        .into());
+    }
+    let mut policy = old.policy.clone();
+    policy.valid_after = policy.valid_after.max(now);
+    policy.validate(Some(now)).wrap_err_with(|| format!("session #{}'s policy from now on", old.id))?;
+    let warnings = super::session::check_approvals(&chain, account.address, &policy).await?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    // The owner key first: a wrong or missing password stops here, before any key is made.
+    let owner = ctx.owner_key()?;
+    let old_name = match ctx.session_record(account.address, old.id)?.filter(|r| r.key == old.signer) {
+        Some(r) => r.key_name,
+        None => ctx
+            .session_keys()?
+            .into_iter()
+            .find(|(.., a)| *a == Some(old.signer))
+            .map_or_else(|| format!("session-{}", old.id), |(n, ..)| n),
+    };
+    let (key_name, key, created) = new_key(ctx, &args, &old, &old_name)?;
+    let wallet = ctx.wallet_provider(&chain, owner.signer())?;
+
+    output::progress(&ctx.global, &format!("the owner signs grantSession for `{key_name}`…"));
+    let granted = async {
+        let pending = SakAccount::new(account.address, &wallet)
+            .grantSession(policy.to_session_config(key))
+            .send()
+            .await
+            .map_err(|e| super::session::owner_call_error(e, "grantSession"))?;
+        let receipt = mined(pending, "grantSession").await?;
+        let id = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
+            .ok_or_eyre("no SessionGranted event in the receipt")?
+            .inner
+            .data
+            .id;
+        eyre::Ok((id, receipt))
+    }
+    .await;
+    let (new_id, grant) = match granted {
+        Ok(g) => g,
+        Err(e) => {
+            // Nothing was granted: the key made for it goes, the old session stays as it was.
+            if let Some(path) = &created {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e.wrap_err(format!(
+                "rotating session #{}: nothing was revoked, session #{} is unchanged",
+                old.id, old.id
+            )));
+        }
+    };
+    let record = SessionRecord {
+        id: new_id,
+        account: account.address,
+        chain_id: chain.chain_id,
+        key,
+        key_name: key_name.clone(),
+        tx: grant.transaction_hash,
+        block: grant.block_number.unwrap_or_default(),
+        granted_at: now,
+        rotated_from: Some(old.id),
+    };
+    State::update(&ctx.paths.state(), |s| {
+        s.networks.entry(ctx.network_name.clone()).or_default().sessions.push(record.clone());
+    })?;
+    let revoked = send_revoke(ctx, &wallet, account.address, old.id).await.map_err(|e| {
+        let message = format!(
+            "granted session #{new_id} to `{key_name}`, but revoking the old session #{} failed: BOTH sessions are active ({e:#})",
+            old.id
+        );
+        eyre::Report::new(Hinted::new(message, format!("finish the rotation with `sak session revoke {}`", old.id)))
+    })?;
+    let out = Rotated {
+        network: ctx.network_name.clone(),
+        chain_id: chain.chain_id,
+        account: account.address,
+        old_id: old.id,
+        new_id,
+        key,
+        key_name,
+        key_created: created.is_some(),
+        grant_transaction: grant.transaction_hash,
+        revoke_transaction: revoked.transaction_hash,
+        policy,
+    };
+    output::emit(&ctx.global, &out, || {
+        format!(
+            "rotated session #{} to #{new_id}: `{}` ({}){} holds the same policy; #{} is revoked\n{}\
+             note: the new session's periods start at its grant, with full allowances\n\
+             next: hand the agent the new key (`sak key export {} --out FILE`)",
+            out.old_id,
+            out.key_name,
+            out.key,
+            if out.key_created { ", a new key," } else { "" },
+            out.old_id,
+            describe_policy(&out.policy, &chain),
+            out.key_name
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PeriodUse, U256, period_use, rotated_name};
+
+    const DAY: u64 = 86_400;
+    const START: u64 = 1_800_000_000;
+
+    fn cap() -> U256 {
+        U256::from(1_000_000_000u64)
+    }
+
+    #[test]
+    fn a_fresh_session_has_its_whole_allowance_and_renews_a_period_after_its_start() {
+        let u = period_use(cap(), U256::ZERO, 0, (START, START + 7 * DAY), DAY, START + 10, true);
+        assert_eq!(
+            u,
+            PeriodUse {
+                window: 0,
+                starts_at: START,
+                spent: U256::ZERO,
+                remaining: cap(),
+                renews_at: Some(START + DAY)
+            }
+        );
+    }
+
+    #[test]
+    fn spend_counts_only_in_its_own_window() {
+        let spent = U256::from(300_000_000u64);
+        // Charged in window 0, read during window 0: counts.
+        let u = period_use(cap(), spent, 0, (START, START + 7 * DAY), DAY, START + DAY - 1, true);
+        assert_eq!((u.window, u.spent, u.remaining), (0, spent, U256::from(700_000_000u64)));
+        assert_eq!(u.renews_at, Some(START + DAY));
+        // The next period begins at START + DAY exactly: the counter is stale.
+        let u = period_use(cap(), spent, 0, (START, START + 7 * DAY), DAY, START + DAY, true);
+        assert_eq!((u.window, u.spent, u.remaining), (1, U256::ZERO, cap()));
+        assert_eq!((u.starts_at, u.renews_at), (START + DAY, Some(START + 2 * DAY)));
+        // Charged in window 3, read in window 3.
+        let u = period_use(cap(), spent, 3, (START, START + 7 * DAY), DAY, START + 3 * DAY + 5, true);
+        assert_eq!((u.window, u.remaining), (3, U256::from(700_000_000u64)));
+    }
+
+    #[test]
+    fn no_renewal_past_the_end_and_nothing_left_once_over() {
+        // Last period: the next would start after valid_until.
+        let u = period_use(cap(), U256::ZERO, 0, (START, START + DAY + 100), DAY, START + DAY + 50, true);
+        assert_eq!((u.window, u.renews_at), (1, None));
+        // Revoked or expired: nothing remains, nothing renews; the last period's spend shows.
+        let spent = U256::from(5u64);
+        let u = period_use(cap(), spent, 6, (START, START + 7 * DAY), DAY, START + 30 * DAY, false);
+        assert_eq!((u.window, u.spent, u.remaining, u.renews_at), (7, U256::ZERO, U256::ZERO, None));
+        let u = period_use(cap(), spent, 7, (START, START + 7 * DAY), DAY, START + 30 * DAY, false);
+        assert_eq!((u.spent, u.remaining), (spent, U256::ZERO));
+    }
+
+    #[test]
+    fn before_the_start_it_is_the_first_period() {
+        let u = period_use(cap(), U256::ZERO, 0, (START, START + 7 * DAY), DAY, START - 500, true);
+        assert_eq!((u.window, u.remaining, u.renews_at), (0, cap(), Some(START + DAY)));
+    }
+
+    #[test]
+    fn rotated_keys_count_up_from_r2() {
+        let taken = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert_eq!(rotated_name("bot", &taken(&["bot"])), "bot-r2");
+        assert_eq!(rotated_name("bot", &taken(&["bot", "bot-r2"])), "bot-r3");
+        assert_eq!(rotated_name("bot-r2", &taken(&["bot", "bot-r2"])), "bot-r3");
+        assert_eq!(rotated_name("price-r-bot", &taken(&[])), "price-r-bot-r2");
+        assert_eq!(rotated_name("bot-r", &taken(&[])), "bot-r-r2");
+    }
 }

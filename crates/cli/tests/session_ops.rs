@@ -1,0 +1,270 @@
+//! `sak session show|revoke|revoke-all|rotate` as an owner runs them on a local chain: the
+//! allowances after a grant, after a swap and across a period, revocation (once, twice, of an
+//! unknown id, of everything), rotation to a new key, their JSON, and bad input.
+
+mod common;
+
+use alloy::providers::{Provider, ProviderBuilder};
+use common::Home;
+use sak_primitives::units::format_time;
+use serde_json::Value;
+
+const DAY: u64 = 86_400;
+
+/// Moves the node's clock forward by `secs` and mines a block (anvil's test methods).
+fn advance(home: &Home, secs: u64) {
+    let url = home.rpc_url.as_deref().unwrap().parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let provider = ProviderBuilder::new().connect_http(url);
+        let _: Value = provider.raw_request("evm_increaseTime".into(), (secs,)).await.unwrap();
+        let _: Value = provider.raw_request("evm_mine".into(), serde_json::json!([])).await.unwrap();
+    });
+}
+
+fn u64_of(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn statuses(home: &Home) -> Vec<(u64, String)> {
+    home.json(&["session", "list"])["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (u64_of(&s["id"]), s["status"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn show_follows_a_cap_through_a_swap_a_new_period_and_expiry() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    let id = home.trader_session("bot").to_string();
+
+    // Fresh: the whole cap remains, renewing one period after the session's start.
+    let shown = home.json(&["session", "show", &id]);
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["key_name"], "bot");
+    assert_eq!(shown["revoked_by"], Value::Null);
+    let valid_after = u64_of(&shown["policy"]["valid_after"]);
+    assert_eq!(u64_of(&shown["policy"]["valid_until"]), valid_after + 7 * DAY);
+    let tusd = &shown["allowances"][0];
+    assert_eq!(tusd["name"], "tUSD");
+    assert_eq!(tusd["decimals"], 6);
+    assert_eq!(tusd["cap"], "1000000000", "1,000 tUSD in base units, decimal");
+    assert_eq!(tusd["spent"], "0");
+    assert_eq!(tusd["remaining"], tusd["cap"]);
+    assert_eq!(tusd["window"], 0);
+    assert_eq!(u64_of(&tusd["renews_at"]), valid_after + DAY);
+    assert_eq!(shown["gas"]["kind"], "budget");
+    assert_eq!(shown["gas"]["budget_wei"], "100000000000000000");
+    assert_eq!(shown["gas"]["spent_wei"], "0");
+    assert_eq!(shown["operations"], Value::Null);
+    // The granted policy reads back exactly as granted (hex, as `session grant --json`).
+    assert_eq!(shown["policy"]["spend_limits"][0]["allowance"], "0x3b9aca00");
+
+    let human = home.sak(&["session", "show", &id]).ok().stdout;
+    assert!(human.contains("session #1  active"), "{human}");
+    let line = human.lines().find(|l| l.trim_start().starts_with("tUSD")).unwrap();
+    assert!(
+        line.contains("1000 left of 1000 per 1d") && line.contains(&format_time(valid_after + DAY)),
+        "{line}"
+    );
+
+    // An agent swaps 300 tUSD under the session: the contracts' counter shows in `show`.
+    home.sak(&[
+        "swap",
+        "--session",
+        &id,
+        "--in",
+        "tUSD",
+        "--out",
+        "TKN",
+        "--amount",
+        "300",
+        "--min-out",
+        "0",
+    ])
+    .ok();
+    let shown = home.json(&["session", "show", &id]);
+    let tusd = &shown["allowances"][0];
+    assert_eq!(tusd["spent"], "300000000");
+    assert_eq!(tusd["remaining"], "700000000");
+    assert_eq!(u64_of(&tusd["renews_at"]), valid_after + DAY);
+    let gas_spent: u128 = shown["gas"]["spent_wei"].as_str().unwrap().parse().unwrap();
+    let gas_left: u128 = shown["gas"]["remaining_wei"].as_str().unwrap().parse().unwrap();
+    assert!(gas_spent > 0, "the account paid the swap's gas from the budget");
+    assert_eq!(gas_spent + gas_left, 100_000_000_000_000_000);
+    let human = home.sak(&["session", "show", &id]).ok().stdout;
+    assert!(human.contains("700 left of 1000 per 1d (spent: 300)"), "{human}");
+
+    // A day later the next window begins: the counter is stale, the whole cap is back.
+    advance(&home, DAY);
+    let tusd = home.json(&["session", "show", &id])["allowances"][0].clone();
+    assert_eq!(tusd["window"], 1);
+    assert_eq!(u64_of(&tusd["period_start"]), valid_after + DAY);
+    assert_eq!(tusd["spent"], "0");
+    assert_eq!(tusd["remaining"], "1000000000");
+    assert_eq!(u64_of(&tusd["renews_at"]), valid_after + 2 * DAY);
+
+    // Past its end: expired, nothing left, nothing renews.
+    advance(&home, 7 * DAY);
+    let shown = home.json(&["session", "show", &id]);
+    assert_eq!(shown["status"], "expired");
+    assert_eq!(shown["allowances"][0]["remaining"], "0");
+    assert_eq!(shown["allowances"][0]["renews_at"], Value::Null);
+    assert_eq!(shown["gas"]["remaining_wei"], "0");
+    let human = home.sak(&["session", "show", &id]).ok().stdout;
+    assert!(human.contains("EXPIRED at") && human.contains("nothing more can be spent"), "{human}");
+    // An expired session cannot be rotated: there is nothing left to hand over.
+    let refused = home.sak(&["session", "rotate", &id]).fails(2);
+    assert!(refused.stderr.contains("expired"), "{}", refused.stderr);
+}
+
+#[test]
+fn revoke_once_twice_unknown_and_all() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    for name in ["a", "b", "c"] {
+        home.trader_session(name);
+    }
+    let state_file = home.data().join("state.json");
+
+    // Without the password nothing is sent and nothing stored changes.
+    let before = std::fs::read(&state_file).unwrap();
+    let run = without_password(&home, &["session", "revoke", "1"]).fails(2);
+    assert!(run.stderr.contains("SAK_PASSWORD"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&state_file).unwrap(), before);
+    assert_eq!(statuses(&home)[0].1, "active");
+
+    let revoked = home.json(&["session", "revoke", "1"]);
+    assert_eq!(revoked["already_revoked"], false);
+    assert_eq!(revoked["status_before"], "active");
+    assert!(revoked["transaction"].as_str().unwrap().starts_with("0x"));
+    assert_eq!(statuses(&home), vec![(1, "revoked".into()), (2, "active".into()), (3, "active".into())]);
+
+    // Again: reported, not an error, nothing sent (so no password needed).
+    let again = without_password(&home, &["--json", "session", "revoke", "1"]).ok().json();
+    assert_eq!(again["already_revoked"], true);
+    assert_eq!(again["revoked_by"], "revoke");
+    assert_eq!(again["transaction"], Value::Null);
+    let human = home.sak(&["session", "revoke", "1"]).ok().stdout;
+    assert!(human.contains("already revoked"), "{human}");
+
+    // Never granted on this account: exit 2, pointing at `sak session list`.
+    for cmd in ["revoke", "show", "rotate"] {
+        let unknown = home.sak(&["session", cmd, "42"]).fails(2);
+        assert!(
+            unknown.stderr.contains("#42") && unknown.stderr.contains("sak session list"),
+            "{}",
+            unknown.stderr
+        );
+    }
+    let unknown = home.sak(&["--json", "session", "revoke", "42"]).fails(2).json();
+    assert_eq!(unknown["error"]["exit_code"], 2);
+    assert!(unknown["error"]["hint"].as_str().unwrap().contains("sak session list"));
+    assert_eq!(home.sak(&["session", "show", "not-a-number"]).code, 2);
+
+    let shown = home.json(&["session", "show", "1"]);
+    assert_eq!(shown["status"], "revoked");
+    assert_eq!(shown["revoked_by"], "revoke");
+    assert_eq!(shown["allowances"][0]["remaining"], "0");
+    assert_eq!(shown["allowances"][0]["spent"], "0", "a single revoke leaves the counters readable");
+
+    // Everything at once: the sessions still live (2 and 3) are reported as ended.
+    let all = home.json(&["session", "revoke-all"]);
+    let ended: Vec<u64> = all["ended"].as_array().unwrap().iter().map(|e| u64_of(&e["id"])).collect();
+    assert_eq!(ended, vec![2, 3]);
+    assert_eq!(all["ended"][0]["key_name"], "b");
+    assert_eq!(all["epoch"], 1);
+    assert_eq!(statuses(&home), vec![(1, "revoked".into()), (2, "revoked".into()), (3, "revoked".into())]);
+    let shown = home.json(&["session", "show", "3"]);
+    assert_eq!(shown["status"], "revoked");
+    assert_eq!(shown["revoked_by"], "revoke-all");
+    assert_eq!(shown["allowances"][0]["spent"], Value::Null, "counters of the old epoch are unreachable");
+    let human = home.sak(&["session", "show", "3"]).ok().stdout;
+    assert!(human.contains("REVOKED (with all sessions"), "{human}");
+    assert_eq!(home.json(&["session", "revoke", "3"])["revoked_by"], "revoke-all");
+    // A revoked session's key is refused by the chain.
+    home.sak(&["swap", "--session", "2", "--in", "tUSD", "--out", "TKN", "--amount", "1", "--min-out", "0"])
+        .fails(1);
+}
+
+#[test]
+fn rotate_hands_the_same_policy_to_a_new_key_and_revokes_the_old() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    home.trader_session("bot");
+    let keys_dir = home.data().join("keys").join("session");
+    let state_file = home.data().join("state.json");
+    let old = home.json(&["session", "show", "1"]);
+
+    // Missing password: no key made, nothing granted or revoked.
+    let before = std::fs::read(&state_file).unwrap();
+    let run = without_password(&home, &["session", "rotate", "1"]).fails(2);
+    assert!(run.stderr.contains("SAK_PASSWORD"), "{}", run.stderr);
+    assert!(!keys_dir.join("bot-r2.json").exists());
+    assert_eq!(std::fs::read(&state_file).unwrap(), before);
+    // Bad --key values.
+    home.sak(&["session", "rotate", "1", "--key", "bot"]).fails(2);
+    home.sak(&["session", "rotate", "1", "--key", "../evil"]).fails(2);
+    assert_eq!(statuses(&home), vec![(1, "active".into())]);
+
+    let rotated = home.json(&["session", "rotate", "1"]);
+    assert_eq!(rotated["old_id"], 1);
+    assert_eq!(rotated["new_id"], 2);
+    assert_eq!(rotated["key_name"], "bot-r2");
+    assert_eq!(rotated["key_created"], true);
+    assert!(keys_dir.join("bot-r2.json").exists());
+    assert_ne!(rotated["key"], old["key"]);
+
+    let list = home.json(&["session", "list"]);
+    assert_eq!(list["sessions"][0]["status"], "revoked");
+    assert_eq!(list["sessions"][1]["status"], "active");
+    assert_eq!(list["sessions"][1]["key_name"], "bot-r2");
+    assert_eq!(list["sessions"][1]["rotated_from"], 1);
+
+    // Same caps, permissions and end; it starts at the rotation.
+    let new = home.json(&["session", "show", "2"]);
+    assert_eq!(new["status"], "active");
+    assert_eq!(new["rotated_from"], 1);
+    assert_eq!(new["key"], rotated["key"]);
+    for field in ["permissions", "spend_limits", "gas", "max_ops", "valid_until"] {
+        assert_eq!(new["policy"][field], old["policy"][field], "{field}");
+    }
+    assert!(u64_of(&new["policy"]["valid_after"]) >= u64_of(&old["policy"]["valid_after"]));
+    assert_eq!(new["allowances"][0]["remaining"], "1000000000");
+
+    // The new key works; the old session is refused by the chain.
+    home.sak(&["swap", "--session", "2", "--in", "tUSD", "--out", "TKN", "--amount", "5", "--min-out", "0"])
+        .ok();
+    home.sak(&["swap", "--session", "1", "--in", "tUSD", "--out", "TKN", "--amount", "5", "--min-out", "0"])
+        .fails(1);
+    // Rotating a revoked session is refused.
+    home.sak(&["session", "rotate", "1"]).fails(2);
+
+    // Again, to an existing key given by name; the name counter goes on from -r2.
+    home.sak(&["key", "new", "--name", "spare"]).ok();
+    let human = home.sak(&["session", "rotate", "2", "--key", "spare"]).ok().stdout;
+    assert!(human.contains("rotated session #2 to #3") && human.contains("`spare`"), "{human}");
+    assert_eq!(home.json(&["session", "rotate", "3"])["key_name"], "spare-r2");
+    let r4 = home.json(&["session", "rotate", "4"]);
+    assert_eq!((r4["new_id"].as_u64(), r4["key_name"].as_str()), (Some(5), Some("spare-r3")));
+    assert_eq!(
+        statuses(&home),
+        vec![
+            (1, "revoked".into()),
+            (2, "revoked".into()),
+            (3, "revoked".into()),
+            (4, "revoked".into()),
+            (5, "active".into())
+        ]
+    );
+}
+
+/// Runs `sak ARGS` without `SAK_PASSWORD` in its environment.
+fn without_password(home: &Home, args: &[&str]) -> common::Run {
+    let mut cmd = home.command(args);
+    cmd.env_remove("SAK_PASSWORD");
+    common::Run::from_output(cmd.output().unwrap())
+}
