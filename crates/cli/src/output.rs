@@ -182,6 +182,8 @@ pub(crate) fn emit<T: serde::Serialize>(
 /// A progress line on stderr (not under `--quiet` or `--json`).
 pub(crate) fn progress(global: &GlobalArgs, line: &str) {
     if !global.quiet && !global.json {
-        eprintln!("{line}");
+        // Never `eprintln!`: it panics on a closed stderr (`2>&1 | head`), possibly between two
+        // transactions that belong together.
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per run; boxing would only obscure clap's derive")]
 pub(crate) enum SessionCommand {
     /// Grant a session key a policy: a role or a policy file, plus flags. The owner signs.
     #[command(
@@ -498,9 +499,7 @@ pub(crate) fn show_amount(raw: U256, decimals: Option<u8>) -> String {
     match decimals {
         Some(d) => {
             let s = alloy::primitives::utils::format_units(raw, d).unwrap_or_else(|_| raw.to_string());
-            let s =
-                if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
-            s
+            if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
         }
         None => format!("{raw} (base units)"),
     }
@@ -525,7 +524,8 @@ pub(crate) struct Listed {
     /// `active`, `revoked`, `expired`, `not-started`, or `unknown` (not on this chain).
     status: &'static str,
     valid_after: u64,
-    valid_until: u64,
+    /// None once the chain no longer holds the session (revoked).
+    valid_until: Option<u64>,
     granted_at: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotated_from: Option<u32>,
@@ -575,7 +575,7 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
             key_name: r.key_name.clone(),
             status: crate::cmd::session_ops::recorded_status(&chain, r, &view, now).await?,
             valid_after: view.validAfter.to(),
-            valid_until: view.validUntil.to(),
+            valid_until: Some(view.validUntil.to::<u64>()).filter(|t| *t != 0),
             granted_at: r.granted_at,
             rotated_from: r.rotated_from,
         });
@@ -599,7 +599,7 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
                     l.status,
                     l.key_name,
                     l.key,
-                    sak_primitives::units::format_time(l.valid_until)
+                    l.valid_until.map_or_else(|| "-".into(), sak_primitives::units::format_time)
                 );
             }
             s
