@@ -241,7 +241,8 @@ impl Error {
         Some(match self {
             Self::Refused(R::SpendCapExceeded { resets_at: Some(t), .. }) => {
                 format!(
-                    "wait until the allowance renews at {t} (unix time), or ask the owner for a larger cap"
+                    "wait until the allowance renews at {}, or ask the owner for a larger cap",
+                    sak_primitives::units::format_time(*t)
                 )
             }
             Self::Refused(R::SpendCapExceeded { .. } | R::GasBudgetExceeded { .. }) => {

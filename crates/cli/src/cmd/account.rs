@@ -6,7 +6,7 @@ use crate::{
     store::{AccountKind, AccountRecord, State},
 };
 use alloy::{
-    primitives::{Address, B256, U256, utils::format_ether},
+    primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
 };
 use clap::{Args, Subcommand};
@@ -260,14 +260,11 @@ fn human(info: &AccountInfo) -> String {
     if let Some(tx) = info.transaction {
         s += &format!("tx        {tx}\n");
     }
-    s += "balances ";
-    for b in &info.balances {
-        let shown = if b.decimals == 18 {
-            format_ether(b.raw)
-        } else {
-            alloy::primitives::utils::format_units(b.raw, b.decimals).unwrap_or_else(|_| b.raw.to_string())
-        };
-        s += &format!(" {shown} {} ", b.asset);
-    }
+    let shown: Vec<String> = info
+        .balances
+        .iter()
+        .map(|b| format!("{} {}", super::session::show_amount(b.raw, Some(b.decimals)), b.asset))
+        .collect();
+    s += &format!("balances  {}\n", shown.join(", "));
     s
 }

@@ -421,7 +421,7 @@ pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
     use sak_primitives::units::format_time;
     let c = &chain.contracts;
     let mut s = format!(
-        "  valid      {} .. {} (UTC)\n",
+        "  valid      {} .. {}\n",
         format_time(policy.valid_after),
         format_time(policy.valid_until)
     );
