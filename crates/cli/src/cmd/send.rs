@@ -128,7 +128,8 @@ pub(crate) struct SendArgs {
 pub(crate) struct SwapArgs {
     #[command(flatten)]
     pub(crate) agent: AgentArgs,
-    /// The Uniswap V2 router [default on local chains: the local router].
+    /// The Uniswap V2 router [default: the book's `uniswap-v2-router` or `router`; local chains
+    /// have one].
     #[arg(long, value_name = "ADDR|NAME")]
     pub(crate) router: Option<String>,
     /// The token sold (name or address).
@@ -353,14 +354,16 @@ struct SwapPlan {
 async fn swap_calls(args: &SwapArgs, chain: &Chain, account: Address) -> eyre::Result<(Vec<Call>, SwapPlan)> {
     let router = match &args.router {
         Some(r) => resolve(chain, r, "--router")?,
-        None if chain.contracts.local.is_some() => resolve(chain, "uniswap-v2-router", "--router")?,
-        None => {
-            return Err(Hinted::new(
-                "no --router, and this network has no local Uniswap V2 router",
-                "pass --router ADDRESS (a Uniswap V2 router; the session's policy must allow it)",
-            )
-            .into());
-        }
+        None => ["uniswap-v2-router", "router"]
+            .iter()
+            .find_map(|name| chain.contracts.resolve(name).ok())
+            .ok_or_else(|| {
+                Hinted::new(
+                    "no --router, and the network's book names no `uniswap-v2-router` or `router`",
+                    "pass --router ADDRESS (a Uniswap V2 router the session may call), or add `router` \
+                     to the network's [book]",
+                )
+            })?,
     };
     let token_in = resolve(chain, &args.token_in, "--in")?;
     let token_out = resolve(chain, &args.token_out, "--out")?;
