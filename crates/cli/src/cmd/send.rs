@@ -944,6 +944,10 @@ async fn refused<L: Ledger + 'static, S: Submitter>(
                     );
                 }
             }
+            // A dead or used-up session has nothing left to spend: its allowances would mislead.
+            Refusal::SessionNotActive { .. }
+            | Refusal::ClockOutsideSession { .. }
+            | Refusal::OperationLimitReached { .. } => {}
             _ => {
                 let all: Vec<String> = left.iter().map(AllowanceOut::sentence).collect();
                 if !all.is_empty() {
