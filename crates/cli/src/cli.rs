@@ -95,3 +95,32 @@ pub(crate) enum Command {
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command a user runs has examples in its `--help`.
+    #[test]
+    fn every_leaf_command_has_examples_in_its_help() {
+        fn walk(cmd: &clap::Command, path: String, missing: &mut Vec<String>) {
+            let subs: Vec<&clap::Command> =
+                cmd.get_subcommands().filter(|s| s.get_name() != "help").collect();
+            if subs.is_empty() {
+                let help = cmd.get_after_help().map(ToString::to_string).unwrap_or_default();
+                if !help.contains("Examples:") {
+                    missing.push(path);
+                }
+                return;
+            }
+            for sub in subs {
+                walk(sub, format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "sak".into(), &mut missing);
+        assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
+        Cli::command().debug_assert();
+    }
+}

@@ -169,3 +169,15 @@ fn commands_without_set_up_say_what_to_run_first() {
     assert_eq!(doc["error"]["exit_code"], 1);
     assert!(doc["error"]["hint"].as_str().unwrap().contains("--out"));
 }
+
+#[test]
+fn shell_completions_cover_the_command_tree() {
+    let home = Home::new();
+    let bash = home.sak(&["completions", "bash"]).ok();
+    for word in ["session", "grant", "revoke-all", "verify", "--no-preflight", "doctor", "audit"] {
+        assert!(bash.stdout.contains(word), "bash completion lacks {word}");
+    }
+    let zsh = home.sak(&["completions", "zsh"]).ok();
+    assert!(zsh.stdout.starts_with("#compdef sak"), "{}", &zsh.stdout[..40.min(zsh.stdout.len())]);
+    home.sak(&["completions", "tcsh"]).fails_without_hint(2);
+}

@@ -46,6 +46,16 @@ impl Run {
         self
     }
 
+    /// Asserts the exit code only (clap's own usage errors have no `hint:` line).
+    pub(crate) fn fails_without_hint(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
     /// Asserts the exit code and a `hint:` line on stderr.
     pub(crate) fn fails(self, code: i32) -> Self {
         assert_eq!(
