@@ -1274,8 +1274,8 @@ impl Report {
         }
         for c in &self.charges {
             s += &format!(
-                "  {}  {} {}; {} {} remains this period, renews at {}\n",
-                if self.dry_run { "would charge" } else { "charged     " },
+                "  {:<9} {} {}; {} {} remains this period, renews at {}\n",
+                if self.dry_run { "would charge" } else { "charged" },
                 show_amount(c.amount.parse().unwrap_or_default(), c.decimals),
                 c.name,
                 show_amount(c.remaining.parse().unwrap_or_default(), c.decimals),
