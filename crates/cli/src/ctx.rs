@@ -190,7 +190,12 @@ impl Ctx {
                 "check the URL and your network; `sak doctor` checks every endpoint"
             };
             eyre::Report::new(crate::output::Hinted::new(
-                format!("cannot reach the {} RPC at {}: {e}", self.network_name, redact_url(&rpc_url)),
+                format!(
+                    "cannot reach the {} RPC at {}: {}",
+                    self.network_name,
+                    redact_url(&rpc_url),
+                    redacted_error(&e, &rpc_url)
+                ),
                 hint,
             ))
         })?;
@@ -216,6 +221,19 @@ impl Ctx {
             contracts.book.push((name.clone(), entry.address, entry.decimals));
         }
         Ok(Chain { provider, rpc_url, chain_id, contracts })
+    }
+
+    /// The contracts and names `chain()` would find, without connecting: the canonical
+    /// addresses, the running `sak node up`'s stack (local and fork) and the network's book.
+    pub(crate) fn offline_contracts(&self) -> eyre::Result<Contracts> {
+        let mut contracts = Contracts::canonical();
+        if let Some(node) = self.node()? {
+            contracts = contracts.with_local(node.contracts);
+        }
+        for (name, entry) in &self.network.book {
+            contracts.book.push((name.clone(), entry.address, entry.decimals));
+        }
+        Ok(contracts)
     }
 
     /// The owner's key from its keystore.
@@ -324,6 +342,30 @@ impl Ctx {
         let url = chain.rpc_url.parse().wrap_err("the RPC URL")?;
         Ok(ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url).erased())
     }
+}
+
+/// `err` and its causes, with `url` (whose path or query may hold an API key) reduced to its
+/// scheme and host wherever it appears; reqwest names it as `for url (…)`, normalised.
+pub(crate) fn redacted_error(err: &(dyn std::error::Error + 'static), url: &str) -> String {
+    let shown = redact_url(url);
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(c) = cause {
+        let mut text = c.to_string();
+        let mut from = 0;
+        while let Some(start) = text[from..].find("url (").map(|i| from + i) {
+            let open = start + "url (".len();
+            let end = text[open..].find(')').map_or(text.len(), |e| open + e);
+            text.replace_range(open..end, &shown);
+            from = open + shown.len();
+        }
+        text = text.replace(url, &shown);
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
 }
 
 /// The address a v3 keystore declares (without decrypting it), or None if there is no file.

@@ -239,6 +239,20 @@ fn decision_log_appends_and_filters_by_time() {
 }
 
 #[test]
+fn sqlite_finds_intents_by_their_user_op_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.db")).unwrap();
+    let unsigned = ledger.reserve(&intent(1, 1), &ceiling(100)).unwrap();
+    let signed = ledger.reserve(&intent(2, 2), &ceiling(100)).unwrap();
+    ledger.mark_signed(signed, &signed_op(2, 0)).unwrap();
+    let hash = signed_op(2, 0).user_op_hash;
+    let found = ledger.intents_by_user_op_hash(hash).unwrap();
+    assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), vec![signed]);
+    assert_ne!(found[0].id, unsigned);
+    assert!(ledger.intents_by_user_op_hash(B256::repeat_byte(0xee)).unwrap().is_empty());
+}
+
+#[test]
 fn sqlite_never_deletes_and_keeps_its_settings() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");

@@ -1,10 +1,40 @@
 //! `sak audit`: the signing decisions from the durable ledger; stale keys, keys due for rotation.
+//!
+//! Everything comes from this home: the ledger's append-only decision log (joined to its
+//! intents for what became of each operation), the key files and the sessions granted from
+//! here. When the network's chain answers quickly, sessions it reports revoked or expired are
+//! left out of the rotation flags; otherwise every recorded session is considered.
 
-use crate::ctx::Ctx;
+use crate::{
+    ctx::{Contracts, Ctx},
+    output::{self, Hinted},
+    store::SessionRecord,
+};
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+};
 use clap::Args;
+use eyre::WrapErr;
+use sak_contracts::SakAccount;
+use sak_primitives::{
+    NATIVE,
+    units::{format_time, parse_duration, parse_time},
+};
+use sak_signer::ledger::{Decision, Ledger, Outcome, SqliteLedger};
+use sak_userop::{RetryConfig, retrying_provider};
+use serde::Serialize;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  sak audit\n  sak audit --since 2026-11-01T00:00:00Z --json\n  sak audit --stale 30d --rotate-after 90d")]
+#[command(after_help = "Examples:\n  sak audit\n  sak audit --since 24h\n  \
+                  sak audit --since 2026-11-01T00:00:00Z --json\n  sak audit --stale 30d --rotate-after 90d\n\n\
+                  --json prints {ledger, ledger_exists, now, since, decisions: [{at, time, chain_id, account, \
+                  session, key, key_name, allowed, reason, spends, user_op_hash, tx_hash, outcome}], \
+                  keys: [...], flags: [{kind: stale|rotate, key, key_name, session, network, detail, fix}]}.")]
 pub(crate) struct AuditArgs {
     /// Only decisions at or after this time (RFC 3339, unix seconds, or a duration ago: 24h).
     #[arg(long, value_name = "TIME|DURATION")]
@@ -17,6 +47,479 @@ pub(crate) struct AuditArgs {
     pub(crate) rotate_after: String,
 }
 
-pub(crate) async fn run(_args: AuditArgs, _ctx: &Ctx) -> eyre::Result<()> {
-    eyre::bail!("sak audit: being built")
+/// One signing decision in `sak audit --json`.
+#[derive(Debug, Serialize)]
+struct DecisionOut {
+    /// When the signer decided (unix seconds, the chain's clock at that moment).
+    at: u64,
+    /// `at` as `YYYY-MM-DD HH:MM:SS UTC`.
+    time: String,
+    chain_id: u64,
+    /// The account the operation was for.
+    account: Address,
+    /// The session id on that account.
+    session: u32,
+    /// The session key's address, and its name in this home (null if no key file has it).
+    key: Address,
+    key_name: Option<String>,
+    /// Whether the signer allowed the operation.
+    allowed: bool,
+    /// `ok`, or the refusal's error name (`SpendCapExceeded`, `CallNotPermitted`...).
+    reason: String,
+    /// The token movements the operation would cause.
+    spends: Vec<SpendOut>,
+    /// The user operation's hash (null when refused before one existed).
+    user_op_hash: Option<B256>,
+    /// The transaction that included it, when it was included.
+    tx_hash: Option<B256>,
+    /// What became of the operation: `included`, `reverted` (included, its calls reverted),
+    /// `failed: REASON`, `released: REASON`, `reserved`/`signed`/`submitted` (still in flight);
+    /// null when refused or not in the ledger.
+    outcome: Option<String>,
+}
+
+/// One token movement of a decision.
+#[derive(Debug, Serialize)]
+struct SpendOut {
+    /// The token (`0xeeee…eeee` for native ETH).
+    token: Address,
+    /// Its name in the network's book (`tUSD`, `ETH`), else the address.
+    token_name: String,
+    /// The amount in whole units when the decimals are known (`250.5`), else base units.
+    amount: String,
+    /// The amount in base units (hex quantity).
+    raw: U256,
+    /// The period window it counts in (0 = the session's first period).
+    window: u64,
+}
+
+/// A session key in `sak audit --json`.
+#[derive(Debug, Serialize)]
+struct KeyOut {
+    /// The key's name in this home (file name), or the name recorded at grant time.
+    name: String,
+    address: Option<Address>,
+    /// Whether the key file is in this home.
+    file: bool,
+    /// Sessions granted to it from this home: network and id.
+    sessions: Vec<KeySession>,
+    /// The last decision signed with it (unix seconds), null if none.
+    last_decision: Option<u64>,
+    /// No decision for `--stale` (counted from the last decision, else the grant, else the
+    /// key file's creation).
+    stale: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct KeySession {
+    network: String,
+    id: u32,
+    account: Address,
+    /// Unix seconds (chain time) of the grant.
+    granted_at: u64,
+    /// On-chain status when the chain was asked (`active`, `revoked`, `expired`,
+    /// `not-started`), else null.
+    status: Option<&'static str>,
+}
+
+/// Something to act on.
+#[derive(Debug, Serialize)]
+struct Flag {
+    /// `stale` (a key unused for `--stale`) or `rotate` (a session granted more than
+    /// `--rotate-after` ago).
+    kind: &'static str,
+    key: Option<Address>,
+    key_name: String,
+    /// The session (rotate flags).
+    session: Option<u32>,
+    /// The session's network (rotate flags).
+    network: Option<String>,
+    detail: String,
+    fix: String,
+}
+
+/// What `sak audit` prints. Field names are part of the `--json` interface.
+#[derive(Debug, Serialize)]
+struct Audit {
+    /// The ledger file.
+    ledger: String,
+    /// False: no ledger yet, so no decisions (not an error).
+    ledger_exists: bool,
+    /// The wall clock used for `--since`, `--stale` and `--rotate-after` (unix seconds).
+    now: u64,
+    /// `--since` as unix seconds (null: from the beginning).
+    since: Option<u64>,
+    /// Counts over `decisions`.
+    allowed: usize,
+    refused: usize,
+    decisions: Vec<DecisionOut>,
+    keys: Vec<KeyOut>,
+    flags: Vec<Flag>,
+    /// Whether the network's chain was asked which sessions are still active.
+    chain_checked: bool,
+}
+
+fn parse_since(text: &str, now: u64) -> eyre::Result<u64> {
+    let t = text.trim();
+    let parsed = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        t.parse().ok()
+    } else if let Some(ago) = parse_duration(t) {
+        Some(now.saturating_sub(ago))
+    } else {
+        parse_time(t)
+    };
+    parsed.ok_or_else(|| {
+        Hinted::new(
+            format!("--since {text:?} is neither a time nor a duration"),
+            "use RFC 3339 (2026-11-01T00:00:00Z), unix seconds (1793491200) or a duration ago (24h, 7d)",
+        )
+        .into()
+    })
+}
+
+fn parse_span(flag: &str, text: &str) -> eyre::Result<u64> {
+    parse_duration(text).ok_or_else(|| {
+        Hinted::new(
+            format!("{flag} {text:?} is not a duration"),
+            format!("write a number with s, m, h, d or w: {flag} 30d"),
+        )
+        .into()
+    })
+}
+
+/// `3d 4h`, `5h 12m`, `42m`, `17s`.
+fn ago(secs: u64) -> String {
+    match secs {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
+        s if s >= 3_600 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let since = args.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
+    let stale_after = parse_span("--stale", &args.stale)?;
+    let rotate_after = parse_span("--rotate-after", &args.rotate_after)?;
+
+    let path = ctx.paths.ledger();
+    let exists = path.exists();
+    // Opened only if it exists: opening creates the file, and an audit writes nothing.
+    let ledger = if exists {
+        Some(SqliteLedger::open(&path).wrap_err_with(|| format!("opening the ledger {}", path.display()))?)
+    } else {
+        None
+    };
+    let all: Vec<Decision> = match &ledger {
+        Some(l) => l.decisions(0).wrap_err("reading the decision log")?,
+        None => Vec::new(),
+    };
+
+    let keys_here = ctx.session_keys()?;
+    let name_of = |key: Address| keys_here.iter().find(|(_, _, a)| *a == Some(key)).map(|(n, ..)| n.clone());
+    let contracts = ctx.offline_contracts()?;
+    let this_chain = ctx.network.chain_id.or(ctx.node().ok().flatten().map(|n| n.chain_id));
+
+    let mut decisions = Vec::new();
+    for d in all.iter().filter(|d| since.is_none_or(|s| d.at >= s)) {
+        let (tx_hash, outcome) = match (&ledger, d.user_op_hash) {
+            (Some(l), Some(hash)) if d.allowed => joined(l, hash, d.tx_hash)?,
+            _ => (d.tx_hash, None),
+        };
+        let book = (this_chain == Some(d.chain_id)).then_some(&contracts);
+        decisions.push(DecisionOut {
+            at: d.at,
+            time: format_time(d.at),
+            chain_id: d.chain_id,
+            account: d.account,
+            session: session_number(d.session_id),
+            key: d.key,
+            key_name: name_of(d.key),
+            allowed: d.allowed,
+            reason: d.reason.clone(),
+            spends: d.spends.iter().map(|s| spend_out(s, book)).collect(),
+            user_op_hash: d.user_op_hash,
+            tx_hash,
+            outcome,
+        });
+    }
+
+    let state = ctx.state()?;
+    let records: Vec<(String, SessionRecord)> = state
+        .networks
+        .iter()
+        .flat_map(|(net, n)| n.sessions.iter().map(move |s| (net.clone(), s.clone())))
+        .collect();
+    let statuses = chain_statuses(ctx, &records).await;
+    let chain_checked = statuses.is_some();
+    let status_of = |net: &str, r: &SessionRecord| {
+        statuses.as_ref().filter(|_| net == ctx.network_name).and_then(|s| s.get(&(r.account, r.id)).copied())
+    };
+
+    // Every key: the home's key files, then keys only the records name.
+    let mut keys: Vec<KeyOut> = Vec::new();
+    let mut created: Vec<Option<u64>> = Vec::new();
+    for (name, file, address) in &keys_here {
+        keys.push(KeyOut {
+            name: name.clone(),
+            address: *address,
+            file: true,
+            sessions: Vec::new(),
+            last_decision: None,
+            stale: false,
+        });
+        created.push(
+            std::fs::metadata(file)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+        );
+    }
+    for (net, r) in &records {
+        let i = match keys.iter().position(|k| k.address == Some(r.key)) {
+            Some(i) => i,
+            None => {
+                keys.push(KeyOut {
+                    name: r.key_name.clone(),
+                    address: Some(r.key),
+                    file: false,
+                    sessions: Vec::new(),
+                    last_decision: None,
+                    stale: false,
+                });
+                created.push(None);
+                keys.len() - 1
+            }
+        };
+        keys[i].sessions.push(KeySession {
+            network: net.clone(),
+            id: r.id,
+            account: r.account,
+            granted_at: r.granted_at,
+            status: status_of(net, r),
+        });
+    }
+
+    let mut flags = Vec::new();
+    for (k, created) in keys.iter_mut().zip(created) {
+        k.last_decision = all.iter().filter(|d| Some(d.key) == k.address).map(|d| d.at).max();
+        let granted = k.sessions.iter().map(|s| s.granted_at).max();
+        let Some(since_use) = k.last_decision.or(granted).or(created) else { continue };
+        let idle = now.saturating_sub(since_use);
+        if idle < stale_after {
+            continue;
+        }
+        k.stale = true;
+        let active: Vec<&KeySession> = k
+            .sessions
+            .iter()
+            .filter(|s| s.status.is_none_or(|st| st == "active" || st == "not-started"))
+            .collect();
+        let what = match k.last_decision {
+            Some(t) => format!("no signing decision for {} (last {})", ago(idle), format_time(t)),
+            None => format!("never signed (since {})", format_time(since_use)),
+        };
+        let fix = match active.first() {
+            Some(s) => format!(
+                "if its agent no longer runs, revoke: `{}session revoke {}`{}",
+                net_flag(ctx, &s.network),
+                s.id,
+                if active.len() > 1 { " (and its other sessions)" } else { "" }
+            ),
+            None if k.file => "it has no live session: delete the key file if nothing uses it".to_owned(),
+            None => "nothing to do: its sessions are over and the key is not in this home".to_owned(),
+        };
+        flags.push(Flag {
+            kind: "stale",
+            key: k.address,
+            key_name: k.name.clone(),
+            session: None,
+            network: None,
+            detail: format!("key `{}`: {what}", k.name),
+            fix,
+        });
+    }
+    for (net, r) in &records {
+        let superseded =
+            records.iter().any(|(n, x)| n == net && x.account == r.account && x.rotated_from == Some(r.id));
+        let live = status_of(net, r).is_none_or(|st| st == "active" || st == "not-started");
+        let age = now.saturating_sub(r.granted_at);
+        if superseded || !live || age < rotate_after {
+            continue;
+        }
+        flags.push(Flag {
+            kind: "rotate",
+            key: Some(r.key),
+            key_name: r.key_name.clone(),
+            session: Some(r.id),
+            network: Some(net.clone()),
+            detail: format!(
+                "session #{} on {net} (key `{}`) was granted {} ago ({})",
+                r.id,
+                r.key_name,
+                ago(age),
+                format_time(r.granted_at)
+            ),
+            fix: format!(
+                "`{}session rotate {}` (a new key, same policy; the old session is revoked)",
+                net_flag(ctx, net),
+                r.id
+            ),
+        });
+    }
+
+    let out = Audit {
+        ledger: path.display().to_string(),
+        ledger_exists: exists,
+        now,
+        since,
+        allowed: decisions.iter().filter(|d| d.allowed).count(),
+        refused: decisions.iter().filter(|d| !d.allowed).count(),
+        decisions,
+        keys,
+        flags,
+        chain_checked,
+    };
+    output::emit(&ctx.global, &out, || human(&out))
+}
+
+/// `sak ` or `sak --network NET ` for a fix on another network than the one in use.
+fn net_flag(ctx: &Ctx, network: &str) -> String {
+    if network == ctx.network_name { "sak ".into() } else { format!("sak --network {network} ") }
+}
+
+/// The session id the ledger keys decisions by (the id as a 32-byte big-endian word).
+fn session_number(id: B256) -> u32 {
+    U256::from_be_bytes(id.0).saturating_to()
+}
+
+fn spend_out(s: &sak_signer::ledger::Spend, book: Option<&Contracts>) -> SpendOut {
+    let (name, decimals) = if s.token == NATIVE {
+        ("ETH".to_owned(), Some(18))
+    } else {
+        match book {
+            Some(c) => (c.name(s.token), c.decimals(s.token)),
+            None => (s.token.to_string(), None),
+        }
+    };
+    SpendOut {
+        token: s.token,
+        token_name: name,
+        amount: crate::cmd::session::show_amount(s.amount, decimals),
+        raw: s.amount,
+        window: s.window,
+    }
+}
+
+/// The transaction and outcome of the intent that signed `hash`.
+fn joined(
+    ledger: &SqliteLedger,
+    hash: B256,
+    recorded_tx: Option<B256>,
+) -> eyre::Result<(Option<B256>, Option<String>)> {
+    let intents = ledger.intents_by_user_op_hash(hash).wrap_err("reading the ledger's intents")?;
+    let Some(intent) = intents.last() else { return Ok((recorded_tx, None)) };
+    let submitted = intent.submission.as_ref().and_then(|s| s.tx_hash);
+    Ok(match &intent.outcome {
+        Some(Outcome::Included { success, tx_hash, .. }) => {
+            (Some(*tx_hash), Some(if *success { "included" } else { "reverted" }.to_owned()))
+        }
+        Some(Outcome::Failed { reason }) => (recorded_tx.or(submitted), Some(format!("failed: {reason}"))),
+        Some(Outcome::Released { reason }) => (recorded_tx, Some(format!("released: {reason}"))),
+        None => (recorded_tx.or(submitted), Some(intent.state.as_str().to_owned())),
+    })
+}
+
+/// The on-chain status of the current network's recorded sessions, if its chain answers
+/// within a few seconds (audit works offline; this only sharpens the rotation flags).
+async fn chain_statuses(
+    ctx: &Ctx,
+    records: &[(String, SessionRecord)],
+) -> Option<BTreeMap<(Address, u32), &'static str>> {
+    let mine: Vec<&SessionRecord> =
+        records.iter().filter(|(n, _)| *n == ctx.network_name).map(|(_, r)| r).collect();
+    if mine.is_empty() {
+        return None;
+    }
+    let url = ctx.rpc_url().ok()?;
+    let quick = RetryConfig {
+        max_retries: 0,
+        initial_backoff: Duration::from_millis(100),
+        request_timeout: Duration::from_secs(3),
+    };
+    let provider = retrying_provider(&url, quick).ok()?;
+    let chain_id = provider.get_chain_id().await.ok()?;
+    let block = provider.get_block_by_number(alloy::rpc::types::BlockNumberOrTag::Latest).await.ok()??;
+    let mut out = BTreeMap::new();
+    for r in mine.into_iter().filter(|r| r.chain_id == chain_id) {
+        let view = SakAccount::new(r.account, &provider).getSession(r.id).call().await.ok()?;
+        out.insert((r.account, r.id), crate::cmd::session::status_of(&view, block.header.timestamp));
+    }
+    Some(out)
+}
+
+fn short(h: B256) -> String {
+    let s = h.to_string();
+    format!("{}…", &s[..10])
+}
+
+fn human(out: &Audit) -> String {
+    let mut s = if out.ledger_exists {
+        format!(
+            "{} decision{} in {}{} ({} allowed, {} refused)\n",
+            out.decisions.len(),
+            if out.decisions.len() == 1 { "" } else { "s" },
+            out.ledger,
+            out.since.map(|t| format!(" since {}", format_time(t))).unwrap_or_default(),
+            out.allowed,
+            out.refused
+        )
+    } else {
+        format!("no ledger yet at {}: nothing has been signed from this home\n", out.ledger)
+    };
+    if !out.decisions.is_empty() {
+        s += &format!(
+            "\n{:<23}  {:>4}  {:<12} {:<26} {:<22} {}\n",
+            "time (UTC)", "sess", "key", "decision", "spends", "operation"
+        );
+        for d in &out.decisions {
+            let key = d.key_name.clone().unwrap_or_else(|| d.key.to_string()[..10].to_owned());
+            let decision = if d.allowed { "allowed".to_owned() } else { format!("refused {}", d.reason) };
+            let spends = if d.spends.is_empty() {
+                "-".to_owned()
+            } else {
+                d.spends
+                    .iter()
+                    .map(|x| format!("{} {}", x.amount, x.token_name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let op = match (d.user_op_hash, d.tx_hash) {
+                (Some(op), Some(tx)) => format!("op {} tx {}", short(op), short(tx)),
+                (Some(op), None) => format!("op {}", short(op)),
+                _ => "-".to_owned(),
+            };
+            let outcome = d.outcome.as_deref().map(|o| format!(" {o}")).unwrap_or_default();
+            s += &format!(
+                "{:<23}  {:>4}  {key:<12} {decision:<26} {spends:<22} {op}{outcome}\n",
+                d.time,
+                format!("#{}", d.session)
+            );
+        }
+    }
+    if out.flags.is_empty() {
+        s += &format!(
+            "\nno flags: {} key{} checked\n",
+            out.keys.len(),
+            if out.keys.len() == 1 { "" } else { "s" }
+        );
+    } else {
+        s += "\nflags\n";
+        for f in &out.flags {
+            s += &format!("  {:<7} {}\n          fix: {}\n", f.kind, f.detail, f.fix);
+        }
+    }
+    s
 }

@@ -25,6 +25,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<(
         Command::Demo(args) => demo::run(args, global).await,
         Command::Completions(args) => completions::run(args),
         Command::Init(args) => init::run(args, global),
+        // Before `Ctx::new`: a config that does not parse is one of the things doctor reports.
+        Command::Doctor(args) => doctor::run(args, global).await,
         command => {
             let ctx = Ctx::new(global)?;
             match command {
@@ -36,9 +38,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<(
                 Command::Session(command) => session::run(command, &ctx).await,
                 Command::Send(args) => send::send(args, &ctx).await,
                 Command::Swap(args) => send::swap(args, &ctx).await,
-                Command::Doctor(args) => doctor::run(args, &ctx).await,
                 Command::Audit(args) => audit::run(args, &ctx).await,
-                Command::Demo(_) | Command::Completions(_) | Command::Init(_) => {
+                Command::Demo(_) | Command::Completions(_) | Command::Init(_) | Command::Doctor(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -263,6 +263,20 @@ impl SqliteLedger {
         Ok(diffs)
     }
 
+    /// The intents whose signed operation has hash `user_op_hash` (normally one), oldest
+    /// first: joins an audit [`Decision`] to what became of its operation.
+    pub fn intents_by_user_op_hash(&self, user_op_hash: B256) -> Result<Vec<IntentRecord>> {
+        let conn = self.lock();
+        let ids = conn
+            .prepare_cached("SELECT id FROM intents WHERE user_op_hash = ?1 ORDER BY id")
+            .and_then(|mut stmt| {
+                stmt.query_map([user_op_hash.as_slice()], |r| r.get::<_, i64>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(storage("reading intents by user-op hash"))?;
+        ids.into_iter().map(|id| record(&conn, IntentId(id))).collect()
+    }
+
     /// Runs `PRAGMA integrity_check` and returns its verdict (`ok` when sound).
     pub fn integrity_check(&self) -> Result<String> {
         let conn = self.lock();

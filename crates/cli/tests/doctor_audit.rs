@@ -1,0 +1,380 @@
+//! `sak doctor`, `sak deploy` and `sak audit` as a user runs them: a healthy local home, each
+//! kind of breakage with its fix, deployment on a bare anvil that lacks sak's contracts, an
+//! https endpoint, and the audit of real signing decisions.
+
+mod common;
+
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, B256, Bytes, U256},
+    providers::{Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
+};
+use common::Home;
+use sak_contracts::{
+    CREATE2_DEPLOYER, ENTRY_POINT_V08, ENTRY_POINT_V08_SALT, Sak7702Account, SakAccountFactory,
+};
+use sak_testkit::{AnvilNode, Profile, Toolchain};
+use serde_json::Value;
+use std::{future::Future, os::unix::fs::PermissionsExt, path::Path};
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// The check named `name` of a `sak doctor --json` document.
+fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` check in {doc:#}"))
+}
+
+/// `sak --json doctor ARGS` when a check fails: exit 2, the report on stdout, the error and
+/// hint on stderr.
+fn doctor_failing(home: &Home, args: &[&str]) -> Value {
+    let mut all = vec!["--json", "doctor"];
+    all.extend_from_slice(args);
+    let run = home.sak(&all).fails(2);
+    assert!(run.stderr.contains("check"), "{}", run.stderr);
+    let doc = run.json();
+    for c in doc["checks"].as_array().unwrap() {
+        if c["status"] != "ok" {
+            assert!(
+                c["fix"].as_str().is_some_and(|f| !f.is_empty()),
+                "a {} check without a fix: {c}",
+                c["status"]
+            );
+        }
+    }
+    doc
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Replaces `from` with `to` in the home's config file (exactly once).
+fn edit_config(home: &Home, from: &str, to: &str) {
+    let path = home.path().join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "`{from}` in {text}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    let id = home.trader_session("bot").to_string();
+
+    let doc = home.json(&["doctor", "--session", &id]);
+    assert_eq!(doc["network"], "local");
+    assert_eq!(doc["chain_id"], 31337);
+    for c in doc["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "ok", "{c}");
+        assert!(c["fix"].is_null(), "{c}");
+    }
+    for name in [
+        "config",
+        "rpc",
+        "chain_id",
+        "create2_deployer",
+        "entry_point",
+        "sak_account_factory",
+        "sak_7702_account",
+        "key_dir",
+        "owner_key",
+        "session_key_files",
+        "account",
+        "ledger",
+        "session",
+        "session_key",
+    ] {
+        check(&doc, name);
+    }
+    assert!(check(&doc, "session_caps")["detail"].as_str().unwrap().contains("tUSD: 1000 of 1000 left"));
+    let text = home.sak(&["doctor"]).ok();
+    assert!(text.stdout.contains("0 failed"), "{}", text.stdout);
+
+    // Deploy on a local chain: `sak node up` deployed everything, so nothing is sent.
+    let deployed = home.json(&["deploy"]);
+    assert_eq!(deployed["sent"], 0);
+    let statuses: Vec<&str> =
+        deployed["contracts"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["present"; 4]);
+    let nodes = &home.node_summary.as_ref().unwrap()["contracts"];
+    assert_eq!(deployed["contracts"][2]["address"], nodes["sak_account_factory"]);
+    assert_eq!(deployed["contracts"][3]["address"], nodes["sak_7702_account"]);
+    assert_eq!(home.json(&["deploy", "--dry-run"])["contracts"], deployed["contracts"]);
+
+    // An owner keystore others can read.
+    let owner = home.data().join("keys/owner.json");
+    set_mode(&owner, 0o644);
+    let doc = doctor_failing(&home, &[]);
+    let c = check(&doc, "owner_key");
+    assert_eq!(c["status"], "fail");
+    assert!(c["fix"].as_str().unwrap().starts_with("chmod 600"), "{c}");
+    set_mode(&owner, 0o600);
+
+    // A session that does not exist.
+    let doc = doctor_failing(&home, &["--session", "99"]);
+    let c = check(&doc, "session");
+    assert!(c["detail"].as_str().unwrap().contains("does not exist"), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("sak session list"), "{c}");
+
+    // The config expects another chain than the endpoint serves.
+    edit_config(&home, "chain_id = 31337", "chain_id = 1");
+    let doc = doctor_failing(&home, &[]);
+    let c = check(&doc, "chain_id");
+    assert_eq!(c["status"], "fail");
+    assert!(c["detail"].as_str().unwrap().contains("expects chain 1"), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("chain_id"), "{c}");
+    edit_config(&home, "chain_id = 1\n", "chain_id = 31337\n");
+    home.json(&["doctor"]);
+
+    // The node stops: the configured URL (this node's) refuses connections.
+    let url = home.rpc_url.clone().unwrap();
+    edit_config(
+        &home,
+        "rpc_url = \"http://127.0.0.1:8545\"\nchain_id = 31337",
+        &format!("rpc_url = \"{url}\"\nchain_id = 31337"),
+    );
+    home.json(&["node", "down"]);
+    let doc = doctor_failing(&home, &[]);
+    let c = check(&doc, "rpc");
+    assert!(c["detail"].as_str().unwrap().contains("connection refused"), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("sak node up"), "{c}");
+    assert!(
+        doc["checks"].as_array().unwrap().iter().all(|c| c["name"] != "entry_point"),
+        "no chain, no contract checks"
+    );
+    // Offline checks still ran.
+    assert_eq!(check(&doc, "owner_key")["status"], "ok");
+}
+
+#[test]
+fn doctor_reports_a_malformed_config_and_tries_https() {
+    let home = Home::new();
+    home.sak(&["init"]).ok();
+
+    // An https endpoint is attempted (TLS is built in): the connection is refused, and the
+    // API key in the URL's path appears nowhere.
+    let url = format!("https://127.0.0.1:{}/v2/not-a-real-api-key", closed_port());
+    let run = home.sak(&["--json", "--network", "sepolia", "--rpc-url", &url, "doctor"]).fails(2);
+    let doc = run.json();
+    let c = check(&doc, "rpc");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(detail.contains("connection refused"), "{c}");
+    assert!(!detail.to_lowercase().contains("scheme"), "https must be supported: {c}");
+    assert!(!run.stdout.contains("not-a-real-api-key") && !run.stderr.contains("not-a-real-api-key"));
+    // Sepolia's bundler comes from an unset variable: a warning that names it.
+    let b = check(&doc, "bundler");
+    assert_eq!(b["status"], "warn");
+    assert!(b["fix"].as_str().unwrap().contains("SEPOLIA_BUNDLER_URL"), "{b}");
+    // Other commands keep the key out of their errors too.
+    let run = home.sak(&["--network", "sepolia", "--rpc-url", &url, "session", "list"]).fails(2);
+    assert!(!run.stderr.contains("not-a-real-api-key"), "{}", run.stderr);
+
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, "network = \"local\"\nnetworkz = {}\n").unwrap();
+    let doc = doctor_failing(&home, &[]);
+    let c = check(&doc, "config");
+    assert_eq!(c["status"], "fail");
+    assert!(c["detail"].as_str().unwrap().contains("networkz"), "{c}");
+    // The offline checks still ran, and doctor changed nothing.
+    check(&doc, "key_dir");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "network = \"local\"\nnetworkz = {}\n");
+    assert!(!home.data().join("ledger.sqlite").exists());
+}
+
+#[test]
+fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
+    let toolchain = Toolchain::locate().unwrap();
+    let anvil = AnvilNode::spawn(&toolchain.anvil().unwrap(), &Profile::test()).unwrap();
+    let url = anvil.endpoint().to_owned();
+    let home = Home::new();
+    home.sak(&["init", "--network", "bare", "--rpc-url", &url, "--chain-id", "31337"]).ok();
+    home.sak(&["owner", "new"]).ok();
+
+    // No EntryPoint v0.8 on this chain: sak does not deploy it (it is the canonical contract
+    // everyone shares), and says so before sending anything.
+    let run = home.sak(&["deploy"]).fails(2);
+    assert!(run.stderr.contains("no EntryPoint v0.8"), "{}", run.stderr);
+    assert!(run.stderr.contains("hint: sak's accounts need the canonical EntryPoint"), "{}", run.stderr);
+    let doc = doctor_failing(&home, &[]);
+    assert_eq!(check(&doc, "entry_point")["status"], "fail");
+    assert!(check(&doc, "sak_account_factory")["fix"].as_str().unwrap().contains("sak deploy"));
+
+    // Whoever runs the chain deploys the EntryPoint (here: anvil's first dev account, through
+    // the CREATE2 deployer, at its canonical address).
+    let dev = anvil.dev_signers()[0].clone();
+    let provider =
+        ProviderBuilder::new().wallet(EthereumWallet::from(dev)).connect_http(url.parse().unwrap());
+    let initcode = toolchain.bytecode("@account-abstraction/contracts/artifacts/EntryPoint.json").unwrap();
+    block_on(async {
+        let input: Bytes = [ENTRY_POINT_V08_SALT.as_slice(), &initcode].concat().into();
+        let tx = TransactionRequest::default().with_to(CREATE2_DEPLOYER).with_input(input);
+        let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+        assert!(receipt.status());
+        assert!(!provider.get_code_at(ENTRY_POINT_V08).await.unwrap().is_empty());
+    });
+
+    let plan = home.json(&["deploy", "--dry-run"]);
+    assert_eq!(plan["sent"], 0);
+    let ours = &plan["contracts"].as_array().unwrap()[2..];
+    assert!(
+        ours.iter().all(|c| c["status"] == "would-deploy" && c["gas"].as_u64().unwrap() > 100_000),
+        "{plan}"
+    );
+
+    // The owner pays, and has nothing yet.
+    let owner = plan["payer"].as_str().unwrap().to_owned();
+    let run = home.sak(&["deploy"]).fails(2);
+    assert!(
+        run.stderr.contains("send at least") && run.stderr.to_lowercase().contains(&owner),
+        "{}",
+        run.stderr
+    );
+    block_on(async {
+        let _: () = provider
+            .raw_request("anvil_setBalance".into(), (owner.clone(), U256::from(10u64).pow(U256::from(18))))
+            .await
+            .unwrap();
+    });
+
+    let deployed = home.json(&["deploy"]);
+    assert_eq!(deployed["sent"], 2);
+    for (c, planned) in deployed["contracts"].as_array().unwrap()[2..].iter().zip(ours) {
+        assert_eq!(c["status"], "deployed", "{c}");
+        assert_eq!(c["address"], planned["address"]);
+        let tx: B256 = c["tx"].as_str().unwrap().parse().unwrap();
+        let address: Address = c["address"].as_str().unwrap().parse().unwrap();
+        block_on(async {
+            let receipt = provider.get_transaction_receipt(tx).await.unwrap().unwrap();
+            assert_eq!(receipt.from, owner.parse::<Address>().unwrap(), "the owner paid");
+            assert!(!provider.get_code_at(address).await.unwrap().is_empty());
+        });
+    }
+    // The canonical CREATE2 addresses (those `sak node up` uses, and the README shows).
+    let zero = B256::ZERO;
+    let expected = [
+        CREATE2_DEPLOYER.create2_from_code(zero, &SakAccountFactory::BYTECODE),
+        CREATE2_DEPLOYER.create2_from_code(zero, &Sak7702Account::BYTECODE),
+    ];
+    for (c, want) in deployed["contracts"].as_array().unwrap()[2..].iter().zip(expected) {
+        assert_eq!(c["address"].as_str().unwrap().parse::<Address>().unwrap(), want);
+    }
+
+    // Again: nothing sent, same addresses.
+    let again = home.json(&["deploy"]);
+    assert_eq!(again["sent"], 0);
+    for (a, b) in again["contracts"].as_array().unwrap().iter().zip(deployed["contracts"].as_array().unwrap())
+    {
+        assert_eq!(a["address"], b["address"]);
+        assert_eq!(a["status"], "present");
+    }
+    let doc = home.sak(&["--json", "doctor"]).json();
+    for name in ["create2_deployer", "entry_point", "sak_account_factory", "sak_7702_account"] {
+        assert_eq!(check(&doc, name)["status"], "ok", "{doc:#}");
+    }
+    drop(anvil);
+}
+
+#[test]
+fn audit_lists_real_decisions_filters_by_time_and_flags_old_keys() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    let id = home.trader_session("bot").to_string();
+    home.sak(&["key", "new", "--name", "idle"]).ok();
+    let swap = |amount: &str| {
+        let args = [
+            "--json",
+            "swap",
+            "--session",
+            &id,
+            "--in",
+            "tUSD",
+            "--out",
+            "TKN",
+            "--amount",
+            amount,
+            "--min-out",
+            "0",
+        ];
+        home.sak(&args)
+    };
+    let done = swap("300").ok().json();
+    swap("900").fails(1);
+
+    let audit = home.json(&["audit"]);
+    assert_eq!(audit["ledger_exists"], true);
+    assert_eq!((audit["allowed"].as_u64(), audit["refused"].as_u64()), (Some(1), Some(1)));
+    let d = audit["decisions"].as_array().unwrap();
+    assert_eq!(d.len(), 2, "{audit:#}");
+    assert_eq!(d[0]["allowed"], true);
+    assert_eq!(d[0]["key_name"], "bot");
+    assert_eq!(d[0]["session"].to_string(), id);
+    assert_eq!(d[0]["spends"][0]["token_name"], "tUSD");
+    assert_eq!(d[0]["spends"][0]["amount"], "300");
+    assert_eq!(d[0]["user_op_hash"], done["user_op_hash"]);
+    assert_eq!(d[0]["tx_hash"], done["transaction"], "joined through the intent");
+    assert_eq!(d[0]["outcome"], "included");
+    assert_eq!(d[1]["allowed"], false);
+    assert_eq!(d[1]["reason"], "SpendCapExceeded");
+    assert!(d[1]["tx_hash"].is_null());
+    // Fresh keys and sessions: nothing to flag with the defaults (30d, 90d).
+    assert_eq!(audit["flags"], serde_json::json!([]));
+    let text = home.sak(&["audit"]).ok().stdout;
+    assert!(text.contains("refused SpendCapExceeded") && text.contains("300 tUSD"), "{text}");
+
+    // --since: unix seconds, RFC 3339, a duration ago; bad input is an error that changes nothing.
+    let second = d[1]["at"].as_u64().unwrap();
+    let later = home.json(&["audit", "--since", &second.to_string()]);
+    assert!(later["decisions"].as_array().unwrap().iter().all(|x| x["at"].as_u64().unwrap() >= second));
+    assert_eq!(later["decisions"].as_array().unwrap().last().unwrap()["reason"], "SpendCapExceeded");
+    assert_eq!(
+        home.json(&["audit", "--since", "2020-01-01T00:00:00Z"])["decisions"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(home.json(&["audit", "--since", "2999-01-01T00:00:00Z"])["decisions"], serde_json::json!([]));
+    let recent = home.json(&["audit", "--since", "1h"]);
+    assert_eq!(recent["since"].as_u64().unwrap() + 3_600, recent["now"].as_u64().unwrap());
+    home.sak(&["audit", "--since", "yesterday"]).fails(2);
+    home.sak(&["audit", "--stale", "soon"]).fails(2);
+    assert_eq!(home.json(&["audit"])["decisions"], audit["decisions"]);
+
+    // Tiny thresholds: every key is stale, the session is due for rotation.
+    let flagged = home.json(&["audit", "--stale", "0s", "--rotate-after", "0s"]);
+    assert_eq!(flagged["chain_checked"], true);
+    let flags = flagged["flags"].as_array().unwrap();
+    let stale: Vec<&str> =
+        flags.iter().filter(|f| f["kind"] == "stale").map(|f| f["key_name"].as_str().unwrap()).collect();
+    assert_eq!(stale, ["bot", "idle"]);
+    let rotate = flags.iter().find(|f| f["kind"] == "rotate").unwrap();
+    assert_eq!(rotate["session"].to_string(), id);
+    assert_eq!(
+        rotate["fix"].as_str().unwrap(),
+        format!("`sak session rotate {id}` (a new key, same policy; the old session is revoked)")
+    );
+    let idle = flagged["keys"].as_array().unwrap().iter().find(|k| k["name"] == "idle").unwrap();
+    assert!(idle["last_decision"].is_null() && idle["sessions"] == serde_json::json!([]));
+}
+
+#[test]
+fn audit_without_a_ledger_is_empty_and_creates_nothing() {
+    let home = Home::new();
+    home.sak(&["init"]).ok();
+    let audit = home.json(&["audit"]);
+    assert_eq!(audit["ledger_exists"], false);
+    assert_eq!(audit["decisions"], serde_json::json!([]));
+    assert!(!home.data().join("ledger.sqlite").exists());
+    assert!(home.sak(&["audit"]).ok().stdout.contains("no ledger yet"));
+}
