@@ -197,9 +197,12 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(e).wrap_err_with(|| format!("reading {}", path.display())),
         };
-        let config: Self = toml::from_str(&text)
-            .map_err(|e| eyre::eyre!("{}: {}", path.display(), e.message().trim_end()))
-            .wrap_err("the config file is malformed (run `sak init --force` to rewrite it)")?;
+        let config: Self = toml::from_str(&text).map_err(|e| {
+            crate::output::Hinted::new(
+                format!("the config file is malformed: {}: {}", path.display(), e.message().trim_end()),
+                "fix it, or run `sak init --force` to rewrite it with the default networks",
+            )
+        })?;
         if !config.networks.contains_key(&config.network) {
             bail!(
                 "{}: the default network `{}` has no [networks.{}] table (known: {})",
@@ -261,13 +264,31 @@ pub(crate) fn expand_env(value: &str, what: &str) -> eyre::Result<String> {
 pub(crate) fn redact_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = host.rsplit('@').next().unwrap_or_default();
-            let more = if rest.len() > host.len() { "/…" } else { "" };
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            let more = if rest.len() > authority.len() { "/…" } else { "" };
             format!("{scheme}://{host}{more}")
         }
         None => "<url>".into(),
     }
+}
+
+/// `text` with every URL in it reduced by [`redact_url`]: for error messages from libraries
+/// that quote the URL they failed on (reqwest does), whose path may hold an API key.
+pub(crate) fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["http://", "https://", "ws://", "wss://"].iter().filter_map(|p| rest.find(p)).min()
+    {
+        out.push_str(&rest[..at]);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | ',' | '>' | ']'))
+            .map_or(rest.len(), |e| at + e);
+        out.push_str(&redact_url(&rest[at..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -310,5 +331,11 @@ mod tests {
         );
         assert_eq!(redact_url("https://user:pw@host:8545"), "https://host:8545");
         assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(
+            redact_urls_in(
+                "error sending request for url (https://x.io/v2/KEY?a=b): refused, see http://127.0.0.1:1"
+            ),
+            "error sending request for url (https://x.io/…): refused, see http://127.0.0.1:1"
+        );
     }
 }

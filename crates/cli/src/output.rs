@@ -153,7 +153,8 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
     } else {
         exit_code(err)
     };
-    let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
+    // Whatever library wrote a cause, an RPC URL's path (where API keys live) never shows.
+    let causes: Vec<String> = err.chain().map(|c| crate::config::redact_urls_in(&c.to_string())).collect();
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "error: {}", causes.join(": "));
     if let Some(hint) = &hint {

@@ -134,6 +134,16 @@ fn commands_without_set_up_say_what_to_run_first() {
     );
     let no_password = run.fails(2);
     assert!(no_password.stderr.contains("SAK_PASSWORD"), "{}", no_password.stderr);
+    // A config that no longer parses: named, and `sak init --force` rewrites it.
+    std::fs::write(home.path().join("config.toml"), "network = \"local\"\nnetworkz = 1\n").unwrap();
+    let broken = home.sak(&["account", "show"]).fails(2);
+    assert!(
+        broken.stderr.contains("networkz") && broken.stderr.contains("sak init --force"),
+        "{}",
+        broken.stderr
+    );
+    home.sak(&["init", "--force"]).ok();
+    assert!(home.sak(&["account", "show"]).stderr.contains("sak node up"), "the config reads again");
     // Unknown network.
     let unknown = home.sak(&["--network", "mainnet", "account", "show"]).fails(2);
     assert!(unknown.stderr.contains("sak init --network mainnet"), "{}", unknown.stderr);

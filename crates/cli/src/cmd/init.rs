@@ -49,7 +49,15 @@ struct NetworkSummary {
 pub(crate) fn run(args: InitArgs, global: &GlobalArgs) -> eyre::Result<()> {
     let paths = Paths::discover()?;
     let exists = paths.config_file.exists();
-    let mut config = if exists { Config::load(&paths.config_file)? } else { Config::default() };
+    let mut config = match Config::load(&paths.config_file) {
+        Ok(config) => config,
+        // `--force` is the way out of a config that no longer parses: start from the defaults.
+        Err(e) if args.force => {
+            tracing::warn!("{e:#}: starting from the default networks");
+            Config::default()
+        }
+        Err(e) => return Err(e),
+    };
     if exists && !args.force && (global.network.is_some() || args.rpc_url.is_some()) {
         return Err(Hinted::refused(
             format!("{} already exists", paths.config_file.display()),
