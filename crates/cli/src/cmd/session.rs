@@ -420,11 +420,8 @@ pub(crate) fn owner_call_error(e: alloy::contract::Error, what: &str) -> eyre::R
 pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
     use sak_primitives::units::format_time;
     let c = &chain.contracts;
-    let mut s = format!(
-        "  valid      {} .. {}\n",
-        format_time(policy.valid_after),
-        format_time(policy.valid_until)
-    );
+    let mut s =
+        format!("  valid      {} .. {}\n", format_time(policy.valid_after), format_time(policy.valid_until));
     for p in &policy.permissions {
         s += &format!(
             "  allow      {} {}{}{}\n",
