@@ -9,7 +9,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
 };
-use common::{Home, Run};
+use common::{Home, Run, swap_args};
 use sak_contracts::{IEntryPoint, MockERC20, SakAccount};
 use sak_signer::ledger::{Decision, Intent, Ledger, SqliteLedger};
 use serde_json::Value;
@@ -31,24 +31,6 @@ fn address(v: &Value) -> Address {
 fn tokens(home: &Home) -> (Address, Address) {
     let c = &home.node_summary.as_ref().unwrap()["contracts"];
     (address(&c["usd"]), address(&c["tkn"]))
-}
-
-fn swap_args(session: u64, amount: &str) -> Vec<String> {
-    [
-        "swap",
-        "--session",
-        &session.to_string(),
-        "--in",
-        "tUSD",
-        "--out",
-        "TKN",
-        "--amount",
-        amount,
-        "--min-out",
-        "0",
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 /// `sak --json ARGS EXTRA`, successful.
@@ -112,7 +94,7 @@ fn three_swaps_fit_the_daily_cap_and_the_fourth_is_refused_locally_and_by_the_co
     // A dry run decides and reports, and touches nothing: no ledger, no nonce, no tokens.
     let usd_before = block_on(token_balance(&p, usd, account));
     let nonce_before = block_on(entry_point_nonce(&p, entry_point, account, id));
-    let dry = succeed(&home, &swap_args(id, "300"), &["--dry-run"]);
+    let dry = succeed(&home, &swap_args(&id.to_string(), "300"), &["--dry-run"]);
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["charges"][0]["amount"], "300000000");
     assert_eq!(dry["charges"][0]["remaining"], "700000000");
@@ -142,7 +124,7 @@ fn three_swaps_fit_the_daily_cap_and_the_fourth_is_refused_locally_and_by_the_co
     // Three swaps of 300 tUSD under 1,000 tUSD a day.
     let mut renews_at = 0;
     for (n, left) in [(1, "700000000"), (2, "400000000"), (3, "100000000")] {
-        let done = succeed(&home, &swap_args(id, "300"), &[]);
+        let done = succeed(&home, &swap_args(&id.to_string(), "300"), &[]);
         assert_eq!(done["success"], true, "swap {n}: {done}");
         assert!(done["user_op_hash"].as_str().unwrap().starts_with("0x"));
         assert!(done["transaction"].as_str().unwrap().starts_with("0x"));
@@ -170,11 +152,11 @@ fn three_swaps_fit_the_daily_cap_and_the_fourth_is_refused_locally_and_by_the_co
     assert_eq!(logged.iter().filter(|d| d.allowed).count(), 3, "{logged:?}");
 
     // A dry run of the fourth is refused the same way, and records nothing.
-    refusal(&home, &swap_args(id, "300"), &["--dry-run"], "SpendCapExceeded");
+    refusal(&home, &swap_args(&id.to_string(), "300"), &["--dry-run"], "SpendCapExceeded");
     assert_eq!(decisions(&home).len(), 3);
 
     // The fourth: refused locally, before signing, with what remains and when it renews.
-    let doc = refusal(&home, &swap_args(id, "300"), &[], "SpendCapExceeded");
+    let doc = refusal(&home, &swap_args(&id.to_string(), "300"), &[], "SpendCapExceeded");
     let message = doc["error"]["message"].as_str().unwrap();
     assert!(message.contains("before signing"), "{message}");
     assert!(message.contains("100 tUSD remains this period"), "{message}");
@@ -185,12 +167,12 @@ fn three_swaps_fit_the_daily_cap_and_the_fourth_is_refused_locally_and_by_the_co
         hint.contains(&renewal) || hint.contains(&renews_at.to_string()),
         "no renewal in the hint: {doc}"
     );
-    let human = run(&home, &swap_args(id, "300"), &[]).fails(1);
+    let human = run(&home, &swap_args(&id.to_string(), "300"), &[]).fails(1);
     assert!(human.stderr.contains("SpendCapExceeded") && human.stderr.contains(&renewal), "{}", human.stderr);
     assert!(human.stdout.is_empty(), "{}", human.stdout);
 
     // Forced past the local check: the contracts refuse it, and their counter does not move.
-    let doc = refusal(&home, &swap_args(id, "300"), &["--no-preflight"], "SpendCapExceeded");
+    let doc = refusal(&home, &swap_args(&id.to_string(), "300"), &["--no-preflight"], "SpendCapExceeded");
     let message = doc["error"]["message"].as_str().unwrap();
     assert!(message.contains("refused by the contracts"), "{message}");
     assert!(message.contains("100 tUSD remains this period"), "{message}");
@@ -202,7 +184,7 @@ fn three_swaps_fit_the_daily_cap_and_the_fourth_is_refused_locally_and_by_the_co
     assert_eq!(refused, ["SpendCapExceeded"; 3], "local (json), local (human), chain");
 
     // What remains still fits: 100 tUSD goes through.
-    let done = succeed(&home, &swap_args(id, "100"), &[]);
+    let done = succeed(&home, &swap_args(&id.to_string(), "100"), &[]);
     assert_eq!(done["charges"][0]["remaining"], "0");
 }
 
@@ -250,25 +232,25 @@ fn calls_outside_the_policy_revoked_and_expired_sessions_are_refused_by_name() {
     assert_eq!(block_on(token_balance(&p, tkn, account)), U256::ZERO);
 
     // Allowed, then revoked by the owner: refused locally and by the contracts.
-    succeed(&home, &swap_args(id, "10"), &[]);
+    succeed(&home, &swap_args(&id.to_string(), "10"), &[]);
     home.sak(&["session", "revoke", &id.to_string()]).ok();
-    refusal(&home, &swap_args(id, "10"), &[], "SessionNotActive");
-    refusal(&home, &swap_args(id, "10"), &["--no-preflight"], "SessionNotActive");
+    refusal(&home, &swap_args(&id.to_string(), "10"), &[], "SessionNotActive");
+    refusal(&home, &swap_args(&id.to_string(), "10"), &["--no-preflight"], "SessionNotActive");
     assert_eq!(block_on(spent(&p, account, id, usd)), U256::from(10_000_000u64));
 
     // Past its end (anvil's clock moved two hours): ClockOutsideSession.
-    succeed(&home, &swap_args(short, "10"), &[]);
+    succeed(&home, &swap_args(&short.to_string(), "10"), &[]);
     block_on(async {
         let _: Value = p.raw_request("evm_increaseTime".into(), (7_200,)).await.unwrap();
         let _: Value = p.raw_request("evm_mine".into(), ()).await.unwrap();
     });
-    let doc = refusal(&home, &swap_args(short, "10"), &[], "ClockOutsideSession");
+    let doc = refusal(&home, &swap_args(&short.to_string(), "10"), &[], "ClockOutsideSession");
     assert!(doc["error"]["hint"].as_str().unwrap().contains("new one"), "{doc}");
-    refusal(&home, &swap_args(short, "10"), &["--no-preflight"], "ClockOutsideSession");
-    refusal(&home, &swap_args(short, "10"), &["--dry-run"], "ClockOutsideSession");
+    refusal(&home, &swap_args(&short.to_string(), "10"), &["--no-preflight"], "ClockOutsideSession");
+    refusal(&home, &swap_args(&short.to_string(), "10"), &["--dry-run"], "ClockOutsideSession");
 
     // An id never granted: exit 2 with a hint naming `sak session list`.
-    let unknown = run(&home, &swap_args(99, "10"), &[]).fails(2);
+    let unknown = run(&home, &swap_args("99", "10"), &[]).fails(2);
     assert!(unknown.stderr.contains("sak session list"), "{}", unknown.stderr);
 }
 
@@ -454,13 +436,18 @@ fn the_direct_path_and_an_eip7702_account_act_under_the_same_policy() {
     let p = provider(&home);
 
     // Direct: the relayer pays, the policy is the same, the ledger records the decisions.
-    let done = succeed(&home, &swap_args(id, "300"), &["--via", "direct"]);
+    let done = succeed(&home, &swap_args(&id.to_string(), "300"), &["--via", "direct"]);
     assert_eq!(done["via"], "direct");
     assert_eq!(done["gas_paid_by"], "relayer");
     assert!(done["user_op_hash"].is_null());
     assert_eq!(done["charges"][0]["remaining"], "700000000");
-    refusal(&home, &swap_args(id, "800"), &["--via", "direct"], "SpendCapExceeded");
-    refusal(&home, &swap_args(id, "800"), &["--via", "direct", "--no-preflight"], "SpendCapExceeded");
+    refusal(&home, &swap_args(&id.to_string(), "800"), &["--via", "direct"], "SpendCapExceeded");
+    refusal(
+        &home,
+        &swap_args(&id.to_string(), "800"),
+        &["--via", "direct", "--no-preflight"],
+        "SpendCapExceeded",
+    );
     assert_eq!(block_on(spent(&p, smart, id, usd)), U256::from(300_000_000u64));
     let logged: Vec<(bool, String)> = decisions(&home).into_iter().map(|d| (d.allowed, d.reason)).collect();
     assert_eq!(
@@ -468,20 +455,20 @@ fn the_direct_path_and_an_eip7702_account_act_under_the_same_policy() {
         [(true, "ok".into()), (false, "SpendCapExceeded".into()), (false, "SpendCapExceeded".into())]
     );
     // Self-bundled after direct: both count against one cap.
-    let done = succeed(&home, &swap_args(id, "300"), &[]);
+    let done = succeed(&home, &swap_args(&id.to_string(), "300"), &[]);
     assert_eq!(done["charges"][0]["remaining"], "400000000");
 
     // The owner's EOA delegated with EIP-7702 becomes the network's account.
     let eoa: Address = address(&home.json(&["account", "create", "--kind", "7702"])["address"]);
     home.sak(&["node", "fund", "account", "--usd", "2000"]).ok();
     let id7702 = home.trader_session("bot7702");
-    let done = succeed(&home, &swap_args(id7702, "300"), &[]);
+    let done = succeed(&home, &swap_args(&id7702.to_string(), "300"), &[]);
     assert_eq!(done["account"].as_str().unwrap().parse::<Address>().unwrap(), eoa);
     assert_eq!(done["account_kind"], "7702");
     assert_eq!(done["success"], true);
-    let done = succeed(&home, &swap_args(id7702, "300"), &["--via", "direct"]);
+    let done = succeed(&home, &swap_args(&id7702.to_string(), "300"), &["--via", "direct"]);
     assert_eq!(done["charges"][0]["remaining"], "400000000");
-    refusal(&home, &swap_args(id7702, "500"), &["--no-preflight"], "SpendCapExceeded");
+    refusal(&home, &swap_args(&id7702.to_string(), "500"), &["--no-preflight"], "SpendCapExceeded");
     assert_eq!(block_on(spent(&p, eoa, id7702, usd)), U256::from(600_000_000u64));
 }
 
@@ -570,7 +557,7 @@ fn a_home_on_another_chain_swaps_through_a_real_bundler_and_self_bundles_with_th
         .unwrap();
     let swap = |amount: &str, extra: &[&str]| {
         let mut args = vec!["--json"];
-        let base = swap_args(id, amount);
+        let base = swap_args(&id.to_string(), amount);
         args.extend(base.iter().map(String::as_str));
         args.extend_from_slice(extra);
         sak(&args)

@@ -294,23 +294,7 @@ fn audit_lists_real_decisions_filters_by_time_and_flags_old_keys() {
     home.owner_and_account("smart");
     let id = home.trader_session("bot").to_string();
     home.sak(&["key", "new", "--name", "idle"]).ok();
-    let swap = |amount: &str| {
-        let args = [
-            "--json",
-            "swap",
-            "--session",
-            &id,
-            "--in",
-            "tUSD",
-            "--out",
-            "TKN",
-            "--amount",
-            amount,
-            "--min-out",
-            "0",
-        ];
-        home.sak(&args)
-    };
+    let swap = |amount: &str| home.swap(&id, amount, &["--json"]);
     let done = swap("300").ok().json();
     swap("900").fails(1);
 

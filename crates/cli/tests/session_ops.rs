@@ -72,20 +72,7 @@ fn show_follows_a_cap_through_a_swap_a_new_period_and_expiry() {
     );
 
     // An agent swaps 300 tUSD under the session: the contracts' counter shows in `show`.
-    home.sak(&[
-        "swap",
-        "--session",
-        &id,
-        "--in",
-        "tUSD",
-        "--out",
-        "TKN",
-        "--amount",
-        "300",
-        "--min-out",
-        "0",
-    ])
-    .ok();
+    home.swap(&id, "300", &[]).ok();
     let shown = home.json(&["session", "show", &id]);
     let tusd = &shown["allowances"][0];
     assert_eq!(tusd["spent"], "300000000");
@@ -186,8 +173,7 @@ fn revoke_once_twice_unknown_and_all() {
     assert!(human.contains("REVOKED (with all sessions"), "{human}");
     assert_eq!(home.json(&["session", "revoke", "3"])["revoked_by"], "revoke-all");
     // A revoked session's key is refused by the chain.
-    home.sak(&["swap", "--session", "2", "--in", "tUSD", "--out", "TKN", "--amount", "1", "--min-out", "0"])
-        .fails(1);
+    home.swap("2", "1", &[]).fails(1);
 }
 
 #[test]
@@ -236,10 +222,8 @@ fn rotate_hands_the_same_policy_to_a_new_key_and_revokes_the_old() {
     assert_eq!(new["allowances"][0]["remaining"], "1000000000");
 
     // The new key works; the old session is refused by the chain.
-    home.sak(&["swap", "--session", "2", "--in", "tUSD", "--out", "TKN", "--amount", "5", "--min-out", "0"])
-        .ok();
-    home.sak(&["swap", "--session", "1", "--in", "tUSD", "--out", "TKN", "--amount", "5", "--min-out", "0"])
-        .fails(1);
+    home.swap("2", "5", &[]).ok();
+    home.swap("1", "5", &[]).fails(1);
     // Rotating a revoked session is refused.
     home.sak(&["session", "rotate", "1"]).fails(2);
 

@@ -392,7 +392,12 @@ pub(crate) async fn send_grant(
         .get_receipt()
         .await?;
     eyre::ensure!(receipt.status(), "grantSession reverted (tx {})", receipt.transaction_hash);
-    let id = receipt
+    Ok((granted_id(&receipt)?, receipt.transaction_hash, receipt.block_number.unwrap_or_default()))
+}
+
+/// The session id a `grantSession` receipt announces.
+pub(crate) fn granted_id(receipt: &alloy::rpc::types::TransactionReceipt) -> eyre::Result<u32> {
+    Ok(receipt
         .inner
         .logs()
         .iter()
@@ -400,8 +405,7 @@ pub(crate) async fn send_grant(
         .ok_or_eyre("no SessionGranted event in the receipt")?
         .inner
         .data
-        .id;
-    Ok((id, receipt.transaction_hash, receipt.block_number.unwrap_or_default()))
+        .id)
 }
 
 /// An owner transaction refused by the account: named like the contracts' error.

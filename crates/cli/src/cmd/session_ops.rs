@@ -827,16 +827,7 @@ pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
             .await
             .map_err(|e| super::session::owner_call_error(e, "grantSession"))?;
         let receipt = mined(pending, "grantSession").await?;
-        let id = receipt
-            .inner
-            .logs()
-            .iter()
-            .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
-            .ok_or_eyre("no SessionGranted event in the receipt")?
-            .inner
-            .data
-            .id;
-        eyre::Ok((id, receipt))
+        eyre::Ok((super::session::granted_id(&receipt)?, receipt))
     }
     .await;
     let (new_id, grant) = match granted {

@@ -172,6 +172,23 @@ impl Home {
     }
 }
 
+/// `swap --session ID --in tUSD --out TKN --amount AMOUNT --min-out 0`.
+pub(crate) fn swap_args(session: &str, amount: &str) -> Vec<String> {
+    ["swap", "--session", session, "--in", "tUSD", "--out", "TKN", "--amount", amount, "--min-out", "0"]
+        .map(String::from)
+        .to_vec()
+}
+
+impl Home {
+    /// `sak [EXTRA…] swap …` of AMOUNT tUSD for TKN under session ID (see [`swap_args`]).
+    pub(crate) fn swap(&self, session: &str, amount: &str, extra: &[&str]) -> Run {
+        let args = swap_args(session, amount);
+        let mut all: Vec<&str> = extra.to_vec();
+        all.extend(args.iter().map(String::as_str));
+        self.sak(&all)
+    }
+}
+
 impl Drop for Home {
     fn drop(&mut self) {
         // Our own child, by pid: `sak node up` stops its anvil when it goes.
