@@ -257,9 +257,24 @@ impl SelfBundler {
     }
 
     async fn simulate(&self, request: &TransactionRequest) -> Result<CallFrame> {
+        // Simulated one second after the latest block, the earliest an inclusion can happen:
+        // code that does more work once time has passed (Uniswap V2's price accumulators write
+        // two fresh slots, +44k gas, in the first swap of a new second) is priced on that
+        // path; simulated in the latest block's own second it sometimes was not, and the
+        // operation then ran out of call gas.
+        let latest = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| Error::Rpc { method: "eth_getBlockByNumber", source: e })?
+            .ok_or_else(|| Error::Simulation("the node has no latest block".into()))?;
+        let options = json!({
+            "tracer": "callTracer",
+            "blockOverrides": { "time": format!("{:#x}", latest.header.timestamp + 1) },
+        });
         let value: serde_json::Value = self
             .provider
-            .raw_request("debug_traceCall".into(), (request, "pending", json!({ "tracer": "callTracer" })))
+            .raw_request("debug_traceCall".into(), (request, "pending", options))
             .await
             .map_err(|e| match Error::revert_data_of(&e) {
                 Some(data) => Error::from_revert_data(&data),
