@@ -9,15 +9,10 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
 };
-use common::{Home, Run, swap_args};
+use common::{Home, Run, block_on, swap_args};
 use sak_contracts::{IEntryPoint, MockERC20, SakAccount};
 use sak_signer::ledger::{Decision, Intent, Ledger, SqliteLedger};
 use serde_json::Value;
-use std::future::Future;
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
-}
 
 fn provider(home: &Home) -> DynProvider {
     ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap()).erased()

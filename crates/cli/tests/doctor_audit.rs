@@ -10,27 +10,13 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
 };
-use common::Home;
+use common::{Home, block_on, doctor_check};
 use sak_contracts::{
     CREATE2_DEPLOYER, ENTRY_POINT_V08, ENTRY_POINT_V08_SALT, Sak7702Account, SakAccountFactory,
 };
 use sak_testkit::{AnvilNode, Profile, Toolchain};
 use serde_json::Value;
-use std::{future::Future, os::unix::fs::PermissionsExt, path::Path};
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
-}
-
-/// The check named `name` of a `sak doctor --json` document.
-fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no `{name}` check in {doc:#}"))
-}
+use std::{os::unix::fs::PermissionsExt, path::Path};
 
 /// `sak --json doctor ARGS` when a check fails: exit 2, the report on stdout, the error and
 /// hint on stderr.
@@ -98,9 +84,11 @@ fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
         "session",
         "session_key",
     ] {
-        check(&doc, name);
+        doctor_check(&doc, name);
     }
-    assert!(check(&doc, "session_caps")["detail"].as_str().unwrap().contains("tUSD: 1000 of 1000 left"));
+    assert!(
+        doctor_check(&doc, "session_caps")["detail"].as_str().unwrap().contains("tUSD: 1000 of 1000 left")
+    );
     let text = home.sak(&["doctor"]).ok();
     assert!(text.stdout.contains("0 failed"), "{}", text.stdout);
 
@@ -119,21 +107,21 @@ fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
     let owner = home.data().join("keys/owner.json");
     set_mode(&owner, 0o644);
     let doc = doctor_failing(&home, &[]);
-    let c = check(&doc, "owner_key");
+    let c = doctor_check(&doc, "owner_key");
     assert_eq!(c["status"], "fail");
     assert!(c["fix"].as_str().unwrap().starts_with("chmod 600"), "{c}");
     set_mode(&owner, 0o600);
 
     // A session that does not exist.
     let doc = doctor_failing(&home, &["--session", "99"]);
-    let c = check(&doc, "session");
+    let c = doctor_check(&doc, "session");
     assert!(c["detail"].as_str().unwrap().contains("does not exist"), "{c}");
     assert!(c["fix"].as_str().unwrap().contains("sak session list"), "{c}");
 
     // The config expects another chain than the endpoint serves.
     edit_config(&home, "chain_id = 31337", "chain_id = 1");
     let doc = doctor_failing(&home, &[]);
-    let c = check(&doc, "chain_id");
+    let c = doctor_check(&doc, "chain_id");
     assert_eq!(c["status"], "fail");
     assert!(c["detail"].as_str().unwrap().contains("expects chain 1"), "{c}");
     assert!(c["fix"].as_str().unwrap().contains("chain_id"), "{c}");
@@ -149,7 +137,7 @@ fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
     );
     home.json(&["node", "down"]);
     let doc = doctor_failing(&home, &[]);
-    let c = check(&doc, "rpc");
+    let c = doctor_check(&doc, "rpc");
     assert!(c["detail"].as_str().unwrap().contains("connection refused"), "{c}");
     assert!(c["fix"].as_str().unwrap().contains("sak node up"), "{c}");
     assert!(
@@ -157,7 +145,7 @@ fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
         "no chain, no contract checks"
     );
     // Offline checks still ran.
-    assert_eq!(check(&doc, "owner_key")["status"], "ok");
+    assert_eq!(doctor_check(&doc, "owner_key")["status"], "ok");
 }
 
 #[test]
@@ -170,13 +158,13 @@ fn doctor_reports_a_malformed_config_and_tries_https() {
     let url = format!("https://127.0.0.1:{}/v2/not-a-real-api-key", closed_port());
     let run = home.sak(&["--json", "--network", "sepolia", "--rpc-url", &url, "doctor"]).fails(2);
     let doc = run.json();
-    let c = check(&doc, "rpc");
+    let c = doctor_check(&doc, "rpc");
     let detail = c["detail"].as_str().unwrap();
     assert!(detail.contains("connection refused"), "{c}");
     assert!(!detail.to_lowercase().contains("scheme"), "https must be supported: {c}");
     assert!(!run.stdout.contains("not-a-real-api-key") && !run.stderr.contains("not-a-real-api-key"));
     // Sepolia's bundler comes from an unset variable: a warning that names it.
-    let b = check(&doc, "bundler");
+    let b = doctor_check(&doc, "bundler");
     assert_eq!(b["status"], "warn");
     assert!(b["fix"].as_str().unwrap().contains("SEPOLIA_BUNDLER_URL"), "{b}");
     // Other commands keep the key out of their errors too.
@@ -186,11 +174,11 @@ fn doctor_reports_a_malformed_config_and_tries_https() {
     let config = home.path().join("config.toml");
     std::fs::write(&config, "network = \"local\"\nnetworkz = {}\n").unwrap();
     let doc = doctor_failing(&home, &[]);
-    let c = check(&doc, "config");
+    let c = doctor_check(&doc, "config");
     assert_eq!(c["status"], "fail");
     assert!(c["detail"].as_str().unwrap().contains("networkz"), "{c}");
     // The offline checks still ran, and doctor changed nothing.
-    check(&doc, "key_dir");
+    doctor_check(&doc, "key_dir");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "network = \"local\"\nnetworkz = {}\n");
     assert!(!home.data().join("ledger.sqlite").exists());
 }
@@ -210,8 +198,8 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
     assert!(run.stderr.contains("no EntryPoint v0.8"), "{}", run.stderr);
     assert!(run.stderr.contains("hint: sak's accounts need the canonical EntryPoint"), "{}", run.stderr);
     let doc = doctor_failing(&home, &[]);
-    assert_eq!(check(&doc, "entry_point")["status"], "fail");
-    assert!(check(&doc, "sak_account_factory")["fix"].as_str().unwrap().contains("sak deploy"));
+    assert_eq!(doctor_check(&doc, "entry_point")["status"], "fail");
+    assert!(doctor_check(&doc, "sak_account_factory")["fix"].as_str().unwrap().contains("sak deploy"));
 
     // Whoever runs the chain deploys the EntryPoint (here: anvil's first dev account, through
     // the CREATE2 deployer, at its canonical address).
@@ -283,7 +271,7 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
     }
     let doc = home.sak(&["--json", "doctor"]).json();
     for name in ["create2_deployer", "entry_point", "sak_account_factory", "sak_7702_account"] {
-        assert_eq!(check(&doc, name)["status"], "ok", "{doc:#}");
+        assert_eq!(doctor_check(&doc, name)["status"], "ok", "{doc:#}");
     }
     drop(anvil);
 }

@@ -15,8 +15,7 @@
 
 mod common;
 
-use common::{Home, Run};
-use serde_json::Value;
+use common::{Home, Run, doctor_check};
 use std::os::unix::fs::PermissionsExt;
 
 const SEPOLIA_CHAIN_ID: u64 = 11_155_111;
@@ -30,15 +29,6 @@ fn live(home: &Home, password: &str, args: &[&str]) -> Run {
     let mut all = vec!["--network", "sepolia", "--json"];
     all.extend_from_slice(args);
     Run::from_output(home.command(&all).env("SAK_PASSWORD", password).output().unwrap())
-}
-
-fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no `{name}` check in {doc:#}"))
 }
 
 #[test]
@@ -59,10 +49,10 @@ fn sepolia_live() {
     let doc = doctor.json();
     assert_eq!(doc["chain_id"], SEPOLIA_CHAIN_ID, "{doc:#}");
     for name in ["rpc", "chain_id", "create2_deployer", "entry_point"] {
-        assert_eq!(check(&doc, name)["status"], "ok", "{doc:#}");
+        assert_eq!(doctor_check(&doc, name)["status"], "ok", "{doc:#}");
     }
     if env("SEPOLIA_BUNDLER_URL").is_some() {
-        assert_eq!(check(&doc, "bundler")["status"], "ok", "{doc:#}");
+        assert_eq!(doctor_check(&doc, "bundler")["status"], "ok", "{doc:#}");
     }
 
     // The plan: sak's contracts at the addresses `sak node up` uses on anvil.
@@ -120,7 +110,7 @@ fn sepolia_live() {
     let id_number = granted["id"].as_u64().unwrap();
     let id = id_number.to_string();
     let doc = live(&home, &password, &["doctor", "--session", &id]).ok().json();
-    assert_eq!(check(&doc, "session")["status"], "ok", "{doc:#}");
+    assert_eq!(doctor_check(&doc, "session")["status"], "ok", "{doc:#}");
 
     live(&home, &password, &["session", "revoke", &id]).ok();
     let list = live(&home, &password, &["session", "list"]).ok().json();

@@ -172,6 +172,21 @@ impl Home {
     }
 }
 
+/// Runs `f` on a fresh single-threaded runtime (the tests' own RPC reads).
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// The check named `name` of a `sak doctor --json` document.
+pub(crate) fn doctor_check<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` check in {doc:#}"))
+}
+
 /// `swap --session ID --in tUSD --out TKN --amount AMOUNT --min-out 0`.
 pub(crate) fn swap_args(session: &str, amount: &str) -> Vec<String> {
     ["swap", "--session", session, "--in", "tUSD", "--out", "TKN", "--amount", amount, "--min-out", "0"]
