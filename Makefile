@@ -7,15 +7,21 @@ NPM_STAMP := node_modules/.package-lock.json
 NODE_TOOLS_STAMP := tools/node/node_modules/.package-lock.json
 CARGO_FLAGS := --locked
 
-.PHONY: demo test toolchain build artifacts snapshot fmt lint clean
+.PHONY: demo test test-steps toolchain build artifacts snapshot fmt lint clean
 # Unit and fuzz tests at a fixed seed; invariants excluded. Fuzz averages still move slightly
 # between checkouts (0.06% seen), hence the check's 1% tolerance.
 SNAPSHOT_FLAGS := --fuzz-seed 1 --no-match-contract Invariants
 
+# Quiet: the demo's report on stdout and nothing else (`-v` on sak's command line adds logs).
 demo: toolchain
-	cargo run $(CARGO_FLAGS) --quiet -p sak-cli --bin sak -- demo
+	@cargo run $(CARGO_FLAGS) --quiet -p sak-cli --bin sak -- demo
 
-test: toolchain
+# The whole suite under tools/tree-guard: it fails when any step, installs included, changes
+# a tracked file or leaves a file .gitignore does not cover (skipped without .git).
+test:
+	@tools/tree-guard $(MAKE) --no-print-directory test-steps
+
+test-steps: toolchain
 	@echo "==> formatting"
 	cargo fmt --all --check
 	$(FORGE) fmt --check
@@ -32,18 +38,26 @@ test: toolchain
 	@echo "==> cargo nextest"
 	cargo nextest run $(CARGO_FLAGS) --workspace --profile ci
 
+# Both npm trees install with `npm ci` from their committed locks, and nothing else. Why this
+# cannot drift with the registry:
+# - `npm ci` never writes package.json or a lock, and never resolves a version: it installs what
+#   the lock names, checked against the lock's integrity hashes.
+# - Each lock is complete: it lists every optional platform build its packages declare (for
+#   example msgpackr-extract's darwin, win32 and linux-arm builds), not only the ones this
+#   machine installs. Whether the registry lists them or not then changes nothing: `npm ci`
+#   skips other platforms' entries without asking the registry about them. A lock that misses
+#   one is refused by `npm ci` on every machine alike, so it is caught before it lands.
+#   xtask/tests/npm_locks.rs proves both points offline with an empty cache.
+# - No step compares a lock with anything, and no step needs git (a tarball of the repo builds).
+# Regenerating a lock (`npm install --package-lock-only` in its folder) is an ordinary commit.
 toolchain: $(NPM_STAMP) $(NODE_TOOLS_STAMP)
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# `npm install`, not `npm ci`: the lock cannot list msgpackr-extract's optional builds for other
-# platforms (the registry mirror here lacks them), which `npm ci` rejects as out of sync.
-# `npm install` installs exactly the locked versions; `git diff --exit-code` proves the lock held.
 $(NODE_TOOLS_STAMP): tools/node/package.json tools/node/package-lock.json
-	cd tools/node && npm install --no-audit --no-fund
-	git diff --exit-code -- tools/node/package-lock.json
+	cd tools/node && npm ci --no-audit --no-fund
 	@touch $@
 
 build: toolchain

@@ -8,14 +8,24 @@ import {SakAccount} from "./SakAccount.sol";
 /// @notice Deploys {SakAccount} clones with CREATE2. The address depends only on the factory,
 ///         the owner and the salt, so it is known (and can be funded) before deployment, and a
 ///         third party deploying it early can only deploy what the owner would have.
+///
+/// The implementation is a constructor argument, so that both are deployed (and verified) on
+/// their own through the CREATE2 deployer: the factory's address commits to the
+/// implementation's, and both are the same on every chain.
 contract SakAccountFactory {
     /// @notice The account implementation every clone delegates to.
     SakAccount public immutable IMPLEMENTATION;
 
     event AccountCreated(address indexed account, address indexed owner, bytes32 salt);
 
-    constructor() {
-        IMPLEMENTATION = new SakAccount();
+    error NoImplementation(address implementation);
+
+    /// @param implementation A deployed {SakAccount}; the factory refuses an address without code.
+    constructor(SakAccount implementation) {
+        if (address(implementation).code.length == 0) {
+            revert NoImplementation(address(implementation));
+        }
+        IMPLEMENTATION = implementation;
     }
 
     /// @notice Deploys (or returns, if already deployed) the account of `owner` for `salt`.

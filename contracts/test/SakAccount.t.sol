@@ -6,6 +6,7 @@ import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.s
 import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {Account as OZAccount} from "@openzeppelin/contracts/account/Account.sol";
 import {SakAccount} from "../src/SakAccount.sol";
+import {SakAccountFactory} from "../src/SakAccountFactory.sol";
 
 /// @notice The owner path, the factory and initialisation.
 contract SakAccountTest is SakTest {
@@ -63,6 +64,11 @@ contract SakAccountTest is SakTest {
             predicted,
             "owner is part of the address"
         );
+    }
+
+    function test_factory_reverts_whenImplementationHasNoCode() public {
+        vm.expectRevert(abi.encodeWithSelector(SakAccountFactory.NoImplementation.selector, alice));
+        new SakAccountFactory(SakAccount(payable(alice)));
     }
 
     function test_initialize_reverts_onceInitialised() public {

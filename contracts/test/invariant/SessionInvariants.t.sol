@@ -308,7 +308,7 @@ contract SessionInvariantsTest is CanonicalDeployer {
     function setUp() public {
         vm.warp(START);
         IEntryPointV08 ep = IEntryPointV08(address(deployEntryPointV08()));
-        account = new SakAccountFactory().createAccount(owner, bytes32(0));
+        account = new SakAccountFactory(new SakAccount()).createAccount(owner, bytes32(0));
         vm.deal(address(account), 100 ether);
         MockERC20 usd = new MockERC20("Test USD", "tUSD", 6);
         MockERC20 tkn = new MockERC20("Test Token", "TKN", 18);

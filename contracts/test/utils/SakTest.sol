@@ -36,7 +36,7 @@ abstract contract SakTest is CanonicalDeployer {
     function setUp() public virtual {
         vm.warp(START);
         entryPoint = IEntryPointV08(address(deployEntryPointV08()));
-        factory = new SakAccountFactory();
+        factory = new SakAccountFactory(new SakAccount());
         (owner, ownerKey) = makeAddrAndKey("owner");
         (agent, agentKey) = makeAddrAndKey("agent");
         account = factory.createAccount(owner, bytes32(0));

@@ -44,6 +44,10 @@ pub(crate) struct GlobalArgs {
     /// Only errors on stderr, no progress.
     #[arg(long, short, global = true)]
     pub(crate) quiet: bool,
+    /// Also log what happens underneath on stderr: -v what is deployed, sent and decided,
+    /// -vv debug detail. `RUST_LOG` (e.g. `sak_userop=debug`) takes precedence.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub(crate) verbose: u8,
     /// The network from the config (`local`, `fork`, `sepolia`, or one you added)
     /// [default: the config's `network`].
     #[arg(long, short = 'n', global = true, env = "SAK_NETWORK", value_name = "NAME")]

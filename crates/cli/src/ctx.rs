@@ -13,7 +13,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use eyre::{WrapErr, bail, eyre};
-use sak_contracts::{CREATE2_DEPLOYER, ENTRY_POINT_V08, Sak7702Account, SakAccountFactory};
+use sak_contracts::{ENTRY_POINT_V08, SakAddresses};
 use sak_primitives::AddressBook;
 use sak_signer::keystore::{self, LocalKey, Password, PasswordSource};
 use sak_userop::{RetryConfig, retrying_provider};
@@ -34,8 +34,10 @@ pub(crate) struct Ctx {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Contracts {
     pub(crate) entry_point: Address,
+    pub(crate) sak_account_implementation: Address,
     pub(crate) sak_account_factory: Address,
     pub(crate) sak_7702_account: Address,
+    pub(crate) session_key_validator: Address,
     /// The local stack (`sak node up`): Uniswap V2, tUSD, TKN, WETH.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) local: Option<sak_testkit::Deployment>,
@@ -47,11 +49,13 @@ pub(crate) struct Contracts {
 impl Contracts {
     /// sak's addresses on every chain: the canonical EntryPoint and our CREATE2 deployments.
     pub(crate) fn canonical() -> Self {
-        let zero = alloy::primitives::B256::ZERO;
+        let sak = SakAddresses::canonical();
         Self {
             entry_point: ENTRY_POINT_V08,
-            sak_account_factory: CREATE2_DEPLOYER.create2_from_code(zero, &SakAccountFactory::BYTECODE),
-            sak_7702_account: CREATE2_DEPLOYER.create2_from_code(zero, &Sak7702Account::BYTECODE),
+            sak_account_implementation: sak.account_implementation,
+            sak_account_factory: sak.account_factory,
+            sak_7702_account: sak.account_7702,
+            session_key_validator: sak.session_key_validator,
             local: None,
             book: Vec::new(),
         }
@@ -396,8 +400,10 @@ mod tests {
         let c = Contracts::canonical();
         for (name, address) in [
             ("EntryPoint v0.8", c.entry_point),
+            ("SakAccount", c.sak_account_implementation),
             ("SakAccountFactory", c.sak_account_factory),
             ("Sak7702Account", c.sak_7702_account),
+            ("SessionKeyValidator", c.session_key_validator),
         ] {
             let line = readme
                 .lines()

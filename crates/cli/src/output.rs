@@ -10,7 +10,13 @@ use tracing_subscriber::{EnvFilter, fmt};
 
 /// Progress to stderr: sak's own events at info, unless `--quiet`; `RUST_LOG` overrides.
 pub(crate) fn init_tracing(global: &GlobalArgs) {
-    let default = if global.quiet { "error" } else { "sak=info,sak_testkit=info,sak_signer=warn" };
+    // Logs are for diagnosis, not output: warnings by default, more with -v/-vv.
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "sak=info,sak_testkit=info,sak_signer=info,sak_userop=info",
+        (false, _) => "sak=debug,sak_testkit=debug,sak_signer=debug,sak_userop=debug,sak_policy=debug",
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     fmt()
         .with_env_filter(filter)

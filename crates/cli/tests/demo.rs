@@ -188,3 +188,26 @@ fn demo_never_prints_a_secret() {
     let key = j["addresses"]["session_key"].as_str().unwrap();
     assert!(stderr.to_lowercase().contains(&key[2..].to_lowercase()), "the session key's address is shown");
 }
+
+#[test]
+fn demo_text_writes_its_report_to_stdout_only_and_v_adds_the_logs() {
+    let run =
+        |extra: &[&str]| Command::new(SAK).arg("demo").args(extra).env_remove("RUST_LOG").output().unwrap();
+    let quiet = run(&[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&quiet.stdout), String::from_utf8_lossy(&quiet.stderr));
+    assert_eq!(quiet.status.code(), Some(0), "stderr:\n{stderr}");
+    assert_eq!(stderr, "", "nothing but the report reaches the terminal");
+    for part in ["[1/6]", "[6/6]", "sak demo: ran as expected", "Checks: 12/12 passed"] {
+        assert!(stdout.contains(part), "`{part}` missing from the report:\n{stdout}");
+    }
+    assert!(!stdout.contains(" INFO "), "no log lines in the report:\n{stdout}");
+
+    let verbose = run(&["-v"]);
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert_eq!(verbose.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("INFO") && stderr.contains("deployed SakAccountFactory at"),
+        "-v logs:\n{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&verbose.stdout).contains("INFO"), "logs stay on stderr");
+}

@@ -5,16 +5,13 @@
 mod common;
 
 use alloy::{
-    network::{EthereumWallet, TransactionBuilder},
-    primitives::{Address, B256, Bytes, U256},
+    network::EthereumWallet,
+    primitives::{Address, B256, U256},
     providers::{Provider, ProviderBuilder},
-    rpc::types::TransactionRequest,
 };
 use common::{Home, block_on, doctor_check};
-use sak_contracts::{
-    CREATE2_DEPLOYER, ENTRY_POINT_V08, ENTRY_POINT_V08_SALT, Sak7702Account, SakAccountFactory,
-};
-use sak_testkit::{AnvilNode, Profile, Toolchain};
+use sak_contracts::sak_deployments;
+use sak_testkit::{AnvilNode, Profile, Toolchain, deploy_entry_point};
 use serde_json::Value;
 use std::{os::unix::fs::PermissionsExt, path::Path};
 
@@ -97,10 +94,15 @@ fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
     assert_eq!(deployed["sent"], 0);
     let statuses: Vec<&str> =
         deployed["contracts"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["present"; 4]);
+    assert_eq!(statuses, ["present"; 6]);
     let nodes = &home.node_summary.as_ref().unwrap()["contracts"];
-    assert_eq!(deployed["contracts"][2]["address"], nodes["sak_account_factory"]);
-    assert_eq!(deployed["contracts"][3]["address"], nodes["sak_7702_account"]);
+    for (i, key) in
+        ["sak_account_implementation", "sak_account_factory", "sak_7702_account", "session_key_validator"]
+            .into_iter()
+            .enumerate()
+    {
+        assert_eq!(deployed["contracts"][2 + i]["address"], nodes[key], "{key}");
+    }
     assert_eq!(home.json(&["deploy", "--dry-run"])["contracts"], deployed["contracts"]);
 
     // An owner keystore others can read.
@@ -205,15 +207,8 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
     // the CREATE2 deployer, at its canonical address).
     let dev = anvil.dev_signers()[0].clone();
     let provider =
-        ProviderBuilder::new().wallet(EthereumWallet::from(dev)).connect_http(url.parse().unwrap());
-    let initcode = toolchain.bytecode("@account-abstraction/contracts/artifacts/EntryPoint.json").unwrap();
-    block_on(async {
-        let input: Bytes = [ENTRY_POINT_V08_SALT.as_slice(), &initcode].concat().into();
-        let tx = TransactionRequest::default().with_to(CREATE2_DEPLOYER).with_input(input);
-        let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
-        assert!(receipt.status());
-        assert!(!provider.get_code_at(ENTRY_POINT_V08).await.unwrap().is_empty());
-    });
+        ProviderBuilder::new().wallet(EthereumWallet::from(dev)).connect_http(url.parse().unwrap()).erased();
+    block_on(async { deploy_entry_point(&provider, &toolchain).await.unwrap() });
 
     let plan = home.json(&["deploy", "--dry-run"]);
     assert_eq!(plan["sent"], 0);
@@ -239,7 +234,7 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
     });
 
     let deployed = home.json(&["deploy"]);
-    assert_eq!(deployed["sent"], 2);
+    assert_eq!(deployed["sent"], 4);
     for (c, planned) in deployed["contracts"].as_array().unwrap()[2..].iter().zip(ours) {
         assert_eq!(c["status"], "deployed", "{c}");
         assert_eq!(c["address"], planned["address"]);
@@ -252,14 +247,12 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
         });
     }
     // The canonical CREATE2 addresses (those `sak node up` uses, and the README shows).
-    let zero = B256::ZERO;
-    let expected = [
-        CREATE2_DEPLOYER.create2_from_code(zero, &SakAccountFactory::BYTECODE),
-        CREATE2_DEPLOYER.create2_from_code(zero, &Sak7702Account::BYTECODE),
-    ];
-    for (c, want) in deployed["contracts"].as_array().unwrap()[2..].iter().zip(expected) {
-        assert_eq!(c["address"].as_str().unwrap().parse::<Address>().unwrap(), want);
-    }
+    let expected = sak_deployments().map(|c| (c.name, c.address));
+    let got: Vec<(&str, Address)> = deployed["contracts"].as_array().unwrap()[2..]
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["address"].as_str().unwrap().parse().unwrap()))
+        .collect();
+    assert_eq!(got, expected);
 
     // Again: nothing sent, same addresses.
     let again = home.json(&["deploy"]);
@@ -270,7 +263,14 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
         assert_eq!(a["status"], "present");
     }
     let doc = home.sak(&["--json", "doctor"]).json();
-    for name in ["create2_deployer", "entry_point", "sak_account_factory", "sak_7702_account"] {
+    for name in [
+        "create2_deployer",
+        "entry_point",
+        "sak_account_implementation",
+        "sak_account_factory",
+        "sak_7702_account",
+        "session_key_validator",
+    ] {
         assert_eq!(doctor_check(&doc, name)["status"], "ok", "{doc:#}");
     }
     drop(anvil);

@@ -3,11 +3,13 @@
 #![allow(clippy::too_many_arguments)]
 
 mod canonical;
+mod deployment;
 
 pub use canonical::{
     CREATE2_DEPLOYER, ENTRY_POINT_V08, ENTRY_POINT_V08_SALT, SIMPLE_7702_ACCOUNT_V08,
     SIMPLE_ACCOUNT_FACTORY_V08,
 };
+pub use deployment::{Create2Deployment, SAK_SALT, SakAddresses, sak_deployments};
 
 // Bindings are generated from the committed artifacts (written by `cargo xtask artifacts`);
 // Solidity is the source of truth for every type here.

@@ -14,7 +14,7 @@ use alloy::{
 };
 use sak_contracts::{
     CREATE2_DEPLOYER, ENTRY_POINT_V08_SALT, IUniswapV2Factory, IUniswapV2Pair, IUniswapV2Router02, MockERC20,
-    Sak7702Account, SakAccountFactory,
+    SAK_SALT, SakAddresses, sak_deployments,
 };
 use serde::{Deserialize, Serialize};
 
@@ -39,10 +39,14 @@ pub struct Deployment {
     pub tkn: Address,
     /// The tUSD/TKN Uniswap V2 pair, seeded at [`SEED_USD`] : [`SEED_TKN`].
     pub usd_tkn_pair: Address,
+    /// sak's `SakAccount` implementation (behind every smart account).
+    pub sak_account_implementation: Address,
     /// sak's smart-account factory (CREATE2 clones of `SakAccount`).
     pub sak_account_factory: Address,
     /// sak's EIP-7702 delegate (`Sak7702Account`).
     pub sak_7702_account: Address,
+    /// sak's ERC-7579 validator module (`SessionKeyValidator`).
+    pub session_key_validator: Address,
 }
 
 /// tUSD seeded into the pool (2,000,000 tUSD).
@@ -58,22 +62,8 @@ const UNI_PERIPHERY: &str = "@uniswap/v2-periphery/build";
 /// signer of `provider`'s wallet, which also receives the pool's liquidity tokens). Running it
 /// again on the same chain changes nothing.
 pub async fn deploy(provider: &DynProvider, toolchain: &Toolchain, deployer: Address) -> Result<Deployment> {
-    let code = provider.get_code_at(CREATE2_DEPLOYER).await.map_err(Error::rpc("eth_getCode"))?;
-    if code.is_empty() {
-        return Err(Error::deploy(
-            "the stack",
-            format!("no CREATE2 deployer at {CREATE2_DEPLOYER}; every chain sak supports has it"),
-        ));
-    }
     let zero = B256::ZERO;
-
-    let entry_point = create2(
-        provider,
-        "EntryPoint v0.8",
-        ENTRY_POINT_V08_SALT,
-        toolchain.bytecode(&format!("{AA}/EntryPoint.json"))?,
-    )
-    .await?;
+    let entry_point = deploy_entry_point(provider, toolchain).await?;
     let simple_account_factory = create2(
         provider,
         "SimpleAccountFactory",
@@ -115,10 +105,10 @@ pub async fn deploy(provider: &DynProvider, toolchain: &Toolchain, deployer: Add
     let usd = create2(provider, "tUSD", zero, mock_token("Test USD", "tUSD", 6)).await?;
     let tkn = create2(provider, "TKN", zero, mock_token("Test Token", "TKN", 18)).await?;
     let usd_tkn_pair = seed_pool(provider, deployer, uniswap_v2_factory, uniswap_v2_router, usd, tkn).await?;
-    let sak_account_factory =
-        create2(provider, "SakAccountFactory", zero, SakAccountFactory::BYTECODE.clone()).await?;
-    let sak_7702_account =
-        create2(provider, "Sak7702Account", zero, Sak7702Account::BYTECODE.clone()).await?;
+    for contract in sak_deployments() {
+        create2(provider, contract.name, SAK_SALT, contract.initcode).await?;
+    }
+    let sak = SakAddresses::canonical();
 
     Ok(Deployment {
         entry_point,
@@ -130,9 +120,31 @@ pub async fn deploy(provider: &DynProvider, toolchain: &Toolchain, deployer: Add
         usd,
         tkn,
         usd_tkn_pair,
-        sak_account_factory,
-        sak_7702_account,
+        sak_account_implementation: sak.account_implementation,
+        sak_account_factory: sak.account_factory,
+        sak_7702_account: sak.account_7702,
+        session_key_validator: sak.session_key_validator,
     })
+}
+
+/// Deploys EntryPoint v0.8 at its canonical address (its published initcode and salt through
+/// the CREATE2 deployer) unless it is there: the one prerequisite of sak's own contracts, for
+/// tests of `sak deploy` and `script/Deploy.s.sol` on a bare chain.
+pub async fn deploy_entry_point(provider: &DynProvider, toolchain: &Toolchain) -> Result<Address> {
+    let code = provider.get_code_at(CREATE2_DEPLOYER).await.map_err(Error::rpc("eth_getCode"))?;
+    if code.is_empty() {
+        return Err(Error::deploy(
+            "the stack",
+            format!("no CREATE2 deployer at {CREATE2_DEPLOYER}; every chain sak supports has it"),
+        ));
+    }
+    create2(
+        provider,
+        "EntryPoint v0.8",
+        ENTRY_POINT_V08_SALT,
+        toolchain.bytecode(&format!("{AA}/EntryPoint.json"))?,
+    )
+    .await
 }
 
 fn with_args(code: Bytes, args: Vec<u8>) -> Bytes {

@@ -13,7 +13,7 @@ pub use accounts::{ACCOUNT_ETH, ACCOUNT_USD};
 pub use alto::{ALTO_DIR_ENV, ALTO_EXECUTOR_ACCOUNT, ALTO_UTILITY_ACCOUNT, Alto, AltoError, NODE_ENV};
 pub use anvil::AnvilNode;
 pub use config::{Hardfork, NodeConfig, Profile};
-pub use deploy::{Deployment, SEED_TKN, SEED_USD, deploy};
+pub use deploy::{Deployment, SEED_TKN, SEED_USD, deploy, deploy_entry_point};
 pub use error::{Error, Result};
 pub use kit::Kit;
 pub use toolchain::{ANVIL_ENV, TOOLCHAIN_DIR_ENV, Toolchain};

@@ -1,24 +1,26 @@
 //! `sak deploy`: sak's contracts through the CREATE2 deployer (same addresses everywhere).
 //!
-//! sak deploys its own two contracts, `SakAccountFactory` and `Sak7702Account`, with salt 0
-//! through the deterministic deployment proxy, so their addresses depend only on their
-//! bytecode. EntryPoint v0.8 and the proxy are prerequisites, not ours to deploy: every chain
-//! sak targets has them at their canonical addresses, and a chain without them gets an error
-//! that says so. Running it again sends nothing.
+//! sak deploys its own four contracts (`SakAccount`, `SakAccountFactory`, `Sak7702Account`,
+//! `SessionKeyValidator`: `sak_contracts::sak_deployments`) with salt 0 through the
+//! deterministic deployment proxy, so their addresses depend only on their bytecode, and
+//! `script/Deploy.s.sol` (forge) puts them at the same addresses. EntryPoint v0.8 and the proxy
+//! are prerequisites, not ours to deploy: every chain sak targets has them at their canonical
+//! addresses, and a chain without them gets an error that says so. Running it again sends
+//! nothing.
 
 use crate::{
-    ctx::{Chain, Contracts, Ctx},
+    ctx::{Chain, Ctx},
     output::{self, Hinted},
 };
 use alloy::{
     network::TransactionBuilder,
-    primitives::{Address, B256, Bytes, U256},
+    primitives::{Address, B256, U256},
     providers::Provider,
-    rpc::types::TransactionRequest,
+    rpc::types::{TransactionRequest, state::StateOverridesBuilder},
 };
 use clap::Args;
 use eyre::WrapErr;
-use sak_contracts::{CREATE2_DEPLOYER, ENTRY_POINT_V08, Sak7702Account, SakAccountFactory};
+use sak_contracts::{CREATE2_DEPLOYER, ENTRY_POINT_V08, sak_deployments};
 use serde::Serialize;
 
 fn format_ether(wei: U256) -> String {
@@ -41,7 +43,8 @@ pub(crate) struct DeployArgs {
 /// One contract in `sak deploy --json`.
 #[derive(Debug, Serialize)]
 struct Row {
-    /// `EntryPoint v0.8`, `CREATE2 deployer`, `SakAccountFactory`, `Sak7702Account`.
+    /// `CREATE2 deployer`, `EntryPoint v0.8`, `SakAccount`, `SakAccountFactory`,
+    /// `Sak7702Account`, `SessionKeyValidator`.
     name: &'static str,
     /// Where it is (or will be): the same on every chain.
     address: Address,
@@ -106,17 +109,13 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Ctx) -> eyre::Result<()> {
         rows.push(Row { name, address, role: "prerequisite", status: "present", tx: None, gas: None });
     }
 
-    let canonical = Contracts::canonical();
-    let ours: [(&'static str, &Bytes, Address); 2] = [
-        ("SakAccountFactory", &SakAccountFactory::BYTECODE, canonical.sak_account_factory),
-        ("Sak7702Account", &Sak7702Account::BYTECODE, canonical.sak_7702_account),
-    ];
     let payer = ctx.owner_address().ok();
     let mut missing = Vec::new();
-    for (name, initcode, address) in ours {
+    for contract in sak_deployments() {
+        let address = contract.address;
         let present = !chain.provider.get_code_at(address).await.wrap_err("eth_getCode")?.is_empty();
         rows.push(Row {
-            name,
+            name: contract.name,
             address,
             role: "sak",
             status: if present { "present" } else { "would-deploy" },
@@ -124,7 +123,8 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Ctx) -> eyre::Result<()> {
             gas: None,
         });
         if !present {
-            missing.push((rows.len() - 1, deployment(initcode)));
+            let tx = TransactionRequest::default().with_to(CREATE2_DEPLOYER).with_input(contract.calldata());
+            missing.push((rows.len() - 1, tx));
         }
     }
 
@@ -144,12 +144,17 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Ctx) -> eyre::Result<()> {
     if !missing.is_empty() {
         let from = payer.unwrap_or(Address::ZERO);
         let mut total_gas = 0u64;
+        // Each estimate sees the contracts before it as deployed (a placeholder byte of code):
+        // the factory's constructor refuses an implementation address without code.
+        let mut earlier = StateOverridesBuilder::default();
         for (row, tx) in &missing {
             let gas = chain
                 .provider
                 .estimate_gas(tx.clone().with_from(from))
+                .overrides(earlier.clone().build())
                 .await
                 .wrap_err_with(|| format!("estimating the deployment of {}", out.contracts[*row].name))?;
+            earlier = earlier.with_code(out.contracts[*row].address, [0x00]);
             out.contracts[*row].gas = Some(gas);
             total_gas += gas;
         }
@@ -161,12 +166,6 @@ pub(crate) async fn run(args: DeployArgs, ctx: &Ctx) -> eyre::Result<()> {
     }
 
     output::emit(&ctx.global, &out, || human(&out))
-}
-
-/// The CREATE2 deployer's calldata: salt 0 ++ initcode.
-fn deployment(initcode: &Bytes) -> TransactionRequest {
-    let input: Bytes = [B256::ZERO.as_slice(), initcode].concat().into();
-    TransactionRequest::default().with_to(CREATE2_DEPLOYER).with_input(input)
 }
 
 async fn deploy_missing(

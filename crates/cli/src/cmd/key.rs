@@ -184,7 +184,10 @@ fn export(args: ExportArgs, ctx: &Ctx) -> eyre::Result<()> {
             }
             write_atomic(out, &bytes, 0o600)?;
             let what = if args.unencrypted { "raw private key" } else { "encrypted keystore" };
-            tracing::info!("wrote the {what} of `{name}` to {} (mode 0600)", out.display());
+            output::progress(
+                &ctx.global,
+                &format!("wrote the {what} of `{name}` to {} (mode 0600)", out.display()),
+            );
             if ctx.global.json {
                 output::data(&serde_json::json!({ "name": name, "out": out.display().to_string(), "unencrypted": args.unencrypted }).to_string())?;
             }

@@ -116,7 +116,7 @@ async fn up(args: UpArgs, ctx: &Ctx) -> eyre::Result<()> {
     let mut sighup = signal(SignalKind::hangup())?;
 
     if let Some(origin) = profile.fork_origin() {
-        tracing::info!("forking {origin} (fetching chain state may take a while)");
+        output::progress(global, &format!("forking {origin} (fetching chain state may take a while)…"));
     }
     let started = std::time::Instant::now();
     let mut kit = tokio::select! {
@@ -124,7 +124,10 @@ async fn up(args: UpArgs, ctx: &Ctx) -> eyre::Result<()> {
         _ = sigint.recv() => return Ok(()),
         _ = sigterm.recv() => return Ok(()),
     };
-    tracing::info!("ready in {:.1}s ({})", started.elapsed().as_secs_f64(), config.source());
+    output::progress(
+        global,
+        &format!("ready in {:.1}s ({})", started.elapsed().as_secs_f64(), config.source()),
+    );
 
     let summary = Summary::collect(&kit).await?;
     let record = NodeFile {
@@ -165,7 +168,7 @@ async fn up(args: UpArgs, ctx: &Ctx) -> eyre::Result<()> {
     };
     let pid = kit.node().pid();
     drop(kit);
-    tracing::info!("{signal}: stopped anvil (pid {pid})");
+    output::progress(global, &format!("{signal}: stopped anvil (pid {pid})"));
     Ok(())
 }
 
@@ -385,8 +388,10 @@ impl Summary {
             ("tUSD (6 decimals)", c.usd),
             ("TKN (18 decimals)", c.tkn),
             ("tUSD/TKN pair", c.usd_tkn_pair),
+            ("SakAccount", c.sak_account_implementation),
             ("SakAccountFactory", c.sak_account_factory),
             ("Sak7702Account", c.sak_7702_account),
+            ("SessionKeyValidator", c.session_key_validator),
         ] {
             s += &format!("  {name:<22} {address}\n");
         }

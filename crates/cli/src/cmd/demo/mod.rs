@@ -4,7 +4,8 @@
 //! Uniswap V2 router only, 1,000 tUSD a day. A whale moves the price, the bot buys until its
 //! guarded signer refuses locally, a forced over-cap operation is refused by the contracts, the
 //! owner revokes and the bot is refused again; the account's other assets are compared before
-//! and after. Progress on stderr, the summary (or one JSON document) on stdout.
+//! and after. The story and the summary on stdout; with `--json`, one JSON document on stdout
+//! and the story on stderr.
 
 use crate::{cli::GlobalArgs, output};
 use alloy::{
@@ -29,7 +30,7 @@ use sak_signer::{
 use sak_testkit::{Deployment, Kit, Profile};
 use sak_userop::{FeeCaps, SelfBundler, eip7702};
 use serde::Serialize;
-use std::{sync::Arc, time::Instant};
+use std::{io::Write, sync::Arc, time::Instant};
 
 mod render;
 
@@ -89,16 +90,17 @@ pub(crate) struct DemoArgs {}
 
 pub(crate) async fn run(_args: DemoArgs, global: &GlobalArgs) -> eyre::Result<()> {
     let started = Instant::now();
-    let p = Progress { quiet: global.quiet };
+    let p = Progress { quiet: global.quiet, json: global.json };
     let mut report = Demo::run(&p).await?;
     report.wall_time_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     let failed: Vec<&str> = report.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
     let failed = failed.join("; ");
+    p.line("");
     output::data(&if global.json { serde_json::to_string_pretty(&report)? } else { report.human() })?;
     if !report.ok {
         return Err(output::AlreadyReported {
             message: format!("the demo did not run as expected: {failed}"),
-            hint: "rerun with RUST_LOG=sak=debug,sak_signer=debug for details, and report it",
+            hint: "rerun with -vv (or RUST_LOG=sak=debug,sak_signer=debug) for details, and report it",
         }
         .into());
     }
@@ -106,29 +108,35 @@ pub(crate) async fn run(_args: DemoArgs, global: &GlobalArgs) -> eyre::Result<()
     Ok(())
 }
 
-/// Progress lines on stderr, unless `--quiet`.
+/// The demo's story, step by step: part of the report on stdout, or progress on stderr under
+/// `--json` (stdout then holds the JSON document only); nothing under `--quiet`.
 struct Progress {
     quiet: bool,
+    json: bool,
 }
 
 impl Progress {
-    fn step(&self, n: u8, title: &str) {
-        if !self.quiet {
-            eprintln!("{}[{n}/6] {title}", if n > 1 { "\n" } else { "" });
+    fn line(&self, text: &str) {
+        if self.quiet {
+        } else if self.json {
+            // Never `eprintln!`: it panics on a closed stderr.
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        } else {
+            let _ = output::data(text);
         }
+    }
+
+    fn step(&self, n: u8, title: &str) {
+        self.line(&format!("{}[{n}/6] {title}", if n > 1 { "\n" } else { "" }));
     }
 
     fn say(&self, line: &str) {
-        if !self.quiet {
-            eprintln!("  {line}");
-        }
+        self.line(&format!("  {line}"));
     }
 
     fn block(&self, text: &str) {
-        if !self.quiet {
-            for line in text.lines() {
-                eprintln!("    {line}");
-            }
+        for line in text.lines() {
+            self.line(&format!("    {line}"));
         }
     }
 }
