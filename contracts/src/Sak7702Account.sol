@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {SakAccountBase} from "./SakAccountBase.sol";
+import {SessionAdapter} from "./SessionAdapter.sol";
 
 /// @title Sak7702Account
 /// @notice The EIP-7702 form: an EOA delegates its code here and keeps its own key as the owner
@@ -15,6 +16,8 @@ import {SakAccountBase} from "./SakAccountBase.sol";
 /// does it), or on return. User operations signed under another delegate do not validate here,
 /// because EntryPoint v0.8 hashes the delegate address of a 7702 sender into the op hash.
 contract Sak7702Account is SakAccountBase {
+    constructor(SessionAdapter adapter) SakAccountBase(adapter) {}
+
     /// @inheritdoc SakAccountBase
     function owner() public view override returns (address) {
         return address(this);

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {SakAccountBase} from "./SakAccountBase.sol";
+import {SessionAdapter} from "./SessionAdapter.sol";
 import {SessionLib} from "./lib/SessionLib.sol";
 
 /// @title SakAccount
@@ -11,7 +12,7 @@ contract SakAccount is SakAccountBase {
     error AlreadyInitialized();
     error InvalidOwner();
 
-    constructor() {
+    constructor(SessionAdapter adapter) SakAccountBase(adapter) {
         // The implementation itself is never usable: only clones are initialised.
         SessionLib.layout().accounts[address(this)].owner = address(0xdead);
     }

@@ -11,6 +11,7 @@ import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfac
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ISakSessions} from "./interfaces/ISakSessions.sol";
+import {SessionAdapter} from "./SessionAdapter.sol";
 import {SessionLib} from "./lib/SessionLib.sol";
 
 /// @title SakAccountBase
@@ -23,8 +24,10 @@ import {SessionLib} from "./lib/SessionLib.sol";
 /// - Owner: `userOp.signature` is a 65-byte ECDSA signature of the user operation hash; the owner
 ///   may do anything, including granting and revoking sessions (calls to the account itself).
 /// - Session: `userOp.signature` is `0x01 ‖ id ‖ clock ‖ sig` (see {SessionLib}); every call of
-///   the batch is checked and charged in validation by {SessionLib-authorize}. A session can
-///   never call the account itself, the EntryPoint, delegatecall, or nest executions.
+///   the batch is checked and charged in validation by {SessionLib-authorize}: capped
+///   `transfer`s, and calls through the account's {SessionAdapter}. A session can never call
+///   the account itself, the EntryPoint, delegatecall, nest executions, or have the account
+///   itself call any contract but a capped token.
 /// - Direct: a relayer submits a session-signed batch to {executeWithSession}; the same engine
 ///   checks it against the real clock, then it executes. The relayer pays the gas.
 ///
@@ -48,7 +51,12 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
 
     event SessionExecuted(uint32 indexed id, uint256 nonce);
 
-    constructor() EIP712("SakAccount", "1") {}
+    /// @dev The {SessionAdapter} factory: the account's adapter is its clone.
+    address internal immutable ADAPTER;
+
+    constructor(SessionAdapter adapter) EIP712("SakAccount", "1") {
+        ADAPTER = address(adapter);
+    }
 
     /// @notice The owner's address.
     function owner() public view virtual returns (address);
@@ -69,7 +77,10 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
     /// @dev This account's view of the shared engine.
     function _ctx() internal view returns (SessionLib.Ctx memory) {
         return SessionLib.Ctx({
-            account: address(this), entryPoint: address(entryPoint()), holder: address(this)
+            account: address(this),
+            entryPoint: address(entryPoint()),
+            holder: address(this),
+            adapter: ADAPTER
         });
     }
 
@@ -90,6 +101,16 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
     /// @inheritdoc ISakSessions
     function revokeAllSessions() external onlyOwnerOrSelf {
         SessionLib.layout().revokeAll(address(this));
+    }
+
+    /// @inheritdoc ISakSessions
+    function rotateSessionKey(uint32 id, address signer) external onlyOwnerOrSelf {
+        SessionLib.layout().rotate(address(this), id, signer);
+    }
+
+    /// @inheritdoc ISakSessions
+    function sessionAdapter() external view returns (address) {
+        return SessionLib.adapterOf(_ctx());
     }
 
     /// @inheritdoc ISakSessions

@@ -8,6 +8,7 @@ import {
 } from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {ISakSessions} from "./interfaces/ISakSessions.sol";
+import {SessionAdapter} from "./SessionAdapter.sol";
 import {SessionLib} from "./lib/SessionLib.sol";
 
 /// @title SessionKeyValidator
@@ -24,7 +25,10 @@ import {SessionLib} from "./lib/SessionLib.sol";
 /// How the session reaches the execution phase: it does not need to. Spend, gas and op counts are
 /// charged in validation against the period of the signed clock claim, whose bounds go back to
 /// the EntryPoint as validAfter/validUntil (see {SessionLib}); execution is the account's own.
-/// This works on any ERC-7579 account without hooks, executor rights or transient state.
+/// The outflow bound needs no hook either: validation admits only batches of capped
+/// `transfer`s and calls through the account's {SessionAdapter} (deployed by the first grant),
+/// so the account never calls a target itself. This works on any ERC-7579 account without
+/// hooks, executor rights or transient state.
 ///
 /// Storage: each record sits at keccak256(account ‖ x), associated with the account under
 /// ERC-7562, so validation needs no staking.
@@ -33,7 +37,14 @@ contract SessionKeyValidator is IERC7579Validator {
 
     address internal constant ENTRY_POINT_V08 = 0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108;
 
+    /// @dev The {SessionAdapter} factory: each account's adapter is its clone.
+    address internal immutable ADAPTER;
+
     error NotTheSender(address sender, address caller);
+
+    constructor(SessionAdapter adapter) {
+        ADAPTER = address(adapter);
+    }
 
     /// @inheritdoc IERC7579Module
     /// @dev Nothing to set up; sessions are granted afterwards by the account.
@@ -64,6 +75,20 @@ contract SessionKeyValidator is IERC7579Validator {
     /// @notice Revokes every session of the calling account.
     function revokeAllSessions() external {
         SessionLib.layout().revokeAll(msg.sender);
+    }
+
+    /// @notice Gives session `id` of the calling account a new key, keeping its counters.
+    function rotateSessionKey(uint32 id, address signer) external {
+        SessionLib.layout().rotate(msg.sender, id, signer);
+    }
+
+    /// @notice The {SessionAdapter} of `account`.
+    function sessionAdapter(address account) external view returns (address) {
+        return SessionLib.adapterOf(
+            SessionLib.Ctx({
+                account: account, entryPoint: ENTRY_POINT_V08, holder: address(this), adapter: ADAPTER
+            })
+        );
     }
 
     /// @notice Session `id` of `account`.
@@ -117,7 +142,10 @@ contract SessionKeyValidator is IERC7579Validator {
     function _ctx() private view returns (SessionLib.Ctx memory) {
         return
             SessionLib.Ctx({
-                account: msg.sender, entryPoint: ENTRY_POINT_V08, holder: address(this)
+                account: msg.sender,
+                entryPoint: ENTRY_POINT_V08,
+                holder: address(this),
+                adapter: ADAPTER
             });
     }
 }

@@ -8,10 +8,13 @@ pragma solidity ^0.8.28;
 /// Policy model (v1). A session lets `signer` act for the account:
 /// - only within `[validAfter, validUntil]` (inclusive, unix seconds);
 /// - only through the listed calls: `(target, selector)` pairs with conditions on static
-///   arguments; native value only where `allowValue` is set;
+///   arguments, made through the account's {SessionAdapter} (never by the account itself);
+///   native value only where `allowValue` is set;
 /// - moving tokens only through `spendLimits`: per token (address(0) = native ETH) an
-///   `allowance` in base units per `period` seconds. An ERC-20 limit permits `transfer` and/or
-///   `approve` on that token; both count the full amount (an approval is spend);
+///   `allowance` in base units per `period` seconds. An ERC-20 limit permits `transfer` of that
+///   token to the account's adapter (to fund an adapter call), and to anyone with
+///   `allowTransfer`; every unit is charged when it leaves the account. Sessions never approve;
+///   a token without a limit cannot leave the account through a session at all;
 /// - paying at most `gasBudget` wei of the account's ETH for gas per `gasPeriod` (0 = the
 ///   session may only run operations sponsored by its own `paymaster`);
 /// - having its operations sponsored only by `paymaster` (address(0) = by none);
@@ -53,10 +56,8 @@ interface ISakSessions {
         uint96 allowance;
         /// @dev Seconds; at least 60.
         uint32 period;
-        /// @dev ERC-20 only: the session may call `transfer(to, amount)` on the token.
+        /// @dev ERC-20 only: `transfer(to, amount)` to any recipient, not only to the adapter.
         bool allowTransfer;
-        /// @dev ERC-20 only: the session may call `approve(spender, amount)` on the token.
-        bool allowApprove;
     }
 
     /// @notice Everything a session is allowed to do.
@@ -111,6 +112,7 @@ interface ISakSessions {
     event SessionGranted(uint32 indexed id, address indexed signer, SessionConfig config);
     event SessionRevoked(uint32 indexed id);
     event AllSessionsRevoked(uint32 newEpoch);
+    event SessionKeyRotated(uint32 indexed id, address indexed signer);
 
     // Configuration errors (grant).
     error InvalidTimeBounds(uint40 validAfter, uint40 validUntil);
@@ -124,7 +126,6 @@ interface ISakSessions {
     error TokenSelectorNeedsSpendLimit(address target, bytes4 selector);
     error InvalidCondition(address target, bytes4 selector, uint8 argIndex);
     error TooManyEntries();
-    error PreexistingAllowance(address token, address spender, uint256 allowance);
 
     // Authorisation errors (an operation refused by policy).
     error SessionNotActive(uint32 id);
@@ -132,6 +133,13 @@ interface ISakSessions {
     error SessionExecutionMode(bytes32 mode);
     error EmptyBatch();
     error CallNotPermitted(address target, bytes4 selector);
+    /// @notice A permitted call made by the account itself instead of through its adapter.
+    error CallNotThroughAdapter(address target, bytes4 selector);
+    /// @notice `transfer` of a capped token to someone other than the adapter, without
+    ///         `allowTransfer`.
+    error RecipientNotPermitted(address token, address to);
+    /// @notice A `run` call to the adapter that is not in the canonical ABI encoding.
+    error MalformedAdapterCall();
     error ValueNotPermitted(address target, bytes4 selector, uint256 value);
     error ArgumentConditionFailed(address target, bytes4 selector, uint8 argIndex);
     error SpendCapExceeded(address token, uint256 requested, uint256 remaining);
@@ -150,6 +158,14 @@ interface ISakSessions {
 
     /// @notice Revokes every session at once (O(1)); only the owner.
     function revokeAllSessions() external;
+
+    /// @notice Gives session `id` a new key: the same session (policy, counters, expiry), so
+    ///         the new key inherits what the old one spent this period; only the owner.
+    function rotateSessionKey(uint32 id, address signer) external;
+
+    /// @notice The account's {SessionAdapter}, through which every session call but a capped
+    ///         `transfer` goes.
+    function sessionAdapter() external view returns (address);
 
     /// @notice The stored state of session `id` under the current epoch.
     function getSession(uint32 id) external view returns (SessionView memory);

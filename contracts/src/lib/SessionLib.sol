@@ -2,8 +2,9 @@
 pragma solidity ^0.8.28;
 
 import {ISakSessions} from "../interfaces/ISakSessions.sol";
+import {SessionAdapter} from "../SessionAdapter.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {ERC4337Utils} from "@openzeppelin/contracts/account/utils/ERC4337Utils.sol";
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {
@@ -13,7 +14,19 @@ import {
 
 /// @title SessionLib
 /// @notice The permission engine: every entry point (ERC-4337 validation, the direct relayed
-///         path) runs `authorize`, so the policy means the same everywhere.
+///         path, the ERC-7579 module) runs `authorize`, so the policy means the same everywhere.
+///
+/// What a session's batch may contain (anything else is refused):
+/// - `transfer(to, amount)` on a capped token: charged `amount`; `to` is the account's adapter,
+///   or anyone when the limit allows transfers;
+/// - `run(target, data, tokens)` on the account's {SessionAdapter}: the inner call `target` /
+///   `data` must match a permission (target, selector, argument conditions); ETH sent is charged
+///   to the native cap.
+/// So the account itself is never `msg.sender` of a call that could pull its assets: targets
+/// see the adapter, which holds only what the session moved there (each unit charged when it
+/// left the account), never an allowance or operator right of the account. Outflow of every
+/// token is therefore bounded by what is charged, whatever the target pulls or the owner
+/// approves, before or after the grant; a token without a cap cannot leave at all.
 ///
 /// Where the clock comes from. ERC-7562 forbids TIMESTAMP in validation, yet spend caps are per
 /// period. The session signer therefore signs a *clock claim* (`clock`, unix seconds) with each
@@ -34,6 +47,8 @@ library SessionLib {
         address account;
         address entryPoint;
         address holder;
+        /// @dev The {SessionAdapter} factory; the account's own adapter is its clone.
+        address adapter;
     }
 
     /// @dev Per account: the owner (smart account form only), the revocation epoch, the next
@@ -108,8 +123,8 @@ library SessionLib {
     uint16 private constant HAS_COUNTERS = 1 << 2;
 
     uint8 private constant TOKEN_EXISTS = 1 << 0;
+    /// @dev `transfer` to any recipient; without it, only to the account's adapter.
     uint8 private constant TOKEN_TRANSFER = 1 << 1;
-    uint8 private constant TOKEN_APPROVE = 1 << 2;
 
     /// @dev `gasBudget` meaning "no gas limit" (the owner's explicit choice).
     uint80 internal constant UNLIMITED_GAS = type(uint80).max;
@@ -126,9 +141,12 @@ library SessionLib {
 
     /// @dev Uniswap's Permit2, the same address on every chain.
     address internal constant PERMIT2 = 0x000000000022D473030F116dDEE9F6B43aC78BA3;
+    /// @dev EntryPoint v0.7: never a target either (a module may serve accounts on it).
+    address internal constant ENTRY_POINT_V07 = 0x0000000071727De22E5E9d8BAf0edAc6f37da032;
 
     bytes4 private constant TRANSFER = 0xa9059cbb;
-    bytes4 private constant APPROVE = 0x095ea7b3;
+    /// @dev {SessionAdapter.run}.
+    bytes4 private constant RUN = SessionAdapter.run.selector;
     /// @dev ERC-7821 `execute(bytes32,bytes)` with the batch mode and no op data.
     bytes4 private constant EXECUTE = 0xe9ae5c53;
     bytes32 private constant BATCH_MODE =
@@ -254,23 +272,21 @@ library SessionLib {
             if (_privileged(limit.token, ctx)) {
                 revert ISakSessions.ForbiddenTarget(limit.token);
             }
-            bool native = limit.token == address(0);
-            if (native == (limit.allowTransfer || limit.allowApprove)) {
-                // Native ETH takes no ERC-20 flags; an ERC-20 limit must permit something.
+            // Native ETH leaves only as the value of an adapter call: it takes no transfer flag.
+            if (limit.token == address(0) && limit.allowTransfer) {
                 revert ISakSessions.InvalidSpendLimit(limit.token);
             }
             TokenRecord storage t = l.tokens[tokenKey(sKey, limit.token)][account];
             if (t.flags != 0) revert ISakSessions.DuplicateSpendLimit(limit.token);
             t.allowance = limit.allowance;
             t.period = limit.period;
-            t.flags = TOKEN_EXISTS | (limit.allowTransfer ? TOKEN_TRANSFER : 0)
-                | (limit.allowApprove ? TOKEN_APPROVE : 0);
+            t.flags = TOKEN_EXISTS | (limit.allowTransfer ? TOKEN_TRANSFER : 0);
         }
 
         for (uint256 i; i < config.permissions.length; ++i) {
             _storePermission(l, sKey, config.permissions[i], ctx);
-            _refusePreexistingAllowances(config, config.permissions[i].target, account);
         }
+        SessionAdapter(payable(ctx.adapter)).deploy(account);
 
         l.sessions[sKey][account] = SessionRecord({
             signer: config.signer,
@@ -295,25 +311,22 @@ library SessionLib {
         emit ISakSessions.AllSessionsRevoked(epoch);
     }
 
-    /// @dev A permitted target holding an allowance of a capped token could pull it uncharged
-    ///      (DESIGN property 9): refuse the grant until the owner resets it.
-    function _refusePreexistingAllowances(
-        ISakSessions.SessionConfig calldata config,
-        address target,
-        address account
-    ) private view {
-        for (uint256 j; j < config.spendLimits.length; ++j) {
-            address token = config.spendLimits[j].token;
-            if (token == address(0)) continue;
-            (bool ok, bytes memory ret) =
-                token.staticcall(abi.encodeCall(IERC20.allowance, (account, target)));
-            if (ok && ret.length >= 32) {
-                uint256 allowance = abi.decode(ret, (uint256));
-                if (allowance != 0) {
-                    revert ISakSessions.PreexistingAllowance(token, target, allowance);
-                }
-            }
-        }
+    /// @notice Gives session `id` a new key in place: same id, policy and counters, so the new
+    ///         key inherits what is spent in the current periods (no fresh cap), and operations
+    ///         signed by the old key stop validating.
+    function rotate(Layout storage l, address account, uint32 id, address signer) internal {
+        if (signer == address(0)) revert ISakSessions.InvalidSigner();
+        SessionRecord storage s = l.sessions[sessionKey(l.accounts[account].epoch, id)][account];
+        if (s.signer == address(0)) revert ISakSessions.SessionNotActive(id);
+        s.signer = signer;
+        emit ISakSessions.SessionKeyRotated(id, signer);
+    }
+
+    /// @notice The account's {SessionAdapter} (deployed by the first grant).
+    function adapterOf(Ctx memory ctx) internal pure returns (address) {
+        return Clones.predictDeterministicAddress(
+            ctx.adapter, bytes32(uint256(uint160(ctx.account))), ctx.adapter
+        );
     }
 
     function _checkPeriod(uint32 period, uint40 span, uint256 maxPeriod) private pure {
@@ -331,7 +344,7 @@ library SessionLib {
     ) private {
         address account = ctx.account;
         // address(0) and address(1) are wildcard sentinels elsewhere: never valid targets here.
-        if (uint160(p.target) <= 1 || _privileged(p.target, ctx)) {
+        if (uint160(p.target) <= 1 || _privileged(p.target, ctx) || p.target == adapterOf(ctx)) {
             revert ISakSessions.ForbiddenTarget(p.target);
         }
         if (_movesAssets(p.selector) || l.tokens[tokenKey(sKey, p.target)][account].flags != 0) {
@@ -365,18 +378,19 @@ library SessionLib {
     }
 
     /// @dev Never a target for a session, whatever the policy says: the account (its own
-    ///      management, nested execution, module installation), the EntryPoint (deposits and
-    ///      stake), the holder of the session state (a validator module) and Permit2 (its
-    ///      `approve` would let a spender use the owner's Permit2 allowances past every cap).
+    ///      management, nested execution, module installation), the EntryPoints (deposits and
+    ///      stake), the holder of the session state (a validator module), the adapter factory
+    ///      and Permit2. Called through the adapter they could not act with the account's
+    ///      authority anyway; refusing them keeps the policy honest and the surface small.
     function _privileged(address target, Ctx memory ctx) private pure returns (bool) {
         return target == ctx.account || target == ctx.entryPoint || target == ctx.holder
-            || target == PERMIT2;
+            || target == ctx.adapter || target == PERMIT2 || target == ENTRY_POINT_V07;
     }
 
     /// @dev Selectors that move or approve assets: only spend limits may permit them
     ///      (ERC-20 aliases, ERC-777, ERC-1363, DAI, ERC-721/1155 transfers and approvals).
     function _movesAssets(bytes4 s) private pure returns (bool) {
-        return s == TRANSFER || s == APPROVE || s == 0x23b872dd /* transferFrom */
+        return s == TRANSFER || s == 0x095ea7b3 /* approve */ || s == 0x23b872dd /* transferFrom */
             || s == 0x39509351 /* increaseAllowance */ || s == 0xd505accf /* permit */
             || s == 0x9bd9bbc6 /* send */ || s == 0x62ad1b83 /* operatorSend */
             || s == 0x959b8c3f /* authorizeOperator */ || s == 0xcae9ca51 /* approveAndCall */
@@ -618,42 +632,87 @@ library SessionLib {
         address target = call.target;
         address account = ctx.account;
         bytes calldata data = call.callData;
-        if (_privileged(target, ctx)) revert ISakSessions.ForbiddenTarget(target);
-        if (data.length != 0 && data.length < 4) {
-            revert ISakSessions.CallNotPermitted(target, bytes4(0));
-        }
-        bytes4 selector = data.length == 0 ? bytes4(0) : bytes4(data[:4]);
-        // Selector 0 stands for a plain ETH send (empty calldata): never for data that merely
-        // starts with four zero bytes (a call into the target's fallback).
-        if (selector == bytes4(0) && data.length != 0) {
-            revert ISakSessions.CallNotPermitted(target, selector);
-        }
         validUntil = type(uint48).max;
+        bytes4 selector = data.length < 4 ? bytes4(0) : bytes4(data[:4]);
 
-        if (selector == TRANSFER || selector == APPROVE) {
+        if (selector == TRANSFER && data.length == 68) {
             TokenRecord storage t = l.tokens[tokenKey(sKey, target)][account];
-            uint8 needed = selector == TRANSFER ? TOKEN_TRANSFER : TOKEN_APPROVE;
-            if (t.flags & needed == 0) revert ISakSessions.CallNotPermitted(target, selector);
-            // Exactly (address, uint256): no trailing bytes for the token to interpret.
-            if (data.length != 68) revert ISakSessions.CallNotPermitted(target, selector);
-            if (call.value != 0) {
-                revert ISakSessions.ValueNotPermitted(target, selector, call.value);
+            uint8 flags = t.flags;
+            // Exactly (address, uint256), no value; a token without a cap never leaves.
+            if (flags == 0 || call.value != 0) revert ISakSessions.CallNotPermitted(target, selector);
+            if (
+                flags & TOKEN_TRANSFER == 0
+                    && bytes32(data[4:36]) != bytes32(uint256(uint160(adapterOf(ctx))))
+            ) {
+                revert ISakSessions.RecipientNotPermitted(target, address(bytes20(data[16:36])));
             }
             return _charge(t, target, uint256(bytes32(data[36:68])), anchor, clock);
         }
 
-        bytes32 pKey = permissionKey(sKey, target, selector);
+        address adapter = adapterOf(ctx);
+        if (target != adapter || selector != RUN) {
+            if (_privileged(target, ctx)) revert ISakSessions.ForbiddenTarget(target);
+            // A permitted call made by the account itself would act with its allowances.
+            if (l.permissions[permissionKey(sKey, target, selector)][account].exists) {
+                revert ISakSessions.CallNotThroughAdapter(target, selector);
+            }
+            revert ISakSessions.CallNotPermitted(target, selector);
+        }
+
+        (address inner, bytes calldata innerData) = decodeRun(data);
+        if (_privileged(inner, ctx) || inner == adapter) revert ISakSessions.ForbiddenTarget(inner);
+        if (innerData.length != 0 && innerData.length < 4) {
+            revert ISakSessions.CallNotPermitted(inner, bytes4(0));
+        }
+        bytes4 innerSelector = innerData.length == 0 ? bytes4(0) : bytes4(innerData[:4]);
+        // Selector 0 stands for a plain ETH send (empty calldata): never for data that merely
+        // starts with four zero bytes (a call into the target's fallback).
+        if (innerSelector == bytes4(0) && innerData.length != 0) {
+            revert ISakSessions.CallNotPermitted(inner, innerSelector);
+        }
+        bytes32 pKey = permissionKey(sKey, inner, innerSelector);
         PermissionRecord memory p = l.permissions[pKey][account];
-        if (!p.exists) revert ISakSessions.CallNotPermitted(target, selector);
+        if (!p.exists) revert ISakSessions.CallNotPermitted(inner, innerSelector);
         for (uint256 i; i < p.conditionCount; ++i) {
-            _checkCondition(l, indexKey(pKey, i), target, selector, data, account);
+            _checkCondition(l, indexKey(pKey, i), inner, innerSelector, innerData, account);
         }
         if (call.value != 0) {
-            if (!p.allowValue) revert ISakSessions.ValueNotPermitted(target, selector, call.value);
+            if (!p.allowValue) {
+                revert ISakSessions.ValueNotPermitted(inner, innerSelector, call.value);
+            }
             TokenRecord storage native = l.tokens[tokenKey(sKey, address(0))][account];
             if (native.flags == 0) revert ISakSessions.SpendCapExceeded(address(0), call.value, 0);
             return _charge(native, address(0), call.value, anchor, clock);
         }
+    }
+
+    /// @notice The inner call of `run(address target, bytes data, address[] tokens)` calldata,
+    ///         which must be in the canonical ABI encoding (offsets 0x60 and right after `data`,
+    ///         nothing after `tokens`), so the adapter's decoder reads exactly what is checked
+    ///         here. `tokens` need no check: the adapter only approves and returns its own
+    ///         balances.
+    function decodeRun(bytes calldata data)
+        internal
+        pure
+        returns (address target, bytes calldata inner)
+    {
+        // selector ‖ target ‖ 0x60 ‖ tokensOffset ‖ len ‖ data (padded) ‖ n ‖ tokens
+        if (data.length < 4 + 0xa0) revert ISakSessions.MalformedAdapterCall();
+        uint256 word = uint256(bytes32(data[4:36]));
+        uint256 len = uint256(bytes32(data[100:132]));
+        if (word >> 160 != 0 || uint256(bytes32(data[36:68])) != 0x60 || len > data.length) {
+            revert ISakSessions.MalformedAdapterCall();
+        }
+        uint256 tokensOffset = 0x80 + ((len + 31) & ~uint256(31));
+        if (uint256(bytes32(data[68:100])) != tokensOffset || data.length < 4 + tokensOffset + 32) {
+            revert ISakSessions.MalformedAdapterCall();
+        }
+        uint256 n = uint256(bytes32(data[4 + tokensOffset:36 + tokensOffset]));
+        if (n > 64 || data.length != 36 + tokensOffset + 32 * n) {
+            revert ISakSessions.MalformedAdapterCall();
+        }
+        target = address(uint160(word));
+        inner = data[132:132 + len];
     }
 
     function _checkCondition(

@@ -7,7 +7,9 @@ import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISakSessions} from "../../src/interfaces/ISakSessions.sol";
 import {SakAccount} from "../../src/SakAccount.sol";
 import {SakAccountFactory} from "../../src/SakAccountFactory.sol";
+import {SessionAdapter} from "../../src/SessionAdapter.sol";
 import {MockERC20} from "../../src/mocks/MockERC20.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @notice The parts of EntryPoint v0.8 that OpenZeppelin's IEntryPoint does not declare.
 interface IEntryPointV08 is IEntryPoint {
@@ -22,6 +24,8 @@ abstract contract SakTest is CanonicalDeployer {
     uint40 internal constant START = 1_800_000_000;
 
     IEntryPointV08 internal entryPoint;
+    /// @dev The adapter factory every account form and the module are built with.
+    SessionAdapter internal adapters;
     SakAccountFactory internal factory;
     SakAccount internal account;
     MockERC20 internal usd;
@@ -36,7 +40,8 @@ abstract contract SakTest is CanonicalDeployer {
     function setUp() public virtual {
         vm.warp(START);
         entryPoint = IEntryPointV08(address(deployEntryPointV08()));
-        factory = new SakAccountFactory(new SakAccount());
+        adapters = new SessionAdapter();
+        factory = new SakAccountFactory(new SakAccount(adapters));
         (owner, ownerKey) = makeAddrAndKey("owner");
         (agent, agentKey) = makeAddrAndKey("agent");
         account = factory.createAccount(owner, bytes32(0));
@@ -49,7 +54,7 @@ abstract contract SakTest is CanonicalDeployer {
     // Policies
     // -------------------------------------------------------------------------------------
 
-    /// @dev A session for `agent`: `usdPerDay` of tUSD by transfer or approve, one day at a
+    /// @dev A session for `agent`: `usdPerDay` of tUSD by transfer (to anyone), one day at a
     ///      time, for 30 days from START, gas unlimited.
     function usdSession(uint96 usdPerDay)
         internal
@@ -64,8 +69,7 @@ abstract contract SakTest is CanonicalDeployer {
             token: address(usd),
             allowance: usdPerDay,
             period: uint32(DAY),
-            allowTransfer: true,
-            allowApprove: true
+            allowTransfer: true
         });
         c.gasBudget = type(uint80).max;
     }
@@ -109,6 +113,48 @@ abstract contract SakTest is CanonicalDeployer {
 
     function transferCall(address to, uint256 amount) internal view returns (Execution[] memory) {
         return one(address(usd), 0, abi.encodeCall(usd.transfer, (to, amount)));
+    }
+
+    /// @dev The batch element `adapter.run(target, data, tokens)` with `value`: how a session
+    ///      calls anything but a capped token's `transfer`.
+    function viaAdapter(
+        address adapter,
+        address target,
+        uint256 value,
+        bytes memory data,
+        address[] memory tokens
+    ) internal pure returns (Execution memory) {
+        return Execution({
+            target: adapter,
+            value: value,
+            callData: abi.encodeCall(SessionAdapter.run, (target, data, tokens))
+        });
+    }
+
+    /// @dev One call to `target` through `account`'s adapter, returning no tokens.
+    function call(address target, uint256 value, bytes memory data)
+        internal
+        view
+        returns (Execution[] memory calls)
+    {
+        calls = new Execution[](1);
+        calls[0] = viaAdapter(account.sessionAdapter(), target, value, data, new address[](0));
+    }
+
+    /// @dev The batch element moving `amount` of `token` from the account to its adapter.
+    function fund(address adapter, address token, uint256 amount)
+        internal
+        pure
+        returns (Execution memory)
+    {
+        return Execution({
+            target: token, value: 0, callData: abi.encodeCall(IERC20.transfer, (adapter, amount))
+        });
+    }
+
+    function tokens1(address token) internal pure returns (address[] memory list) {
+        list = new address[](1);
+        list[0] = token;
     }
 
     function executeData(Execution[] memory calls) internal pure returns (bytes memory) {

@@ -6,14 +6,23 @@ import {ISakSessions} from "../../src/interfaces/ISakSessions.sol";
 import {SessionLib} from "../../src/lib/SessionLib.sol";
 
 /// @notice The permission engine alone, for the shared policy vectors: sessions are held here
-///         for an account named by the caller, as a validator module holds them.
+///         for an account named by the caller, as a validator module holds them. The adapter
+///         factory sits at a fixed address (the vectors' `context.adapter`).
 contract SessionHarness {
+    address public immutable ADAPTER;
+
+    constructor(address adapter) {
+        ADAPTER = adapter;
+    }
+
     function _ctx(address account, address entryPoint)
         private
         view
         returns (SessionLib.Ctx memory)
     {
-        return SessionLib.Ctx({account: account, entryPoint: entryPoint, holder: address(this)});
+        return SessionLib.Ctx({
+            account: account, entryPoint: entryPoint, holder: address(this), adapter: ADAPTER
+        });
     }
 
     function grant(address account, address entryPoint, ISakSessions.SessionConfig calldata config)
