@@ -7,7 +7,7 @@ NPM_STAMP := node_modules/.package-lock.json
 NODE_TOOLS_STAMP := tools/node/node_modules/.package-lock.json
 CARGO_FLAGS := --locked
 
-.PHONY: demo test test-steps toolchain build artifacts snapshot fmt lint clean
+.PHONY: demo test test-steps test-deep toolchain build artifacts snapshot fmt lint clean
 # Unit and fuzz tests at a fixed seed; invariants excluded. Fuzz averages still move slightly
 # between checkouts (0.06% seen), hence the check's 1% tolerance.
 SNAPSHOT_FLAGS := --fuzz-seed 1 --no-match-contract Invariants
@@ -47,7 +47,7 @@ test-steps: toolchain
 #   machine installs. Whether the registry lists them or not then changes nothing: `npm ci`
 #   skips other platforms' entries without asking the registry about them. A lock that misses
 #   one is refused by `npm ci` on every machine alike, so it is caught before it lands.
-#   xtask/tests/npm_locks.rs proves both points offline with an empty cache.
+#   xtask/tests/build_hygiene.rs proves both points offline with an empty cache.
 # - No step compares a lock with anything, and no step needs git (a tarball of the repo builds).
 # Regenerating a lock (`npm install --package-lock-only` in its folder) is an ordinary commit.
 toolchain: $(NPM_STAMP) $(NODE_TOOLS_STAMP)
@@ -59,6 +59,11 @@ $(NPM_STAMP): package.json package-lock.json
 $(NODE_TOOLS_STAMP): tools/node/package.json tools/node/package-lock.json
 	cd tools/node && npm ci --no-audit --no-fund
 	@touch $@
+
+# The hostile invariant campaign (outflow per period window on every account path) ten times
+# deeper than `make test` runs it (foundry.toml's `deep` profile). Prints forge's figures.
+test-deep: toolchain
+	FOUNDRY_PROFILE=deep $(FORGE) test --match-path 'contracts/test/invariant/*'
 
 build: toolchain
 	cargo build $(CARGO_FLAGS) --workspace --all-targets

@@ -7,6 +7,7 @@ import {SakAccount} from "../contracts/src/SakAccount.sol";
 import {SakAccountFactory} from "../contracts/src/SakAccountFactory.sol";
 import {Sak7702Account} from "../contracts/src/Sak7702Account.sol";
 import {SessionKeyValidator} from "../contracts/src/SessionKeyValidator.sol";
+import {SessionAdapter} from "../contracts/src/SessionAdapter.sol";
 
 /// @title Deploy
 /// @notice Deploys sak's contracts through the deterministic CREATE2 deployer, with salt 0, so
@@ -29,6 +30,7 @@ contract Deploy is Script {
 
     /// @notice Where sak's contracts are (or will be) on every chain.
     struct Deployment {
+        address sessionAdapter;
         address accountImplementation;
         address accountFactory;
         address account7702;
@@ -37,31 +39,34 @@ contract Deploy is Script {
 
     function run() external returns (Deployment memory d) {
         checkPrerequisites();
-        d.accountImplementation = predict(type(SakAccount).creationCode);
-        d.accountFactory = predict(
-            abi.encodePacked(
-                type(SakAccountFactory).creationCode, abi.encode(d.accountImplementation)
-            )
-        );
-        d.account7702 = predict(type(Sak7702Account).creationCode);
-        d.sessionKeyValidator = predict(type(SessionKeyValidator).creationCode);
+        d.sessionAdapter = predict(type(SessionAdapter).creationCode);
+        d.accountImplementation = predict(withArg(type(SakAccount).creationCode, d.sessionAdapter));
+        d.accountFactory =
+            predict(withArg(type(SakAccountFactory).creationCode, d.accountImplementation));
+        d.account7702 = predict(withArg(type(Sak7702Account).creationCode, d.sessionAdapter));
+        d.sessionKeyValidator =
+            predict(withArg(type(SessionKeyValidator).creationCode, d.sessionAdapter));
 
         // `new C{salt: SALT}` in a broadcast is a transaction to the CREATE2 deployer with
         // calldata `salt ++ initcode` (what `sak deploy` sends), which forge records as a
         // deployment of C, so `--verify` can verify it.
         vm.startBroadcast();
+        SessionAdapter adapter = SessionAdapter(payable(d.sessionAdapter));
+        if (missing("SessionAdapter", d.sessionAdapter)) {
+            deployed(address(new SessionAdapter{salt: SALT}()), d.sessionAdapter);
+        }
         if (missing("SakAccount", d.accountImplementation)) {
-            deployed(address(new SakAccount{salt: SALT}()), d.accountImplementation);
+            deployed(address(new SakAccount{salt: SALT}(adapter)), d.accountImplementation);
         }
         if (missing("SakAccountFactory", d.accountFactory)) {
             SakAccount implementation = SakAccount(payable(d.accountImplementation));
             deployed(address(new SakAccountFactory{salt: SALT}(implementation)), d.accountFactory);
         }
         if (missing("Sak7702Account", d.account7702)) {
-            deployed(address(new Sak7702Account{salt: SALT}()), d.account7702);
+            deployed(address(new Sak7702Account{salt: SALT}(adapter)), d.account7702);
         }
         if (missing("SessionKeyValidator", d.sessionKeyValidator)) {
-            deployed(address(new SessionKeyValidator{salt: SALT}()), d.sessionKeyValidator);
+            deployed(address(new SessionKeyValidator{salt: SALT}(adapter)), d.sessionKeyValidator);
         }
         vm.stopBroadcast();
     }
@@ -87,6 +92,10 @@ contract Deploy is Script {
             "the contract at 0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108 is not EntryPoint v0.8"
         );
         console.log("%s  %s  present", pad("EntryPoint v0.8"), ENTRY_POINT_V08);
+    }
+
+    function withArg(bytes memory code, address arg) internal pure returns (bytes memory) {
+        return abi.encodePacked(code, abi.encode(arg));
     }
 
     function predict(bytes memory initcode) internal pure returns (address) {

@@ -80,7 +80,8 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
             account: address(this),
             entryPoint: address(entryPoint()),
             holder: address(this),
-            adapter: ADAPTER
+            adapter: ADAPTER,
+            entryPointV08: address(entryPoint()) == address(ENTRY_POINT_V08)
         });
     }
 

@@ -93,10 +93,9 @@ contract SessionAdapter {
 
     /// @dev A clone, called by its own account.
     function _onlyAccount() private view returns (address account) {
+        // Also refuses calls to the implementation: no account's adapter is at SELF.
         account = msg.sender;
-        if (address(this) == SELF || adapterOf(account) != address(this)) {
-            revert NotTheAccount(account);
-        }
+        if (adapterOf(account) != address(this)) revert NotTheAccount(account);
     }
 
     function _return(address account, address[] calldata tokens) private {

@@ -86,7 +86,11 @@ contract SessionKeyValidator is IERC7579Validator {
     function sessionAdapter(address account) external view returns (address) {
         return SessionLib.adapterOf(
             SessionLib.Ctx({
-                account: account, entryPoint: ENTRY_POINT_V08, holder: address(this), adapter: ADAPTER
+                account: account,
+                entryPoint: ENTRY_POINT_V08,
+                holder: address(this),
+                adapter: ADAPTER,
+                entryPointV08: false
             })
         );
     }
@@ -140,12 +144,14 @@ contract SessionKeyValidator is IERC7579Validator {
     }
 
     function _ctx() private view returns (SessionLib.Ctx memory) {
-        return
-            SessionLib.Ctx({
-                account: msg.sender,
-                entryPoint: ENTRY_POINT_V08,
-                holder: address(this),
-                adapter: ADAPTER
-            });
+        return SessionLib.Ctx({
+            account: msg.sender,
+            entryPoint: ENTRY_POINT_V08,
+            holder: address(this),
+            adapter: ADAPTER,
+            // The account's EntryPoint may be v0.7 or v0.8: the exact period start is safe
+            // on both (see SessionLib.validateUserOp).
+            entryPointV08: false
+        });
     }
 }

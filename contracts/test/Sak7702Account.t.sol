@@ -7,6 +7,7 @@ import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {Sak7702Account} from "../src/Sak7702Account.sol";
 import {SakAccountBase} from "../src/SakAccountBase.sol";
 import {SakAccount} from "../src/SakAccount.sol";
+import {Target} from "./mocks/MockTarget.sol";
 
 /// @notice A delegate that scribbles over the low slots and other vendors' ERC-7201 roots, as
 ///         another wallet's 7702 implementation might.
@@ -37,7 +38,7 @@ contract Sak7702AccountTest is SakTest {
 
     function setUp() public override {
         super.setUp();
-        implementation = new Sak7702Account();
+        implementation = new Sak7702Account(adapters);
         vm.signAndAttachDelegation(address(implementation), ownerKey);
         eoa = Sak7702Account(payable(owner));
         // The attached delegation takes effect with this call.
@@ -145,5 +146,60 @@ contract Sak7702AccountTest is SakTest {
         vm.signAndAttachDelegation(address(other), ownerKey);
         vm.signAndAttachDelegation(address(implementation), ownerKey);
         assertFalse(eoa.getSession(id).active);
+    }
+
+    // -------------------------------------------------------------------------------------
+    // The adapter and key rotation on the delegated EOA
+    // -------------------------------------------------------------------------------------
+
+    /// @dev A session of the EOA permitting `target.ping`.
+    function grantPing(Target target) internal returns (uint32 id) {
+        ISakSessions.SessionConfig memory c = agentSession();
+        c.permissions = new ISakSessions.CallPermission[](1);
+        c.permissions[0] = permission(address(target), Target.ping.selector, false);
+        vm.prank(owner);
+        id = eoa.grantSession(c);
+    }
+
+    function test_sessionAdapter_isTheEoasClone_deployedByTheGrant() public {
+        address adapter = eoa.sessionAdapter();
+        assertEq(adapter, adapters.adapterOf(owner));
+        assertEq(adapter.code.length, 0);
+        grantPing(new Target());
+        assertGt(adapter.code.length, 0);
+    }
+
+    function test_sessionOp_callsThroughTheEoasAdapter_neverAsTheEoa() public {
+        Target target = new Target();
+        uint32 id = grantPing(target);
+        bytes memory ping = abi.encodeCall(Target.ping, (1, alice, 2));
+        PackedUserOperation memory op = delegatedOp(executeData(call(address(target), 0, ping)));
+        signSession(op, id, now_());
+        submit(op);
+        assertEq(target.lastCaller(), eoa.sessionAdapter());
+
+        op = delegatedOp(executeData(one(address(target), 0, ping)));
+        signSession(op, id, now_());
+        expectValidationRevert(
+            abi.encodeWithSelector(
+                ISakSessions.CallNotThroughAdapter.selector, address(target), Target.ping.selector
+            )
+        );
+        submit(op);
+    }
+
+    function test_rotateSessionKey_byTheEoa_movesTheSessionToTheNewKey() public {
+        (address fresh, uint256 freshKey) = makeAddrAndKey("fresh");
+        vm.prank(owner);
+        uint32 id = eoa.grantSession(usdSession(100e6));
+        vm.prank(owner);
+        eoa.rotateSessionKey(id, fresh);
+        PackedUserOperation memory op = delegatedOp(executeData(transferCall(alice, 1e6)));
+        signSession(op, id, now_());
+        assertTrue(sigFailed(validate(op)), "the old key no longer signs for the session");
+        op = delegatedOp(executeData(transferCall(alice, 1e6)));
+        signSessionWith(op, id, now_(), freshKey);
+        submit(op);
+        assertEq(usd.balanceOf(alice), 1e6);
     }
 }

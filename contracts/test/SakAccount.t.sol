@@ -85,4 +85,17 @@ contract SakAccountTest is SakTest {
     function test_entryPoint_isV08() public view {
         assertEq(address(account.entryPoint()), address(entryPoint));
     }
+
+    /// @dev Each account's adapter is its own clone of the factory it was built with, at an
+    ///      address known before it exists (the first grant deploys it).
+    function test_sessionAdapter_isTheAdapterFactorysCloneForThisAccount() public {
+        address adapter = account.sessionAdapter();
+        assertEq(adapter, adapters.adapterOf(address(account)));
+        SakAccount second = factory.createAccount(owner, bytes32(uint256(1)));
+        assertNotEq(second.sessionAdapter(), adapter, "one adapter per account");
+        assertEq(adapter.code.length, 0);
+        vm.prank(owner);
+        account.grantSession(usdSession(1e6));
+        assertGt(adapter.code.length, 0);
+    }
 }

@@ -7,6 +7,7 @@ import {ERC7579Utils} from "@openzeppelin/contracts/account/utils/draft-ERC7579U
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SakAccountBase} from "../src/SakAccountBase.sol";
 import {SakAccount} from "../src/SakAccount.sol";
+import {Target} from "./mocks/MockTarget.sol";
 
 /// @notice The direct relayed path: a relayer submits a session-signed batch; the same engine
 ///         checks it with the block's clock.
@@ -50,8 +51,18 @@ contract SessionDirectTest is SakTest {
         uint256 nonce,
         uint40 deadline
     ) internal view returns (bytes memory) {
-        (uint8 v, bytes32 r, bytes32 s) =
-            vm.sign(agentKey, digest(target, sid, data, nonce, deadline));
+        return signDirectWith(agentKey, target, sid, data, nonce, deadline);
+    }
+
+    function signDirectWith(
+        uint256 key,
+        SakAccount target,
+        uint32 sid,
+        bytes memory data,
+        uint256 nonce,
+        uint40 deadline
+    ) internal view returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest(target, sid, data, nonce, deadline));
         return abi.encodePacked(r, s, v);
     }
 
@@ -197,5 +208,65 @@ contract SessionDirectTest is SakTest {
             abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(account))
         );
         relay(data, 0, deadline, sig);
+    }
+
+    function test_executeWithSession_refusesForbiddenTargets_throughTheAdapter() public {
+        bytes memory data =
+            abi.encode(call(address(account), 0, abi.encodeCall(account.revokeAllSessions, ())));
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, data, 0, deadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(account))
+        );
+        relay(data, 0, deadline, sig);
+    }
+
+    /// @dev A session (replacing the fixture's) permitting `target.ping`.
+    function grantPing(Target target) internal {
+        ISakSessions.SessionConfig memory c = agentSession();
+        c.permissions = new ISakSessions.CallPermission[](1);
+        c.permissions[0] = permission(address(target), Target.ping.selector, false);
+        id = grant(c);
+    }
+
+    function test_executeWithSession_callsThroughTheAdapter() public {
+        Target target = new Target();
+        grantPing(target);
+        bytes memory data =
+            abi.encode(call(address(target), 0, abi.encodeCall(Target.ping, (1, alice, 2))));
+        uint40 deadline = now_() + 60;
+        relay(data, 0, deadline, signDirect(account, id, data, 0, deadline));
+        assertEq(target.pings(), 1);
+        assertEq(target.lastCaller(), account.sessionAdapter());
+    }
+
+    function test_executeWithSession_refusesAPermittedCallMadeDirectly() public {
+        Target target = new Target();
+        grantPing(target);
+        bytes memory data =
+            abi.encode(one(address(target), 0, abi.encodeCall(Target.ping, (1, alice, 2))));
+        uint40 deadline = now_() + 60;
+        bytes memory sig = signDirect(account, id, data, 0, deadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ISakSessions.CallNotThroughAdapter.selector, address(target), Target.ping.selector
+            )
+        );
+        relay(data, 0, deadline, sig);
+    }
+
+    /// @dev After rotateSessionKey the relayed path follows the new key: the old key's
+    ///      signature (even over a batch signed before) is refused, the new key's accepted.
+    function test_executeWithSession_followsARotatedKey() public {
+        (address fresh, uint256 freshKey) = makeAddrAndKey("fresh");
+        bytes memory data = abi.encode(transferCall(alice, 30e6));
+        uint40 deadline = now_() + 60;
+        bytes memory old = signDirect(account, id, data, 0, deadline);
+        vm.prank(owner);
+        account.rotateSessionKey(id, fresh);
+        vm.expectRevert(SakAccountBase.InvalidSessionSignature.selector);
+        relay(data, 0, deadline, old);
+        relay(data, 0, deadline, signDirectWith(freshKey, account, id, data, 0, deadline));
+        assertEq(usd.balanceOf(alice), 30e6);
     }
 }

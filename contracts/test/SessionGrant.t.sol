@@ -7,6 +7,8 @@ import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SakAccount} from "../src/SakAccount.sol";
 import {SakAccountBase} from "../src/SakAccountBase.sol";
+import {SessionAdapter} from "../src/SessionAdapter.sol";
+import {Vm} from "forge-std/Vm.sol";
 
 /// @notice grantSession: configuration validation, access control and ids.
 contract SessionGrantTest is SakTest {
@@ -59,17 +61,13 @@ contract SessionGrantTest is SakTest {
         return c;
     }
 
-    function limit(address token, uint32 period, bool allowTransfer, bool allowApprove)
+    function limit(address token, uint32 period, bool allowTransfer)
         internal
         pure
         returns (ISakSessions.SpendLimit memory)
     {
         return ISakSessions.SpendLimit({
-            token: token,
-            allowance: 100e6,
-            period: period,
-            allowTransfer: allowTransfer,
-            allowApprove: allowApprove
+            token: token, allowance: 100e6, period: period, allowTransfer: allowTransfer
         });
     }
 
@@ -177,7 +175,7 @@ contract SessionGrantTest is SakTest {
         c = agentSession();
         c.spendLimits = new ISakSessions.SpendLimit[](n);
         for (uint256 i; i < n; ++i) {
-            c.spendLimits[i] = limit(address(uint160(0x1000 + i)), uint32(DAY), true, false);
+            c.spendLimits[i] = limit(address(uint160(0x1000 + i)), uint32(DAY), true);
         }
     }
 
@@ -228,7 +226,7 @@ contract SessionGrantTest is SakTest {
     // -------------------------------------------------------------------------------------
 
     function test_grantSession_reverts_whenErc20AllowanceIsZero() public {
-        ISakSessions.SpendLimit memory s = limit(address(usd), uint32(DAY), true, false);
+        ISakSessions.SpendLimit memory s = limit(address(usd), uint32(DAY), true);
         s.allowance = 0;
         expectGrantRevert(
             withLimit(agentSession(), s),
@@ -237,7 +235,7 @@ contract SessionGrantTest is SakTest {
     }
 
     function test_grantSession_reverts_whenNativeAllowanceIsZero() public {
-        ISakSessions.SpendLimit memory s = limit(address(0), uint32(DAY), false, false);
+        ISakSessions.SpendLimit memory s = limit(address(0), uint32(DAY), false);
         s.allowance = 0;
         expectGrantRevert(
             withLimit(agentSession(), s),
@@ -248,27 +246,27 @@ contract SessionGrantTest is SakTest {
     function testFuzz_grantSession_reverts_whenPeriodBelowOneMinute(uint32 period) public {
         period = uint32(bound(period, 0, 59));
         expectGrantRevert(
-            withLimit(agentSession(), limit(address(usd), period, true, false)),
+            withLimit(agentSession(), limit(address(usd), period, true)),
             abi.encodeWithSelector(ISakSessions.InvalidPeriod.selector, period)
         );
     }
 
     function test_grantSession_accepts_oneMinutePeriod() public {
-        uint32 id = grant(withLimit(agentSession(), limit(address(usd), 60, true, false)));
+        uint32 id = grant(withLimit(agentSession(), limit(address(usd), 60, true)));
         assertEq(account.getSpend(id, address(usd)).period, 60);
     }
 
     function test_grantSession_reverts_whenSessionSpansTooManyPeriods() public {
         // Windows are uint24 indexes: span / period must stay below 2^24 - 1.
         ISakSessions.SessionConfig memory c =
-            withLimit(agentSession(), limit(address(usd), 60, true, false));
+            withLimit(agentSession(), limit(address(usd), 60, true));
         c.validUntil = c.validAfter + 60 * (2 ** 24 - 1);
         expectGrantRevert(c, abi.encodeWithSelector(ISakSessions.InvalidPeriod.selector, 60));
     }
 
     function test_grantSession_accepts_spanJustBelowThePeriodIndexLimit() public {
         ISakSessions.SessionConfig memory c =
-            withLimit(agentSession(), limit(address(usd), 60, true, false));
+            withLimit(agentSession(), limit(address(usd), 60, true));
         c.validUntil = c.validAfter + 60 * (2 ** 24 - 1) - 1;
         grant(c);
     }
@@ -290,30 +288,23 @@ contract SessionGrantTest is SakTest {
 
     function test_grantSession_reverts_whenNativeLimitAllowsTransfer() public {
         expectGrantRevert(
-            withLimit(agentSession(), limit(address(0), uint32(DAY), true, false)),
+            withLimit(agentSession(), limit(address(0), uint32(DAY), true)),
             abi.encodeWithSelector(ISakSessions.InvalidSpendLimit.selector, address(0))
         );
     }
 
-    function test_grantSession_reverts_whenNativeLimitAllowsApprove() public {
-        expectGrantRevert(
-            withLimit(agentSession(), limit(address(0), uint32(DAY), false, true)),
-            abi.encodeWithSelector(ISakSessions.InvalidSpendLimit.selector, address(0))
-        );
-    }
-
-    function test_grantSession_reverts_whenErc20LimitAllowsNothing() public {
-        expectGrantRevert(
-            withLimit(agentSession(), limit(address(usd), uint32(DAY), false, false)),
-            abi.encodeWithSelector(ISakSessions.InvalidSpendLimit.selector, address(usd))
-        );
+    /// @dev Without `allowTransfer` an ERC-20 limit still lets the token leave, but only to the
+    ///      account's adapter (to fund a call through it).
+    function test_grantSession_accepts_anErc20LimitWithoutAllowTransfer() public {
+        uint32 id = grant(withLimit(agentSession(), limit(address(usd), uint32(DAY), false)));
+        assertEq(account.getSpend(id, address(usd)).allowance, 100e6);
     }
 
     function test_grantSession_reverts_whenTokenListedTwice() public {
         ISakSessions.SessionConfig memory c = agentSession();
         c.spendLimits = new ISakSessions.SpendLimit[](2);
-        c.spendLimits[0] = limit(address(usd), uint32(DAY), true, false);
-        c.spendLimits[1] = limit(address(usd), uint32(DAY), false, true);
+        c.spendLimits[0] = limit(address(usd), uint32(DAY), true);
+        c.spendLimits[1] = limit(address(usd), uint32(DAY), false);
         expectGrantRevert(
             c, abi.encodeWithSelector(ISakSessions.DuplicateSpendLimit.selector, address(usd))
         );
@@ -322,8 +313,8 @@ contract SessionGrantTest is SakTest {
     function test_grantSession_reverts_whenNativeListedTwice() public {
         ISakSessions.SessionConfig memory c = agentSession();
         c.spendLimits = new ISakSessions.SpendLimit[](2);
-        c.spendLimits[0] = limit(address(0), uint32(DAY), false, false);
-        c.spendLimits[1] = limit(address(0), uint32(DAY * 7), false, false);
+        c.spendLimits[0] = limit(address(0), uint32(DAY), false);
+        c.spendLimits[1] = limit(address(0), uint32(DAY * 7), false);
         expectGrantRevert(
             c, abi.encodeWithSelector(ISakSessions.DuplicateSpendLimit.selector, address(0))
         );
@@ -331,15 +322,30 @@ contract SessionGrantTest is SakTest {
 
     function test_grantSession_reverts_whenSpendLimitTokenIsTheAccount() public {
         expectGrantRevert(
-            withLimit(agentSession(), limit(address(account), uint32(DAY), true, false)),
+            withLimit(agentSession(), limit(address(account), uint32(DAY), true)),
             abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(account))
         );
     }
 
     function test_grantSession_reverts_whenSpendLimitTokenIsTheEntryPoint() public {
         expectGrantRevert(
-            withLimit(agentSession(), limit(address(entryPoint), uint32(DAY), true, false)),
+            withLimit(agentSession(), limit(address(entryPoint), uint32(DAY), true)),
             abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(entryPoint))
+        );
+    }
+
+    function test_grantSession_reverts_whenSpendLimitTokenIsTheAdapterFactory() public {
+        expectGrantRevert(
+            withLimit(agentSession(), limit(address(adapters), uint32(DAY), true)),
+            abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(adapters))
+        );
+    }
+
+    function test_grantSession_reverts_whenSpendLimitTokenIsTheAdapter() public {
+        address adapter = account.sessionAdapter();
+        expectGrantRevert(
+            withLimit(agentSession(), limit(adapter, uint32(DAY), true)),
+            abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, adapter)
         );
     }
 
@@ -379,6 +385,33 @@ contract SessionGrantTest is SakTest {
                 agentSession(), permission(address(entryPoint), entryPoint.depositTo.selector, true)
             ),
             abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(entryPoint))
+        );
+    }
+
+    /// @dev The account's own adapter is where session calls come from, never what they call.
+    function test_grantSession_reverts_whenTargetIsTheAdapter() public {
+        address adapter = account.sessionAdapter();
+        expectGrantRevert(
+            withPermission(agentSession(), permission(adapter, bytes4(0x12345678), false)),
+            abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, adapter)
+        );
+    }
+
+    function test_grantSession_reverts_whenTargetIsTheAdapterFactory() public {
+        expectGrantRevert(
+            withPermission(
+                agentSession(), permission(address(adapters), adapters.deploy.selector, false)
+            ),
+            abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(adapters))
+        );
+    }
+
+    /// @dev A module may serve accounts on EntryPoint v0.7: it is never a target either.
+    function test_grantSession_reverts_whenTargetIsEntryPointV07() public {
+        address v07 = 0x0000000071727De22E5E9d8BAf0edAc6f37da032;
+        expectGrantRevert(
+            withPermission(agentSession(), permission(v07, bytes4(0xb760faf9), true)),
+            abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, v07)
         );
     }
 
@@ -616,6 +649,26 @@ contract SessionGrantTest is SakTest {
         vm.expectEmit(true, true, false, true, address(account));
         emit ISakSessions.SessionGranted(2, agent, c);
         grant(c);
+    }
+
+    function test_grantSession_deploysTheAccountsAdapter_once() public {
+        address adapter = account.sessionAdapter();
+        assertEq(adapter, adapters.adapterOf(address(account)));
+        assertEq(adapter.code.length, 0, "not deployed before the first grant");
+        vm.recordLogs();
+        grant(usdSession(1));
+        assertGt(adapter.code.length, 0, "deployed by the grant");
+        assertEq(countAdapterDeployed(), 1);
+        vm.recordLogs();
+        grant(usdSession(1));
+        assertEq(countAdapterDeployed(), 0, "a second grant deploys nothing");
+    }
+
+    function countAdapterDeployed() internal returns (uint256 n) {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == SessionAdapter.AdapterDeployed.selector) ++n;
+        }
     }
 
     function test_grantSession_storesSession() public {

@@ -8,17 +8,9 @@ import {ERC7579Utils} from "@openzeppelin/contracts/account/utils/draft-ERC7579U
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SessionLib} from "../src/lib/SessionLib.sol";
 import {MockERC20} from "../src/mocks/MockERC20.sol";
-
-/// @notice A contract a session may be allowed to call.
-contract Target {
-    uint256 public pings;
-
-    function ping(uint256, address, uint256) external payable {
-        ++pings;
-    }
-
-    function pong() external {}
-}
+import {SessionAdapter} from "../src/SessionAdapter.sol";
+import {SakAccount} from "../src/SakAccount.sol";
+import {Target} from "./mocks/MockTarget.sol";
 
 /// @notice Decodes an operation's callData the way validation does, and the way the account's
 ///         `execute(bytes32,bytes)` does (the ABI decoder, then the same batch decoder).
@@ -36,8 +28,27 @@ contract BatchDecoder {
     }
 }
 
-/// @notice Call scope: targets, selectors, argument conditions, value, execution modes and the
-///         batch encoding.
+/// @notice Decodes an adapter call the way validation does, and the way the adapter's `run`
+///         does (the ABI decoder of the same signature).
+contract RunDecoder {
+    function validation(bytes calldata data) external pure returns (address, bytes memory) {
+        (address target, bytes calldata inner,) = SessionLib.decodeRun(data);
+        return (target, inner);
+    }
+
+    /// @dev Same selector as {SessionAdapter-run}; `tokens` is bounds-checked on entry, as there.
+    function run(address target, bytes calldata data, address[] calldata tokens)
+        external
+        pure
+        returns (address, bytes memory)
+    {
+        tokens;
+        return (target, data);
+    }
+}
+
+/// @notice Call scope: targets, selectors, argument conditions, value, the adapter route,
+///         execution modes and the batch encoding.
 contract SessionScopeTest is SakTest {
     Target internal target;
     Target internal other;
@@ -70,8 +81,7 @@ contract SessionScopeTest is SakTest {
                 token: address(0),
                 allowance: nativePerDay,
                 period: uint32(DAY),
-                allowTransfer: false,
-                allowApprove: false
+                allowTransfer: false
             });
         }
     }
@@ -94,8 +104,9 @@ contract SessionScopeTest is SakTest {
         v[0] = a;
     }
 
+    /// @dev `target.ping(a, b, c)` through the account's adapter.
     function ping(uint256 a, address b, uint256 c) internal view returns (Execution[] memory) {
-        return one(address(target), 0, abi.encodeCall(Target.ping, (a, b, c)));
+        return call(address(target), 0, abi.encodeCall(Target.ping, (a, b, c)));
     }
 
     function argFailed(uint8 argIndex) internal view returns (bytes memory) {
@@ -134,7 +145,7 @@ contract SessionScopeTest is SakTest {
     function test_validateUserOp_reverts_whenTargetNotPermitted() public {
         uint32 id = grantPing();
         PackedUserOperation memory op =
-            sessionOp(id, one(address(other), 0, abi.encodeCall(Target.ping, (1, alice, 2))));
+            sessionOp(id, call(address(other), 0, abi.encodeCall(Target.ping, (1, alice, 2))));
         expectValidationRevert(notPermitted(address(other), Target.ping.selector));
         submit(op);
     }
@@ -142,7 +153,7 @@ contract SessionScopeTest is SakTest {
     function test_validateUserOp_reverts_whenSelectorNotPermitted() public {
         uint32 id = grantPing();
         PackedUserOperation memory op =
-            sessionOp(id, one(address(target), 0, abi.encodeCall(Target.pong, ())));
+            sessionOp(id, call(address(target), 0, abi.encodeCall(Target.pong, ())));
         expectValidationRevert(notPermitted(address(target), Target.pong.selector));
         submit(op);
     }
@@ -151,7 +162,7 @@ contract SessionScopeTest is SakTest {
         uint32 id = grantPing();
         Execution[] memory calls = new Execution[](3);
         calls[0] = ping(1, alice, 2)[0];
-        calls[1] = Execution(address(target), 0, abi.encodeCall(Target.pong, ()));
+        calls[1] = routed(address(target), 0, abi.encodeCall(Target.pong, ()));
         calls[2] = ping(1, alice, 2)[0];
         PackedUserOperation memory op = sessionOp(id, calls);
         expectValidationRevert(notPermitted(address(target), Target.pong.selector));
@@ -168,16 +179,25 @@ contract SessionScopeTest is SakTest {
         uint32 id = grant(c);
         bytes memory data = new bytes(bound(length, 1, 3));
         expectValidateRevert(
-            sessionOp(id, one(address(target), 0, data)), notPermitted(address(target), bytes4(0))
+            sessionOp(id, call(address(target), 0, data)), notPermitted(address(target), bytes4(0))
         );
     }
 
     // -------------------------------------------------------------------------------------
-    // The account and the EntryPoint are never targets
+    // Privileged targets: never, directly or through the adapter
     // -------------------------------------------------------------------------------------
 
     function forbidden(address to) internal pure returns (bytes memory) {
         return abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, to);
+    }
+
+    /// @dev One call to `to`: made by the account itself, or through its adapter.
+    function oneCall(bool throughTheAdapter, address to, uint256 value, bytes memory data)
+        internal
+        view
+        returns (Execution[] memory)
+    {
+        return throughTheAdapter ? call(to, value, data) : one(to, value, data);
     }
 
     function test_validateUserOp_reverts_whenCallingGrantSessionOnTheAccount() public {
@@ -208,7 +228,8 @@ contract SessionScopeTest is SakTest {
         bytes4 selector,
         uint256 arg,
         uint256 length,
-        uint256 value
+        uint256 value,
+        bool throughTheAdapter
     ) public {
         uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether));
         bytes memory data = abi.encodePacked(selector, arg);
@@ -218,7 +239,8 @@ contract SessionScopeTest is SakTest {
         }
         value = bound(value, 0, 1 ether);
         expectValidateRevert(
-            sessionOp(id, one(address(account), value, data)), forbidden(address(account))
+            sessionOp(id, oneCall(throughTheAdapter, address(account), value, data)),
+            forbidden(address(account))
         );
     }
 
@@ -242,7 +264,8 @@ contract SessionScopeTest is SakTest {
         bytes4 selector,
         uint256 arg,
         uint256 length,
-        uint256 value
+        uint256 value,
+        bool throughTheAdapter
     ) public {
         uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether));
         bytes memory data = abi.encodePacked(selector, arg);
@@ -252,8 +275,76 @@ contract SessionScopeTest is SakTest {
         }
         value = bound(value, 0, 1 ether);
         expectValidateRevert(
-            sessionOp(id, one(address(entryPoint), value, data)), forbidden(address(entryPoint))
+            sessionOp(id, oneCall(throughTheAdapter, address(entryPoint), value, data)),
+            forbidden(address(entryPoint))
         );
+    }
+
+    function test_validateUserOp_reverts_whenRunCallsGrantSessionOnTheAccount() public {
+        uint32 id = grantPing();
+        bytes memory data = abi.encodeCall(account.grantSession, (usdSession(type(uint96).max)));
+        PackedUserOperation memory op = sessionOp(id, call(address(account), 0, data));
+        expectValidationRevert(forbidden(address(account)));
+        submit(op);
+    }
+
+    function test_validateUserOp_reverts_whenRunCallsDepositToOnTheEntryPoint() public {
+        uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether));
+        bytes memory data = abi.encodeCall(entryPoint.depositTo, (alice));
+        PackedUserOperation memory op = sessionOp(id, call(address(entryPoint), 0.1 ether, data));
+        expectValidationRevert(forbidden(address(entryPoint)));
+        submit(op);
+    }
+
+    /// @dev EntryPoint v0.7 (where a module may serve other accounts) is refused as well.
+    function testFuzz_validateUserOp_reverts_whenAnyCallTargetsEntryPointV07(bool throughTheAdapter)
+        public
+    {
+        uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether));
+        address v07 = SessionLib.ENTRY_POINT_V07;
+        bytes memory data = abi.encodeCall(entryPoint.depositTo, (alice));
+        expectValidateRevert(
+            sessionOp(id, oneCall(throughTheAdapter, v07, 0.1 ether, data)), forbidden(v07)
+        );
+    }
+
+    /// @dev SECURITY #15: Permit2 holds the owner's usual approvals; it is never a target.
+    function testFuzz_validateUserOp_reverts_whenAnyCallTargetsPermit2(bool throughTheAdapter)
+        public
+    {
+        uint32 id = grantPing();
+        address permit2 = SessionLib.PERMIT2;
+        bytes memory data = abi.encodeWithSelector(
+            bytes4(0x87517c45), address(usd), alice, type(uint160).max, type(uint48).max
+        );
+        expectValidateRevert(
+            sessionOp(id, oneCall(throughTheAdapter, permit2, 0, data)), forbidden(permit2)
+        );
+    }
+
+    /// @dev The adapter factory: a session has no business deploying or calling adapters.
+    function testFuzz_validateUserOp_reverts_whenAnyCallTargetsTheAdapterFactory(bool throughTheAdapter)
+        public
+    {
+        uint32 id = grantPing();
+        bytes memory data = abi.encodeCall(adapters.deploy, (alice));
+        expectValidateRevert(
+            sessionOp(id, oneCall(throughTheAdapter, address(adapters), 0, data)),
+            forbidden(address(adapters))
+        );
+    }
+
+    /// @dev The adapter calling itself (a nested `run` or `sweep`) is refused.
+    function test_validateUserOp_reverts_whenRunTargetsTheAdapterItself() public {
+        uint32 id = grantPing();
+        address adapter = account.sessionAdapter();
+        bytes memory nested = abi.encodeCall(
+            SessionAdapter.run,
+            (address(target), abi.encodeCall(Target.ping, (1, alice, 2)), new address[](0))
+        );
+        PackedUserOperation memory op = sessionOp(id, call(adapter, 0, nested));
+        expectValidationRevert(forbidden(adapter));
+        submit(op);
     }
 
     // -------------------------------------------------------------------------------------
@@ -263,7 +354,7 @@ contract SessionScopeTest is SakTest {
     function test_validateUserOp_reverts_whenValueOnAPermissionWithoutAllowValue() public {
         uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), false, 1 ether));
         PackedUserOperation memory op =
-            sessionOp(id, one(address(target), 1, abi.encodeCall(Target.ping, (1, alice, 2))));
+            sessionOp(id, call(address(target), 1, abi.encodeCall(Target.ping, (1, alice, 2))));
         expectValidationRevert(
             abi.encodeWithSelector(
                 ISakSessions.ValueNotPermitted.selector, address(target), Target.ping.selector, 1
@@ -276,7 +367,7 @@ contract SessionScopeTest is SakTest {
         uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether));
         submit(
             sessionOp(
-                id, one(address(target), 0.4 ether, abi.encodeCall(Target.ping, (1, alice, 2)))
+                id, call(address(target), 0.4 ether, abi.encodeCall(Target.ping, (1, alice, 2)))
             )
         );
         assertEq(address(target).balance, 0.4 ether);
@@ -287,7 +378,7 @@ contract SessionScopeTest is SakTest {
         uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether));
         value = bound(value, 1 ether + 1, type(uint256).max);
         expectValidateRevert(
-            sessionOp(id, one(address(target), value, abi.encodeCall(Target.ping, (1, alice, 2)))),
+            sessionOp(id, call(address(target), value, abi.encodeCall(Target.ping, (1, alice, 2)))),
             abi.encodeWithSelector(
                 ISakSessions.SpendCapExceeded.selector, address(0), value, 1 ether
             )
@@ -297,7 +388,7 @@ contract SessionScopeTest is SakTest {
     function test_validateUserOp_reverts_whenBatchValuesSumOverTheNativeLimit() public {
         uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether));
         Execution[] memory calls = new Execution[](2);
-        calls[0] = Execution(address(target), 0.6 ether, abi.encodeCall(Target.ping, (1, alice, 2)));
+        calls[0] = routed(address(target), 0.6 ether, abi.encodeCall(Target.ping, (1, alice, 2)));
         calls[1] = calls[0];
         PackedUserOperation memory op = sessionOp(id, calls);
         expectValidationRevert(
@@ -311,7 +402,7 @@ contract SessionScopeTest is SakTest {
     function test_validateUserOp_reverts_whenValueWithoutANativeLimit() public {
         uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), true, 0));
         PackedUserOperation memory op =
-            sessionOp(id, one(address(target), 1 wei, abi.encodeCall(Target.ping, (1, alice, 2))));
+            sessionOp(id, call(address(target), 1 wei, abi.encodeCall(Target.ping, (1, alice, 2))));
         expectValidationRevert(
             abi.encodeWithSelector(ISakSessions.SpendCapExceeded.selector, address(0), 1, 0)
         );
@@ -323,9 +414,9 @@ contract SessionScopeTest is SakTest {
             pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether);
         c.permissions[0] = permission(bob, bytes4(0), true);
         uint32 id = grant(c);
-        submit(sessionOp(id, one(bob, 0.7 ether, "")));
+        submit(sessionOp(id, call(bob, 0.7 ether, "")));
         assertEq(bob.balance, 0.7 ether);
-        PackedUserOperation memory op = sessionOp(id, one(bob, 0.7 ether, ""));
+        PackedUserOperation memory op = sessionOp(id, call(bob, 0.7 ether, ""));
         expectValidationRevert(
             abi.encodeWithSelector(
                 ISakSessions.SpendCapExceeded.selector, address(0), 0.7 ether, 0.3 ether
@@ -344,7 +435,7 @@ contract SessionScopeTest is SakTest {
         // Four zero bytes and anything after them: a call into the fallback, not an ETH send.
         bytes memory data = bytes.concat(bytes4(0), tail);
         expectValidateRevert(
-            sessionOp(id, one(address(target), 0.1 ether, data)),
+            sessionOp(id, call(address(target), 0.1 ether, data)),
             notPermitted(address(target), bytes4(0))
         );
     }
@@ -434,7 +525,7 @@ contract SessionScopeTest is SakTest {
             (dirt << 160) | uint256(uint160(address(account))),
             uint256(0)
         );
-        expectValidateRevert(sessionOp(id, one(address(target), 0, data)), argFailed(1));
+        expectValidateRevert(sessionOp(id, call(address(target), 0, data)), argFailed(1));
     }
 
     function testFuzz_validateUserOp_reverts_whenCalldataTooShortForTheCondition(uint256 length)
@@ -447,7 +538,7 @@ contract SessionScopeTest is SakTest {
         assembly ("memory-safe") {
             mstore(data, cut)
         }
-        expectValidateRevert(sessionOp(id, one(address(target), 0, data)), argFailed(2));
+        expectValidateRevert(sessionOp(id, call(address(target), 0, data)), argFailed(2));
     }
 
     function test_validateUserOp_reverts_withTheIndexOfTheFailingCondition() public {
@@ -479,7 +570,7 @@ contract SessionScopeTest is SakTest {
         }
         uint32 id = grant(pingSession(conds, false, 0));
         bytes memory data = abi.encodePacked(Target.ping.selector, words);
-        PackedUserOperation memory op = sessionOp(id, one(address(target), 0, data));
+        PackedUserOperation memory op = sessionOp(id, call(address(target), 0, data));
 
         bytes32 hash = entryPoint.getUserOpHash(op);
         vm.cool(address(account)); // as in a real operation: the policy's slots start cold
@@ -535,22 +626,24 @@ contract SessionScopeTest is SakTest {
         submit(op);
     }
 
-    function test_validateUserOp_reverts_whenApproveButOnlyTransferAllowed() public {
-        ISakSessions.SessionConfig memory c = usdSession(100e6);
-        c.spendLimits[0].allowApprove = false;
-        uint32 id = grant(c);
+    /// @dev Sessions never approve, whatever the limit allows (see also Spend's approve tests).
+    function test_validateUserOp_reverts_whenApprovingACappedToken() public {
+        uint32 id = grant(usdSession(100e6));
         PackedUserOperation memory op =
             sessionOp(id, one(address(usd), 0, abi.encodeCall(usd.approve, (alice, 1e6))));
         expectValidationRevert(notPermitted(address(usd), usd.approve.selector));
         submit(op);
     }
 
-    function test_validateUserOp_reverts_whenTransferButOnlyApproveAllowed() public {
+    /// @dev Without `allowTransfer` a capped token leaves only for the adapter.
+    function test_validateUserOp_reverts_whenTransferToAnotherRecipientIsNotAllowed() public {
         ISakSessions.SessionConfig memory c = usdSession(100e6);
         c.spendLimits[0].allowTransfer = false;
         uint32 id = grant(c);
         PackedUserOperation memory op = sessionOp(id, transferCall(alice, 1e6));
-        expectValidationRevert(notPermitted(address(usd), usd.transfer.selector));
+        expectValidationRevert(
+            abi.encodeWithSelector(ISakSessions.RecipientNotPermitted.selector, address(usd), alice)
+        );
         submit(op);
     }
 
@@ -559,25 +652,286 @@ contract SessionScopeTest is SakTest {
         uint32 id = grant(c);
         PackedUserOperation memory op =
             sessionOp(id, one(address(usd), 1, abi.encodeCall(usd.transfer, (alice, 1e6))));
-        expectValidationRevert(
-            abi.encodeWithSelector(
-                ISakSessions.ValueNotPermitted.selector, address(usd), usd.transfer.selector, 1
-            )
-        );
+        expectValidationRevert(notPermitted(address(usd), usd.transfer.selector));
         submit(op);
     }
 
+    /// @dev address(0) names native ETH's cap, not a token: a `transfer`-shaped call to it
+    ///      (which would succeed, moving nothing) is not charged to the native cap.
+    function test_validateUserOp_reverts_whenTransferTargetsTheNativeSentinel() public {
+        uint32 id = grant(pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether));
+        bytes memory data = abi.encodeCall(usd.transfer, (account.sessionAdapter(), 1 ether));
+        PackedUserOperation memory op = sessionOp(id, one(address(0), 0, data));
+        expectValidationRevert(notPermitted(address(0), usd.transfer.selector));
+        submit(op);
+    }
+
+    /// @dev Every selector but `transfer` (approve included) on a capped token is refused.
     function testFuzz_validateUserOp_reverts_whenCappedTokenCalledWithAnyOtherSelector(bytes4 selector)
         public
     {
-        if (selector == usd.transfer.selector || selector == usd.approve.selector) {
-            selector = usd.transferFrom.selector;
-        }
+        if (selector == usd.transfer.selector) selector = usd.transferFrom.selector;
         uint32 id = grant(usdSession(100e6));
         bytes memory data = abi.encodeWithSelector(selector, address(account), alice, 1e6);
         expectValidateRevert(
             sessionOp(id, one(address(usd), 0, data)), notPermitted(address(usd), selector)
         );
+    }
+
+    // -------------------------------------------------------------------------------------
+    // The adapter route
+    // -------------------------------------------------------------------------------------
+
+    /// @dev `adapter.run(target, ping(1, alice, 2), [usd])` calldata.
+    function runPing() internal view returns (bytes memory) {
+        return abi.encodeCall(
+            SessionAdapter.run,
+            (address(target), abi.encodeCall(Target.ping, (1, alice, 2)), tokens1(address(usd)))
+        );
+    }
+
+    function malformed() internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(ISakSessions.MalformedAdapterCall.selector);
+    }
+
+    /// @dev A session op whose one element is `adapter.run` with the raw calldata `data`.
+    function runOp(uint32 id, bytes memory data)
+        internal
+        view
+        returns (PackedUserOperation memory)
+    {
+        return sessionOp(id, one(account.sessionAdapter(), 0, data));
+    }
+
+    function test_handleOps_callThroughTheAdapter_reachesTheTargetAsTheAdapter() public {
+        uint32 id = grantPing();
+        submit(sessionOp(id, ping(1, alice, 2)));
+        assertEq(target.pings(), 1);
+        assertEq(target.lastCaller(), account.sessionAdapter(), "the target never sees the account");
+    }
+
+    /// @dev Made by the account itself, a permitted call would act with the account's
+    ///      allowances and operator rights: refused, and named as such.
+    function test_validateUserOp_reverts_whenAPermittedCallIsMadeDirectly() public {
+        uint32 id = grantPing();
+        PackedUserOperation memory op =
+            sessionOp(id, one(address(target), 0, abi.encodeCall(Target.ping, (1, alice, 2))));
+        expectValidationRevert(
+            abi.encodeWithSelector(
+                ISakSessions.CallNotThroughAdapter.selector, address(target), Target.ping.selector
+            )
+        );
+        submit(op);
+    }
+
+    function test_validateUserOp_reverts_whenAPermittedEthSendIsMadeDirectly() public {
+        ISakSessions.SessionConfig memory c =
+            pingSession(new ISakSessions.ArgCondition[](0), true, 1 ether);
+        c.permissions[0] = permission(bob, bytes4(0), true);
+        uint32 id = grant(c);
+        PackedUserOperation memory op = sessionOp(id, one(bob, 0.1 ether, ""));
+        expectValidationRevert(
+            abi.encodeWithSelector(ISakSessions.CallNotThroughAdapter.selector, bob, bytes4(0))
+        );
+        submit(op);
+    }
+
+    /// @dev `run` is the adapter's only entry for a session (`sweep`, anything else: refused).
+    function testFuzz_validateUserOp_reverts_whenTheAdapterIsCalledWithAnotherSelector(bytes4 selector)
+        public
+    {
+        if (selector == SessionAdapter.run.selector) selector = SessionAdapter.sweep.selector;
+        uint32 id = grantPing();
+        address adapter = account.sessionAdapter();
+        expectValidateRevert(
+            runOp(id, abi.encodePacked(selector, uint256(0))), notPermitted(adapter, selector)
+        );
+    }
+
+    function test_validateUserOp_reverts_whenSweepIsCalledOnTheAdapter() public {
+        uint32 id = grantPing();
+        address adapter = account.sessionAdapter();
+        PackedUserOperation memory op =
+            runOp(id, abi.encodeCall(SessionAdapter.sweep, (tokens1(address(usd)))));
+        expectValidationRevert(notPermitted(adapter, SessionAdapter.sweep.selector));
+        submit(op);
+    }
+
+    /// @dev Each account has its own adapter: another account's is just another address.
+    function test_validateUserOp_reverts_whenRunIsCalledOnAnotherAccountsAdapter() public {
+        uint32 id = grantPing();
+        SakAccount second = factory.createAccount(owner, bytes32(uint256(1)));
+        address elsewhere = second.sessionAdapter();
+        assertNotEq(elsewhere, account.sessionAdapter());
+        PackedUserOperation memory op = sessionOp(
+            id,
+            one(elsewhere, 0, runPing()) // a well-formed run, on the wrong adapter
+        );
+        expectValidationRevert(notPermitted(elsewhere, SessionAdapter.run.selector));
+        submit(op);
+    }
+
+    function test_validateUserOp_reverts_whenRunIsCalledOnTheAdapterFactory() public {
+        uint32 id = grantPing();
+        PackedUserOperation memory op = sessionOp(id, one(address(adapters), 0, runPing()));
+        expectValidationRevert(forbidden(address(adapters)));
+        submit(op);
+    }
+
+    /// @dev EqAccount means the account: the adapter, which returns what it holds to the
+    ///      account, is not a valid recipient of a conditioned argument.
+    function test_validateUserOp_reverts_whenEqAccountArgumentIsTheAdapter() public {
+        uint32 id = grantCondition(ISakSessions.Op.EqAccount, 1, new bytes32[](0));
+        PackedUserOperation memory op = sessionOp(id, ping(0, account.sessionAdapter(), 0));
+        expectValidationRevert(argFailed(1));
+        submit(op);
+    }
+
+    function test_handleOps_canonicalRun_validatesAndExecutes() public {
+        uint32 id = grantPing();
+        submit(runOp(id, runPing()));
+        assertEq(target.pings(), 1);
+    }
+
+    /// @dev The two offset words (of `data`, of `tokens`) must be the canonical ones: with any
+    ///      other, the ABI decoder of `run` could read another call than the one checked.
+    function testFuzz_validateUserOp_reverts_whenARunOffsetIsAltered(bool ofTokens, uint256 value)
+        public
+    {
+        uint32 id = grantPing();
+        bytes memory data = runPing();
+        uint256 at = ofTokens ? 0x44 : 0x24; // byte offset of the word in `data`
+        uint256 canonical;
+        assembly ("memory-safe") {
+            canonical := mload(add(add(data, 0x20), at))
+        }
+        value = bound(value, 0, type(uint256).max - 1);
+        if (value >= canonical) value += 1;
+        assembly ("memory-safe") {
+            mstore(add(add(data, 0x20), at), value)
+        }
+        expectValidateRevert(runOp(id, data), malformed());
+    }
+
+    function testFuzz_validateUserOp_reverts_whenRunHasTrailingBytes(uint256 extra, bytes32 fill)
+        public
+    {
+        uint32 id = grantPing();
+        extra = bound(extra, 1, 96);
+        bytes memory tail = abi.encodePacked(fill, fill, fill);
+        assembly ("memory-safe") {
+            mstore(tail, extra)
+        }
+        expectValidateRevert(runOp(id, bytes.concat(runPing(), tail)), malformed());
+    }
+
+    function testFuzz_validateUserOp_reverts_whenRunIsTruncated(uint256 cut) public {
+        uint32 id = grantPing();
+        bytes memory data = runPing();
+        // Keep the selector: shorter, it is no `run` at all (CallNotPermitted).
+        cut = bound(cut, 1, data.length - 4);
+        assembly ("memory-safe") {
+            mstore(data, sub(mload(data), cut))
+        }
+        expectValidateRevert(runOp(id, data), malformed());
+    }
+
+    function testFuzz_validateUserOp_reverts_whenRunTargetHasDirtyUpperBits(uint256 dirt) public {
+        uint32 id = grantPing();
+        bytes memory data = runPing();
+        dirt = bound(dirt, 1, type(uint96).max);
+        uint256 word = (dirt << 160) | uint256(uint160(address(target)));
+        assembly ("memory-safe") {
+            mstore(add(data, 0x24), word)
+        }
+        expectValidateRevert(runOp(id, data), malformed());
+    }
+
+    function testFuzz_validateUserOp_reverts_whenRunTokenCountIsAltered(uint256 n) public {
+        uint32 id = grantPing();
+        bytes memory data = runPing(); // one token, its count in the second-to-last word
+        n = bound(n, 0, type(uint256).max - 1);
+        if (n >= 1) n += 1;
+        assembly ("memory-safe") {
+            mstore(add(data, sub(mload(data), 0x20)), n)
+        }
+        expectValidateRevert(runOp(id, data), malformed());
+    }
+
+    /// @dev A documented bound of the decoder: at most 64 tokens per `run`.
+    function test_validateUserOp_reverts_whenRunListsMoreThan64Tokens() public {
+        uint32 id = grantPing();
+        bytes memory ping_ = abi.encodeCall(Target.ping, (1, alice, 2));
+        bytes memory data =
+            abi.encodeCall(SessionAdapter.run, (address(target), ping_, new address[](65)));
+        expectValidateRevert(runOp(id, data), malformed());
+        data = abi.encodeCall(SessionAdapter.run, (address(target), ping_, new address[](64)));
+        assertFalse(sigFailed(validate(runOp(id, data))));
+    }
+
+    /// @dev Whatever `abi.encodeCall` produces, validation reads the same call as `abi.decode`.
+    function testFuzz_decodeRun_agreesWithAbiDecode_onCanonicalEncodings(
+        uint160 raw,
+        bytes32[5] memory words,
+        uint256 length,
+        uint256 count
+    ) public {
+        RunDecoder decoder = new RunDecoder();
+        address to = address(uint160(bound(raw, 0, type(uint160).max)));
+        bytes memory inner = abi.encodePacked(words);
+        length = bound(length, 0, inner.length);
+        assembly ("memory-safe") {
+            mstore(inner, length)
+        }
+        address[] memory tokens = new address[](bound(count, 0, 64));
+        for (uint256 i; i < tokens.length; ++i) {
+            tokens[i] = address(uint160(uint256(keccak256(abi.encode(words[i % 5], i)))));
+        }
+        bytes memory data = abi.encodeCall(SessionAdapter.run, (to, inner, tokens));
+        (address seenTarget, bytes memory seenData) = decoder.validation(data);
+        (address decodedTarget, bytes memory decodedData,) =
+            abi.decode(slice(data, 4), (address, bytes, address[]));
+        assertEq(seenTarget, decodedTarget);
+        assertEq(seenData, decodedData);
+        assertEq(seenTarget, to);
+        assertEq(seenData, inner);
+    }
+
+    /// @dev Differential: whenever validation accepts a (corrupted) `run` encoding, the ABI
+    ///      decoder of `run` accepts it too and reads the same target and call data.
+    function testFuzz_decodeRun_agreesWithTheAbiDecoderOfRun(
+        uint256 word,
+        uint256 value,
+        bool small,
+        uint256 cut
+    ) public {
+        RunDecoder decoder = new RunDecoder();
+        bytes memory data = runPing();
+        uint256 words = (data.length - 4) / 32;
+        word = bound(word, 0, words - 1);
+        // Small values are plausible offsets, lengths and counts; large ones anything else.
+        value = small
+            ? bound(value, 0, data.length + 64)
+            : bound(value, data.length + 65, type(uint256).max);
+        cut = bound(cut, 0, 40);
+        assembly ("memory-safe") {
+            mstore(add(add(data, 0x24), mul(word, 0x20)), value)
+            mstore(data, sub(mload(data), cut))
+        }
+        (bool validated, bytes memory seen) =
+            address(decoder).call(abi.encodeCall(decoder.validation, (data)));
+        (bool decoded, bytes memory ran) = address(decoder).call(data);
+        if (validated) {
+            assertTrue(decoded, "validation accepted what the adapter cannot decode");
+            assertEq(keccak256(seen), keccak256(ran), "validation saw another call");
+        }
+    }
+
+    function slice(bytes memory data, uint256 from) internal pure returns (bytes memory out) {
+        out = new bytes(data.length - from);
+        for (uint256 i; i < out.length; ++i) {
+            out[i] = data[from + i];
+        }
     }
 
     // -------------------------------------------------------------------------------------
@@ -721,8 +1075,8 @@ contract SessionScopeTest is SakTest {
 
     /// @dev The batch `[0x20][1][o]` names one element at `o`, past its own end. In the
     ///      account's validateUserOp calldata (canonical encoding) the op's paymasterAndData
-    ///      follows callData; `o` points 64 bytes into it, where a permitted `ping` sits after
-    ///      a zero paymaster address (the account pays; gas is unlimited). Without the element
+    ///      follows callData; `o` points 64 bytes into it, where a permitted `ping` (through
+    ///      the adapter) sits after a zero paymaster address (the account pays; gas is unlimited). Without the element
     ///      bounds check, validation approves a call that is not in callData at all.
     function test_validateUserOp_reverts_whenABatchElementLiesPastTheBatch() public {
         uint32 id = grantPing();
@@ -735,11 +1089,8 @@ contract SessionScopeTest is SakTest {
         );
         data = abi.encodePacked(data, uint256(1), o);
         PackedUserOperation memory op = userOp(data);
-        op.paymasterAndData = abi.encodePacked(
-            bytes32(0),
-            bytes32(0),
-            element(address(target), abi.encodeCall(Target.ping, (1, alice, 2)))
-        );
+        op.paymasterAndData =
+            abi.encodePacked(bytes32(0), bytes32(0), element(account.sessionAdapter(), runPing()));
         signSession(op, id, now_());
         expectValidateRevert(op, decodingError());
     }
@@ -748,16 +1099,21 @@ contract SessionScopeTest is SakTest {
     ///      paymasterAndData, as above).
     function test_validateUserOp_reverts_whenABatchElementsCallDataLiesPastTheBatch() public {
         uint32 id = grantPing();
-        // batch: [0x20][1][0x20][target][0][c] = 192 bytes; callData = 100 + 192 = 292 bytes,
+        // batch: [0x20][1][0x20][adapter][0][c] = 192 bytes; callData = 100 + 192 = 292 bytes,
         // padded to 320; the element starts at callData byte 196.
         uint256 c = 320 + 32 + 64 - 196;
         bytes memory data = abi.encodePacked(
             account.execute.selector, BATCH_MODE, uint256(0x40), uint256(192), uint256(0x20)
         );
         data = abi.encodePacked(
-            data, uint256(1), uint256(0x20), uint256(uint160(address(target))), uint256(0), c
+            data,
+            uint256(1),
+            uint256(0x20),
+            uint256(uint160(account.sessionAdapter())),
+            uint256(0),
+            c
         );
-        bytes memory ping_ = abi.encodeCall(Target.ping, (1, alice, 2));
+        bytes memory ping_ = runPing();
         PackedUserOperation memory op = userOp(data);
         op.paymasterAndData = abi.encodePacked(bytes32(0), bytes32(0), ping_.length, ping_);
         signSession(op, id, now_());

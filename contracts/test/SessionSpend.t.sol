@@ -2,9 +2,11 @@
 pragma solidity ^0.8.28;
 
 import {SakTest} from "./utils/SakTest.sol";
+import {Target} from "./mocks/MockTarget.sol";
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
+import {MockERC20} from "../src/mocks/MockERC20.sol";
 
 /// @notice Spend caps: per token, per fixed period aligned to the session start.
 contract SessionSpendTest is SakTest {
@@ -13,6 +15,10 @@ contract SessionSpendTest is SakTest {
     function setUp() public override {
         super.setUp();
         id = grant(usdSession(100e6));
+    }
+
+    function notPermitted(address to, bytes4 selector) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(ISakSessions.CallNotPermitted.selector, to, selector);
     }
 
     function test_transfer_withinCap_movesTokensAndRecordsSpend() public {
@@ -56,27 +62,165 @@ contract SessionSpendTest is SakTest {
         submit(op);
     }
 
-    function test_approve_countsAsSpend() public {
-        submit(sessionOp(id, one(address(usd), 0, abi.encodeCall(usd.approve, (alice, 70e6)))));
-        assertEq(account.getSpend(id, address(usd)).spent, 70e6);
-        PackedUserOperation memory op = sessionOp(id, transferCall(alice, 31e6));
-        expectValidationRevert(
-            abi.encodeWithSelector(ISakSessions.SpendCapExceeded.selector, address(usd), 31e6, 30e6)
-        );
+    // -------------------------------------------------------------------------------------
+    // Approvals: never by a session
+    // -------------------------------------------------------------------------------------
+
+    /// @dev An approval would let the spender pull later, outside every charge: a session can
+    ///      neither approve a capped token (which it could transfer) nor charge one instead.
+    function test_approve_reverts_onACappedToken_andChargesNothing() public {
+        PackedUserOperation memory op =
+            sessionOp(id, one(address(usd), 0, abi.encodeCall(usd.approve, (alice, 70e6))));
+        expectValidationRevert(notPermitted(address(usd), usd.approve.selector));
         submit(op);
+        assertEq(account.getSpend(id, address(usd)).spent, 0);
+        assertEq(usd.allowance(address(account), alice), 0);
     }
 
     function test_approve_reverts_forMaxAmount() public {
         PackedUserOperation memory op = sessionOp(
             id, one(address(usd), 0, abi.encodeCall(usd.approve, (alice, type(uint256).max)))
         );
+        expectValidationRevert(notPermitted(address(usd), usd.approve.selector));
+        submit(op);
+    }
+
+    function test_approve_reverts_onAnUncappedToken() public {
+        MockERC20 eur = new MockERC20("Test EUR", "tEUR", 6);
+        PackedUserOperation memory op =
+            sessionOp(id, one(address(eur), 0, abi.encodeCall(eur.approve, (alice, 1e6))));
+        expectValidationRevert(notPermitted(address(eur), eur.approve.selector));
+        submit(op);
+    }
+
+    /// @dev Through the adapter neither: a capped token is never a permitted target.
+    function test_approve_reverts_throughTheAdapter() public {
+        PackedUserOperation memory op =
+            sessionOp(id, call(address(usd), 0, abi.encodeCall(usd.approve, (alice, 1e6))));
+        expectValidationRevert(notPermitted(address(usd), usd.approve.selector));
+        submit(op);
+    }
+
+    // -------------------------------------------------------------------------------------
+    // Recipients: the adapter, or anyone with allowTransfer
+    // -------------------------------------------------------------------------------------
+
+    /// @dev A session for `agent` with tUSD capped at 100 per day, `allowTransfer` as given.
+    function recipientSession(bool allowTransfer) internal returns (uint32) {
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        c.spendLimits[0].allowTransfer = allowTransfer;
+        return grant(c);
+    }
+
+    function testFuzz_transfer_reverts_toAnyoneButTheAdapter_withoutAllowTransfer(
+        uint160 raw,
+        uint256 amount
+    ) public {
+        uint32 sid = recipientSession(false);
+        address to = address(uint160(bound(raw, 0, type(uint160).max)));
+        if (to == account.sessionAdapter()) to = alice;
+        amount = bound(amount, 0, 100e6);
+        expectValidateRevert(
+            sessionOp(sid, transferCall(to, amount)),
+            abi.encodeWithSelector(ISakSessions.RecipientNotPermitted.selector, address(usd), to)
+        );
+    }
+
+    function test_transfer_toAnyone_withAllowTransfer() public {
+        uint32 sid = recipientSession(true);
+        submit(sessionOp(sid, transferCall(alice, 10e6)));
+        assertEq(usd.balanceOf(alice), 10e6);
+        assertEq(account.getSpend(sid, address(usd)).spent, 10e6);
+    }
+
+    /// @dev Funding the adapter is a transfer out of the account: charged like any other, with
+    ///      or without `allowTransfer`.
+    function testFuzz_transfer_toTheAdapter_isAlwaysPermitted_andCharged(
+        bool allowTransfer,
+        uint256 amount
+    ) public {
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        c.spendLimits[0].allowTransfer = allowTransfer;
+        Target target = new Target();
+        c.permissions = new ISakSessions.CallPermission[](1);
+        c.permissions[0] = permission(address(target), Target.ping.selector, false);
+        uint32 sid = grant(c);
+        address adapter = account.sessionAdapter();
+        amount = bound(amount, 0, 100e6);
+        uint256 before = usd.balanceOf(address(account));
+        Execution memory use = viaAdapter(
+            adapter,
+            address(target),
+            0,
+            abi.encodeCall(Target.ping, (1, alice, 2)),
+            tokens1(address(usd))
+        );
+        submit(sessionOp(sid, two(fund(adapter, address(usd), amount), use)));
+        // Charged when it left; back within the operation, as the target took nothing.
+        assertEq(account.getSpend(sid, address(usd)).spent, amount);
+        assertEq(usd.balanceOf(adapter), 0);
+        assertEq(usd.balanceOf(address(account)), before);
+        PackedUserOperation memory op =
+            sessionOp(sid, two(fund(adapter, address(usd), 100e6 - amount + 1), use));
         expectValidationRevert(
             abi.encodeWithSelector(
-                ISakSessions.SpendCapExceeded.selector, address(usd), type(uint256).max, 100e6
+                ISakSessions.SpendCapExceeded.selector,
+                address(usd),
+                100e6 - amount + 1,
+                100e6 - amount
             )
         );
         submit(op);
     }
+
+    /// @dev Whatever a batch moves into the adapter, a later `run` of the batch must list:
+    ///      nothing the session paid for waits there for another operation or session.
+    function test_transfer_toTheAdapter_reverts_unlessALaterRunListsTheToken() public {
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        Target target = new Target();
+        c.permissions = new ISakSessions.CallPermission[](1);
+        c.permissions[0] = permission(address(target), Target.ping.selector, false);
+        uint32 sid = grant(c);
+        address adapter = account.sessionAdapter();
+        bytes memory ping = abi.encodeCall(Target.ping, (1, alice, 2));
+        bytes memory unlisted =
+            abi.encodeWithSelector(ISakSessions.AdapterFundingUnlisted.selector, address(usd));
+        expectValidateRevert(
+            sessionOp(sid, one(address(usd), 0, fund(adapter, address(usd), 1).callData)), unlisted
+        );
+        Execution memory listsNothing =
+            viaAdapter(adapter, address(target), 0, ping, new address[](0));
+        expectValidateRevert(
+            sessionOp(sid, two(fund(adapter, address(usd), 1), listsNothing)), unlisted
+        );
+        Execution memory lists =
+            viaAdapter(adapter, address(target), 0, ping, tokens1(address(usd)));
+        expectValidateRevert(sessionOp(sid, two(lists, fund(adapter, address(usd), 1))), unlisted);
+        submit(sessionOp(sid, two(fund(adapter, address(usd), 1), lists)));
+        assertEq(usd.balanceOf(adapter), 0);
+    }
+
+    /// @dev The recipient word must be the adapter's exactly: dirty upper bits are not it.
+    function testFuzz_transfer_reverts_whenTheAdapterRecipientHasDirtyUpperBits(uint256 dirt)
+        public
+    {
+        uint32 sid = recipientSession(false);
+        address adapter = account.sessionAdapter();
+        dirt = bound(dirt, 1, type(uint96).max);
+        bytes memory data = abi.encodePacked(
+            usd.transfer.selector, (dirt << 160) | uint256(uint160(adapter)), uint256(1e6)
+        );
+        expectValidateRevert(
+            sessionOp(sid, one(address(usd), 0, data)),
+            abi.encodeWithSelector(
+                ISakSessions.RecipientNotPermitted.selector, address(usd), adapter
+            )
+        );
+    }
+
+    // -------------------------------------------------------------------------------------
+    // Periods and the clock claim
+    // -------------------------------------------------------------------------------------
 
     function test_nextPeriod_resetsAllowance() public {
         submit(sessionOp(id, transferCall(alice, 100e6)));

@@ -25,11 +25,7 @@ contract SessionTokensTest is SakTest {
         ISakSessions.SessionConfig memory c = agentSession();
         c.spendLimits = new ISakSessions.SpendLimit[](1);
         c.spendLimits[0] = ISakSessions.SpendLimit({
-            token: token,
-            allowance: CAP,
-            period: uint32(DAY),
-            allowTransfer: true,
-            allowApprove: false
+            token: token, allowance: CAP, period: uint32(DAY), allowTransfer: true
         });
         return grant(c);
     }

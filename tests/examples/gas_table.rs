@@ -94,7 +94,7 @@ async fn main() -> BoxResult<()> {
         Row::measured("e", "plain EOA: ERC-20 transfer (tx)", Some(BASELINE_E), &e),
         Row::measured(
             "f",
-            "SakAccount, session key: approve + swapExactTokensForTokens (EqAccount on `to`)",
+            "SakAccount, session key: tUSD into its adapter + the adapter's swapExactTokensForTokens (EqAccount on `to`)",
             None,
             &f,
         ),
@@ -272,8 +272,9 @@ impl<'a> Bench<'a> {
         Ok(sender)
     }
 
-    /// Grants the benchmark session on `account`: tUSD capped per day (transfer and/or
-    /// approve), a swap permission on the router with `to == account`, 30 days, gas unlimited.
+    /// Grants the benchmark session on `account`: tUSD capped per day (`transfer`: to anyone,
+    /// else only into the account's adapter), a swap permission on the router with
+    /// `to == account`, 30 days, gas unlimited.
     async fn grant(
         &self,
         account: Address,
@@ -297,7 +298,6 @@ impl<'a> Bench<'a> {
                 allowance: U96::from(DAILY_CAP),
                 period: DAY,
                 allowTransfer: transfer,
-                allowApprove: !transfer,
             }],
             gasBudget: U80::MAX, // 2^80 - 1: no gas limit
             gasPeriod: 0,
@@ -375,11 +375,15 @@ impl<'a> Bench<'a> {
         let owner = self.key(6);
         let sender = self.sak_account(owner.address()).await?;
         let id = self.grant(sender, owner.address(), self.keys[4].address(), false).await?;
+        let adapter = sak_contracts::adapter_of(self.d.session_adapter, sender);
         let data = async || -> BoxResult<Bytes> {
-            Ok(execute_batch(&[
-                Call::new(self.d.usd, U256::ZERO, self.approve_data()),
-                Call::new(self.d.uniswap_v2_router, U256::ZERO, self.swap_data(sender).await?),
-            ]))
+            let swap = Call::new(self.d.uniswap_v2_router, U256::ZERO, self.swap_data(sender).await?);
+            Ok(execute_batch(&sak_policy::calldata::funded_call(
+                adapter,
+                self.d.usd,
+                U256::from(SWAP_IN),
+                &swap,
+            )))
         };
         self.three_ops(sender, Bytes::new(), data, &OpSigner::session(self.key(4), id)).await
     }
@@ -608,7 +612,7 @@ fn report(rows: &[Row<'_>], detail: [&Measured; 5], date: String) -> String {
         "every operation through sak-userop's pipeline (`UserOpClient` over a `SelfBundler`); limits from a traced `handleOps` simulation (`debug_traceCall`, callTracer): call = 1.1 × the execution frame's gas + 5,000, so no operation pays v0.8's penalty on unused execution gas (> 40,000); verification = 1.2 × (the validation frames' gas + 40,000), an upper bound: v0.8 charges nothing for unused verification gas, so it moves no `actualGasUsed`;",
         "one operation per `handleOps`, sent as a real transaction by a separate bundler account (the beneficiary); blocks 12 s apart;",
         "`actualGasUsed` repeats exactly from run to run; a transaction's `gasUsed` moves by a few tens of gas with the zero bytes of its signatures, clock and deadline;",
-        "session `b`: a 1,000 tUSD/day cap on tUSD (transfer), a 30-day expiry, an allowlist (router `swapExactTokensForTokens` with `to == account`), gas unlimited; session `f`: the same with approve instead of transfer.",
+        "session `b`: a 1,000 tUSD/day cap on tUSD (transfer), a 30-day expiry, an allowlist (router `swapExactTokensForTokens` with `to == account`), gas unlimited; session `f`: the same, its tUSD moving only into the account's adapter (no transfer to anyone), which makes the swap.",
     ] {
         let _ = writeln!(w, "- {line}");
     }

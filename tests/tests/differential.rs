@@ -14,8 +14,8 @@ use proptest::{
     prelude::*,
     test_runner::{Config, TestCaseError, TestRunner},
 };
-use sak_contracts::{ENTRY_POINT_V08, IUniswapV2Router02, MockERC20, SakAccount};
-use sak_policy::{Call, Context, Operation, Session, encode_execute};
+use sak_contracts::{ENTRY_POINT_V08, IUniswapV2Router02, MockERC20, SakAccount, SakAddresses};
+use sak_policy::{Call, Context, Operation, Session, calldata::through_adapter, encode_execute};
 use sak_primitives::{Condition, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit};
 use sak_testkit::{Kit, Profile};
 
@@ -25,15 +25,16 @@ const PAYMASTER: Address = address!("0x00000000000000000000000000000000000fee01"
 const PING: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
 const DAY: u64 = 86_400;
 
-/// What a generated call does, before the fixture's addresses are filled in.
+/// What a generated call does, before the fixture's addresses are filled in. `via`: made
+/// through the account's adapter (the permitted shape) rather than by the account itself.
 #[derive(Clone, Debug)]
 enum CallSpec {
-    Transfer { token: usize, amount: u64 },
+    Transfer { token: usize, amount: u64, to_adapter: bool },
     Approve { token: usize, amount: u64 },
-    Swap { to_account: bool, amount: u64, value: u64 },
-    EthSend { to_alice: bool, value: u64, data: Vec<u8> },
-    Ping { a: u64, b: u64, short: bool },
-    Raw { target: usize, selector: [u8; 4] },
+    Swap { to_account: bool, amount: u64, value: u64, via: bool },
+    EthSend { to_alice: bool, value: u64, data: Vec<u8>, via: bool },
+    Ping { a: u64, b: u64, short: bool, via: bool },
+    Raw { target: usize, selector: [u8; 4], via: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -51,15 +52,19 @@ fn call_spec() -> impl Strategy<Value = CallSpec> {
     // refusal path still comes up.
     let token = || prop_oneof![6 => Just(0usize), 2 => Just(1), 1 => Just(2)];
     let eth_data = prop_oneof![8 => Just(vec![]), 1 => proptest::collection::vec(any::<u8>(), 1..6)];
+    let via = || proptest::bool::weighted(0.9);
     prop_oneof![
-        5 => (token(), 0..400u64).prop_map(|(token, amount)| CallSpec::Transfer { token, amount }),
-        3 => (token(), 0..300u64).prop_map(|(token, amount)| CallSpec::Approve { token, amount }),
-        2 => (proptest::bool::weighted(0.85), 0..500u64, prop_oneof![6 => Just(0u64), 1 => 1..10u64])
-            .prop_map(|(to_account, amount, value)| CallSpec::Swap { to_account, amount, value }),
-        3 => (proptest::bool::weighted(0.85), 0..300_000u64, eth_data)
-            .prop_map(|(to_alice, value, data)| CallSpec::EthSend { to_alice, value, data }),
-        2 => (0..120u64, 0..4u64, proptest::bool::weighted(0.05)).prop_map(|(a, b, short)| CallSpec::Ping { a, b, short }),
-        1 => (0..5usize, any::<[u8; 4]>()).prop_map(|(target, selector)| CallSpec::Raw { target, selector }),
+        5 => (token(), 0..400u64, proptest::bool::weighted(0.5))
+            .prop_map(|(token, amount, to_adapter)| CallSpec::Transfer { token, amount, to_adapter }),
+        1 => (token(), 0..300u64).prop_map(|(token, amount)| CallSpec::Approve { token, amount }),
+        2 => (proptest::bool::weighted(0.85), 0..500u64, prop_oneof![6 => Just(0u64), 1 => 1..10u64], via())
+            .prop_map(|(to_account, amount, value, via)| CallSpec::Swap { to_account, amount, value, via }),
+        3 => (proptest::bool::weighted(0.85), 0..300_000u64, eth_data, via())
+            .prop_map(|(to_alice, value, data, via)| CallSpec::EthSend { to_alice, value, data, via }),
+        2 => (0..120u64, 0..4u64, proptest::bool::weighted(0.05), via())
+            .prop_map(|(a, b, short, via)| CallSpec::Ping { a, b, short, via }),
+        1 => (0..7usize, any::<[u8; 4]>(), via())
+            .prop_map(|(target, selector, via)| CallSpec::Raw { target, selector, via }),
     ]
 }
 
@@ -91,12 +96,11 @@ impl Fixture {
     }
 
     fn policy(&self, now: u64) -> Policy {
-        let limit = |token, allowance: u64, period: u64, transfer, approve| SpendLimit {
+        let limit = |token, allowance: u64, period: u64, transfer| SpendLimit {
             token,
             allowance: U256::from(allowance),
             period: period as u32,
             transfer,
-            approve,
         };
         let router = self.kit.deployment().uniswap_v2_router;
         Policy {
@@ -124,9 +128,9 @@ impl Fixture {
                 },
             ],
             spend_limits: vec![
-                limit(self.tokens[0], 1_000, DAY, true, true),
-                limit(self.tokens[1], 500, 3_600, false, true),
-                limit(NATIVE, 1_000_000, DAY, false, false),
+                limit(self.tokens[0], 1_000, DAY, true),
+                limit(self.tokens[1], 500, 3_600, false),
+                limit(NATIVE, 1_000_000, DAY, false),
             ],
             gas: Gas::Budget { wei: U256::from(4_000_000u64), period: DAY as u32 },
             max_ops: 8,
@@ -136,48 +140,65 @@ impl Fixture {
 
     fn call(&self, spec: &CallSpec) -> Call {
         let router = self.kit.deployment().uniswap_v2_router;
+        let adapter = SakAddresses::canonical().adapter_of(self.account);
         let erc20 = |token: usize, data: Vec<u8>| Call {
             target: self.tokens[token],
             value: U256::ZERO,
             data: data.into(),
         };
+        let maybe_via =
+            |via: bool, call: Call| if via { through_adapter(adapter, &call, &self.tokens) } else { call };
         match spec {
-            CallSpec::Transfer { token, amount } => {
-                erc20(*token, MockERC20::transferCall { to: ALICE, value: U256::from(*amount) }.abi_encode())
-            }
+            CallSpec::Transfer { token, amount, to_adapter } => erc20(
+                *token,
+                MockERC20::transferCall {
+                    to: if *to_adapter { adapter } else { ALICE },
+                    value: U256::from(*amount),
+                }
+                .abi_encode(),
+            ),
             CallSpec::Approve { token, amount } => erc20(
                 *token,
                 MockERC20::approveCall { spender: router, value: U256::from(*amount) }.abi_encode(),
             ),
-            CallSpec::Swap { to_account, amount, value } => Call {
-                target: router,
-                value: U256::from(*value),
-                data: IUniswapV2Router02::swapExactTokensForTokensCall {
-                    amountIn: U256::from(*amount),
-                    amountOutMin: U256::from(1),
-                    path: vec![self.tokens[0], self.tokens[1]],
-                    to: if *to_account { self.account } else { ALICE },
-                    deadline: U256::MAX,
-                }
-                .abi_encode()
-                .into(),
-            },
-            CallSpec::EthSend { to_alice, value, data } => Call {
-                target: if *to_alice { ALICE } else { BOB },
-                value: U256::from(*value),
-                data: data.clone().into(),
-            },
-            CallSpec::Ping { a, b, short } => {
+            CallSpec::Swap { to_account, amount, value, via } => maybe_via(
+                *via,
+                Call {
+                    target: router,
+                    value: U256::from(*value),
+                    data: IUniswapV2Router02::swapExactTokensForTokensCall {
+                        amountIn: U256::from(*amount),
+                        amountOutMin: U256::from(1),
+                        path: vec![self.tokens[0], self.tokens[1]],
+                        to: if *to_account { self.account } else { ALICE },
+                        deadline: U256::MAX,
+                    }
+                    .abi_encode()
+                    .into(),
+                },
+            ),
+            CallSpec::EthSend { to_alice, value, data, via } => maybe_via(
+                *via,
+                Call {
+                    target: if *to_alice { ALICE } else { BOB },
+                    value: U256::from(*value),
+                    data: data.clone().into(),
+                },
+            ),
+            CallSpec::Ping { a, b, short, via } => {
                 let mut data = PING.to_vec();
                 data.extend_from_slice(&U256::from(*a).to_be_bytes::<32>());
                 if !short {
                     data.extend_from_slice(&U256::from(*b).to_be_bytes::<32>());
                 }
-                Call { target: router, value: U256::ZERO, data: data.into() }
+                maybe_via(*via, Call { target: router, value: U256::ZERO, data: data.into() })
             }
-            CallSpec::Raw { target, selector } => {
-                let target = [self.account, ENTRY_POINT_V08, PERMIT2, router, self.tokens[2]][*target];
-                Call { target, value: U256::ZERO, data: selector.to_vec().into() }
+            CallSpec::Raw { target, selector, via } => {
+                let factory = SakAddresses::canonical().session_adapter;
+                let target =
+                    [self.account, ENTRY_POINT_V08, PERMIT2, router, self.tokens[2], adapter, factory]
+                        [*target];
+                maybe_via(*via, Call { target, value: U256::ZERO, data: selector.to_vec().into() })
             }
         }
     }

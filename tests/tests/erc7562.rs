@@ -29,6 +29,7 @@ use sak_contracts::{
     SessionKeyValidator,
 };
 use sak_e2e::trace::{self, CallFrame, Frames, StructLog, VALIDATE_USER_OP};
+use sak_policy::calldata::funded_call;
 use sak_testkit::{Deployment, Kit, Profile};
 use sak_userop::{Call, FeeCaps, Intent, OpSigner, SelfBundler, Submitter, UserOpClient, UserOpReceipt};
 use serde::Deserialize;
@@ -296,13 +297,12 @@ impl Fixture {
         }
     }
 
-    fn usd_limit(&self, transfer: bool, approve: bool) -> ISakSessions::SpendLimit {
+    fn usd_limit(&self, transfer: bool) -> ISakSessions::SpendLimit {
         ISakSessions::SpendLimit {
             token: self.d.usd,
             allowance: U96::from(1_000_000_000u64),
             period: DAY,
             allowTransfer: transfer,
-            allowApprove: approve,
         }
     }
 
@@ -364,7 +364,7 @@ async fn owner_op_validation_follows_erc7562() {
 #[tokio::test]
 async fn session_transfer_validation_follows_erc7562() {
     let fx = Fixture::new().await;
-    let config = fx.session(vec![], vec![fx.usd_limit(true, false)], U80::MAX, 0, 0).await;
+    let config = fx.session(vec![], vec![fx.usd_limit(true)], U80::MAX, 0, 0).await;
     let id = fx.grant(config).await;
     for _ in 0..2 {
         let included = fx.submit(&[fx.transfer(1_000_000)], fx.session_signer(id)).await;
@@ -392,7 +392,7 @@ async fn session_swap_with_argument_conditions_validation_follows_erc7562() {
             ISakSessions::ArgCondition { argIndex: 3, op: 4, values: vec![] },
         ],
     };
-    let config = fx.session(vec![permission], vec![fx.usd_limit(false, true)], U80::MAX, 0, 0).await;
+    let config = fx.session(vec![permission], vec![fx.usd_limit(false)], U80::MAX, 0, 0).await;
     let id = fx.grant(config).await;
 
     let provider = fx.kit.provider();
@@ -407,8 +407,8 @@ async fn session_swap_with_argument_conditions_validation_follows_erc7562() {
         to: fx.account,
         deadline,
     };
-    let approve = MockERC20::approveCall { spender: fx.d.uniswap_v2_router, value: amount_in };
-    let calls = [Call::contract(fx.d.usd, &approve), Call::contract(fx.d.uniswap_v2_router, &swap)];
+    let adapter = sak_contracts::adapter_of(fx.d.session_adapter, fx.account);
+    let calls = funded_call(adapter, fx.d.usd, amount_in, &Call::contract(fx.d.uniswap_v2_router, &swap));
     let included = fx.submit(&calls, fx.session_signer(id)).await;
     assert!(
         MockERC20::new(fx.d.tkn, provider).balanceOf(fx.account).call().await.unwrap()
@@ -423,7 +423,7 @@ async fn session_with_gas_budget_and_op_limit_validation_follows_erc7562() {
     let fx = Fixture::new().await;
     // 0.05 ETH of gas per day, at most 5 operations.
     let budget = U80::from(5u64 * 10u64.pow(16));
-    let config = fx.session(vec![], vec![fx.usd_limit(true, false)], budget, DAY, 5).await;
+    let config = fx.session(vec![], vec![fx.usd_limit(true)], budget, DAY, 5).await;
     let id = fx.grant(config).await;
     let included = fx.submit(&[fx.transfer(1_000_000)], fx.session_signer(id)).await;
     // The counters are read and written too.
@@ -496,7 +496,7 @@ async fn account_keyed_hashes<P: Provider>(
 async fn module_session_validation_on_an_erc7579_account_follows_erc7562() {
     let fx = Fixture::new().await;
     let provider = fx.kit.provider();
-    let module = *SessionKeyValidator::deploy(provider).await.unwrap().address();
+    let module = fx.d.session_key_validator;
     let modular = *MockERC7579Account::deploy(provider, module).await.unwrap().address();
     let fund = alloy::rpc::types::TransactionRequest::default().to(modular).value(U256::from(10u64.pow(18)));
     provider.send_transaction(fund).await.unwrap().get_receipt().await.unwrap();
@@ -512,7 +512,7 @@ async fn module_session_validation_on_an_erc7579_account_follows_erc7562() {
     // The account grants (an owner action): impersonated, through a wallet-less provider so
     // that anvil sends the transaction as the account.
     let budget = U80::from(5u64 * 10u64.pow(16));
-    let config = fx.session(vec![], vec![fx.usd_limit(true, false)], budget, DAY, 5).await;
+    let config = fx.session(vec![], vec![fx.usd_limit(true)], budget, DAY, 5).await;
     let _: () = provider.raw_request("anvil_impersonateAccount".into(), (modular,)).await.unwrap();
     let plain = alloy::providers::ProviderBuilder::new().connect_http(fx.kit.rpc_url().parse().unwrap());
     // `grantSession(SessionConfig)` has the same signature on the module and on our accounts.

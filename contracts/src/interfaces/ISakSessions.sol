@@ -140,6 +140,9 @@ interface ISakSessions {
     error RecipientNotPermitted(address token, address to);
     /// @notice A `run` call to the adapter that is not in the canonical ABI encoding.
     error MalformedAdapterCall();
+    /// @notice The batch moves `token` into the adapter but no later `run` of the batch lists
+    ///         it (to use it, and return what is left to the account).
+    error AdapterFundingUnlisted(address token);
     error ValueNotPermitted(address target, bytes4 selector, uint256 value);
     error ArgumentConditionFailed(address target, bytes4 selector, uint8 argIndex);
     error SpendCapExceeded(address token, uint256 requested, uint256 remaining);

@@ -49,6 +49,9 @@ library SessionLib {
         address holder;
         /// @dev The {SessionAdapter} factory; the account's own adapter is its clone.
         address adapter;
+        /// @dev The account's EntryPoint is known to be v0.8, which admits an operation only
+        ///      after `validAfter` (v0.7: from `validAfter` on). False when unknown (a module).
+        bool entryPointV08;
     }
 
     /// @dev Per account: the owner (smart account form only), the revocation epoch, the next
@@ -269,7 +272,7 @@ library SessionLib {
             ISakSessions.SpendLimit calldata limit = config.spendLimits[i];
             if (limit.allowance == 0) revert ISakSessions.ZeroAllowance(limit.token);
             _checkPeriod(limit.period, span, type(uint32).max);
-            if (_privileged(limit.token, ctx)) {
+            if (_privileged(limit.token, ctx) || limit.token == adapterOf(ctx)) {
                 revert ISakSessions.ForbiddenTarget(limit.token);
             }
             // Native ETH leaves only as the value of an adapter call: it takes no transfer flag.
@@ -473,9 +476,13 @@ library SessionLib {
         bytes32 digest = sessionDigest(userOpHash, id, clock);
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, sig[10:]);
         bool sigOk = err == ECDSA.RecoverError.NoError && recovered == signer;
-        // The EntryPoint accepts `validAfter < now <= validUntil`; our bounds are inclusive.
-        return
-            ERC4337Utils.packValidationData(sigOk, validAfter == 0 ? 0 : validAfter - 1, validUntil);
+        // The operation must run inside the charged period, never in the one before. EntryPoint
+        // v0.8 admits it when `validAfter < now`, v0.7 when `validAfter <= now`: on v0.8 one
+        // second less makes the period's first second usable; where the EntryPoint is unknown
+        // (the module) the period's start as is holds on both (on v0.8 the first second of a
+        // period is then unusable, never an earlier one).
+        if (ctx.entryPointV08 && validAfter != 0) --validAfter;
+        return ERC4337Utils.packValidationData(sigOk, validAfter, validUntil);
     }
 
     /// @notice What the session key signs: the user operation hash (which binds chain,
@@ -586,11 +593,21 @@ library SessionLib {
         validAfter = s.validAfter;
         validUntil = s.validUntil;
 
+        Batch memory batch =
+            Batch({adapter: adapterOf(ctx), funded: new address[](calls.length), open: 0});
         for (uint256 i; i < calls.length; ++i) {
             (uint48 after_, uint48 until_) =
-                _authorizeCall(l, sKey, calls[i], s.validAfter, clock, ctx);
+                _authorizeCall(l, sKey, calls[i], s.validAfter, clock, ctx, batch);
             if (after_ > validAfter) validAfter = after_;
             if (until_ < validUntil) validUntil = until_;
+        }
+        // What the batch moves into the adapter goes back to the account within the operation:
+        // a later `run` lists it (and returns what its target leaves). Nothing of the account
+        // waits in the adapter for another operation, or another session, to use uncharged.
+        for (uint256 i; i < batch.open; ++i) {
+            if (batch.funded[i] != address(0)) {
+                revert ISakSessions.AdapterFundingUnlisted(batch.funded[i]);
+            }
         }
 
         if (s.flags & HAS_COUNTERS != 0) {
@@ -621,37 +638,48 @@ library SessionLib {
         signer = s.signer;
     }
 
+    /// @dev The account's adapter, and the tokens the batch has moved into it that no later
+    ///      `run` has listed yet (`open` entries, cleared to zero when listed).
+    struct Batch {
+        address adapter;
+        address[] funded;
+        uint256 open;
+    }
+
     function _authorizeCall(
         Layout storage l,
         bytes32 sKey,
         Execution calldata call,
         uint40 anchor,
         uint40 clock,
-        Ctx memory ctx
+        Ctx memory ctx,
+        Batch memory batch
     ) private returns (uint48 validAfter, uint48 validUntil) {
         address target = call.target;
         address account = ctx.account;
         bytes calldata data = call.callData;
         validUntil = type(uint48).max;
+        if (_privileged(target, ctx)) revert ISakSessions.ForbiddenTarget(target);
         bytes4 selector = data.length < 4 ? bytes4(0) : bytes4(data[:4]);
 
         if (selector == TRANSFER && data.length == 68) {
             TokenRecord storage t = l.tokens[tokenKey(sKey, target)][account];
             uint8 flags = t.flags;
-            // Exactly (address, uint256), no value; a token without a cap never leaves.
-            if (flags == 0 || call.value != 0) revert ISakSessions.CallNotPermitted(target, selector);
-            if (
-                flags & TOKEN_TRANSFER == 0
-                    && bytes32(data[4:36]) != bytes32(uint256(uint160(adapterOf(ctx))))
-            ) {
+            // Exactly (address, uint256), no value; a token without a cap never leaves (and
+            // address(0) is native ETH's cap, not a token).
+            if (flags == 0 || call.value != 0 || target == address(0)) {
+                revert ISakSessions.CallNotPermitted(target, selector);
+            }
+            if (bytes32(data[4:36]) == bytes32(uint256(uint160(batch.adapter)))) {
+                batch.funded[batch.open++] = target;
+            } else if (flags & TOKEN_TRANSFER == 0) {
                 revert ISakSessions.RecipientNotPermitted(target, address(bytes20(data[16:36])));
             }
             return _charge(t, target, uint256(bytes32(data[36:68])), anchor, clock);
         }
 
-        address adapter = adapterOf(ctx);
+        address adapter = batch.adapter;
         if (target != adapter || selector != RUN) {
-            if (_privileged(target, ctx)) revert ISakSessions.ForbiddenTarget(target);
             // A permitted call made by the account itself would act with its allowances.
             if (l.permissions[permissionKey(sKey, target, selector)][account].exists) {
                 revert ISakSessions.CallNotThroughAdapter(target, selector);
@@ -659,8 +687,11 @@ library SessionLib {
             revert ISakSessions.CallNotPermitted(target, selector);
         }
 
-        (address inner, bytes calldata innerData) = decodeRun(data);
-        if (_privileged(inner, ctx) || inner == adapter) revert ISakSessions.ForbiddenTarget(inner);
+        (address inner, bytes calldata innerData, bytes calldata tokens) = decodeRun(data);
+        if (_privileged(inner, ctx) || inner == adapter) {
+            revert ISakSessions.ForbiddenTarget(inner);
+        }
+        _listed(batch, tokens);
         if (innerData.length != 0 && innerData.length < 4) {
             revert ISakSessions.CallNotPermitted(inner, bytes4(0));
         }
@@ -686,15 +717,15 @@ library SessionLib {
         }
     }
 
-    /// @notice The inner call of `run(address target, bytes data, address[] tokens)` calldata,
-    ///         which must be in the canonical ABI encoding (offsets 0x60 and right after `data`,
-    ///         nothing after `tokens`), so the adapter's decoder reads exactly what is checked
-    ///         here. `tokens` need no check: the adapter only approves and returns its own
-    ///         balances.
+    /// @notice The inner call and the token list of `run(address target, bytes data, address[]
+    ///         tokens)` calldata, which must be in the canonical ABI encoding (offsets 0x60 and
+    ///         right after `data`, at most 64 tokens, nothing after them), so the adapter's
+    ///         decoder reads exactly what is checked here. `tokens` comes back as its raw
+    ///         32-byte words: the adapter only approves and returns its own balances of them.
     function decodeRun(bytes calldata data)
         internal
         pure
-        returns (address target, bytes calldata inner)
+        returns (address target, bytes calldata inner, bytes calldata tokens)
     {
         // selector ‖ target ‖ 0x60 ‖ tokensOffset ‖ len ‖ data (padded) ‖ n ‖ tokens
         if (data.length < 4 + 0xa0) revert ISakSessions.MalformedAdapterCall();
@@ -713,6 +744,23 @@ library SessionLib {
         }
         target = address(uint160(word));
         inner = data[132:132 + len];
+        tokens = data[36 + tokensOffset:];
+    }
+
+    /// @dev Marks as listed every funded token whose address appears among `tokens` (32-byte
+    ///      words; a word with dirty upper bits matches nothing, and the adapter's decoder
+    ///      would refuse it anyway).
+    function _listed(Batch memory batch, bytes calldata tokens) private pure {
+        for (uint256 i; i < batch.open; ++i) {
+            bytes32 funded = bytes32(uint256(uint160(batch.funded[i])));
+            if (funded == 0) continue;
+            for (uint256 j; j < tokens.length; j += 32) {
+                if (bytes32(tokens[j:j + 32]) == funded) {
+                    batch.funded[i] = address(0);
+                    break;
+                }
+            }
+        }
     }
 
     function _checkCondition(

@@ -1,402 +1,269 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {Test, console} from "forge-std/Test.sol";
-import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
-import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
-import {CanonicalDeployer} from "../utils/Canonical.sol";
-import {IEntryPointV08} from "../utils/SakTest.sol";
-import {IUniswapV2Router, UniswapV2} from "../utils/UniswapV2.sol";
-import {ISakSessions} from "../../src/interfaces/ISakSessions.sol";
-import {SakAccount} from "../../src/SakAccount.sol";
-import {SakAccountFactory} from "../../src/SakAccountFactory.sol";
+import {console} from "forge-std/Test.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SessionAdapter} from "../../src/SessionAdapter.sol";
 import {MockERC20} from "../../src/mocks/MockERC20.sol";
+import {PathDeployer, SessionPath} from "./SessionPaths.sol";
+import {OutflowHandler, World} from "./OutflowHandler.sol";
+import {MockPermit2} from "../mocks/MockPermit2.sol";
+import {MockSpenderProxy} from "../mocks/MockSpenderProxy.sol";
+import {MockSwapRouter} from "../mocks/MockSwapRouter.sol";
+import {MockGrabber} from "../mocks/MockGrabber.sol";
+import {MockERC721} from "../mocks/MockERC721.sol";
 
-/// @notice A contract the session may pay ETH into (value-carrying permission).
-contract Sink {
-    function deposit() external payable {}
-}
-
-/// @notice Acts as a compromised session key: it signs anything and tries everything.
-contract HostileSession is Test {
-    bytes32 internal constant BATCH_MODE = bytes32(uint256(1) << 248);
-    uint256 internal constant DAY = 86_400;
-
-    IEntryPointV08 internal immutable ep;
-    SakAccount internal immutable account;
-    MockERC20 internal immutable usd;
-    MockERC20 internal immutable tkn;
-    IUniswapV2Router internal immutable router;
-    Sink internal immutable sink;
-    address internal immutable owner;
-    uint256 internal immutable agentKey;
-    uint32 internal immutable id;
-    uint40 internal immutable start;
-    uint40 internal immutable end;
-    address internal immutable thief = makeAddr("thief");
-    address internal immutable bundler = makeAddr("bundler");
-
-    // Ghost state.
-    mapping(address token => uint256) public totalCharged;
-    mapping(address token => uint256) public totalOut;
-    mapping(address token => uint256) public maxChargedInAPeriod;
-    uint256 public validatedAfterRevoke;
-    uint256 public validatedOutsideTime;
-    uint256 public forbiddenSucceeded;
-    uint256 public staleOrFutureSucceeded;
-    uint256 public validatedOps;
-    bool public revoked;
-
-    constructor(
-        IEntryPointV08 ep_,
-        SakAccount account_,
-        MockERC20 usd_,
-        MockERC20 tkn_,
-        IUniswapV2Router router_,
-        Sink sink_,
-        address owner_,
-        uint256 agentKey_,
-        uint32 id_,
-        uint40 start_,
-        uint40 end_
-    ) {
-        (ep, account, usd, tkn, router, sink) = (ep_, account_, usd_, tkn_, router_, sink_);
-        (owner, agentKey, id, start, end) = (owner_, agentKey_, id_, start_, end_);
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Actions
-    // ---------------------------------------------------------------------------------------
-
-    function transfer(uint256 tokenSeed, uint256 amount, bool toThief) external {
-        MockERC20 token = _token(tokenSeed);
-        amount = bound(amount, 0, 200 * _unit(token));
-        _session(
-            _one(
-                address(token),
-                0,
-                abi.encodeCall(token.transfer, (toThief ? thief : address(sink), amount))
-            )
-        );
-    }
-
-    function approve(uint256 tokenSeed, uint256 amount, bool toThief) external {
-        MockERC20 token = _token(tokenSeed);
-        amount = bound(amount, 0, 200 * _unit(token));
-        _session(
-            _one(
-                address(token),
-                0,
-                abi.encodeCall(token.approve, (toThief ? thief : address(router), amount))
-            )
-        );
-    }
-
-    /// @dev A spender the session approved pulls later, outside any session operation.
-    function pullLater(uint256 tokenSeed, uint256 amount) external {
-        MockERC20 token = _token(tokenSeed);
-        uint256 allowance = token.allowance(address(account), thief);
-        amount = bound(amount, 0, allowance);
-        if (amount == 0) return;
-        uint256 before = token.balanceOf(address(account));
-        vm.prank(thief);
-        token.transferFrom(address(account), thief, amount);
-        totalOut[address(token)] += before - token.balanceOf(address(account));
-    }
-
-    function swap(uint256 amountIn, bool approveFirst, bool payThief) external {
-        amountIn = bound(amountIn, 1, 60e6);
-        address[] memory path = new address[](2);
-        (path[0], path[1]) = (address(usd), address(tkn));
-        Execution[] memory calls = new Execution[](approveFirst ? 2 : 1);
-        if (approveFirst) {
-            calls[0] = Execution(
-                address(usd), 0, abi.encodeCall(usd.approve, (address(router), amountIn))
-            );
-        }
-        calls[calls.length - 1] = Execution(
-            address(router),
-            0,
-            abi.encodeCall(
-                router.swapExactTokensForTokens,
-                (amountIn, 0, path, payThief ? thief : address(account), type(uint256).max)
-            )
-        );
-        _session(calls);
-    }
-
-    function payEth(uint256 amount) external {
-        amount = bound(amount, 0, 0.6 ether);
-        _session(_one(address(sink), amount, abi.encodeCall(sink.deposit, ())));
-    }
-
-    function batch(uint256 a, uint256 b, uint256 c) external {
-        Execution[] memory calls = new Execution[](3);
-        calls[0] =
-            Execution(address(usd), 0, abi.encodeCall(usd.transfer, (thief, bound(a, 0, 80e6))));
-        calls[1] =
-            Execution(address(usd), 0, abi.encodeCall(usd.approve, (thief, bound(b, 0, 80e6))));
-        calls[2] =
-            Execution(address(tkn), 0, abi.encodeCall(tkn.transfer, (thief, bound(c, 0, 1e18))));
-        _session(calls);
-    }
-
-    /// @dev Calls nothing may reach: the account itself, the EntryPoint, token pulls.
-    function forbidden(uint256 which) external {
-        which = bound(which, 0, 4);
-        Execution[] memory calls;
-        if (which == 0) {
-            ISakSessions.SessionConfig memory c;
-            calls = _one(address(account), 0, abi.encodeCall(account.grantSession, (c)));
-        } else if (which == 1) {
-            calls = _one(address(account), 0, abi.encodeCall(account.revokeAllSessions, ()));
-        } else if (which == 2) {
-            calls = _one(
-                address(ep), 0, abi.encodeWithSignature("withdrawTo(address,uint256)", thief, 1)
-            );
-        } else if (which == 3) {
-            calls = _one(
-                address(usd), 0, abi.encodeCall(usd.transferFrom, (address(account), thief, 1))
-            );
-        } else {
-            calls = _one(
-                address(account),
-                0,
-                abi.encodeWithSignature("execute(bytes32,bytes)", BATCH_MODE, "")
-            );
-        }
-        if (_submit(calls, _now())) forbiddenSucceeded++;
-    }
-
-    /// @dev Signs with a clock claim one or more periods away from now.
-    function skewedClock(uint256 periods, bool future, uint256 amount) external {
-        periods = bound(periods, 1, 3);
-        uint256 now_ = _now();
-        uint256 skew = periods * DAY;
-        if (!future && now_ < start + skew) return;
-        uint40 clock = uint40(future ? now_ + skew : now_ - skew);
-        amount = bound(amount, 1, 100e6);
-        if (_submit(_one(address(usd), 0, abi.encodeCall(usd.transfer, (thief, amount))), clock)) {
-            staleOrFutureSucceeded++;
-        }
-    }
-
-    /// @dev Mostly hours, sometimes days: crosses period edges and, late in a run, the expiry.
-    function warp(uint256 secs) external {
-        secs = secs % 8 == 0 ? bound(secs, 0, 2 * DAY) : bound(secs, 0, 6 hours);
-        vm.warp(_now() + secs);
-    }
-
-    /// @dev Late in a run (the fuzzer favours edge seeds such as 0, so gate on progress), and
-    ///      then the session keeps trying.
-    function ownerRevokes(uint256 seed) external {
-        if (revoked || validatedOps < 12) return;
-        vm.prank(owner);
-        if (seed % 2 == 0) account.revokeAllSessions();
-        else account.revokeSession(id);
-        revoked = true;
-    }
-
-    function usdToken() external view returns (MockERC20) {
-        return usd;
-    }
-
-    function tknToken() external view returns (MockERC20) {
-        return tkn;
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Plumbing
-    // ---------------------------------------------------------------------------------------
-
-    function _session(Execution[] memory calls) internal {
-        _submit(calls, _now());
-    }
-
-    /// @dev Submits a session op through the EntryPoint; records outflow and charges.
-    function _submit(Execution[] memory calls, uint40 clock) internal returns (bool validated) {
-        address[3] memory tokens = [address(usd), address(tkn), address(0)];
-        uint256[3] memory before;
-        ISakSessions.SpendView[3] memory spendBefore;
-        for (uint256 i; i < 3; ++i) {
-            before[i] = _balance(tokens[i]);
-            spendBefore[i] = account.getSpend(id, tokens[i]);
-        }
-        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
-        ops[0] = _op(calls, clock);
-        vm.prank(bundler, bundler);
-        try ep.handleOps(ops, payable(bundler)) {
-            validated = true;
-        } catch {}
-        if (!validated) return false;
-        validatedOps++;
-        if (revoked) validatedAfterRevoke++;
-        uint256 now_ = _now();
-        if (now_ < start || now_ > end) validatedOutsideTime++;
-        for (uint256 i; i < 3; ++i) {
-            uint256 afterBalance = _balance(tokens[i]);
-            // Tokens: what left the account. ETH: what reached the sink (the account's ETH also
-            // pays gas, which the gas budget governs, not this cap).
-            if (tokens[i] == address(0)) totalOut[address(0)] += afterBalance - before[i];
-            else if (afterBalance < before[i]) totalOut[tokens[i]] += before[i] - afterBalance;
-            ISakSessions.SpendView memory s = account.getSpend(id, tokens[i]);
-            uint256 delta =
-                s.window == spendBefore[i].window ? s.spent - spendBefore[i].spent : s.spent;
-            totalCharged[tokens[i]] += delta;
-            if (s.spent > maxChargedInAPeriod[tokens[i]]) maxChargedInAPeriod[tokens[i]] = s.spent;
-        }
-    }
-
-    function _op(Execution[] memory calls, uint40 clock)
-        internal
-        view
-        returns (PackedUserOperation memory op)
-    {
-        op.sender = address(account);
-        op.nonce = ep.getNonce(address(account), 0);
-        op.callData =
-            abi.encodeWithSignature("execute(bytes32,bytes)", BATCH_MODE, abi.encode(calls));
-        op.accountGasLimits = bytes32((uint256(600_000) << 128) | 600_000);
-        op.preVerificationGas = 50_000;
-        op.gasFees = bytes32((uint256(1 gwei) << 128) | 1 gwei);
-        bytes32 digest = keccak256(abi.encode(ep.getUserOpHash(op), id, clock));
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(agentKey, digest);
-        op.signature = abi.encodePacked(uint8(1), id, clock, r, s, v);
-    }
-
-    function _one(address target, uint256 value, bytes memory data)
-        internal
-        pure
-        returns (Execution[] memory c)
-    {
-        c = new Execution[](1);
-        c[0] = Execution(target, value, data);
-    }
-
-    function _token(uint256 seed) internal view returns (MockERC20) {
-        return seed % 2 == 0 ? usd : tkn;
-    }
-
-    function _unit(MockERC20 token) internal view returns (uint256) {
-        return 10 ** token.decimals();
-    }
-
-    function _balance(address token) internal view returns (uint256) {
-        return
-            token == address(0)
-                ? address(sink).balance
-                : MockERC20(token).balanceOf(address(account));
-    }
-
-    function _now() internal view returns (uint40) {
-        return uint40(vm.getBlockTimestamp());
-    }
-}
-
-/// @notice DESIGN properties 1-4 and 6 under a hostile session.
-contract SessionInvariantsTest is CanonicalDeployer {
-    uint96 internal constant USD_CAP = 100e6;
-    uint96 internal constant TKN_CAP = 1e18;
-    uint96 internal constant ETH_CAP = 1 ether;
+/// @title SessionInvariants
+/// @notice DESIGN properties 1, 3, 4 and 9 (SECURITY.md cases 25-27, 32, 36, 39, 65-68) under a
+///         hostile handler ({OutflowHandler}), on every path a session operation can take: one
+///         concrete contract per path below. The account starts with an old owner allowance of
+///         the uncapped token X to the router, Permit2 allowances, and an NFT operator approval
+///         to a permitted target, all made before the grant; the handler adds more at any time.
+///
+/// Invariants, over the ghost record of every net decrease of the account's assets:
+/// (i)   outside session operations nothing ever leaves the account;
+/// (ii)  per session and capped asset, what left during its operations sums to at most its cap
+///       in every aligned period [validAfter + k*period, +period), and to at most twice the cap
+///       in any window [t, t+period) (the fixed-window boundary effect);
+/// (iii) a token a session has no cap for (X; B in helper sessions) and the NFT never leave through
+///       it; nothing leaves through a session outside its [validAfter, validUntil];
+/// (iv)  no operation of a revoked or expired (or not yet started) session, or signed by a
+///       rotated-out or foreign key, ever validates; no session approval ever validates;
+/// (v)   the adapter ends every step holding no allowance, Permit2 allowance, operator right
+///       or ETH, and nobody pulled from it outside a session operation.
+abstract contract SessionInvariantsBase is PathDeployer {
     uint40 internal constant START = 1_800_000_000;
-    uint40 internal constant END = START + 10 days;
+    address internal constant PERMIT2 = 0x000000000022D473030F116dDEE9F6B43aC78BA3;
 
-    HostileSession internal handler;
-    SakAccount internal account;
-    address internal owner = makeAddr("owner");
+    OutflowHandler internal handler;
+    SessionPath internal path;
+    World internal w;
+
+    function _kind() internal pure virtual returns (Kind);
 
     function setUp() public {
         vm.warp(START);
-        IEntryPointV08 ep = IEntryPointV08(address(deployEntryPointV08()));
-        account = new SakAccountFactory(new SakAccount()).createAccount(owner, bytes32(0));
-        vm.deal(address(account), 100 ether);
-        MockERC20 usd = new MockERC20("Test USD", "tUSD", 6);
-        MockERC20 tkn = new MockERC20("Test Token", "TKN", 18);
-        IUniswapV2Router router = UniswapV2.deploy();
-        UniswapV2.seedPool(router, usd, tkn);
-        usd.mint(address(account), 1_000_000e6);
-        tkn.mint(address(account), 1_000e18);
-        Sink sink = new Sink();
+        path = deployPath(_kind(), new SessionAdapter());
+        address account = path.account();
+        w.path = path;
+        w.a = new MockERC20("Capped A", "A", 18);
+        w.b = new MockERC20("Capped B", "B", 6);
+        w.x = new MockERC20("Uncapped X", "X", 18);
+        w.junk = new MockERC20("Attacker Junk", "JUNK", 18);
+        w.nft = new MockERC721();
+        w.thief = makeAddr("thief");
+        vm.etch(PERMIT2, address(new MockPermit2()).code);
+        w.proxy = new MockSpenderProxy(address(this));
+        w.router = new MockSwapRouter(w.proxy);
+        w.proxy.authorise(address(w.router), true);
+        address[] memory grabbable = new address[](4);
+        (grabbable[0], grabbable[1], grabbable[2], grabbable[3]) =
+        (address(w.a), address(w.b), address(w.x), address(w.junk));
+        uint256[] memory ids = new uint256[](3);
+        (ids[0], ids[1], ids[2]) = (1, 2, 3);
+        w.grabber = new MockGrabber(w.thief, grabbable, w.nft, ids);
 
-        (address agent, uint256 agentKey) = makeAddrAndKey("agent");
-        ISakSessions.SessionConfig memory c;
-        c.signer = agent;
-        c.validAfter = START;
-        c.validUntil = END;
-        c.spendLimits = new ISakSessions.SpendLimit[](3);
-        c.spendLimits[0] = ISakSessions.SpendLimit(address(usd), USD_CAP, 1 days, true, true);
-        c.spendLimits[1] = ISakSessions.SpendLimit(address(tkn), TKN_CAP, 1 days, true, true);
-        c.spendLimits[2] = ISakSessions.SpendLimit(address(0), ETH_CAP, 1 days, false, false);
-        c.permissions = new ISakSessions.CallPermission[](2);
-        c.permissions[0].target = address(router);
-        c.permissions[0].selector = IUniswapV2Router.swapExactTokensForTokens.selector;
-        c.permissions[0].conditions = new ISakSessions.ArgCondition[](1);
-        c.permissions[0].conditions[0] =
-            ISakSessions.ArgCondition(3, ISakSessions.Op.EqAccount, new bytes32[](0));
-        c.permissions[1].target = address(sink);
-        c.permissions[1].selector = Sink.deposit.selector;
-        c.permissions[1].allowValue = true;
-        c.gasBudget = type(uint80).max;
-        vm.prank(owner);
-        uint32 id = account.grantSession(c);
+        // The thief owns every pool: it pays any output token out of its own pocket.
+        vm.startPrank(w.thief);
+        for (uint256 i; i < 4; ++i) {
+            MockERC20(grabbable[i]).mint(w.thief, 1e40);
+            MockERC20(grabbable[i]).approve(address(w.router), type(uint256).max);
+            for (uint256 j; j < 4; ++j) {
+                if (i != j) w.router.setPool(grabbable[i], grabbable[j], w.thief);
+            }
+        }
+        vm.stopPrank();
 
-        handler = new HostileSession(
-            ep, account, usd, tkn, router, sink, owner, agentKey, id, START, END
+        // The account's assets, and what the owner approved long before any grant.
+        w.a.mint(account, 10_000e18);
+        w.b.mint(account, 10_000e6);
+        w.x.mint(account, 10_000e18);
+        vm.deal(account, 100 ether);
+        for (uint256 id = 1; id <= 3; ++id) {
+            w.nft.mint(account, id);
+        }
+        _owner(address(w.x), abi.encodeCall(IERC20.approve, (address(w.router), type(uint256).max)));
+        _owner(address(w.x), abi.encodeCall(IERC20.approve, (PERMIT2, type(uint256).max)));
+        _owner(address(w.x), abi.encodeCall(IERC20.approve, (address(w.proxy), type(uint256).max)));
+        _owner(address(w.a), abi.encodeCall(IERC20.approve, (PERMIT2, type(uint256).max)));
+        _owner(
+            PERMIT2,
+            abi.encodeCall(
+                MockPermit2.approve,
+                (address(w.x), address(w.router), type(uint160).max, type(uint48).max)
+            )
         );
+        _owner(
+            PERMIT2,
+            abi.encodeCall(
+                MockPermit2.approve,
+                (address(w.a), address(w.grabber), type(uint160).max, type(uint48).max)
+            )
+        );
+        _owner(
+            address(w.nft),
+            abi.encodeWithSignature("setApprovalForAll(address,bool)", address(w.grabber), true)
+        );
+
+        handler = new OutflowHandler(w, uint256(keccak256("sak.invariant.key1")));
+
+        bytes4[] memory selectors = new bytes4[](18);
+        selectors[0] = OutflowHandler.sTransfer.selector;
+        selectors[1] = OutflowHandler.sSwap.selector;
+        selectors[2] = OutflowHandler.sGrab.selector;
+        selectors[3] = OutflowHandler.sNft.selector;
+        selectors[4] = OutflowHandler.sApprove.selector;
+        selectors[5] = OutflowHandler.sPayEth.selector;
+        selectors[6] = OutflowHandler.sPull.selector;
+        selectors[7] = OutflowHandler.sBatch.selector;
+        selectors[8] = OutflowHandler.ownerApprove.selector;
+        selectors[9] = OutflowHandler.ownerPermit2.selector;
+        selectors[10] = OutflowHandler.ownerNft.selector;
+        selectors[11] = OutflowHandler.ownerMint.selector;
+        selectors[12] = OutflowHandler.ownerGrant.selector;
+        selectors[13] = OutflowHandler.ownerRevoke.selector;
+        selectors[14] = OutflowHandler.ownerRotate.selector;
+        selectors[15] = OutflowHandler.warp.selector;
+        selectors[16] = OutflowHandler.attackerPull.selector;
+        selectors[17] = OutflowHandler.sSpend.selector;
+        targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
-        excludeSender(address(account));
     }
 
-    /// Property 1: within a period, charges never exceed the allowance.
-    function invariant_chargesPerPeriodWithinCap() public view {
-        HostileSession h = handler;
-        assertLe(h.maxChargedInAPeriod(address(h.usdToken())), USD_CAP);
-        assertLe(h.maxChargedInAPeriod(address(h.tknToken())), TKN_CAP);
-        assertLe(h.maxChargedInAPeriod(address(0)), ETH_CAP);
+    function _owner(address target, bytes memory data) internal {
+        (bool ok,) = path.ownerCall(target, data);
+        require(ok, "owner call failed");
     }
 
-    /// Property 1: whatever leaves the account (transfers, swaps, later pulls by approved
-    /// spenders, ETH paid out) was charged to the session first.
-    function invariant_outflowNeverExceedsCharges() public view {
-        HostileSession h = handler;
-        for (uint256 i; i < 3; ++i) {
-            address token =
-                i == 0 ? address(h.usdToken()) : i == 1 ? address(h.tknToken()) : address(0);
-            assertLe(h.totalOut(token), h.totalCharged(token));
+    /// (i) Nothing leaves the account outside a session operation: not through the owner's
+    /// approvals, Permit2, the spender proxy or operator rights, whoever pulls, whenever.
+    function invariant_i_nothingLeavesOutsideSessionOps() public view {
+        address[5] memory assets = handler.assets();
+        for (uint256 i; i < assets.length; ++i) {
+            assertEq(handler.outsideOut(assets[i]), 0, "left the account outside a session op");
         }
     }
 
-    /// Properties 2-4: revoked, expired or forbidden never validates; stale and future clock
-    /// claims never execute.
-    function invariant_nothingValidatesThatShouldNot() public view {
-        assertEq(handler.validatedAfterRevoke(), 0, "revoked session validated");
-        assertEq(handler.validatedOutsideTime(), 0, "session validated outside its time bounds");
-        assertEq(handler.forbiddenSucceeded(), 0, "a forbidden call validated");
-        assertEq(handler.staleOrFutureSucceeded(), 0, "a skewed clock claim executed");
+    /// (ii) Per session and capped asset: <= cap in every aligned period, <= 2 x cap in any
+    /// window of one period.
+    function invariant_ii_outflowPerWindowWithinCap() public view {
+        address[5] memory assets = handler.assets();
+        for (uint256 s = 1; s <= handler.sessionCount(); ++s) {
+            for (uint256 i; i < assets.length; ++i) {
+                (uint96 cap,) = handler.caps(s, assets[i]);
+                if (cap == 0) continue;
+                assertLe(handler.maxFixedWindow(s, assets[i]), cap, "over the cap in a period");
+                assertLe(
+                    handler.maxAnyWindow(s, assets[i]), 2 * uint256(cap), "over 2 caps in a window"
+                );
+            }
+        }
     }
 
-    /// Not a property: shows that the run did exercise the session (ops got through).
-    function invariant_callSummary() public view {
-        console.log("validated session ops", handler.validatedOps());
-        console.log(
-            "tUSD charged / out",
-            handler.totalCharged(address(handler.usdToken())),
-            handler.totalOut(address(handler.usdToken()))
-        );
-        console.log(
-            "TKN charged / out",
-            handler.totalCharged(address(handler.tknToken())),
-            handler.totalOut(address(handler.tknToken()))
-        );
-        console.log(
-            "ETH charged / out", handler.totalCharged(address(0)), handler.totalOut(address(0))
-        );
-        console.log("revoked", handler.revoked());
+    /// (iii) Uncapped tokens and the NFT never leave through a session; nothing leaves through
+    /// a session outside its time bounds.
+    function invariant_iii_uncappedNeverLeaves() public view {
+        address[5] memory assets = handler.assets();
+        for (uint256 s = 1; s <= handler.sessionCount(); ++s) {
+            for (uint256 i; i < assets.length; ++i) {
+                assertEq(handler.uncappedOut(s, assets[i]), 0, "an uncapped asset left");
+            }
+        }
+        assertEq(handler.outOfTimeOut(), 0, "left outside the session's time bounds");
+        assertEq(w.x.balanceOf(path.account()) >= 10_000e18, true, "X left the account");
+        for (uint256 id = 1; id <= 3; ++id) {
+            assertEq(w.nft.ownerOf(id), path.account(), "an NFT left the account");
+        }
     }
 
-    /// Property 6: the owner and the session set never change through the session.
-    function invariant_ownerConfigurationUnchanged() public view {
-        assertEq(account.owner(), owner);
-        assertFalse(account.getSession(2).active, "no new session appeared");
+    /// (iv) Revoked, expired, not yet started, rotated-out or foreign: never validates. And a
+    /// session never gets an approval through.
+    function invariant_iv_deadSessionsNeverValidate() public view {
+        assertEq(handler.validatedWhenDead(), 0, "a dead session or key validated");
+        assertEq(handler.approvalsValidated(), 0, "a session approval validated");
+    }
+
+    /// (v) The adapter keeps nothing that would let anyone pull later.
+    function invariant_v_adapterKeepsNoRights() public view {
+        address adapter = path.adapter();
+        address[4] memory tokens = [address(w.a), address(w.b), address(w.x), address(w.junk)];
+        address[5] memory spenders =
+            [address(w.router), address(w.proxy), address(w.grabber), PERMIT2, w.thief];
+        for (uint256 i; i < tokens.length; ++i) {
+            for (uint256 j; j < spenders.length; ++j) {
+                assertEq(IERC20(tokens[i]).allowance(adapter, spenders[j]), 0, "adapter allowance");
+                (uint160 amount,,) = MockPermit2(PERMIT2).allowance(adapter, tokens[i], spenders[j]);
+                assertEq(amount, 0, "adapter Permit2 allowance");
+            }
+        }
+        for (uint256 j; j < spenders.length; ++j) {
+            assertFalse(w.nft.isApprovedForAll(adapter, spenders[j]), "adapter NFT operator");
+        }
+        assertEq(adapter.balance, 0, "the adapter kept ETH");
+        assertEq(handler.adapterPulledOutside(), 0, "pulled from the adapter outside a session op");
+    }
+
+    /// Not a property: what the run exercised.
+    function afterInvariant() public view {
+        console.log(path.name());
+        console.log(
+            "ops tried / validated / executed",
+            handler.opsTried(),
+            handler.opsValidated(),
+            handler.opsExecuted()
+        );
+        console.log(
+            "dead tries / edge-clock ops / pulls",
+            handler.deadTried(),
+            handler.boundaryOps(),
+            handler.pullsTried()
+        );
+        console.log(
+            "revokes / rotations / owner acts",
+            handler.revokes(),
+            handler.rotations(),
+            handler.ownerActs()
+        );
+        console.log(
+            "sessions / A out s1 / max window s1",
+            handler.sessionCount(),
+            handler.totalOut(1, address(w.a)),
+            handler.maxFixedWindow(1, address(w.a))
+        );
+        console.log(
+            "B out s1 / ETH out s1 / s2",
+            handler.totalOut(1, address(w.b)),
+            handler.totalOut(1, address(0)),
+            handler.totalOut(2, address(0))
+        );
+        console.log(
+            "A / B left in the adapter",
+            w.a.balanceOf(path.adapter()),
+            w.b.balanceOf(path.adapter())
+        );
+    }
+}
+
+contract SessionInvariantsSmartAccountTest is SessionInvariantsBase {
+    function _kind() internal pure override returns (Kind) {
+        return Kind.SmartAccount;
+    }
+}
+
+contract SessionInvariants7702DirectTest is SessionInvariantsBase {
+    function _kind() internal pure override returns (Kind) {
+        return Kind.Direct7702;
+    }
+}
+
+contract SessionInvariantsModuleV08Test is SessionInvariantsBase {
+    function _kind() internal pure override returns (Kind) {
+        return Kind.ModuleV08;
+    }
+}
+
+contract SessionInvariantsModuleV07Test is SessionInvariantsBase {
+    function _kind() internal pure override returns (Kind) {
+        return Kind.ModuleV07;
     }
 }

@@ -66,10 +66,7 @@ abstract contract SakTest is CanonicalDeployer {
         c.validUntil = START + 30 days;
         c.spendLimits = new ISakSessions.SpendLimit[](1);
         c.spendLimits[0] = ISakSessions.SpendLimit({
-            token: address(usd),
-            allowance: usdPerDay,
-            period: uint32(DAY),
-            allowTransfer: true
+            token: address(usd), allowance: usdPerDay, period: uint32(DAY), allowTransfer: true
         });
         c.gasBudget = type(uint80).max;
     }
@@ -138,7 +135,27 @@ abstract contract SakTest is CanonicalDeployer {
         returns (Execution[] memory calls)
     {
         calls = new Execution[](1);
-        calls[0] = viaAdapter(account.sessionAdapter(), target, value, data, new address[](0));
+        calls[0] = routed(target, value, data);
+    }
+
+    /// @dev The batch element `account`'s adapter running `target` with `value` and `data`,
+    ///      returning no tokens.
+    function routed(address target, uint256 value, bytes memory data)
+        internal
+        view
+        returns (Execution memory)
+    {
+        return viaAdapter(account.sessionAdapter(), target, value, data, new address[](0));
+    }
+
+    function two(Execution memory a, Execution memory b)
+        internal
+        pure
+        returns (Execution[] memory calls)
+    {
+        calls = new Execution[](2);
+        calls[0] = a;
+        calls[1] = b;
     }
 
     /// @dev The batch element moving `amount` of `token` from the account to its adapter.

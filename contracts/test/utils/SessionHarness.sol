@@ -21,7 +21,11 @@ contract SessionHarness {
         returns (SessionLib.Ctx memory)
     {
         return SessionLib.Ctx({
-            account: account, entryPoint: entryPoint, holder: address(this), adapter: ADAPTER
+            account: account,
+            entryPoint: entryPoint,
+            holder: address(this),
+            adapter: ADAPTER,
+            entryPointV08: false
         });
     }
 

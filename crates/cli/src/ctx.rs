@@ -34,6 +34,7 @@ pub(crate) struct Ctx {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Contracts {
     pub(crate) entry_point: Address,
+    pub(crate) session_adapter: Address,
     pub(crate) sak_account_implementation: Address,
     pub(crate) sak_account_factory: Address,
     pub(crate) sak_7702_account: Address,
@@ -52,6 +53,7 @@ impl Contracts {
         let sak = SakAddresses::canonical();
         Self {
             entry_point: ENTRY_POINT_V08,
+            session_adapter: sak.session_adapter,
             sak_account_implementation: sak.account_implementation,
             sak_account_factory: sak.account_factory,
             sak_7702_account: sak.account_7702,
@@ -73,6 +75,11 @@ impl Contracts {
             self.book.push((name.into(), address, decimals));
         }
         self
+    }
+
+    /// The adapter of `account`: every session call but a capped `transfer` goes through it.
+    pub(crate) fn adapter_of(&self, account: Address) -> Address {
+        sak_contracts::adapter_of(self.session_adapter, account)
     }
 
     /// The policy resolver's address book.
@@ -400,6 +407,7 @@ mod tests {
         let c = Contracts::canonical();
         for (name, address) in [
             ("EntryPoint v0.8", c.entry_point),
+            ("SessionAdapter", c.session_adapter),
             ("SakAccount", c.sak_account_implementation),
             ("SakAccountFactory", c.sak_account_factory),
             ("Sak7702Account", c.sak_7702_account),

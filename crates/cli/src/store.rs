@@ -93,9 +93,17 @@ pub(crate) struct SessionRecord {
     pub(crate) block: u64,
     /// Unix seconds (chain time) of the grant.
     pub(crate) granted_at: u64,
-    /// The session this one replaced (`sak session rotate`).
+    /// Unix seconds (chain time) at which `key` took the session over (`sak session rotate`:
+    /// same session, same counters, a new key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) rotated_from: Option<u32>,
+    pub(crate) rotated_at: Option<u64>,
+}
+
+impl SessionRecord {
+    /// Since when the current key holds the session: the grant, or its last rotation.
+    pub(crate) fn key_since(&self) -> u64 {
+        self.rotated_at.unwrap_or(self.granted_at)
+    }
 }
 
 /// `state.json`: per network name.

@@ -94,12 +94,17 @@ fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
     assert_eq!(deployed["sent"], 0);
     let statuses: Vec<&str> =
         deployed["contracts"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["present"; 6]);
+    assert_eq!(statuses, ["present"; 7]);
     let nodes = &home.node_summary.as_ref().unwrap()["contracts"];
-    for (i, key) in
-        ["sak_account_implementation", "sak_account_factory", "sak_7702_account", "session_key_validator"]
-            .into_iter()
-            .enumerate()
+    for (i, key) in [
+        "session_adapter",
+        "sak_account_implementation",
+        "sak_account_factory",
+        "sak_7702_account",
+        "session_key_validator",
+    ]
+    .into_iter()
+    .enumerate()
     {
         assert_eq!(deployed["contracts"][2 + i]["address"], nodes[key], "{key}");
     }
@@ -234,7 +239,7 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
     });
 
     let deployed = home.json(&["deploy"]);
-    assert_eq!(deployed["sent"], 4);
+    assert_eq!(deployed["sent"], 5);
     for (c, planned) in deployed["contracts"].as_array().unwrap()[2..].iter().zip(ours) {
         assert_eq!(c["status"], "deployed", "{c}");
         assert_eq!(c["address"], planned["address"]);
@@ -266,6 +271,7 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
     for name in [
         "create2_deployer",
         "entry_point",
+        "session_adapter",
         "sak_account_implementation",
         "sak_account_factory",
         "sak_7702_account",
@@ -334,7 +340,7 @@ fn audit_lists_real_decisions_filters_by_time_and_flags_old_keys() {
     assert_eq!(rotate["session"].to_string(), id);
     assert_eq!(
         rotate["fix"].as_str().unwrap(),
-        format!("`sak session rotate {id}` (a new key, same policy; the old session is revoked)")
+        format!("`sak session rotate {id}` (a new key for the same session; the old key stops working)")
     );
     let idle = flagged["keys"].as_array().unwrap().iter().find(|k| k["name"] == "idle").unwrap();
     assert!(idle["last_decision"].is_null() && idle["sessions"] == serde_json::json!([]));

@@ -92,7 +92,15 @@ impl RealChain {
         let data = alloy::sol_types::SolCall::abi_encode(&call);
         let tx = serde_json::json!([{ "from": owner, "to": account, "data": alloy::primitives::Bytes::from(data) }]);
         let hash = self.rpc("eth_sendTransaction", tx);
-        let receipt = self.rpc("eth_getTransactionReceipt", serde_json::json!([hash]));
+        // Automine answers before the receipt is always readable on a loaded machine: wait.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let receipt = loop {
+            let receipt = self.rpc("eth_getTransactionReceipt", serde_json::json!([hash]));
+            if !receipt.is_null() || std::time::Instant::now() > deadline {
+                break receipt;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         assert_eq!(receipt["status"], "0x1", "revokeSession reverted");
         self.rpc("anvil_stopImpersonatingAccount", serde_json::json!([owner]));
     }

@@ -10,6 +10,10 @@ pub const CREATE2_DEPLOYER: Address = address!("0x4e59b44847b379578588920cA78FbF
 /// EntryPoint v0.8 (`@account-abstraction/contracts` 0.8.0).
 pub const ENTRY_POINT_V08: Address = address!("0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108");
 
+/// EntryPoint v0.7: sak's accounts use v0.8, but the module may serve accounts on v0.7, and
+/// neither EntryPoint is ever a session's target.
+pub const ENTRY_POINT_V07: Address = address!("0x0000000071727De22E5E9d8BAf0edAc6f37da032");
+
 /// The CREATE2 salt that puts the published EntryPoint v0.8 initcode at [`ENTRY_POINT_V08`].
 pub const ENTRY_POINT_V08_SALT: B256 =
     b256!("0x0a59dbff790c23c976a548690c27297883cc66b4c67024f9117b0238995e35e9");

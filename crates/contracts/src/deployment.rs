@@ -2,9 +2,11 @@
 //! `script/Deploy.s.sol` put on a chain, each through [`CREATE2_DEPLOYER`] with salt 0, so an
 //! address depends only on the committed bytecode (and is the same on every chain).
 
-use crate::{CREATE2_DEPLOYER, Sak7702Account, SakAccount, SakAccountFactory, SessionKeyValidator};
+use crate::{
+    CREATE2_DEPLOYER, Sak7702Account, SakAccount, SakAccountFactory, SessionAdapter, SessionKeyValidator,
+};
 use alloy::{
-    primitives::{Address, B256, Bytes},
+    primitives::{Address, B256, Bytes, keccak256},
     sol_types::SolValue,
 };
 
@@ -28,6 +30,10 @@ impl Create2Deployment {
         Self { name, initcode, address }
     }
 
+    fn with_arg(name: &'static str, code: &Bytes, arg: Address) -> Self {
+        Self::new(name, [code.as_ref(), &arg.abi_encode()].concat().into())
+    }
+
     /// The deployer's calldata: `salt ++ initcode`.
     pub fn calldata(&self) -> Bytes {
         [SAK_SALT.as_slice(), &self.initcode].concat().into()
@@ -37,46 +43,82 @@ impl Create2Deployment {
 /// Where sak's contracts are on every chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SakAddresses {
-    /// `SakAccount`, the implementation behind every smart account (ERC-1167 clones).
+    /// `SessionAdapter`: the factory (and implementation) of every account's adapter.
+    pub session_adapter: Address,
+    /// `SakAccount(session_adapter)`, the implementation behind every smart account (ERC-1167
+    /// clones).
     pub account_implementation: Address,
     /// `SakAccountFactory(account_implementation)`.
     pub account_factory: Address,
-    /// `Sak7702Account`, the EIP-7702 delegate.
+    /// `Sak7702Account(session_adapter)`, the EIP-7702 delegate.
     pub account_7702: Address,
-    /// `SessionKeyValidator`, the ERC-7579 validator module.
+    /// `SessionKeyValidator(session_adapter)`, the ERC-7579 validator module.
     pub session_key_validator: Address,
 }
 
 impl SakAddresses {
     /// The addresses [`sak_deployments`] deploys to.
     pub fn canonical() -> Self {
-        let [implementation, factory, delegate, validator] = sak_deployments();
+        let [adapter, implementation, factory, delegate, validator] = sak_deployments();
         Self {
+            session_adapter: adapter.address,
             account_implementation: implementation.address,
             account_factory: factory.address,
             account_7702: delegate.address,
             session_key_validator: validator.address,
         }
     }
+
+    /// The adapter of `account` (sak's accounts and the module alike): every session call but
+    /// a capped `transfer` goes through it.
+    pub fn adapter_of(&self, account: Address) -> Address {
+        adapter_of(self.session_adapter, account)
+    }
 }
 
-/// sak's contracts in the order they must be deployed (the factory takes the implementation's
-/// address as its constructor argument).
+/// `SessionAdapter(factory).adapterOf(account)`: the ERC-1167 clone of `factory` that
+/// `factory` deploys with CREATE2 and the account as salt (OpenZeppelin's
+/// `Clones.predictDeterministicAddress`).
+///
+/// ```
+/// use alloy::primitives::address;
+/// use sak_contracts::adapter_of;
+/// let factory = address!("0x00000000000000000000000000000000000ada97");
+/// let account = address!("0x00000000000000000000000000000000000acc01");
+/// assert_ne!(adapter_of(factory, account), adapter_of(factory, factory));
+/// ```
+pub fn adapter_of(factory: Address, account: Address) -> Address {
+    let proxy: Vec<u8> = [
+        &[
+            0x3d, 0x60, 0x2d, 0x80, 0x60, 0x0a, 0x3d, 0x39, 0x81, 0xf3, 0x36, 0x3d, 0x3d, 0x37, 0x3d, 0x3d,
+            0x3d, 0x36, 0x3d, 0x73,
+        ][..],
+        factory.as_slice(),
+        &[0x5a, 0xf4, 0x3d, 0x82, 0x80, 0x3e, 0x90, 0x3d, 0x91, 0x60, 0x2b, 0x57, 0xfd, 0x5b, 0xf3],
+    ]
+    .concat();
+    factory.create2(account.into_word(), keccak256(proxy))
+}
+
+/// sak's contracts in the order they must be deployed: the adapter factory first (the accounts
+/// and the module take its address), then the account implementation before its factory.
 ///
 /// ```
 /// use sak_contracts::{SakAddresses, sak_deployments};
 /// let all = sak_deployments();
-/// assert_eq!(all[1].name, "SakAccountFactory");
-/// assert_eq!(all[1].address, SakAddresses::canonical().account_factory);
+/// assert_eq!(all[2].name, "SakAccountFactory");
+/// assert_eq!(all[2].address, SakAddresses::canonical().account_factory);
 /// ```
-pub fn sak_deployments() -> [Create2Deployment; 4] {
-    let implementation = Create2Deployment::new("SakAccount", SakAccount::BYTECODE.clone());
-    let factory_code = [SakAccountFactory::BYTECODE.as_ref(), &implementation.address.abi_encode()].concat();
-    let factory = Create2Deployment::new("SakAccountFactory", factory_code.into());
-    [
-        implementation,
-        factory,
-        Create2Deployment::new("Sak7702Account", Sak7702Account::BYTECODE.clone()),
-        Create2Deployment::new("SessionKeyValidator", SessionKeyValidator::BYTECODE.clone()),
-    ]
+pub fn sak_deployments() -> [Create2Deployment; 5] {
+    let adapter = Create2Deployment::new("SessionAdapter", SessionAdapter::BYTECODE.clone());
+    let implementation = Create2Deployment::with_arg("SakAccount", &SakAccount::BYTECODE, adapter.address);
+    let factory = Create2Deployment::with_arg(
+        "SakAccountFactory",
+        &SakAccountFactory::BYTECODE,
+        implementation.address,
+    );
+    let delegate = Create2Deployment::with_arg("Sak7702Account", &Sak7702Account::BYTECODE, adapter.address);
+    let validator =
+        Create2Deployment::with_arg("SessionKeyValidator", &SessionKeyValidator::BYTECODE, adapter.address);
+    [adapter, implementation, factory, delegate, validator]
 }

@@ -6,10 +6,10 @@ mod canonical;
 mod deployment;
 
 pub use canonical::{
-    CREATE2_DEPLOYER, ENTRY_POINT_V08, ENTRY_POINT_V08_SALT, SIMPLE_7702_ACCOUNT_V08,
+    CREATE2_DEPLOYER, ENTRY_POINT_V07, ENTRY_POINT_V08, ENTRY_POINT_V08_SALT, SIMPLE_7702_ACCOUNT_V08,
     SIMPLE_ACCOUNT_FACTORY_V08,
 };
-pub use deployment::{Create2Deployment, SAK_SALT, SakAddresses, sak_deployments};
+pub use deployment::{Create2Deployment, SAK_SALT, SakAddresses, adapter_of, sak_deployments};
 
 // Bindings are generated from the committed artifacts (written by `cargo xtask artifacts`);
 // Solidity is the source of truth for every type here.
@@ -72,6 +72,13 @@ alloy::sol!(
     #[sol(rpc)]
     SakAccountFactory,
     "artifacts/SakAccountFactory.json"
+);
+
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    SessionAdapter,
+    "artifacts/SessionAdapter.json"
 );
 
 alloy::sol!(

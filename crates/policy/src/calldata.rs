@@ -1,12 +1,16 @@
 //! The calldata the evaluator must understand: the account's batch `execute`, ERC-20
-//! `transfer`/`approve`, and Uniswap V2 router swaps.
+//! `transfer`, the adapter's `run`, and Uniswap V2 router swaps.
+//!
+//! A session's batch holds two kinds of element (anything else is refused): a capped token's
+//! `transfer`, and `run(target, data, tokens)` on the account's adapter, which makes the call
+//! `target`/`data` itself. [`fund`] and [`through_adapter`] build them.
 
 use crate::Refusal;
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     sol_types::{SolCall, SolValue},
 };
-use sak_contracts::{IUniswapV2Router02 as Router, MockERC20, SakAccount};
+use sak_contracts::{IUniswapV2Router02 as Router, MockERC20, SakAccount, SessionAdapter};
 use sak_primitives::{ETH_SEND, Selector};
 use serde::Serialize;
 
@@ -49,6 +53,70 @@ impl Call {
             _ => Some(Selector::from_slice(&self.data[..4])).filter(|s| *s != ETH_SEND),
         }
     }
+}
+
+/// The batch element moving `amount` of `token` from the account into its `adapter` (charged to
+/// the token's cap), to be used by a [`through_adapter`] call in the same batch.
+pub fn fund(adapter: Address, token: Address, amount: U256) -> Call {
+    Call::contract(token, &MockERC20::transferCall { to: adapter, value: amount })
+}
+
+/// The batch element that makes `call` through the account's `adapter`: the adapter approves
+/// `call.target` for its balance of each of `tokens`, calls it with `call.value` (charged to
+/// the ETH cap), then withdraws the approvals and returns `tokens` and any ETH to the account.
+pub fn through_adapter(adapter: Address, call: &Call, tokens: &[Address]) -> Call {
+    let run =
+        SessionAdapter::runCall { target: call.target, data: call.data.clone(), tokens: tokens.to_vec() };
+    Call { target: adapter, value: call.value, data: run.abi_encode().into() }
+}
+
+/// `call` paid with `amount` of `token`: [`fund`] the adapter with it, then make `call`
+/// [`through_adapter`], which may pull it (what is left returns to the account). The shape of
+/// an approve-and-swap for a session.
+pub fn funded_call(adapter: Address, token: Address, amount: U256, call: &Call) -> Vec<Call> {
+    vec![fund(adapter, token, amount), through_adapter(adapter, call, &[token])]
+}
+
+/// An adapter `run` element, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The call the adapter makes; it carries the element's value.
+    pub call: Call,
+    /// The token list as 32-byte words (a word with dirty upper bits names no token).
+    pub tokens: Vec<B256>,
+}
+
+/// The inner call of a `run(address,bytes,address[])` element, decoded exactly as the
+/// contracts do (`SessionLib.decodeRun`): canonical offsets, nothing after the token list, at
+/// most 64 tokens.
+pub fn decode_run(element: &Call) -> Result<Run, Refusal> {
+    let data = &element.data[..];
+    let word = |at: usize| U256::from_be_slice(&data[at..at + 32]);
+    let malformed = Err(Refusal::MalformedAdapterCall);
+    if data.len() < 4 + 0xa0 {
+        return malformed;
+    }
+    let head = word(4);
+    let len = word(100);
+    if head >> 160 != U256::ZERO || word(36) != U256::from(0x60) || len > U256::from(data.len()) {
+        return malformed;
+    }
+    let len = len.to::<usize>();
+    let tokens_offset = 0x80 + len.div_ceil(32) * 32;
+    if word(68) != U256::from(tokens_offset) || data.len() < 4 + tokens_offset + 32 {
+        return malformed;
+    }
+    let n = word(4 + tokens_offset);
+    if n > U256::from(64) || data.len() != 36 + tokens_offset + 32 * n.to::<usize>() {
+        return malformed;
+    }
+    let call = Call {
+        target: Address::from_slice(&data[16..36]),
+        value: element.value,
+        data: Bytes::copy_from_slice(&data[132..132 + len]),
+    };
+    let tokens = data[36 + tokens_offset..].chunks(32).map(B256::from_slice).collect();
+    Ok(Run { call, tokens })
 }
 
 /// `abi.encode(Execution[])`: a batch as ERC-7821 batch mode and `executeWithSession` take it.
@@ -111,10 +179,17 @@ pub enum Action {
 }
 
 /// Decodes a call into what it does. Only exact encodings are recognised (a `transfer` with
-/// trailing bytes is `Other`, as the contracts refuse it).
+/// trailing bytes is `Other`, as the contracts refuse it). An adapter `run` is described by the
+/// call it makes.
 pub fn describe(call: &Call) -> Action {
     let data = &call.data[..];
     let target = call.target;
+    if data.len() >= 4
+        && data[..4] == SessionAdapter::runCall::SELECTOR
+        && let Ok(run) = decode_run(call)
+    {
+        return describe(&run.call);
+    }
     if data.is_empty() {
         return Action::EthSend { to: target, value: call.value };
     }

@@ -26,12 +26,28 @@ pub enum Refusal {
     /// A batch without calls.
     #[error("EmptyBatch: the batch has no calls")]
     EmptyBatch,
-    /// The account, the EntryPoint, the session state's holder or Permit2.
+    /// The account, an EntryPoint, the session state's holder, the adapter (factory) or Permit2.
     #[error("ForbiddenTarget: {target} can never be called by a session")]
     ForbiddenTarget { target: Address },
     /// No permission for this (target, selector), or the call's shape is not the permitted one.
     #[error("CallNotPermitted: {target} {selector} is not permitted by the session")]
     CallNotPermitted { target: Address, selector: Selector },
+    /// A permitted call made by the account itself instead of through its adapter.
+    #[error("CallNotThroughAdapter: {target} {selector} is permitted only through the account's adapter")]
+    CallNotThroughAdapter { target: Address, selector: Selector },
+    /// A capped token's `transfer` to someone other than the adapter, without `transfer`.
+    #[error(
+        "RecipientNotPermitted: the session may send {token} only into the account's adapter, not to {to}"
+    )]
+    RecipientNotPermitted { token: Address, to: Address },
+    /// A `run` call to the adapter not in the canonical ABI encoding.
+    #[error("MalformedAdapterCall: the adapter call is not canonically ABI-encoded")]
+    MalformedAdapterCall,
+    /// The batch moves `token` into the adapter, and no later `run` lists it.
+    #[error(
+        "AdapterFundingUnlisted: the batch moves {token} into the adapter but no later adapter call lists it"
+    )]
+    AdapterFundingUnlisted { token: Address },
     /// Native value on a call that may not carry it.
     #[error("ValueNotPermitted: {target} {selector} may not carry value ({value} wei)")]
     ValueNotPermitted { target: Address, selector: Selector, value: U256 },
@@ -78,6 +94,10 @@ impl Refusal {
             Self::EmptyBatch => "EmptyBatch",
             Self::ForbiddenTarget { .. } => "ForbiddenTarget",
             Self::CallNotPermitted { .. } => "CallNotPermitted",
+            Self::CallNotThroughAdapter { .. } => "CallNotThroughAdapter",
+            Self::RecipientNotPermitted { .. } => "RecipientNotPermitted",
+            Self::MalformedAdapterCall => "MalformedAdapterCall",
+            Self::AdapterFundingUnlisted { .. } => "AdapterFundingUnlisted",
             Self::ValueNotPermitted { .. } => "ValueNotPermitted",
             Self::ArgumentConditionFailed { .. } => "ArgumentConditionFailed",
             Self::SpendCapExceeded { .. } => "SpendCapExceeded",
@@ -108,6 +128,16 @@ impl Refusal {
             Self::ForbiddenTarget { target } => E::ForbiddenTarget(S::ForbiddenTarget { target }),
             Self::CallNotPermitted { target, selector } => {
                 E::CallNotPermitted(S::CallNotPermitted { target, selector })
+            }
+            Self::CallNotThroughAdapter { target, selector } => {
+                E::CallNotThroughAdapter(S::CallNotThroughAdapter { target, selector })
+            }
+            Self::RecipientNotPermitted { token, to } => {
+                E::RecipientNotPermitted(S::RecipientNotPermitted { token, to })
+            }
+            Self::MalformedAdapterCall => E::MalformedAdapterCall(S::MalformedAdapterCall),
+            Self::AdapterFundingUnlisted { token } => {
+                E::AdapterFundingUnlisted(S::AdapterFundingUnlisted { token })
             }
             Self::ValueNotPermitted { target, selector, value } => {
                 E::ValueNotPermitted(S::ValueNotPermitted { target, selector, value })
@@ -158,6 +188,12 @@ impl Refusal {
             E::EmptyBatch(_) => Self::EmptyBatch,
             E::ForbiddenTarget(e) => Self::ForbiddenTarget { target: e.target },
             E::CallNotPermitted(e) => Self::CallNotPermitted { target: e.target, selector: e.selector },
+            E::CallNotThroughAdapter(e) => {
+                Self::CallNotThroughAdapter { target: e.target, selector: e.selector }
+            }
+            E::RecipientNotPermitted(e) => Self::RecipientNotPermitted { token: e.token, to: e.to },
+            E::MalformedAdapterCall(_) => Self::MalformedAdapterCall,
+            E::AdapterFundingUnlisted(e) => Self::AdapterFundingUnlisted { token: e.token },
             E::ValueNotPermitted(e) => {
                 Self::ValueNotPermitted { target: e.target, selector: e.selector, value: e.value }
             }

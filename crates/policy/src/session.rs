@@ -2,15 +2,21 @@
 
 use crate::{
     Refusal,
-    calldata::{Call, decode_execute},
+    calldata::{Call, decode_execute, decode_run},
 };
-use alloy::primitives::{Address, U256};
-use sak_primitives::{APPROVE, Gas, NATIVE, Op, PERMIT2, Policy, TRANSFER};
+use alloy::{
+    primitives::{Address, U256},
+    sol_types::SolCall,
+};
+use sak_contracts::{ENTRY_POINT_V07, SakAddresses, SessionAdapter, adapter_of};
+use sak_primitives::{Gas, NATIVE, Op, PERMIT2, Policy, Selector, TRANSFER};
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Who the session state belongs to: the account, the EntryPoint, and the holder of the
-/// state (the account itself, or the validator module). These are never session targets.
+/// Who the session state belongs to: the account, the EntryPoint, the holder of the state
+/// (the account itself, or the validator module) and the adapter factory. These are never
+/// session targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Context {
     /// The account the session acts for.
@@ -19,16 +25,31 @@ pub struct Context {
     pub entry_point: Address,
     /// The contract that stores the sessions (= `account` for sak's own accounts).
     pub holder: Address,
+    /// The `SessionAdapter` factory the holder was built with; the account's adapter is its
+    /// clone ([`Context::adapter`]).
+    pub adapter_factory: Address,
 }
 
 impl Context {
-    /// A sak account (the smart account or a 7702-delegated EOA): it holds its own sessions.
-    pub const fn account(account: Address, entry_point: Address) -> Self {
-        Self { account, entry_point, holder: account }
+    /// A sak account (the smart account or a 7702-delegated EOA) built with sak's canonical
+    /// adapter factory: it holds its own sessions.
+    pub fn account(account: Address, entry_point: Address) -> Self {
+        let adapter_factory = SakAddresses::canonical().session_adapter;
+        Self { account, entry_point, holder: account, adapter_factory }
+    }
+
+    /// The account's adapter: every session call but a capped `transfer` goes through it.
+    pub fn adapter(&self) -> Address {
+        adapter_of(self.adapter_factory, self.account)
     }
 
     fn privileged(&self, target: Address) -> bool {
-        target == self.account || target == self.entry_point || target == self.holder || target == PERMIT2
+        target == self.account
+            || target == self.entry_point
+            || target == self.holder
+            || target == self.adapter_factory
+            || target == PERMIT2
+            || target == ENTRY_POINT_V07
     }
 }
 
@@ -103,7 +124,9 @@ pub struct Charge {
 /// An operation the policy admits, and what it costs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Authorization {
-    /// The operation is valid from this second (inclusive)...
+    /// The operation is valid from this second: the `validAfter` the contracts return, which
+    /// EntryPoint v0.7 admits from this second and v0.8 from the next (so an operation never
+    /// runs before the period it is charged to)...
     pub valid_after: u64,
     /// ...to this second (inclusive): the session's bounds narrowed to every charged period.
     pub valid_until: u64,
@@ -145,12 +168,17 @@ impl Session {
         };
         // Charges within one batch accumulate, as the contracts' storage does.
         let mut spent = self.spent.clone();
+        // Tokens moved into the adapter that no later `run` has listed yet, in order.
+        let mut funded: Vec<Option<Address>> = Vec::new();
         for call in &op.calls {
-            if let Some(charge) = self.authorize_call(call, clock, ctx, &mut spent)? {
+            if let Some(charge) = self.authorize_call(call, clock, ctx, &mut spent, &mut funded)? {
                 auth.valid_after = auth.valid_after.max(charge.resets_at - self.period_of(charge.token));
                 auth.valid_until = auth.valid_until.min(charge.resets_at - 1);
                 auth.charges.push(charge);
             }
+        }
+        if let Some(token) = funded.into_iter().flatten().next() {
+            return Err(Refusal::AdapterFundingUnlisted { token });
         }
 
         if policy.max_ops != 0 && self.ops_used >= policy.max_ops {
@@ -242,32 +270,56 @@ impl Session {
         clock: u64,
         ctx: &Context,
         spent: &mut BTreeMap<Address, Usage>,
+        funded: &mut Vec<Option<Address>>,
     ) -> Result<Option<Charge>, Refusal> {
         let target = call.target;
         if ctx.privileged(target) {
             return Err(Refusal::ForbiddenTarget { target });
         }
-        let Some(selector) = call.selector() else {
-            return Err(Refusal::CallNotPermitted { target, selector: Default::default() });
-        };
         let data = &call.data;
+        let selector = if data.len() < 4 { Selector::ZERO } else { Selector::from_slice(&data[..4]) };
 
-        if selector == TRANSFER || selector == APPROVE {
-            let allowed = self
-                .policy
-                .spend_limit(target)
-                .filter(|l| l.token != NATIVE)
-                .is_some_and(|l| if selector == TRANSFER { l.transfer } else { l.approve });
-            if !allowed || data.len() != 68 {
+        if selector == TRANSFER && data.len() == 68 {
+            let limit = self.policy.spend_limit(target).filter(|l| l.token != NATIVE && call.value.is_zero());
+            let Some(limit) = limit else {
                 return Err(Refusal::CallNotPermitted { target, selector });
-            }
-            if !call.value.is_zero() {
-                return Err(Refusal::ValueNotPermitted { target, selector, value: call.value });
+            };
+            let to = &data[4..36];
+            if to == ctx.adapter().into_word().as_slice() {
+                funded.push(Some(target));
+            } else if !limit.transfer {
+                return Err(Refusal::RecipientNotPermitted {
+                    token: target,
+                    to: Address::from_slice(&to[12..]),
+                });
             }
             let amount = U256::from_be_slice(&data[36..68]);
             return self.charge(target, amount, clock, spent).map(Some);
         }
 
+        let adapter = ctx.adapter();
+        if target != adapter || selector != SessionAdapter::runCall::SELECTOR {
+            if self.policy.permission(target, selector).is_some() {
+                return Err(Refusal::CallNotThroughAdapter { target, selector });
+            }
+            return Err(Refusal::CallNotPermitted { target, selector });
+        }
+
+        let run = decode_run(call)?;
+        let inner = run.call;
+        let target = inner.target;
+        if ctx.privileged(target) || target == adapter {
+            return Err(Refusal::ForbiddenTarget { target });
+        }
+        for entry in funded.iter_mut() {
+            if entry.is_some_and(|token| run.tokens.contains(&token.into_word())) {
+                *entry = None;
+            }
+        }
+        let Some(selector) = inner.selector() else {
+            return Err(Refusal::CallNotPermitted { target, selector: Selector::ZERO });
+        };
+        let data = &inner.data;
         let Some(permission) = self.policy.permission(target, selector) else {
             return Err(Refusal::CallNotPermitted { target, selector });
         };

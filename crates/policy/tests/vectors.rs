@@ -9,14 +9,20 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256, address, hex},
     sol_types::{SolCall, SolValue},
 };
-use sak_contracts::{IUniswapV2Router02, MockERC20, SakAccount};
-use sak_policy::{Call, Context, Operation, Session, encode_execute};
+use sak_contracts::{ENTRY_POINT_V07, IUniswapV2Router02, MockERC20, SakAccount, SessionAdapter, adapter_of};
+use sak_policy::{
+    Call, Context, Operation, Session,
+    calldata::{fund, through_adapter},
+    encode_execute,
+};
 use sak_primitives::{Condition, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit};
 use serde_json::{Value, json};
 
 const ACCOUNT: Address = address!("0x00000000000000000000000000000000000acc01");
 const ENTRY_POINT: Address = address!("0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108");
 const HOLDER: Address = address!("0x0000000000000000000000000000000000e0e0e0");
+/// Where the vectors' `SessionAdapter` factory sits (the forge replay deploys its code there).
+const ADAPTERS: Address = address!("0x00000000000000000000000000000000000ada97");
 const USD: Address = address!("0x00000000000000000000000000000000000a11ce");
 const TKN: Address = address!("0x0000000000000000000000000000000000000b0b");
 const ROUTER: Address = address!("0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D");
@@ -29,7 +35,17 @@ const DAY: u64 = 86_400;
 const PATH: &str = "../../contracts/test/vectors/policy.json";
 
 fn ctx() -> Context {
-    Context { account: ACCOUNT, entry_point: ENTRY_POINT, holder: HOLDER }
+    Context { account: ACCOUNT, entry_point: ENTRY_POINT, holder: HOLDER, adapter_factory: ADAPTERS }
+}
+
+/// The account's adapter.
+fn adapter() -> Address {
+    adapter_of(ADAPTERS, ACCOUNT)
+}
+
+/// `call` made through the account's adapter, returning `tokens`.
+fn via(call: Call, tokens: &[Address]) -> Call {
+    through_adapter(adapter(), &call, tokens)
 }
 
 fn base_policy() -> Policy {
@@ -44,8 +60,12 @@ fn base_policy() -> Policy {
     }
 }
 
-fn usd_limit(allowance: u64, transfer: bool, approve: bool) -> SpendLimit {
-    SpendLimit { token: USD, allowance: U256::from(allowance), period: DAY as u32, transfer, approve }
+fn usd_limit(allowance: u64, transfer: bool) -> SpendLimit {
+    SpendLimit { token: USD, allowance: U256::from(allowance), period: DAY as u32, transfer }
+}
+
+fn to_adapter(token: Address, amount: u64) -> Call {
+    fund(adapter(), token, U256::from(amount))
 }
 
 fn transfer(token: Address, to: Address, amount: u64) -> Call {
@@ -109,7 +129,7 @@ fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     let mut case = |name, policy, steps| cases.push(Case { name, policy, steps });
 
-    let usd = Policy { spend_limits: vec![usd_limit(1_000, true, true)], ..base_policy() };
+    let usd = Policy { spend_limits: vec![usd_limit(1_000, true)], ..base_policy() };
     case(
         "transfer: within the cap, over it, renewed next period, then a stale period",
         usd.clone(),
@@ -122,49 +142,121 @@ fn cases() -> Vec<Case> {
             op(START + DAY - 1, vec![transfer(USD, ALICE, 1)]),
         ],
     );
+    // A permitted call the adapter can make with what it was given.
+    let ping = Permission {
+        target: ROUTER,
+        selector: Selector::from(hex!("11223344")),
+        allow_value: false,
+        conditions: vec![],
+    };
+    let use_it = |tokens: &[Address]| via(raw(ROUTER, 0, &hex!("11223344")), tokens);
+    let usd_ping = Policy { permissions: vec![ping.clone()], ..usd.clone() };
     case(
-        "batch: charges accumulate within one operation",
-        usd.clone(),
+        "batch: charges accumulate within one operation, into the adapter or out",
+        usd_ping.clone(),
         vec![
-            op(t, vec![transfer(USD, ALICE, 700), approve(USD, ROUTER, 301)]),
-            op(t, vec![approve(USD, ROUTER, 1_000)]),
+            op(t, vec![transfer(USD, ALICE, 700), to_adapter(USD, 301), use_it(&[USD])]),
+            op(t, vec![to_adapter(USD, 1_000), use_it(&[USD])]),
         ],
     );
     case(
-        "token flags: approve only, transfer refused; trailing bytes and value refused",
-        Policy { spend_limits: vec![usd_limit(1_000, false, true)], ..base_policy() },
+        "adapter funding: a later run must list it (returned within the operation)",
+        Policy {
+            spend_limits: vec![usd_limit(1_000, false), SpendLimit { token: TKN, ..usd_limit(1_000, false) }],
+            ..usd_ping.clone()
+        },
+        vec![
+            op(t, vec![to_adapter(USD, 1)]),
+            op(t, vec![to_adapter(USD, 1), use_it(&[TKN])]),
+            op(t, vec![use_it(&[USD]), to_adapter(USD, 1)]),
+            op(t, vec![to_adapter(USD, 1), to_adapter(TKN, 1), use_it(&[USD])]),
+            op(t, vec![to_adapter(USD, 1), to_adapter(TKN, 1), use_it(&[TKN, USD])]),
+            op(t, vec![to_adapter(USD, 1), use_it(&[USD]), to_adapter(USD, 2), use_it(&[USD])]),
+            op(t, vec![to_adapter(USD, 1), use_it(&[]), use_it(&[USD])]),
+        ],
+    );
+    case(
+        "token flags: without transfer only into the adapter; approve never; trailing bytes and value refused",
+        Policy { spend_limits: vec![usd_limit(1_000, false)], ..usd_ping },
         vec![
             op(t, vec![transfer(USD, ALICE, 1)]),
-            op(t, vec![raw(USD, 0, &[approve(USD, ALICE, 1).data.to_vec(), vec![0; 32]].concat())]),
-            op(t, vec![Call { value: U256::from(1), ..approve(USD, ALICE, 1) }]),
-            op(t, vec![approve(USD, ALICE, 1_000)]),
-            op(t, vec![approve(TKN, ALICE, 1)]),
+            op(t, vec![to_adapter(USD, 1), use_it(&[USD])]),
+            op(t, vec![approve(USD, adapter(), 1)]),
+            op(t, vec![raw(USD, 0, &[to_adapter(USD, 1).data.to_vec(), vec![0; 32]].concat())]),
+            op(t, vec![Call { value: U256::from(1), ..to_adapter(USD, 1) }]),
+            op(t, vec![to_adapter(USD, 1_000), use_it(&[USD])]),
+            op(t, vec![to_adapter(TKN, 1), use_it(&[TKN])]),
+            op(t, vec![raw(NATIVE, 0, &to_adapter(USD, 1).data)]),
         ],
     );
     case(
-        "forbidden targets whatever the policy: account, EntryPoint, holder, Permit2",
+        "forbidden targets whatever the policy: account, EntryPoints, holder, adapter factory, Permit2",
         usd.clone(),
         vec![
             op(t, vec![raw(ACCOUNT, 0, &[])]),
             op(t, vec![raw(ENTRY_POINT, 0, &hex!("b760faf9"))]),
+            op(t, vec![raw(ENTRY_POINT_V07, 0, &hex!("b760faf9"))]),
             op(t, vec![raw(HOLDER, 0, &hex!("12345678"))]),
+            op(t, vec![raw(ADAPTERS, 0, &hex!("12345678"))]),
             op(t, vec![approve(PERMIT2, ALICE, 1)]),
+            op(t, vec![via(raw(ACCOUNT, 0, &hex!("12345678")), &[])]),
+            op(t, vec![via(raw(PERMIT2, 0, &hex!("12345678")), &[])]),
+            op(t, vec![via(raw(adapter(), 0, &[]), &[])]),
+            op(t, vec![via(raw(ADAPTERS, 0, &hex!("12345678")), &[])]),
         ],
     );
     case(
-        "swap: recipient must be the account; value refused; unknown selector refused",
+        "swap: through the adapter, recipient the account; direct calls, value and unknown selectors refused",
         Policy {
             permissions: vec![swap_permission()],
-            spend_limits: vec![usd_limit(1_000, false, true)],
+            spend_limits: vec![usd_limit(1_000, false)],
             ..base_policy()
         },
         vec![
-            op(t, vec![approve(USD, ROUTER, 500), swap(500, ACCOUNT)]),
-            op(t, vec![swap(500, ALICE)]),
-            op(t, vec![Call { value: U256::from(5), ..swap(1, ACCOUNT) }]),
-            op(t, vec![raw(ROUTER, 0, &hex!("deadbeef"))]),
-            op(t, vec![raw(ROUTER, 0, &hex!("38ed17"))]),
-            op(t, vec![raw(ROUTER, 0, &hex!("38ed1739"))]),
+            op(t, vec![to_adapter(USD, 500), via(swap(500, ACCOUNT), &[USD])]),
+            op(t, vec![swap(500, ACCOUNT)]),
+            op(t, vec![via(swap(500, ALICE), &[USD])]),
+            op(t, vec![via(swap(500, adapter()), &[USD])]),
+            op(t, vec![via(Call { value: U256::from(5), ..swap(1, ACCOUNT) }, &[])]),
+            op(t, vec![via(raw(ROUTER, 0, &hex!("deadbeef")), &[])]),
+            op(t, vec![via(raw(ROUTER, 0, &hex!("38ed17")), &[])]),
+            op(t, vec![via(raw(ROUTER, 0, &hex!("38ed1739")), &[])]),
+            op(t, vec![to_adapter(USD, 501), via(swap(501, ACCOUNT), &[USD, TKN])]),
+        ],
+    );
+    let run = |target: Address, data: &[u8], tokens: Vec<Address>| {
+        SessionAdapter::runCall { target, data: Bytes::copy_from_slice(data), tokens }.abi_encode()
+    };
+    let swap_data = swap(1, ACCOUNT).data.to_vec();
+    let canonical = run(ROUTER, &swap_data, vec![USD]);
+    let with = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut data = canonical.clone();
+        edit(&mut data);
+        raw(adapter(), 0, &data)
+    };
+    let word_at = |data: &mut Vec<u8>, at: usize, value: u64| {
+        data[at..at + 32].copy_from_slice(B256::from(U256::from(value)).as_slice());
+    };
+    case(
+        "adapter calls: only run, only canonical ABI; the adapter's other functions and selectors refused",
+        Policy {
+            permissions: vec![swap_permission()],
+            spend_limits: vec![usd_limit(1_000, false)],
+            ..base_policy()
+        },
+        vec![
+            op(t, vec![raw(adapter(), 0, &canonical)]),
+            op(t, vec![raw(adapter(), 0, &SessionAdapter::sweepCall { tokens: vec![USD] }.abi_encode())]),
+            op(t, vec![raw(adapter(), 0, &[])]),
+            op(t, vec![with(&|d| d.extend_from_slice(&[0; 32]))]),
+            op(t, vec![with(&|d| d.truncate(d.len() - 32))]),
+            op(t, vec![with(&|d| word_at(d, 36, 0x80))]),
+            op(t, vec![with(&|d| word_at(d, 68, 0x60))]),
+            op(t, vec![with(&|d| d[4] = 1)]),
+            op(t, vec![with(&|d| word_at(d, 100, 1 << 20))]),
+            op(t, vec![raw(adapter(), 0, &run(ROUTER, &swap_data, vec![USD; 65]))]),
+            op(t, vec![raw(adapter(), 0, &run(ROUTER, &swap_data, vec![USD; 64]))]),
+            op(t, vec![raw(adapter(), 0, &canonical[..160])]),
         ],
     );
     let word = |n: u64| B256::from(U256::from(n));
@@ -190,33 +282,30 @@ fn cases() -> Vec<Case> {
         "conditions: ==, <=, >=, one-of; each failing alone; calldata too short",
         Policy { permissions: vec![conditions], ..base_policy() },
         vec![
-            op(t, vec![raw(ROUTER, 0, &args(7, 100, 10, ALICE.into_word()))]),
-            op(t, vec![raw(ROUTER, 0, &args(7, 0, u64::MAX, word(9)))]),
-            op(t, vec![raw(ROUTER, 0, &args(8, 100, 10, word(9)))]),
-            op(t, vec![raw(ROUTER, 0, &args(7, 101, 10, word(9)))]),
-            op(t, vec![raw(ROUTER, 0, &args(7, 100, 9, word(9)))]),
-            op(t, vec![raw(ROUTER, 0, &args(7, 100, 10, word(10)))]),
-            op(t, vec![raw(ROUTER, 0, &args(7, 100, 10, word(9))[..4 + 96])]),
+            op(t, vec![via(raw(ROUTER, 0, &args(7, 100, 10, ALICE.into_word())), &[])]),
+            op(t, vec![via(raw(ROUTER, 0, &args(7, 0, u64::MAX, word(9))), &[])]),
+            op(t, vec![via(raw(ROUTER, 0, &args(8, 100, 10, word(9))), &[])]),
+            op(t, vec![via(raw(ROUTER, 0, &args(7, 101, 10, word(9))), &[])]),
+            op(t, vec![via(raw(ROUTER, 0, &args(7, 100, 9, word(9))), &[])]),
+            op(t, vec![via(raw(ROUTER, 0, &args(7, 100, 10, word(10))), &[])]),
+            op(t, vec![via(raw(ROUTER, 0, &args(7, 100, 10, word(9))[..4 + 96]), &[])]),
         ],
     );
     let eth_send =
         Permission { target: ALICE, selector: Selector::ZERO, allow_value: true, conditions: vec![] };
-    let native = SpendLimit {
-        token: NATIVE,
-        allowance: U256::from(1_000),
-        period: DAY as u32,
-        transfer: false,
-        approve: false,
-    };
+    let native =
+        SpendLimit { token: NATIVE, allowance: U256::from(1_000), period: DAY as u32, transfer: false };
     case(
-        "native ETH: sends charged to the ETH cap; fallback data and short data refused",
+        "native ETH: sends through the adapter charged to the ETH cap; direct, fallback and short data refused",
         Policy { permissions: vec![eth_send.clone()], spend_limits: vec![native], ..base_policy() },
         vec![
-            op(t, vec![raw(ALICE, 600, &[])]),
-            op(t, vec![raw(ALICE, 401, &[])]),
-            op(t, vec![raw(ALICE, 1, &hex!("00000000"))]),
-            op(t, vec![raw(ALICE, 1, &hex!("01"))]),
-            op(t, vec![raw(ALICE, 0, &[])]),
+            op(t, vec![via(raw(ALICE, 600, &[]), &[])]),
+            op(t, vec![via(raw(ALICE, 401, &[]), &[])]),
+            op(t, vec![raw(ALICE, 1, &[])]),
+            op(t, vec![via(raw(ALICE, 1, &hex!("00000000")), &[])]),
+            op(t, vec![via(raw(ALICE, 1, &hex!("01")), &[])]),
+            op(t, vec![via(raw(ALICE, 0, &[]), &[])]),
+            op(t, vec![raw(adapter(), 1, &[])]),
         ],
     );
     case(
@@ -225,7 +314,10 @@ fn cases() -> Vec<Case> {
             permissions: vec![eth_send, Permission { allow_value: false, ..swap_permission() }],
             ..base_policy()
         },
-        vec![op(t, vec![raw(ALICE, 1, &[])]), op(t, vec![Call { value: U256::from(1), ..swap(1, ACCOUNT) }])],
+        vec![
+            op(t, vec![via(raw(ALICE, 1, &[]), &[])]),
+            op(t, vec![via(Call { value: U256::from(1), ..swap(1, ACCOUNT) }, &[])]),
+        ],
     );
     case(
         "time: before valid_after, at both bounds, after valid_until",
@@ -246,13 +338,7 @@ fn cases() -> Vec<Case> {
             op(t, vec![transfer(USD, ALICE, 1)]),
         ],
     );
-    let ping = Permission {
-        target: ROUTER,
-        selector: Selector::from(hex!("11223344")),
-        allow_value: false,
-        conditions: vec![],
-    };
-    let call = || raw(ROUTER, 0, &hex!("11223344"));
+    let call = || use_it(&[]);
     case(
         "gas budget: charged per period, exceeded, renewed, stale period",
         Policy {
@@ -374,7 +460,14 @@ fn generate() -> Value {
     }
     json!({
         "about": "Shared policy vectors: written by crates/policy/tests/vectors.rs (SAK_WRITE_VECTORS=1), replayed on the contracts by contracts/test/PolicyVectors.t.sol.",
-        "context": { "account": ACCOUNT, "entryPoint": ENTRY_POINT, "holder": HOLDER, "signer": SIGNER },
+        "context": {
+            "account": ACCOUNT,
+            "entryPoint": ENTRY_POINT,
+            "holder": HOLDER,
+            "adapter": ADAPTERS,
+            "accountAdapter": adapter(),
+            "signer": SIGNER,
+        },
         "cases": out,
     })
 }

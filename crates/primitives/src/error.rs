@@ -110,7 +110,7 @@ impl Problem {
                 "conditions apply to static parameters only (address, uintN, intN, bool, bytesN)".into()
             }
             Self::NeedsSpendLimit { .. } => {
-                "give the token a [[spend]] entry with transfer = true or approve = true instead".into()
+                "give the token a [[spend]] entry instead (transfer = true to send it to anyone)".into()
             }
             Self::TooMany { max } => format!("keep at most {max} entries"),
             Self::UnknownRole { .. } => "use one of the roles trader, payer, viewer".into(),

@@ -155,10 +155,12 @@ pub struct SpendFile {
     /// Default `"1d"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<Number>,
-    /// Permit `transfer` (default: true for `payer`, else false).
+    /// Permit `transfer` to any recipient (default: true for `payer`, else false). Without it
+    /// the token moves only into the account's adapter, to fund the session's calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<bool>,
-    /// Permit `approve` (default: true for `trader`, else false).
+    /// Removed: sessions never approve (their calls go through the account's adapter, funded
+    /// by `transfer`). Kept so that an old file gets an error that says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approve: Option<bool>,
 }
@@ -202,7 +204,8 @@ pub struct ConditionFile {
 /// The session roles: presets that expand to explicit permissions and flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// Swaps through one router (recipient = the account) and approves listed tokens.
+    /// Swaps through one router (recipient = the account), through the account's adapter,
+    /// which the session funds with capped tokens.
     Trader,
     /// Transfers listed tokens; sends ETH to listed recipients.
     Payer,
@@ -376,6 +379,16 @@ impl PolicyFile {
             }
         };
         let native = token == NATIVE;
+        if s.approve.is_some() {
+            return Err(Error::at(
+                format!("{path}.approve"),
+                Problem::Conflict {
+                    message: "sessions no longer approve: their calls go through the account's adapter, \
+                              which the session funds by transfer (charged); remove `approve`"
+                        .into(),
+                },
+            ));
+        }
         if role == Some(Role::Viewer) {
             return Err(Error::at(
                 path,
@@ -386,8 +399,7 @@ impl PolicyFile {
             token,
             allowance,
             period: period(s.period.as_ref(), &format!("{path}.period"))?,
-            transfer: !native && s.transfer.unwrap_or(role == Some(Role::Payer)),
-            approve: !native && s.approve.unwrap_or(role == Some(Role::Trader)),
+            transfer: s.transfer.unwrap_or(!native && role == Some(Role::Payer)),
         })
     }
 

@@ -42,7 +42,7 @@ pub type Selector = FixedBytes<4>;
 pub const ETH_SEND: Selector = FixedBytes([0; 4]);
 /// ERC-20 `transfer(address,uint256)`.
 pub const TRANSFER: Selector = FixedBytes([0xa9, 0x05, 0x9c, 0xbb]);
-/// ERC-20 `approve(address,uint256)`.
+/// ERC-20 `approve(address,uint256)`: never made by a session.
 pub const APPROVE: Selector = FixedBytes([0x09, 0x5e, 0xa7, 0xb3]);
 
 /// Selectors that move or approve assets; only spend limits may permit them (the contracts
@@ -86,9 +86,9 @@ pub struct Policy {
     pub valid_after: u64,
     /// Last second at which the session is valid (inclusive, unix seconds).
     pub valid_until: u64,
-    /// The calls the session may make, besides token transfers/approvals.
+    /// The calls the session may make (through the account's adapter).
     pub permissions: Vec<Permission>,
-    /// Per-token caps; the only way to permit `transfer`/`approve` and native value.
+    /// Per-token caps; the only way any token or native value leaves the account.
     pub spend_limits: Vec<SpendLimit>,
     /// How much of the account's ETH the session may burn on gas.
     pub gas: Gas,
@@ -146,10 +146,9 @@ pub struct SpendLimit {
     pub allowance: U256,
     /// Seconds, at least [`MIN_PERIOD`]; windows are aligned to `valid_after`.
     pub period: u32,
-    /// ERC-20: `transfer(to, amount)` is permitted (and charged).
+    /// ERC-20: `transfer(to, amount)` to any recipient; without it only to the account's
+    /// adapter (to fund a call). Charged either way.
     pub transfer: bool,
-    /// ERC-20: `approve(spender, amount)` is permitted (and charged in full).
-    pub approve: bool,
 }
 
 /// The gas the account itself pays for a session's operations.
@@ -186,7 +185,6 @@ impl Policy {
                     allowance: U96::from(l.allowance),
                     period: l.period,
                     allowTransfer: l.transfer,
-                    allowApprove: l.approve,
                 })
                 .collect(),
             gasBudget: gas_budget,
@@ -222,7 +220,6 @@ impl Policy {
                     allowance: U256::from(l.allowance),
                     period: l.period,
                     transfer: l.allowTransfer,
-                    approve: l.allowApprove,
                 })
                 .collect(),
             gas,
@@ -295,17 +292,12 @@ impl Policy {
                 ));
             }
             check_period(&format!("{path}.period"), limit.period, span, u64::from(u32::MAX))?;
-            let native = limit.token == NATIVE;
-            if native && (limit.transfer || limit.approve) {
+            if limit.token == NATIVE && limit.transfer {
                 return Err(Error::at(
                     path,
-                    Problem::Conflict { message: "native ETH takes no transfer/approve flags".into() },
-                ));
-            }
-            if !native && !limit.transfer && !limit.approve {
-                return Err(Error::at(
-                    path,
-                    Problem::Conflict { message: "an ERC-20 limit must permit transfer or approve".into() },
+                    Problem::Conflict {
+                        message: "native ETH takes no transfer flag (it leaves only as call value)".into(),
+                    },
                 ));
             }
         }

@@ -41,7 +41,7 @@ fn trader_role_expands_to_router_swaps_with_the_account_as_recipient() {
     assert_eq!(policy.gas, Gas::Budget { wei: U256::from(10_000_000_000_000_000u64), period: 86_400 });
     let limit = &policy.spend_limits[0];
     assert_eq!((limit.token, limit.allowance, limit.period), (USD, U256::from(500_000_000u64), 86_400));
-    assert!(limit.approve && !limit.transfer, "a trader approves the router, it does not transfer");
+    assert!(!limit.transfer, "a trader funds its adapter; it transfers to no one else");
     // Token-to-token and token-to-ETH swaps; the ETH-in swaps need an ETH cap.
     assert_eq!(policy.permissions.len(), 3);
     for p in &policy.permissions {
@@ -60,7 +60,7 @@ fn payer_and_viewer_roles() {
          [[spend]]\ntoken = \"tUSD\"\nallowance = 1000\n[[spend]]\ntoken = \"ETH\"\namount = \"0.5\"\n"
     ))
     .unwrap();
-    assert!(payer.spend_limits[0].transfer && !payer.spend_limits[0].approve);
+    assert!(payer.spend_limits[0].transfer);
     assert_eq!(payer.spend_limits[1].token, NATIVE);
     assert_eq!(payer.spend_limits[1].allowance, U256::from(500_000_000_000_000_000u64));
     assert_eq!(payer.permissions.len(), 1);
@@ -124,7 +124,9 @@ fn every_refusal_names_its_field() {
             "spend[1]",
             |p| *p == Problem::Duplicate { first: "spend[0]".into() },
         ),
-        ("[[spend]]\ntoken = \"tUSD\"\nallowance = 1", "spend[0]", |p| matches!(p, Problem::Conflict { .. })),
+        ("[[spend]]\ntoken = \"ETH\"\nallowance = 1\ntransfer = true", "spend[0]", |p| {
+            matches!(p, Problem::Conflict { .. })
+        }),
         ("[[allow]]\ntarget = \"*\"\nselector = \"0x12345678\"", "allow[0].target", |p| {
             *p == Problem::Wildcard
         }),
@@ -209,4 +211,14 @@ fn json_and_toml_give_the_same_policy_and_the_encoding_round_trips() {
     // The validated model also serialises (for `--json` output) and reads back.
     let again: Policy = serde_json::from_str(&serde_json::to_string(&policy).unwrap()).unwrap();
     assert_eq!(again, policy);
+}
+
+#[test]
+fn an_old_file_with_approve_is_refused_with_the_reason() {
+    let err = resolve(&format!(
+        "role = \"trader\"\nrouter = \"router\"\n{GAS}[[spend]]\ntoken = \"tUSD\"\namount = \"5\"\napprove = true\n"
+    ))
+    .unwrap_err();
+    assert!(err.to_string().starts_with("spend[0].approve: "), "{err}");
+    assert!(err.to_string().contains("sessions no longer approve"), "{err}");
 }

@@ -172,6 +172,10 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         let mut session = self.session.lock().await;
         // `active` is also false after expiry; expiry is the policy's own check (with its time).
         session.active = view.signer != Address::ZERO;
+        // The owner may have rotated the session to another key (`rotateSessionKey`).
+        if session.active {
+            session.signer = view.signer;
+        }
         session.gas =
             Usage { spent: U256::from(usage.gasSpent), window: u64::from(usage.gasWindow.to::<u32>()) };
         session.ops_used = usage.opsUsed.to();
@@ -199,6 +203,10 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         let ctx = self.binding.context;
         let clock = self.chain_time().await?;
         let session = self.refresh().await?;
+        if session.active && session.signer != self.core.key.address() {
+            // Rotated away: the chain would refuse this key's signature.
+            return Err(Error::WrongSessionKey { expected: session.signer, found: self.core.key.address() });
+        }
         let probe_op = Operation { calls: calls.to_vec(), clock, gas_cost: U256::ZERO, paymaster: None };
         if preflight == Preflight::Check
             && let Err(refusal) = session.authorize(&probe_op, &ctx)
@@ -680,5 +688,42 @@ pub async fn load_session(provider: &DynProvider, account: Address, id: u32) -> 
         .data;
     let policy = sak_primitives::Policy::from_session_config(&granted.config)
         .map_err(|e| Error::Chain(format!("the granted policy does not read back: {e}")))?;
-    Ok(Session::new(id, granted.signer, policy))
+    let signer =
+        session_key(provider, account, id, granted.signer, log.block_number.unwrap_or_default()).await?;
+    Ok(Session::new(id, signer, policy))
+}
+
+/// The key session `id` of `account` signs with now: the one the contracts store, else (a
+/// revoked session's record is gone) the last one the owner rotated it to after `from_block`
+/// (`SessionKeyRotated`), else `granted`.
+pub async fn session_key(
+    provider: &DynProvider,
+    account: Address,
+    id: u32,
+    granted: Address,
+    from_block: u64,
+) -> Result<Address> {
+    let view = SakAccount::new(account, provider)
+        .getSession(id)
+        .call()
+        .await
+        .map_err(|e| Error::Chain(format!("getSession: {e}")))?;
+    if view.signer != Address::ZERO {
+        return Ok(view.signer);
+    }
+    let rotations = Filter::new()
+        .address(account)
+        .event_signature(SakAccount::SessionKeyRotated::SIGNATURE_HASH)
+        .topic1(U256::from(id))
+        .from_block(from_block);
+    let logs = provider.get_logs(&rotations).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
+    match logs.last() {
+        Some(l) => Ok(l
+            .log_decode::<SakAccount::SessionKeyRotated>()
+            .map_err(|e| Error::Chain(format!("SessionKeyRotated event: {e}")))?
+            .inner
+            .data
+            .signer),
+        None => Ok(granted),
+    }
 }

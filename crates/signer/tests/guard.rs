@@ -12,7 +12,7 @@ use alloy::{
     sol_types::SolCall,
 };
 use sak_contracts::{IUniswapV2Router02, MockERC20, SakAccount};
-use sak_policy::{Call, Context, Refusal, Session};
+use sak_policy::{Call, Context, Refusal, Session, calldata::funded_call};
 use sak_primitives::{Condition, Gas, Op, Permission, Policy, SpendLimit};
 use sak_signer::{
     Error,
@@ -71,7 +71,6 @@ impl Fixture {
                 allowance: U256::from(CAP),
                 period: DAY as u32,
                 transfer: true,
-                approve: true,
             }],
             gas: Gas::Unlimited,
             max_ops: 0,
@@ -127,24 +126,18 @@ impl Fixture {
         .unwrap()
     }
 
-    fn approve_and_swap(&self, amount: u64) -> Vec<Call> {
+    /// tUSD into the account's adapter, and the adapter's swap of it (recipient: the account).
+    fn fund_and_swap(&self, amount: u64) -> Vec<Call> {
         let d = self.kit.deployment();
-        vec![
-            Call::contract(
-                d.usd,
-                &MockERC20::approveCall { spender: d.uniswap_v2_router, value: U256::from(amount) },
-            ),
-            Call::contract(
-                d.uniswap_v2_router,
-                &IUniswapV2Router02::swapExactTokensForTokensCall {
-                    amountIn: U256::from(amount),
-                    amountOutMin: U256::from(1),
-                    path: vec![d.usd, d.tkn],
-                    to: self.account,
-                    deadline: U256::MAX,
-                },
-            ),
-        ]
+        let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
+            amountIn: U256::from(amount),
+            amountOutMin: U256::from(1),
+            path: vec![d.usd, d.tkn],
+            to: self.account,
+            deadline: U256::MAX,
+        };
+        let adapter = sak_contracts::adapter_of(d.session_adapter, self.account);
+        funded_call(adapter, d.usd, U256::from(amount), &Call::contract(d.uniswap_v2_router, &swap))
     }
 
     fn transfer(&self, amount: u64) -> Vec<Call> {
@@ -182,14 +175,14 @@ async fn bot_swaps_within_its_cap_is_refused_locally_then_on_chain() {
     let bot = fx.guard(key, id, 1, ledger.clone()).await;
 
     let tkn_before = fx.balance(d.tkn, fx.account).await;
-    let done = bot.execute(&fx.approve_and_swap(600_000_000), Preflight::Check).await.unwrap();
+    let done = bot.execute(&fx.fund_and_swap(600_000_000), Preflight::Check).await.unwrap();
     assert!(done.receipt.success, "{:?}", done.receipt.revert);
     assert!(fx.balance(d.tkn, fx.account).await > tkn_before, "the swap paid the account");
     assert_eq!(fx.spent(id).await, U256::from(600_000_000u64));
     assert_eq!(done.charges[0].remaining, U256::from(400_000_000u64));
 
     // The next swap does not fit: refused before anything is signed, with what remains.
-    let err = bot.execute(&fx.approve_and_swap(600_000_000), Preflight::Check).await.unwrap_err();
+    let err = bot.execute(&fx.fund_and_swap(600_000_000), Preflight::Check).await.unwrap_err();
     let Error::Refused(Refusal::SpendCapExceeded { token, requested, remaining, resets_at: Some(resets_at) }) =
         &err
     else {
@@ -205,7 +198,7 @@ async fn bot_swaps_within_its_cap_is_refused_locally_then_on_chain() {
     assert!(err.hint().is_some(), "a refusal says what to do");
 
     // Forced past the local check: the contracts refuse it with the same error.
-    let err = bot.execute(&fx.approve_and_swap(600_000_000), Preflight::SkipForProof).await.unwrap_err();
+    let err = bot.execute(&fx.fund_and_swap(600_000_000), Preflight::SkipForProof).await.unwrap_err();
     match err.refusal() {
         Some(Refusal::SpendCapExceeded { requested, remaining, .. }) => {
             assert_eq!((requested, remaining), (U256::from(600_000_000u64), U256::from(400_000_000u64)));
@@ -219,7 +212,7 @@ async fn bot_swaps_within_its_cap_is_refused_locally_then_on_chain() {
     assert_eq!(reasons, [("ok", true), ("SpendCapExceeded", false), ("SpendCapExceeded", false)]);
 
     // What remains still goes through.
-    bot.execute(&fx.approve_and_swap(400_000_000), Preflight::Check).await.unwrap();
+    bot.execute(&fx.fund_and_swap(400_000_000), Preflight::Check).await.unwrap();
     assert_eq!(fx.spent(id).await, U256::from(CAP));
 }
 
@@ -455,4 +448,37 @@ async fn kill_9_at_each_step_then_recover_loses_nothing_and_spends_nothing_twice
     let ledger = Arc::new(SqliteLedger::open(&db).unwrap());
     let bot = fx.guard(LocalKey::from_signer(key), id, 7, ledger).await;
     bot.execute(&fx.transfer(1), Preflight::Check).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rotated_session_keeps_its_spend_and_refuses_the_old_key() {
+    let fx = Fixture::new().await;
+    let (old_key, new_key) = (LocalKey::generate().unwrap(), LocalKey::generate().unwrap());
+    let new_address = new_key.address();
+    let id = fx.grant(&fx.trader_policy().await, old_key.address()).await;
+    let old = fx.guard(old_key, id, 1, Arc::new(MemoryLedger::new())).await;
+    old.execute(&fx.transfer(600_000_000), Preflight::Check).await.unwrap();
+
+    // The owner rotates the session to a new key in one transaction.
+    let owner = fx.kit.provider();
+    SakAccount::new(fx.account, owner)
+        .rotateSessionKey(id, new_address)
+        .from(fx.owner)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    // The old key's guard sees the rotation and signs nothing.
+    let err = old.execute(&fx.transfer(1), Preflight::Check).await.unwrap_err();
+    assert!(matches!(err, Error::WrongSessionKey { expected, .. } if expected == new_address), "{err}");
+
+    // The new key has what the period has left, not a fresh cap.
+    let new = fx.guard(new_key, id, 2, Arc::new(MemoryLedger::new())).await;
+    let err = new.execute(&fx.transfer(400_000_001), Preflight::Check).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::SpendCapExceeded { .. })), "{err}");
+    new.execute(&fx.transfer(400_000_000), Preflight::Check).await.unwrap();
+    assert_eq!(fx.spent(id).await, U256::from(CAP));
 }

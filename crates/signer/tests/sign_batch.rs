@@ -31,7 +31,6 @@ fn a_batch_is_capped_as_a_whole_and_recorded_signed() {
             allowance: U256::from(1_000),
             period: 86_400,
             transfer: true,
-            approve: false,
         }],
         gas: Gas::Unlimited,
         max_ops: 0,

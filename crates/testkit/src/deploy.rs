@@ -39,6 +39,8 @@ pub struct Deployment {
     pub tkn: Address,
     /// The tUSD/TKN Uniswap V2 pair, seeded at [`SEED_USD`] : [`SEED_TKN`].
     pub usd_tkn_pair: Address,
+    /// sak's `SessionAdapter` factory (every account's adapter is its clone).
+    pub session_adapter: Address,
     /// sak's `SakAccount` implementation (behind every smart account).
     pub sak_account_implementation: Address,
     /// sak's smart-account factory (CREATE2 clones of `SakAccount`).
@@ -120,6 +122,7 @@ pub async fn deploy(provider: &DynProvider, toolchain: &Toolchain, deployer: Add
         usd,
         tkn,
         usd_tkn_pair,
+        session_adapter: sak.session_adapter,
         sak_account_implementation: sak.account_implementation,
         sak_account_factory: sak.account_factory,
         sak_7702_account: sak.account_7702,

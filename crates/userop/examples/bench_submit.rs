@@ -57,7 +57,6 @@ async fn main() -> BoxResult<()> {
             allowance: U96::from(10u64.pow(12)),
             period: 86_400,
             allowTransfer: true,
-            allowApprove: false,
         }],
         gasBudget: U80::MAX,
         gasPeriod: 0,

@@ -20,7 +20,7 @@ use alloy::{
     network::{EthereumWallet, TransactionBuilder},
     primitives::{Address, B256, Bytes, U256, aliases::U40, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::{TransactionReceipt, TransactionRequest},
+    rpc::types::{BlockOverrides, TransactionReceipt, TransactionRequest},
     signers::{SignerSync, local::PrivateKeySigner},
     sol_types::{SolCall, SolValue, eip712_domain},
 };
@@ -123,10 +123,34 @@ impl DirectRelayer {
             .with_from(self.relayer)
             .with_to(call.account)
             .with_input(call.call_data(signature));
-        self.provider.call(tx.clone()).await.map_err(|e| match Error::revert_data_of(&e) {
-            Some(data) => Error::from_revert_data(&data),
-            None => Error::Rpc { method: "eth_call", source: e },
-        })?;
+        // Simulated and priced one second after the latest block, the earliest it can be
+        // mined: code that does more once time has passed (Uniswap V2's price accumulators,
+        // +44k gas in the first swap of a new second) must fit the gas limit then.
+        let latest = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(Error::rpc("eth_getBlockByNumber"))?
+            .ok_or_else(|| Error::Simulation("the node has no latest block".into()))?;
+        let next_second = BlockOverrides { time: Some(latest.header.timestamp + 1), ..Default::default() };
+        let refused = |method: &'static str| {
+            move |e| match Error::revert_data_of(&e) {
+                Some(data) => Error::from_revert_data(&data),
+                None => Error::Rpc { method, source: e },
+            }
+        };
+        self.provider
+            .call(tx.clone())
+            .with_block_overrides(next_second.clone())
+            .await
+            .map_err(refused("eth_call"))?;
+        let gas = self
+            .provider
+            .estimate_gas(tx.clone())
+            .with_block_overrides(next_second)
+            .await
+            .map_err(refused("eth_estimateGas"))?;
+        let tx = tx.with_gas_limit(gas);
         let pending = self.provider.send_transaction(tx).await.map_err(Error::rpc("eth_sendTransaction"))?;
         let tx_hash = *pending.tx_hash();
         let receipt =

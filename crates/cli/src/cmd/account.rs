@@ -47,6 +47,9 @@ struct AccountInfo {
     kind: AccountKind,
     address: Address,
     owner: Address,
+    /// The account's session adapter: every session call but a capped `transfer` is made by
+    /// it (deployed by the first grant).
+    adapter: Address,
     /// True when this run deployed or delegated it (false: it already was).
     created: bool,
     /// Bytes of code at the address (a 7702 delegation is 23).
@@ -214,6 +217,7 @@ async fn info(
         kind: record.kind,
         address: record.address,
         owner: record.owner,
+        adapter: chain.contracts.adapter_of(record.address),
         created,
         code_size,
         transaction,
@@ -250,12 +254,13 @@ fn human(info: &AccountInfo) -> String {
         (AccountKind::Eip7702, _, false) => "delegated to Sak7702Account (EIP-7702)".into(),
     };
     let mut s = format!(
-        "account   {}  ({} account on {}, chain {})\nowner     {}\nstate     {state}\n",
+        "account   {}  ({} account on {}, chain {})\nowner     {}\nadapter   {} (sessions call through it)\nstate     {state}\n",
         info.address,
         info.kind.as_str(),
         info.network,
         info.chain_id,
-        info.owner
+        info.owner,
+        info.adapter
     );
     if let Some(tx) = info.transaction {
         s += &format!("tx        {tx}\n");

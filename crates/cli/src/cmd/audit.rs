@@ -297,7 +297,7 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
             network: net.clone(),
             id: r.id,
             account: r.account,
-            granted_at: r.granted_at,
+            granted_at: r.key_since(),
             status: status_of(net, r),
         });
     }
@@ -342,11 +342,9 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
         });
     }
     for (net, r) in &records {
-        let superseded =
-            records.iter().any(|(n, x)| n == net && x.account == r.account && x.rotated_from == Some(r.id));
         let live = status_of(net, r).is_none_or(|st| st == "active" || st == "not-started");
-        let age = now.saturating_sub(r.granted_at);
-        if superseded || !live || age < rotate_after {
+        let age = now.saturating_sub(r.key_since());
+        if !live || age < rotate_after {
             continue;
         }
         flags.push(Flag {
@@ -356,14 +354,14 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
             session: Some(r.id),
             network: Some(net.clone()),
             detail: format!(
-                "session #{} on {net} (key `{}`) was granted {} ago ({})",
+                "session #{} on {net} (key `{}`) has had that key for {} (since {})",
                 r.id,
                 r.key_name,
                 ago(age),
-                format_time(r.granted_at)
+                format_time(r.key_since())
             ),
             fix: format!(
-                "`{}session rotate {}` (a new key, same policy; the old session is revoked)",
+                "`{}session rotate {}` (a new key for the same session; the old key stops working)",
                 net_flag(ctx, net),
                 r.id
             ),

@@ -59,7 +59,7 @@ pub(crate) enum Status {
 #[derive(Debug, Serialize)]
 pub(crate) struct Check {
     /// A stable identifier: `config`, `state`, `rpc`, `chain_id`, `create2_deployer`,
-    /// `entry_point`, `sak_account_implementation`, `sak_account_factory`, `sak_7702_account`,
+    /// `entry_point`, `session_adapter`, `sak_account_implementation`, `sak_account_factory`, `sak_7702_account`,
     /// `session_key_validator`, `bundler`, `key_dir`,
     /// `owner_key`, `session_key_files`, `account`, `ledger`, `ledger_unresolved`, and with
     /// `--session`: `session`, `session_key`, `session_caps`.
@@ -433,7 +433,7 @@ async fn check_contracts(r: &mut Report, ctx: &Ctx, chain: &Probed) {
     } else {
         "run `sak deploy` (the owner key pays; `--dry-run` shows the plan)"
     };
-    let rows: [(&'static str, &str, Address, String); 6] = [
+    let rows: [(&'static str, &str, Address, String); 7] = [
         (
             "create2_deployer",
             "the CREATE2 deployer",
@@ -450,6 +450,7 @@ async fn check_contracts(r: &mut Report, ctx: &Ctx, chain: &Probed) {
              (its published initcode through the CREATE2 deployer)"
                 .to_owned(),
         ),
+        ("session_adapter", "SessionAdapter", c.session_adapter, deploy_fix.to_owned()),
         ("sak_account_implementation", "SakAccount", c.sak_account_implementation, deploy_fix.to_owned()),
         ("sak_account_factory", "SakAccountFactory", c.sak_account_factory, deploy_fix.to_owned()),
         ("sak_7702_account", "Sak7702Account", c.sak_7702_account, deploy_fix.to_owned()),

@@ -133,7 +133,7 @@ fn list(ctx: &Ctx) -> eyre::Result<()> {
                     network: net.clone(),
                     account: r.account,
                     id: r.id,
-                    granted_at: r.granted_at,
+                    granted_at: r.key_since(),
                 })
                 .collect();
             KeyInfo { name, address, path: path.display().to_string(), sessions }

@@ -388,6 +388,7 @@ impl Summary {
             ("tUSD (6 decimals)", c.usd),
             ("TKN (18 decimals)", c.tkn),
             ("tUSD/TKN pair", c.usd_tkn_pair),
+            ("SessionAdapter", c.session_adapter),
             ("SakAccount", c.sak_account_implementation),
             ("SakAccountFactory", c.sak_account_factory),
             ("Sak7702Account", c.sak_7702_account),

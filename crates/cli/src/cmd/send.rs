@@ -22,7 +22,7 @@ use alloy::{
 use clap::{Args, ValueEnum};
 use eyre::WrapErr;
 use sak_contracts::{IUniswapV2Router02, MockERC20};
-use sak_policy::{Action, Call, Context, Refusal, Session};
+use sak_policy::{Action, Call, Context, Refusal, Session, calldata::funded_call};
 use sak_primitives::{Gas, NATIVE, units::format_time};
 use sak_signer::{
     guard::{Binding, GuardedSigner, Preflight, Recovered, load_session},
@@ -337,7 +337,7 @@ struct SwapPlan {
     router: Address,
     token_in: Address,
     token_out: Address,
-    /// Base units of `token_in` sold (and approved to the router).
+    /// Base units of `token_in` sold (moved into the account's adapter, which sells them).
     amount_in: String,
     /// Base units of `token_out` at least received.
     min_out: String,
@@ -349,8 +349,8 @@ struct SwapPlan {
     received: Option<String>,
 }
 
-/// approve(router, amountIn) on --in, then swapExactTokensForTokens(amountIn, minOut,
-/// [in, out], account, chain time + 10 min): one batched operation.
+/// transfer(adapter, amountIn) on --in, then the adapter's swapExactTokensForTokens(amountIn,
+/// minOut, [in, out], account, chain time + 10 min): one batched operation.
 async fn swap_calls(args: &SwapArgs, chain: &Chain, account: Address) -> eyre::Result<(Vec<Call>, SwapPlan)> {
     let router = match &args.router {
         Some(r) => resolve(chain, r, "--router")?,
@@ -380,19 +380,15 @@ async fn swap_calls(args: &SwapArgs, chain: &Chain, account: Address) -> eyre::R
     }
     let min_out = parse_whole(&args.min_out, decimals_out, "--min-out")?;
     let deadline = crate::cmd::session::chain_time(chain).await? + DEADLINE_S;
-    let calls = vec![
-        Call::contract(token_in, &MockERC20::approveCall { spender: router, value: amount_in }),
-        Call::contract(
-            router,
-            &IUniswapV2Router02::swapExactTokensForTokensCall {
-                amountIn: amount_in,
-                amountOutMin: min_out,
-                path: vec![token_in, token_out],
-                to: account,
-                deadline: U256::from(deadline),
-            },
-        ),
-    ];
+    let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
+        amountIn: amount_in,
+        amountOutMin: min_out,
+        path: vec![token_in, token_out],
+        to: account,
+        deadline: U256::from(deadline),
+    };
+    let adapter = chain.contracts.adapter_of(account);
+    let calls = funded_call(adapter, token_in, amount_in, &Call::contract(router, &swap));
     let plan = SwapPlan {
         router,
         token_in,
@@ -1192,7 +1188,12 @@ impl From<&Recovered> for RecoveredOut {
 fn describe_call(call: &Call, chain: &Chain, account: Address) -> String {
     use crate::cmd::session::show_amount;
     let c = &chain.contracts;
-    let who = |a: Address| if a == account { "the account".to_owned() } else { c.name(a) };
+    let adapter = c.adapter_of(account);
+    let who = |a: Address| match a {
+        a if a == account => "the account".to_owned(),
+        a if a == adapter => "the account's adapter".to_owned(),
+        a => c.name(a),
+    };
     let amount =
         |raw: U256, token: Address| format!("{} {}", show_amount(raw, c.decimals(token)), c.name(token));
     match sak_policy::describe(call) {

@@ -11,7 +11,7 @@ use alloy::{
 };
 use clap::{Args, Subcommand};
 use eyre::{OptionExt, WrapErr};
-use sak_contracts::{MockERC20, SakAccount};
+use sak_contracts::SakAccount;
 use sak_primitives::{AllowFile, GasFile, Number, Policy, PolicyFile, SpendFile};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -39,7 +39,8 @@ pub(crate) enum SessionCommand {
     /// Revoke every session of the account in one transaction.
     #[command(after_help = "Examples:\n  sak session revoke-all")]
     RevokeAll,
-    /// Grant the same policy to a new key, then revoke the old session.
+    /// Give the session a new key in one transaction: same id, policy and counters; the old
+    /// key stops working at once.
     #[command(after_help = "Examples:\n  sak session rotate 1\n  sak session rotate 1 --key price-bot-2")]
     Rotate(RotateArgs),
     /// Prove on a throwaway fork of the session's chain that the contracts enforce it: one
@@ -56,7 +57,7 @@ pub(crate) struct IdArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RotateArgs {
-    /// The session to replace.
+    /// The session whose key to replace (same id, policy and counters).
     pub(crate) id: u32,
     /// The new key's name [default: a new key, `<old name>-rN`].
     #[arg(long)]
@@ -249,61 +250,6 @@ pub(crate) async fn chain_time(chain: &Chain) -> eyre::Result<u64> {
     Ok(block.header.timestamp)
 }
 
-/// Property 9: an existing approval of a capped token to an allowlisted target would let the
-/// target pull that token outside the session's accounting. The contracts refuse the grant
-/// (`PreexistingAllowance`); this says so before anything is sent, and warns about approvals
-/// of uncapped tokens the book knows.
-pub(crate) async fn check_approvals(
-    chain: &Chain,
-    account: Address,
-    policy: &Policy,
-) -> eyre::Result<Vec<String>> {
-    let mut targets: Vec<Address> = policy.permissions.iter().map(|p| p.target).collect();
-    targets.sort();
-    targets.dedup();
-    let mut warnings = Vec::new();
-    let capped: Vec<Address> = policy.spend_limits.iter().map(|l| l.token).collect();
-    let mut tokens: Vec<(Address, bool)> = capped.iter().map(|t| (*t, true)).collect();
-    for (_, token, decimals) in &chain.contracts.book {
-        if decimals.is_some() && !capped.contains(token) {
-            tokens.push((*token, false));
-        }
-    }
-    for (token, is_capped) in tokens {
-        if token == sak_primitives::NATIVE {
-            continue;
-        }
-        for target in &targets {
-            if *target == token {
-                continue;
-            }
-            let allowance = MockERC20::new(token, &chain.provider)
-                .allowance(account, *target)
-                .call()
-                .await
-                .unwrap_or_default();
-            if allowance.is_zero() {
-                continue;
-            }
-            let (t, s) = (chain.contracts.name(token), chain.contracts.name(*target));
-            if is_capped {
-                return Err(Hinted::refused(
-                    format!(
-                        "PreexistingAllowance: the account already approved {allowance} of {t} to {s}; \
-                         the session could move that token through {s} beyond its cap"
-                    ),
-                    format!("revoke that approval first (approve({s}, 0) from the owner), then grant again"),
-                )
-                .into());
-            }
-            warnings.push(format!(
-                "the account has approved {allowance} of {t} (not capped by this session) to {s}, which the session may call"
-            ));
-        }
-    }
-    Ok(warnings)
-}
-
 /// What `sak session grant` prints. Field names are part of the `--json` interface.
 #[derive(Debug, Serialize)]
 struct Granted {
@@ -315,7 +261,6 @@ struct Granted {
     key_name: String,
     transaction: Option<B256>,
     dry_run: bool,
-    warnings: Vec<String>,
     policy: Policy,
 }
 
@@ -327,10 +272,6 @@ async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
     let file = policy_file(&args, &chain)?;
     let now = chain_time(&chain).await?;
     let policy = file.resolve(&chain.contracts.address_book(), now).wrap_err("the session's policy")?;
-    let warnings = check_approvals(&chain, account.address, &policy).await?;
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
     let mut out = Granted {
         network: ctx.network_name.clone(),
         chain_id: chain.chain_id,
@@ -340,7 +281,6 @@ async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
         key_name: key_name.clone(),
         transaction: None,
         dry_run: args.dry_run,
-        warnings,
         policy,
     };
     if !args.dry_run {
@@ -354,7 +294,7 @@ async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
             tx,
             block,
             granted_at: now,
-            rotated_from: None,
+            rotated_at: None,
         };
         State::update(&ctx.paths.state(), |s| {
             s.networks.entry(ctx.network_name.clone()).or_default().sessions.push(record.clone());
@@ -438,12 +378,11 @@ pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
     for l in &policy.spend_limits {
         let decimals = if l.token == sak_primitives::NATIVE { Some(18) } else { c.decimals(l.token) };
         s += &format!(
-            "  cap        {} {} per {}{}{}\n",
+            "  cap        {} {} per {}{}\n",
             show_amount(l.allowance, decimals),
             if l.token == sak_primitives::NATIVE { "ETH".into() } else { c.name(l.token) },
             show_period(u64::from(l.period)),
-            if l.transfer { ", transfer" } else { "" },
-            if l.approve { ", approve" } else { "" },
+            if l.transfer { ", transfer to anyone" } else { "" },
         );
     }
     s += &match policy.gas {
@@ -528,8 +467,9 @@ pub(crate) struct Listed {
     /// None once the chain no longer holds the session (revoked).
     valid_until: Option<u64>,
     granted_at: u64,
+    /// When the current key took over (`sak session rotate`), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    rotated_from: Option<u32>,
+    rotated_at: Option<u64>,
 }
 
 /// A session's status from `getSession` at chain time `now`.
@@ -578,7 +518,7 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
             valid_after: view.validAfter.to(),
             valid_until: Some(view.validUntil.to::<u64>()).filter(|t| *t != 0),
             granted_at: r.granted_at,
-            rotated_from: r.rotated_from,
+            rotated_at: r.rotated_at,
         });
     }
     output::emit(

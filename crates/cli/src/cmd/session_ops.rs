@@ -104,7 +104,10 @@ pub(crate) async fn lookup(
         "unknown" | "revoked" => ("revoked", Some(how_revoked(chain, account, id, grant_block).await?)),
         status => (status, None),
     };
-    Ok(Some(OnChain { id, signer: granted.signer, policy, grant_tx, grant_block, status, revoked_by }))
+    let signer = sak_signer::guard::session_key(&chain.provider, account, id, granted.signer, grant_block)
+        .await
+        .wrap_err("reading the session's key")?;
+    Ok(Some(OnChain { id, signer, policy, grant_tx, grant_block, status, revoked_by }))
 }
 
 /// `revoke` if a `SessionRevoked(id)` event follows the grant, else `revoke-all`.
@@ -242,8 +245,8 @@ struct Shown {
     chain_time: u64,
     grant_transaction: B256,
     grant_block: u64,
-    /// The session this one replaced (`sak session rotate`), if recorded here.
-    rotated_from: Option<u32>,
+    /// When the current key took the session over (`sak session rotate`), if recorded here.
+    rotated_at: Option<u64>,
     policy: Policy,
     /// One entry per spend limit.
     allowances: Vec<AllowanceShown>,
@@ -398,7 +401,7 @@ pub(crate) async fn show(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
         chain_time: now,
         grant_transaction: session.grant_tx,
         grant_block: session.grant_block,
-        rotated_from: record.and_then(|r| r.rotated_from),
+        rotated_at: record.and_then(|r| r.rotated_at),
         policy: session.policy.clone(),
         allowances,
         gas,
@@ -420,8 +423,8 @@ fn human_show(out: &Shown, chain: &Chain) -> String {
         None => format!("{} (not in this home)", out.key),
     };
     let mut s = format!("session #{}  {status}\n  key        {key}\n  account    {}\n", out.id, out.account);
-    if let Some(from) = out.rotated_from {
-        s += &format!("  replaces   session #{from}\n");
+    if let Some(at) = out.rotated_at {
+        s += &format!("  key since  {} (rotated)\n", format_time(at));
     }
     s += &format!("  granted    in block {} (tx {})\n", out.grant_block, out.grant_transaction);
     s += "policy\n";
@@ -692,18 +695,17 @@ struct Rotated {
     network: String,
     chain_id: u64,
     account: Address,
-    /// The session replaced (revoked now).
-    old_id: u32,
-    /// The new session: the same policy, valid from now until the old one's end.
-    new_id: u32,
+    /// The session: the same id, policy, counters and end, with a new key.
+    id: u32,
+    /// The key replaced, which no longer validates anything.
+    old_key: Address,
     /// The new session key's address and name.
     key: Address,
     key_name: String,
     /// True when this command generated the key.
     key_created: bool,
-    grant_transaction: B256,
-    revoke_transaction: B256,
-    /// The new session's policy (0x hex amounts, as `sak session grant --json`).
+    /// The owner's `rotateSessionKey` transaction.
+    transaction: B256,
     policy: Policy,
 }
 
@@ -787,6 +789,9 @@ fn new_key(
     Ok((name, key.address(), Some(path)))
 }
 
+/// One owner transaction, `rotateSessionKey(id, key)`: the session keeps its id, policy and
+/// counters, so the new key inherits what the old one spent this period (a rotation never
+/// doubles a cap), and the old key stops validating at once.
 pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
@@ -798,13 +803,6 @@ pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
             "grant a new session with `sak session grant --key NAME ...`",
         )
         .into());
-    }
-    let mut policy = old.policy.clone();
-    policy.valid_after = policy.valid_after.max(now);
-    policy.validate(Some(now)).wrap_err_with(|| format!("session #{}'s policy from now on", old.id))?;
-    let warnings = super::session::check_approvals(&chain, account.address, &policy).await?;
-    for w in &warnings {
-        tracing::warn!("{w}");
     }
     // The owner key first: a wrong or missing password stops here, before any key is made.
     let owner = ctx.owner_key()?;
@@ -819,74 +817,69 @@ pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
     let (key_name, key, created) = new_key(ctx, &args, &old, &old_name)?;
     let wallet = ctx.wallet_provider(&chain, owner.signer())?;
 
-    output::progress(&ctx.global, &format!("the owner signs grantSession for `{key_name}`…"));
-    let granted = async {
+    output::progress(&ctx.global, &format!("the owner signs rotateSessionKey({}, `{key_name}`)…", old.id));
+    let rotated = async {
         let pending = SakAccount::new(account.address, &wallet)
-            .grantSession(policy.to_session_config(key))
+            .rotateSessionKey(old.id, key)
             .send()
             .await
-            .map_err(|e| super::session::owner_call_error(e, "grantSession"))?;
-        let receipt = mined(pending, "grantSession").await?;
-        eyre::Ok((super::session::granted_id(&receipt)?, receipt))
+            .map_err(|e| super::session::owner_call_error(e, "rotateSessionKey"))?;
+        mined(pending, "rotateSessionKey").await
     }
     .await;
-    let (new_id, grant) = match granted {
-        Ok(g) => g,
+    let receipt = match rotated {
+        Ok(r) => r,
         Err(e) => {
-            // Nothing was granted: the key made for it goes, the old session stays as it was.
+            // Nothing changed on-chain: the key made for it goes, the session keeps its key.
             if let Some(path) = &created {
                 let _ = std::fs::remove_file(path);
             }
-            return Err(e.wrap_err(format!(
-                "rotating session #{}: nothing was revoked, session #{} is unchanged",
-                old.id, old.id
-            )));
+            return Err(e.wrap_err(format!("rotating session #{}: its key is unchanged", old.id)));
         }
     };
-    let record = SessionRecord {
-        id: new_id,
-        account: account.address,
-        chain_id: chain.chain_id,
-        key,
-        key_name: key_name.clone(),
-        tx: grant.transaction_hash,
-        block: grant.block_number.unwrap_or_default(),
-        granted_at: now,
-        rotated_from: Some(old.id),
-    };
     State::update(&ctx.paths.state(), |s| {
-        s.networks.entry(ctx.network_name.clone()).or_default().sessions.push(record.clone());
-    })?;
-    let revoked = send_revoke(ctx, &wallet, account.address, old.id).await.map_err(|e| {
-        let message = format!(
-            "granted session #{new_id} to `{key_name}`, but revoking the old session #{} failed: BOTH sessions are active ({e:#})",
-            old.id
-        );
-        eyre::Report::new(Hinted::new(message, format!("finish the rotation with `sak session revoke {}`", old.id)))
+        let sessions = &mut s.networks.entry(ctx.network_name.clone()).or_default().sessions;
+        match sessions.iter_mut().find(|r| r.account == account.address && r.id == old.id) {
+            Some(r) => {
+                r.key = key;
+                r.key_name.clone_from(&key_name);
+                r.rotated_at = Some(now);
+            }
+            None => sessions.push(SessionRecord {
+                id: old.id,
+                account: account.address,
+                chain_id: chain.chain_id,
+                key,
+                key_name: key_name.clone(),
+                tx: old.grant_tx,
+                block: old.grant_block,
+                granted_at: old.policy.valid_after,
+                rotated_at: Some(now),
+            }),
+        }
     })?;
     let out = Rotated {
         network: ctx.network_name.clone(),
         chain_id: chain.chain_id,
         account: account.address,
-        old_id: old.id,
-        new_id,
+        id: old.id,
+        old_key: old.signer,
         key,
         key_name,
         key_created: created.is_some(),
-        grant_transaction: grant.transaction_hash,
-        revoke_transaction: revoked.transaction_hash,
-        policy,
+        transaction: receipt.transaction_hash,
+        policy: old.policy,
     };
     output::emit(&ctx.global, &out, || {
         format!(
-            "rotated session #{} to #{new_id}: `{}` ({}){} holds the same policy; #{} is revoked\n{}\
-             note: the new session's periods start at its grant, with full allowances\n\
+            "session #{} now signs with `{}` ({}){}; the old key {} no longer validates\n{}\
+             note: same session, same counters: what the old key spent this period counts\n\
              next: hand the agent the new key (`sak key export {} --out FILE`)",
-            out.old_id,
+            out.id,
             out.key_name,
             out.key,
-            if out.key_created { ", a new key," } else { "" },
-            out.old_id,
+            if out.key_created { ", a new key" } else { "" },
+            out.old_key,
             describe_policy(&out.policy, &chain),
             out.key_name
         )

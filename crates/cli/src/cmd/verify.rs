@@ -32,9 +32,14 @@ use alloy::{
 };
 use clap::Args;
 use eyre::{OptionExt, WrapErr};
-use sak_contracts::{IEntryPoint, IUniswapV2Factory, IUniswapV2Router02, MockERC20, SakAccount};
-use sak_policy::{Call, Context, Operation, Refusal, Session};
-use sak_primitives::{APPROVE, ETH_SEND, NATIVE, Policy, TRANSFER};
+use sak_contracts::{
+    IEntryPoint, IUniswapV2Factory, IUniswapV2Router02, MockERC20, SakAccount, SakAddresses,
+};
+use sak_policy::{
+    Call, Context, Operation, Refusal, Session,
+    calldata::{funded_call, through_adapter},
+};
+use sak_primitives::{ETH_SEND, NATIVE, Policy, TRANSFER};
 use sak_signer::{
     guard::{Binding, GuardedSigner, Preflight},
     keystore::{self, LocalKey},
@@ -590,13 +595,12 @@ impl OnFork<'_> {
 /// The allowed operation, built from the policy.
 #[derive(Debug, Clone, Copy)]
 enum Plan {
-    /// approve(router, amount) + swapExactTokensForTokens(amount, .., [token, other], account, ..)
+    /// transfer(adapter, amount) + the adapter's swapExactTokensForTokens(amount, .., [token,
+    /// other], account, ..)
     Swap { router: Address, token: Address, other: Address },
     /// transfer(recipient, amount)
     Transfer { token: Address, recipient: Address },
-    /// approve(spender, amount)
-    Approve { token: Address, spender: Address },
-    /// `amount` wei to a permitted recipient.
+    /// `amount` wei to a permitted recipient, through the adapter.
     Native { recipient: Address },
 }
 
@@ -604,8 +608,17 @@ impl Plan {
     /// The token the operation spends (NATIVE for ETH): the cap it is charged to.
     const fn token(self) -> Address {
         match self {
-            Self::Swap { token, .. } | Self::Transfer { token, .. } | Self::Approve { token, .. } => token,
+            Self::Swap { token, .. } | Self::Transfer { token, .. } => token,
             Self::Native { .. } => NATIVE,
+        }
+    }
+
+    /// The contract the operation calls (through the adapter for a swap or an ETH send).
+    const fn target(self) -> Address {
+        match self {
+            Self::Swap { router, .. } => router,
+            Self::Transfer { token, .. } => token,
+            Self::Native { recipient } => recipient,
         }
     }
 
@@ -619,27 +632,24 @@ impl Plan {
     }
 
     fn calls(self, account: Address, amount: U256, min_out: U256, deadline: u64) -> Vec<Call> {
+        let adapter = SakAddresses::canonical().adapter_of(account);
         match self {
-            Self::Swap { router, token, other } => vec![
-                Call::contract(token, &MockERC20::approveCall { spender: router, value: amount }),
-                Call::contract(
-                    router,
-                    &IUniswapV2Router02::swapExactTokensForTokensCall {
-                        amountIn: amount,
-                        amountOutMin: min_out,
-                        path: vec![token, other],
-                        to: account,
-                        deadline: U256::from(deadline),
-                    },
-                ),
-            ],
+            Self::Swap { router, token, other } => {
+                let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
+                    amountIn: amount,
+                    amountOutMin: min_out,
+                    path: vec![token, other],
+                    to: account,
+                    deadline: U256::from(deadline),
+                };
+                funded_call(adapter, token, amount, &Call::contract(router, &swap))
+            }
             Self::Transfer { token, recipient } => {
                 vec![Call::contract(token, &MockERC20::transferCall { to: recipient, value: amount })]
             }
-            Self::Approve { token, spender } => {
-                vec![Call::contract(token, &MockERC20::approveCall { spender, value: amount })]
+            Self::Native { recipient } => {
+                vec![through_adapter(adapter, &Call::new(recipient, amount, Bytes::new()), &[])]
             }
-            Self::Native { recipient } => vec![Call::new(recipient, amount, Bytes::new())],
         }
     }
 
@@ -648,7 +658,7 @@ impl Plan {
         let show = |token: Address| super::session::show_amount(amount, c.decimals(token));
         match self {
             Self::Swap { router, token, other } => format!(
-                "approve + swap {} {} for {} through {} (recipient: the account)",
+                "swap {} {} for {} through {} from the account's adapter (recipient: the account)",
                 show(token),
                 c.name(token),
                 c.name(other),
@@ -656,9 +666,6 @@ impl Plan {
             ),
             Self::Transfer { token, recipient } => {
                 format!("transfer {} {} to {recipient}", show(token), c.name(token))
-            }
-            Self::Approve { token, spender } => {
-                format!("approve {} {} to {}", show(token), c.name(token), c.name(spender))
             }
             Self::Native { recipient } => format!("send {amount} wei to {}", c.name(recipient)),
         }
@@ -670,14 +677,12 @@ fn fresh(account: Address, id: u32, purpose: &str) -> Address {
     Address::from_word(keccak256(format!("sak session verify {account} {id} {purpose}")))
 }
 
-/// Whether the policy permits `selector` on `target` (a call permission, or the token
-/// functions a spend limit permits).
+/// Whether the policy permits `selector` on `target` (a call permission, or `transfer` on a
+/// capped token).
 fn permits(policy: &Policy, target: Address, selector: [u8; 4]) -> bool {
     let selector = alloy::primitives::FixedBytes::<4>::from(selector);
     policy.permission(target, selector).is_some()
-        || policy
-            .spend_limit(target)
-            .is_some_and(|l| (selector == TRANSFER && l.transfer) || (selector == APPROVE && l.approve))
+        || policy.spend_limit(target).is_some_and(|l| selector == TRANSFER && l.token != NATIVE)
 }
 
 /// Functions to try as the wrong selector, by signature (the first the policy does not permit
@@ -725,14 +730,14 @@ async fn plans(fork: &Fork, chain: &Chain, policy: &Policy, account: Address, id
     let mut out = Vec::new();
     let routers: Vec<Address> =
         policy.permissions.iter().filter(|p| p.selector.0 == swap).map(|p| p.target).collect();
-    let approvable: Vec<Address> =
-        policy.spend_limits.iter().filter(|l| l.approve && l.token != NATIVE).map(|l| l.token).collect();
+    let capped: Vec<Address> =
+        policy.spend_limits.iter().filter(|l| l.token != NATIVE).map(|l| l.token).collect();
     for router in &routers {
         let r = IUniswapV2Router02::new(*router, &fork.provider);
         let Ok(factory) = r.factory().call().await else { continue };
         let mut others: Vec<Address> = r.WETH().call().await.into_iter().collect();
         others.extend(chain.contracts.book.iter().filter(|(.., d)| d.is_some()).map(|(_, a, _)| *a));
-        for token in &approvable {
+        for token in &capped {
             for other in others.iter().filter(|o| *o != token) {
                 let pair =
                     IUniswapV2Factory::new(factory, &fork.provider).getPair(*token, *other).call().await;
@@ -745,15 +750,6 @@ async fn plans(fork: &Fork, chain: &Chain, policy: &Policy, account: Address, id
     }
     for l in policy.spend_limits.iter().filter(|l| l.token != NATIVE && l.transfer) {
         out.push(Plan::Transfer { token: l.token, recipient: fresh(account, id, "recipient") });
-    }
-    for token in &approvable {
-        let spender = policy
-            .permissions
-            .iter()
-            .map(|p| p.target)
-            .find(|t| t != token)
-            .unwrap_or_else(|| fresh(account, id, "spender"));
-        out.push(Plan::Approve { token: *token, spender });
     }
     if policy.spend_limit(NATIVE).is_some() {
         for p in policy.permissions.iter().filter(|p| p.selector == ETH_SEND && p.allow_value) {
@@ -1064,7 +1060,7 @@ async fn run_cases(
     let account = on.account;
     let (id, policy) = (on.id, on.policy);
     let deadline = |now: u64| now + 600;
-    let skip_no_plan = "the policy permits no operation sak can build (no capped token to transfer, approve or swap, no ETH recipient)";
+    let skip_no_plan = "the policy permits no operation sak can build (no capped token, no ETH recipient)";
     let mut rows: Vec<CaseRow> = Vec::new();
     let mut assets = Vec::new();
     let mut step = 0;
@@ -1143,9 +1139,10 @@ async fn run_cases(
     rows.push(expect_refusal("foreign-target", title, "CallNotPermitted", outcome));
     reset(&mut base).await?;
 
-    // 4: a function the policy does not permit on a target it does.
+    // 4: a function the policy does not permit on a target it does (a token is called by the
+    // account, anything else through the adapter).
     next_case("a wrong selector on a permitted target must be refused");
-    let target = main_call.as_ref().map(|c| c.target).or_else(|| {
+    let target = plan.map(|(p, _)| p.target()).or_else(|| {
         policy
             .permissions
             .first()
@@ -1158,7 +1155,12 @@ async fn run_cases(
                 "{function}(..) on {}, which the policy does not permit there",
                 chain.contracts.name(call.target)
             );
-            let outcome = on.attempt(&[call]).await?;
+            let element = if policy.spend_limit(call.target).is_some() {
+                call
+            } else {
+                through_adapter(SakAddresses::canonical().adapter_of(account), &call, &[])
+            };
+            let outcome = on.attempt(&[element]).await?;
             rows.push(expect_refusal("wrong-selector", title, "CallNotPermitted", outcome));
             reset(&mut base).await?;
         }
@@ -1529,8 +1531,8 @@ mod tests {
         }
     }
 
-    fn limit(token: Address, transfer: bool, approve: bool) -> SpendLimit {
-        SpendLimit { token, allowance: U256::from(1_000), period: 86_400, transfer, approve }
+    fn limit(token: Address, transfer: bool) -> SpendLimit {
+        SpendLimit { token, allowance: U256::from(1_000), period: 86_400, transfer }
     }
 
     #[test]
@@ -1538,7 +1540,7 @@ mod tests {
         let token = Address::repeat_byte(0x11);
         let account = Address::repeat_byte(0xaa);
         let other = Address::repeat_byte(0xbb);
-        let p = policy(vec![limit(token, true, true)], vec![]);
+        let p = policy(vec![limit(token, true)], vec![]);
         let (call, name) = wrong_selector_call(&p, token, account, other).unwrap();
         assert_eq!(name, "transferFrom");
         assert_eq!(call.data.len(), 4 + 3 * 32);
@@ -1547,7 +1549,7 @@ mod tests {
         let transfer_from: [u8; 4] =
             keccak256(b"transferFrom(address,address,uint256)")[..4].try_into().unwrap();
         let p = policy(
-            vec![limit(token, true, true)],
+            vec![limit(token, true)],
             vec![Permission {
                 target: token,
                 selector: transfer_from.into(),
@@ -1563,10 +1565,10 @@ mod tests {
     #[test]
     fn permits_reads_the_spend_limits_token_functions() {
         let token = Address::repeat_byte(0x11);
-        let p = policy(vec![limit(token, false, true)], vec![]);
-        assert!(permits(&p, token, APPROVE.0));
-        assert!(!permits(&p, token, TRANSFER.0));
-        assert!(!permits(&p, Address::repeat_byte(0x22), APPROVE.0));
+        let p = policy(vec![limit(token, false)], vec![]);
+        assert!(permits(&p, token, TRANSFER.0), "a capped token may always move into the adapter");
+        assert!(!permits(&p, token, sak_primitives::APPROVE.0), "sessions never approve");
+        assert!(!permits(&p, Address::repeat_byte(0x22), TRANSFER.0));
     }
 
     #[test]
@@ -1579,13 +1581,12 @@ mod tests {
             entry_point: Address::repeat_byte(0xee),
         };
         let recipient = fresh(account, 1, "recipient");
-        let candidates = [
-            Plan::Transfer { token, recipient },
-            Plan::Approve { token, spender: Address::repeat_byte(0x33) },
-        ];
-        // Approve only: the transfer is skipped.
-        let p = policy(vec![limit(token, false, true)], vec![]);
-        assert!(matches!(admitted(&candidates, &p, &facts, 2_000), Some(Plan::Approve { .. })));
+        let candidates = [Plan::Transfer { token, recipient }];
+        // A transfer to anyone is admitted; without `transfer` the token only funds adapter
+        // calls, and with no call permitted there is no operation to build.
+        let p = policy(vec![limit(token, true)], vec![]);
+        assert!(matches!(admitted(&candidates, &p, &facts, 2_000), Some(Plan::Transfer { .. })));
+        assert!(admitted(&candidates, &policy(vec![limit(token, false)], vec![]), &facts, 2_000).is_none());
         // Outside the window nothing is admitted.
         assert!(admitted(&candidates, &p, &facts, 200_000).is_none());
         // Nothing capped: nothing to do.

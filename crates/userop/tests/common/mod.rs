@@ -62,7 +62,6 @@ impl Fixture {
                 allowance: U96::from(USD_CAP),
                 period: DAY,
                 allowTransfer: true,
-                allowApprove: false,
             }],
             gasBudget: U80::MAX,
             gasPeriod: 0,

@@ -20,7 +20,7 @@ use eyre::{OptionExt, WrapErr};
 use sak_contracts::{
     IEntryPoint, IUniswapV2Pair, IUniswapV2Router02, IWETH, MockERC20, SakAccount, SakAccountFactory,
 };
-use sak_policy::{Call, Context, Refusal};
+use sak_policy::{Call, Context, Refusal, calldata::funded_call};
 use sak_primitives::{AddressBook, PolicyFile};
 use sak_signer::{
     guard::{Binding, GuardedSigner, Preflight, load_session},
@@ -50,7 +50,7 @@ period = "1d"
 
 [[spend]]
 token = "tUSD"
-amount = "1000"         # whole tUSD; approvals count as spend
+amount = "1000"         # whole tUSD, moved into the account's adapter for each swap
 period = "1d"
 "#;
 
@@ -485,7 +485,7 @@ impl Demo<'_> {
         let limit = policy.spend_limit(d.usd).ok_or_eyre("the policy has no tUSD cap")?.clone();
         let renews_at = policy.valid_after + u64::from(limit.period);
         p.say(&format!(
-            "session #{id} granted by the owner: {} permissions (router swaps to the account, tUSD approve), \
+            "session #{id} granted by the owner: {} permissions (router swaps to the account, through its adapter), \
              cap {} tUSD per {}, valid until {}",
             policy.permissions.len(),
             amount(U256::from(limit.allowance), 6),
@@ -565,7 +565,7 @@ impl Demo<'_> {
             }
             let (calls, quote) = self.buy(account, BUY).await?;
             p.say(&format!(
-                "bot: 1 TKN = {} tUSD < {} -> trigger: approve + swap {} tUSD for >= {} TKN (signing, submitting…)",
+                "bot: 1 TKN = {} tUSD < {} -> trigger: fund the adapter + swap {} tUSD for >= {} TKN (signing, submitting…)",
                 amount(price, 6),
                 amount(U256::from(THRESHOLD), 6),
                 amount(U256::from(BUY), 6),
@@ -941,8 +941,8 @@ impl Demo<'_> {
         Ok(out)
     }
 
-    /// approve + swapExactTokensForTokens(tUSD -> TKN, recipient = the account), with 1% slippage
-    /// on the router's quote.
+    /// tUSD into the account's adapter + the adapter's swapExactTokensForTokens(tUSD -> TKN,
+    /// recipient = the account), with 1% slippage on the router's quote.
     async fn buy(&self, account: Address, usd: u64) -> eyre::Result<(Vec<Call>, U256)> {
         let d = self.d;
         let router = IUniswapV2Router02::new(d.uniswap_v2_router, self.provider());
@@ -954,22 +954,15 @@ impl Demo<'_> {
         let quote = *amounts.last().ok_or_eyre("getAmountsOut returned nothing")?;
         let min_out = quote * U256::from(99) / U256::from(100);
         let deadline = U256::from(self.chain_time().await? + 600);
-        let calls = vec![
-            Call::contract(
-                d.usd,
-                &MockERC20::approveCall { spender: d.uniswap_v2_router, value: U256::from(usd) },
-            ),
-            Call::contract(
-                d.uniswap_v2_router,
-                &IUniswapV2Router02::swapExactTokensForTokensCall {
-                    amountIn: U256::from(usd),
-                    amountOutMin: min_out,
-                    path: vec![d.usd, d.tkn],
-                    to: account,
-                    deadline,
-                },
-            ),
-        ];
+        let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
+            amountIn: U256::from(usd),
+            amountOutMin: min_out,
+            path: vec![d.usd, d.tkn],
+            to: account,
+            deadline,
+        };
+        let adapter = sak_contracts::adapter_of(d.session_adapter, account);
+        let calls = funded_call(adapter, d.usd, U256::from(usd), &Call::contract(d.uniswap_v2_router, &swap));
         Ok((calls, min_out))
     }
 
