@@ -189,9 +189,10 @@ impl Ctx {
     pub(crate) async fn chain(&self) -> eyre::Result<Chain> {
         let rpc_url = self.rpc_url()?;
         let retry = RetryConfig {
-            max_retries: 2,
+            max_retries: 6,
             initial_backoff: Duration::from_millis(200),
             request_timeout: Duration::from_secs(15),
+            deadline: Duration::from_secs(40),
         };
         let provider = retrying_provider(&rpc_url, retry)?;
         let chain_id = provider.get_chain_id().await.map_err(|e| {
@@ -379,6 +380,10 @@ pub(crate) fn redacted_error(err: &(dyn std::error::Error + 'static), url: &str)
     parts.join(": ")
 }
 
+/// What to do about a key file that does not parse.
+pub(crate) const DAMAGED_KEY_HINT: &str = "the key file is damaged: restore it from your backup (`sak key export` \
+     writes one); a lost session key is replaced by the owner with `sak session rotate ID`";
+
 /// The address a v3 keystore declares (without decrypting it), or None if there is no file.
 pub(crate) fn keystore_address(path: &std::path::Path) -> eyre::Result<Option<Address>> {
     let bytes = match std::fs::read(path) {
@@ -386,8 +391,9 @@ pub(crate) fn keystore_address(path: &std::path::Path) -> eyre::Result<Option<Ad
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).wrap_err_with(|| format!("reading {}", path.display())),
     };
-    let json: serde_json::Value =
-        serde_json::from_slice(&bytes).wrap_err_with(|| format!("{} is not a keystore", path.display()))?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        crate::output::Hinted::new(format!("{} is not a keystore: {e}", path.display()), DAMAGED_KEY_HINT)
+    })?;
     let address = json
         .get("address")
         .and_then(|a| a.as_str())

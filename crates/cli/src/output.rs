@@ -141,7 +141,7 @@ fn hint_of(err: &eyre::Report) -> Option<String> {
     })
 }
 
-/// Prints `err` with its causes and a `hint:` line where the user can act, and returns the
+/// Prints `err` with its causes and a `hint:` line that says what to do, and returns the
 /// exit code.
 pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
     if err.chain().any(|c| {
@@ -151,7 +151,26 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
     }
     let refused_reported = err.downcast_ref::<ReportedRefusal>().is_some();
     let already = err.downcast_ref::<AlreadyReported>().map(|_| ()).or(refused_reported.then_some(()));
-    let hint = hint_of(err);
+    // Whatever library wrote a cause, an RPC URL's path (where API keys live) never shows. A
+    // cause that only repeats the end of the one before it (libraries often wrap and quote
+    // their source) is left out.
+    let mut causes: Vec<String> = Vec::new();
+    for cause in err.chain().map(|c| crate::config::redact_urls_in(&c.to_string())) {
+        if !causes.last().is_some_and(|last| last.ends_with(&cause)) {
+            causes.push(cause);
+        }
+    }
+    let message = causes.join(": ");
+    // Every error says what to do: where no cause knows better, the general checks.
+    let hint = hint_of(err).unwrap_or_else(|| {
+        if message.contains("ABI decoding failed") || message.contains("returned no data") {
+            "the node's answer does not decode as the contract's: check that the RPC endpoint serves the chain \
+             the home was set up on and is healthy (`sak doctor` checks both), then run again"
+                .into()
+        } else {
+            "`sak doctor` checks the configuration, keys, chain and contracts; run again with -v for details".into()
+        }
+    });
     let code = if refused_reported {
         1
     } else if already.is_some() {
@@ -159,18 +178,14 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
     } else {
         exit_code(err)
     };
-    // Whatever library wrote a cause, an RPC URL's path (where API keys live) never shows.
-    let causes: Vec<String> = err.chain().map(|c| crate::config::redact_urls_in(&c.to_string())).collect();
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {}", causes.join(": "));
-    if let Some(hint) = &hint {
-        let _ = writeln!(stderr, "hint: {hint}");
-    }
+    let _ = writeln!(stderr, "error: {message}");
+    let _ = writeln!(stderr, "hint: {hint}");
     if global.json && already.is_none() {
         let refusal =
             refusal_of(err).map(|r| serde_json::json!({ "name": r.name(), "detail": r.to_string() }));
         let json = serde_json::json!({
-            "error": { "message": causes.join(": "), "hint": hint, "exit_code": code, "refusal": refusal }
+            "error": { "message": message, "hint": hint, "exit_code": code, "refusal": refusal }
         });
         let _ = data(&json.to_string());
     }

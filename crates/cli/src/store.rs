@@ -1,6 +1,7 @@
 //! sak's small files: `state.json` (accounts and sessions made here) and `node.json` (the
 //! running `sak node up`). Every write is atomic: a crash leaves the old file or the new one.
 
+use crate::output::Hinted;
 use alloy::primitives::{Address, B256};
 use eyre::WrapErr;
 use serde::{Deserialize, Serialize};
@@ -37,12 +38,46 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> eyre::Result
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> eyre::Result<Option<T>> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .wrap_err_with(|| format!("{} is malformed (move it away to start afresh)", path.display())),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            let p = path.display();
+            Hinted::new(
+                format!("{p} is malformed: {e}"),
+                format!(
+                    "move it aside (`mv {p} {p}.bad`) and run the command again: what is on chain \
+                     (accounts, sessions, spends) is not lost, and `sak node up` writes a new node file"
+                ),
+            )
+            .into()
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).wrap_err_with(|| format!("reading {}", path.display())),
     }
+}
+
+/// The spend ledger at `path`, or an error that says what to do: a damaged file is moved
+/// aside by the user, never by sak (it holds operations in flight and the audit history).
+pub(crate) fn open_ledger(path: &Path) -> eyre::Result<sak_signer::ledger::SqliteLedger> {
+    sak_signer::ledger::SqliteLedger::open(path).map_err(|e| {
+        let mut causes = vec![e.to_string()];
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        let text = causes.join(": ");
+        let p = path.display();
+        let hint = if text.contains("not a database") || matches!(e, sak_signer::Error::Corrupt { .. }) {
+            format!(
+                "the ledger file is damaged: restore it from a backup, or move it aside (`mv {p} {p}.bad`) \
+                 to start a fresh one, which takes spends from the chain's counters but forgets \
+                 operations in flight and the audit history (keep the old file)"
+            )
+        } else {
+            "check the file's permissions and free disk space; never delete it while operations are in flight"
+                .to_owned()
+        };
+        Hinted::new(format!("cannot open the spend ledger {p}: {text}"), hint).into()
+    })
 }
 
 /// The kind of account an owner uses on a network.

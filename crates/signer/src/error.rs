@@ -264,7 +264,29 @@ impl Error {
             Self::WrongChain { .. } => "point the RPC URL at the session's chain".into(),
             Self::WrongSessionKey { .. } => "load the key the session was granted to".into(),
             Self::UnknownSession { .. } => "check the session id and the account (`sak session list`)".into(),
-            Self::Chain(_) => "check that the RPC endpoint is reachable".into(),
+            Self::Chain(_) => {
+                "check that the RPC endpoint is reachable and serves the session's chain (`sak doctor` checks it)"
+                    .into()
+            }
+            Self::MalformedKeystore { .. }
+            | Self::UnsupportedKeystore { .. }
+            | Self::InvalidKey
+            | Self::AddressMismatch { .. } => {
+                "the key file is damaged or not a v3 keystore: restore it from your backup; a lost session key \
+                 is replaced by the owner with `sak session rotate ID`"
+                    .into()
+            }
+            Self::Io { .. } => "check that the path exists and that you may read and write it".into(),
+            Self::Storage { .. } => {
+                "check the ledger file's permissions and free disk space; never delete it while operations \
+                 are in flight"
+                    .into()
+            }
+            Self::Corrupt { .. } => {
+                "the spend ledger holds data this version cannot read: use the sak version that wrote it, \
+                 or restore the file from a backup"
+                    .into()
+            }
             _ => return None,
         })
     }

@@ -6,6 +6,7 @@ mod anvil;
 mod config;
 mod deploy;
 mod error;
+mod fault;
 mod kit;
 mod toolchain;
 
@@ -15,5 +16,6 @@ pub use anvil::AnvilNode;
 pub use config::{Hardfork, NodeConfig, Profile};
 pub use deploy::{Deployment, SEED_TKN, SEED_USD, deploy, deploy_entry_point};
 pub use error::{Error, Result};
+pub use fault::{Fault, FaultPlan, FaultProxy};
 pub use kit::Kit;
 pub use toolchain::{ANVIL_ENV, TOOLCHAIN_DIR_ENV, Toolchain};

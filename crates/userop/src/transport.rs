@@ -1,4 +1,5 @@
-//! JSON-RPC clients that retry reads with backoff on 429, 5xx and timeouts.
+//! JSON-RPC clients that retry with backoff on 429, 5xx, dropped connections and timeouts,
+//! under a total deadline per request.
 //!
 //! The retry layer repeats a request with the *same* payload, so a retried
 //! `eth_sendRawTransaction` or `eth_sendUserOperation` is the same transaction or operation:
@@ -8,24 +9,36 @@
 use crate::error::{Error, Result};
 use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::client::{ClientBuilder, RpcClient},
+    rpc::{
+        client::{ClientBuilder, RpcClient},
+        json_rpc::{RequestPacket, ResponsePacket},
+    },
     transports::{
-        RpcError, TransportError, TransportErrorKind,
+        RpcError, TransportError, TransportErrorKind, TransportFut,
         http::{Http, reqwest},
-        layers::{RateLimitRetryPolicy, RetryBackoffLayer},
+        layers::{RateLimitRetryPolicy, RetryPolicy},
     },
 };
-use std::time::Duration;
+use std::{
+    hash::{BuildHasher, Hasher},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+use tower::{Layer, Service};
 
 /// How a client retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryConfig {
     /// Attempts after the first.
     pub max_retries: u32,
-    /// First backoff (doubles, with jitter, per alloy's layer).
+    /// First backoff; it doubles per retry (up to 5 s), with up to 50% jitter added. A server's
+    /// `Retry-After` hint wins.
     pub initial_backoff: Duration,
-    /// Per-request timeout; a timeout counts as retryable.
+    /// Per-attempt timeout; a timeout counts as retryable.
     pub request_timeout: Duration,
+    /// The most one request may take, retries and backoffs included: past it the request fails
+    /// with the last error, never hangs.
+    pub deadline: Duration,
 }
 
 impl Default for RetryConfig {
@@ -34,25 +47,37 @@ impl Default for RetryConfig {
             max_retries: 8,
             initial_backoff: Duration::from_millis(100),
             request_timeout: Duration::from_secs(20),
+            deadline: Duration::from_secs(60),
         }
     }
 }
 
 /// Whether a transport error is worth retrying: alloy's rate-limit policy (429, 503, ...) plus
-/// any 5xx and request timeouts.
+/// any 5xx, request timeouts and connections dropped before the answer. A refused connection
+/// (nothing listens) is not: the node is down, and saying so at once helps more.
 pub fn is_retryable(error: &TransportError) -> bool {
-    use alloy::transports::layers::RetryPolicy;
     if RateLimitRetryPolicy::default().should_retry(error) {
         return true;
     }
     match error {
         RpcError::Transport(TransportErrorKind::HttpError(e)) => e.status >= 500,
         RpcError::Transport(TransportErrorKind::Custom(e)) => {
-            // reqwest says "error sending request"; the cause ("operation timed out") is below.
+            // reqwest says "error sending request"; the cause ("operation timed out",
+            // "connection closed before message completed") is below.
             let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
             while let Some(c) = cause {
                 let text = c.to_string().to_ascii_lowercase();
-                if text.contains("timed out") || text.contains("timeout") || text.contains("connection reset")
+                if [
+                    "timed out",
+                    "timeout",
+                    "connection reset",
+                    "connection closed",
+                    "broken pipe",
+                    "unexpected eof",
+                    "incomplete message",
+                ]
+                .iter()
+                .any(|t| text.contains(t))
                 {
                     return true;
                 }
@@ -64,7 +89,98 @@ pub fn is_retryable(error: &TransportError) -> bool {
     }
 }
 
-/// An HTTP JSON-RPC client for `url` with [`RetryBackoffLayer`] and a request timeout.
+/// The tower layer behind [`retrying_client`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryLayer(RetryConfig);
+
+impl<S> Layer<S> for RetryLayer {
+    type Service = RetryService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RetryService { inner, config: self.0 }
+    }
+}
+
+/// See [`RetryLayer`].
+#[derive(Debug, Clone)]
+pub(crate) struct RetryService<S> {
+    inner: S,
+    config: RetryConfig,
+}
+
+impl<S> Service<RequestPacket> for RetryService<S>
+where
+    S: Service<
+            RequestPacket,
+            Response = ResponsePacket,
+            Error = TransportError,
+            Future = TransportFut<'static>,
+        > + Clone
+        + Send
+        + 'static,
+{
+    type Response = ResponsePacket;
+    type Error = TransportError;
+    type Future = TransportFut<'static>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: RequestPacket) -> Self::Future {
+        // The ready service goes into the future; a clone stays for the next call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config;
+        Box::pin(async move {
+            let started = Instant::now();
+            let mut backoff = config.initial_backoff;
+            let mut attempt = 0;
+            loop {
+                let left = config.deadline.saturating_sub(started.elapsed());
+                let Ok(result) = tokio::time::timeout(left, inner.call(request.clone())).await else {
+                    return Err(past_deadline(&config, attempt + 1, "no answer"));
+                };
+                let error = match result {
+                    Ok(response) => match response.as_error() {
+                        Some(e) if attempt < config.max_retries => {
+                            let error = TransportError::ErrorResp(e.clone());
+                            if !is_retryable(&error) {
+                                return Ok(response);
+                            }
+                            error
+                        }
+                        _ => return Ok(response),
+                    },
+                    Err(e) if attempt < config.max_retries && is_retryable(&e) => e,
+                    Err(e) => return Err(e),
+                };
+                attempt += 1;
+                let jitter = backoff.mul_f64(
+                    (std::collections::hash_map::RandomState::new().build_hasher().finish() % 500) as f64
+                        / 1000.0,
+                );
+                let wait = RateLimitRetryPolicy::default().backoff_hint(&error).unwrap_or(backoff + jitter);
+                if started.elapsed() + wait >= config.deadline {
+                    return Err(past_deadline(&config, attempt, &error.to_string()));
+                }
+                tracing::debug!(%error, attempt, wait_ms = wait.as_millis(), "retrying an RPC request");
+                tokio::time::sleep(wait).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        })
+    }
+}
+
+fn past_deadline(config: &RetryConfig, attempts: u32, last: &str) -> TransportError {
+    TransportErrorKind::custom_str(&format!(
+        "no answer within {} s ({attempts} attempt{}; last: {last})",
+        config.deadline.as_secs(),
+        if attempts == 1 { "" } else { "s" }
+    ))
+}
+
+/// An HTTP JSON-RPC client for `url` with [`RetryLayer`] and a per-attempt timeout.
 pub fn retrying_client(url: &str, config: RetryConfig) -> Result<RpcClient> {
     let url: reqwest::Url =
         url.parse().map_err(|e| Error::Decode { what: "RPC URL", reason: format!("{e}") })?;
@@ -73,14 +189,7 @@ pub fn retrying_client(url: &str, config: RetryConfig) -> Result<RpcClient> {
         .build()
         .map_err(|e| Error::Decode { what: "HTTP client", reason: e.to_string() })?;
     let is_local = url.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "::1");
-    let policy = RateLimitRetryPolicy::default().or(is_retryable);
-    let layer = RetryBackoffLayer::new_with_policy(
-        config.max_retries,
-        u64::try_from(config.initial_backoff.as_millis()).unwrap_or(u64::MAX),
-        u64::MAX,
-        policy,
-    );
-    Ok(ClientBuilder::default().layer(layer).transport(Http::with_client(http, url), is_local))
+    Ok(ClientBuilder::default().layer(RetryLayer(config)).transport(Http::with_client(http, url), is_local))
 }
 
 /// A read provider over [`retrying_client`], with no fillers (nothing it sends is filled in

@@ -72,6 +72,7 @@ fn config() -> RetryConfig {
         max_retries: 5,
         initial_backoff: Duration::from_millis(20),
         request_timeout: Duration::from_millis(300),
+        deadline: Duration::from_secs(10),
     }
 }
 

@@ -206,11 +206,7 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
     let path = ctx.paths.ledger();
     let exists = path.exists();
     // Opened only if it exists: opening creates the file, and an audit writes nothing.
-    let ledger = if exists {
-        Some(SqliteLedger::open(&path).wrap_err_with(|| format!("opening the ledger {}", path.display()))?)
-    } else {
-        None
-    };
+    let ledger = if exists { Some(crate::store::open_ledger(&path)?) } else { None };
     let all: Vec<Decision> = match &ledger {
         Some(l) => l.decisions(0).wrap_err("reading the decision log")?,
         None => Vec::new(),
@@ -446,6 +442,7 @@ async fn chain_statuses(
         max_retries: 0,
         initial_backoff: Duration::from_millis(100),
         request_timeout: Duration::from_secs(3),
+        deadline: Duration::from_secs(3),
     };
     let provider = retrying_provider(&url, quick).ok()?;
     let chain_id = provider.get_chain_id().await.ok()?;

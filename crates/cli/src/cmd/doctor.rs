@@ -248,6 +248,7 @@ fn probe_client(url: &str) -> Result<RpcClient, sak_userop::Error> {
             max_retries: 0,
             initial_backoff: Duration::from_millis(100),
             request_timeout: PROBE_TIMEOUT,
+            deadline: PROBE_TIMEOUT,
         },
     )
 }
@@ -327,6 +328,7 @@ async fn check_rpc(r: &mut Report, ctx: &Ctx) -> Option<Probed> {
             max_retries: 2,
             initial_backoff: Duration::from_millis(200),
             request_timeout: PROBE_TIMEOUT,
+            deadline: PROBE_TIMEOUT * 3,
         },
     ) {
         Ok(p) => p,

@@ -656,13 +656,7 @@ impl<'a> Agent<'a> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
         }
-        SqliteLedger::open(&path).map_err(|e| {
-            Hinted::new(
-                format!("cannot open the spend ledger {}: {e}", path.display()),
-                "check the file's permissions and free disk space; never delete it while operations are in flight",
-            )
-            .into()
-        })
+        crate::store::open_ledger(&path)
     }
 
     async fn drive<L: Ledger + 'static, S: Submitter>(

@@ -122,8 +122,13 @@ pub(crate) async fn run(command: SessionCommand, ctx: &Ctx) -> eyre::Result<()> 
 pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<PolicyFile> {
     let mut file = match &args.policy {
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                crate::output::Hinted::new(
+                    format!("cannot read the policy file {}: {e}", path.display()),
+                    "check the path given to --policy (a TOML or JSON policy file: \
+                     crates/primitives/README.md shows the format)",
+                )
+            })?;
             let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
             let parsed = if is_json { PolicyFile::from_json(&text) } else { PolicyFile::from_toml(&text) };
             parsed.wrap_err_with(|| format!("policy file {}", path.display()))?
