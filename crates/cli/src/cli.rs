@@ -10,6 +10,7 @@ use crate::cmd::{
     init::InitArgs,
     key::KeyCommand,
     node::NodeCommand,
+    op::OpCommand,
     owner::OwnerCommand,
     send::{SendArgs, SwapArgs},
     session::SessionCommand,
@@ -92,6 +93,9 @@ pub(crate) enum Command {
     Doctor(DoctorArgs),
     /// Every signing decision from the durable log; stale keys and keys due for rotation.
     Audit(AuditArgs),
+    /// Operations this home signed whose outcome is not settled, and what became of one.
+    #[command(subcommand)]
+    Op(OpCommand),
     /// The main job in under two minutes: an owner grants a price-trigger bot a capped session
     /// on a throwaway local chain; the bot trades until its cap refuses it, the chain refuses a
     /// forced over-cap attempt, the owner revokes, and the account's other assets are checked.

@@ -225,6 +225,7 @@ impl Ctx {
                 "pick the right network with --network, or fix chain_id/rpc_url in the config",
             ));
         }
+        self.check_chain_identity(&provider, chain_id, &rpc_url).await?;
         let mut contracts = Contracts::canonical();
         if let Some(node) = node.filter(|n| n.chain_id == chain_id) {
             contracts = contracts.with_local(node.contracts);
@@ -233,6 +234,74 @@ impl Ctx {
             contracts.book.push((name.clone(), entry.address, entry.decimals));
         }
         Ok(Chain { provider, rpc_url, chain_id, contracts })
+    }
+
+    /// Ties this network's recorded state to the chain's genesis block. A different genesis
+    /// under the same chain id is a new chain (a restarted local node, a reset testnet): the
+    /// account and sessions recorded for the old one are moved to `retired` in state.json (kept,
+    /// never deleted), and the user is told plainly. The ledger does the same for operations in
+    /// flight when a signer binds to the chain.
+    async fn check_chain_identity(
+        &self,
+        provider: &DynProvider,
+        chain_id: u64,
+        rpc_url: &str,
+    ) -> eyre::Result<()> {
+        let genesis = provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(0))
+            .await
+            .wrap_err("reading the genesis block")?
+            .ok_or_else(|| eyre::eyre!("the node at {} has no genesis block", redact_url(rpc_url)))?
+            .header
+            .hash;
+        let path = self.paths.state();
+        let known = State::load(&path)?.networks.get(&self.network_name).map(|n| n.genesis);
+        match known {
+            Some(Some(g)) if g == genesis => return Ok(()),
+            None if !path.exists() => return Ok(()),
+            _ => {}
+        }
+        let name = self.network_name.clone();
+        let mut retired = None;
+        State::update(&path, |state| {
+            let net = state.networks.entry(name.clone()).or_default();
+            match net.genesis {
+                Some(g) if g == genesis => {}
+                Some(_) => {
+                    let old = std::mem::take(net);
+                    net.genesis = Some(genesis);
+                    retired = Some((old.account.is_some(), old.sessions.len()));
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    state.retired.push(crate::store::RetiredNetwork {
+                        network: name.clone(),
+                        retired_at: now,
+                        state: old,
+                    });
+                }
+                None => net.genesis = Some(genesis),
+            }
+        })?;
+        if let Some((account, sessions)) = retired {
+            let what = match (account, sessions) {
+                (false, 0) => "nothing".to_owned(),
+                (true, 0) => "its account".to_owned(),
+                (_, n) => format!("its account and {n} session{}", if n == 1 { "" } else { "s" }),
+            };
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr().lock(),
+                format_args!(
+                    "note: the chain at {} is a new chain under chain id {chain_id} (its genesis block changed: the node \
+                 was restarted or the network reset). What this home recorded for network `{}` ({what}) belonged to \
+                 the old chain and is kept under `retired` in state.json; create the account again \
+                 (`sak account create`) and grant new sessions.\n",
+                    redact_url(rpc_url),
+                    self.network_name
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// The contracts and names `chain()` would find, without connecting: the canonical

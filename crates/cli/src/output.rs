@@ -37,11 +37,13 @@ pub(crate) fn data(line: &str) -> eyre::Result<()> {
 }
 
 /// An error whose data was already printed on stdout (a `--json` document saying what went
-/// wrong): `report` prints the message and hint on stderr only, and exits 2.
+/// wrong): `report` prints the message and hint on stderr only, and exits with `code` (2, or
+/// 4 for an operation included but reverted).
 #[derive(Debug)]
 pub(crate) struct AlreadyReported {
     pub(crate) message: String,
     pub(crate) hint: &'static str,
+    pub(crate) code: u8,
 }
 
 impl std::fmt::Display for AlreadyReported {
@@ -75,16 +77,27 @@ pub(crate) struct Hinted {
     pub(crate) message: String,
     pub(crate) hint: String,
     pub(crate) refused: bool,
+    /// A transaction sent whose outcome is not known (exit 3).
+    pub(crate) unknown_tx: Option<alloy::primitives::B256>,
 }
 
 impl Hinted {
     pub(crate) fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: hint.into(), refused: false }
+        Self { message: message.into(), hint: hint.into(), refused: false, unknown_tx: None }
     }
 
     /// A refusal (exit 1): a policy said no, or the user declined.
     pub(crate) fn refused(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: hint.into(), refused: true }
+        Self { refused: true, ..Self::new(message, hint) }
+    }
+
+    /// Transaction `tx` was sent and its outcome is not known yet (exit 3): it may still land.
+    pub(crate) fn unknown(
+        message: impl Into<String>,
+        hint: impl Into<String>,
+        tx: alloy::primitives::B256,
+    ) -> Self {
+        Self { unknown_tx: Some(tx), ..Self::new(message, hint) }
     }
 }
 
@@ -105,10 +118,43 @@ pub(crate) fn refusal_of(err: &eyre::Report) -> Option<sak_policy::Refusal> {
     })
 }
 
-/// Exit code 1 for refusals (policy or user), 2 for everything else.
+/// The operation a command signed whose outcome is not known yet (exit 3).
+fn unknown_of(err: &eyre::Report) -> Option<(sak_signer::ledger::IntentId, alloy::primitives::B256)> {
+    err.chain().find_map(|c| match c.downcast_ref::<sak_signer::Error>() {
+        Some(sak_signer::Error::OutcomeUnknown { intent, user_op_hash, .. }) => {
+            Some((*intent, *user_op_hash))
+        }
+        _ => None,
+    })
+}
+
+/// An owner transaction sent whose outcome is not known yet (exit 3).
+fn unknown_tx_of(err: &eyre::Report) -> Option<alloy::primitives::B256> {
+    err.chain().find_map(|c| c.downcast_ref::<Hinted>().and_then(|h| h.unknown_tx))
+}
+
+/// The outcome contract (README, "Exit codes"): 1 refused and nothing signed, 2 an error and
+/// nothing signed, 3 signed with its outcome unknown; 0 and 4 (included, reverted) come from
+/// the commands themselves.
 fn exit_code(err: &eyre::Report) -> u8 {
     let refused = err.chain().any(|c| c.downcast_ref::<Hinted>().is_some_and(|h| h.refused));
-    if refused || refusal_of(err).is_some() { 1 } else { 2 }
+    if unknown_of(err).is_some() || unknown_tx_of(err).is_some() {
+        3
+    } else if refused || refusal_of(err).is_some() {
+        1
+    } else {
+        2
+    }
+}
+
+/// The `state` of a command's `--json` error for its exit code.
+fn state_of(code: u8) -> &'static str {
+    match code {
+        1 => "refused",
+        3 => "unknown",
+        4 => "reverted",
+        _ => "failed",
+    }
 }
 
 fn hint_of(err: &eyre::Report) -> Option<String> {
@@ -173,8 +219,8 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
     });
     let code = if refused_reported {
         1
-    } else if already.is_some() {
-        2
+    } else if let Some(a) = err.downcast_ref::<AlreadyReported>() {
+        a.code
     } else {
         exit_code(err)
     };
@@ -185,7 +231,11 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
         let refusal =
             refusal_of(err).map(|r| serde_json::json!({ "name": r.name(), "detail": r.to_string() }));
         let json = serde_json::json!({
-            "error": { "message": message, "hint": hint, "exit_code": code, "refusal": refusal }
+            "error": { "message": message, "hint": hint, "exit_code": code, "refusal": refusal },
+            "state": state_of(code),
+            "intent": unknown_of(err).map(|(intent, _)| intent.0),
+            "user_op_hash": unknown_of(err).map(|(_, hash)| hash),
+            "transaction": unknown_tx_of(err),
         });
         let _ = data(&json.to_string());
     }

@@ -146,14 +146,31 @@ impl SessionRecord {
 pub(crate) struct State {
     #[serde(default)]
     pub(crate) networks: BTreeMap<String, NetworkState>,
+    /// What a network held before its chain was reset (kept, never deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) retired: Vec<RetiredNetwork>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct NetworkState {
+    /// The hash of the genesis block of the chain this state belongs to: with the chain id,
+    /// the chain's identity (a restarted anvil or a reset testnet keeps the id, not this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) genesis: Option<B256>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) account: Option<AccountRecord>,
     #[serde(default)]
     pub(crate) sessions: Vec<SessionRecord>,
+}
+
+/// A network's state from a chain that is gone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RetiredNetwork {
+    pub(crate) network: String,
+    /// Unix seconds (this machine's clock) when sak noticed the reset.
+    pub(crate) retired_at: u64,
+    #[serde(flatten)]
+    pub(crate) state: NetworkState,
 }
 
 impl State {

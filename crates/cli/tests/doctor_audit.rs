@@ -356,3 +356,74 @@ fn audit_without_a_ledger_is_empty_and_creates_nothing() {
     assert!(!home.data().join("ledger.sqlite").exists());
     assert!(home.sak(&["audit"]).ok().stdout.contains("no ledger yet"));
 }
+
+/// A run killed after its operation was signed and persisted, before it logged the decision or
+/// learned the outcome: the audit still shows the operation (pending), `sak op list` lists it,
+/// and `sak op status` settles it from the chain without sending it (exit 3: it may still land).
+#[test]
+fn an_operation_whose_run_was_cut_off_is_audited_listed_and_settled_without_sending() {
+    use sak_signer::ledger::{Ceiling, Intent, Ledger, SignedOp, Spend, SqliteLedger};
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let done = home.swap(&id.to_string(), "10", &["--json"]).ok().json();
+    let usd: Address =
+        home.node_summary.as_ref().unwrap()["contracts"]["usd"].as_str().unwrap().parse().unwrap();
+    let chain_id = home.node_summary.as_ref().unwrap()["chain_id"].as_u64().unwrap();
+
+    // What the killed run left: an intent on a lane of its own, signed, never sent.
+    let ledger = SqliteLedger::open(&home.data().join("ledger.sqlite")).unwrap();
+    let intent = Intent {
+        chain_id,
+        account,
+        session_id: B256::from(U256::from(id)),
+        nonce_key: U256::from(0xdead_u64),
+        nonce_seq: Some(0),
+        spends: vec![Spend { token: usd, window: 0, amount: U256::from(5_000_000u64) }],
+        gas_cost_cap: U256::from(10u64.pow(15)),
+        created_at: 1_700_000_000,
+    };
+    let ceiling = [Ceiling { token: usd, window: 0, max_pending: U256::from(u64::MAX) }];
+    let cut_off = ledger.reserve(&intent, &ceiling).unwrap();
+    let hash = B256::repeat_byte(0x5a);
+    let op = SignedOp {
+        user_op_hash: hash,
+        nonce_key: intent.nonce_key,
+        nonce_seq: 0,
+        op_bytes: vec![1, 2, 3].into(),
+    };
+    ledger.mark_signed(cut_off, &op).unwrap();
+    drop(ledger);
+
+    let audit = home.json(&["audit"]);
+    let rows = audit["decisions"].as_array().unwrap();
+    let row = rows.iter().find(|d| d["user_op_hash"] == serde_json::json!(hash)).expect("a row for the op");
+    assert_eq!(row["outcome"], "pending (signed)", "{row:#}");
+    assert_eq!(row["key_name"], "bot");
+    assert!(row["reason"].as_str().unwrap().starts_with("ok (signed"), "{row:#}");
+    let ok = rows.iter().find(|d| d["user_op_hash"] == done["user_op_hash"]).unwrap();
+    assert_eq!(ok["outcome"], "included");
+    assert_eq!(
+        rows.iter().filter(|d| d["user_op_hash"] == done["user_op_hash"]).count(),
+        1,
+        "one row per op"
+    );
+
+    let list = home.json(&["op", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+    assert_eq!(list[0]["intent"], cut_off.0);
+    assert_eq!(list[0]["state"], "signed");
+
+    // Not on chain, its nonce free: it may still land. Exit 3, and nothing was sent.
+    let run = home.sak(&["--json", "op", "status", &cut_off.0.to_string()]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.json()["state"], "signed");
+    assert!(run.stderr.contains("may still land"), "{}", run.stderr);
+    // By hash too; an unknown one is an error with a hint.
+    assert_eq!(home.sak(&["op", "status", &hash.to_string()]).code, 3);
+    let run = home.sak(&["op", "status", "999"]).fails(2);
+    assert!(run.stderr.contains("sak op list"), "{}", run.stderr);
+    // A settled one: exit 0.
+    let settled = home.json(&["op", "status", done["user_op_hash"].as_str().unwrap()]);
+    assert_eq!(settled["state"], "included");
+}

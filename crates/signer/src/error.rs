@@ -151,6 +151,15 @@ pub enum Error {
         /// The hash offered now.
         attempted: B256,
     },
+    /// Another intent holds the identical signed operation (same hash): one operation, one
+    /// intent, so that it is never counted twice.
+    #[error("intent {id}: the same operation is already intent {existing}")]
+    DuplicateOp {
+        /// The intent that offered it.
+        id: IntentId,
+        /// The intent that holds it.
+        existing: IntentId,
+    },
     /// The signed op's nonce does not match the intent's lane (or its known sequence).
     #[error(
         "intent {id}: signed op nonce (key {key}, seq {seq}) does not match the intent's lane (key {intent_key}, seq {intent_seq:?})"
@@ -222,6 +231,26 @@ pub enum Error {
     /// The session key could not sign.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// The operation was signed and perhaps submitted, and whether it is on chain is not known
+    /// yet: it may still land. Never report it as failed, and never sign it again.
+    #[error(
+        "intent {intent}: operation {user_op_hash} was signed and may still land; its outcome is unknown ({reason})"
+    )]
+    OutcomeUnknown {
+        /// Its ledger intent.
+        intent: IntentId,
+        /// The user operation hash.
+        user_op_hash: B256,
+        /// What went wrong while submitting or waiting.
+        reason: String,
+    },
+    /// Another operation of the same nonce lane (another process, or another task of this one)
+    /// stayed in flight for longer than the signer waits.
+    #[error("another operation on this nonce lane has been in flight for {waited_s} s")]
+    LaneBusy {
+        /// How long we waited.
+        waited_s: u64,
+    },
 }
 
 impl Error {
@@ -266,6 +295,16 @@ impl Error {
             Self::UnknownSession { .. } => "check the session id and the account (`sak session list`)".into(),
             Self::Chain(_) => {
                 "check that the RPC endpoint is reachable and serves the session's chain (`sak doctor` checks it)"
+                    .into()
+            }
+            Self::OutcomeUnknown { intent, .. } => format!(
+                "do not repeat the operation: it may still land. `sak op status {}` tells its outcome \
+                 (and settles it in the ledger); the next operation on this session replaces it if it never lands",
+                intent.0
+            ),
+            Self::LaneBusy { .. } => {
+                "another sak process is waiting for its operation on this session: let it finish \
+                 (`sak op list` shows what is in flight), then run again"
                     .into()
             }
             Self::MalformedKeystore { .. }

@@ -5,9 +5,17 @@
 //!        ─► policy again, with the gas the account may pay ─► ledger.reserve (durable)
 //!        ─► sign ─► ledger.mark_signed (exact bytes) ─► submit ─► ledger.mark_submitted
 //!        ─► receipt ─► ledger.resolve
-//!  restart ─► recover(): every unresolved intent is looked up on chain, then resolved, or its
-//!             identical signed operation resubmitted (never a different one on that nonce)
+//!  recover(): every unresolved intent of the lane is settled by facts: on chain → Included,
+//!             its nonce taken by another operation → Failed, never signed → Released, else it
+//!             stays Pending (it may still land). Nothing is ever resubmitted unasked.
 //! ```
+//!
+//! One operation per nonce lane is in flight at a time: the signer holds the ledger's lane lock
+//! ([`Ledger::try_lock_lane`]) from reservation to settlement, across tasks and processes. So no
+//! nonce is signed twice by live signers, each caller learns the outcome of its own operation
+//! only, and whoever holds the lock knows that the lane's other unresolved intents have no live
+//! owner. An operation whose outcome cannot be known yet is reported as
+//! [`Error::OutcomeUnknown`], never as failed.
 //!
 //! A refusal is a [`Refusal`] named like the contracts' error and says what remains; nothing is
 //! signed for it. The policy is evaluated against the chain's counters (read before each
@@ -17,9 +25,8 @@
 use crate::{
     Error, Result,
     keystore::LocalKey,
-    ledger::{
-        Ceiling, Decision, Intent, IntentId, IntentRecord, IntentState, Ledger, Outcome, SignedOp, Spend,
-    },
+    ledger::{Ceiling, ChainBound, Decision, Intent, IntentId, LaneId, Ledger, Outcome, SignedOp, Spend},
+    settle::Settler,
 };
 use alloy::{
     primitives::{Address, B256, Bytes, U256, aliases::U192},
@@ -28,13 +35,15 @@ use alloy::{
     signers::SignerSync,
     sol_types::{SolEvent, SolValue},
 };
-use sak_contracts::{IEntryPoint, SakAccount};
+use sak_contracts::SakAccount;
 use sak_policy::{Authorization, Call, Context, Operation, Refusal, Session, Usage, encode_execute};
 use sak_userop::{
     EntryPointNonces, FeeCaps, GasLimits, Lane, NonceLanes, Submitter, UserOp, UserOpBuilder, UserOpHasher,
     UserOpReceipt, encode_session_signature, next_base_fee, session_digest, set_gas_limits,
 };
 use std::sync::Arc;
+
+pub use crate::settle::Recovered;
 
 /// Limits of the estimation probe; the estimate replaces them.
 const PROBE_LIMITS: GasLimits = GasLimits {
@@ -68,19 +77,6 @@ pub struct Executed {
     pub charges: Vec<sak_policy::Charge>,
 }
 
-/// How [`GuardedSigner::recover`] ended an intent found unresolved after a restart.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Recovered {
-    /// Never signed: the reservation is released.
-    Released(IntentId),
-    /// Its operation is on chain.
-    Included(IntentId),
-    /// Resubmitted identically, then included.
-    Resubmitted(IntentId),
-    /// It can never be included (its nonce went to another operation, or the chain refuses it).
-    Failed(IntentId, String),
-}
-
 /// Where the session lives.
 #[derive(Clone, Debug)]
 pub struct Binding {
@@ -109,6 +105,8 @@ pub struct GuardedSigner<L, S> {
     lanes: NonceLanes<EntryPointNonces<DynProvider>>,
     caps: FeeCaps,
     ledger: Arc<L>,
+    settler: Settler<L>,
+    chain_bound: ChainBound,
 }
 
 impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
@@ -132,6 +130,8 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         let core =
             Arc::new(SigningCore::new(key, &session, binding.clone(), entry_point, Arc::clone(&ledger))?);
         let lanes = NonceLanes::new(EntryPointNonces::new(provider.clone(), entry_point));
+        let settler = Settler::new(provider.clone(), entry_point, Arc::clone(&ledger));
+        let chain_bound = settler.bind_chain(binding.chain_id).await?;
         Ok(Self {
             core,
             binding,
@@ -141,7 +141,15 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             lanes,
             caps,
             ledger,
+            settler,
+            chain_bound,
         })
+    }
+
+    /// Whether the ledger had seen this chain, and what it retired if the chain was reset
+    /// under the same id (see [`Ledger::bind_chain`]).
+    pub fn chain_bound(&self) -> &ChainBound {
+        &self.chain_bound
     }
 
     /// The session as last read from the chain.
@@ -198,8 +206,21 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         session.authorize(&op, &self.binding.context).map_err(Error::Refused)
     }
 
-    /// Checks, reserves, signs, records, submits and waits for `calls`.
+    /// Checks, reserves, signs, records, submits and waits for `calls`, holding the lane for
+    /// the whole time. Fails with [`Error::OutcomeUnknown`] when the operation was signed and
+    /// its outcome cannot be known yet (it may still land).
     pub async fn execute(&self, calls: &[Call], preflight: Preflight) -> Result<Executed> {
+        let lock = self.settler.lock_lane(self.lane()).await?;
+        let leftovers = self.settler.settle_lane(self.lane(), &lock).await?;
+        let executed = self.execute_locked(calls, preflight).await;
+        if executed.is_ok() && leftovers.iter().any(|r| matches!(r, Recovered::Pending(..))) {
+            // This operation took the nonce an earlier run's op was waiting for.
+            self.settler.settle_lane(self.lane(), &lock).await?;
+        }
+        executed
+    }
+
+    async fn execute_locked(&self, calls: &[Call], preflight: Preflight) -> Result<Executed> {
         let ctx = self.binding.context;
         let clock = self.chain_time().await?;
         let session = self.refresh().await?;
@@ -234,7 +255,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             tokio::task::spawn_blocking(move || core.sign(&session, op, &calls_owned, clock, seq, preflight))
                 .await
                 .map_err(|e| Error::Chain(format!("signing task failed: {e}")))?;
-        let SignedIntent { id, op, user_op_hash, auth, spends } = match signed {
+        let SignedIntent { id, carried_on, op, user_op_hash, auth, spends } = match signed {
             Ok(s) => s,
             Err(e) => {
                 reservation.release();
@@ -247,7 +268,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         let charges = auth.as_ref().map(|a| a.charges.clone()).unwrap_or_default();
 
         let pending = match self.submitter.send(&op, None, user_op_hash).await {
-            Ok(p) => p,
+            Ok(p) => Some(p),
             Err(e) if e.is_definite_rejection() => {
                 // Nothing can land: the nonce is free again, the reservation released.
                 reservation.release();
@@ -257,94 +278,63 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
                 self.decide(clock, false, reason, &spends, Some(user_op_hash)).await;
                 return Err(e.into());
             }
-            // Maybe sent: keep the intent Signed; `recover` settles it.
+            // Maybe sent: the intent stays Signed until the chain says what happened.
             Err(e) => {
-                reservation.commit();
-                return Err(e.into());
+                tracing::warn!(error = %e, "sending the operation failed; looking it up by hash");
+                None
             }
         };
-        let tx_hash = pending.tx_hash;
-        let via = self.via();
-        self.blocking(move |l| l.mark_submitted(id, &via, tx_hash)).await?;
-        crate::ledger::failpoint("guard", "after_submit");
-
-        let receipt = match self.submitter.receipt(&pending).await {
-            Ok(r) => r,
-            Err(e) => {
-                // It may still land; never reuse its nonce for something else.
-                reservation.commit();
-                return Err(e.into());
-            }
-        };
+        // From here on the op may land: its nonce is never reused for something else.
         reservation.commit();
-        self.settle(id, &receipt).await?;
+        let receipt = match pending {
+            Some(pending) => {
+                let tx_hash = pending.tx_hash;
+                let via = self.via();
+                self.blocking(move |l| l.mark_submitted(id, &via, tx_hash)).await?;
+                crate::ledger::failpoint("guard", "after_submit");
+                self.submitter.receipt(&pending).await.map_err(|e| e.to_string())
+            }
+            None => Err("the send did not complete".to_owned()),
+        };
+        let receipt = match receipt {
+            Ok(r) => r,
+            Err(reason) => match self.settler.find_receipt(user_op_hash).await {
+                Ok(Some(r)) => r,
+                found => {
+                    let reason = match found {
+                        Err(e) => format!("{reason}; looking it up: {e}"),
+                        _ => reason,
+                    };
+                    if !carried_on {
+                        self.decide(clock, true, "unknown", &spends, Some(user_op_hash)).await;
+                    }
+                    return Err(Error::OutcomeUnknown { intent: id, user_op_hash, reason });
+                }
+            },
+        };
+        self.settler.settle(id, &receipt).await?;
         if let Some(auth) = &auth {
             self.session.lock().await.apply(auth);
         }
-        self.decide(clock, true, "ok", &spends, Some(user_op_hash)).await;
+        if !carried_on {
+            self.decide(clock, true, "ok", &spends, Some(user_op_hash)).await;
+        }
         Ok(Executed { intent: id, user_op_hash, receipt, charges })
     }
 
-    /// Settles every intent of this session left unresolved by a crash: included ones are
-    /// recorded, never-signed ones released, signed ones resubmitted byte for byte while their
-    /// nonce is still free.
+    /// Settles, by facts only, every intent of this signer's lane left unresolved by an earlier
+    /// run (a crash, a kill, an unknown outcome): see [`Settler::settle_lane`]. Never resubmits
+    /// anything. Waits while another live signer holds the lane.
     pub async fn recover(&self) -> Result<Vec<Recovered>> {
-        let mine = self.core.session_key();
-        let records = self.blocking(|l| l.unresolved()).await?;
-        let mut out = Vec::new();
-        for rec in records.into_iter().filter(|r| {
-            r.intent.session_id == mine
-                && r.intent.account == self.binding.context.account
-                && r.intent.chain_id == self.binding.chain_id
-        }) {
-            out.push(self.recover_one(rec).await?);
-        }
-        Ok(out)
+        let lock = self.settler.lock_lane(self.lane()).await?;
+        self.settler.settle_lane(self.lane(), &lock).await
     }
 
-    async fn recover_one(&self, rec: IntentRecord) -> Result<Recovered> {
-        let id = rec.id;
-        let Some(signed) = rec.signed.filter(|_| rec.state != IntentState::Reserved) else {
-            let reason = "crashed before signing".to_owned();
-            self.blocking(move |l| l.resolve(id, &Outcome::Released { reason })).await?;
-            return Ok(Recovered::Released(id));
-        };
-        if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
-            self.settle(id, &receipt).await?;
-            return Ok(Recovered::Included(id));
-        }
-        let op = UserOp::abi_decode(&signed.op_bytes)
-            .map_err(|e| Error::Corrupt { reason: format!("stored op of intent {id}: {e}") })?;
-        let entry_point = IEntryPoint::new(self.submitter.entry_point(), &self.provider);
-        let key = U192::from(signed.nonce_key);
-        let next = entry_point
-            .getNonce(op.sender, key)
-            .call()
-            .await
-            .map_err(|e| Error::Chain(format!("getNonce: {e}")))?;
-        let next_seq = (next & U256::from(u64::MAX)).to::<u64>();
-        if next_seq > signed.nonce_seq {
-            // The nonce was used, and not by this op (no event): it can never land.
-            let reason = "nonce consumed by another operation".to_owned();
-            let outcome = Outcome::Failed { reason: reason.clone() };
-            self.blocking(move |l| l.resolve(id, &outcome)).await?;
-            return Ok(Recovered::Failed(id, reason));
-        }
-        match self.submitter.submit(&op, None, signed.user_op_hash).await {
-            Ok(receipt) => {
-                let via = self.via();
-                let tx = Some(receipt.tx_hash);
-                self.blocking(move |l| l.mark_submitted(id, &via, tx)).await?;
-                self.settle(id, &receipt).await?;
-                Ok(Recovered::Resubmitted(id))
-            }
-            Err(e) if e.is_definite_rejection() => {
-                let reason = e.to_string();
-                let r = reason.clone();
-                self.blocking(move |l| l.resolve(id, &Outcome::Failed { reason: r })).await?;
-                Ok(Recovered::Failed(id, reason))
-            }
-            Err(e) => Err(e.into()),
+    fn lane(&self) -> LaneId {
+        LaneId {
+            chain_id: self.binding.chain_id,
+            account: self.binding.context.account,
+            nonce_key: U256::from(self.binding.lane_key),
         }
     }
 
@@ -371,35 +361,6 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         self.caps.check(&limits, &fees)?;
         set_gas_limits(&mut op, limits);
         Ok(op)
-    }
-
-    async fn settle(&self, id: IntentId, receipt: &UserOpReceipt) -> Result<()> {
-        let outcome = Outcome::Included {
-            success: receipt.success,
-            actual_gas_cost: receipt.actual_gas_cost,
-            tx_hash: receipt.tx_hash,
-            block: receipt.block_number,
-        };
-        self.blocking(move |l| l.resolve(id, &outcome)).await
-    }
-
-    async fn find_receipt(&self, user_op_hash: B256) -> Result<Option<UserOpReceipt>> {
-        let filter = Filter::new()
-            .address(self.submitter.entry_point())
-            .event_signature(IEntryPoint::UserOperationEvent::SIGNATURE_HASH)
-            .topic1(user_op_hash)
-            .from_block(0);
-        let logs =
-            self.provider.get_logs(&filter).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
-        let Some(log) = logs.first() else { return Ok(None) };
-        let (Some(tx_hash), Some(block)) = (log.transaction_hash, log.block_number) else { return Ok(None) };
-        let receipt = self
-            .provider
-            .get_transaction_receipt(tx_hash)
-            .await
-            .map_err(|e| Error::Chain(format!("eth_getTransactionReceipt: {e}")))?
-            .ok_or_else(|| Error::Chain(format!("no receipt for {tx_hash}")))?;
-        Ok(UserOpReceipt::from_logs(user_op_hash, tx_hash, block, receipt.inner.logs()))
     }
 
     async fn refuse(&self, refusal: Refusal, clock: u64) -> Error {
@@ -467,6 +428,10 @@ pub struct SigningCore<L> {
 pub struct SignedIntent {
     /// Its ledger intent.
     pub id: IntentId,
+    /// True when an earlier run had signed these very bytes (its outcome unknown, or cut off)
+    /// and this run carries that intent on: its decision is already logged, or the audit shows
+    /// it from the intent.
+    pub carried_on: bool,
     /// The signed operation.
     pub op: UserOp,
     /// Its hash.
@@ -549,8 +514,20 @@ impl<L: Ledger> SigningCore<L> {
         let plan = self.plan(session, session, &op, calls, clock, nonce_seq, preflight)?;
         let id = self.ledger.reserve(&plan.intent, &plan.ceilings).map_err(|e| plan.refusal(e))?;
         crate::ledger::failpoint("guard", "after_reserve");
-        let (signed_intent, signed) = self.seal(id, op, plan, clock)?;
-        self.ledger.mark_signed(id, &signed)?;
+        let (mut signed_intent, signed) = self.seal(id, op, plan, clock)?;
+        match self.ledger.mark_signed(id, &signed) {
+            Ok(()) => {}
+            // Signatures are deterministic: an earlier run that was cut off (outcome unknown)
+            // signed these very bytes. They stay that intent's, which this run now carries on;
+            // its own reservation goes.
+            Err(Error::DuplicateOp { existing, .. }) => {
+                let reason = format!("the same operation as intent {existing}, which this run carries on");
+                self.ledger.resolve(id, &Outcome::Released { reason })?;
+                signed_intent.id = existing;
+                signed_intent.carried_on = true;
+            }
+            Err(e) => return Err(e),
+        }
         crate::ledger::failpoint("guard", "after_sign");
         Ok(signed_intent)
     }
@@ -654,7 +631,14 @@ impl<L: Ledger> SigningCore<L> {
             nonce_seq: plan.intent.nonce_seq.unwrap_or_default(),
             op_bytes: op.abi_encode().into(),
         };
-        let intent = SignedIntent { id, op, user_op_hash, auth: plan.auth, spends: plan.intent.spends };
+        let intent = SignedIntent {
+            id,
+            carried_on: false,
+            op,
+            user_op_hash,
+            auth: plan.auth,
+            spends: plan.intent.spends,
+        };
         Ok((intent, signed))
     }
 

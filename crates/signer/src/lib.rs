@@ -4,5 +4,6 @@ mod error;
 pub mod guard;
 pub mod keystore;
 pub mod ledger;
+pub mod settle;
 
 pub use error::{Error, Result};

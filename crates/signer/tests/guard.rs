@@ -2,8 +2,8 @@
 //! cap, refused locally with what remains, the same operation forced past the local check and
 //! refused on chain; concurrent lanes sharing one ledger never exceed the cap together; revoked,
 //! expired, wrong-chain and malformed inputs give their error and leave the ledger consistent;
-//! a `kill -9` at each step of the pipeline, then `recover`, loses no reservation and spends
-//! nothing twice.
+//! a `kill -9` at each step of the pipeline, then `recover`, loses no reservation, resubmits
+//! nothing and spends nothing twice.
 
 use alloy::{
     primitives::{Address, B256, U256, aliases::U192},
@@ -409,9 +409,9 @@ async fn kill_9_at_each_step_then_recover_loses_nothing_and_spends_nothing_twice
     type Case = (&'static str, fn(&Recovered) -> bool);
     let cases: [Case; 4] = [
         ("guard:after_reserve", |r| matches!(r, Recovered::Released(_))),
-        ("guard:after_sign", |r| matches!(r, Recovered::Resubmitted(_))),
+        ("guard:after_sign", |r| matches!(r, Recovered::Pending(..))),
         ("guard:after_submit", |r| matches!(r, Recovered::Included(_))),
-        ("sign:after_commit", |r| matches!(r, Recovered::Resubmitted(_))),
+        ("sign:after_commit", |r| matches!(r, Recovered::Pending(..))),
     ];
     let mut expected_spent = 0u64;
     for (failpoint, check) in cases {
@@ -429,8 +429,24 @@ async fn kill_9_at_each_step_then_recover_loses_nothing_and_spends_nothing_twice
         let recovered = bot.recover().await.unwrap();
         assert_eq!(recovered.len(), 1, "{failpoint}");
         assert!(check(&recovered[0]), "{failpoint}: {recovered:?}");
-        if !matches!(recovered[0], Recovered::Released(_)) {
-            expected_spent += 100_000_000;
+        match recovered[0] {
+            Recovered::Included(_) => expected_spent += 100_000_000,
+            Recovered::Pending(old, _) => {
+                // Signed, never sent: nothing resubmits it and its reservation still counts.
+                assert_eq!(fx.spent(id).await, U256::from(expected_spent), "{failpoint}: not resubmitted");
+                assert_eq!(ledger.get(old).unwrap().state, IntentState::Signed);
+                // The lane's next operation takes its nonce. A different one leaves it Failed;
+                // the identical one (signatures are deterministic) carries that intent on, so
+                // the operation is counted once.
+                let (amount, then) = match failpoint {
+                    "guard:after_sign" => (100_000_000, IntentState::Included),
+                    _ => (40_000_000, IntentState::Failed),
+                };
+                bot.execute(&fx.transfer(amount), Preflight::Check).await.unwrap();
+                expected_spent += amount;
+                assert_eq!(ledger.get(old).unwrap().state, then, "{failpoint}");
+            }
+            _ => {}
         }
         assert_consistent(ledger.as_ref());
         // The chain and the ledger agree: every included intent is spent once, nothing else.

@@ -279,7 +279,7 @@ fn sqlite_never_deletes_and_keeps_its_settings() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!((mode.as_str(), version), ("wal", 1));
+    assert_eq!((mode.as_str(), version), ("wal", 2));
     for (sql, message) in [
         ("DELETE FROM intents", "never deletes intents"),
         ("DELETE FROM spends", "never deletes spends"),
@@ -309,7 +309,7 @@ fn sqlite_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     drop(SqliteLedger::open(&path).unwrap());
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 2).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 3).unwrap();
     let err = SqliteLedger::open(&path).unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }) && err.to_string().contains("newer"), "{err}");
 }
@@ -346,5 +346,72 @@ fn batches_check_each_intent_against_the_earlier_ones() {
         for (id, op) in accepted.iter().zip(&ops) {
             assert_eq!(ledger.get(*id).unwrap().signed.as_ref(), Some(op), "{name}");
         }
+    }
+}
+
+#[test]
+fn one_signed_operation_is_one_intent() {
+    for (name, ledger, _dir) in backends() {
+        let first = ledger.reserve(&intent(10, 1), &ceiling(100)).unwrap();
+        ledger.mark_signed(first, &signed_op(1, 0)).unwrap();
+        let second = ledger.reserve(&intent(10, 1), &ceiling(100)).unwrap();
+        let err = ledger.mark_signed(second, &signed_op(1, 0)).unwrap_err();
+        assert!(
+            matches!(err, Error::DuplicateOp { id, existing } if id == second && existing == first),
+            "{name}: {err}"
+        );
+        // Nothing was stored for the second; it can still sign something else.
+        assert_eq!(ledger.get(second).unwrap().state, IntentState::Reserved, "{name}");
+        ledger.mark_signed(second, &signed_op(1, 1)).unwrap();
+    }
+}
+
+#[test]
+fn a_lane_has_one_holder_until_it_lets_go() {
+    use sak_signer::ledger::LaneId;
+    for (name, ledger, _dir) in backends() {
+        let lane = LaneId { chain_id: CHAIN, account: ACCOUNT, nonce_key: U256::from(7) };
+        let other = LaneId { nonce_key: U256::from(8), ..lane };
+        let held = ledger.try_lock_lane(&lane).unwrap().expect(name);
+        assert!(ledger.try_lock_lane(&lane).unwrap().is_none(), "{name}: held twice");
+        let _other = ledger.try_lock_lane(&other).unwrap().expect("another lane is free");
+        drop(held);
+        assert!(ledger.try_lock_lane(&lane).unwrap().is_some(), "{name}: freed on drop");
+    }
+    // Across processes the kernel's lock decides, and frees it when the holder dies: see the
+    // CLI's concurrent agents test.
+}
+
+#[test]
+fn a_chain_reset_under_the_same_id_retires_what_was_in_flight_there() {
+    use sak_signer::ledger::ChainBound;
+    for (name, ledger, _dir) in backends() {
+        let (old, new) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        assert_eq!(ledger.bind_chain(CHAIN, old).unwrap(), ChainBound::First, "{name}");
+        assert_eq!(ledger.bind_chain(CHAIN, old).unwrap(), ChainBound::Same, "{name}");
+        let signed = ledger.reserve(&intent(10, 1), &ceiling(100)).unwrap();
+        ledger.mark_signed(signed, &signed_op(1, 0)).unwrap();
+        let reserved = ledger.reserve(&intent(20, 2), &ceiling(100)).unwrap();
+        let mut elsewhere = intent(30, 3);
+        elsewhere.chain_id = CHAIN + 1;
+        let elsewhere = ledger.reserve(&elsewhere, &ceiling(100)).unwrap();
+        assert_eq!(pending(ledger.as_ref()), U256::from(30));
+
+        let bound = ledger.bind_chain(CHAIN, new).unwrap();
+        assert_eq!(bound, ChainBound::Reset { previous: old, retired: vec![signed, reserved] }, "{name}");
+        assert_eq!(pending(ledger.as_ref()), U256::ZERO, "{name}: nothing of the dead chain counts");
+        for id in [signed, reserved] {
+            let rec = ledger.get(id).unwrap();
+            assert_eq!(rec.state, IntentState::Failed, "{name}");
+            assert!(
+                matches!(rec.outcome, Some(Outcome::Failed { reason }) if reason.contains("chain reset"))
+            );
+        }
+        assert_eq!(
+            ledger.get(elsewhere).unwrap().state,
+            IntentState::Reserved,
+            "{name}: other chains untouched"
+        );
+        assert_eq!(ledger.bind_chain(CHAIN, new).unwrap(), ChainBound::Same, "{name}");
     }
 }

@@ -180,7 +180,7 @@ fn past_deadline(config: &RetryConfig, attempts: u32, last: &str) -> TransportEr
     ))
 }
 
-/// An HTTP JSON-RPC client for `url` with [`RetryLayer`] and a per-attempt timeout.
+/// An HTTP JSON-RPC client for `url` that retries (see [`RetryConfig`]) with a per-attempt timeout.
 pub fn retrying_client(url: &str, config: RetryConfig) -> Result<RpcClient> {
     let url: reqwest::Url =
         url.parse().map_err(|e| Error::Decode { what: "RPC URL", reason: format!("{e}") })?;

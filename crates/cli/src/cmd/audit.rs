@@ -73,7 +73,8 @@ struct DecisionOut {
     /// The transaction that included it, when it was included.
     tx_hash: Option<B256>,
     /// What became of the operation: `included`, `reverted` (included, its calls reverted),
-    /// `failed: REASON`, `released: REASON`, `reserved`/`signed`/`submitted` (still in flight);
+    /// `failed: REASON`, `released: REASON`, `pending (signed)` or `pending (submitted)` (in
+    /// flight: its outcome is not known yet);
     /// null when refused or not in the ledger.
     outcome: Option<String>,
 }
@@ -242,6 +243,43 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
     }
 
     let state = ctx.state()?;
+    // Every signed operation has a row: one whose run was killed before it logged its decision
+    // is shown from the ledger's intent, with the key the session was granted to.
+    if let Some(l) = &ledger {
+        let logged: std::collections::HashSet<B256> = all.iter().filter_map(|d| d.user_op_hash).collect();
+        for intent in l.signed_intents().wrap_err("reading the ledger's intents")? {
+            let Some(hash) = intent.signed.as_ref().map(|s| s.user_op_hash) else { continue };
+            let i = &intent.intent;
+            if logged.contains(&hash) || since.is_some_and(|s| i.created_at < s) {
+                continue;
+            }
+            let session = session_number(i.session_id);
+            let key = state
+                .networks
+                .values()
+                .flat_map(|n| &n.sessions)
+                .find(|r| r.account == i.account && r.id == session && r.chain_id == i.chain_id)
+                .map_or(Address::ZERO, |r| r.key);
+            let (tx_hash, outcome) = joined(l, hash, None)?;
+            let book = (this_chain == Some(i.chain_id)).then_some(&contracts);
+            decisions.push(DecisionOut {
+                at: i.created_at,
+                time: format_time(i.created_at),
+                chain_id: i.chain_id,
+                account: i.account,
+                session,
+                key,
+                key_name: name_of(key),
+                allowed: true,
+                reason: "ok (signed; its run ended before logging the decision)".into(),
+                spends: i.spends.iter().map(|s| spend_out(s, book)).collect(),
+                user_op_hash: Some(hash),
+                tx_hash,
+                outcome,
+            });
+        }
+        decisions.sort_by_key(|d| d.at);
+    }
     let records: Vec<(String, SessionRecord)> = state
         .networks
         .iter()
@@ -422,7 +460,7 @@ fn joined(
         }
         Some(Outcome::Failed { reason }) => (recorded_tx.or(submitted), Some(format!("failed: {reason}"))),
         Some(Outcome::Released { reason }) => (recorded_tx, Some(format!("released: {reason}"))),
-        None => (recorded_tx.or(submitted), Some(intent.state.as_str().to_owned())),
+        None => (recorded_tx.or(submitted), Some(format!("pending ({})", intent.state.as_str()))),
     })
 }
 

@@ -146,6 +146,7 @@ pub(crate) async fn run(args: DoctorArgs, global: &GlobalArgs) -> eyre::Result<(
         return Err(AlreadyReported {
             message: format!("{failed} check{} failed", if failed == 1 { "" } else { "s" }),
             hint: "apply each `fix:` above, then run `sak doctor` again",
+            code: 2,
         }
         .into());
     }

@@ -9,6 +9,7 @@ pub(crate) mod doctor;
 pub(crate) mod init;
 pub(crate) mod key;
 pub(crate) mod node;
+pub(crate) mod op;
 pub(crate) mod owner;
 pub(crate) mod send;
 pub(crate) mod session;
@@ -39,6 +40,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<(
                 Command::Send(args) => send::send(args, &ctx).await,
                 Command::Swap(args) => send::swap(args, &ctx).await,
                 Command::Audit(args) => audit::run(args, &ctx).await,
+                Command::Op(command) => op::run(command, &ctx).await,
                 Command::Demo(_) | Command::Completions(_) | Command::Init(_) | Command::Doctor(_) => {
                     unreachable!("handled above")
                 }

@@ -687,6 +687,7 @@ impl<'a> Agent<'a> {
         };
         let mut out = Report {
             command: job.command,
+            state: if args.dry_run { "checked" } else { "included" },
             network: ctx.network_name.clone(),
             chain_id: chain.chain_id,
             account: account.address,
@@ -711,6 +712,19 @@ impl<'a> Agent<'a> {
             swap: job.swap,
         };
         let decimals = token_decimals(chain, &guard.session().await).await;
+        if let sak_signer::ledger::ChainBound::Reset { retired, .. } = guard.chain_bound() {
+            output::progress(
+                &ctx.global,
+                &format!(
+                    "ledger: chain {} was reset (a new chain under the same id): {} operation{} in flight from \
+                     the old chain can never land and {} marked failed",
+                    chain.chain_id,
+                    retired.len(),
+                    if retired.len() == 1 { "" } else { "s" },
+                    if retired.len() == 1 { "was" } else { "were" }
+                ),
+            );
+        }
 
         if !args.dry_run {
             let recovered =
@@ -799,7 +813,21 @@ impl<'a> Agent<'a> {
                         (U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price)).to_string(),
                     );
                     out.gas_paid_by = Some("relayer");
-                    out.success = Some(true);
+                    out.success = Some(receipt.status());
+                }
+                Err(sak_userop::Error::Bundle { tx_hash, reason }) => {
+                    record(&ledger, decide(true, "unknown", spends, Some(tx_hash))).await;
+                    return Err(Hinted::unknown(
+                        format!("{what}: executeWithSession was sent (tx {tx_hash}) and its outcome is not known yet: {reason}"),
+                        format!(
+                            "do not repeat it blindly: it may still be mined until its deadline ({}); look the \
+                             transaction up, or wait for the deadline and check `sak session show {}`",
+                            sak_primitives::units::format_time(call.deadline),
+                            args.session
+                        ),
+                        tx_hash,
+                    )
+                    .into());
                 }
                 Err(e) => {
                     let e = sak_signer::Error::UserOp(e);
@@ -847,6 +875,9 @@ impl<'a> Agent<'a> {
         let session = guard.refresh().await?;
         out.allowances = allowances(&session, now, chain, &decimals);
         out.gas_budget = gas_budget(&session, now);
+        if out.success == Some(false) {
+            out.state = "reverted";
+        }
         output::emit(&ctx.global, &out, || out.human(chain))?;
         if out.success == Some(false) {
             return Err(AlreadyReported {
@@ -855,6 +886,7 @@ impl<'a> Agent<'a> {
                     out.transaction.unwrap_or_default()
                 ),
                 hint: "check the calls (amounts, balances, --min-out); `sak send --dry-run` shows what the policy allows",
+                code: 4,
             }
             .into());
         }
@@ -897,11 +929,13 @@ async fn refused<L: Ledger + 'static, S: Submitter>(
         if e.hint().is_some() {
             return eyre::Report::new(e).wrap_err(format!("{what} failed"));
         }
-        return Hinted::new(
-            format!("{what} failed: {e}"),
-            "check the node and the account's ETH (`sak account show`); RUST_LOG=sak_signer=debug shows more",
-        )
-        .into();
+        let hint = if matches!(&e, sak_signer::Error::UserOp(sak_userop::Error::Reverted(_))) {
+            "the calls revert when simulated, so nothing was signed: check the amounts, the account's \
+             balances and --min-out; `sak send --dry-run` shows what the policy allows"
+        } else {
+            "check the node and the account's ETH (`sak account show`); RUST_LOG=sak_signer=debug shows more"
+        };
+        return Hinted::new(format!("{what} failed: {e}"), hint).into();
     };
     let local = matches!(e, sak_signer::Error::Refused(_));
     let by = if local {
@@ -1024,6 +1058,10 @@ fn gas_budget(session: &Session, now: u64) -> Option<GasBudgetOut> {
 struct Report {
     /// `send` or `swap`.
     command: &'static str,
+    /// The outcome contract (README, "Exit codes"): `included` (exit 0), `reverted` (included,
+    /// its calls reverted: exit 4) or `checked` (a dry run: nothing signed). Errors say
+    /// `refused`, `failed` or `unknown` in their own document.
+    state: &'static str,
     network: String,
     chain_id: u64,
     /// The account that acted (a smart account, or an EIP-7702 delegated EOA).
@@ -1160,21 +1198,28 @@ struct GasBudgetOut {
 struct RecoveredOut {
     /// The ledger's intent id.
     intent: i64,
-    /// `released` (never signed), `included` (it had landed), `resubmitted` (sent again byte for
-    /// byte, then included) or `failed` (it can never land).
+    /// `released` (never signed), `included` (it had landed), `failed` (it can never land) or
+    /// `pending` (signed, not on chain yet: this run's operation takes its nonce). Nothing is
+    /// ever resubmitted.
     outcome: &'static str,
     reason: Option<String>,
+    user_op_hash: Option<B256>,
 }
 
 impl From<&Recovered> for RecoveredOut {
     fn from(r: &Recovered) -> Self {
-        let (intent, outcome, reason) = match r {
-            Recovered::Released(id) => (id.0, "released", None),
-            Recovered::Included(id) => (id.0, "included", None),
-            Recovered::Resubmitted(id) => (id.0, "resubmitted", None),
-            Recovered::Failed(id, reason) => (id.0, "failed", Some(reason.clone())),
+        let (intent, outcome, reason, user_op_hash) = match r {
+            Recovered::Released(id) => (id.0, "released", None, None),
+            Recovered::Included(id) => (id.0, "included", None, None),
+            Recovered::Failed(id, reason) => (id.0, "failed", Some(reason.clone()), None),
+            Recovered::Pending(id, hash) => (
+                id.0,
+                "pending",
+                Some("signed, not on chain yet; the next operation on this session takes its nonce".into()),
+                Some(*hash),
+            ),
         };
-        Self { intent, outcome, reason }
+        Self { intent, outcome, reason, user_op_hash }
     }
 }
 

@@ -505,7 +505,19 @@ async fn mined(
     pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
     what: &str,
 ) -> eyre::Result<TransactionReceipt> {
-    let receipt = pending.get_receipt().await.wrap_err_with(|| format!("waiting for the {what} receipt"))?;
+    let tx = *pending.tx_hash();
+    let receipt = match pending.get_receipt().await {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            return Err(Hinted::unknown(
+                format!("{what} was sent (tx {tx}) and its outcome is not known yet: {e}"),
+                "it may still land: check with `sak session list` (or the transaction on an explorer) \
+                 before sending it again",
+                tx,
+            )
+            .into());
+        }
+    };
     eyre::ensure!(receipt.status(), "{what} reverted (tx {})", receipt.transaction_hash);
     Ok(receipt)
 }
@@ -572,6 +584,22 @@ pub(crate) async fn revoke(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
         let receipt = send_revoke(ctx, &wallet, account.address, args.id).await?;
         out.transaction = Some(receipt.transaction_hash);
         out.block = receipt.block_number;
+        // Done means the chain shows the session inactive, not merely a mined transaction.
+        let view = SakAccount::new(account.address, &chain.provider)
+            .getSession(args.id)
+            .call()
+            .await
+            .wrap_err("reading the session back after the revoke")?;
+        if view.signer != Address::ZERO {
+            return Err(Hinted::new(
+                format!(
+                    "revokeSession({}) was included (tx {}) but the chain still shows the session active",
+                    args.id, receipt.transaction_hash
+                ),
+                "run `sak session revoke` again, or `sak session revoke-all` to end every session",
+            )
+            .into());
+        }
     }
     output::emit(&ctx.global, &out, || match out.transaction {
         Some(tx) => format!(

@@ -86,6 +86,13 @@ impl Home {
     /// A fresh home with `sak node up --port 0` running.
     pub(crate) fn with_node() -> Self {
         let mut home = Self::new();
+        home.start_node();
+        home
+    }
+
+    /// Starts `sak node up --port 0` in this home (a new chain each time).
+    pub(crate) fn start_node(&mut self) {
+        let home = self;
         let mut child = home
             .command(&["--json", "--quiet", "node", "up", "--port", "0"])
             .stdout(Stdio::piped())
@@ -104,7 +111,21 @@ impl Home {
         home.rpc_url = Some(summary["rpc_url"].as_str().unwrap().to_owned());
         home.node_summary = Some(summary);
         home.node = Some(child);
-        home
+    }
+
+    /// Stops the node this home started (by its pid: `sak node up` stops its anvil when it goes).
+    pub(crate) fn stop_node(&mut self) {
+        if let Some(mut child) = self.node.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            for _ in 0..100 {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -206,17 +227,6 @@ impl Home {
 
 impl Drop for Home {
     fn drop(&mut self) {
-        // Our own child, by pid: `sak node up` stops its anvil when it goes.
-        if let Some(mut child) = self.node.take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            for _ in 0..100 {
-                if child.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop_node();
     }
 }

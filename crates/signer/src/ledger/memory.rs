@@ -1,12 +1,12 @@
 use super::{
-    Ceiling, Decision, Intent, IntentId, IntentRecord, IntentState, Ledger, Outcome, SignedOp, Submission,
-    machine,
+    Ceiling, ChainBound, Decision, Intent, IntentId, IntentRecord, IntentState, LaneId, LaneLock, Ledger,
+    Outcome, SignedOp, Submission, machine,
 };
 use crate::{Error, Result};
 use alloy::primitives::{Address, B256, U256};
 use std::{
-    collections::HashMap,
-    sync::{Mutex, MutexGuard},
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 type Scope = (u64, Address, B256, Address, u64);
@@ -17,6 +17,8 @@ struct State {
     /// Running pending totals per (chain, account, session, token, window).
     pending: HashMap<Scope, U256>,
     decisions: Vec<Decision>,
+    /// Genesis hash per chain id.
+    chains: HashMap<u64, B256>,
 }
 
 /// An in-memory [`Ledger`] with the same rules as [`SqliteLedger`](super::SqliteLedger), for
@@ -24,6 +26,17 @@ struct State {
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     state: Mutex<State>,
+    /// Lanes held by a [`LaneLock`] (this process only: nothing else sees the ledger).
+    lanes: Arc<Mutex<HashSet<LaneId>>>,
+}
+
+/// Frees its lane when dropped.
+struct HeldLane(Arc<Mutex<HashSet<LaneId>>>, LaneId);
+
+impl Drop for HeldLane {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.1);
+    }
 }
 
 impl MemoryLedger {
@@ -46,7 +59,28 @@ fn index(id: IntentId, len: usize) -> Result<usize> {
         .ok_or(Error::IntentNotFound(id))
 }
 
+fn resolve_in(state: &mut State, id: IntentId, outcome: &Outcome) -> Result<()> {
+    let i = index(id, state.intents.len())?;
+    machine::check_resolve(id, state.intents[i].state, outcome)?;
+    let requested = machine::requested(&state.intents[i].intent)?;
+    let rec = &mut state.intents[i];
+    rec.state = outcome.state();
+    rec.outcome = Some(outcome.clone());
+    let (c, a, s) = (rec.intent.chain_id, rec.intent.account, rec.intent.session_id);
+    for (token, window, amount) in requested {
+        if let Some(total) = state.pending.get_mut(&(c, a, s, token, window)) {
+            *total = total.saturating_sub(amount);
+        }
+    }
+    Ok(())
+}
+
 impl Ledger for MemoryLedger {
+    fn try_lock_lane(&self, lane: &LaneId) -> Result<Option<LaneLock>> {
+        let mut held = self.lanes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(held.insert(*lane).then(|| LaneLock::new(HeldLane(Arc::clone(&self.lanes), *lane))))
+    }
+
     fn reserve(&self, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
         let requested = machine::requested(intent)?;
         let mut state = self.lock();
@@ -73,8 +107,15 @@ impl Ledger for MemoryLedger {
     fn mark_signed(&self, id: IntentId, op: &SignedOp) -> Result<()> {
         let mut state = self.lock();
         let i = index(id, state.intents.len())?;
-        let rec = &mut state.intents[i];
-        if let machine::SignStep::Store = machine::sign_step(rec, op)? {
+        if let machine::SignStep::Store = machine::sign_step(&state.intents[i], op)? {
+            if let Some(other) = state
+                .intents
+                .iter()
+                .find(|r| r.id != id && r.signed.as_ref().is_some_and(|s| s.user_op_hash == op.user_op_hash))
+            {
+                return Err(Error::DuplicateOp { id, existing: other.id });
+            }
+            let rec = &mut state.intents[i];
             rec.state = IntentState::Signed;
             rec.signed = Some(op.clone());
         }
@@ -93,20 +134,26 @@ impl Ledger for MemoryLedger {
     }
 
     fn resolve(&self, id: IntentId, outcome: &Outcome) -> Result<()> {
+        resolve_in(&mut self.lock(), id, outcome)
+    }
+
+    fn bind_chain(&self, chain_id: u64, genesis: B256) -> Result<ChainBound> {
         let mut state = self.lock();
-        let i = index(id, state.intents.len())?;
-        machine::check_resolve(id, state.intents[i].state, outcome)?;
-        let requested = machine::requested(&state.intents[i].intent)?;
-        let rec = &mut state.intents[i];
-        rec.state = outcome.state();
-        rec.outcome = Some(outcome.clone());
-        let (c, a, s) = (rec.intent.chain_id, rec.intent.account, rec.intent.session_id);
-        for (token, window, amount) in requested {
-            if let Some(total) = state.pending.get_mut(&(c, a, s, token, window)) {
-                *total = total.saturating_sub(amount);
-            }
+        let previous = match state.chains.insert(chain_id, genesis) {
+            None => return Ok(ChainBound::First),
+            Some(known) if known == genesis => return Ok(ChainBound::Same),
+            Some(known) => known,
+        };
+        let retired: Vec<IntentId> = state
+            .intents
+            .iter()
+            .filter(|r| r.state.is_pending() && r.intent.chain_id == chain_id)
+            .map(|r| r.id)
+            .collect();
+        for id in &retired {
+            resolve_in(&mut state, *id, &Outcome::Failed { reason: super::CHAIN_RESET.to_owned() })?;
         }
-        Ok(())
+        Ok(ChainBound::Reset { previous, retired })
     }
 
     fn get(&self, id: IntentId) -> Result<IntentRecord> {

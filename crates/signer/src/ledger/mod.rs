@@ -20,11 +20,15 @@ mod types;
 pub use memory::MemoryLedger;
 pub use sqlite::{SqliteLedger, SqliteOptions};
 pub use types::{
-    Ceiling, Decision, Intent, IntentId, IntentRecord, IntentState, Outcome, SignedOp, Spend, Submission,
+    Ceiling, ChainBound, Decision, Intent, IntentId, IntentRecord, IntentState, LaneId, LaneLock, Outcome,
+    SignedOp, Spend, Submission,
 };
 
 use crate::Result;
 use alloy::primitives::{Address, B256, U256};
+
+/// The reason recorded on intents retired by a chain reset.
+pub const CHAIN_RESET: &str = "chain reset: the chain it was signed for is gone";
 
 /// A spend ledger backend. Every method is one atomic transaction; implementations must be
 /// safe to share between threads and, for durable backends, between processes.
@@ -108,6 +112,20 @@ pub trait Ledger: Send + Sync {
         token: Address,
         window: u64,
     ) -> Result<U256>;
+
+    /// Makes `lane` this caller's until the returned lock is dropped, or `None` when another
+    /// holder (a task of this process or another process) has it. The signer holds it from
+    /// reservation to settlement, so that one lane has one operation in flight and whoever holds
+    /// it knows that every other unresolved intent of the lane has no live owner. A durable
+    /// backend's lock is released by the operating system when its holder dies (kill -9
+    /// included). Does not block.
+    fn try_lock_lane(&self, lane: &LaneId) -> Result<Option<LaneLock>>;
+
+    /// Ties `chain_id` to the chain whose genesis block is `genesis`. The first call records
+    /// it; a later call with another genesis (the chain was reset under the same id) resolves
+    /// every pending intent of that chain id as Failed ("chain reset") and records the new
+    /// genesis, in one transaction. Call it before acting on a chain.
+    fn bind_chain(&self, chain_id: u64, genesis: B256) -> Result<ChainBound>;
 
     /// Appends one signing decision (allowed or refused) to the audit log.
     fn record_decision(&self, decision: &Decision) -> Result<()>;

@@ -1,21 +1,21 @@
 use super::{
-    Ceiling, Decision, Intent, IntentId, IntentRecord, IntentState, Ledger, Outcome, SignedOp, Spend,
-    Submission, failpoint, machine,
+    Ceiling, ChainBound, Decision, Intent, IntentId, IntentRecord, IntentState, LaneId, LaneLock, Ledger,
+    Outcome, SignedOp, Spend, Submission, failpoint, machine,
 };
 use crate::{Error, Result};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::{
-    fs::OpenOptions,
+    fs::{DirBuilder, OpenOptions, TryLockError},
     io::ErrorKind,
-    os::unix::fs::OpenOptionsExt,
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
     sync::{Mutex, MutexGuard},
     time::Duration,
 };
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Schema v1. Plain SQL a PostgreSQL backend can mirror (BLOB → BYTEA, INTEGER PRIMARY KEY →
 /// BIGINT identity, `ON CONFLICT` upserts). Amounts, nonce keys and hashes are 32-byte
@@ -90,6 +90,16 @@ CREATE TRIGGER decisions_keep BEFORE DELETE ON decisions
     BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
 CREATE TRIGGER decisions_frozen BEFORE UPDATE ON decisions
     BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
+";
+
+/// Schema v2: signed operations are found by hash (one operation, one intent), and each chain
+/// id is tied to its genesis block (a chain reset under the same id is noticed).
+const SCHEMA_V2: &str = "
+CREATE INDEX intents_user_op_hash ON intents (user_op_hash);
+CREATE TABLE chains (
+    chain_id BIGINT PRIMARY KEY,
+    genesis  BLOB   NOT NULL
+);
 ";
 
 /// Options for [`SqliteLedger::open_with`].
@@ -219,6 +229,9 @@ impl SqliteLedger {
         if version < 1 {
             tx.execute_batch(SCHEMA_V1).map_err(storage("creating schema v1"))?;
         }
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2).map_err(storage("migrating to schema v2"))?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(storage("writing user_version"))?;
         tx.commit().map_err(storage("committing migration"))
     }
@@ -274,6 +287,20 @@ impl SqliteLedger {
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(storage("reading intents by user-op hash"))?;
+        ids.into_iter().map(|id| record(&conn, IntentId(id))).collect()
+    }
+
+    /// Every intent that holds a signed operation, oldest first: with the decision log, what
+    /// an audit shows (an operation whose run was killed between persisting it and logging the
+    /// decision has no decision row, but it is here).
+    pub fn signed_intents(&self) -> Result<Vec<IntentRecord>> {
+        let conn = self.lock();
+        let ids = conn
+            .prepare_cached("SELECT id FROM intents WHERE user_op_hash IS NOT NULL ORDER BY id")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(storage("reading signed intents"))?;
         ids.into_iter().map(|id| record(&conn, IntentId(id))).collect()
     }
 
@@ -570,6 +597,17 @@ fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling]) -> Result<
 fn mark_signed_in(tx: &Connection, id: IntentId, op: &SignedOp) -> Result<()> {
     let rec = record(tx, id)?;
     if let machine::SignStep::Store = machine::sign_step(&rec, op)? {
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM intents WHERE user_op_hash = ?1 AND id != ?2 LIMIT 1",
+                params![op.user_op_hash.as_slice(), id.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(storage("looking up the signed op's hash"))?;
+        if let Some(existing) = existing {
+            return Err(Error::DuplicateOp { id, existing: IntentId(existing) });
+        }
         tx.execute(
             "UPDATE intents SET state = 'signed', user_op_hash = ?2, signed_nonce_key = ?3,
                                 signed_nonce_seq = ?4, op_bytes = ?5
@@ -584,6 +622,41 @@ fn mark_signed_in(tx: &Connection, id: IntentId, op: &SignedOp) -> Result<()> {
         )
         .map_err(storage("storing signed op"))?;
     }
+    Ok(())
+}
+
+fn resolve_in(tx: &Connection, id: IntentId, outcome: &Outcome) -> Result<()> {
+    let rec = record(tx, id)?;
+    machine::check_resolve(id, rec.state, outcome)?;
+    let c = &rec.intent;
+    for (token, window, amount) in machine::requested(c)? {
+        let pending = pending_in(tx, c.chain_id, c.account, c.session_id, token, window)?;
+        let rest = pending.checked_sub(amount).ok_or_else(|| {
+            corrupt(format!("intent {id}: pending total {pending} below its spend {amount}"))
+        })?;
+        set_pending(tx, c, token, window, rest)?;
+    }
+    let state = outcome.state().as_str();
+    match outcome {
+        Outcome::Included { success, actual_gas_cost, tx_hash, block } => tx.execute(
+            "UPDATE intents SET state = ?2, included_success = ?3, actual_gas_cost = ?4,
+                                included_tx_hash = ?5, included_block = ?6
+             WHERE id = ?1",
+            params![
+                id.0,
+                state,
+                success,
+                actual_gas_cost.to_be_bytes::<32>(),
+                tx_hash.as_slice(),
+                i64_of(*block)
+            ],
+        ),
+        Outcome::Failed { reason } | Outcome::Released { reason } => tx.execute(
+            "UPDATE intents SET state = ?2, outcome_reason = ?3 WHERE id = ?1",
+            params![id.0, state, reason],
+        ),
+    }
+    .map_err(storage("resolving intent"))?;
     Ok(())
 }
 
@@ -603,6 +676,39 @@ impl SqliteLedger {
 }
 
 impl Ledger for SqliteLedger {
+    /// An advisory lock (`flock`) on a file of its own in `<ledger>.lanes/`, named after a
+    /// hash of the lane: every process that uses this ledger file sees it, and the kernel frees
+    /// it when its holder exits or is killed.
+    fn try_lock_lane(&self, lane: &LaneId) -> Result<Option<LaneLock>> {
+        let mut dir = self.path.clone().into_os_string();
+        dir.push(".lanes");
+        let dir = PathBuf::from(dir);
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Error::io("creating the lane lock folder", &dir, e))?;
+        let mut key = Vec::with_capacity(60);
+        key.extend_from_slice(&lane.chain_id.to_be_bytes());
+        key.extend_from_slice(lane.account.as_slice());
+        key.extend_from_slice(&lane.nonce_key.to_be_bytes::<32>());
+        let name = alloy::primitives::keccak256(&key);
+        let path = dir.join(format!("{}.lock", hex::encode(&name[..12])));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io("opening a lane lock", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(LaneLock::new(file))),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(Error::io("locking a lane", &path, e)),
+        }
+    }
+
     fn reserve(&self, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
         let id = self.write("reserve", "reserve", |tx| reserve_in(tx, intent, ceilings))?;
         tracing::debug!(%id, chain_id = intent.chain_id, account = %intent.account, "reserved");
@@ -648,42 +754,50 @@ impl Ledger for SqliteLedger {
     }
 
     fn resolve(&self, id: IntentId, outcome: &Outcome) -> Result<()> {
-        self.write("resolve", "resolve", |tx| {
-            let rec = record(tx, id)?;
-            machine::check_resolve(id, rec.state, outcome)?;
-            let c = &rec.intent;
-            for (token, window, amount) in machine::requested(c)? {
-                let pending = pending_in(tx, c.chain_id, c.account, c.session_id, token, window)?;
-                let rest = pending.checked_sub(amount).ok_or_else(|| {
-                    corrupt(format!("intent {id}: pending total {pending} below its spend {amount}"))
-                })?;
-                set_pending(tx, c, token, window, rest)?;
-            }
-            let state = outcome.state().as_str();
-            match outcome {
-                Outcome::Included { success, actual_gas_cost, tx_hash, block } => tx.execute(
-                    "UPDATE intents SET state = ?2, included_success = ?3, actual_gas_cost = ?4,
-                                        included_tx_hash = ?5, included_block = ?6
-                     WHERE id = ?1",
-                    params![
-                        id.0,
-                        state,
-                        success,
-                        actual_gas_cost.to_be_bytes::<32>(),
-                        tx_hash.as_slice(),
-                        i64_of(*block)
-                    ],
-                ),
-                Outcome::Failed { reason } | Outcome::Released { reason } => tx.execute(
-                    "UPDATE intents SET state = ?2, outcome_reason = ?3 WHERE id = ?1",
-                    params![id.0, state, reason],
-                ),
-            }
-            .map_err(storage("resolving intent"))?;
-            Ok(())
-        })?;
+        self.write("resolve", "resolve", |tx| resolve_in(tx, id, outcome))?;
         tracing::debug!(%id, state = %outcome.state(), "resolved");
         Ok(())
+    }
+
+    fn bind_chain(&self, chain_id: u64, genesis: B256) -> Result<ChainBound> {
+        if chain_id > i64::MAX as u64 {
+            return Err(Error::InvalidIntent { reason: format!("chain id {chain_id} exceeds 2^63 - 1") });
+        }
+        let bound = self.write("bind_chain", "bind_chain", |tx| {
+            let known: Option<Vec<u8>> = tx
+                .query_row("SELECT genesis FROM chains WHERE chain_id = ?1", [i64_of(chain_id)], |r| r.get(0))
+                .optional()
+                .map_err(storage("reading the chain's genesis"))?;
+            let previous = match known {
+                Some(g) if g.as_slice() == genesis.as_slice() => return Ok(ChainBound::Same),
+                Some(g) => Some(
+                    B256::try_from(g.as_slice()).map_err(|_| corrupt("a genesis hash is not 32 bytes"))?,
+                ),
+                None => None,
+            };
+            tx.execute(
+                "INSERT INTO chains (chain_id, genesis) VALUES (?1, ?2)
+                 ON CONFLICT (chain_id) DO UPDATE SET genesis = excluded.genesis",
+                params![i64_of(chain_id), genesis.as_slice()],
+            )
+            .map_err(storage("recording the chain's genesis"))?;
+            let Some(previous) = previous else { return Ok(ChainBound::First) };
+            let pending =
+                records_where(tx, &format!("state IN {PENDING} AND chain_id = ?1"), Some(i64_of(chain_id)))?;
+            let reason = super::CHAIN_RESET.to_owned();
+            for rec in &pending {
+                resolve_in(tx, rec.id, &Outcome::Failed { reason: reason.clone() })?;
+            }
+            Ok(ChainBound::Reset { previous, retired: pending.iter().map(|r| r.id).collect() })
+        })?;
+        if let ChainBound::Reset { retired, .. } = &bound {
+            tracing::warn!(
+                chain_id,
+                retired = retired.len(),
+                "the chain was reset; its operations in flight are void"
+            );
+        }
+        Ok(bound)
     }
 
     fn get(&self, id: IntentId) -> Result<IntentRecord> {

@@ -12,6 +12,53 @@ impl fmt::Display for IntentId {
     }
 }
 
+/// One EntryPoint nonce lane of one account on one chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LaneId {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The account.
+    pub account: Address,
+    /// The 192-bit nonce key.
+    pub nonce_key: U256,
+}
+
+/// A lane held by one caller ([`Ledger::try_lock_lane`](super::Ledger::try_lock_lane)); dropping
+/// it frees the lane.
+pub struct LaneLock {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl LaneLock {
+    pub(crate) fn new(held: impl Send + Sync + 'static) -> Self {
+        Self { _held: Box::new(held) }
+    }
+}
+
+impl fmt::Debug for LaneLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LaneLock")
+    }
+}
+
+/// What [`Ledger::bind_chain`](super::Ledger::bind_chain) found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainBound {
+    /// The ledger had not seen this chain id: its genesis is recorded now.
+    First,
+    /// The same chain as before.
+    Same,
+    /// Another chain under the same id (a restarted local node, a reset testnet): the old
+    /// chain's operations in flight can never land on it. They were resolved as Failed, so
+    /// that nothing of the dead chain counts against the new one or is settled against it.
+    Reset {
+        /// The genesis hash the ledger knew.
+        previous: B256,
+        /// The intents resolved.
+        retired: Vec<IntentId>,
+    },
+}
+
 /// Where an intent is in the write-ahead flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -33,7 +33,10 @@ pub fn ceiling(max: u64) -> Vec<Ceiling> {
 
 /// Deterministic "signed op" bytes for lane/seq, so a parent process knows what a child wrote.
 pub fn signed_op(lane: u64, seq: u64) -> SignedOp {
-    let mut bytes = Vec::with_capacity(300);
+    // Distinct for every (lane, seq): the ledger keeps one intent per signed operation.
+    let mut bytes = Vec::with_capacity(316);
+    bytes.extend_from_slice(&lane.to_be_bytes());
+    bytes.extend_from_slice(&seq.to_be_bytes());
     for i in 0..300u64 {
         bytes.push((i.wrapping_mul(31) ^ lane.wrapping_mul(7) ^ seq) as u8);
     }

@@ -101,6 +101,7 @@ pub(crate) async fn run(_args: DemoArgs, global: &GlobalArgs) -> eyre::Result<()
         return Err(output::AlreadyReported {
             message: format!("the demo did not run as expected: {failed}"),
             hint: "rerun with -vv (or RUST_LOG=sak=debug,sak_signer=debug) for details, and report it",
+            code: 2,
         }
         .into());
     }

@@ -1,0 +1,186 @@
+//! Settling intents by facts: what the chain shows, never a resubmission.
+//!
+//! ```text
+//!  unresolved intent ─► never signed ─────────────────────────► Released
+//!                    ─► UserOperationEvent of its hash ─────────► Included (success or reverted)
+//!                    ─► its nonce used by another operation ────► Failed
+//!                    ─► otherwise ──────────────────────────────► Pending (it may still land)
+//! ```
+//!
+//! Only the holder of the intent's lane lock settles it ([`Ledger::try_lock_lane`]): the signer
+//! holds the lane from reservation to settlement, so an intent found unresolved under the lock
+//! has no live owner, and releasing a never-signed one cannot pull a reservation from under a
+//! signer that is about to sign.
+
+use crate::{
+    Error, Result,
+    ledger::{ChainBound, IntentId, IntentRecord, IntentState, LaneId, LaneLock, Ledger, Outcome},
+};
+use alloy::{
+    primitives::{B256, U256, aliases::U192},
+    providers::{DynProvider, Provider},
+    rpc::types::{BlockNumberOrTag, Filter},
+    sol_types::SolEvent,
+};
+use sak_contracts::IEntryPoint;
+use sak_userop::UserOpReceipt;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// How long [`Settler::lock_lane`] waits while another operation of the lane is in flight.
+pub const LANE_WAIT: Duration = Duration::from_secs(300);
+
+/// What settling found of an intent left unresolved by an earlier run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recovered {
+    /// Never signed: the reservation is released.
+    Released(IntentId),
+    /// Its operation is on chain.
+    Included(IntentId),
+    /// It can never be included: its nonce went to another operation.
+    Failed(IntentId, String),
+    /// Signed, not on chain, its nonce still free: it may still land (a bundler or a node may
+    /// hold it). Its reservation keeps counting; the lane's next operation takes the nonce, after
+    /// which it is Failed.
+    Pending(IntentId, B256),
+}
+
+/// Settles a ledger's intents against one chain.
+#[derive(Debug)]
+pub struct Settler<L> {
+    provider: DynProvider,
+    entry_point: alloy::primitives::Address,
+    ledger: Arc<L>,
+}
+
+impl<L: Ledger + 'static> Settler<L> {
+    /// A settler for the intents of `ledger` on the chain `provider` serves.
+    pub fn new(provider: DynProvider, entry_point: alloy::primitives::Address, ledger: Arc<L>) -> Self {
+        Self { provider, entry_point, ledger }
+    }
+
+    /// Ties the ledger's intents of `chain_id` to the chain the provider serves, by its genesis
+    /// block ([`Ledger::bind_chain`]): after a reset under the same chain id, the old chain's
+    /// operations in flight are retired, never settled against (or counted on) the new one.
+    pub async fn bind_chain(&self, chain_id: u64) -> Result<ChainBound> {
+        let genesis = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(0))
+            .await
+            .map_err(|e| Error::Chain(format!("eth_getBlockByNumber(0): {e}")))?
+            .ok_or_else(|| Error::Chain("the node has no genesis block".into()))?
+            .header
+            .hash;
+        self.blocking(move |l| l.bind_chain(chain_id, genesis)).await
+    }
+
+    /// Waits (up to [`LANE_WAIT`]) until no other task or process has an operation in flight on
+    /// `lane`, and holds it until the lock is dropped.
+    pub async fn lock_lane(&self, lane: LaneId) -> Result<LaneLock> {
+        let started = Instant::now();
+        let mut told = false;
+        loop {
+            if let Some(lock) = self.blocking(move |l| l.try_lock_lane(&lane)).await? {
+                return Ok(lock);
+            }
+            if started.elapsed() > LANE_WAIT {
+                return Err(Error::LaneBusy { waited_s: LANE_WAIT.as_secs() });
+            }
+            if !told && started.elapsed() > Duration::from_secs(1) {
+                tracing::info!("waiting for another operation on this session's lane to settle");
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Settles every unresolved intent of `lane`; `_lock` proves that none has a live owner.
+    pub async fn settle_lane(&self, lane: LaneId, _lock: &LaneLock) -> Result<Vec<Recovered>> {
+        let records = self.blocking(|l| l.unresolved()).await?;
+        let mut out = Vec::new();
+        for rec in records.into_iter().filter(|r| lane_of(r) == lane) {
+            out.push(self.settle_one(rec).await?);
+        }
+        Ok(out)
+    }
+
+    async fn settle_one(&self, rec: IntentRecord) -> Result<Recovered> {
+        let id = rec.id;
+        let Some(signed) = rec.signed.filter(|_| rec.state != IntentState::Reserved) else {
+            let reason = "never signed (its run ended before signing)".to_owned();
+            self.blocking(move |l| l.resolve(id, &Outcome::Released { reason })).await?;
+            return Ok(Recovered::Released(id));
+        };
+        if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
+            self.settle(id, &receipt).await?;
+            return Ok(Recovered::Included(id));
+        }
+        let entry_point = IEntryPoint::new(self.entry_point, &self.provider);
+        let next = entry_point
+            .getNonce(rec.intent.account, U192::from(signed.nonce_key))
+            .call()
+            .await
+            .map_err(|e| Error::Chain(format!("getNonce: {e}")))?;
+        if (next & U256::from(u64::MAX)).to::<u64>() > signed.nonce_seq {
+            // The nonce is used. By this op if it landed between the two reads, else by another.
+            if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
+                self.settle(id, &receipt).await?;
+                return Ok(Recovered::Included(id));
+            }
+            let reason = "nonce taken by another operation".to_owned();
+            let outcome = Outcome::Failed { reason: reason.clone() };
+            self.blocking(move |l| l.resolve(id, &outcome)).await?;
+            return Ok(Recovered::Failed(id, reason));
+        }
+        Ok(Recovered::Pending(id, signed.user_op_hash))
+    }
+
+    /// Records `receipt` as the intent's outcome.
+    pub(crate) async fn settle(&self, id: IntentId, receipt: &UserOpReceipt) -> Result<()> {
+        let outcome = Outcome::Included {
+            success: receipt.success,
+            actual_gas_cost: receipt.actual_gas_cost,
+            tx_hash: receipt.tx_hash,
+            block: receipt.block_number,
+        };
+        self.blocking(move |l| l.resolve(id, &outcome)).await
+    }
+
+    /// The receipt of the operation `user_op_hash`, from its `UserOperationEvent`, if it is on
+    /// chain.
+    pub async fn find_receipt(&self, user_op_hash: B256) -> Result<Option<UserOpReceipt>> {
+        let filter = Filter::new()
+            .address(self.entry_point)
+            .event_signature(IEntryPoint::UserOperationEvent::SIGNATURE_HASH)
+            .topic1(user_op_hash)
+            .from_block(0);
+        let logs =
+            self.provider.get_logs(&filter).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
+        let Some(log) = logs.first() else { return Ok(None) };
+        let (Some(tx_hash), Some(block)) = (log.transaction_hash, log.block_number) else { return Ok(None) };
+        let receipt = self
+            .provider
+            .get_transaction_receipt(tx_hash)
+            .await
+            .map_err(|e| Error::Chain(format!("eth_getTransactionReceipt: {e}")))?
+            .ok_or_else(|| Error::Chain(format!("no receipt for {tx_hash}")))?;
+        Ok(UserOpReceipt::from_logs(user_op_hash, tx_hash, block, receipt.inner.logs()))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&L) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let ledger = Arc::clone(&self.ledger);
+        tokio::task::spawn_blocking(move || f(&ledger))
+            .await
+            .map_err(|e| Error::Chain(format!("ledger task failed: {e}")))?
+    }
+}
+
+/// The lane an intent's nonce is in.
+pub fn lane_of(rec: &IntentRecord) -> LaneId {
+    LaneId { chain_id: rec.intent.chain_id, account: rec.intent.account, nonce_key: rec.intent.nonce_key }
+}
