@@ -362,38 +362,13 @@ fn audit_without_a_ledger_is_empty_and_creates_nothing() {
 /// and `sak op status` settles it from the chain without sending it (exit 3: it may still land).
 #[test]
 fn an_operation_whose_run_was_cut_off_is_audited_listed_and_settled_without_sending() {
-    use sak_signer::ledger::{Ceiling, Intent, Ledger, SignedOp, Spend, SqliteLedger};
     let home = Home::with_node();
     let account: Address = home.owner_and_account("smart").parse().unwrap();
     let id = home.trader_session("bot");
     let done = home.swap(&id.to_string(), "10", &["--json"]).ok().json();
-    let usd: Address =
-        home.node_summary.as_ref().unwrap()["contracts"]["usd"].as_str().unwrap().parse().unwrap();
-    let chain_id = home.node_summary.as_ref().unwrap()["chain_id"].as_u64().unwrap();
-
     // What the killed run left: an intent on a lane of its own, signed, never sent.
-    let ledger = SqliteLedger::open(&home.data().join("ledger.sqlite")).unwrap();
-    let intent = Intent {
-        chain_id,
-        account,
-        session_id: B256::from(U256::from(id)),
-        nonce_key: U256::from(0xdead_u64),
-        nonce_seq: Some(0),
-        spends: vec![Spend { token: usd, window: 0, amount: U256::from(5_000_000u64) }],
-        gas_cost_cap: U256::from(10u64.pow(15)),
-        created_at: 1_700_000_000,
-    };
-    let ceiling = [Ceiling { token: usd, window: 0, max_pending: U256::from(u64::MAX) }];
-    let cut_off = ledger.reserve(&intent, &ceiling).unwrap();
     let hash = B256::repeat_byte(0x5a);
-    let op = SignedOp {
-        user_op_hash: hash,
-        nonce_key: intent.nonce_key,
-        nonce_seq: 0,
-        op_bytes: vec![1, 2, 3].into(),
-    };
-    ledger.mark_signed(cut_off, &op).unwrap();
-    drop(ledger);
+    let cut_off = home.plant_signed_intent(account, id, (0xdead, 0), hash);
 
     let audit = home.json(&["audit"]);
     let rows = audit["decisions"].as_array().unwrap();
@@ -411,11 +386,11 @@ fn an_operation_whose_run_was_cut_off_is_audited_listed_and_settled_without_send
 
     let list = home.json(&["op", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
-    assert_eq!(list[0]["intent"], cut_off.0);
+    assert_eq!(list[0]["intent"], cut_off);
     assert_eq!(list[0]["state"], "signed");
 
     // Not on chain, its nonce free: it may still land. Exit 3, and nothing was sent.
-    let run = home.sak(&["--json", "op", "status", &cut_off.0.to_string()]);
+    let run = home.sak(&["--json", "op", "status", &cut_off.to_string()]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.json()["state"], "signed");
     assert!(run.stderr.contains("may still land"), "{}", run.stderr);

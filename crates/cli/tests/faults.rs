@@ -232,37 +232,12 @@ fn damaged_files_and_lying_nodes_get_an_error_that_says_what_to_do() {
 /// the user is told plainly.
 #[test]
 fn a_new_chain_under_the_same_id_inherits_nothing() {
-    use alloy::primitives::B256;
-    use sak_signer::ledger::{Ceiling, Intent, Ledger, SignedOp, Spend, SqliteLedger};
     let mut home = Home::with_node();
     let account: Address = home.owner_and_account("smart").parse().unwrap();
     let id = home.trader_session("bot");
     home.swap(&id.to_string(), "10", &[]).ok();
-    let usd: Address =
-        home.node_summary.as_ref().unwrap()["contracts"]["usd"].as_str().unwrap().parse().unwrap();
-    let chain_id = home.node_summary.as_ref().unwrap()["chain_id"].as_u64().unwrap();
     // An operation of the old chain still in flight.
-    let ledger = SqliteLedger::open(&home.data().join("ledger.sqlite")).unwrap();
-    let intent = Intent {
-        chain_id,
-        account,
-        session_id: B256::from(U256::from(id)),
-        nonce_key: U256::ZERO,
-        nonce_seq: Some(1),
-        spends: vec![Spend { token: usd, window: 0, amount: U256::from(5_000_000u64) }],
-        gas_cost_cap: U256::from(10u64.pow(15)),
-        created_at: 1_700_000_000,
-    };
-    let ceiling = [Ceiling { token: usd, window: 0, max_pending: U256::from(u64::MAX) }];
-    let in_flight = ledger.reserve(&intent, &ceiling).unwrap();
-    let op = SignedOp {
-        user_op_hash: B256::repeat_byte(0x77),
-        nonce_key: U256::ZERO,
-        nonce_seq: 1,
-        op_bytes: vec![1].into(),
-    };
-    ledger.mark_signed(in_flight, &op).unwrap();
-    drop(ledger);
+    let in_flight = home.plant_signed_intent(account, id, (0, 1), alloy::primitives::B256::repeat_byte(0x77));
 
     home.stop_node();
     home.start_node();
@@ -278,7 +253,7 @@ fn a_new_chain_under_the_same_id_inherits_nothing() {
     assert!(!home.sak(&["session", "list"]).stderr.contains("new chain"));
 
     // The old chain's operation can never land: settled as failed, not pending.
-    let status = home.sak(&["--json", "op", "status", &in_flight.0.to_string()]);
+    let status = home.sak(&["--json", "op", "status", &in_flight.to_string()]);
     assert_eq!(status.code, 4, "{}", status.stderr);
     let doc = status.json();
     assert_eq!(doc["state"], "failed");

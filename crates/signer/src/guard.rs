@@ -400,15 +400,11 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         self.submitter.via().to_owned()
     }
 
-    /// Runs a ledger call off the async runtime (a durable ledger waits for fsync).
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&L) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let ledger = Arc::clone(&self.ledger);
-        tokio::task::spawn_blocking(move || f(&ledger))
-            .await
-            .map_err(|e| Error::Chain(format!("ledger task failed: {e}")))?
+        crate::settle::off_runtime(&self.ledger, f).await
     }
 }
 

@@ -173,11 +173,19 @@ impl<L: Ledger + 'static> Settler<L> {
         &self,
         f: impl FnOnce(&L) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let ledger = Arc::clone(&self.ledger);
-        tokio::task::spawn_blocking(move || f(&ledger))
-            .await
-            .map_err(|e| Error::Chain(format!("ledger task failed: {e}")))?
+        off_runtime(&self.ledger, f).await
     }
+}
+
+/// Runs a ledger call off the async runtime (a durable ledger waits for fsync).
+pub(crate) async fn off_runtime<L: Ledger + 'static, T: Send + 'static>(
+    ledger: &Arc<L>,
+    f: impl FnOnce(&L) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let ledger = Arc::clone(ledger);
+    tokio::task::spawn_blocking(move || f(&ledger))
+        .await
+        .map_err(|e| Error::Chain(format!("ledger task failed: {e}")))?
 }
 
 /// The lane an intent's nonce is in.

@@ -193,6 +193,41 @@ impl Home {
     }
 }
 
+impl Home {
+    /// What a run killed after persisting its signed operation leaves in this home's ledger: an
+    /// intent of 5 tUSD under session `id` of `account`, signed as `hash` at nonce
+    /// (`nonce_key`, `nonce_seq`), never sent. Returns its intent number.
+    pub(crate) fn plant_signed_intent(
+        &self,
+        account: alloy::primitives::Address,
+        id: u64,
+        (nonce_key, nonce_seq): (u64, u64),
+        hash: alloy::primitives::B256,
+    ) -> i64 {
+        use alloy::primitives::{Address, B256, U256};
+        use sak_signer::ledger::{Ceiling, Intent, Ledger, SignedOp, Spend, SqliteLedger};
+        let summary = self.node_summary.as_ref().unwrap();
+        let usd: Address = summary["contracts"]["usd"].as_str().unwrap().parse().unwrap();
+        let ledger = SqliteLedger::open(&self.data().join("ledger.sqlite")).unwrap();
+        let intent = Intent {
+            chain_id: summary["chain_id"].as_u64().unwrap(),
+            account,
+            session_id: B256::from(U256::from(id)),
+            nonce_key: U256::from(nonce_key),
+            nonce_seq: Some(nonce_seq),
+            spends: vec![Spend { token: usd, window: 0, amount: U256::from(5_000_000u64) }],
+            gas_cost_cap: U256::from(10u64.pow(15)),
+            created_at: 1_700_000_000,
+        };
+        let ceiling = [Ceiling { token: usd, window: 0, max_pending: U256::from(u64::MAX) }];
+        let planted = ledger.reserve(&intent, &ceiling).unwrap();
+        let op =
+            SignedOp { user_op_hash: hash, nonce_key: intent.nonce_key, nonce_seq, op_bytes: vec![1].into() };
+        ledger.mark_signed(planted, &op).unwrap();
+        planted.0
+    }
+}
+
 /// Runs `f` on a fresh single-threaded runtime (the tests' own RPC reads).
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
