@@ -110,9 +110,20 @@ pub(crate) struct NetworkConfig {
     /// The chain id the endpoint must report (checked before anything is signed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) chain_id: Option<u64>,
+    /// Blocks an operation or owner transaction must be under before sak reports it included
+    /// (1: its own block; the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) confirmations: Option<u64>,
     /// Names usable in policies and commands (`tUSD`, `router`...) on this network.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) book: BTreeMap<String, BookEntry>,
+}
+
+impl NetworkConfig {
+    /// [`confirmations`](Self::confirmations), at least 1.
+    pub(crate) fn depth(&self) -> u64 {
+        self.confirmations.unwrap_or(1).max(1)
+    }
 }
 
 /// An address-book entry of a network.
@@ -149,6 +160,7 @@ impl Default for Config {
             rpc_url: rpc.map(Into::into),
             bundler_url: bundler.map(Into::into),
             chain_id,
+            confirmations: None,
             book: BTreeMap::new(),
         };
         Self {
@@ -184,6 +196,7 @@ const HEADER: &str = "\
 #   rpc_url      \"${VAR}\" reads the URL from the environment (keep API keys out of this file)
 #   bundler_url  an ERC-4337 bundler for `sak send --via bundler`
 #   chain_id     what the endpoint must report
+#   confirmations  blocks an operation must be under before sak reports it included (default 1)
 #   book         names for addresses: tUSD = { address = \"0x…\", decimals = 6 }
 
 ";

@@ -269,3 +269,50 @@ fn a_new_chain_under_the_same_id_inherits_nothing() {
     home.swap(&id.to_string(), "1", &[]).ok();
     assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
 }
+
+/// With `confirmations = 3` on the network, a swap (and an owner transaction) is reported
+/// included only once its block is three deep: here another process mines the blocks.
+#[test]
+fn included_means_at_the_networks_confirmation_depth() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    let config = home.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replacen("[networks.local]\n", "[networks.local]\nconfirmations = 3\n", 1);
+    assert!(text.contains("confirmations = 3"), "{text}");
+    std::fs::write(&config, text).unwrap();
+
+    let url = home.rpc_url.clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let miner = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+            let mut mined = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(700));
+                block_on(async {
+                    use alloy::providers::Provider;
+                    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+                });
+                mined += 1;
+            }
+            mined
+        })
+    };
+    let id = home.trader_session("bot");
+    let done = home.swap(&id.to_string(), "1", &["--json"]).ok().json();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mined = miner.join().unwrap();
+    let included = done["block"].as_u64().unwrap();
+    let latest = block_on(async {
+        use alloy::providers::Provider;
+        ProviderBuilder::new()
+            .connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap())
+            .get_block_number()
+            .await
+            .unwrap()
+    });
+    assert!(latest >= included + 2, "reported at block {included} with the chain at {latest}");
+    assert!(mined >= 2, "{mined}");
+}

@@ -107,6 +107,7 @@ pub struct GuardedSigner<L, S> {
     ledger: Arc<L>,
     settler: Settler<L>,
     chain_bound: ChainBound,
+    confirmations: u64,
 }
 
 impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
@@ -143,7 +144,15 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             ledger,
             settler,
             chain_bound,
+            confirmations: 1,
         })
+    }
+
+    /// Reports an operation included only once it is `n` blocks deep (1, the default: in its
+    /// own block), looking it up again at that depth so that a reorganisation is noticed.
+    pub fn with_confirmations(mut self, n: u64) -> Self {
+        self.confirmations = n.max(1);
+        self
     }
 
     /// Whether the ledger had seen this chain, and what it retired if the chain was reset
@@ -296,21 +305,27 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             }
             None => Err("the send did not complete".to_owned()),
         };
+        // Not known from the send: the chain may still show it (a dropped answer, a held one).
+        let receipt = match receipt {
+            Ok(r) => Ok(r),
+            Err(reason) => match self.settler.find_receipt(user_op_hash).await {
+                Ok(Some(r)) => Ok(r),
+                Ok(None) => Err(reason),
+                Err(e) => Err(format!("{reason}; looking it up: {e}")),
+            },
+        };
+        let receipt = match receipt {
+            Ok(r) => self.at_depth(r).await,
+            Err(reason) => Err(reason),
+        };
         let receipt = match receipt {
             Ok(r) => r,
-            Err(reason) => match self.settler.find_receipt(user_op_hash).await {
-                Ok(Some(r)) => r,
-                found => {
-                    let reason = match found {
-                        Err(e) => format!("{reason}; looking it up: {e}"),
-                        _ => reason,
-                    };
-                    if !carried_on {
-                        self.decide(clock, true, "unknown", &spends, Some(user_op_hash)).await;
-                    }
-                    return Err(Error::OutcomeUnknown { intent: id, user_op_hash, reason });
+            Err(reason) => {
+                if !carried_on {
+                    self.decide(clock, true, "unknown", &spends, Some(user_op_hash)).await;
                 }
-            },
+                return Err(Error::OutcomeUnknown { intent: id, user_op_hash, reason });
+            }
         };
         self.settler.settle(id, &receipt).await?;
         if let Some(auth) = &auth {
@@ -328,6 +343,36 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
     pub async fn recover(&self) -> Result<Vec<Recovered>> {
         let lock = self.settler.lock_lane(self.lane()).await?;
         self.settler.settle_lane(self.lane(), &lock).await
+    }
+
+    /// `receipt` once its block is [`with_confirmations`](Self::with_confirmations) deep and
+    /// the operation is still there; the reason it is not known otherwise.
+    async fn at_depth(&self, receipt: UserOpReceipt) -> std::result::Result<UserOpReceipt, String> {
+        if self.confirmations == 1 {
+            return Ok(receipt);
+        }
+        let target = receipt.block_number + self.confirmations - 1;
+        // A block per 12 s on mainnet-like chains, with room to spare.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30 * self.confirmations);
+        loop {
+            match self.provider.get_block_number().await {
+                Ok(latest) if latest >= target => break,
+                _ if std::time::Instant::now() > deadline => {
+                    return Err(format!(
+                        "included in block {}, not yet {} blocks deep",
+                        receipt.block_number, self.confirmations
+                    ));
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
+        }
+        match self.settler.find_receipt(receipt.user_op_hash).await {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => {
+                Err(format!("block {} was reorganised away; it may land again", receipt.block_number))
+            }
+            Err(e) => Err(format!("looking it up at depth: {e}")),
+        }
     }
 
     fn lane(&self) -> LaneId {

@@ -94,6 +94,7 @@ impl DirectCall {
 pub struct DirectRelayer {
     provider: DynProvider,
     relayer: Address,
+    confirmations: u64,
 }
 
 impl DirectRelayer {
@@ -103,7 +104,13 @@ impl DirectRelayer {
         let address = relayer.address();
         let provider =
             ProviderBuilder::new().wallet(EthereumWallet::from(relayer)).connect_http(url).erased();
-        Ok(Self { provider, relayer: address })
+        Ok(Self { provider, relayer: address, confirmations: 1 })
+    }
+
+    /// Returns receipts only once they are `n` blocks deep (1, the default: in their block).
+    pub fn with_confirmations(mut self, n: u64) -> Self {
+        self.confirmations = n.max(1);
+        self
     }
 
     /// The account's next direct nonce.
@@ -158,6 +165,10 @@ impl DirectRelayer {
         // Sent: from here an error means the outcome is unknown (it may still be mined). A
         // receipt with status 0 (reverted when mined: state changed since the simulation) is the
         // caller's to report; nothing but gas moved.
-        pending.get_receipt().await.map_err(|e| Error::Bundle { tx_hash, reason: e.to_string() })
+        pending
+            .with_required_confirmations(self.confirmations)
+            .get_receipt()
+            .await
+            .map_err(|e| Error::Bundle { tx_hash, reason: e.to_string() })
     }
 }

@@ -79,6 +79,7 @@ pub(crate) fn run(args: InitArgs, global: &GlobalArgs) -> eyre::Result<()> {
                 rpc_url: Some(url.clone()),
                 bundler_url: args.bundler_url.clone(),
                 chain_id: Some(chain_id),
+                confirmations: None,
                 book: BTreeMap::new(),
             },
         );

@@ -642,7 +642,8 @@ impl<'a> Agent<'a> {
             }
             Via::Direct => {
                 let relayer = self.relayer()?;
-                let direct = DirectRelayer::new(&self.chain.rpc_url, relayer.clone())?;
+                let direct = DirectRelayer::new(&self.chain.rpc_url, relayer.clone())?
+                    .with_confirmations(self.ctx.network.depth());
                 // The guard checks the policy against the chain's counters and settles earlier
                 // user operations of this session; the batch itself goes to executeWithSession.
                 let submitter = self.self_bundler(relayer).await?;
@@ -679,7 +680,8 @@ impl<'a> Agent<'a> {
             FeeCaps::UNLIMITED,
             Arc::clone(&ledger),
         )
-        .await?;
+        .await?
+        .with_confirmations(ctx.network.depth());
         let via = match args.via {
             Via::SelfBundled => "self",
             Via::Bundler => "bundler",

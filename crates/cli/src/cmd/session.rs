@@ -329,14 +329,12 @@ pub(crate) async fn send_grant(
     let owner = ctx.owner_key()?;
     let wallet = ctx.wallet_provider(chain, owner.signer())?;
     output::progress(&ctx.global, "the owner signs grantSession…");
-    let receipt = SakAccount::new(account, &wallet)
+    let pending = SakAccount::new(account, &wallet)
         .grantSession(policy.to_session_config(key))
         .send()
         .await
-        .map_err(|e| owner_call_error(e, "grantSession"))?
-        .get_receipt()
-        .await?;
-    eyre::ensure!(receipt.status(), "grantSession reverted (tx {})", receipt.transaction_hash);
+        .map_err(|e| owner_call_error(e, "grantSession"))?;
+    let receipt = crate::cmd::session_ops::mined(ctx, pending, "grantSession").await?;
     Ok((granted_id(&receipt)?, receipt.transaction_hash, receipt.block_number.unwrap_or_default()))
 }
 

@@ -501,12 +501,15 @@ fn owner_error(e: alloy::contract::Error, what: &str) -> eyre::Report {
     eyre::Report::new(e).wrap_err(format!("sending {what}"))
 }
 
-async fn mined(
+/// The receipt of an owner transaction once it is the network's `confirmations` deep; exit 3
+/// (outcome unknown, with the transaction) when it cannot be had, exit 2 when it reverted.
+pub(crate) async fn mined(
+    ctx: &Ctx,
     pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
     what: &str,
 ) -> eyre::Result<TransactionReceipt> {
     let tx = *pending.tx_hash();
-    let receipt = match pending.get_receipt().await {
+    let receipt = match pending.with_required_confirmations(ctx.network.depth()).get_receipt().await {
         Ok(receipt) => receipt,
         Err(e) => {
             return Err(Hinted::unknown(
@@ -534,7 +537,7 @@ async fn send_revoke(
         .send()
         .await
         .map_err(|e| owner_error(e, "revokeSession"))?;
-    mined(pending, "revokeSession").await
+    mined(ctx, pending, "revokeSession").await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -664,7 +667,7 @@ pub(crate) async fn revoke_all(ctx: &Ctx) -> eyre::Result<()> {
         .send()
         .await
         .map_err(|e| owner_error(e, "revokeAllSessions"))?;
-    let receipt = mined(pending, "revokeAllSessions").await?;
+    let receipt = mined(ctx, pending, "revokeAllSessions").await?;
     let epoch = receipt
         .inner
         .logs()
@@ -852,7 +855,7 @@ pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
             .send()
             .await
             .map_err(|e| super::session::owner_call_error(e, "rotateSessionKey"))?;
-        mined(pending, "rotateSessionKey").await
+        mined(ctx, pending, "rotateSessionKey").await
     }
     .await;
     let receipt = match rotated {
