@@ -41,16 +41,20 @@ use std::{path::PathBuf, sync::Arc};
 macro_rules! agent_help {
     () => {
         "Before anything new is signed, operations an earlier run left in flight are settled from \
-the ledger (data dir, ledger.sqlite). Progress goes to stderr.\n\
-With --json, stdout is one document: command, network, chain_id, account, account_kind, session, \
+the chain (never resubmitted; `sak op list` shows them). One operation per session is in flight \
+at a time: concurrent runs queue. Progress goes to stderr.\n\
+With --json, stdout is one document: command, state (included, reverted, checked), network, chain_id, account, account_kind, session, \
 key, key_name, via, dry_run, preflight, calls[] (to, value, data, description), recovered[], \
 user_op_hash, transaction, block, gas_cost_wei, gas_paid_by, success, charges[] (token, name, \
 decimals, amount, remaining, renews_at), allowances[] (token, name, decimals, cap, period_s, \
 remaining, renews_at), gas_budget, and for swap: swap (router, token_in, token_out, amount_in, \
 min_out, decimals_in, decimals_out, deadline, received). Amounts are decimal strings in base units; times unix seconds.\n\
-Exit codes: 0 done; 1 refused by the session's policy or the contracts (the JSON error carries \
-refusal.name, the contracts' error: SpendCapExceeded, CallNotPermitted, SessionNotActive, \
-ClockOutsideSession, ...); 2 any other error."
+Exit codes (the JSON error's state says the same): 0 included; 1 refused by the session's policy \
+or by the contracts when simulated, nothing can move (the JSON error carries refusal.name, the contracts' \
+error: SpendCapExceeded, CallNotPermitted, SessionNotActive, ClockOutsideSession, ...); 2 any other \
+error, nothing can move; 3 signed, outcome unknown: it may still land (the JSON error carries intent \
+and user_op_hash; `sak op status INTENT` settles it; do not repeat blindly); 4 included, its calls \
+reverted (gas paid, nothing else moved)."
     };
 }
 
