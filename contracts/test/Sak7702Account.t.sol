@@ -103,6 +103,30 @@ contract Sak7702AccountTest is SakTest {
         submit(op);
     }
 
+    function test_sessionOp_withDataAfterThe7702Marker_isRefused() public {
+        vm.prank(owner);
+        uint32 id = eoa.grantSession(usdSession(100e6));
+        // The EntryPoint would call the EOA with these bytes (from its SenderCreator) before
+        // validation: the session refuses any initCode beyond the bare marker.
+        PackedUserOperation memory op = delegatedOp(executeData(transferCall(alice, 1e6)));
+        op.initCode = abi.encodePacked(op.initCode, abi.encodeCall(ISakSessions.getSession, (id)));
+        signSession(op, id, now_());
+        expectValidationRevert(abi.encodeWithSelector(ISakSessions.SessionInitCode.selector));
+        submit(op);
+        // Any longer initCode, as the account's own validation sees it.
+        op.initCode = abi.encodePacked(bytes20(address(0xbeef)), hex"01");
+        signSession(op, id, now_());
+        bytes32 hash = entryPoint.getUserOpHash(op);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ISakSessions.SessionInitCode.selector));
+        eoa.validateUserOp(op, hash, 0);
+        // The bare marker is what a session op of a delegated EOA carries.
+        op = delegatedOp(executeData(transferCall(alice, 1e6)));
+        signSession(op, id, now_());
+        submit(op);
+        assertEq(usd.balanceOf(alice), 1e6);
+    }
+
     function test_storageOfAnotherDelegate_neverYieldsASessionOrAnOwner() public {
         ScribblingDelegate other = new ScribblingDelegate();
         vm.signAndAttachDelegation(address(other), ownerKey);

@@ -131,6 +131,9 @@ interface ISakSessions {
     error SessionNotActive(uint32 id);
     error MalformedSessionSignature();
     error SessionExecutionMode(bytes32 mode);
+    /// @notice A session operation with an `initCode` beyond the bare EIP-7702 marker: the
+    ///         EntryPoint would have the account called with that data during validation.
+    error SessionInitCode();
     error EmptyBatch();
     error CallNotPermitted(address target, bytes4 selector);
     /// @notice A permitted call made by the account itself instead of through its adapter.

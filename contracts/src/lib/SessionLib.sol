@@ -466,6 +466,17 @@ library SessionLib {
         bytes32 userOpHash,
         Ctx memory ctx
     ) internal returns (uint256) {
+        // A session never deploys or initialises its account: at most the 20-byte 0x7702 marker
+        // (a delegated EOA), whose data part would make the EntryPoint's SenderCreator call the
+        // account with bytes of the session key's choosing before this validation runs.
+        // (The length word of `initCode`, the struct's third field, read directly: the
+        // EntryPoint's ABI encoding of the struct is canonical, and this costs a tenth of
+        // Solidity's checked access.)
+        uint256 initCodeLength;
+        assembly ("memory-safe") {
+            initCodeLength := calldataload(add(userOp, calldataload(add(userOp, 0x40))))
+        }
+        if (initCodeLength > 20) revert ISakSessions.SessionInitCode();
         bytes calldata sig = userOp.signature;
         (uint32 id, uint40 clock) = parseSessionSignature(sig);
         Execution[] calldata calls = decodeExecuteBatch(userOp.callData);

@@ -316,3 +316,58 @@ fn included_means_at_the_networks_confirmation_depth() {
     assert!(latest >= included + 2, "reported at block {included} with the chain at {latest}");
     assert!(mined >= 2, "{mined}");
 }
+
+/// The node mines the operation, but the answer to the send is lost and no receipt can be had
+/// (eth_getTransactionReceipt down; two chained proxies): the swap says "unknown" (exit 3, with
+/// the intent and hash), never "failed". `sak op status` then settles it from the chain:
+/// included, once.
+#[test]
+fn a_lost_answer_is_reported_unknown_and_settled_later_never_as_failed() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let receipts_down = FaultProxy::start(
+        home.rpc_url.as_deref().unwrap(),
+        FaultPlan::new(1.0, vec![Fault::Unavailable]).only(&["eth_getTransactionReceipt"]),
+    )
+    .unwrap();
+    let answers_lost = FaultProxy::start(
+        receipts_down.url(),
+        FaultPlan::new(1.0, vec![Fault::CloseAfterForward]).only(&["eth_sendRawTransaction"]),
+    )
+    .unwrap();
+    let mut args = vec!["--json".to_owned()];
+    args.extend(swap_args(&id.to_string(), "2"));
+    let run = through(&home, &answers_lost, &args);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["state"], "unknown");
+    assert!(run.stderr.contains("do not repeat the operation"), "{}", run.stderr);
+    let intent = doc["intent"].as_i64().unwrap().to_string();
+    let hash = doc["user_op_hash"].as_str().unwrap().to_owned();
+    // It did land.
+    assert_eq!(spent(&home, account, id), U256::from(2_000_000u64));
+    assert_eq!(home.json(&["op", "list"])[0]["intent"].to_string(), intent);
+
+    let settled = home.json(&["op", "status", &intent]);
+    assert_eq!(
+        (settled["state"].as_str(), settled["user_op_hash"].as_str()),
+        (Some("included"), Some(&*hash))
+    );
+    assert_eq!(home.json(&["op", "list"]), serde_json::json!([]));
+    let audit = home.json(&["audit"]);
+    let rows: Vec<_> = audit["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["user_op_hash"] == hash.as_str())
+        .collect();
+    assert_eq!(rows.len(), 1, "one audit row for the op: {audit:#}");
+    assert_eq!(rows[0]["outcome"], "included");
+    // The next swap moves only its own amount: nothing is resent.
+    home.swap(&id.to_string(), "1", &[]).ok();
+    assert_eq!(spent(&home, account, id), U256::from(3_000_000u64));
+    let said: Vec<&str> =
+        run.stderr.lines().filter(|l| l.starts_with("error:") || l.starts_with("hint:")).collect();
+    eprintln!("lost answer: exit 3, then `sak op status` said included; the swap said:\n{}", said.join("\n"));
+}

@@ -23,6 +23,9 @@ pub enum Refusal {
     /// Not the account's `execute(batchMode, calls)`.
     #[error("SessionExecutionMode: a session operation must be a batch execute (mode {mode})")]
     SessionExecutionMode { mode: B256 },
+    /// An `initCode` beyond the bare EIP-7702 marker on a session operation.
+    #[error("SessionInitCode: a session operation carries no initCode beyond the 20-byte 0x7702 marker")]
+    SessionInitCode,
     /// A batch without calls.
     #[error("EmptyBatch: the batch has no calls")]
     EmptyBatch,
@@ -91,6 +94,7 @@ impl Refusal {
             Self::SessionNotActive { .. } => "SessionNotActive",
             Self::ClockOutsideSession { .. } => "ClockOutsideSession",
             Self::SessionExecutionMode { .. } => "SessionExecutionMode",
+            Self::SessionInitCode => "SessionInitCode",
             Self::EmptyBatch => "EmptyBatch",
             Self::ForbiddenTarget { .. } => "ForbiddenTarget",
             Self::CallNotPermitted { .. } => "CallNotPermitted",
@@ -124,6 +128,7 @@ impl Refusal {
                 })
             }
             Self::SessionExecutionMode { mode } => E::SessionExecutionMode(S::SessionExecutionMode { mode }),
+            Self::SessionInitCode => E::SessionInitCode(S::SessionInitCode),
             Self::EmptyBatch => E::EmptyBatch(S::EmptyBatch),
             Self::ForbiddenTarget { target } => E::ForbiddenTarget(S::ForbiddenTarget { target }),
             Self::CallNotPermitted { target, selector } => {
@@ -185,6 +190,7 @@ impl Refusal {
                 valid_until: e.validUntil.to(),
             },
             E::SessionExecutionMode(e) => Self::SessionExecutionMode { mode: e.mode },
+            E::SessionInitCode(_) => Self::SessionInitCode,
             E::EmptyBatch(_) => Self::EmptyBatch,
             E::ForbiddenTarget(e) => Self::ForbiddenTarget { target: e.target },
             E::CallNotPermitted(e) => Self::CallNotPermitted { target: e.target, selector: e.selector },
@@ -229,5 +235,19 @@ impl Refusal {
     /// The revert data the contracts return for this refusal.
     pub fn revert_data(&self) -> Bytes {
         self.to_revert().abi_encode().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_init_code_has_the_contracts_name_and_bytes() {
+        let r = Refusal::SessionInitCode;
+        assert_eq!(r.name(), "SessionInitCode");
+        // The selector of `SessionInitCode()`, as the contracts revert with it.
+        assert_eq!(r.revert_data().as_ref(), &alloy::primitives::keccak256("SessionInitCode()")[..4]);
+        assert_eq!(Refusal::from_revert(&r.to_revert()), Some(r));
     }
 }

@@ -112,8 +112,9 @@ pub struct GuardedSigner<L, S> {
 
 impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
     /// A guarded signer for `session` (its policy as granted; counters are read from the chain
-    /// before each operation). Refuses a key that is not the session's and a node on another
-    /// chain than the binding's.
+    /// before each operation). Refuses a key that is not the session's, a node on another chain
+    /// than the binding's, and an `init_code` beyond the bare 0x7702 marker (`SessionInitCode`,
+    /// as the contracts would).
     pub async fn new(
         key: LocalKey,
         session: Session,
@@ -123,6 +124,10 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         caps: FeeCaps,
         ledger: Arc<L>,
     ) -> Result<Self> {
+        // The contracts refuse a session operation with more initCode than the 0x7702 marker.
+        if binding.init_code.len() > 20 {
+            return Err(Error::Refused(Refusal::SessionInitCode));
+        }
         let found = provider.get_chain_id().await.map_err(|e| Error::Chain(format!("eth_chainId: {e}")))?;
         if found != binding.chain_id {
             return Err(Error::WrongChain { expected: binding.chain_id, found });

@@ -311,18 +311,26 @@ async fn revoked_expired_wrong_chain_and_malformed_inputs_are_refused_cleanly() 
     let bundler = SelfBundler::new(fx.kit.rpc_url(), fx.relayer.clone(), fx.kit.deployment().entry_point)
         .await
         .unwrap();
-    let err = GuardedSigner::new(
-        LocalKey::from_signer(key),
-        session,
-        binding,
-        fx.provider().clone(),
-        bundler,
-        FeeCaps::UNLIMITED,
-        ledger.clone(),
-    )
-    .await
-    .unwrap_err();
+    let build = |binding: Binding, key: PrivateKeySigner, bundler: SelfBundler| {
+        GuardedSigner::new(
+            LocalKey::from_signer(key),
+            session.clone(),
+            binding,
+            fx.provider().clone(),
+            bundler,
+            FeeCaps::UNLIMITED,
+            ledger.clone(),
+        )
+    };
+    let err = build(binding.clone(), key.clone(), bundler).await.unwrap_err();
     assert!(matches!(err, Error::WrongChain { expected: 1, .. }), "{err}");
+    // More initCode than the 0x7702 marker: the contracts would refuse every operation.
+    let bundler = SelfBundler::new(fx.kit.rpc_url(), fx.relayer.clone(), fx.kit.deployment().entry_point)
+        .await
+        .unwrap();
+    let long = Binding { chain_id: fx.kit.chain_id(), init_code: vec![0x77; 21].into(), ..binding };
+    let err = build(long, key, bundler).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::SessionInitCode)), "{err}");
     assert!(ledger.decisions(0).unwrap().iter().all(|d| !d.allowed));
 }
 

@@ -249,14 +249,21 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         .body(body)
         .send()
         .await;
+    // The upstream's status is passed on, so that proxies can be chained (one fault per hop).
     let answer = match forwarded {
-        Ok(response) => response.bytes().await.ok(),
+        Ok(response) => {
+            let status = response.status();
+            let status = format!("{} {}", status.as_str(), status.canonical_reason().unwrap_or(""));
+            response.bytes().await.ok().map(|body| (status, body))
+        }
+        Err(e) if e.is_connect() => {
+            return respond(&mut stream, "502 Bad Gateway", b"upstream unreachable").await;
+        }
+        // The upstream dropped the connection: so does the proxy.
         Err(_) => None,
     };
     shared.count("forwarded");
-    let Some(mut answer) = answer else {
-        return respond(&mut stream, "502 Bad Gateway", b"upstream unreachable").await;
-    };
+    let Some((status, mut answer)) = answer else { return };
     match fault {
         Some(Fault::CloseAfterForward) => {
             shared.count("close-after-forward");
@@ -277,7 +284,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         }
         _ => {}
     }
-    respond(&mut stream, "200 OK", &answer).await;
+    respond(&mut stream, &status, &answer).await;
 }
 
 /// The body of one HTTP/1.1 request (headers up to the blank line, then `Content-Length`
