@@ -48,13 +48,15 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
     error DeadlinePassed(uint40 deadline);
     error InvalidNonce(uint256 expected, uint256 given);
     error InvalidSessionSignature();
+    /// @notice An owner operation in a session's nonce lanes (tagged {SessionLib-SESSION_NONCE_TAG}).
+    error ReservedNonceKey(uint192 key);
 
     event SessionExecuted(uint32 indexed id, uint256 nonce);
 
     /// @dev The {SessionAdapter} factory: the account's adapter is its clone.
     address internal immutable ADAPTER;
 
-    constructor(SessionAdapter adapter) EIP712("SakAccount", "1") {
+    constructor(SessionAdapter adapter) EIP712("SakAccount", "2") {
         ADAPTER = address(adapter);
     }
 
@@ -133,19 +135,24 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
     // Direct relayed path
     // -----------------------------------------------------------------------------------------
 
-    /// @notice The next nonce {executeWithSession} accepts.
-    function directNonce() external view returns (uint256) {
-        return SessionLib.layout().accounts[address(this)].directNonce;
+    /// @notice The next nonce {executeWithSession} accepts from session `id` (one lane per
+    ///         session).
+    function directNonce(uint32 id) external view returns (uint256) {
+        SessionLib.Layout storage l = SessionLib.layout();
+        return
+            l.directNonces[
+                SessionLib.sessionKey(l.accounts[address(this)].epoch, id)
+            ][address(this)];
     }
 
     /// @notice Executes a batch signed by session `id`, submitted by anyone (a relayer, who pays
     ///         the gas). The session key signs the EIP-712 `SessionCall(id,
     ///         keccak256(executionData), nonce, deadline)` under this account's domain (name
-    ///         "SakAccount", version "1", chain id, this address), so the relayer cannot alter
+    ///         "SakAccount", version "2", chain id, this address), so the relayer cannot alter
     ///         the calls, replay them, or move them to another chain or account. The policy is
     ///         checked by the same engine as user operations, with the block's clock.
     /// @param executionData `abi.encode(Execution[])`, as for ERC-7821 batch mode.
-    /// @param nonce Must equal {directNonce}; consumed.
+    /// @param nonce Must equal {directNonce} of session `id`; consumed.
     /// @param deadline Last second (inclusive) at which the batch may execute.
     function executeWithSession(
         uint32 id,
@@ -157,10 +164,11 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp > deadline) revert DeadlinePassed(deadline);
         SessionLib.Layout storage l = SessionLib.layout();
-        SessionLib.AccountState storage a = l.accounts[address(this)];
-        uint256 expected = a.directNonce;
+        mapping(address => uint256) storage lane =
+            l.directNonces[SessionLib.sessionKey(l.accounts[address(this)].epoch, id)];
+        uint256 expected = lane[address(this)];
         if (nonce != expected) revert InvalidNonce(expected, nonce);
-        a.directNonce += 1; // checked: reverts rather than wrap to a used nonce
+        lane[address(this)] = expected + 1; // checked: reverts rather than wrap to a used nonce
 
         Execution[] calldata calls = SessionLib.decodeBatch(executionData);
         // forge-lint: disable-next-line(unsafe-typecast) timestamps fit 40 bits until year 36812
@@ -183,13 +191,19 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
     // ERC-4337
     // -----------------------------------------------------------------------------------------
 
-    /// @dev Owner signatures are 65 bytes; anything else is a session signature.
+    /// @dev Owner signatures are 65 bytes; anything else is a session signature. The owner's
+    ///      operations stay out of the sessions' nonce lanes, and sessions out of the owner's
+    ///      ({SessionLib-checkNonceKey}): neither can take a nonce the other has signed for.
     function _validateUserOp(
         PackedUserOperation calldata userOp,
         bytes32 userOpHash,
         bytes calldata signature
     ) internal virtual override returns (uint256) {
         if (signature.length == 65) {
+            if (SessionLib.isSessionNonce(userOp.nonce)) {
+                // forge-lint: disable-next-line(unsafe-typecast) the key is the top 192 bits
+                revert ReservedNonceKey(uint192(userOp.nonce >> 64));
+            }
             return super._validateUserOp(userOp, userOpHash, signature);
         }
         return SessionLib.layout().validateUserOp(userOp, userOpHash, _ctx());

@@ -80,7 +80,8 @@ contract PolicyVectorsTest is Test {
         address paymaster = vm.parseJsonAddress(json, string.concat(s, ".paymaster"));
         PackedUserOperation memory op = PackedUserOperation({
             sender: account,
-            nonce: 0,
+            // The harness holds the state for others (the module's layout): validator ‖ id.
+            nonce: uint256(id) << 64,
             initCode: "",
             callData: vm.parseJsonBytes(json, string.concat(s, ".callData")),
             accountGasLimits: bytes32(0),
@@ -92,7 +93,9 @@ contract PolicyVectorsTest is Test {
                 : abi.encodePacked(paymaster, uint128(0), uint128(0)),
             // A well-formed session signature; its ECDSA part is empty (signature checking is
             // not what these vectors are about: it is reported in validationData, not reverted).
-            signature: abi.encodePacked(uint8(1), id, clock, bytes32(0), bytes32(0), uint8(27))
+            signature: abi.encodePacked(
+                uint8(2), id, clock, type(uint40).max, bytes32(0), bytes32(0), uint8(27)
+            )
         });
         if (vm.parseJsonBool(json, string.concat(s, ".ok"))) {
             uint256 data = harness.validate(entryPoint, op, bytes32(0));

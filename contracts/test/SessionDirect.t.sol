@@ -33,7 +33,7 @@ contract SessionDirectTest is SakTest {
                     "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
                 ),
                 keccak256("SakAccount"),
-                keccak256("1"),
+                keccak256("2"),
                 block.chainid,
                 address(target)
             )
@@ -77,7 +77,24 @@ contract SessionDirectTest is SakTest {
         relay(data, 0, deadline, signDirect(account, id, data, 0, deadline));
         assertEq(usd.balanceOf(alice), 30e6);
         assertEq(account.getSpend(id, address(usd)).spent, 30e6);
-        assertEq(account.directNonce(), 1);
+        assertEq(account.directNonce(id), 1);
+    }
+
+    /// @dev One direct lane per session: a session using its nonces cannot void another
+    ///      session's batches signed (and not yet relayed) for the same numbers.
+    function test_executeWithSession_eachSessionHasItsOwnNonceLane() public {
+        uint32 other = grant(usdSession(100e6));
+        bytes memory data = abi.encode(transferCall(alice, 10e6));
+        uint40 deadline = now_() + 60;
+        bytes memory pending = signDirect(account, other, data, 0, deadline);
+        relay(data, 0, deadline, signDirect(account, id, data, 0, deadline));
+        relay(data, 1, deadline, signDirect(account, id, data, 1, deadline));
+        assertEq(account.directNonce(id), 2);
+        assertEq(account.directNonce(other), 0);
+        vm.prank(relayer);
+        account.executeWithSession(other, data, 0, deadline, pending);
+        assertEq(account.directNonce(other), 1);
+        assertEq(usd.balanceOf(alice), 30e6);
     }
 
     function test_executeWithSession_reverts_onReplay() public {

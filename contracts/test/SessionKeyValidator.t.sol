@@ -11,6 +11,7 @@ import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SessionKeyValidator} from "../src/SessionKeyValidator.sol";
 import {MockERC7579Account} from "../src/mocks/MockERC7579Account.sol";
 import {SessionAdapter} from "../src/SessionAdapter.sol";
+import {SessionEnvelope} from "./utils/SessionEnvelope.sol";
 import {Target} from "./mocks/MockTarget.sol";
 
 /// @notice The ERC-7579 module: same engine, state per account, nothing privileged reachable.
@@ -53,8 +54,8 @@ contract SessionKeyValidatorTest is SakTest {
         op = userOp(executeData(calls));
         op.sender = address(acct);
         // OpenZeppelin's ERC-7579 account routes validation by the nonce key's top 20 bytes.
-        uint192 nonceKey = uint192(uint256(uint160(address(module))) << 32);
-        op.nonce = entryPoint.getNonce(address(acct), nonceKey);
+        op.nonce =
+            entryPoint.getNonce(address(acct), SessionEnvelope.moduleNonceKey(address(module), id));
         signSessionWith(op, id, now_(), key);
     }
 

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {SakTest} from "./utils/SakTest.sol";
+import {SessionEnvelope} from "./utils/SessionEnvelope.sol";
 import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SakAccount} from "../src/SakAccount.sol";
@@ -150,14 +151,14 @@ contract SessionLifecycleTest is SakTest {
         signOwner(op);
     }
 
-    /// @dev The agent's spend on its own nonce lane 1, signed before the revoke lands.
+    /// @dev The agent's spend on its session's nonce lane 1, signed before the revoke lands.
     function agentSpendOp(uint32 id, uint256 amount, uint64 seq)
         internal
         view
         returns (PackedUserOperation memory op)
     {
         op = userOp(executeData(transferCall(alice, amount)));
-        op.nonce = (uint256(1) << 64) | seq;
+        op.nonce = (uint256(SessionEnvelope.nonceKey(id, 1)) << 64) | seq;
         signSession(op, id, now_());
     }
 

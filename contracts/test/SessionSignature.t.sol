@@ -7,9 +7,12 @@ import {IEntryPoint} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {Account as OZAccount} from "@openzeppelin/contracts/account/Account.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SakAccount} from "../src/SakAccount.sol";
+import {SakAccountBase} from "../src/SakAccountBase.sol";
+import {SessionEnvelope} from "./utils/SessionEnvelope.sol";
 
-/// @notice The session signature `0x01 ‖ id ‖ clock ‖ r ‖ s ‖ v`: who signed, what it binds,
-///         and how malformed envelopes are refused.
+/// @notice The session signature `0x02 ‖ id ‖ clock ‖ deadline ‖ r ‖ s ‖ v` and the session's
+///         nonce lanes: who signed, what it binds, how malformed envelopes are refused, and
+///         that sessions and the owner never share a nonce.
 contract SessionSignatureTest is SakTest {
     uint256 internal constant N =
         0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
@@ -59,9 +62,9 @@ contract SessionSignatureTest is SakTest {
     function withEcdsa(PackedUserOperation memory o, bytes32 r, bytes32 s, uint8 v) internal pure {
         bytes memory sig = o.signature;
         assembly ("memory-safe") {
-            mstore(add(sig, 0x2a), r) // 0x20 + 10 header bytes
-            mstore(add(sig, 0x4a), s)
-            mstore8(add(sig, 0x6a), v)
+            mstore(add(sig, 0x2f), r) // 0x20 + 15 header bytes
+            mstore(add(sig, 0x4f), s)
+            mstore8(add(sig, 0x6f), v)
         }
     }
 
@@ -72,10 +75,18 @@ contract SessionSignatureTest is SakTest {
     {
         bytes memory sig = o.signature;
         assembly ("memory-safe") {
-            r := mload(add(sig, 0x2a))
-            s := mload(add(sig, 0x4a))
-            v := byte(0, mload(add(sig, 0x6a)))
+            r := mload(add(sig, 0x2f))
+            s := mload(add(sig, 0x4f))
+            v := byte(0, mload(add(sig, 0x6f)))
         }
+    }
+
+    /// @dev Signs `o` for session `id` with its nonce as it is (even in the owner's key 0).
+    function signInPlace(PackedUserOperation memory o) internal view {
+        uint40 deadline = SessionEnvelope.NO_DEADLINE;
+        bytes32 digest = SessionEnvelope.digest(entryPoint.getUserOpHash(o), id, now_(), deadline);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(agentKey, digest);
+        o.signature = SessionEnvelope.encode(id, now_(), deadline, v, r, s);
     }
 
     // -------------------------------------------------------------------------------------
@@ -111,6 +122,7 @@ contract SessionSignatureTest is SakTest {
     function testFuzz_validateUserOp_reverts_whenSessionIdUnknown(uint32 unknown) public {
         unknown = uint32(bound(unknown, 4, type(uint32).max));
         PackedUserOperation memory o = op();
+        o.nonce = 0; // into session `unknown`'s lane
         signSession(o, unknown, now_());
         expectValidateRevert(
             o, abi.encodeWithSelector(ISakSessions.SessionNotActive.selector, unknown)
@@ -119,12 +131,14 @@ contract SessionSignatureTest is SakTest {
 
     function test_validateUserOp_reverts_whenSessionIdZero() public {
         PackedUserOperation memory o = op();
+        o.nonce = 0;
         signSession(o, 0, now_());
         expectValidateRevert(o, abi.encodeWithSelector(ISakSessions.SessionNotActive.selector, 0));
     }
 
     function test_validateUserOp_returnsSigFailed_forAnotherSessionOfTheSameSigner() public {
-        // Signed for session 3, presented as session 1: the id is part of the digest.
+        // Signed for session 3 (in session 1's nonce lane), presented as session 1: the id is
+        // part of the digest.
         PackedUserOperation memory o = op();
         signSession(o, 3, now_());
         bytes memory sig = o.signature;
@@ -180,7 +194,7 @@ contract SessionSignatureTest is SakTest {
         PackedUserOperation memory o = op();
         (bytes32 r, bytes32 s, uint8 v) = ecdsaOf(o);
         bytes32 vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
-        o.signature = abi.encodePacked(uint8(1), id, now_(), r, vs); // 74 bytes
+        o.signature = abi.encodePacked(uint8(2), id, now_(), SessionEnvelope.NO_DEADLINE, r, vs); // 79
         expectValidateRevert(o, malformed());
     }
 
@@ -193,7 +207,7 @@ contract SessionSignatureTest is SakTest {
         uint256 mask
     ) public {
         PackedUserOperation memory o = op();
-        index = bound(index, 0, 74);
+        index = bound(index, 0, 79);
         mask = bound(mask, 1, 255);
         o.signature[index] = bytes1(uint8(o.signature[index]) ^ uint8(mask));
         assertNeverValid(o);
@@ -238,16 +252,19 @@ contract SessionSignatureTest is SakTest {
 
     function testFuzz_validateUserOp_refuses_truncatedSignatures(uint256 length) public {
         PackedUserOperation memory o = op();
-        length = bound(length, 0, 74);
+        length = bound(length, 0, 79);
         bytes memory sig = o.signature;
         assembly ("memory-safe") {
             mstore(sig, length)
         }
         if (length == 65) {
-            // 65 bytes is the owner's form: checked against the owner, so it fails.
-            (bool ok, uint256 vd) = tryValidate(o);
-            assertTrue(ok);
-            assertTrue(sigFailed(vd));
+            // 65 bytes is the owner's form, and the owner never signs in a session's lane.
+            expectValidateRevert(
+                o,
+                abi.encodeWithSelector(
+                    SakAccountBase.ReservedNonceKey.selector, uint192(o.nonce >> 64)
+                )
+            );
         } else {
             expectValidateRevert(o, malformed());
         }
@@ -256,7 +273,7 @@ contract SessionSignatureTest is SakTest {
     function testFuzz_validateUserOp_reverts_whenTagIsWrong(uint8 tag) public {
         PackedUserOperation memory o = op();
         tag = uint8(bound(tag, 0, 254));
-        if (tag >= 1) tag += 1;
+        if (tag >= 2) tag += 1; // format 1 (0x01, 75 bytes) is refused too
         o.signature[0] = bytes1(tag);
         expectValidateRevert(o, malformed());
     }
@@ -274,7 +291,7 @@ contract SessionSignatureTest is SakTest {
 
         PackedUserOperation memory o = sessionOp(1, transferCall(alice, 1e6)); // for `account`
         o.sender = address(other);
-        o.nonce = entryPoint.getNonce(address(other), 0);
+        o.nonce = entryPoint.getNonce(address(other), SessionEnvelope.nonceKey(1, 0));
 
         bytes32 hash = entryPoint.getUserOpHash(o);
         vm.prank(address(entryPoint));
@@ -315,16 +332,143 @@ contract SessionSignatureTest is SakTest {
     }
 
     // -------------------------------------------------------------------------------------
+    // Nonce lanes: the owner's and each session's are disjoint (issue 14 item 2, SECURITY #74)
+    // -------------------------------------------------------------------------------------
+
+    /// @dev A session cannot take the nonce of the owner's pending operation (a revoke sent as
+    ///      a user operation, say) to void it: the owner's lanes are not the session's.
+    function test_sessionOp_cannotVoidTheOwnersPendingOp() public {
+        PackedUserOperation memory ownerOp = userOp(
+            executeData(one(address(account), 0, abi.encodeCall(account.revokeSession, (id))))
+        );
+        signOwner(ownerOp); // signed, not yet included
+        PackedUserOperation memory attack = sessionOp(id, transferCall(alice, 1e6));
+        attack.nonce = ownerOp.nonce;
+        signInPlace(attack);
+        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
+        ops[0] = attack;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IEntryPoint.FailedOpWithRevert.selector,
+                0,
+                "AA23 reverted",
+                abi.encodeWithSelector(ISakSessions.SessionNonceKey.selector, uint192(0))
+            )
+        );
+        vm.prank(bundler, bundler);
+        entryPoint.handleOps(ops, payable(bundler));
+        submit(ownerOp);
+        assertFalse(account.getSession(id).active, "the owner's revoke went through");
+    }
+
+    /// @dev Any nonce key but the session's own tag and id is refused, before the signature.
+    function testFuzz_sessionOp_reverts_outsideItsOwnLanes(uint192 key) public {
+        vm.assume(key >> 128 != (uint192(SessionEnvelope.NONCE_TAG) << 32) | id);
+        PackedUserOperation memory o = op();
+        o.nonce = uint256(key) << 64;
+        signInPlace(o);
+        expectValidateRevert(o, abi.encodeWithSelector(ISakSessions.SessionNonceKey.selector, key));
+    }
+
+    /// @dev Another session's lane, with a valid signature of this session: refused.
+    function test_sessionOp_reverts_inAnotherSessionsLane() public {
+        PackedUserOperation memory o = op();
+        o.nonce = entryPoint.getNonce(address(account), SessionEnvelope.nonceKey(3, 0));
+        signSession(o, id, now_());
+        expectValidateRevert(
+            o,
+            abi.encodeWithSelector(
+                ISakSessions.SessionNonceKey.selector, SessionEnvelope.nonceKey(3, 0)
+            )
+        );
+    }
+
+    /// @dev Every lane of the session's 128-bit lane space works (parallel workers).
+    function testFuzz_sessionOp_validates_inAnyOfItsLanes(uint128 lane) public {
+        PackedUserOperation memory o = op();
+        o.nonce = entryPoint.getNonce(address(account), SessionEnvelope.nonceKey(id, lane));
+        signSession(o, id, now_());
+        (bool ok, uint256 vd) = tryValidate(o);
+        assertTrue(ok);
+        assertFalse(sigFailed(vd));
+    }
+
+    /// @dev The owner may not sign in a session's lanes.
+    function testFuzz_ownerOp_reverts_inASessionLane(uint32 sid, uint128 lane) public {
+        PackedUserOperation memory o = userOp(executeData(transferCall(alice, 1e6)));
+        uint192 key = SessionEnvelope.nonceKey(sid, lane);
+        o.nonce = entryPoint.getNonce(address(account), key);
+        signOwner(o);
+        expectValidateRevert(
+            o, abi.encodeWithSelector(SakAccountBase.ReservedNonceKey.selector, key)
+        );
+    }
+
+    // -------------------------------------------------------------------------------------
+    // The signed deadline (truthful outcomes: an unknown operation becomes certainly void)
+    // -------------------------------------------------------------------------------------
+
+    function test_validateUserOp_returnsTheDeadline_asValidUntil() public {
+        PackedUserOperation memory o = op();
+        uint40 deadline = now_() + 120;
+        signSessionUntil(o, id, now_(), deadline, agentKey);
+        (bool ok, uint256 vd) = tryValidate(o);
+        assertTrue(ok);
+        assertFalse(sigFailed(vd));
+        assertEq(validUntilOf(vd), deadline, "the deadline narrows the period's end");
+    }
+
+    function test_validateUserOp_keepsThePeriodEnd_whenTheDeadlineIsLater() public {
+        PackedUserOperation memory o = op();
+        signSessionUntil(o, id, now_(), now_() + uint40(2 * DAY), agentKey);
+        (, uint256 vd) = tryValidate(o);
+        assertEq(validUntilOf(vd), START + DAY - 1, "the charged period still bounds it");
+    }
+
+    function test_handleOps_refusesTheOp_afterItsDeadline() public {
+        PackedUserOperation memory o = op();
+        uint40 deadline = now_() + 120;
+        signSessionUntil(o, id, now_(), deadline, agentKey);
+        vm.warp(deadline + 1);
+        expectNotDue(o);
+        assertEq(usd.balanceOf(alice), 0);
+        vm.warp(deadline);
+        submit(o);
+        assertEq(usd.balanceOf(alice), 1e6, "up to the deadline itself it runs");
+    }
+
+    function testFuzz_validateUserOp_reverts_whenTheDeadlineIsBeforeTheClock(uint40 before) public {
+        PackedUserOperation memory o = op();
+        before = uint40(bound(before, 0, now_() - 1));
+        signSessionUntil(o, id, now_(), before, agentKey);
+        expectValidateRevert(
+            o, abi.encodeWithSelector(ISakSessions.DeadlineBeforeClock.selector, now_(), before)
+        );
+    }
+
+    function test_sessionDigest_isDomainSeparated() public view {
+        bytes32 hash = entryPoint.getUserOpHash(op());
+        bytes32 digest = SessionEnvelope.digest(hash, id, now_(), 7);
+        assertTrue(digest != keccak256(abi.encode(hash, id, now_(), 7)), "a bare struct hash");
+        assertTrue(digest != keccak256(abi.encode(hash, id, now_())), "format 1");
+        assertEq(
+            SessionEnvelope.domainSeparator(),
+            0xe4711062005f1517384a3f24ae19dcf4da5039fb5cd91d906d709b0f81614cb9
+        );
+    }
+
+    // -------------------------------------------------------------------------------------
     // ERC-1271 (SECURITY #13)
     // -------------------------------------------------------------------------------------
 
     function test_isValidSignature_neverAcceptsASessionKey() public view {
         bytes32 hash = keccak256("PermitTransferFrom(...)");
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(agentKey, hash);
+        uint40 deadline = SessionEnvelope.NO_DEADLINE;
         (uint8 ve, bytes32 re, bytes32 se) =
-            vm.sign(agentKey, keccak256(abi.encode(hash, id, now_())));
+            vm.sign(agentKey, SessionEnvelope.digest(hash, id, now_(), deadline));
         bytes[2] memory sigs =
-            [abi.encodePacked(r, s, v), abi.encodePacked(uint8(1), id, now_(), re, se, ve)];
+            [abi.encodePacked(r, s, v), SessionEnvelope.encode(id, now_(), deadline, ve, re, se)];
         for (uint256 i; i < sigs.length; ++i) {
             (bool ok, bytes memory ret) = address(account)
                 .staticcall(abi.encodeWithSelector(bytes4(0x1626ba7e), hash, sigs[i]));

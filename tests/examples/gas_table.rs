@@ -10,7 +10,7 @@
 //!
 //! Conditions, equal on both sides of every comparison: each measured operation is the third
 //! of an already deployed and funded account (two warm-up operations of the same kind first),
-//! nonce key 0, the recipient already holds the token, every operation tops up its EntryPoint
+//! each signer's nonce lane 0 (a session's is its tagged key), the recipient already holds the token, every operation tops up its EntryPoint
 //! deposit from the account (no operation is covered by a deposit), every operation goes through
 //! the product's pipeline (`sak_userop::UserOpClient`: limits from `SelfBundler`'s traced
 //! simulation, `preVerificationGas` from the eth-infinitism / Alto formula), and a separate
@@ -201,7 +201,10 @@ impl<'a> Bench<'a> {
         for i in 0..3 {
             let intent = Intent {
                 sender,
-                lane_key: U192::ZERO,
+                lane_key: match signer {
+                    OpSigner::Session { id, .. } => sak_userop::session_nonce_key(*id, 0),
+                    OpSigner::Owner(_) => U192::ZERO,
+                },
                 call_data: call_data().await?,
                 init_code: if i == 0 { init_code.clone() } else { Bytes::new() },
                 authorization: None,
@@ -607,7 +610,7 @@ fn report(rows: &[Row<'_>], detail: [&Measured; 5], date: String) -> String {
     let _ = writeln!(w, "Conditions, equal on both sides of every ratio:");
     for line in [
         "each measured operation is the 3rd of an already deployed, funded account (two warm-up operations of the same kind first); the recipient already holds the token;",
-        "nonce key 0 everywhere; every operation tops up the account's EntryPoint deposit (`missingAccountFunds > 0`, paid by a CALL with value to the EntryPoint);",
+        "each signer's nonce lane 0 (the owner's key 0; a session's tagged key, as the contracts require); every operation tops up the account's EntryPoint deposit (`missingAccountFunds > 0`, paid by a CALL with value to the EntryPoint);",
         "`preVerificationGas` by the eth-infinitism / Alto formula (calldata of the packed operation with numeric fields and signature as 0xff, + 21,000 + 18,300 + 4/word): it is part of `actualGasUsed`;",
         "every operation through sak-userop's pipeline (`UserOpClient` over a `SelfBundler`); limits from a traced `handleOps` simulation (`debug_traceCall`, callTracer): call = 1.1 × the execution frame's gas + 5,000, so no operation pays v0.8's penalty on unused execution gas (> 40,000); verification = 1.2 × (the validation frames' gas + 40,000), an upper bound: v0.8 charges nothing for unused verification gas, so it moves no `actualGasUsed`;",
         "one operation per `handleOps`, sent as a real transaction by a separate bundler account (the beneficiary); blocks 12 s apart;",

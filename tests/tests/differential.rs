@@ -210,14 +210,17 @@ impl Fixture {
     /// The account's `validateUserOp` as the EntryPoint calls it: `Ok(validationData)`, or the
     /// revert data. When it succeeds the call is also mined, so the charge is recorded.
     async fn validate(&self, id: u32, op: &Operation) -> Result<U256, Bytes> {
-        let mut signature = vec![0x01];
+        // Format 2 with no deadline of its own (the policy's window decides), in lane 0 of the
+        // session's nonce lanes.
+        let mut signature = vec![sak_userop::SESSION_TAG];
         signature.extend_from_slice(&id.to_be_bytes());
         signature.extend_from_slice(&op.clock.to_be_bytes()[3..]);
+        signature.extend_from_slice(&[0xff; 5]);
         signature.extend_from_slice(&[0; 64]);
         signature.push(27);
         let user_op = SakAccount::PackedUserOperation {
             sender: self.account,
-            nonce: U256::ZERO,
+            nonce: U256::from(sak_userop::session_nonce_key(id, 0)) << 64,
             initCode: Bytes::new(),
             callData: encode_execute(&op.calls),
             accountGasLimits: B256::ZERO,

@@ -319,10 +319,14 @@ impl Fixture {
         self.client.submitter().relayer()
     }
 
-    /// Submits a batch through the pipeline (nonce lane 0, estimated limits, `handleOps`); it
-    /// must succeed.
+    /// Submits a batch through the pipeline (the owner's lane 0 or the session's lane 0,
+    /// estimated limits, `handleOps`); it must succeed.
     async fn submit(&self, calls: &[Call], signer: OpSigner) -> UserOpReceipt {
-        let intent = Intent::calls(self.account, U192::ZERO, calls);
+        let lane = match &signer {
+            OpSigner::Session { id, .. } => sak_userop::session_nonce_key(*id, 0),
+            OpSigner::Owner(_) => U192::ZERO,
+        };
+        let intent = Intent::calls(self.account, lane, calls);
         let receipt = self.client.send(&intent, &signer).await.unwrap();
         assert!(receipt.success, "execution failed: {:?}", receipt.revert);
         receipt
@@ -533,7 +537,7 @@ async fn module_session_validation_on_an_erc7579_account_follows_erc7562() {
 
     // A session op on the module's nonce lane (OpenZeppelin routes validation by the key's
     // top 20 bytes).
-    let key = U192::from_be_slice(module.as_slice()) << 32;
+    let key = sak_userop::module_nonce_key(module, 1);
     let intent = Intent::calls(modular, key, &[fx.transfer(1_000_000)]);
     let reservation = fx.client.lanes().reserve(intent.lane()).await.unwrap();
     let prepared = fx.client.prepare(&intent, &fx.session_signer(1), &reservation).await.unwrap();

@@ -134,6 +134,12 @@ interface ISakSessions {
     /// @notice A session operation with an `initCode` beyond the bare EIP-7702 marker: the
     ///         EntryPoint would have the account called with that data during validation.
     error SessionInitCode();
+    /// @notice A session operation's EntryPoint nonce key is not the session's own lane
+    ///         (see {SessionLib-checkNonceKey}): a session never takes the owner's or another
+    ///         session's nonces, so it cannot void their pending operations.
+    error SessionNonceKey(uint192 key);
+    /// @notice The signed deadline is before the signed clock claim.
+    error DeadlineBeforeClock(uint40 clock, uint40 deadline);
     error EmptyBatch();
     error CallNotPermitted(address target, bytes4 selector);
     /// @notice A permitted call made by the account itself instead of through its adapter.

@@ -54,13 +54,12 @@ library SessionLib {
         bool entryPointV08;
     }
 
-    /// @dev Per account: the owner (smart account form only), the revocation epoch, the next
-    ///      session id and the direct-path nonce, in one slot.
+    /// @dev Per account: the owner (smart account form only), the revocation epoch and the
+    ///      next session id, in one slot.
     struct AccountState {
         address owner;
         uint32 epoch;
         uint32 nextId;
-        uint32 directNonce;
     }
 
     /// Every per-session mapping has the account as its innermost key, so each slot is
@@ -78,6 +77,9 @@ library SessionLib {
         /// @dev Read only by operations that name a paymaster: the unsponsored path never pays
         ///      for this slot.
         mapping(bytes32 sessionKey => mapping(address account => address)) paymasters;
+        /// @dev The direct path's next nonce, one lane per session: no session can void
+        ///      another's signed batches.
+        mapping(bytes32 sessionKey => mapping(address account => uint256)) directNonces;
     }
 
     struct SessionRecord {
@@ -138,9 +140,24 @@ library SessionLib {
     uint256 internal constant MAX_ONE_OF = 16;
     uint32 internal constant MIN_PERIOD = 60;
 
-    /// @dev Session signature: 0x01 ‖ id (uint32) ‖ clock (uint40) ‖ ECDSA r ‖ s ‖ v.
-    uint8 internal constant SESSION_SIGNATURE_TAG = 0x01;
-    uint256 internal constant SESSION_SIGNATURE_LENGTH = 75;
+    /// @dev Session signature (format 2): 0x02 ‖ id (uint32) ‖ clock (uint40) ‖ deadline
+    ///      (uint40) ‖ ECDSA r ‖ s ‖ v over {sessionDigest}.
+    uint8 internal constant SESSION_SIGNATURE_TAG = 0x02;
+    uint256 internal constant SESSION_SIGNATURE_LENGTH = 80;
+
+    /// @dev The EIP-712 domain of session signatures: `EIP712Domain(string name,string
+    ///      version)` with name "SakSession", version "2". No chain id or contract: the user
+    ///      operation hash inside binds the chain, the EntryPoint and the account.
+    bytes32 internal constant SESSION_DOMAIN_SEPARATOR =
+        0xe4711062005f1517384a3f24ae19dcf4da5039fb5cd91d906d709b0f81614cb9;
+    /// @dev keccak256("SakSessionOp(bytes32 userOpHash,uint32 id,uint40 clock,uint40 deadline)").
+    bytes32 internal constant SESSION_OP_TYPEHASH =
+        0xd14ff371924f6424330b8c10361671249837a6e0bc7b7ef95f4ef57682475033;
+
+    /// @dev The top 32 bits of a session operation's EntryPoint nonce on sak's own accounts
+    ///      ("sak" 0x01): nonce = tag (32) ‖ session id (32) ‖ lane (128) ‖ sequence (64). The
+    ///      owner's operations may not use it.
+    uint32 internal constant SESSION_NONCE_TAG = 0x73616b01;
 
     /// @dev Uniswap's Permit2, the same address on every chain.
     address internal constant PERMIT2 = 0x000000000022D473030F116dDEE9F6B43aC78BA3;
@@ -478,15 +495,20 @@ library SessionLib {
         }
         if (initCodeLength > 20) revert ISakSessions.SessionInitCode();
         bytes calldata sig = userOp.signature;
-        (uint32 id, uint40 clock) = parseSessionSignature(sig);
+        (uint32 id, uint40 clock, uint40 deadline) = parseSessionSignature(sig);
+        checkNonceKey(userOp.nonce, id, ctx);
+        if (deadline < clock) revert ISakSessions.DeadlineBeforeClock(clock, deadline);
         Execution[] calldata calls = decodeExecuteBatch(userOp.callData);
         address paymaster = _paymaster(userOp);
         (address signer, uint48 validAfter, uint48 validUntil) =
             authorize(l, id, calls, clock, paymaster == address(0) ? _prefund(userOp) : 0, ctx);
         if (paymaster != address(0)) _checkPaymaster(l, id, paymaster, ctx.account);
-        bytes32 digest = sessionDigest(userOpHash, id, clock);
-        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, sig[10:]);
+        bytes32 digest = sessionDigest(userOpHash, id, clock, deadline);
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, sig[15:]);
         bool sigOk = err == ECDSA.RecoverError.NoError && recovered == signer;
+        // The signer's deadline ends the operation's life: past it the EntryPoint refuses it
+        // (AA22), so an operation whose fate is unknown becomes certainly void.
+        if (deadline < validUntil) validUntil = deadline;
         // The operation must run inside the charged period, never in the one before. EntryPoint
         // v0.8 admits it when `validAfter < now`, v0.7 when `validAfter <= now`: on v0.8 one
         // second less makes the period's first second usable; where the EntryPoint is unknown
@@ -496,34 +518,62 @@ library SessionLib {
         return ERC4337Utils.packValidationData(sigOk, validAfter, validUntil);
     }
 
-    /// @notice What the session key signs: the user operation hash (which binds chain,
-    ///         EntryPoint, account and nonce) and the envelope fields outside it.
-    function sessionDigest(bytes32 userOpHash, uint32 id, uint40 clock)
+    /// @notice What the session key signs: the EIP-712 digest of `SakSessionOp(userOpHash, id,
+    ///         clock, deadline)` under {SESSION_DOMAIN_SEPARATOR}. The user operation hash binds
+    ///         chain, EntryPoint, account and nonce; the rest is the envelope outside it. The
+    ///         domain keeps the digest from meaning anything else the key might sign.
+    function sessionDigest(bytes32 userOpHash, uint32 id, uint40 clock, uint40 deadline)
         internal
         pure
         returns (bytes32 digest)
     {
-        // keccak256(abi.encode(userOpHash, id, clock)), without allocating.
+        // keccak256(0x1901 ‖ domain ‖ keccak256(abi.encode(typehash, ...))), without allocating.
         assembly ("memory-safe") {
             let m := mload(0x40)
-            mstore(m, userOpHash)
-            mstore(add(m, 0x20), and(id, 0xffffffff))
-            mstore(add(m, 0x40), and(clock, 0xffffffffff))
-            digest := keccak256(m, 0x60)
+            mstore(m, SESSION_OP_TYPEHASH)
+            mstore(add(m, 0x20), userOpHash)
+            mstore(add(m, 0x40), and(id, 0xffffffff))
+            mstore(add(m, 0x60), and(clock, 0xffffffffff))
+            mstore(add(m, 0x80), and(deadline, 0xffffffffff))
+            let structHash := keccak256(m, 0xa0)
+            mstore(m, shl(240, 0x1901))
+            mstore(add(m, 0x02), SESSION_DOMAIN_SEPARATOR)
+            mstore(add(m, 0x22), structHash)
+            digest := keccak256(m, 0x42)
         }
     }
 
-    /// @notice Splits a session signature; reverts unless it is exactly 75 bytes with the tag.
+    /// @notice Splits a session signature; reverts unless it is exactly 80 bytes with the tag.
     function parseSessionSignature(bytes calldata sig)
         internal
         pure
-        returns (uint32 id, uint40 clock)
+        returns (uint32 id, uint40 clock, uint40 deadline)
     {
         if (sig.length != SESSION_SIGNATURE_LENGTH || uint8(sig[0]) != SESSION_SIGNATURE_TAG) {
             revert ISakSessions.MalformedSessionSignature();
         }
         id = uint32(bytes4(sig[1:5]));
         clock = uint40(bytes5(sig[5:10]));
+        deadline = uint40(bytes5(sig[10:15]));
+    }
+
+    /// @notice Refuses a session operation outside its own nonce lanes. On sak's accounts the
+    ///         nonce is {SESSION_NONCE_TAG} ‖ id ‖ lane ‖ sequence (the owner's operations
+    ///         refuse the tag). On a modular account the key's top 160 bits route validation to
+    ///         the validator (the account checks them), so the 32 bits below hold the id:
+    ///         validator ‖ id ‖ sequence. Either way a session signs only in its own lanes and
+    ///         cannot take a nonce the owner or another session has signed for.
+    function checkNonceKey(uint256 nonce, uint32 id, Ctx memory ctx) internal pure {
+        bool ok = ctx.holder == ctx.account
+            ? nonce >> 192 == (uint256(SESSION_NONCE_TAG) << 32) | id
+            : uint32(nonce >> 64) == id;
+        // forge-lint: disable-next-line(unsafe-typecast) the key is the nonce's top 192 bits
+        if (!ok) revert ISakSessions.SessionNonceKey(uint192(nonce >> 64));
+    }
+
+    /// @notice Whether `nonce` is in a session's lanes on sak's own accounts.
+    function isSessionNonce(uint256 nonce) internal pure returns (bool) {
+        return nonce >> 224 == SESSION_NONCE_TAG;
     }
 
     /// @notice The calls of `execute(BATCH_MODE, abi.encode(Execution[]))`, decoded from the

@@ -14,6 +14,7 @@ import {SessionKeyValidator} from "../../src/SessionKeyValidator.sol";
 import {MockERC7579Account} from "../../src/mocks/MockERC7579Account.sol";
 import {MockERC7579AccountV07} from "../mocks/MockERC7579AccountV07.sol";
 import {CanonicalDeployer} from "../utils/Canonical.sol";
+import {SessionEnvelope} from "../utils/SessionEnvelope.sol";
 
 /// @notice What the tests need of an EntryPoint (v0.7 and v0.8 share it).
 interface IEntryPointLike {
@@ -92,7 +93,11 @@ abstract contract UserOpPath is SessionPath {
         keccak256("UserOperationRevertReason(bytes32,address,uint256,bytes)");
 
     IEntryPointLike public entryPoint;
-    uint192 internal nonceKey;
+
+    /// @dev Session `id`'s nonce key on this path's account.
+    function nonceKey(uint32 id) internal view virtual returns (uint192) {
+        return SessionEnvelope.nonceKey(id, 0);
+    }
     address internal immutable bundler = address(uint160(uint256(keccak256("sak.test.bundler"))));
 
     function exec(uint32 id, uint256 key, Execution[] memory calls, uint40 clock)
@@ -102,15 +107,17 @@ abstract contract UserOpPath is SessionPath {
     {
         PackedUserOperation memory op;
         op.sender = account;
-        op.nonce = entryPoint.getNonce(account, nonceKey);
+        op.nonce = entryPoint.getNonce(account, nonceKey(id));
         op.callData =
             abi.encodeWithSignature("execute(bytes32,bytes)", BATCH_MODE, abi.encode(calls));
         op.accountGasLimits = bytes32((uint256(2_000_000) << 128) | 5_000_000);
         op.preVerificationGas = 60_000;
         op.gasFees = bytes32(0);
-        bytes32 digest = keccak256(abi.encode(entryPoint.getUserOpHash(op), id, clock));
+        bytes32 digest = SessionEnvelope.digest(
+            entryPoint.getUserOpHash(op), id, clock, SessionEnvelope.NO_DEADLINE
+        );
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
-        op.signature = abi.encodePacked(uint8(1), id, clock, r, s, v);
+        op.signature = SessionEnvelope.encode(id, clock, SessionEnvelope.NO_DEADLINE, v, r, s);
 
         PackedUserOperation[] memory ops = new PackedUserOperation[](1);
         ops[0] = op;
@@ -201,7 +208,7 @@ contract DirectPath is SessionPath {
     {
         Sak7702Account eoa = Sak7702Account(payable(account));
         bytes memory data = abi.encode(calls);
-        uint256 nonce = eoa.directNonce();
+        uint256 nonce = eoa.directNonce(id);
         uint40 deadline = _now() + 60;
         bytes32 domain = keccak256(
             abi.encode(
@@ -209,7 +216,7 @@ contract DirectPath is SessionPath {
                     "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
                 ),
                 keccak256("SakAccount"),
-                keccak256("1"),
+                keccak256("2"),
                 block.chainid,
                 account
             )
@@ -275,8 +282,11 @@ contract ModulePath is UserOpPath {
             ? address(new MockERC7579AccountV07(address(module)))
             : address(new MockERC7579Account(address(module)));
         adapter = module.sessionAdapter(account);
-        // OpenZeppelin's ERC-7579 account routes validation by the nonce key's top 20 bytes.
-        nonceKey = uint192(uint256(uint160(address(module))) << 32);
+    }
+
+    /// @dev OpenZeppelin's ERC-7579 account routes validation by the nonce key's top 20 bytes.
+    function nonceKey(uint32 id) internal view override returns (uint192) {
+        return SessionEnvelope.moduleNonceKey(address(module), id);
     }
 
     function grant(ISakSessions.SessionConfig memory c) external override returns (uint32) {

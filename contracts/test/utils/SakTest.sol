@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {CanonicalDeployer} from "./Canonical.sol";
+import {SessionEnvelope} from "./SessionEnvelope.sol";
 import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISakSessions} from "../../src/interfaces/ISakSessions.sol";
@@ -196,13 +197,28 @@ abstract contract SakTest is CanonicalDeployer {
         signSessionWith(op, id, clock, agentKey);
     }
 
+    /// @dev Signs `op` for session `id` with no deadline of its own. An op still in the
+    ///      owner's nonce key 0 moves to the session's lane 0 first.
     function signSessionWith(PackedUserOperation memory op, uint32 id, uint40 clock, uint256 key)
         internal
         view
     {
-        bytes32 digest = keccak256(abi.encode(entryPoint.getUserOpHash(op), id, clock));
+        signSessionUntil(op, id, clock, SessionEnvelope.NO_DEADLINE, key);
+    }
+
+    function signSessionUntil(
+        PackedUserOperation memory op,
+        uint32 id,
+        uint40 clock,
+        uint40 deadline,
+        uint256 key
+    ) internal view {
+        if (op.nonce >> 64 == 0) {
+            op.nonce = entryPoint.getNonce(op.sender, SessionEnvelope.nonceKey(id, 0));
+        }
+        bytes32 digest = SessionEnvelope.digest(entryPoint.getUserOpHash(op), id, clock, deadline);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
-        op.signature = abi.encodePacked(uint8(1), id, clock, r, s, v);
+        op.signature = SessionEnvelope.encode(id, clock, deadline, v, r, s);
     }
 
     /// @dev A session op for `calls`, signed with the clock claim "now".

@@ -49,6 +49,31 @@ contract SessionHarness {
         );
     }
 
+    function sessionDigest(bytes32 userOpHash, uint32 id, uint40 clock, uint40 deadline)
+        external
+        pure
+        returns (bytes32)
+    {
+        return SessionLib.sessionDigest(userOpHash, id, clock, deadline);
+    }
+
+    function parseSessionSignature(bytes calldata sig)
+        external
+        pure
+        returns (uint32 id, uint40 clock, uint40 deadline)
+    {
+        return SessionLib.parseSessionSignature(sig);
+    }
+
+    /// @dev Reverts with `SessionNonceKey` unless `nonce` is in session `id`'s lanes, for an
+    ///      account holding its own sessions (`modular` false) or a module's (`modular` true).
+    function checkNonceKey(uint256 nonce, uint32 id, bool modular) external view {
+        SessionLib.Ctx memory ctx = _ctx(address(this), address(0));
+        if (!modular) ctx.account = address(this);
+        else ctx.account = address(0xacc);
+        SessionLib.checkNonceKey(nonce, id, ctx);
+    }
+
     function spend(address account, uint32 id, address token)
         external
         view

@@ -119,10 +119,12 @@ pub(crate) fn refusal_of(err: &eyre::Report) -> Option<sak_policy::Refusal> {
 }
 
 /// The operation a command signed whose outcome is not known yet (exit 3).
-fn unknown_of(err: &eyre::Report) -> Option<(sak_signer::ledger::IntentId, alloy::primitives::B256)> {
+fn unknown_of(
+    err: &eyre::Report,
+) -> Option<(sak_signer::ledger::IntentId, alloy::primitives::B256, Option<u64>)> {
     err.chain().find_map(|c| match c.downcast_ref::<sak_signer::Error>() {
-        Some(sak_signer::Error::OutcomeUnknown { intent, user_op_hash, .. }) => {
-            Some((*intent, *user_op_hash))
+        Some(sak_signer::Error::OutcomeUnknown { intent, user_op_hash, deadline, .. }) => {
+            Some((*intent, *user_op_hash, *deadline))
         }
         _ => None,
     })
@@ -233,8 +235,9 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
         let json = serde_json::json!({
             "error": { "message": message, "hint": hint, "exit_code": code, "refusal": refusal },
             "state": state_of(code),
-            "intent": unknown_of(err).map(|(intent, _)| intent.0),
-            "user_op_hash": unknown_of(err).map(|(_, hash)| hash),
+            "intent": unknown_of(err).map(|(intent, ..)| intent.0),
+            "user_op_hash": unknown_of(err).map(|(_, hash, _)| hash),
+            "deadline": unknown_of(err).and_then(|(.., deadline)| deadline),
             "transaction": unknown_tx_of(err),
         });
         let _ = data(&json.to_string());

@@ -68,9 +68,10 @@ async fn token_balance(p: &DynProvider, token: Address, holder: Address) -> U256
     MockERC20::new(token, p).balanceOf(holder).call().await.unwrap()
 }
 
-async fn entry_point_nonce(p: &DynProvider, entry_point: Address, account: Address, lane: u64) -> U256 {
+/// The EntryPoint nonce of session `id`'s lane 0 (the one sak signs in).
+async fn entry_point_nonce(p: &DynProvider, entry_point: Address, account: Address, id: u64) -> U256 {
     IEntryPoint::new(entry_point, p)
-        .getNonce(account, alloy::primitives::aliases::U192::from(lane))
+        .getNonce(account, sak_userop::session_nonce_key(id as u32, 0))
         .call()
         .await
         .unwrap()
@@ -106,7 +107,7 @@ fn three_swaps_fit_the_daily_cap_and_the_fourth_is_refused_locally_and_by_the_co
                 chain_id: 31_337,
                 account,
                 session_id: B256::from(U256::from(id)),
-                nonce_key: U256::from(id),
+                nonce_key: U256::from(sak_userop::session_nonce_key(id as u32, 0)),
                 nonce_seq: Some(0),
                 spends: Vec::new(),
                 gas_cost_cap: U256::ZERO,

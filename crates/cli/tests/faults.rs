@@ -371,3 +371,52 @@ fn a_lost_answer_is_reported_unknown_and_settled_later_never_as_failed() {
         run.stderr.lines().filter(|l| l.starts_with("error:") || l.starts_with("hint:")).collect();
     eprintln!("lost answer: exit 3, then `sak op status` said included; the swap said:\n{}", said.join("\n"));
 }
+
+/// An operation that never reached the chain (every send of it lost before the node) is
+/// reported unknown (exit 3) with its signed deadline, stays unknown while it could still land,
+/// and is settled failed for certain once the chain's clock is past that deadline: nothing
+/// moved, and the next swap takes the nonce and moves only its own amount.
+#[test]
+fn an_op_that_never_landed_is_failed_for_certain_once_its_deadline_passes() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let sends_lost = FaultProxy::start(
+        home.rpc_url.as_deref().unwrap(),
+        FaultPlan::new(1.0, vec![Fault::Close]).only(&["eth_sendRawTransaction"]),
+    )
+    .unwrap();
+    let mut args = vec!["--json".to_owned()];
+    args.extend(swap_args(&id.to_string(), "2"));
+    let run = through(&home, &sends_lost, &args);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["state"], "unknown");
+    let deadline = doc["deadline"].as_u64().expect("the signed deadline");
+    assert!(run.stderr.contains("never after its deadline"), "{}", run.stderr);
+    let intent = doc["intent"].as_i64().unwrap().to_string();
+    assert_eq!(spent(&home, account, id), U256::ZERO);
+
+    // Before the deadline it may still land: unknown, and it keeps its reservation.
+    let early = home.sak(&["--json", "op", "status", &intent]);
+    assert_eq!(early.code, 3, "{}", early.stderr);
+
+    // The chain's clock passes the deadline.
+    let provider = ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
+    block_on(async {
+        use alloy::providers::Provider;
+        let now = provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
+        let _: serde_json::Value =
+            provider.raw_request("evm_increaseTime".into(), (deadline + 1 - now,)).await.unwrap();
+        let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    });
+    let settled = home.sak(&["--json", "op", "status", &intent]);
+    assert_eq!(settled.code, 4, "{}", settled.stderr);
+    let doc = settled.json();
+    assert_eq!(doc["state"], "failed");
+    assert!(doc["reason"].as_str().unwrap().contains("deadline"), "{doc:#}");
+    assert_eq!(home.json(&["op", "list"]), serde_json::json!([]));
+
+    home.swap(&id.to_string(), "1", &[]).ok();
+    assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
+}

@@ -1,5 +1,5 @@
 use alloy::{
-    primitives::{Address, B256, Bytes, U256},
+    primitives::{Address, B256, Bytes, U256, aliases::U192},
     sol_types::SolInterface,
 };
 use sak_contracts::SakAccount::{self, SakAccountErrors};
@@ -26,6 +26,12 @@ pub enum Refusal {
     /// An `initCode` beyond the bare EIP-7702 marker on a session operation.
     #[error("SessionInitCode: a session operation carries no initCode beyond the 20-byte 0x7702 marker")]
     SessionInitCode,
+    /// The operation's EntryPoint nonce key is not one of the session's own lanes.
+    #[error("SessionNonceKey: nonce key {key:#x} is not one of this session's lanes")]
+    SessionNonceKey { key: U192 },
+    /// The signed deadline is before the signed clock claim.
+    #[error("DeadlineBeforeClock: the deadline {deadline} is before the operation's time {clock}")]
+    DeadlineBeforeClock { clock: u64, deadline: u64 },
     /// A batch without calls.
     #[error("EmptyBatch: the batch has no calls")]
     EmptyBatch,
@@ -95,6 +101,8 @@ impl Refusal {
             Self::ClockOutsideSession { .. } => "ClockOutsideSession",
             Self::SessionExecutionMode { .. } => "SessionExecutionMode",
             Self::SessionInitCode => "SessionInitCode",
+            Self::SessionNonceKey { .. } => "SessionNonceKey",
+            Self::DeadlineBeforeClock { .. } => "DeadlineBeforeClock",
             Self::EmptyBatch => "EmptyBatch",
             Self::ForbiddenTarget { .. } => "ForbiddenTarget",
             Self::CallNotPermitted { .. } => "CallNotPermitted",
@@ -129,6 +137,10 @@ impl Refusal {
             }
             Self::SessionExecutionMode { mode } => E::SessionExecutionMode(S::SessionExecutionMode { mode }),
             Self::SessionInitCode => E::SessionInitCode(S::SessionInitCode),
+            Self::SessionNonceKey { key } => E::SessionNonceKey(S::SessionNonceKey { key }),
+            Self::DeadlineBeforeClock { clock, deadline } => {
+                E::DeadlineBeforeClock(S::DeadlineBeforeClock { clock: u40(clock), deadline: u40(deadline) })
+            }
             Self::EmptyBatch => E::EmptyBatch(S::EmptyBatch),
             Self::ForbiddenTarget { target } => E::ForbiddenTarget(S::ForbiddenTarget { target }),
             Self::CallNotPermitted { target, selector } => {
@@ -191,6 +203,10 @@ impl Refusal {
             },
             E::SessionExecutionMode(e) => Self::SessionExecutionMode { mode: e.mode },
             E::SessionInitCode(_) => Self::SessionInitCode,
+            E::SessionNonceKey(e) => Self::SessionNonceKey { key: e.key },
+            E::DeadlineBeforeClock(e) => {
+                Self::DeadlineBeforeClock { clock: e.clock.to(), deadline: e.deadline.to() }
+            }
             E::EmptyBatch(_) => Self::EmptyBatch,
             E::ForbiddenTarget(e) => Self::ForbiddenTarget { target: e.target },
             E::CallNotPermitted(e) => Self::CallNotPermitted { target: e.target, selector: e.selector },
@@ -248,6 +264,21 @@ mod tests {
         assert_eq!(r.name(), "SessionInitCode");
         // The selector of `SessionInitCode()`, as the contracts revert with it.
         assert_eq!(r.revert_data().as_ref(), &alloy::primitives::keccak256("SessionInitCode()")[..4]);
+        assert_eq!(Refusal::from_revert(&r.to_revert()), Some(r));
+    }
+
+    #[test]
+    fn the_envelope_refusals_have_the_contracts_names_and_bytes() {
+        let r = Refusal::SessionNonceKey { key: U192::from(7) };
+        assert_eq!(r.name(), "SessionNonceKey");
+        assert_eq!(&r.revert_data()[..4], &alloy::primitives::keccak256("SessionNonceKey(uint192)")[..4]);
+        assert_eq!(Refusal::from_revert(&r.to_revert()), Some(r));
+        let r = Refusal::DeadlineBeforeClock { clock: 10, deadline: 9 };
+        assert_eq!(r.name(), "DeadlineBeforeClock");
+        assert_eq!(
+            &r.revert_data()[..4],
+            &alloy::primitives::keccak256("DeadlineBeforeClock(uint40,uint40)")[..4]
+        );
         assert_eq!(Refusal::from_revert(&r.to_revert()), Some(r));
     }
 }

@@ -13,7 +13,7 @@
 //! ```
 
 use alloy::{
-    primitives::{Address, B256, U256, aliases::U192, keccak256},
+    primitives::{Address, B256, U256, keccak256},
     signers::SignerSync,
 };
 use sak_contracts::{ENTRY_POINT_V08, MockERC20};
@@ -52,7 +52,7 @@ fn main() {
         chain_id: 31_337,
         context: Context::account(account, ENTRY_POINT_V08),
         session_id: 1,
-        lane_key: U192::from(1),
+        lane_key: sak_userop::session_nonce_key(1, 1),
         init_code: Default::default(),
         delegate: None,
     };
@@ -90,7 +90,7 @@ fn main() {
     )
     .expect("core");
 
-    let lane = Lane::new(account, U192::from(1));
+    let lane = Lane::new(account, sak_userop::session_nonce_key(1, 1));
     let (mut seq_memory, mut seq_sqlite) = (0u64, 0u64);
     let mut rates: [Vec<f64>; 4] = Default::default();
     for round in 0..ROUNDS {

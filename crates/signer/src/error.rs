@@ -243,6 +243,9 @@ pub enum Error {
         user_op_hash: B256,
         /// What went wrong while submitting or waiting.
         reason: String,
+        /// The signed deadline: no EntryPoint includes the operation after this second, so from
+        /// then on `sak op status` settles it for certain.
+        deadline: Option<u64>,
     },
     /// Another operation of the same nonce lane (another process, or another task of this one)
     /// stayed in flight for longer than the signer waits.
@@ -297,9 +300,12 @@ impl Error {
                 "check that the RPC endpoint is reachable and serves the session's chain (`sak doctor` checks it)"
                     .into()
             }
-            Self::OutcomeUnknown { intent, .. } => format!(
-                "do not repeat the operation: it may still land. `sak op status {}` tells its outcome \
+            Self::OutcomeUnknown { intent, deadline, .. } => format!(
+                "do not repeat the operation: it may still land{}. `sak op status {}` tells its outcome \
                  (and settles it in the ledger); the next operation on this session replaces it if it never lands",
+                deadline
+                    .map(|d| format!(", but never after its deadline {}", sak_primitives::units::format_time(d)))
+                    .unwrap_or_default(),
                 intent.0
             ),
             Self::LaneBusy { .. } => {

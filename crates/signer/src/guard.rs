@@ -38,8 +38,9 @@ use alloy::{
 use sak_contracts::SakAccount;
 use sak_policy::{Authorization, Call, Context, Operation, Refusal, Session, Usage, encode_execute};
 use sak_userop::{
-    EntryPointNonces, FeeCaps, GasLimits, Lane, NonceLanes, Submitter, UserOp, UserOpBuilder, UserOpHasher,
-    UserOpReceipt, encode_session_signature, next_base_fee, session_digest, set_gas_limits,
+    DEFAULT_SESSION_TTL, EntryPointNonces, FeeCaps, GasLimits, Lane, NonceLanes, Submitter, UserOp,
+    UserOpBuilder, UserOpHasher, UserOpReceipt, encode_session_signature, in_session_lanes, next_base_fee,
+    session_digest, set_gas_limits,
 };
 use std::sync::Arc;
 
@@ -157,6 +158,14 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
     /// own block), looking it up again at that depth so that a reorganisation is noticed.
     pub fn with_confirmations(mut self, n: u64) -> Self {
         self.confirmations = n.max(1);
+        self
+    }
+
+    /// Signs each operation with a deadline `secs` after its clock claim (default
+    /// [`DEFAULT_SESSION_TTL`]); see [`SigningCore::with_ttl`].
+    pub fn with_ttl(mut self, secs: u64) -> Self {
+        let core = Arc::get_mut(&mut self.core).expect("with_ttl is called before the signer is shared");
+        core.ttl = secs.max(1);
         self
     }
 
@@ -329,7 +338,8 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
                 if !carried_on {
                     self.decide(clock, true, "unknown", &spends, Some(user_op_hash)).await;
                 }
-                return Err(Error::OutcomeUnknown { intent: id, user_op_hash, reason });
+                let deadline = sak_userop::session_envelope(&op.signature).map(|(_, _, d)| d);
+                return Err(Error::OutcomeUnknown { intent: id, user_op_hash, reason, deadline });
             }
         };
         self.settler.settle(id, &receipt).await?;
@@ -468,6 +478,7 @@ pub struct SigningCore<L> {
     binding: Binding,
     hasher: UserOpHasher,
     ledger: Arc<L>,
+    ttl: u64,
 }
 
 /// An operation signed and recorded (`Signed` in the ledger), ready to submit.
@@ -529,7 +540,10 @@ impl std::fmt::Debug for SignedIntent {
 }
 
 impl<L: Ledger> SigningCore<L> {
-    /// A core signing for `session` with `key` (it must be the session's key).
+    /// A core signing for `session` with `key` (it must be the session's key), in the
+    /// binding's nonce lane (it must be one of the session's: `SessionNonceKey` otherwise, as
+    /// the contracts would refuse it). Each operation's signed deadline is
+    /// [`DEFAULT_SESSION_TTL`] after its clock claim (see [`SigningCore::with_ttl`]).
     pub fn new(
         key: LocalKey,
         session: &Session,
@@ -540,8 +554,19 @@ impl<L: Ledger> SigningCore<L> {
         if key.address() != session.signer {
             return Err(Error::WrongSessionKey { expected: session.signer, found: key.address() });
         }
+        let modular = binding.context.holder != binding.context.account;
+        if !in_session_lanes(binding.lane_key, binding.session_id, modular) {
+            return Err(Error::Refused(Refusal::SessionNonceKey { key: binding.lane_key }));
+        }
         let hasher = UserOpHasher::new(entry_point, binding.chain_id);
-        Ok(Self { key, binding, hasher, ledger })
+        Ok(Self { key, binding, hasher, ledger, ttl: DEFAULT_SESSION_TTL })
+    }
+
+    /// Signs deadlines `secs` after each operation's clock claim (at least 1): past it no
+    /// EntryPoint includes the operation, so an outcome left unknown is settled for certain.
+    pub fn with_ttl(mut self, secs: u64) -> Self {
+        self.ttl = secs.max(1);
+        self
     }
 
     /// Decides `op` (whose gas limits and fees are final) for `calls` at `clock` against
@@ -688,12 +713,13 @@ impl<L: Ledger> SigningCore<L> {
         Ok((intent, signed))
     }
 
-    /// The session signature for `user_op_hash` at `clock`.
+    /// The session signature for `user_op_hash` at `clock`, valid until `clock + ttl`.
     fn sign_hash(&self, user_op_hash: B256, clock: u64) -> Result<Bytes> {
-        let digest = session_digest(user_op_hash, self.binding.session_id, clock);
+        let deadline = clock + self.ttl;
+        let digest = session_digest(user_op_hash, self.binding.session_id, clock, deadline);
         let signature =
             self.key.signer().sign_hash_sync(&digest).map_err(|e| Error::Signing(e.to_string()))?;
-        Ok(encode_session_signature(self.binding.session_id, clock, &signature))
+        Ok(encode_session_signature(self.binding.session_id, clock, deadline, &signature))
     }
 
     /// The session's id as the ledger keys it.

@@ -4,6 +4,7 @@
 //!  unresolved intent ─► never signed ─────────────────────────► Released
 //!                    ─► UserOperationEvent of its hash ─────────► Included (success or reverted)
 //!                    ─► its nonce used by another operation ────► Failed
+//!                    ─► a block past its signed deadline ───────► Failed (no EntryPoint takes it)
 //!                    ─► otherwise ──────────────────────────────► Pending (it may still land)
 //! ```
 //!
@@ -20,10 +21,10 @@ use alloy::{
     primitives::{B256, U256, aliases::U192},
     providers::{DynProvider, Provider},
     rpc::types::{BlockNumberOrTag, Filter},
-    sol_types::SolEvent,
+    sol_types::{SolEvent, SolValue},
 };
 use sak_contracts::IEntryPoint;
-use sak_userop::UserOpReceipt;
+use sak_userop::{UserOp, UserOpReceipt, session_envelope};
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -39,11 +40,12 @@ pub enum Recovered {
     Released(IntentId),
     /// Its operation is on chain.
     Included(IntentId),
-    /// It can never be included: its nonce went to another operation.
+    /// It can never be included: its nonce went to another operation, or the chain is past its
+    /// signed deadline.
     Failed(IntentId, String),
-    /// Signed, not on chain, its nonce still free: it may still land (a bundler or a node may
-    /// hold it). Its reservation keeps counting; the lane's next operation takes the nonce, after
-    /// which it is Failed.
+    /// Signed, not on chain, its nonce still free and its deadline not passed: it may still land
+    /// (a bundler or a node may hold it). Its reservation keeps counting until the deadline
+    /// passes or the lane's next operation takes the nonce; then it is Failed.
     Pending(IntentId, B256),
 }
 
@@ -134,7 +136,36 @@ impl<L: Ledger + 'static> Settler<L> {
             self.blocking(move |l| l.resolve(id, &outcome)).await?;
             return Ok(Recovered::Failed(id, reason));
         }
+        if let Some(block) = self.past_deadline(&signed.op_bytes).await? {
+            // Every block from this one on is later than the deadline, so the EntryPoint refuses
+            // the operation (AA22) in all of them; the lookup below covers every earlier block.
+            if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
+                self.settle(id, &receipt).await?;
+                return Ok(Recovered::Included(id));
+            }
+            let reason = format!("its signed deadline passed (block {block}) before it was included");
+            let outcome = Outcome::Failed { reason: reason.clone() };
+            self.blocking(move |l| l.resolve(id, &outcome)).await?;
+            return Ok(Recovered::Failed(id, reason));
+        }
         Ok(Recovered::Pending(id, signed.user_op_hash))
+    }
+
+    /// The latest block's number when its time is past the signed deadline of the operation in
+    /// `op_bytes` (`None` while it is not, or for an operation without a session deadline).
+    async fn past_deadline(&self, op_bytes: &[u8]) -> Result<Option<u64>> {
+        let Some((_, _, deadline)) =
+            UserOp::abi_decode(op_bytes).ok().and_then(|op| session_envelope(&op.signature))
+        else {
+            return Ok(None);
+        };
+        let latest = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| Error::Chain(format!("eth_getBlockByNumber: {e}")))?
+            .ok_or_else(|| Error::Chain("the node has no latest block".into()))?;
+        Ok((latest.header.timestamp > deadline).then_some(latest.header.number))
     }
 
     /// Records `receipt` as the intent's outcome.

@@ -21,7 +21,7 @@ use sak_signer::{
     ledger::{IntentId, IntentState, Ledger, MemoryLedger, SqliteLedger},
 };
 use sak_testkit::{Kit, Profile};
-use sak_userop::{FeeCaps, SelfBundler};
+use sak_userop::{FeeCaps, SelfBundler, session_nonce_key};
 use std::{os::unix::process::ExitStatusExt, path::Path, process::Command, sync::Arc};
 
 const DAY: u64 = 86_400;
@@ -107,7 +107,7 @@ impl Fixture {
             chain_id: self.kit.chain_id(),
             context: Context::account(self.account, self.kit.deployment().entry_point),
             session_id: id,
-            lane_key: U192::from(lane),
+            lane_key: session_nonce_key(id, lane.into()),
             init_code: Default::default(),
             delegate: None,
         };
@@ -304,7 +304,7 @@ async fn revoked_expired_wrong_chain_and_malformed_inputs_are_refused_cleanly() 
         chain_id: 1,
         context: Context::account(fx.account, fx.kit.deployment().entry_point),
         session_id: id,
-        lane_key: U192::from(3),
+        lane_key: session_nonce_key(id, 3),
         init_code: Default::default(),
         delegate: None,
     };
@@ -328,9 +328,19 @@ async fn revoked_expired_wrong_chain_and_malformed_inputs_are_refused_cleanly() 
     let bundler = SelfBundler::new(fx.kit.rpc_url(), fx.relayer.clone(), fx.kit.deployment().entry_point)
         .await
         .unwrap();
-    let long = Binding { chain_id: fx.kit.chain_id(), init_code: vec![0x77; 21].into(), ..binding };
-    let err = build(long, key, bundler).await.unwrap_err();
+    let long = Binding { chain_id: fx.kit.chain_id(), init_code: vec![0x77; 21].into(), ..binding.clone() };
+    let err = build(long, key.clone(), bundler).await.unwrap_err();
     assert!(matches!(err, Error::Refused(Refusal::SessionInitCode)), "{err}");
+    // A nonce lane that is not the session's (the owner's key 0, another session's lane): the
+    // contracts refuse every such operation (`SessionNonceKey`), so the guard signs none.
+    for lane_key in [U192::ZERO, session_nonce_key(id + 1, 0)] {
+        let bundler = SelfBundler::new(fx.kit.rpc_url(), fx.relayer.clone(), fx.kit.deployment().entry_point)
+            .await
+            .unwrap();
+        let other = Binding { chain_id: fx.kit.chain_id(), lane_key, ..binding.clone() };
+        let err = build(other, key.clone(), bundler).await.unwrap_err();
+        assert!(matches!(err, Error::Refused(Refusal::SessionNonceKey { key }) if key == lane_key), "{err}");
+    }
     assert!(ledger.decisions(0).unwrap().iter().all(|d| !d.allowed));
 }
 
@@ -357,7 +367,7 @@ async fn crash_child() {
         chain_id: spec["chainId"].as_u64().unwrap(),
         context: Context::account(account, entry_point),
         session_id: id,
-        lane_key: U192::from(7),
+        lane_key: session_nonce_key(id, 7),
         init_code: Default::default(),
         delegate: None,
     };

@@ -2,7 +2,7 @@
 //! operations on chain, and against what the ledger already holds in flight; one ledger
 //! transaction reserves them all, another persists the signed bytes.
 
-use alloy::primitives::{Address, U256, aliases::U192};
+use alloy::primitives::{Address, U256};
 use sak_contracts::{ENTRY_POINT_V08, MockERC20};
 use sak_policy::{Call, Context, Refusal, Session, encode_execute};
 use sak_primitives::{Gas, Policy, SpendLimit};
@@ -41,14 +41,14 @@ fn a_batch_is_capped_as_a_whole_and_recorded_signed() {
         chain_id: 31_337,
         context: Context::account(account, ENTRY_POINT_V08),
         session_id: 1,
-        lane_key: U192::from(1),
+        lane_key: sak_userop::session_nonce_key(1, 1),
         init_code: Default::default(),
         delegate: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).unwrap());
     let core = SigningCore::new(key, &session, binding, ENTRY_POINT_V08, ledger.clone()).unwrap();
-    let lane = Lane::new(account, U192::from(1));
+    let lane = Lane::new(account, sak_userop::session_nonce_key(1, 1));
     let op = |seq: u64, amount: u64| {
         let calls = vec![Call::contract(
             token,

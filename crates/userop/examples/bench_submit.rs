@@ -79,6 +79,7 @@ async fn main() -> BoxResult<()> {
         .inner
         .data
         .id;
+    assert_eq!(session, 1, "the bench's lanes are session 1's");
     let signer = OpSigner::session(agent, session);
     let transfer = Call::contract(
         d.usd,
@@ -99,7 +100,7 @@ async fn main() -> BoxResult<()> {
 
     // Warm-up: each lane's first op pays the fresh-key nonce write; keep it out of the figures.
     for l in 0..=LANES as u64 {
-        let warm = |base: u64| Intent::calls(account, U192::from(base + l), std::slice::from_ref(&transfer));
+        let warm = |base: u64| Intent::calls(account, lane(base + l), std::slice::from_ref(&transfer));
         self_client.send(&warm(1_000), &signer).await?;
         alto_client.send(&warm(2_000), &signer).await?;
     }
@@ -154,7 +155,7 @@ async fn latency<S: Submitter>(
 ) -> BoxResult<Vec<Duration>> {
     let mut out = Vec::with_capacity(LATENCY_OPS);
     for _ in 0..LATENCY_OPS {
-        let intent = Intent::calls(account, U192::from(lane), std::slice::from_ref(transfer));
+        let intent = Intent::calls(account, self::lane(lane), std::slice::from_ref(transfer));
         let started = Instant::now();
         let r = client.send(&intent, signer).await?;
         out.push(started.elapsed());
@@ -175,7 +176,7 @@ async fn throughput<S: Submitter>(
     let per_lane = THROUGHPUT_OPS / LANES;
     let tasks = (0..LANES as u64).map(|l| async move {
         for _ in 0..per_lane {
-            let intent = Intent::calls(account, U192::from(first_lane + l), std::slice::from_ref(transfer));
+            let intent = Intent::calls(account, lane(first_lane + l), std::slice::from_ref(transfer));
             let r = client.send(&intent, signer).await.map_err(|e| e.to_string())?;
             if !r.success {
                 return Err("execution failed".to_string());
@@ -207,4 +208,9 @@ async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> V
     })
     .await;
     done.into_iter().map(|v| v.expect("done")).collect()
+}
+
+/// Lane `n` of session 1 (a session's operations are admitted only in its own lanes).
+fn lane(n: u64) -> U192 {
+    sak_userop::session_nonce_key(1, n.into())
 }

@@ -3,9 +3,9 @@
 //! the same engine as user operations, against the block's clock.
 //!
 //! ```text
-//!  calls ─► DirectCall { account, session, nonce = directNonce(), deadline }
+//!  calls ─► DirectCall { account, session, nonce = directNonce(session), deadline }
 //!        ─► EIP-712 SessionCall(id, keccak256(executionData), nonce, deadline)
-//!           under the account's domain ("SakAccount", "1", chain id, account)
+//!           under the account's domain ("SakAccount", "2", chain id, account)
 //!        ─► session key signs ─► relayer sends executeWithSession ─► receipt
 //! ```
 //!
@@ -41,7 +41,8 @@ pub struct DirectCall {
     pub session_id: u32,
     /// The calls.
     pub calls: Vec<Call>,
-    /// Must equal the account's `directNonce()` when it executes.
+    /// Must equal the account's `directNonce(session_id)` when it executes (one lane per
+    /// session).
     pub nonce: U256,
     /// Last second (inclusive) at which it may execute.
     pub deadline: u64,
@@ -52,7 +53,7 @@ impl DirectCall {
     pub fn digest(&self, chain_id: u64) -> B256 {
         let domain = eip712_domain! {
             name: "SakAccount",
-            version: "1",
+            version: "2",
             chain_id: chain_id,
             verifying_contract: self.account,
         };
@@ -113,10 +114,10 @@ impl DirectRelayer {
         self
     }
 
-    /// The account's next direct nonce.
-    pub async fn next_nonce(&self, account: Address) -> Result<U256> {
+    /// The next direct nonce of session `id` on `account`.
+    pub async fn next_nonce(&self, account: Address, id: u32) -> Result<U256> {
         SakAccount::new(account, &self.provider)
-            .directNonce()
+            .directNonce(id)
             .call()
             .await
             .map_err(|e| Error::from_contract("directNonce", e))

@@ -21,7 +21,7 @@ async fn direct(fx: &Fixture, relayer: &DirectRelayer, amount: u64) -> DirectCal
         account: fx.account,
         session_id: fx.session,
         calls: vec![fx.transfer(amount)],
-        nonce: relayer.next_nonce(fx.account).await.unwrap(),
+        nonce: relayer.next_nonce(fx.account, fx.session).await.unwrap(),
         deadline: now + 600,
     }
 }

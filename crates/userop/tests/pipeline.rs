@@ -17,24 +17,28 @@ use sak_userop::{
     eip7702::{self, AuthorizationSender, ChainScope},
 };
 
-fn lane(key: u64) -> U192 {
-    U192::from(key)
+/// Lane `lane` of session `id` (the contracts admit a session's ops only in its own lanes).
+fn lane(id: u32, lane: u64) -> U192 {
+    sak_userop::session_nonce_key(id, lane.into())
 }
+
+/// The owner's lane.
+const OWNER_LANE: U192 = U192::ZERO;
 
 async fn session_and_owner_ops_reach_receipts<S: Submitter>(fx: &Fixture, client: &UserOpClient<S>) {
     let before = fx.usd_balance(common::ALICE).await;
-    let session = Intent::calls(fx.account, lane(fx.session.into()), &[fx.transfer(1_000_000)]);
+    let session = Intent::calls(fx.account, lane(fx.session, 0), &[fx.transfer(1_000_000)]);
     let r = client.send(&session, &fx.session_signer()).await.unwrap();
     assert!(r.success, "session op: {:?}", r.revert);
     assert_eq!(r.sender, fx.account);
     assert!(r.actual_gas_cost > U256::ZERO && r.actual_gas_used > U256::ZERO);
-    assert_eq!(r.nonce, (U256::from(fx.session) << 64));
+    assert_eq!(r.nonce, (U256::from(lane(fx.session, 0)) << 64));
     let tx = fx.provider().get_transaction_receipt(r.tx_hash).await.unwrap().unwrap();
     assert_eq!(tx.block_number, Some(r.block_number));
 
     // The detailed form keeps the operation as sent: the one the receipt is about, signed by
     // the owner over its hash, carrying the limits it reports.
-    let owner = Intent::calls(fx.account, lane(0), &[fx.transfer(2_000_000)]);
+    let owner = Intent::calls(fx.account, OWNER_LANE, &[fx.transfer(2_000_000)]);
     let Sent { prepared, receipt: r } = client.send_detailed(&owner, &fx.owner_signer()).await.unwrap();
     assert!(r.success, "owner op: {:?}", r.revert);
     assert_eq!(prepared.user_op_hash, r.user_op_hash);
@@ -50,7 +54,7 @@ async fn session_and_owner_ops_reach_receipts<S: Submitter>(fx: &Fixture, client
 /// EntryPoint wraps it (AA23) and we get `SpendCapExceeded` back, typed. Nothing was sent, so
 /// the nonce is free again.
 async fn over_cap_is_refused_with_spend_cap_exceeded<S: Submitter>(fx: &Fixture, client: &UserOpClient<S>) {
-    let intent = Intent::calls(fx.account, lane(77), &[fx.transfer(USD_CAP + 1)]);
+    let intent = Intent::calls(fx.account, lane(fx.session, 77), &[fx.transfer(USD_CAP + 1)]);
     let err = client.send(&intent, &fx.session_signer()).await.unwrap_err();
     assert_eq!(err.aa_code(), Some(AaCode::Reverted), "{err}");
     match err.sak() {
@@ -101,7 +105,7 @@ async fn alto_over_cap_is_refused_with_spend_cap_exceeded() {
 async fn handle_ops_revert_decodes_to_the_policy_error() {
     let fx = Fixture::new().await;
     let client = fx.self_client().await;
-    let intent = Intent::calls(fx.account, lane(5), &[fx.transfer(USD_CAP + 1)]);
+    let intent = Intent::calls(fx.account, lane(fx.session, 5), &[fx.transfer(USD_CAP + 1)]);
     let reservation = client.lanes().reserve(intent.lane()).await.unwrap();
     // Prepare refuses (the estimate simulates the op); build the op by hand instead.
     let clock = client.chain_time().await.unwrap();
@@ -132,7 +136,7 @@ async fn concurrent_lanes<S: Submitter>(fx: &Fixture, client: &UserOpClient<S>, 
         async move {
             let mut nonces = Vec::new();
             for _ in 0..per_lane {
-                let intent = Intent::calls(fx.account, lane(100 + l), &[fx.transfer(1_000)]);
+                let intent = Intent::calls(fx.account, lane(fx.session, 100 + l), &[fx.transfer(1_000)]);
                 let r = client.send(&intent, &signer).await.unwrap();
                 assert!(r.success);
                 nonces.push(r.nonce);
@@ -142,8 +146,9 @@ async fn concurrent_lanes<S: Submitter>(fx: &Fixture, client: &UserOpClient<S>, 
     });
     let all = futures_join_all(tasks).await;
     for (l, nonces) in all.iter().enumerate() {
-        let expected: Vec<U256> =
-            (0..per_lane).map(|s| (U256::from(100 + l as u64) << 64) | U256::from(s)).collect();
+        let expected: Vec<U256> = (0..per_lane)
+            .map(|s| (U256::from(lane(fx.session, 100 + l as u64)) << 64) | U256::from(s))
+            .collect();
         assert_eq!(nonces, &expected);
     }
 }
@@ -195,7 +200,7 @@ async fn base_fee_spike_is_refused_by_the_fee_cap() {
         max_total_cost_wei: U256::from(10u64.pow(16)),
     };
     let client = fx.self_client_with(caps).await;
-    let intent = Intent::calls(fx.account, lane(9), &[fx.transfer(1_000)]);
+    let intent = Intent::calls(fx.account, lane(fx.session, 9), &[fx.transfer(1_000)]);
     assert!(client.send(&intent, &fx.session_signer()).await.unwrap().success, "within the caps");
 
     let _: () = fx
@@ -315,10 +320,10 @@ async fn eip7702_account_path() {
         .await
         .unwrap();
     let client = fx.self_client().await;
-    let owner_op = Intent::calls(eoa.address(), lane(0), &[fx.transfer(10)]).eip7702(None);
+    let owner_op = Intent::calls(eoa.address(), OWNER_LANE, &[fx.transfer(10)]).eip7702(None);
     let r = client.send(&owner_op, &OpSigner::owner(eoa.clone())).await.unwrap();
     assert!(r.success, "{:?}", r.revert);
-    let session_op = Intent::calls(eoa.address(), lane(1), &[fx.transfer(20)]).eip7702(None);
+    let session_op = Intent::calls(eoa.address(), lane(session, 1), &[fx.transfer(20)]).eip7702(None);
     let r = client.send(&session_op, &OpSigner::session(fx.agent.clone(), session)).await.unwrap();
     assert!(r.success, "{:?}", r.revert);
 
@@ -342,7 +347,7 @@ async fn eip7702_account_path() {
     )
     .await
     .unwrap();
-    let first = Intent::calls(fresh.address(), lane(0), &[fx.transfer(5)]).eip7702(Some(auth));
+    let first = Intent::calls(fresh.address(), OWNER_LANE, &[fx.transfer(5)]).eip7702(Some(auth));
     let r = client.send(&first, &OpSigner::owner(fresh.clone())).await.unwrap();
     assert!(r.success, "{:?}", r.revert);
     eip7702::check_delegation(provider, fresh.address(), fx.d.sak_7702_account).await.unwrap();
@@ -371,7 +376,7 @@ async fn eip7702_account_path() {
     )
     .await
     .unwrap();
-    let first = Intent::calls(fresh.address(), lane(0), &[fx.transfer(30)]).eip7702(Some(auth));
+    let first = Intent::calls(fresh.address(), OWNER_LANE, &[fx.transfer(30)]).eip7702(Some(auth));
     let r = client.send(&first, &OpSigner::owner(fresh.clone())).await.unwrap();
     assert!(r.success, "{:?}", r.revert);
     eip7702::check_delegation(provider, fresh.address(), fx.d.sak_7702_account).await.unwrap();
@@ -386,7 +391,7 @@ async fn alto_duplicate_send_is_reconciled_by_hash() {
     let fx = Fixture::new().await;
     let alto = fx.alto().await;
     let client = fx.alto_client(&alto).await;
-    let intent = Intent::calls(fx.account, lane(3), &[fx.transfer(1_000)]);
+    let intent = Intent::calls(fx.account, lane(fx.session, 3), &[fx.transfer(1_000)]);
     let reservation = client.lanes().reserve(intent.lane()).await.unwrap();
     let prepared = client.prepare(&intent, &fx.session_signer(), &reservation).await.unwrap();
     let bundler = client.submitter();
@@ -412,7 +417,7 @@ async fn execution_revert_is_typed<S: Submitter>(fx: &Fixture, client: &UserOpCl
     let mut config = fx_config(fx).await;
     config.signer = Address::ZERO;
     let bad = sak_userop::Call::contract(fx.account, &SakAccount::grantSessionCall { config });
-    let intent = Intent::calls(fx.account, lane(0), &[bad]);
+    let intent = Intent::calls(fx.account, OWNER_LANE, &[bad]);
     let err = client.send(&intent, &fx.owner_signer()).await.unwrap_err();
     assert!(matches!(err.sak(), Some(SakError::InvalidSigner(_))), "{err}");
 }
@@ -442,7 +447,7 @@ async fn self_bundled_execution_revert_is_typed() {
     let mut config = fx_config(&fx).await;
     config.signer = Address::ZERO;
     let bad = sak_userop::Call::contract(fx.account, &SakAccount::grantSessionCall { config });
-    let reservation = client.lanes().reserve(sak_userop::Lane::new(fx.account, lane(0))).await.unwrap();
+    let reservation = client.lanes().reserve(sak_userop::Lane::new(fx.account, OWNER_LANE)).await.unwrap();
     let mut op = sak_userop::UserOpBuilder::new(fx.account)
         .nonce(reservation.nonce())
         .call_data(sak_userop::execute_batch(&[bad]))
@@ -483,17 +488,18 @@ async fn stale_lane_resyncs_after_aa25() {
     let other =
         SelfBundler::new(fx.kit.rpc_url(), fx.kit.dev_signers()[5].clone(), fx.d.entry_point).await.unwrap();
     let theirs = UserOpClient::new(fx.read_provider().await, other, FeeCaps::UNLIMITED).await.unwrap();
-    let intent = Intent::calls(fx.account, lane(42), &[fx.transfer(1_000)]);
-    assert_eq!(ours.send(&intent, &fx.session_signer()).await.unwrap().nonce, U256::from(42) << 64);
+    let intent = Intent::calls(fx.account, lane(fx.session, 42), &[fx.transfer(1_000)]);
+    let key = U256::from(lane(fx.session, 42)) << 64;
+    assert_eq!(ours.send(&intent, &fx.session_signer()).await.unwrap().nonce, key);
     // Their allocator reads the chain (sequence 1) and uses it.
     let r = theirs.send(&intent, &fx.session_signer()).await.unwrap();
-    assert_eq!(r.nonce, (U256::from(42) << 64) | U256::from(1));
+    assert_eq!(r.nonce, key | U256::from(1));
     // Ours still believes 1 is next.
     let err = ours.send(&intent, &fx.session_signer()).await.unwrap_err();
     assert_eq!(err.aa_code(), Some(AaCode::InvalidNonce), "{err}");
     assert!(err.hint().is_some());
     let r = ours.send(&intent, &fx.session_signer()).await.unwrap();
-    assert_eq!(r.nonce, (U256::from(42) << 64) | U256::from(2), "resynced");
+    assert_eq!(r.nonce, key | U256::from(2), "resynced");
 }
 
 /// Two self-bundlers sharing one relayer key: the relayer nonce moves behind each one's back
@@ -505,7 +511,7 @@ async fn self_bundlers_sharing_a_relayer_key_recover_its_nonce() {
     let b = fx.self_client().await;
     for i in 0..3u64 {
         let client = if i % 2 == 0 { &a } else { &b };
-        let intent = Intent::calls(fx.account, lane(50 + i), &[fx.transfer(1_000)]);
+        let intent = Intent::calls(fx.account, lane(fx.session, 50 + i), &[fx.transfer(1_000)]);
         assert!(client.send(&intent, &fx.session_signer()).await.unwrap().success);
     }
 }

@@ -16,7 +16,7 @@ use crate::{
 use alloy::{
     dyn_abi::{DynSolType, DynSolValue, JsonAbiExt, Specifier},
     json_abi::Function,
-    primitives::{Address, B256, Bytes, U256, aliases::U192},
+    primitives::{Address, B256, Bytes, U256},
     signers::local::PrivateKeySigner,
 };
 use clap::{Args, ValueEnum};
@@ -518,8 +518,8 @@ impl<'a> Agent<'a> {
             chain_id: chain.chain_id,
             context: Context::account(account.address, chain.contracts.entry_point),
             session_id: id,
-            // One nonce lane per session: sessions of one account never wait for each other.
-            lane_key: U192::from(id),
+            // The session's own nonce lanes (the contracts refuse any other); lane 0 of them.
+            lane_key: sak_userop::session_nonce_key(id, 0),
             init_code,
             delegate,
         };
@@ -800,7 +800,7 @@ impl<'a> Agent<'a> {
                 account: account.address,
                 session_id: args.session,
                 calls: job.calls.clone(),
-                nonce: direct.next_nonce(account.address).await?,
+                nonce: direct.next_nonce(account.address, args.session).await?,
                 deadline: clock + DEADLINE_S,
             };
             let signature = call.sign(direct_key, chain.chain_id)?;

@@ -21,7 +21,7 @@ use crate::{
 };
 use alloy::{
     network::TransactionBuilder,
-    primitives::{Address, B256, Bytes, U256, aliases::U192, keccak256},
+    primitives::{Address, B256, Bytes, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::{
         json_rpc::{RpcRecv, RpcSend},
@@ -536,7 +536,7 @@ impl OnFork<'_> {
             chain_id: self.fork.chain_id,
             context: Context::account(self.account, self.fork.entry_point),
             session_id: self.id,
-            lane_key: U192::from(1),
+            lane_key: sak_userop::session_nonce_key(self.id, 0),
             init_code: self.init_code.clone(),
             delegate: self.delegate,
         };

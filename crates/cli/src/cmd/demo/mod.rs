@@ -502,7 +502,7 @@ impl Demo<'_> {
             chain_id: self.kit.chain_id(),
             context: Context::account(account, d.entry_point),
             session_id: id,
-            lane_key: alloy::primitives::aliases::U192::from(1),
+            lane_key: sak_userop::session_nonce_key(id, 0),
             init_code: Default::default(),
             delegate: None,
         };
