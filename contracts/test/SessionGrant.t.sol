@@ -81,6 +81,8 @@ contract SessionGrantTest is SakTest {
         p.conditions = new ISakSessions.ArgCondition[](1);
         p.conditions[0].argIndex = argIndex;
         p.conditions[0].op = op;
+        p.conditions[0].argType =
+            op == ISakSessions.Op.Lte || op == ISakSessions.Op.Gte ? UINT256 : 0;
         p.conditions[0].values = new bytes32[](valueCount);
         for (uint256 i; i < valueCount; ++i) {
             p.conditions[0].values[i] = bytes32(i + 1);
@@ -570,6 +572,39 @@ contract SessionGrantTest is SakTest {
 
     function test_grantSession_reverts_whenEqAccountHasAValue() public {
         expectInvalidCondition(conditioned(3, ISakSessions.Op.EqAccount, 1), 3);
+    }
+
+    /// @dev Reference: which `argType` codes each operator takes (written out, not SessionLib's).
+    function typeFits(uint8 t, ISakSessions.Op op) internal pure returns (bool) {
+        bool uintN = t >= 1 && t <= 32;
+        bool intN = t >= 0x41 && t <= 0x60;
+        if (op == ISakSessions.Op.Lte || op == ISakSessions.Op.Gte) return uintN || intN;
+        if (op == ISakSessions.Op.EqAccount) return t == 0 || t == ADDRESS;
+        return t == 0 || uintN || intN || t == ADDRESS || t == BOOL;
+    }
+
+    function testFuzz_grantSession_acceptsExactlyTheTypesEachOperatorTakes(uint8 t, uint8 o)
+        public
+    {
+        ISakSessions.Op op = ISakSessions.Op(bound(o, 0, 4));
+        ISakSessions.SessionConfig memory c =
+            conditioned(0, op, op == ISakSessions.Op.EqAccount ? 0 : 1);
+        c.permissions[0].conditions[0].argType = t;
+        if (typeFits(t, op)) grant(c);
+        else expectInvalidCondition(c, 0);
+    }
+
+    function test_grantSession_reverts_whenAValueIsNotCanonicalForItsType() public {
+        uint8[4] memory types = [uint8(1), INT8, BOOL, ADDRESS];
+        uint256[4] memory bad = [uint256(256), 0x80, 2, 1 << 160];
+        for (uint256 i; i < 4; ++i) {
+            ISakSessions.SessionConfig memory c = conditioned(0, ISakSessions.Op.OneOf, 2);
+            c.permissions[0].conditions[0].argType = types[i];
+            c.permissions[0].conditions[0].values[1] = bytes32(0);
+            grant(c); // 1 and 0 fit every type
+            c.permissions[0].conditions[0].values[1] = bytes32(bad[i]);
+            expectInvalidCondition(c, 0);
+        }
     }
 
     // -------------------------------------------------------------------------------------

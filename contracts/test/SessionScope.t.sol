@@ -90,13 +90,29 @@ contract SessionScopeTest is SakTest {
         return grant(pingSession(new ISakSessions.ArgCondition[](0), false, 0));
     }
 
+    /// @dev One condition on `target.ping`; `Lte`/`Gte` read the argument as a uint256.
     function grantCondition(ISakSessions.Op op, uint8 argIndex, bytes32[] memory vals)
         internal
         returns (uint32)
     {
+        bool ordered = op == ISakSessions.Op.Lte || op == ISakSessions.Op.Gte;
+        return grantTyped(op, argIndex, ordered ? UINT256 : 0, vals);
+    }
+
+    function grantTyped(ISakSessions.Op op, uint8 argIndex, uint8 argType, bytes32[] memory vals)
+        internal
+        returns (uint32)
+    {
         ISakSessions.ArgCondition[] memory conds = new ISakSessions.ArgCondition[](1);
-        conds[0] = ISakSessions.ArgCondition({argIndex: argIndex, op: op, values: vals});
+        conds[0] =
+            ISakSessions.ArgCondition({argIndex: argIndex, op: op, argType: argType, values: vals});
         return grant(pingSession(conds, false, 0));
+    }
+
+    /// @dev `target.ping` with its third argument word set to `word` as is (dirty bits too).
+    function pingRaw(bytes32 word) internal view returns (Execution[] memory) {
+        bytes memory data = abi.encodePacked(Target.ping.selector, uint256(0), uint256(0), word);
+        return call(address(target), 0, data);
     }
 
     function values(bytes32 a) internal pure returns (bytes32[] memory v) {
@@ -480,6 +496,72 @@ contract SessionScopeTest is SakTest {
         expectValidateRevert(sessionOp(id, ping(0, alice, c)), argFailed(2));
     }
 
+    // Typed conditions: the argument is read as its ABI type, canonically encoded.
+
+    function testFuzz_validateUserOp_reverts_whenNegativeIntMeetsGteZero(int256 x) public {
+        // As a uint256 every negative int256 is >= 0: compared as signed it is not.
+        uint32 id = grantTyped(ISakSessions.Op.Gte, 2, INT256, values(bytes32(0)));
+        x = bound(x, type(int256).min, -1);
+        expectValidateRevert(sessionOp(id, pingRaw(bytes32(uint256(x)))), argFailed(2));
+    }
+
+    function testFuzz_handleOps_signedConditions_compareAsSigned(int256 x) public {
+        // -100 <= x <= 100, as an int16
+        ISakSessions.ArgCondition[] memory conds = new ISakSessions.ArgCondition[](2);
+        conds[0] = ISakSessions.ArgCondition(2, ISakSessions.Op.Gte, INT16, values(signed(-100)));
+        conds[1] = ISakSessions.ArgCondition(2, ISakSessions.Op.Lte, INT16, values(signed(100)));
+        uint32 id = grant(pingSession(conds, false, 0));
+        x = bound(x, -100, 100);
+        submit(sessionOp(id, pingRaw(signed(x))));
+        assertEq(target.pings(), 1);
+        expectValidateRevert(sessionOp(id, pingRaw(signed(-101))), argFailed(2));
+        expectValidateRevert(sessionOp(id, pingRaw(signed(101))), argFailed(2));
+    }
+
+    function testFuzz_validateUserOp_reverts_whenUintArgumentHasDirtyHighBits(
+        uint8 low,
+        uint256 dirt
+    ) public {
+        // uint8 >= 10: a word 0x..01_05 is 261 >= 10 as a uint256, but a masking decoder reads 5.
+        uint32 id = grantTyped(ISakSessions.Op.Gte, 2, 1, values(bytes32(uint256(10))));
+        dirt = bound(dirt, 1, type(uint248).max);
+        bytes32 dirty = bytes32((dirt << 8) | low);
+        expectValidateRevert(sessionOp(id, pingRaw(dirty)), argFailed(2));
+        if (low >= 10) {
+            submit(sessionOp(id, pingRaw(bytes32(uint256(low)))));
+            assertEq(target.pings(), 1);
+        }
+    }
+
+    function testFuzz_validateUserOp_reverts_whenIntArgumentIsNotSignExtended(uint256 raw) public {
+        // int8 <= 0: the word 0xff..ff01 is -255 as an int256, but a decoder that reads the low
+        // byte sign-extended sees +1. Only -128..127, sign-extended, is an int8.
+        uint32 id = grantTyped(ISakSessions.Op.Lte, 2, INT8, values(bytes32(0)));
+        expectValidateRevert(sessionOp(id, pingRaw(signed(-255))), argFailed(2));
+        raw = bound(raw, 0x80, type(uint256).max - 0x80); // never the canonical -128..127
+        expectValidateRevert(sessionOp(id, pingRaw(bytes32(raw))), argFailed(2));
+        submit(sessionOp(id, pingRaw(signed(-128))));
+        assertEq(target.pings(), 1);
+    }
+
+    function testFuzz_validateUserOp_reverts_whenEqTypedArgumentIsNotCanonical(uint256 dirt)
+        public
+    {
+        // A bool must be 0 or 1, an address has 96 zero high bits.
+        uint32 id = grantTyped(ISakSessions.Op.Eq, 2, BOOL, values(bytes32(uint256(1))));
+        expectValidateRevert(
+            sessionOp(id, pingRaw(bytes32(bound(dirt, 2, type(uint256).max)))), argFailed(2)
+        );
+        uint32 other =
+            grantTyped(ISakSessions.Op.OneOf, 2, ADDRESS, values(bytes32(uint256(uint160(alice)))));
+        bytes32 dirtyAlice = bytes32((bound(dirt, 1, type(uint96).max) << 160) | uint160(alice));
+        expectValidateRevert(sessionOp(other, pingRaw(dirtyAlice)), argFailed(2));
+    }
+
+    function signed(int256 x) internal pure returns (bytes32) {
+        return bytes32(uint256(x));
+    }
+
     function oneOfAliceOrBob() internal returns (uint32) {
         bytes32[] memory v = new bytes32[](2);
         v[0] = bytes32(uint256(uint160(alice)));
@@ -543,8 +625,9 @@ contract SessionScopeTest is SakTest {
 
     function test_validateUserOp_reverts_withTheIndexOfTheFailingCondition() public {
         ISakSessions.ArgCondition[] memory conds = new ISakSessions.ArgCondition[](2);
-        conds[0] = ISakSessions.ArgCondition(0, ISakSessions.Op.Eq, values(bytes32(uint256(7))));
-        conds[1] = ISakSessions.ArgCondition(2, ISakSessions.Op.Lte, values(bytes32(uint256(5))));
+        conds[0] = ISakSessions.ArgCondition(0, ISakSessions.Op.Eq, 0, values(bytes32(uint256(7))));
+        conds[1] =
+            ISakSessions.ArgCondition(2, ISakSessions.Op.Lte, UINT256, values(bytes32(uint256(5))));
         uint32 id = grant(pingSession(conds, false, 0));
         PackedUserOperation memory op = sessionOp(id, ping(7, alice, 6));
         expectValidationRevert(argFailed(2));

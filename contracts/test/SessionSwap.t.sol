@@ -36,7 +36,7 @@ contract SessionSwapTest is SakTest {
         c.permissions[0].selector = IUniswapV2Router.swapExactTokensForTokens.selector;
         c.permissions[0].conditions = new ISakSessions.ArgCondition[](1);
         c.permissions[0].conditions[0] = ISakSessions.ArgCondition({
-            argIndex: 3, op: ISakSessions.Op.EqAccount, values: new bytes32[](0)
+            argIndex: 3, op: ISakSessions.Op.EqAccount, argType: ADDRESS, values: new bytes32[](0)
         });
     }
 

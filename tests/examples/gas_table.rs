@@ -294,7 +294,12 @@ impl<'a> Bench<'a> {
                 target: self.d.uniswap_v2_router,
                 selector: IUniswapV2Router02::swapExactTokensForTokensCall::SELECTOR.into(),
                 allowValue: false,
-                conditions: vec![ISakSessions::ArgCondition { argIndex: 3, op: EQ_ACCOUNT, values: vec![] }],
+                conditions: vec![ISakSessions::ArgCondition {
+                    argIndex: 3,
+                    op: EQ_ACCOUNT,
+                    argType: 0x94, /* address */
+                    values: vec![],
+                }],
             }],
             spendLimits: vec![ISakSessions::SpendLimit {
                 token: self.d.usd,

@@ -5,7 +5,7 @@
 //! gas and operation counter afterwards. Zero "Rust accepts, chain refuses" cases, and none the other way.
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, address},
+    primitives::{Address, B256, Bytes, I256, U256, address},
     providers::{PendingTransactionBuilder, Provider},
     rpc::types::TransactionRequest,
     sol_types::SolCall,
@@ -16,7 +16,9 @@ use proptest::{
 };
 use sak_contracts::{ENTRY_POINT_V08, IUniswapV2Router02, MockERC20, SakAccount, SakAddresses};
 use sak_policy::{Call, Context, Operation, Session, calldata::through_adapter, encode_execute};
-use sak_primitives::{Condition, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit};
+use sak_primitives::{
+    ArgType, Condition, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit,
+};
 use sak_testkit::{Kit, Profile};
 
 const ALICE: Address = address!("0x00000000000000000000000000000000000a1ec0");
@@ -29,12 +31,39 @@ const DAY: u64 = 86_400;
 /// through the account's adapter (the permitted shape) rather than by the account itself.
 #[derive(Clone, Debug)]
 enum CallSpec {
-    Transfer { token: usize, amount: u64, to_adapter: bool },
-    Approve { token: usize, amount: u64 },
-    Swap { to_account: bool, amount: u64, value: u64, via: bool },
-    EthSend { to_alice: bool, value: u64, data: Vec<u8>, via: bool },
-    Ping { a: u64, b: u64, short: bool, via: bool },
-    Raw { target: usize, selector: [u8; 4], via: bool },
+    Transfer {
+        token: usize,
+        amount: u64,
+        to_adapter: bool,
+    },
+    Approve {
+        token: usize,
+        amount: u64,
+    },
+    Swap {
+        to_account: bool,
+        amount: u64,
+        value: u64,
+        via: bool,
+    },
+    EthSend {
+        to_alice: bool,
+        value: u64,
+        data: Vec<u8>,
+        via: bool,
+    },
+    /// `a`: an int16 word (sign-extended or not); `b`: a uint8 word (clean or with a high bit).
+    Ping {
+        a: U256,
+        b: U256,
+        short: bool,
+        via: bool,
+    },
+    Raw {
+        target: usize,
+        selector: [u8; 4],
+        via: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -61,11 +90,27 @@ fn call_spec() -> impl Strategy<Value = CallSpec> {
             .prop_map(|(to_account, amount, value, via)| CallSpec::Swap { to_account, amount, value, via }),
         3 => (proptest::bool::weighted(0.85), 0..300_000u64, eth_data, via())
             .prop_map(|(to_alice, value, data, via)| CallSpec::EthSend { to_alice, value, data, via }),
-        2 => (0..120u64, 0..4u64, proptest::bool::weighted(0.05), via())
+        2 => (ping_int16(), ping_uint8(), proptest::bool::weighted(0.05), via())
             .prop_map(|(a, b, short, via)| CallSpec::Ping { a, b, short, via }),
         1 => (0..7usize, any::<[u8; 4]>(), via())
             .prop_map(|(target, selector, via)| CallSpec::Raw { target, selector, via }),
     ]
+}
+
+/// Words for an `int16` argument: canonical values around the bounds -100 and 100, and words
+/// that are not sign-extended (a masking decoder would read them as something else).
+fn ping_int16() -> impl Strategy<Value = U256> {
+    prop_oneof![
+        6 => (-130i64..130).prop_map(|x| I256::try_from(x).unwrap().into_raw()),
+        1 => (0u64..0x1_0000).prop_map(U256::from),
+        1 => (1u64..u64::MAX, 0u64..0x1_0000)
+            .prop_map(|(high, low)| ((U256::MAX ^ (U256::from(high) << 16)) >> 16 << 16) | U256::from(low)),
+    ]
+}
+
+/// Words for a `uint8` argument: 0..4 clean, or with bit 8 set (a masking decoder reads 0..4).
+fn ping_uint8() -> impl Strategy<Value = U256> {
+    (0u64..4, proptest::bool::weighted(0.1)).prop_map(|(b, dirty)| U256::from(b | (u64::from(dirty) << 8)))
 }
 
 fn op_spec() -> impl Strategy<Value = OpSpec> {
@@ -111,7 +156,7 @@ impl Fixture {
                     target: router,
                     selector: IUniswapV2Router02::swapExactTokensForTokensCall::SELECTOR.into(),
                     allow_value: false,
-                    conditions: vec![Condition { arg: 3, op: Op::EqAccount }],
+                    conditions: vec![Condition { arg: 3, op: Op::EqAccount, ty: ArgType::Address }],
                 },
                 Permission { target: ALICE, selector: Selector::ZERO, allow_value: true, conditions: vec![] },
                 Permission {
@@ -119,11 +164,10 @@ impl Fixture {
                     selector: PING.into(),
                     allow_value: false,
                     conditions: vec![
-                        Condition { arg: 0, op: Op::Lte { value: U256::from(100) } },
-                        Condition {
-                            arg: 1,
-                            op: Op::OneOf { values: vec![U256::from(1).into(), U256::from(2).into()] },
-                        },
+                        // a <= 100 as an int16, b >= 1 as a uint8: one-sided, so that only the
+                        // canonical-encoding check refuses a dirty word that a wider read admits
+                        Condition { arg: 0, op: Op::Lte { value: U256::from(100) }, ty: ArgType::Int(16) },
+                        Condition { arg: 1, op: Op::Gte { value: U256::from(1) }, ty: ArgType::Uint(8) },
                     ],
                 },
             ],
@@ -187,9 +231,9 @@ impl Fixture {
             ),
             CallSpec::Ping { a, b, short, via } => {
                 let mut data = PING.to_vec();
-                data.extend_from_slice(&U256::from(*a).to_be_bytes::<32>());
+                data.extend_from_slice(&a.to_be_bytes::<32>());
                 if !short {
-                    data.extend_from_slice(&U256::from(*b).to_be_bytes::<32>());
+                    data.extend_from_slice(&b.to_be_bytes::<32>());
                 }
                 maybe_via(*via, Call { target: router, value: U256::ZERO, data: data.into() })
             }

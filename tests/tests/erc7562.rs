@@ -390,10 +390,11 @@ async fn session_swap_with_argument_conditions_validation_follows_erc7562() {
             ISakSessions::ArgCondition {
                 argIndex: 0,
                 op: 1,
+                argType: 32, // uint256
                 values: vec![B256::from(U256::from(500_000_000u64))],
             },
             // to == the account.
-            ISakSessions::ArgCondition { argIndex: 3, op: 4, values: vec![] },
+            ISakSessions::ArgCondition { argIndex: 3, op: 4, argType: 0x94, values: vec![] }, // address
         ],
     };
     let config = fx.session(vec![permission], vec![fx.usd_limit(false)], U80::MAX, 0, 0).await;

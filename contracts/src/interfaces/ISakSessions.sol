@@ -33,10 +33,19 @@ interface ISakSessions {
     }
 
     /// @notice A condition on the `argIndex`-th 32-byte word after the selector (a static
-    ///         parameter). `Lte`/`Gte` compare as uint256.
+    ///         parameter), read as the ABI type `argType`:
+    ///         - 0: a raw word (`Eq`, `OneOf`, `EqAccount` only);
+    ///         - 1..32: uintN of that many bytes; `0x40 | bytes`: intN; `0x94`: address;
+    ///           `0x81`: bool.
+    ///         A typed argument must be encoded canonically (a uintN's or address's high bits
+    ///         zero, an intN sign-extended, a bool 0 or 1) or the condition fails, so a decoder
+    ///         that masks dirty bits never reads a value the condition did not see. `Lte` and
+    ///         `Gte` need a uintN or intN and compare an intN as signed. Every value must itself
+    ///         be canonical for the type.
     struct ArgCondition {
         uint8 argIndex;
         Op op;
+        uint8 argType;
         bytes32[] values;
     }
 

@@ -117,6 +117,7 @@ library SessionLib {
         uint8 argIndex;
         ISakSessions.Op op;
         uint8 valueCount;
+        uint8 argType;
     }
 
     // keccak256(abi.encode(uint256(keccak256("sak.storage.Sessions")) - 1)) & ~bytes32(uint256(0xff))
@@ -138,6 +139,11 @@ library SessionLib {
     uint256 internal constant MAX_SPEND_LIMITS = 16;
     uint256 internal constant MAX_CONDITIONS = 8;
     uint256 internal constant MAX_ONE_OF = 16;
+
+    /// @dev `ArgCondition.argType`: the low six bits are the width in bytes; these mark the kind.
+    uint8 internal constant TYPE_SIGNED = 0x40;
+    uint8 internal constant TYPE_ADDRESS = 0x94;
+    uint8 internal constant TYPE_BOOL = 0x81;
     uint32 internal constant MIN_PERIOD = 60;
 
     /// @dev Session signature (format 2): 0x02 ‖ id (uint32) ‖ clock (uint40) ‖ deadline
@@ -381,16 +387,20 @@ library SessionLib {
         for (uint256 i; i < p.conditions.length; ++i) {
             ISakSessions.ArgCondition calldata c = p.conditions[i];
             uint256 n = c.values.length;
-            bool ok = c.argIndex < 32
+            bool ok = c.argIndex < 32 && _typeFits(c.argType, c.op)
                 && (c.op == ISakSessions.Op.EqAccount
                         ? n == 0
                         : (c.op == ISakSessions.Op.OneOf ? n > 0 && n <= MAX_ONE_OF : n == 1));
+            for (uint256 j; ok && j < n; ++j) {
+                ok = _canonical(c.argType, c.values[j]);
+            }
             if (!ok) revert ISakSessions.InvalidCondition(p.target, p.selector, c.argIndex);
             bytes32 cKey = indexKey(pKey, i);
             // forge-lint: disable-next-line(unsafe-typecast) n <= MAX_ONE_OF, checked above
             uint8 valueCount = uint8(n);
-            l.conditions[cKey][account] =
-                ConditionRecord({argIndex: c.argIndex, op: c.op, valueCount: valueCount});
+            l.conditions[cKey][account] = ConditionRecord({
+                argIndex: c.argIndex, op: c.op, valueCount: valueCount, argType: c.argType
+            });
             for (uint256 j; j < n; ++j) {
                 l.conditionValues[indexKey(cKey, j)][account] = c.values[j];
             }
@@ -839,7 +849,9 @@ library SessionLib {
         }
         bytes32 arg = bytes32(data[start:start + 32]);
         bool ok;
-        if (c.op == ISakSessions.Op.EqAccount) {
+        if (!_canonical(c.argType, arg)) {
+            // ok stays false: a decoder that masks would read another value than the one checked
+        } else if (c.op == ISakSessions.Op.EqAccount) {
             ok = arg == bytes32(uint256(uint160(account)));
         } else if (c.op == ISakSessions.Op.OneOf) {
             for (uint256 j; j < c.valueCount && !ok; ++j) {
@@ -847,11 +859,42 @@ library SessionLib {
             }
         } else {
             bytes32 value = l.conditionValues[indexKey(cKey, 0)][account];
-            if (c.op == ISakSessions.Op.Eq) ok = arg == value;
-            else if (c.op == ISakSessions.Op.Lte) ok = uint256(arg) <= uint256(value);
-            else ok = uint256(arg) >= uint256(value);
+            if (c.op == ISakSessions.Op.Eq) {
+                ok = arg == value;
+            } else {
+                // Lte/Gte: `_typeFits` admitted only uintN and intN; an intN compares as signed.
+                bool below = c.argType & TYPE_SIGNED != 0
+                    ? int256(uint256(arg)) < int256(uint256(value))
+                    : uint256(arg) < uint256(value);
+                ok = arg == value || (c.op == ISakSessions.Op.Lte) == below;
+            }
         }
         if (!ok) revert ISakSessions.ArgumentConditionFailed(target, selector, c.argIndex);
+    }
+
+    /// @dev Whether `argType` names a type (see `ISakSessions.ArgCondition`) that `op` may use.
+    function _typeFits(uint8 argType, ISakSessions.Op op) private pure returns (bool) {
+        uint8 width = argType & 0x3f;
+        bool number = width != 0 && width <= 32 && argType & 0x80 == 0;
+        if (op == ISakSessions.Op.Lte || op == ISakSessions.Op.Gte) return number;
+        if (op == ISakSessions.Op.EqAccount) return argType == 0 || argType == TYPE_ADDRESS;
+        return argType == 0 || number || argType == TYPE_ADDRESS || argType == TYPE_BOOL;
+    }
+
+    /// @dev Whether `word` is the canonical ABI encoding of a value of `argType` (a raw word
+    ///      always is). Only called with types `_typeFits` admitted at grant.
+    function _canonical(uint8 argType, bytes32 word) private pure returns (bool) {
+        if (argType == 0) return true;
+        if (argType == TYPE_BOOL) return uint256(word) <= 1;
+        uint256 width = argType & 0x3f;
+        if (argType & TYPE_SIGNED != 0) {
+            bytes32 extended;
+            assembly ("memory-safe") {
+                extended := signextend(sub(width, 1), word)
+            }
+            return extended == word;
+        }
+        return width == 32 || uint256(word) >> (width * 8) == 0;
     }
 
     /// @dev Charges `amount` to the period containing `clock`; returns that period's bounds.

@@ -24,6 +24,14 @@ abstract contract SakTest is CanonicalDeployer {
     uint256 internal constant DAY = 86_400;
     uint40 internal constant START = 1_800_000_000;
 
+    /// @dev `ISakSessions.ArgCondition.argType` codes, written out independently of SessionLib.
+    uint8 internal constant UINT256 = 32;
+    uint8 internal constant INT256 = 0x40 | 32;
+    uint8 internal constant INT16 = 0x40 | 2;
+    uint8 internal constant INT8 = 0x40 | 1;
+    uint8 internal constant ADDRESS = 0x94;
+    uint8 internal constant BOOL = 0x81;
+
     IEntryPointV08 internal entryPoint;
     /// @dev The adapter factory every account form and the module are built with.
     SessionAdapter internal adapters;

@@ -5,7 +5,7 @@ use crate::{
     calldata::{Call, decode_execute, decode_run},
 };
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     sol_types::SolCall,
 };
 use sak_contracts::{ENTRY_POINT_V07, SakAddresses, SessionAdapter, adapter_of};
@@ -326,14 +326,16 @@ impl Session {
         for c in &permission.conditions {
             let start = 4 + 32 * usize::from(c.arg);
             let failed = Refusal::ArgumentConditionFailed { target, selector, arg_index: c.arg };
-            let word = data.get(start..start + 32).ok_or_else(|| failed.clone())?;
-            let ok = match &c.op {
-                Op::Eq { value } => word == value.as_slice(),
-                Op::Lte { value } => U256::from_be_slice(word) <= *value,
-                Op::Gte { value } => U256::from_be_slice(word) >= *value,
-                Op::OneOf { values } => values.iter().any(|v| word == v.as_slice()),
-                Op::EqAccount => word == ctx.account.into_word().as_slice(),
-            };
+            let word = data.get(start..start + 32).map(B256::from_slice).ok_or_else(|| failed.clone())?;
+            let arg = U256::from_be_bytes(word.0);
+            let ok = c.ty.canonical(&word)
+                && match &c.op {
+                    Op::Eq { value } => word == *value,
+                    Op::Lte { value } => c.ty.compare(arg, *value).is_le(),
+                    Op::Gte { value } => c.ty.compare(arg, *value).is_ge(),
+                    Op::OneOf { values } => values.contains(&word),
+                    Op::EqAccount => word == ctx.account.into_word(),
+                };
             if !ok {
                 return Err(failed);
             }

@@ -6,7 +6,7 @@
 //! forge to prove the contracts agree).
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, address, hex},
+    primitives::{Address, B256, Bytes, I256, U256, address, hex},
     sol_types::{SolCall, SolValue},
 };
 use sak_contracts::{ENTRY_POINT_V07, IUniswapV2Router02, MockERC20, SakAccount, SessionAdapter, adapter_of};
@@ -15,7 +15,9 @@ use sak_policy::{
     calldata::{fund, through_adapter},
     encode_execute,
 };
-use sak_primitives::{Condition, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit};
+use sak_primitives::{
+    ArgType, Condition, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit,
+};
 use serde_json::{Value, json};
 
 const ACCOUNT: Address = address!("0x00000000000000000000000000000000000acc01");
@@ -99,7 +101,7 @@ fn swap_permission() -> Permission {
         target: ROUTER,
         selector: IUniswapV2Router02::swapExactTokensForTokensCall::SELECTOR.into(),
         allow_value: false,
-        conditions: vec![Condition { arg: 3, op: Op::EqAccount }],
+        conditions: vec![Condition { arg: 3, op: Op::EqAccount, ty: ArgType::Address }],
     }
 }
 
@@ -265,12 +267,57 @@ fn cases() -> Vec<Case> {
         selector: Selector::from(hex!("11223344")),
         allow_value: false,
         conditions: vec![
-            Condition { arg: 0, op: Op::Eq { value: word(7) } },
-            Condition { arg: 1, op: Op::Lte { value: U256::from(100) } },
-            Condition { arg: 2, op: Op::Gte { value: U256::from(10) } },
-            Condition { arg: 3, op: Op::OneOf { values: vec![ALICE.into_word(), word(9)] } },
+            Condition { arg: 0, op: Op::Eq { value: word(7) }, ty: ArgType::Word },
+            Condition { arg: 1, op: Op::Lte { value: U256::from(100) }, ty: ArgType::Uint(256) },
+            Condition { arg: 2, op: Op::Gte { value: U256::from(10) }, ty: ArgType::Uint(256) },
+            Condition {
+                arg: 3,
+                op: Op::OneOf { values: vec![ALICE.into_word(), word(9)] },
+                ty: ArgType::Word,
+            },
         ],
     };
+    let signed = |x: i64| I256::try_from(x).unwrap().into_raw();
+    let typed = Permission {
+        target: ROUTER,
+        selector: Selector::from(hex!("11223344")),
+        allow_value: false,
+        conditions: vec![
+            Condition { arg: 0, op: Op::Gte { value: signed(-100) }, ty: ArgType::Int(16) },
+            Condition { arg: 0, op: Op::Lte { value: U256::from(100) }, ty: ArgType::Int(16) },
+            Condition { arg: 1, op: Op::Gte { value: U256::from(10) }, ty: ArgType::Uint(8) },
+            Condition { arg: 2, op: Op::Eq { value: word(1) }, ty: ArgType::Bool },
+            Condition { arg: 3, op: Op::OneOf { values: vec![ALICE.into_word()] }, ty: ArgType::Address },
+        ],
+    };
+    let typed_args = |a: U256, b: U256, c: U256, d: U256| {
+        let mut data = hex!("11223344").to_vec();
+        for w in [a, b, c, d] {
+            data.extend_from_slice(&w.to_be_bytes::<32>());
+        }
+        via(raw(ROUTER, 0, &data), &[])
+    };
+    let (one, alice) = (U256::from(1), U256::from_be_bytes(ALICE.into_word().0));
+    let high = |bits: usize| U256::from(1) << bits;
+    case(
+        "typed conditions: int16 compared as signed, canonical encoding (uint8, int16, bool, address) required",
+        Policy { permissions: vec![typed], ..base_policy() },
+        vec![
+            op(t, vec![typed_args(signed(-100), U256::from(10), one, alice)]),
+            op(t, vec![typed_args(signed(100), U256::from(255), one, alice)]),
+            op(t, vec![typed_args(signed(-101), U256::from(10), one, alice)]),
+            op(t, vec![typed_args(signed(101), U256::from(10), one, alice)]),
+            // -65535 as an int256 (<= 100), +1 to a decoder that reads the low 16 bits
+            op(t, vec![typed_args(signed(-65_535), U256::from(10), one, alice)]),
+            // 0x8000 is not sign-extended: -32768 to a decoder that sign-extends 16 bits
+            op(t, vec![typed_args(U256::from(0x8000), U256::from(10), one, alice)]),
+            // uint8 261 >= 10 as a uint256; a decoder that masks reads 5
+            op(t, vec![typed_args(U256::ZERO, high(8) + U256::from(5), one, alice)]),
+            op(t, vec![typed_args(U256::ZERO, U256::from(9), one, alice)]),
+            op(t, vec![typed_args(U256::ZERO, U256::from(10), U256::from(2), alice)]),
+            op(t, vec![typed_args(U256::ZERO, U256::from(10), one, alice + high(160))]),
+        ],
+    );
     let args = |a: u64, b: u64, c: u64, d: B256| {
         let mut data = hex!("11223344").to_vec();
         for w in [word(a), word(b), word(c), d] {

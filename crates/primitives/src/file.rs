@@ -2,7 +2,10 @@
 
 use crate::{
     Error, Problem, Result,
-    policy::{Condition, DAY, ETH_SEND, Gas, MAX_TIME, NATIVE, Op, Permission, Policy, Selector, SpendLimit},
+    policy::{
+        ArgType, Condition, DAY, ETH_SEND, Gas, MAX_TIME, NATIVE, Op, Permission, Policy, Selector,
+        SpendLimit,
+    },
     units::{parse_amount, parse_duration, parse_time},
 };
 use alloy::{
@@ -74,6 +77,8 @@ impl AddressBook {
 pub enum Number {
     /// An integer literal.
     Int(u64),
+    /// A negative integer literal (for an `intN` condition).
+    Negative(i64),
     /// A string: digits, `0x` hex, or a value with a unit (`"0.01 ether"`).
     Text(String),
 }
@@ -82,6 +87,7 @@ impl Number {
     fn text(&self) -> String {
         match self {
             Self::Int(n) => n.to_string(),
+            Self::Negative(n) => n.to_string(),
             Self::Text(s) => s.clone(),
         }
     }
@@ -199,6 +205,10 @@ pub struct ConditionFile {
     /// For `one-of`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<Number>,
+    /// The argument's ABI type (`uint256`, `int24`, `address`, `bool`, …). With `function` it
+    /// comes from the signature; with `selector`, `<=` and `>=` need it.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub ty: Option<String>,
 }
 
 /// The session roles: presets that expand to explicit permissions and flags.
@@ -429,7 +439,7 @@ impl PolicyFile {
                         target: router,
                         selector: function.selector(),
                         allow_value: sends_eth,
-                        conditions: vec![Condition { arg: to, op: Op::EqAccount }],
+                        conditions: vec![Condition { arg: to, op: Op::EqAccount, ty: ArgType::Address }],
                     });
                 }
             }
@@ -491,6 +501,11 @@ impl ToText for &String {
         (*self).clone()
     }
 }
+impl ToText for String {
+    fn to_text(&self) -> String {
+        self.clone()
+    }
+}
 
 fn period(value: Option<&Number>, path: &str) -> Result<u32> {
     let Some(value) = value else { return Ok(DAY) };
@@ -545,8 +560,19 @@ fn condition(
     function: Option<&Function>,
     book: &AddressBook,
 ) -> Result<Condition> {
+    let declared = match &c.ty {
+        Some(text) => Some(ArgType::of_param(text).ok_or_else(|| {
+            malformed(
+                &format!("{path}.type"),
+                "an ABI type of one word (uint256, int24, address, bool, bytes32)",
+                text,
+            )
+        })?),
+        None => None,
+    };
     // With a signature, `arg` names a parameter; every parameter before it must take one head
     // word (a static elementary type, or the offset of a dynamic one).
+    let mut ty = declared.unwrap_or_default();
     if let Some(f) = function {
         let index = usize::from(c.arg);
         let param = f.inputs.get(index).ok_or_else(|| {
@@ -567,16 +593,40 @@ fn condition(
                 Problem::Malformed { expected: "parameters before it of one word each", found: p.ty.clone() },
             ));
         }
+        ty = ArgType::of_param(&param.ty).unwrap_or_default();
+        if declared.is_some_and(|d| d != ty) {
+            return Err(Error::at(
+                format!("{path}.type"),
+                Problem::Conflict { message: format!("the signature says {}", param.ty) },
+            ));
+        }
+    } else if declared.is_none() && matches!(c.op.as_str(), "<=" | "lte" | ">=" | "gte") {
+        return Err(Error::at(
+            format!("{path}.type"),
+            Problem::Conflict {
+                message: format!("{} needs the argument's type: give `function` or `type`", c.op),
+            },
+        ));
     }
     let arg = c.arg;
     let word = |n: &Number, p: &str| -> Result<B256> {
         let text = n.text();
-        if let Ok(address) = book.resolve(&text, p) {
-            return Ok(address.into_word());
+        let value = match ty {
+            ArgType::Bool if text == "true" || text == "false" => Some(U256::from(u8::from(text == "true"))),
+            ArgType::Int(_) if text.starts_with('-') => {
+                parse_amount(&text[1..], None).filter(|m| *m <= U256::ONE << 255).map(|m| U256::ZERO - m)
+            }
+            _ => match book.resolve(&text, p) {
+                Ok(address) => return Ok(address.into_word()),
+                Err(_) => parse_amount(&text, None),
+            },
+        };
+        let value =
+            value.ok_or_else(|| malformed(p, "a number, 0x hex word, address or address-book name", n))?;
+        if !ty.canonical(&value.into()) {
+            return Err(malformed(p, "a value within the argument's type", format!("{text} for {ty}")));
         }
-        parse_amount(&text, None)
-            .map(B256::from)
-            .ok_or_else(|| malformed(p, "a number, 0x hex word, address or address-book name", n))
+        Ok(value.into())
     };
     let single = || -> Result<B256> {
         if !c.values.is_empty() {
@@ -628,7 +678,14 @@ fn condition(
             ));
         }
     };
-    Ok(Condition { arg, op })
+    if !ty.fits(&op) {
+        return Err(malformed(
+            &format!("{path}.op"),
+            "<= and >= on a uintN or intN, eq-account on an address",
+            format!("{} on {ty}", c.op),
+        ));
+    }
+    Ok(Condition { arg, op, ty })
 }
 
 /// Elementary static types take exactly one head word.

@@ -1,8 +1,8 @@
 //! Policy files: every refusal names its field and gives a hint; roles expand to explicit
 //! permissions; the on-chain encoding round-trips.
 
-use alloy::primitives::{Address, U256, address};
-use sak_primitives::{AddressBook, Error, Gas, NATIVE, Op, Policy, PolicyFile, Problem, TRANSFER};
+use alloy::primitives::{Address, I256, U256, address};
+use sak_primitives::{AddressBook, ArgType, Error, Gas, NATIVE, Op, Policy, PolicyFile, Problem, TRANSFER};
 
 const USD: Address = address!("0x00000000000000000000000000000000000a11ce");
 const ROUTER: Address = address!("0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D");
@@ -95,6 +95,68 @@ fn explicit_permissions_name_parameters_by_signature() {
     ));
     assert_eq!(path, "allow[0].conditions[0].arg");
     assert_eq!(problem, Problem::DynamicArgument { param: "bytes".into() });
+}
+
+#[test]
+fn conditions_read_their_argument_as_its_abi_type() {
+    // From the signature: int24 compares as signed (a negative bound is written as such),
+    // bool takes true/false, and the type travels to the chain.
+    let policy = resolve(&format!(
+        "{GAS}[[allow]]\ntarget = \"router\"\nfunction = \"mint(int24,int24,bool,uint8)\"\n\
+         conditions = [{{ arg = 0, op = \">=\", value = \"-887220\" }}, {{ arg = 1, op = \"<=\", value = 887220 }}, \
+         {{ arg = 2, op = \"==\", value = \"true\" }}, {{ arg = 3, op = \"<=\", value = 255 }}]\n"
+    ))
+    .unwrap();
+    let c = &policy.permissions[0].conditions;
+    assert_eq!(c[0].ty, ArgType::Int(24));
+    assert_eq!(c[0].op, Op::Gte { value: I256::try_from(-887_220).unwrap().into_raw() });
+    assert_eq!((c[2].ty, &c[2].op), (ArgType::Bool, &Op::Eq { value: U256::from(1).into() }));
+    assert_eq!(c[3].ty, ArgType::Uint(8));
+    let config = policy.to_session_config(ROUTER);
+    let codes: Vec<u8> = config.permissions[0].conditions.iter().map(|c| c.argType).collect();
+    assert_eq!(codes, [0x43, 0x43, 0x81, 1]);
+    assert_eq!(Policy::from_session_config(&config).unwrap().permissions, policy.permissions);
+
+    // With a bare selector, <= and >= need the type; a declared type must match the signature.
+    let lte = |rest: &str| {
+        format!(
+            "{GAS}[[allow]]\ntarget = \"router\"\n{rest}\nconditions = [{{ arg = 0, op = \"<=\", value = 5 }}]\n"
+        )
+    };
+    let (path, problem) = refused(&lte("selector = \"0x12345678\""));
+    assert_eq!(path, "allow[0].conditions[0].type");
+    assert!(matches!(problem, Problem::Conflict { .. }));
+    let typed = resolve(&format!(
+        "{GAS}[[allow]]\ntarget = \"router\"\nselector = \"0x12345678\"\n\
+         conditions = [{{ arg = 0, op = \"<=\", value = -5, type = \"int256\" }}]\n"
+    ))
+    .unwrap();
+    assert_eq!(typed.permissions[0].conditions[0].ty, ArgType::Int(256));
+    let (path, _) = refused(&format!(
+        "{GAS}[[allow]]\ntarget = \"router\"\nfunction = \"f(uint8)\"\n\
+         conditions = [{{ arg = 0, op = \"<=\", value = 5, type = \"int8\" }}]\n"
+    ));
+    assert_eq!(path, "allow[0].conditions[0].type");
+
+    // Refused: a value outside the type, ordering on a non-number, eq-account on a number.
+    for (function, op, value, path) in [
+        ("f(uint8)", "<=", "256", "allow[0].conditions[0].value"),
+        ("f(int8)", ">=", "-129", "allow[0].conditions[0].value"),
+        ("f(bool)", "==", "2", "allow[0].conditions[0].value"),
+        ("f(address)", "<=", "5", "allow[0].conditions[0].op"),
+        ("f(bytes32)", ">=", "5", "allow[0].conditions[0].op"),
+    ] {
+        let (at, problem) = refused(&format!(
+            "{GAS}[[allow]]\ntarget = \"router\"\nfunction = \"{function}\"\n\
+             conditions = [{{ arg = 0, op = \"{op}\", value = \"{value}\" }}]\n"
+        ));
+        assert_eq!((at.as_str(), function), (path, function), "{problem:?}");
+    }
+    let (at, _) = refused(&format!(
+        "{GAS}[[allow]]\ntarget = \"router\"\nfunction = \"f(uint256)\"\n\
+         conditions = [{{ arg = 0, op = \"eq-account\" }}]\n"
+    ));
+    assert_eq!(at, "allow[0].conditions[0].op");
 }
 
 #[test]

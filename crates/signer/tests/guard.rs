@@ -13,7 +13,7 @@ use alloy::{
 };
 use sak_contracts::{IUniswapV2Router02, MockERC20, SakAccount};
 use sak_policy::{Call, Context, Refusal, Session, calldata::funded_call};
-use sak_primitives::{Condition, Gas, Op, Permission, Policy, SpendLimit};
+use sak_primitives::{ArgType, Condition, Gas, Op, Permission, Policy, SpendLimit};
 use sak_signer::{
     Error,
     guard::{Binding, GuardedSigner, Preflight, Recovered, load_session},
@@ -64,7 +64,7 @@ impl Fixture {
                 target: d.uniswap_v2_router,
                 selector: IUniswapV2Router02::swapExactTokensForTokensCall::SELECTOR.into(),
                 allow_value: false,
-                conditions: vec![Condition { arg: 3, op: Op::EqAccount }],
+                conditions: vec![Condition { arg: 3, op: Op::EqAccount, ty: ArgType::Address }],
             }],
             spend_limits: vec![SpendLimit {
                 token: d.usd,

@@ -407,13 +407,14 @@ pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
 
 fn describe_condition(c: &sak_primitives::Condition) -> String {
     use sak_primitives::Op;
-    let arg = c.arg;
+    let (arg, ty) = (c.arg, c.ty);
+    let show = |v: &alloy::primitives::B256| if ty.is_word() { v.to_string() } else { ty.show((*v).into()) };
     match &c.op {
         Op::EqAccount => format!("arg {arg} = the account"),
-        Op::Eq { value } => format!("arg {arg} = {value}"),
-        Op::Lte { value } => format!("arg {arg} <= {value}"),
-        Op::Gte { value } => format!("arg {arg} >= {value}"),
-        Op::OneOf { values } => format!("arg {arg} one of {} values", values.len()),
+        Op::Eq { value } => format!("arg {arg} ({ty}) = {}", show(value)),
+        Op::Lte { value } => format!("arg {arg} ({ty}) <= {}", ty.show(*value)),
+        Op::Gte { value } => format!("arg {arg} ({ty}) >= {}", ty.show(*value)),
+        Op::OneOf { values } => format!("arg {arg} ({ty}) one of {} values", values.len()),
     }
 }
 
