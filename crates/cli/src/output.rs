@@ -254,6 +254,11 @@ pub(crate) fn emit<T: serde::Serialize>(
     if global.json { data(&serde_json::to_string(value)?) } else { data(human().trim_end()) }
 }
 
+/// A warning on stderr, whatever the flags: something the user chose that weakens a protection.
+pub(crate) fn warn(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "warning: {line}");
+}
+
 /// A progress line on stderr (not under `--quiet` or `--json`).
 pub(crate) fn progress(global: &GlobalArgs, line: &str) {
     if !global.quiet && !global.json {

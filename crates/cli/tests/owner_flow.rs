@@ -116,6 +116,23 @@ fn grant_refuses_bad_policies_with_the_field_and_a_hint() {
     ]);
     assert_eq!(dry["dry_run"], true);
     assert!(dry["id"].is_null());
+    assert!(dry.get("warnings").is_none());
+
+    // A generic dispatcher is refused unless the owner says so, and then warned about loudly.
+    let multicall = ["session", "grant", "--key", "bot", "--allow", "uniswap-v2-router:multicall(bytes[])"];
+    let refused = home.sak(&[&multicall[..], &["--expires", "1d", "--dry-run"]].concat()).fails(2);
+    assert!(refused.stderr.contains("multicall(bytes[]) is a generic dispatcher"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--allow-dispatchers"), "{}", refused.stderr);
+    let allowed = home
+        .sak(&[&multicall[..], &["--expires", "1d", "--dry-run", "--allow-dispatchers", "--json"]].concat())
+        .ok();
+    assert!(
+        allowed.stderr.contains("warning: the session may call the generic dispatcher"),
+        "{}",
+        allowed.stderr
+    );
+    let warnings = allowed.json()["warnings"].as_array().unwrap().len();
+    assert_eq!(warnings, 1);
     assert!(home.json(&["session", "list"])["sessions"].as_array().unwrap().is_empty());
 }
 

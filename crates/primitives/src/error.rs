@@ -81,6 +81,9 @@ pub enum Problem {
     TooMany { max: usize },
     /// A role name that is not a preset.
     UnknownRole { role: String },
+    /// A generic dispatcher (multicall, Universal Router `execute`, `aggregate`, ERC-4626
+    /// `withdraw`/`redeem`), permitted only with `dispatchers = true`.
+    Dispatcher { function: String },
 }
 
 impl Problem {
@@ -114,6 +117,9 @@ impl Problem {
             }
             Self::TooMany { max } => format!("keep at most {max} entries"),
             Self::UnknownRole { .. } => "use one of the roles trader, payer, viewer".into(),
+            Self::Dispatcher { .. } => "permit the specific functions instead; only if every route through it is \
+                                        meant, set `dispatchers = true` (sak session grant --allow-dispatchers)"
+                .into(),
         }
     }
 }
@@ -141,6 +147,11 @@ impl fmt::Display for Problem {
             }
             Self::TooMany { max } => write!(f, "more than {max} entries"),
             Self::UnknownRole { role } => write!(f, "unknown role {role:?}"),
+            Self::Dispatcher { function } => write!(
+                f,
+                "{function} is a generic dispatcher: the session could route calls through it that no \
+                 other permission names"
+            ),
         }
     }
 }

@@ -130,6 +130,36 @@ pub struct PolicyFile {
     /// Call permissions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<AllowFile>,
+    /// Permit generic dispatchers ([`DISPATCHERS`]) in `allow`: refused without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dispatchers: bool,
+}
+
+/// Generic dispatchers: functions that make their contract perform calls or moves the caller
+/// describes in data (batches of calls, command scripts, vault exits to any receiver). A
+/// permission on one permits every route behind it, so a grant names one only with
+/// `dispatchers = true`.
+pub const DISPATCHERS: &[&str] = &[
+    "multicall(bytes[])",
+    "multicall(uint256,bytes[])",
+    "multicall(bytes32,bytes[])",
+    "execute(bytes,bytes[])",
+    "execute(bytes,bytes[],uint256)",
+    "execute(address,uint256,bytes)",
+    "executeBatch(address[],uint256[],bytes[])",
+    "aggregate((address,bytes)[])",
+    "aggregate3((address,bool,bytes)[])",
+    "aggregate3Value((address,bool,uint256,bytes)[])",
+    "tryAggregate(bool,(address,bytes)[])",
+    "blockAndAggregate((address,bytes)[])",
+    "tryBlockAndAggregate(bool,(address,bytes)[])",
+    "withdraw(uint256,address,address)",
+    "redeem(uint256,address,address)",
+];
+
+/// The dispatcher signature with this selector, if it is one of [`DISPATCHERS`].
+pub fn dispatcher(selector: Selector) -> Option<&'static str> {
+    DISPATCHERS.iter().copied().find(|s| Function::parse(s).is_ok_and(|f| f.selector() == selector))
 }
 
 /// `[gas]`: `budget = "0.01 ether"` (or wei, or `"unlimited"`) per `period`.
@@ -299,7 +329,14 @@ impl PolicyFile {
         }
         let mut permissions = self.role_permissions(role, book, &spend_limits)?;
         for (i, a) in self.allow.iter().enumerate() {
-            permissions.push(allow(a, &format!("allow[{i}]"), book)?);
+            let permission = allow(a, &format!("allow[{i}]"), book)?;
+            if let Some(function) = dispatcher(permission.selector).filter(|_| !self.dispatchers) {
+                return Err(Error::at(
+                    format!("allow[{i}]"),
+                    Problem::Dispatcher { function: function.into() },
+                ));
+            }
+            permissions.push(permission);
         }
 
         let paymaster = self.paymaster.as_deref().map(|p| book.resolve(p, "paymaster")).transpose()?;

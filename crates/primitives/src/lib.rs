@@ -6,7 +6,10 @@ mod policy;
 pub mod units;
 
 pub use error::{Error, Problem, Result};
-pub use file::{AddressBook, AllowFile, ConditionFile, GasFile, Number, PolicyFile, Role, SpendFile};
+pub use file::{
+    AddressBook, AllowFile, ConditionFile, DISPATCHERS, GasFile, Number, PolicyFile, Role, SpendFile,
+    dispatcher,
+};
 pub use policy::{
     APPROVE, ASSET_SELECTORS, ArgType, Condition, DAY, ETH_SEND, Gas, MAX_ALLOWANCE, MAX_ARG_WORDS,
     MAX_CONDITIONS, MAX_GAS_BUDGET, MAX_ONE_OF, MAX_OPS, MAX_PERMISSIONS, MAX_SPEND_LIMITS, MAX_TIME,

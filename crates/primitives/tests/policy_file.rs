@@ -2,7 +2,9 @@
 //! permissions; the on-chain encoding round-trips.
 
 use alloy::primitives::{Address, I256, U256, address};
-use sak_primitives::{AddressBook, ArgType, Error, Gas, NATIVE, Op, Policy, PolicyFile, Problem, TRANSFER};
+use sak_primitives::{
+    AddressBook, ArgType, DISPATCHERS, Error, Gas, NATIVE, Op, Policy, PolicyFile, Problem, TRANSFER,
+};
 
 const USD: Address = address!("0x00000000000000000000000000000000000a11ce");
 const ROUTER: Address = address!("0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D");
@@ -157,6 +159,32 @@ fn conditions_read_their_argument_as_its_abi_type() {
          conditions = [{{ arg = 0, op = \"eq-account\" }}]\n"
     ));
     assert_eq!(at, "allow[0].conditions[0].op");
+}
+
+#[test]
+fn generic_dispatchers_need_the_owners_explicit_word() {
+    for (i, signature) in DISPATCHERS.iter().enumerate() {
+        let entry = |how: &str| format!("{GAS}[[allow]]\ntarget = \"router\"\n{how}\n");
+        let (path, problem) = refused(&entry(&format!("function = \"{signature}\"")));
+        assert_eq!(
+            (path.as_str(), &problem),
+            ("allow[0]", &Problem::Dispatcher { function: (*signature).into() })
+        );
+        // By bare selector as well.
+        let selector = alloy::json_abi::Function::parse(signature).unwrap().selector();
+        let (_, problem) = refused(&entry(&format!("selector = \"{selector}\"")));
+        assert!(matches!(problem, Problem::Dispatcher { .. }), "{i}: {problem:?}");
+        let policy =
+            resolve(&format!("dispatchers = true\n{}", entry(&format!("function = \"{signature}\""))))
+                .unwrap();
+        assert_eq!(policy.permissions[0].selector, selector);
+    }
+    // The ERC-4626 deposit and ordinary swaps are not dispatchers.
+    for signature in
+        ["deposit(uint256,address)", "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"]
+    {
+        resolve(&format!("{GAS}[[allow]]\ntarget = \"router\"\nfunction = \"{signature}\"\n")).unwrap();
+    }
 }
 
 #[test]

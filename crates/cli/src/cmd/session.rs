@@ -104,6 +104,10 @@ pub(crate) struct GrantArgs {
     /// Print the resolved policy and stop: nothing is sent.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Permit generic dispatchers (multicall, Universal Router execute, aggregate, ERC-4626
+    /// withdraw/redeem) in --allow or the policy file: every route behind one is permitted.
+    #[arg(long)]
+    pub(crate) allow_dispatchers: bool,
 }
 
 pub(crate) async fn run(command: SessionCommand, ctx: &Ctx) -> eyre::Result<()> {
@@ -151,6 +155,7 @@ pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<Polic
             .into());
         }
     }
+    file.dispatchers |= args.allow_dispatchers;
     file.recipients.extend(args.recipient.iter().cloned());
     for allow in &args.allow {
         let (target, function) = allow.split_once(':').ok_or_else(|| {
@@ -267,6 +272,9 @@ struct Granted {
     transaction: Option<B256>,
     dry_run: bool,
     policy: Policy,
+    /// What the owner chose that weakens a protection (generic dispatchers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
@@ -277,6 +285,22 @@ async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
     let file = policy_file(&args, &chain)?;
     let now = chain_time(&chain).await?;
     let policy = file.resolve(&chain.contracts.address_book(), now).wrap_err("the session's policy")?;
+    let warnings: Vec<String> = policy
+        .permissions
+        .iter()
+        .filter_map(|p| {
+            sak_primitives::dispatcher(p.selector).map(|f| {
+                format!(
+                    "the session may call the generic dispatcher {f} on {}: every call or move it can \
+                     route is permitted too (only the caps still bound what leaves the account)",
+                    p.target
+                )
+            })
+        })
+        .collect();
+    for w in &warnings {
+        output::warn(w);
+    }
     let mut out = Granted {
         network: ctx.network_name.clone(),
         chain_id: chain.chain_id,
@@ -287,6 +311,7 @@ async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
         transaction: None,
         dry_run: args.dry_run,
         policy,
+        warnings,
     };
     if !args.dry_run {
         let (id, tx, block) = send_grant(ctx, &chain, account.address, &out.policy, key).await?;
