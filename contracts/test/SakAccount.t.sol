@@ -6,6 +6,7 @@ import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.s
 import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {Account as OZAccount} from "@openzeppelin/contracts/account/Account.sol";
 import {SakAccount} from "../src/SakAccount.sol";
+import {SakAccountBase} from "../src/SakAccountBase.sol";
 import {SakAccountFactory} from "../src/SakAccountFactory.sol";
 
 /// @notice The owner path, the factory and initialisation.
@@ -50,6 +51,89 @@ contract SakAccountTest is SakTest {
         vm.prank(caller);
         vm.expectRevert(abi.encodeWithSelector(OZAccount.AccountUnauthorized.selector, caller));
         account.execute(BATCH_MODE, abi.encode(transferCall(alice, 1)));
+    }
+
+    // Owner transfer (two steps)
+
+    event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+
+    function test_transferOwnership_takesEffectOnlyWhenAccepted() public {
+        (address next, uint256 nextKey) = makeAddrAndKey("next owner");
+        uint32 id = grant(agentSession());
+        vm.expectEmit(address(account));
+        emit OwnershipTransferStarted(owner, next);
+        vm.prank(owner);
+        account.transferOwnership(next);
+        assertEq(account.pendingOwner(), next);
+        assertEq(account.owner(), owner, "nothing changes before acceptance");
+
+        vm.expectEmit(address(account));
+        emit OwnershipTransferred(owner, next);
+        vm.prank(next);
+        account.acceptOwnership();
+        assertEq(account.owner(), next);
+        assertEq(account.pendingOwner(), address(0));
+
+        // The old key is nobody now: its calls and its signed operations fail.
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(SakAccountBase.NotOwner.selector, owner));
+        account.revokeSession(id);
+        PackedUserOperation memory op = userOp(executeData(transferCall(alice, 1)));
+        signOwner(op);
+        assertTrue(sigFailed(validate(op)), "the old owner's signature");
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(nextKey, entryPoint.getUserOpHash(op));
+        op.signature = abi.encodePacked(r, s, v);
+        assertFalse(sigFailed(validate(op)), "the new owner's signature");
+        // Sessions belong to the account: still live, and the new owner manages them.
+        assertTrue(account.getSession(id).active);
+        vm.prank(next);
+        account.revokeSession(id);
+        assertFalse(account.getSession(id).active);
+    }
+
+    function test_transferOwnership_throughAnOwnerOperation() public {
+        address next = makeAddr("next owner");
+        Execution[] memory calls = new Execution[](1);
+        calls[0] = Execution(address(account), 0, abi.encodeCall(account.transferOwnership, (next)));
+        PackedUserOperation memory op = userOp(executeData(calls));
+        signOwner(op);
+        submit(op);
+        assertEq(account.pendingOwner(), next);
+    }
+
+    function test_transferOwnership_reverts_toTheAccountItself() public {
+        vm.prank(owner);
+        vm.expectRevert(SakAccount.InvalidOwner.selector);
+        account.transferOwnership(address(account));
+    }
+
+    function testFuzz_transferOwnership_reverts_whenCallerIsNotTheOwner(address caller) public {
+        vm.assume(caller != owner && caller != address(account));
+        vm.prank(caller);
+        vm.expectRevert(abi.encodeWithSelector(SakAccountBase.NotOwner.selector, caller));
+        account.transferOwnership(caller);
+    }
+
+    function testFuzz_acceptOwnership_reverts_forAnyoneButTheProposedOwner(address caller) public {
+        address next = makeAddr("next owner");
+        vm.assume(caller != next);
+        // Nothing proposed: nobody, not even address(0)'s caller, can accept.
+        vm.prank(caller);
+        vm.expectRevert(abi.encodeWithSelector(SakAccountBase.NotOwner.selector, caller));
+        account.acceptOwnership();
+        vm.prank(owner);
+        account.transferOwnership(next);
+        vm.prank(caller);
+        vm.expectRevert(abi.encodeWithSelector(SakAccountBase.NotOwner.selector, caller));
+        account.acceptOwnership();
+        // Withdrawn: the proposed owner cannot accept any more.
+        vm.prank(owner);
+        account.transferOwnership(address(0));
+        vm.prank(next);
+        vm.expectRevert(abi.encodeWithSelector(SakAccountBase.NotOwner.selector, next));
+        account.acceptOwnership();
+        assertEq(account.owner(), owner);
     }
 
     function test_factory_deploysAtCounterfactualAddress_andIsIdempotent() public {

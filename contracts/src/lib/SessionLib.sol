@@ -80,6 +80,8 @@ library SessionLib {
         /// @dev The direct path's next nonce, one lane per session: no session can void
         ///      another's signed batches.
         mapping(bytes32 sessionKey => mapping(address account => uint256)) directNonces;
+        /// @dev The smart-account form's proposed next owner (two-step transfer).
+        mapping(address account => address) pendingOwners;
     }
 
     struct SessionRecord {

@@ -238,3 +238,44 @@ fn without_password(home: &Home, args: &[&str]) -> common::Run {
     cmd.env_remove("SAK_PASSWORD");
     common::Run::from_output(cmd.output().unwrap())
 }
+
+#[test]
+fn ownership_moves_to_another_home_in_two_steps_and_sessions_stay() {
+    let a = Home::with_node();
+    let account = a.owner_and_account("smart");
+    let id = a.trader_session("bot");
+    let old_owner = a.json(&["owner", "show"])["address"].as_str().unwrap().to_owned();
+
+    // A second home on the same chain, with an owner key of its own.
+    let b = Home::new();
+    let url = a.rpc_url.clone().unwrap();
+    b.sak(&["init", "--network", "shared", "--rpc-url", &url, "--chain-id", "31337"]).ok();
+    b.sak(&["owner", "new"]).ok();
+    let new_owner = b.json(&["owner", "show"])["address"].as_str().unwrap().to_owned();
+    a.sak(&["node", "fund", &new_owner, "--eth", "1"]).ok();
+
+    // Not proposed yet: refused, nothing changes.
+    let early = b.sak(&["account", "accept-ownership", "--account", &account]).fails(1);
+    assert!(early.stderr.contains("transfer-ownership"), "{}", early.stderr);
+    let proposed = a.json(&["account", "transfer-ownership", "--to", &new_owner]);
+    assert_eq!(proposed["pending_owner"].as_str().unwrap().to_lowercase(), new_owner.to_lowercase());
+    assert_eq!(proposed["owner"].as_str().unwrap(), old_owner);
+    // Still the old owner's: it can grant.
+    a.sak(&["key", "new", "--name", "bot2"]).ok();
+    a.sak(&["session", "grant", "--key", "bot2", "--role", "viewer", "--expires", "1d"]).ok();
+
+    let accepted = b.json(&["account", "accept-ownership", "--account", &account]);
+    assert_eq!(accepted["owner"].as_str().unwrap(), new_owner);
+    assert_eq!(b.json(&["account", "show"])["address"].as_str().unwrap(), account);
+
+    // The old owner is refused by the account; the session it granted still works.
+    let refused =
+        a.sak(&["session", "grant", "--key", "bot2", "--role", "viewer", "--expires", "1d"]).fails(1);
+    assert!(refused.stderr.contains("NotOwner"), "{}", refused.stderr);
+    a.swap(&id.to_string(), "10", &[]).ok();
+    // A delegated EOA cannot hand its key over.
+    let c = Home::with_node();
+    c.owner_and_account("7702");
+    let eoa = c.sak(&["account", "transfer-ownership", "--to", &new_owner]).fails(1);
+    assert!(eoa.stderr.contains("delegated EOA"), "{}", eoa.stderr);
+}

@@ -1,5 +1,7 @@
-//! `sak account create|show`: the owner's account on the network.
+//! `sak account create|show|transfer-ownership|accept-ownership`: the owner's account on the
+//! network.
 
+use super::session::owner_call_error;
 use crate::{
     ctx::{Chain, Ctx},
     output::{self, Hinted},
@@ -11,7 +13,7 @@ use alloy::{
 };
 use clap::{Args, Subcommand};
 use eyre::WrapErr;
-use sak_contracts::{MockERC20, SakAccountFactory};
+use sak_contracts::{MockERC20, SakAccount, SakAccountFactory};
 use sak_userop::eip7702;
 use serde::Serialize;
 
@@ -27,6 +29,39 @@ pub(crate) enum AccountCommand {
     /// The account: address, kind, code, balances, sessions granted from here.
     #[command(after_help = "Examples:\n  sak account show\n  sak account show --json")]
     Show,
+    /// Propose a new owner for this home's smart account (step 1 of 2): nothing changes until
+    /// the new owner accepts. Sessions stay; `--to 0x0…0` withdraws a proposal.
+    #[command(after_help = "Examples:\n  sak account transfer-ownership --to 0xNewOwner\n  \
+                            sak account transfer-ownership --to 0x0000000000000000000000000000000000000000")]
+    TransferOwnership(TransferArgs),
+    /// Accept a smart account proposed to this home's owner key (step 2 of 2): it becomes this
+    /// home's account.
+    #[command(after_help = "Examples:\n  sak account accept-ownership --account 0xAccount")]
+    AcceptOwnership(AcceptArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TransferArgs {
+    /// The proposed owner's address.
+    #[arg(long, value_name = "ADDR")]
+    to: Address,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AcceptArgs {
+    /// The smart account whose ownership was proposed to this home's owner.
+    #[arg(long, value_name = "ADDR")]
+    account: Address,
+}
+
+/// What `sak account transfer-ownership|accept-ownership` print. Field names are part of the
+/// `--json` interface.
+#[derive(Debug, Serialize)]
+struct Ownership {
+    account: Address,
+    owner: Address,
+    pending_owner: Address,
+    transaction: B256,
 }
 
 #[derive(Debug, Args)]
@@ -70,7 +105,124 @@ pub(crate) async fn run(command: AccountCommand, ctx: &Ctx) -> eyre::Result<()> 
     match command {
         AccountCommand::Create(args) => create(args, ctx).await,
         AccountCommand::Show => show(ctx).await,
+        AccountCommand::TransferOwnership(args) => transfer_ownership(args, ctx).await,
+        AccountCommand::AcceptOwnership(args) => accept_ownership(args, ctx).await,
     }
+}
+
+async fn transfer_ownership(args: TransferArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let record = ctx.account(chain.chain_id)?;
+    if record.kind != AccountKind::Smart {
+        return Err(Hinted::refused(
+            format!(
+                "{} is a delegated EOA: its owner is its own key, which cannot change hands",
+                record.address
+            ),
+            "move the funds to an account of the new owner instead",
+        )
+        .into());
+    }
+    let account = SakAccount::new(record.address, &chain.provider);
+    let owner = account.owner().call().await.wrap_err("SakAccount.owner")?;
+    let me = ctx.owner_address()?;
+    if owner != me {
+        return Err(Hinted::refused(
+            format!("the account {} is owned by {owner}, not by this home's owner {me}", record.address),
+            "run this in the owner's home (`sak account show` there)",
+        )
+        .into());
+    }
+    let key = ctx.owner_key()?;
+    let wallet = ctx.wallet_provider(&chain, key.signer())?;
+    output::progress(&ctx.global, "the owner signs transferOwnership…");
+    let pending = SakAccount::new(record.address, &wallet)
+        .transferOwnership(args.to)
+        .send()
+        .await
+        .map_err(|e| owner_call_error(e, "transferOwnership"))?;
+    let receipt = super::session_ops::mined(ctx, pending, "transferOwnership").await?;
+    let out = Ownership {
+        account: record.address,
+        owner,
+        pending_owner: args.to,
+        transaction: receipt.transaction_hash,
+    };
+    output::emit(&ctx.global, &out, || {
+        if args.to.is_zero() {
+            format!("withdrew the ownership proposal of {}: {owner} stays the owner", out.account)
+        } else {
+            format!(
+                "proposed {} as the owner of {}; {owner} stays the owner until it accepts, in its own home:\n  \
+                 sak account accept-ownership --account {}",
+                args.to, out.account, out.account
+            )
+        }
+    })
+}
+
+async fn accept_ownership(args: AcceptArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let me = ctx.owner_address()?;
+    let account = SakAccount::new(args.account, &chain.provider);
+    let proposed = account.pendingOwner().call().await.map_err(|e| {
+        Hinted::new(
+            format!("{} does not answer as a sak smart account: {e}", args.account),
+            "check the address (and the network: --network)",
+        )
+    })?;
+    if proposed != me {
+        return Err(Hinted::refused(
+            format!(
+                "the account {} proposes {proposed} as its owner, not this home's owner {me}",
+                args.account
+            ),
+            "the current owner runs `sak account transfer-ownership --to <this home's owner>` first",
+        )
+        .into());
+    }
+    let previous = account.owner().call().await.wrap_err("SakAccount.owner")?;
+    require_gas_money(&chain, ctx, me).await?;
+    let key = ctx.owner_key()?;
+    let wallet = ctx.wallet_provider(&chain, key.signer())?;
+    output::progress(&ctx.global, "this home's owner accepts the ownership…");
+    let pending = SakAccount::new(args.account, &wallet)
+        .acceptOwnership()
+        .send()
+        .await
+        .map_err(|e| owner_call_error(e, "acceptOwnership"))?;
+    let receipt = super::session_ops::mined(ctx, pending, "acceptOwnership").await?;
+    let record = AccountRecord {
+        kind: AccountKind::Smart,
+        address: args.account,
+        owner: me,
+        chain_id: chain.chain_id,
+        salt: None,
+    };
+    adopt(ctx, &record)?;
+    let out = Ownership {
+        account: args.account,
+        owner: me,
+        pending_owner: Address::ZERO,
+        transaction: receipt.transaction_hash,
+    };
+    output::emit(&ctx.global, &out, || {
+        format!("{me} now owns {} (was {previous}); it is this home's account", out.account)
+    })
+}
+
+/// Makes `record` this home's account on its network; sessions granted from here for another
+/// account (or a restarted chain) are forgotten.
+fn adopt(ctx: &Ctx, record: &AccountRecord) -> eyre::Result<()> {
+    State::update(&ctx.paths.state(), |s| {
+        let net = s.networks.entry(ctx.network_name.clone()).or_default();
+        if net.account.as_ref().is_some_and(|a| a.address != record.address || a.chain_id != record.chain_id)
+        {
+            net.sessions.retain(|r| r.account == record.address && r.chain_id == record.chain_id);
+        }
+        net.account = Some(record.clone());
+    })?;
+    Ok(())
 }
 
 async fn require_code(chain: &Chain, address: Address, what: &str) -> eyre::Result<()> {
@@ -176,14 +328,7 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
         }
     };
     let record = AccountRecord { kind: args.kind, address, owner, chain_id: chain.chain_id, salt };
-    State::update(&ctx.paths.state(), |s| {
-        let net = s.networks.entry(ctx.network_name.clone()).or_default();
-        if net.account.as_ref().is_some_and(|a| a.address != address || a.chain_id != chain.chain_id) {
-            // Another account (or the same name on a restarted chain): its sessions are gone.
-            net.sessions.retain(|r| r.account == address && r.chain_id == chain.chain_id);
-        }
-        net.account = Some(record.clone());
-    })?;
+    adopt(ctx, &record)?;
     let info = info(ctx, &chain, &record, created, transaction).await?;
     output::emit(&ctx.global, &info, || human(&info))
 }
