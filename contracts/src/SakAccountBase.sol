@@ -140,9 +140,7 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
     function directNonce(uint32 id) external view returns (uint256) {
         SessionLib.Layout storage l = SessionLib.layout();
         return
-            l.directNonces[
-                SessionLib.sessionKey(l.accounts[address(this)].epoch, id)
-            ][address(this)];
+            l.directNonces[SessionLib.sessionKey(l.accounts[address(this)].salt, id)][address(this)];
     }
 
     /// @notice Executes a batch signed by session `id`, submitted by anyone (a relayer, who pays
@@ -165,7 +163,7 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
         if (block.timestamp > deadline) revert DeadlinePassed(deadline);
         SessionLib.Layout storage l = SessionLib.layout();
         mapping(address => uint256) storage lane =
-            l.directNonces[SessionLib.sessionKey(l.accounts[address(this)].epoch, id)];
+            l.directNonces[SessionLib.sessionKey(l.accounts[address(this)].salt, id)];
         uint256 expected = lane[address(this)];
         if (nonce != expected) revert InvalidNonce(expected, nonce);
         lane[address(this)] = expected + 1; // checked: reverts rather than wrap to a used nonce

@@ -47,12 +47,17 @@ contract SessionKeyValidator is IERC7579Validator {
     }
 
     /// @inheritdoc IERC7579Module
-    /// @dev Nothing to set up; sessions are granted afterwards by the account.
-    function onInstall(bytes calldata) external {}
+    /// @dev Starts the account under a fresh revocation salt, so no session from an earlier
+    ///      installation comes back, even when that one was removed by a path that skipped
+    ///      {onUninstall} (a forced uninstall, or another account implementation). Sessions are
+    ///      granted afterwards by the account.
+    function onInstall(bytes calldata) external {
+        SessionLib.layout().revokeAll(msg.sender);
+    }
 
     /// @inheritdoc IERC7579Module
-    /// @dev Revokes every session of the account at once (an epoch bump: O(1) whatever their
-    ///      number), so re-installing never brings an old session back.
+    /// @dev Revokes every session of the account at once (a fresh salt: O(1) whatever their
+    ///      number).
     function onUninstall(bytes calldata) external {
         SessionLib.layout().revokeAll(msg.sender);
     }

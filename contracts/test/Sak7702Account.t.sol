@@ -2,12 +2,13 @@
 pragma solidity ^0.8.28;
 
 import {SakTest} from "./utils/SakTest.sol";
-import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {Sak7702Account} from "../src/Sak7702Account.sol";
 import {SakAccountBase} from "../src/SakAccountBase.sol";
 import {SakAccount} from "../src/SakAccount.sol";
 import {Target} from "./mocks/MockTarget.sol";
+import {Vm} from "forge-std/Vm.sol";
 
 /// @notice A delegate that scribbles over the low slots and other vendors' ERC-7201 roots, as
 ///         another wallet's 7702 implementation might.
@@ -27,6 +28,74 @@ contract ScribblingDelegate {
                     sstore(slot, not(0))
                 }
             }
+        }
+    }
+}
+
+/// @notice A hostile earlier delegate: it knows sak's storage layout and plants everything a
+///         session needs (records, caps, direct nonces) under the account's current salt and
+///         every salt it can foresee, and sets the salt and the id counter to their maximum.
+contract PlantingDelegate {
+    /// @dev SessionLib's ERC-7201 root (`sak.storage.Sessions`) and its mappings' offsets.
+    uint256 internal constant ROOT =
+        0x6c24668be91564ec2123909ef66a85197a1bdc434ed464f6f97821436f5a1500;
+    uint256 internal constant SESSIONS = 1;
+    uint256 internal constant TOKENS = 3;
+    uint256 internal constant DIRECT_NONCES = 8;
+
+    function plant(address signer, address token) external {
+        uint64 salt = type(uint64).max;
+        // owner 0 ‖ salt ‖ next id: revoking by `++epoch`, or granting by `++nextId`, overflows.
+        _store(
+            keccak256(abi.encode(address(this), ROOT)),
+            bytes32((uint256(type(uint32).max) << 224) | (uint256(salt) << 160))
+        );
+        uint64[4] memory salts;
+        salts[0] = salt;
+        unchecked {
+            salts[1] = salt + 1; // the next "epoch", wrapped
+        }
+        // What a revoke-all in this very block would draw.
+        salts[2] = uint64(
+            uint256(
+                keccak256(
+                    abi.encode(salt, address(this), blockhash(block.number - 1), block.prevrandao)
+                )
+            )
+        );
+        salts[3] = uint64(uint256(keccak256(abi.encode(salt, address(this)))));
+        for (uint256 i; i < salts.length; ++i) {
+            for (uint32 id = 1; id <= 3; ++id) {
+                bytes32 sKey = keccak256(abi.encode(salts[i], id));
+                // signer ‖ validAfter 0 ‖ validUntil max ‖ flags: gas unlimited.
+                _store(
+                    _slot(sKey, SESSIONS),
+                    bytes32(
+                        uint256(uint160(signer)) | (uint256(type(uint40).max) << 200)
+                            | (uint256(1) << 240)
+                    )
+                );
+                // allowance max ‖ spent 0 ‖ window 0 ‖ period 1 day ‖ exists | transfer.
+                _store(
+                    _slot(keccak256(abi.encode(sKey, token)), TOKENS),
+                    bytes32(
+                        uint256(type(uint96).max) | (uint256(86_400) << 216) | (uint256(3) << 248)
+                    )
+                );
+                _store(_slot(sKey, DIRECT_NONCES), bytes32(type(uint256).max));
+            }
+        }
+    }
+
+    /// @dev The slot of `mapping(bytes32 => mapping(address => ..))` at ROOT + offset, for
+    ///      this account.
+    function _slot(bytes32 key, uint256 offset) internal view returns (bytes32) {
+        return keccak256(abi.encode(address(this), keccak256(abi.encode(key, ROOT + offset))));
+    }
+
+    function _store(bytes32 slot, bytes32 value) internal {
+        assembly {
+            sstore(slot, value)
         }
     }
 }
@@ -157,6 +226,127 @@ contract Sak7702AccountTest is SakTest {
         vm.signAndAttachDelegation(address(implementation), ownerKey);
         assertEq(eoa.owner(), owner);
         assertTrue(sigFailed(validate(op)), "the op hash binds the delegate");
+    }
+
+    /// @dev Delegates away to a hostile delegate that plants sessions for `attacker`, then,
+    ///      in a later block, back: what sak's re-delegation does in one type-4 transaction
+    ///      (the authorization, then the EOA's own call of revokeAllSessions).
+    function redelegateAfterPlanting(address attacker, bool revoke) internal {
+        PlantingDelegate hostile = new PlantingDelegate();
+        vm.signAndAttachDelegation(address(hostile), ownerKey);
+        PlantingDelegate(owner).plant(attacker, address(usd));
+        vm.roll(block.number + 1);
+        vm.prevrandao(keccak256("the next block"));
+        vm.signAndAttachDelegation(address(implementation), ownerKey);
+        if (revoke) {
+            vm.prank(owner, owner);
+            eoa.revokeAllSessions();
+        }
+    }
+
+    function test_plantedSessions_liveUntilTheOwnerRevokes_soSakRevokesInTheSameTransaction()
+        public
+    {
+        (address attacker, uint256 attackerKey) = makeAddrAndKey("attacker");
+        redelegateAfterPlanting(attacker, false);
+        // Re-delegation outside sak: the planted session is live (documented; `sak doctor`
+        // flags it). Revoking must work whatever the storage holds.
+        assertTrue(eoa.getSession(1).active, "planted under the current salt");
+        vm.prank(owner, owner);
+        eoa.revokeAllSessions();
+        for (uint32 id = 1; id <= 3; ++id) {
+            assertFalse(eoa.getSession(id).active, "planted sessions are out of reach");
+            assertEq(eoa.directNonce(id), 0, "planted direct nonces too");
+            assertEq(eoa.getSpend(id, address(usd)).allowance, 0, "and planted caps");
+        }
+        PackedUserOperation memory op = delegatedOp(executeData(transferCall(attacker, 1e6)));
+        signSessionWith(op, 1, now_(), attackerKey);
+        bytes32 hash = entryPoint.getUserOpHash(op);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ISakSessions.SessionNotActive.selector, uint32(1)));
+        eoa.validateUserOp(op, hash, 0);
+    }
+
+    function test_afterHostileStorage_revokeAndGrantWork_andNewSessionsStartClean() public {
+        (address attacker, uint256 attackerKey) = makeAddrAndKey("attacker");
+        redelegateAfterPlanting(attacker, true);
+        vm.prank(owner, owner);
+        eoa.revokeAllSessions(); // again: no overflow, whatever was planted
+        vm.prank(owner, owner);
+        uint32 id = eoa.grantSession(usdSession(100e6));
+        assertEq(id, 1, "a planted id counter restarts under the new salt");
+        assertEq(eoa.getSession(id).signer, agent);
+        assertEq(eoa.directNonce(id), 0);
+        // The attacker's key signs nothing for the new session 1.
+        PackedUserOperation memory op = delegatedOp(executeData(transferCall(attacker, 1e6)));
+        signSessionWith(op, id, now_(), attackerKey);
+        vm.expectRevert(
+            abi.encodeWithSelector(IEntryPoint.FailedOp.selector, 0, "AA24 signature error")
+        );
+        submit(op);
+        // The owner's session has exactly its own cap, no planted one.
+        op = delegatedOp(executeData(transferCall(alice, 60e6)));
+        signSession(op, id, now_());
+        submit(op);
+        op = delegatedOp(executeData(transferCall(alice, 60e6)));
+        signSession(op, id, now_());
+        expectValidationRevert(
+            abi.encodeWithSelector(ISakSessions.SpendCapExceeded.selector, address(usd), 60e6, 40e6)
+        );
+        submit(op);
+    }
+
+    function test_recordUnderAnIdNeverIssued_neverActs() public {
+        (address attacker, uint256 attackerKey) = makeAddrAndKey("attacker");
+        vm.prank(owner, owner);
+        uint32 issued = eoa.grantSession(usdSession(100e6));
+        // Another delegate's write under the current salt, at the next id the account has not
+        // issued yet: the signer slot of sessions[keccak(salt, 2)][eoa].
+        bytes32 root = 0x6c24668be91564ec2123909ef66a85197a1bdc434ed464f6f97821436f5a1500;
+        uint64 salt = uint64(uint256(vm.load(owner, keccak256(abi.encode(owner, root)))) >> 160);
+        bytes32 sKey = keccak256(abi.encode(salt, uint32(issued + 1)));
+        bytes32 slot = keccak256(abi.encode(owner, keccak256(abi.encode(sKey, uint256(root) + 1))));
+        vm.store(
+            owner, slot, bytes32(uint256(uint160(attacker)) | (uint256(type(uint40).max) << 200))
+        );
+        assertFalse(eoa.getSession(issued + 1).active, "not an issued id");
+        PackedUserOperation memory op = delegatedOp(executeData(transferCall(attacker, 1)));
+        signSessionWith(op, issued + 1, now_(), attackerKey);
+        bytes32 hash = entryPoint.getUserOpHash(op);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(
+            abi.encodeWithSelector(ISakSessions.SessionNotActive.selector, uint32(issued + 1))
+        );
+        eoa.validateUserOp(op, hash, 0);
+    }
+
+    function testFuzz_revokeAll_drawsAFreshSaltEachTime(bytes32 randao, uint8 blocks) public {
+        vm.prank(owner, owner);
+        uint32 id = eoa.grantSession(usdSession(100e6));
+        uint256 snapshot = vm.snapshotState();
+        vm.roll(block.number + blocks);
+        vm.prevrandao(randao);
+        vm.recordLogs();
+        vm.startPrank(owner, owner);
+        eoa.revokeAllSessions();
+        eoa.revokeAllSessions(); // twice in one block: still two different salts
+        vm.stopPrank();
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(logs.length, 2);
+        uint64 first = abi.decode(logs[0].data, (uint64));
+        uint64 second = abi.decode(logs[1].data, (uint64));
+        assertTrue(first != second && first != 0 && second != 0, "fresh salts");
+        assertFalse(eoa.getSession(id).active);
+        // From the same stored state, a revoke in another block draws another salt: storage
+        // alone does not tell what the next salt will be.
+        vm.revertToState(snapshot);
+        vm.roll(block.number + uint256(blocks) + 1);
+        vm.prevrandao(keccak256(abi.encode(randao)));
+        vm.recordLogs();
+        vm.prank(owner, owner);
+        eoa.revokeAllSessions();
+        logs = vm.getRecordedLogs();
+        assertTrue(abi.decode(logs[0].data, (uint64)) != first, "the block decides the salt");
     }
 
     function test_revokeAll_endsSessions_acrossRedelegation() public {

@@ -127,7 +127,7 @@ contract SessionGasTest is SakTest {
         assertEq(u.opsUsed, 3, "operations count over the whole session");
         vm.prank(owner);
         account.revokeAllSessions();
-        assertEq(account.getUsage(id).opsUsed, 0, "another epoch: nothing is read");
+        assertEq(account.getUsage(id).opsUsed, 0, "another salt: nothing is read");
     }
 
     function test_handleOps_gasBudget_resetsInTheNextGasPeriod() public {

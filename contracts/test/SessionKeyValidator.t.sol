@@ -214,6 +214,20 @@ contract SessionKeyValidatorTest is SakTest {
         assertFalse(module.getSession(address(modular), id).active);
     }
 
+    function test_install_endsSessionsLeftByAnUninstallThatSkippedOnUninstall() public {
+        // An account that drops the module without calling onUninstall (a forced removal, or
+        // another implementation) and installs it again: the install starts a fresh salt.
+        assertTrue(module.getSession(address(modular), id).active);
+        vm.prank(address(modular));
+        module.onInstall("");
+        assertFalse(module.getSession(address(modular), id).active);
+        PackedUserOperation memory op = moduleOp(modular, transferCall(alice, 1e6));
+        bytes32 hash = entryPoint.getUserOpHash(op);
+        vm.prank(address(modular));
+        vm.expectRevert(abi.encodeWithSelector(ISakSessions.SessionNotActive.selector, id));
+        module.validateUserOp(op, hash);
+    }
+
     // -------------------------------------------------------------------------------------
     // The adapter, per account
     // -------------------------------------------------------------------------------------

@@ -317,7 +317,7 @@ contract SessionLifecycleTest is SakTest {
         assertEq(usd.balanceOf(alice), 200e6);
     }
 
-    function test_revokeSession_reverts_forAnIdOfAnEarlierEpoch() public {
+    function test_revokeSession_reverts_forAnIdOfAnEarlierSalt() public {
         uint32 id = grant(usdSession(100e6));
         revokeAll();
         vm.prank(owner);
@@ -325,13 +325,24 @@ contract SessionLifecycleTest is SakTest {
         account.revokeSession(id);
     }
 
-    function test_revokeAllSessions_emitsTheNewEpoch() public {
+    function test_revokeAllSessions_emitsTheNewSalt_drawnFromTheBlock() public {
+        bytes32 root = keccak256(abi.encode(uint256(keccak256("sak.storage.Sessions")) - 1))
+            & ~bytes32(uint256(0xff));
+        bytes32 slot = keccak256(abi.encode(address(account), root));
+        uint64 salt = uint64(uint256(vm.load(address(account), slot)) >> 160);
+        uint64 expected = uint64(
+            uint256(
+                keccak256(
+                    abi.encode(
+                        salt, address(account), blockhash(block.number - 1), block.prevrandao
+                    )
+                )
+            )
+        );
         vm.expectEmit(false, false, false, true, address(account));
-        emit ISakSessions.AllSessionsRevoked(1);
+        emit ISakSessions.AllSessionsRevoked(expected);
         revokeAll();
-        vm.expectEmit(false, false, false, true, address(account));
-        emit ISakSessions.AllSessionsRevoked(2);
-        revokeAll();
+        assertEq(uint64(uint256(vm.load(address(account), slot)) >> 160), expected, "stored");
     }
 
     function test_revokeAllSessions_costsTheSame_forAnyNumberOfSessions() public {
@@ -347,7 +358,7 @@ contract SessionLifecycleTest is SakTest {
         before = gasleft();
         account.revokeAllSessions();
         uint256 withForty = before - gasleft();
-        assertApproxEqAbs(withForty, withOne, 50, "O(1): an epoch bump");
+        assertApproxEqAbs(withForty, withOne, 50, "O(1): a fresh salt");
         assertLt(withOne, 15_000);
     }
 
@@ -380,7 +391,7 @@ contract SessionLifecycleTest is SakTest {
         assertTrue(account.getSession(next).active);
         revokeAll();
         assertFalse(account.getSession(next).active);
-        assertEq(account.getSpend(next, address(usd)).allowance, 0, "spend state is per epoch");
+        assertEq(account.getSpend(next, address(usd)).allowance, 0, "spend state is per salt");
     }
 
     function test_getSession_isActiveUntilValidUntil_andInactiveOneSecondLater() public {
@@ -420,8 +431,8 @@ contract SessionLifecycleTest is SakTest {
         uint256 word =
             uint256(vm.load(address(account), keccak256(abi.encode(address(account), root))));
         assertEq(address(uint160(word)), owner, "owner");
-        assertEq(uint32(word >> 160), 1, "epoch");
-        assertEq(uint32(word >> 192), id, "next id");
+        assertTrue(uint64(word >> 160) != 0, "salt");
+        assertEq(uint32(word >> 224), id, "next id");
         for (uint256 slot; slot < 4; ++slot) {
             assertEq(vm.load(address(account), bytes32(slot)), bytes32(0), "no low-slot state");
         }

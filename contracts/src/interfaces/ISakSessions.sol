@@ -20,7 +20,7 @@ pragma solidity ^0.8.28;
 /// - having its operations sponsored only by `paymaster` (address(0) = by none);
 /// - at most `maxOps` operations in total (0 = unlimited).
 /// Periods are fixed windows aligned to `validAfter`; unused allowance does not carry over. The
-/// owner can revoke one session or all at once (an epoch bump, O(1)).
+/// owner can revoke one session or all at once (a fresh salt, O(1)).
 interface ISakSessions {
     /// @notice How an argument is compared. `EqAccount` needs no value: the argument must be
     ///         the account's own address (for example a swap's recipient).
@@ -120,7 +120,9 @@ interface ISakSessions {
 
     event SessionGranted(uint32 indexed id, address indexed signer, SessionConfig config);
     event SessionRevoked(uint32 indexed id);
-    event AllSessionsRevoked(uint32 newEpoch);
+    /// @param salt The account's new revocation salt (every record keyed under the old one is
+    ///        out of reach).
+    event AllSessionsRevoked(uint64 salt);
     event SessionKeyRotated(uint32 indexed id, address indexed signer);
 
     // Configuration errors (grant).
@@ -188,12 +190,12 @@ interface ISakSessions {
     ///         `transfer` goes.
     function sessionAdapter() external view returns (address);
 
-    /// @notice The stored state of session `id` under the current epoch.
+    /// @notice The stored state of session `id` under the current salt.
     function getSession(uint32 id) external view returns (SessionView memory);
 
     /// @notice The stored spend state of session `id` for `token` (address(0) = native ETH).
     function getSpend(uint32 id, address token) external view returns (SpendView memory);
 
-    /// @notice The gas and operation counters of session `id` under the current epoch.
+    /// @notice The gas and operation counters of session `id` under the current salt.
     function getUsage(uint32 id) external view returns (UsageView memory);
 }

@@ -39,7 +39,8 @@ import {
 /// (charge-on-failure, the safe side).
 ///
 /// Storage: one ERC-7201 namespace; every record is one slot, keyed by a hash that includes the
-/// revocation epoch, so revoking all sessions is one write.
+/// account's revocation salt, so revoking all sessions is one write: a fresh salt, drawn from
+/// the block, that no earlier code could predict (see {revokeAll}).
 library SessionLib {
     /// @dev Which account the state belongs to, and who holds it: the account itself (our
     ///      account forms, `account == holder`) or a validator module serving many accounts.
@@ -54,11 +55,11 @@ library SessionLib {
         bool entryPointV08;
     }
 
-    /// @dev Per account: the owner (smart account form only), the revocation epoch and the
+    /// @dev Per account: the owner (smart account form only), the revocation salt and the
     ///      next session id, in one slot.
     struct AccountState {
         address owner;
-        uint32 epoch;
+        uint64 salt;
         uint32 nextId;
     }
 
@@ -193,10 +194,25 @@ library SessionLib {
     // Each key is keccak256(abi.encode(..)) of its fields, hashed in scratch space (or just past
     // the free memory pointer) instead of an allocated `bytes`: the hot path runs them per call.
 
-    /// @dev keccak256(abi.encode(epoch, id)).
-    function sessionKey(uint32 epoch, uint32 id) internal pure returns (bytes32 k) {
+    /// @dev The salt and the id counter of `a`, in one read of its slot (no memory copy of the
+    ///      struct: the hot path runs it per operation).
+    function saltAndNextId(AccountState storage a)
+        private
+        view
+        returns (uint64 salt, uint32 nextId)
+    {
+        uint256 w;
         assembly ("memory-safe") {
-            mstore(0x00, and(epoch, 0xffffffff))
+            w := sload(a.slot)
+        }
+        // forge-lint: disable-next-line(unsafe-typecast) the fields of the packed slot
+        (salt, nextId) = (uint64(w >> 160), uint32(w >> 224));
+    }
+
+    /// @dev keccak256(abi.encode(salt, id)).
+    function sessionKey(uint64 salt, uint32 id) internal pure returns (bytes32 k) {
+        assembly ("memory-safe") {
+            mstore(0x00, and(salt, 0xffffffffffffffff))
             mstore(0x20, and(id, 0xffffffff))
             k := keccak256(0x00, 0x40)
         }
@@ -261,7 +277,7 @@ library SessionLib {
 
         AccountState storage a = l.accounts[ctx.account];
         id = ++a.nextId;
-        bytes32 sKey = sessionKey(a.epoch, id);
+        bytes32 sKey = sessionKey(a.salt, id);
         address account = ctx.account;
 
         if (config.paymaster != address(0)) {
@@ -326,7 +342,7 @@ library SessionLib {
     }
 
     function revoke(Layout storage l, address account, uint32 id) internal {
-        bytes32 sKey = sessionKey(l.accounts[account].epoch, id);
+        bytes32 sKey = sessionKey(l.accounts[account].salt, id);
         if (l.sessions[sKey][account].signer == address(0)) {
             revert ISakSessions.SessionNotActive(id);
         }
@@ -334,9 +350,27 @@ library SessionLib {
         emit ISakSessions.SessionRevoked(id);
     }
 
+    /// @notice Ends every session of `account` in one write: a fresh salt, so every record keyed
+    ///         under the old one (sessions, caps, counters, permissions, direct nonces) is out
+    ///         of reach. The salt mixes the old one with the previous block's hash and
+    ///         PREVRANDAO: code that wrote the account's storage in an earlier block (a hostile
+    ///         EIP-7702 delegate, before the owner delegated back) cannot have planted records
+    ///         under it, and no stored value can make it overflow. An id counter at or past
+    ///         2^31 cannot come from grants (each costs over 100,000 gas); it was planted, and
+    ///         ids restart from 1 under the new salt.
     function revokeAll(Layout storage l, address account) internal {
-        uint32 epoch = ++l.accounts[account].epoch;
-        emit ISakSessions.AllSessionsRevoked(epoch);
+        AccountState storage a = l.accounts[account];
+        // forge-lint: disable-next-line(unsafe-typecast) the low 64 bits of a hash
+        uint64 salt = uint64(
+            uint256(
+                keccak256(
+                    abi.encode(a.salt, account, blockhash(block.number - 1), block.prevrandao)
+                )
+            )
+        );
+        a.salt = salt;
+        if (a.nextId >= 1 << 31) a.nextId = 0;
+        emit ISakSessions.AllSessionsRevoked(salt);
     }
 
     /// @notice Gives session `id` a new key in place: same id, policy and counters, so the new
@@ -344,7 +378,7 @@ library SessionLib {
     ///         signed by the old key stop validating.
     function rotate(Layout storage l, address account, uint32 id, address signer) internal {
         if (signer == address(0)) revert ISakSessions.InvalidSigner();
-        SessionRecord storage s = l.sessions[sessionKey(l.accounts[account].epoch, id)][account];
+        SessionRecord storage s = l.sessions[sessionKey(l.accounts[account].salt, id)][account];
         if (s.signer == address(0)) revert ISakSessions.SessionNotActive(id);
         s.signer = signer;
         emit ISakSessions.SessionKeyRotated(id, signer);
@@ -439,13 +473,15 @@ library SessionLib {
             || s == 0xd73dd623; /* increaseApproval */
     }
 
-    /// @notice Session `id` of `account` under its current epoch.
+    /// @notice Session `id` of `account` under its current salt.
     function sessionView(Layout storage l, address account, uint32 id)
         internal
         view
         returns (ISakSessions.SessionView memory)
     {
-        SessionRecord memory s = l.sessions[sessionKey(l.accounts[account].epoch, id)][account];
+        (uint64 salt, uint32 nextId) = saltAndNextId(l.accounts[account]);
+        SessionRecord memory s;
+        if (id <= nextId) s = l.sessions[sessionKey(salt, id)][account];
         return ISakSessions.SessionView({
             signer: s.signer,
             validAfter: s.validAfter,
@@ -462,7 +498,7 @@ library SessionLib {
         view
         returns (ISakSessions.SpendView memory)
     {
-        bytes32 sKey = sessionKey(l.accounts[account].epoch, id);
+        bytes32 sKey = sessionKey(l.accounts[account].salt, id);
         TokenRecord memory t = l.tokens[tokenKey(sKey, token)][account];
         return ISakSessions.SpendView({
             allowance: t.allowance, spent: t.spent, window: t.window, period: t.period
@@ -475,7 +511,7 @@ library SessionLib {
         view
         returns (ISakSessions.UsageView memory)
     {
-        Counters memory c = l.counters[sessionKey(l.accounts[account].epoch, id)][account];
+        Counters memory c = l.counters[sessionKey(l.accounts[account].salt, id)][account];
         return
             ISakSessions.UsageView({
                 gasSpent: c.gasSpent, gasWindow: c.gasWindow, opsUsed: c.opsUsed
@@ -657,9 +693,12 @@ library SessionLib {
         uint256 gasCost,
         Ctx memory ctx
     ) internal returns (address signer, uint48 validAfter, uint48 validUntil) {
-        bytes32 sKey = sessionKey(l.accounts[ctx.account].epoch, id);
+        (uint64 salt, uint32 nextId) = saltAndNextId(l.accounts[ctx.account]);
+        bytes32 sKey = sessionKey(salt, id);
         SessionRecord memory s = l.sessions[sKey][ctx.account];
-        if (s.signer == address(0)) revert ISakSessions.SessionNotActive(id);
+        // Only ids the account has issued: a record under an id past the counter was written by
+        // other code (an earlier EIP-7702 delegate), never by a grant.
+        if (s.signer == address(0) || id > nextId) revert ISakSessions.SessionNotActive(id);
         if (clock < s.validAfter || clock > s.validUntil) {
             revert ISakSessions.ClockOutsideSession(clock, s.validAfter, s.validUntil);
         }
@@ -947,7 +986,7 @@ library SessionLib {
         private
         view
     {
-        bytes32 sKey = sessionKey(l.accounts[account].epoch, id);
+        bytes32 sKey = sessionKey(l.accounts[account].salt, id);
         if (l.paymasters[sKey][account] != paymaster) {
             revert ISakSessions.PaymasterNotPermitted(paymaster);
         }

@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod config;
 mod ctx;
+mod leftover;
 mod output;
 mod store;
 

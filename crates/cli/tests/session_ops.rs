@@ -4,7 +4,10 @@
 
 mod common;
 
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::{
+    providers::{Provider, ProviderBuilder},
+    sol_types::SolEvent,
+};
 use common::Home;
 use sak_primitives::units::format_time;
 use serde_json::Value;
@@ -163,7 +166,8 @@ fn revoke_once_twice_unknown_and_all() {
     let ended: Vec<u64> = all["ended"].as_array().unwrap().iter().map(|e| u64_of(&e["id"])).collect();
     assert_eq!(ended, vec![2, 3]);
     assert_eq!(all["ended"][0]["key_name"], "b");
-    assert_eq!(all["epoch"], 1);
+    let salt = all["salt"].as_str().unwrap();
+    assert!(salt.len() == 18 && salt.starts_with("0x") && salt != "0x0000000000000000", "{salt}");
     assert_eq!(statuses(&home), vec![(1, "revoked".into()), (2, "revoked".into()), (3, "revoked".into())]);
     let shown = home.json(&["session", "show", "3"]);
     assert_eq!(shown["status"], "revoked");
@@ -278,4 +282,142 @@ fn ownership_moves_to_another_home_in_two_steps_and_sessions_stay() {
     c.owner_and_account("7702");
     let eoa = c.sak(&["account", "transfer-ownership", "--to", &new_owner]).fails(1);
     assert!(eoa.stderr.contains("delegated EOA"), "{}", eoa.stderr);
+}
+
+#[test]
+fn a_7702_account_keeps_no_session_from_before_its_last_delegation() {
+    use alloy::{
+        primitives::{Address, B256, U256, keccak256},
+        signers::local::PrivateKeySigner,
+        sol_types::SolValue,
+    };
+    use sak_contracts::{AccountState, SIMPLE_7702_ACCOUNT_V08, SakAccount};
+    use sak_userop::eip7702;
+    use std::io::Write;
+
+    let home = Home::with_node();
+    home.sak(&["init"]).ok();
+    // anvil's dev key 8 (a public test key) owns the EOA: the test signs its own
+    // authorizations to re-delegate it outside sak.
+    let dev_key_8 =
+        home.node_summary.as_ref().unwrap()["dev_accounts"][8]["private_key"].as_str().unwrap().to_owned();
+    let mut import = home.command(&["owner", "import", "--private-key-stdin"]);
+    let mut child =
+        import.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(dev_key_8.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    home.sak(&["node", "fund", "owner", "--eth", "10", "--usd", "5000"]).ok();
+    let owner: PrivateKeySigner = dev_key_8.parse().unwrap();
+    let eoa = owner.address();
+    // One runtime for the whole test: the provider's block watcher lives on it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let provider = alloy::providers::ProviderBuilder::new()
+        .connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
+    let sak7702: Address = home.node_summary.as_ref().unwrap()["contracts"]["sak_7702_account"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let revoked_in = |tx: &str| {
+        let receipt =
+            rt.block_on(provider.get_transaction_receipt(tx.parse::<B256>().unwrap())).unwrap().unwrap();
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .any(|l| l.topic0() == Some(&SakAccount::AllSessionsRevoked::SIGNATURE_HASH))
+    };
+    let check = |doc: &Value| common::doctor_check(doc, "leftover_sessions").clone();
+
+    // sak's delegation ends whatever the EOA's storage held, in its own transaction.
+    let created = home.json(&["account", "create", "--kind", "7702"]);
+    assert_eq!(created["created"], true);
+    assert!(
+        revoked_in(created["transaction"].as_str().unwrap()),
+        "revokeAllSessions in the type-4 transaction"
+    );
+    let id = home.trader_session("bot");
+    assert_eq!(check(&home.json(&["doctor"]))["status"], "ok");
+
+    // Away and back outside sak: the old session is live again, and the doctor says so.
+    rt.block_on(eip7702::delegate_self(&provider, &owner, SIMPLE_7702_ACCOUNT_V08)).unwrap();
+    rt.block_on(eip7702::delegate_self(&provider, &owner, sak7702)).unwrap();
+    let view =
+        rt.block_on(async { SakAccount::new(eoa, &provider).getSession(id as u32).call().await }).unwrap();
+    assert!(view.active, "EIP-7702 keeps storage: the session is live again");
+    let doc = home.sak(&["--json", "doctor"]).fails(2).json();
+    let c = check(&doc);
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["detail"].as_str().unwrap().contains(&format!("session #{id}")), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("sak account create --kind 7702"), "{c}");
+
+    // `account create` ends it before reporting the account ready.
+    let again = home.json(&["account", "create", "--kind", "7702"]);
+    assert_eq!(again["created"], false);
+    assert_eq!(again["ended_leftovers"][0]["id"], id);
+    assert_eq!(again["ended_leftovers"][0]["reason"], "granted-before-delegation");
+    assert!(revoked_in(again["ended_by"].as_str().unwrap()));
+    assert_eq!(home.json(&["session", "show", &id.to_string()])["status"], "revoked");
+    assert_eq!(check(&home.json(&["doctor"]))["status"], "ok");
+    // Nothing left: running it again sends nothing.
+    let idle = home.json(&["account", "create", "--kind", "7702"]);
+    assert_eq!(idle["ended_by"], Value::Null);
+
+    // A record another delegate wrote, under the current salt, at the next id, with the id
+    // counter moved to it: live, with no grant event.
+    let id2 = home.trader_session("bot2");
+    let slot = AccountState::slot(eoa);
+    let word = rt.block_on(async { provider.get_storage_at(eoa, slot.into()).await }).unwrap();
+    let state = AccountState::from_word(word);
+    let planted = state.next_id + 1;
+    let set = |slot: B256, value: U256| {
+        let _: Value = rt
+            .block_on(provider.raw_request("anvil_setStorageAt".into(), (eoa, slot, B256::from(value))))
+            .unwrap();
+    };
+    set(slot, word + (U256::from(1u8) << 224));
+    let records = U256::from_be_slice(sak_contracts::SESSIONS_STORAGE_ROOT.as_slice()) + U256::from(1u8);
+    let s_key = keccak256((state.salt, planted).abi_encode());
+    let record_slot = keccak256((eoa, keccak256((s_key, records).abi_encode())).abi_encode());
+    set(
+        record_slot,
+        U256::from_be_slice(Address::repeat_byte(0x66).as_slice()) | (U256::from(u64::MAX >> 24) << 200),
+    );
+    assert!(
+        rt.block_on(async { SakAccount::new(eoa, &provider).getSession(planted).call().await })
+            .unwrap()
+            .active
+    );
+    let c = check(&home.sak(&["--json", "doctor"]).fails(2).json());
+    assert!(c["detail"].as_str().unwrap().contains("no grant event"), "{c}");
+    let again = home.json(&["account", "create", "--kind", "7702"]);
+    let ended: Vec<(u64, String)> = again["ended_leftovers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (u64_of(&l["id"]), l["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(ended, [(u64::from(planted), "no-grant-event".to_owned())]);
+    assert!(
+        !rt.block_on(async { SakAccount::new(eoa, &provider).getSession(planted).call().await })
+            .unwrap()
+            .active
+    );
+    // The owner's own session went with the salt (revoke-all ends everything).
+    assert_eq!(home.json(&["session", "show", &id2.to_string()])["status"], "revoked");
+
+    // Undelegating ends every session first, then clears the code; a second run sends nothing.
+    let id3 = home.trader_session("bot3");
+    let out = home.json(&["account", "undelegate"]);
+    assert_eq!(out["previous_delegate"].as_str().unwrap().parse::<Address>().unwrap(), sak7702);
+    assert!(revoked_in(out["sessions_revoked_by"].as_str().unwrap()));
+    assert!(rt.block_on(async { provider.get_code_at(eoa).await }).unwrap().is_empty(), "a plain EOA again");
+    assert_eq!(home.json(&["account", "undelegate"])["previous_delegate"], Value::Null);
+    // Delegating back brings no session back.
+    assert_eq!(home.json(&["account", "create", "--kind", "7702"])["created"], true);
+    assert!(
+        !rt.block_on(async { SakAccount::new(eoa, &provider).getSession(id3 as u32).call().await })
+            .unwrap()
+            .active
+    );
 }

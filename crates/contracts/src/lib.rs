@@ -4,12 +4,14 @@
 
 mod canonical;
 mod deployment;
+mod layout;
 
 pub use canonical::{
     CREATE2_DEPLOYER, ENTRY_POINT_V07, ENTRY_POINT_V08, ENTRY_POINT_V08_SALT, SIMPLE_7702_ACCOUNT_V08,
     SIMPLE_ACCOUNT_FACTORY_V08,
 };
 pub use deployment::{Create2Deployment, SAK_SALT, SakAddresses, adapter_of, sak_deployments};
+pub use layout::{AccountState, SESSIONS_STORAGE_ROOT};
 
 // Bindings are generated from the committed artifacts (written by `cargo xtask artifacts`);
 // Solidity is the source of truth for every type here.

@@ -11,7 +11,7 @@ use sak_primitives::Selector;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// The session does not exist under the current epoch: never granted, revoked, or all
+    /// The session does not exist under the current revocation salt: never granted, revoked, or all
     /// sessions were revoked.
     #[error("SessionNotActive: session {id} is not active (revoked, or never granted on this account)")]
     SessionNotActive { id: u32 },

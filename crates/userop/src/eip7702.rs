@@ -3,11 +3,12 @@
 
 use crate::error::{Error, Result};
 use alloy::{
+    consensus::Transaction as _,
     eips::eip7702::{Authorization, SignedAuthorization},
     network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder, TransactionBuilder7702},
-    primitives::{Address, B256, U256},
+    primitives::{Address, B256, Bytes, U256},
     providers::Provider,
-    rpc::types::TransactionRequest,
+    rpc::types::{BlockNumberOrTag, TransactionRequest},
     signers::{Signer, local::PrivateKeySigner},
 };
 
@@ -84,10 +85,12 @@ pub async fn sign_authorization<P: Provider, S: Signer + Sync>(
     Ok(auth.into_signed(signature))
 }
 
-/// Fails unless `eoa`'s code is exactly `0xef0100 ‖ delegate`.
+/// Fails unless `eoa`'s code is exactly `0xef0100 ‖ delegate` (empty for `Address::ZERO`:
+/// a delegation to the zero address clears the code).
 pub async fn check_delegation<P: Provider>(provider: &P, eoa: Address, delegate: Address) -> Result<()> {
     let code = provider.get_code_at(eoa).await.map_err(Error::rpc("eth_getCode"))?;
-    if code.as_ref() != delegation_code(delegate).as_slice() {
+    let expected = if delegate.is_zero() { Vec::new() } else { delegation_code(delegate) };
+    if code.as_ref() != expected.as_slice() {
         return Err(Error::Eip7702(format!("{eoa} has code {code}, not a delegation to {delegate}")));
     }
     Ok(())
@@ -100,20 +103,87 @@ pub async fn delegate_self<P: Provider>(
     eoa: &PrivateKeySigner,
     delegate: Address,
 ) -> Result<B256> {
+    delegate_self_and_call(provider, eoa, delegate, Bytes::new()).await
+}
+
+/// Like [`delegate_self`], and in the same transaction calls the EOA with `data`, which runs
+/// under the new code (authorizations apply before the call). sak's own delegations use it to
+/// end every session left in the EOA's storage from before (`revokeAllSessions`), so nothing
+/// can run between the delegation and the revocation. `Address::ZERO` undelegates (then
+/// `data` reaches no code).
+pub async fn delegate_self_and_call<P: Provider>(
+    provider: &P,
+    eoa: &PrivateKeySigner,
+    delegate: Address,
+    data: Bytes,
+) -> Result<B256> {
     let auth =
         sign_authorization(provider, eoa, delegate, AuthorizationSender::SelfSponsored, ChainScope::Current)
             .await?;
-    send_authorization(provider, eoa, eoa.address(), auth, delegate).await
+    send_authorization(provider, eoa, eoa.address(), auth, delegate, data).await
 }
 
-/// Sends `auth` in a type-4 transaction from `relayer` (to the EOA, no value, no data), waits
-/// for it, and checks the EOA's code. Returns the transaction hash.
+/// An authorization signed by an EOA, as found in a block's type-4 transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundAuthorization {
+    /// The block of the transaction.
+    pub block: u64,
+    /// The transaction's index in its block.
+    pub tx_index: u64,
+    /// The delegate it names (`Address::ZERO`: an undelegation).
+    pub delegate: Address,
+}
+
+/// Every authorization `eoa` signed in type-4 transactions of blocks `from..=to`, oldest
+/// first. Whether its nonce let it apply is not checked: one that did not is reported too (the
+/// safe side for "did the delegation change since block N?"). Reads one block per request,
+/// eight at a time.
+pub async fn authorizations_by<P: Provider>(
+    provider: &P,
+    eoa: Address,
+    from: u64,
+    to: u64,
+) -> Result<Vec<FoundAuthorization>> {
+    let mut found = Vec::new();
+    let mut next = from;
+    while next <= to {
+        let last = to.min(next + 7);
+        let blocks = (next..=last).map(|n| {
+            std::future::IntoFuture::into_future(
+                provider.get_block_by_number(BlockNumberOrTag::Number(n)).full(),
+            )
+        });
+        for (n, block) in (next..).zip(futures::future::join_all(blocks).await) {
+            let block = block
+                .map_err(Error::rpc("eth_getBlockByNumber"))?
+                .ok_or_else(|| Error::Eip7702(format!("the node has no block {n}")))?;
+            for tx in block.transactions.txns() {
+                for auth in tx.authorization_list().unwrap_or_default() {
+                    if auth.recover_authority().is_ok_and(|a| a == eoa) {
+                        found.push(FoundAuthorization {
+                            block: n,
+                            tx_index: tx.transaction_index.unwrap_or_default(),
+                            delegate: auth.address,
+                        });
+                    }
+                }
+            }
+        }
+        next = last + 1;
+    }
+    Ok(found)
+}
+
+/// Sends `auth` in a type-4 transaction from `relayer` to the EOA, no value, with `data` (run
+/// under the new code; empty for none), waits for it, and checks the EOA's code. Returns the
+/// transaction hash.
 pub async fn send_authorization<P: Provider>(
     provider: &P,
     relayer: &PrivateKeySigner,
     eoa: Address,
     auth: SignedAuthorization,
     delegate: Address,
+    data: Bytes,
 ) -> Result<B256> {
     let wallet = EthereumWallet::from(relayer.clone());
     let from = relayer.address();
@@ -129,7 +199,8 @@ pub async fn send_authorization<P: Provider>(
         .with_to(eoa)
         .with_nonce(nonce)
         .with_chain_id(chain_id)
-        .with_gas_limit(100_000)
+        .with_gas_limit(if data.is_empty() { 100_000 } else { 250_000 })
+        .with_input(data)
         .with_max_fee_per_gas(base * 2 + 1_000_000_000)
         .with_max_priority_fee_per_gas(1_000_000_000)
         .with_authorization_list(vec![auth]);

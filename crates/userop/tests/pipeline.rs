@@ -284,9 +284,16 @@ async fn eip7702_authorizations_have_the_right_chain_and_nonce() {
     assert_eq!(any.chain_id, U256::ZERO, "only when asked");
 
     // Relayed by another key: the authorization with the current nonce takes effect.
-    eip7702::send_authorization(provider, &keys[5], eoa.address(), relayed, fx.d.sak_7702_account)
-        .await
-        .unwrap();
+    eip7702::send_authorization(
+        provider,
+        &keys[5],
+        eoa.address(),
+        relayed,
+        fx.d.sak_7702_account,
+        Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(eip7702::delegate_of(provider, eoa.address()).await.unwrap(), Some(fx.d.sak_7702_account));
     // A wrong delegate fails the check.
     assert!(eip7702::check_delegation(provider, eoa.address(), Address::repeat_byte(9)).await.is_err());

@@ -1,9 +1,10 @@
-//! `sak account create|show|transfer-ownership|accept-ownership`: the owner's account on the
-//! network.
+//! `sak account create|show|transfer-ownership|accept-ownership|undelegate`: the owner's account
+//! on the network.
 
 use super::session::owner_call_error;
 use crate::{
     ctx::{Chain, Ctx},
+    leftover::{self, Leftover},
     output::{self, Hinted},
     store::{AccountKind, AccountRecord, State},
 };
@@ -38,6 +39,11 @@ pub(crate) enum AccountCommand {
     /// home's account.
     #[command(after_help = "Examples:\n  sak account accept-ownership --account 0xAccount")]
     AcceptOwnership(AcceptArgs),
+    /// Undelegate this home's EIP-7702 account: end every session first (revokeAllSessions),
+    /// then clear the EOA's code with an EIP-7702 authorization to the zero address. The EOA
+    /// keeps its funds; `sak account create --kind 7702` delegates it again.
+    #[command(after_help = "Examples:\n  sak account undelegate\n  sak account undelegate --json")]
+    Undelegate,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +96,12 @@ struct AccountInfo {
     /// Bytes of code at the address (a 7702 delegation is 23).
     code_size: usize,
     transaction: Option<B256>,
+    /// 7702: live sessions this run ended because they predate the EOA's last delegation
+    /// change or were written by another delegate (sak's own delegation ends every earlier
+    /// session in its transaction and lists none here).
+    ended_leftovers: Vec<Leftover>,
+    /// 7702: the transaction that ended them (revokeAllSessions).
+    ended_by: Option<B256>,
     balances: Vec<Balance>,
 }
 
@@ -107,6 +119,7 @@ pub(crate) async fn run(command: AccountCommand, ctx: &Ctx) -> eyre::Result<()> 
         AccountCommand::Show => show(ctx).await,
         AccountCommand::TransferOwnership(args) => transfer_ownership(args, ctx).await,
         AccountCommand::AcceptOwnership(args) => accept_ownership(args, ctx).await,
+        AccountCommand::Undelegate => undelegate(ctx).await,
     }
 }
 
@@ -262,6 +275,7 @@ async fn require_gas_money(chain: &Chain, ctx: &Ctx, owner: Address) -> eyre::Re
 async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let owner = ctx.owner_address()?;
+    let mut ended = (Vec::new(), None);
     let (address, salt, created, transaction) = match args.kind {
         AccountKind::Smart => {
             let factory_address = chain.contracts.sak_account_factory;
@@ -306,6 +320,7 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
             match current {
                 Some(d) if d == delegate => {
                     output::progress(&ctx.global, &format!("{owner} is already delegated to Sak7702Account"));
+                    ended = end_leftovers(ctx, &chain, owner).await?;
                     (owner, None, false, None)
                 }
                 Some(other) => {
@@ -318,10 +333,18 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
                 None => {
                     require_gas_money(&chain, ctx, owner).await?;
                     let key = ctx.owner_key()?;
-                    output::progress(&ctx.global, "delegating the owner EOA with an EIP-7702 transaction…");
-                    let hash = eip7702::delegate_self(&chain.provider, key.signer(), delegate)
-                        .await
-                        .wrap_err("delegating with EIP-7702")?;
+                    output::progress(
+                        &ctx.global,
+                        "delegating the owner EOA with an EIP-7702 transaction that also ends any session left in its storage…",
+                    );
+                    let hash = eip7702::delegate_self_and_call(
+                        &chain.provider,
+                        key.signer(),
+                        delegate,
+                        leftover::revoke_all_call(),
+                    )
+                    .await
+                    .wrap_err("delegating with EIP-7702")?;
                     (owner, None, true, Some(hash))
                 }
             }
@@ -329,8 +352,113 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
     };
     let record = AccountRecord { kind: args.kind, address, owner, chain_id: chain.chain_id, salt };
     adopt(ctx, &record)?;
-    let info = info(ctx, &chain, &record, created, transaction).await?;
+    let mut info = info(ctx, &chain, &record, created, transaction).await?;
+    (info.ended_leftovers, info.ended_by) = ended;
     output::emit(&ctx.global, &info, || human(&info))
+}
+
+/// An EOA already delegated to Sak7702Account may hold sessions from before its last
+/// delegation change (made outside sak) or written by another delegate: ends them all with
+/// revokeAllSessions before the account is reported ready. Returns what was ended, and how.
+async fn end_leftovers(
+    ctx: &Ctx,
+    chain: &Chain,
+    eoa: Address,
+) -> eyre::Result<(Vec<Leftover>, Option<B256>)> {
+    output::progress(&ctx.global, "checking for sessions left from before the last delegation…");
+    let found = leftover::find(&chain.provider, eoa).await?;
+    if let Some(why) = &found.unchecked {
+        output::warn(&format!(
+            "{why}; if the EOA was delegated elsewhere since its sessions were granted, run `sak session revoke-all`"
+        ));
+    }
+    let Some(summary) = found.summary() else { return Ok((Vec::new(), None)) };
+    output::progress(&ctx.global, &format!("ending every session: {summary}"));
+    let key = ctx.owner_key()?;
+    let wallet = ctx.wallet_provider(chain, key.signer())?;
+    let pending = SakAccount::new(eoa, &wallet)
+        .revokeAllSessions()
+        .send()
+        .await
+        .map_err(|e| owner_call_error(e, "revokeAllSessions"))?;
+    let receipt = super::session_ops::mined(ctx, pending, "revokeAllSessions").await?;
+    let mut ended = found.leftovers;
+    if let Some(detail) = &found.tampered {
+        // Every live session went with the salt, listed or not.
+        let unlisted: Vec<u32> =
+            found.live.iter().copied().filter(|id| !ended.iter().any(|l| l.id == *id)).collect();
+        ended.extend(unlisted.into_iter().map(|id| Leftover {
+            id,
+            signer: Address::ZERO,
+            reason: "tampered-storage",
+            detail: detail.clone(),
+        }));
+    }
+    Ok((ended, Some(receipt.transaction_hash)))
+}
+
+async fn undelegate(ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let record = ctx.account(chain.chain_id)?;
+    if record.kind != AccountKind::Eip7702 {
+        return Err(Hinted::refused(
+            format!("{} is a smart account, not a delegated EOA", record.address),
+            "only an EIP-7702 account can be undelegated; end its sessions with `sak session revoke-all`",
+        )
+        .into());
+    }
+    let key = ctx.owner_key()?;
+    let delegate = eip7702::delegate_of(&chain.provider, record.address).await?;
+    let mut revoked = None;
+    if delegate == Some(chain.contracts.sak_7702_account) {
+        let wallet = ctx.wallet_provider(&chain, key.signer())?;
+        output::progress(&ctx.global, "ending every session (revokeAllSessions) before undelegating…");
+        let pending = SakAccount::new(record.address, &wallet)
+            .revokeAllSessions()
+            .send()
+            .await
+            .map_err(|e| owner_call_error(e, "revokeAllSessions"))?;
+        revoked = Some(super::session_ops::mined(ctx, pending, "revokeAllSessions").await?.transaction_hash);
+    }
+    let mut transaction = None;
+    if delegate.is_some() {
+        output::progress(
+            &ctx.global,
+            "clearing the EOA's code with an EIP-7702 authorization to the zero address…",
+        );
+        transaction = Some(
+            eip7702::delegate_self(&chain.provider, key.signer(), Address::ZERO)
+                .await
+                .wrap_err("undelegating with EIP-7702")?,
+        );
+    }
+    let out = Undelegated {
+        account: record.address,
+        previous_delegate: delegate,
+        sessions_revoked_by: revoked,
+        transaction,
+    };
+    output::emit(&ctx.global, &out, || match (out.previous_delegate, out.sessions_revoked_by) {
+        (None, _) => format!("{} is not delegated: nothing to do", out.account),
+        (Some(d), Some(r)) => format!(
+            "ended every session (tx {r}), then undelegated {} from {d}: it is a plain EOA again\n  \
+             `sak account create --kind 7702` delegates it again (with fresh sessions only)",
+            out.account
+        ),
+        (Some(d), None) => format!("undelegated {} from {d}: it is a plain EOA again", out.account),
+    })
+}
+
+/// What `sak account undelegate` prints. Field names are part of the `--json` interface.
+#[derive(Debug, Serialize)]
+struct Undelegated {
+    account: Address,
+    /// The delegate before this run (null: it was not delegated, nothing was sent).
+    previous_delegate: Option<Address>,
+    /// The revokeAllSessions transaction (sent when the delegate was Sak7702Account).
+    sessions_revoked_by: Option<B256>,
+    /// The type-4 transaction that cleared the code.
+    transaction: Option<B256>,
 }
 
 async fn show(ctx: &Ctx) -> eyre::Result<()> {
@@ -366,6 +494,8 @@ async fn info(
         created,
         code_size,
         transaction,
+        ended_leftovers: Vec::new(),
+        ended_by: None,
         balances: balances(&chain.provider, chain, record.address).await?,
     })
 }
@@ -409,6 +539,12 @@ fn human(info: &AccountInfo) -> String {
     );
     if let Some(tx) = info.transaction {
         s += &format!("tx        {tx}\n");
+    }
+    if let Some(tx) = info.ended_by {
+        s += &format!("ended     every session left from before (tx {tx}):\n");
+        for l in &info.ended_leftovers {
+            s += &format!("            #{} {}\n", l.id, l.detail);
+        }
     }
     let shown: Vec<String> = info
         .balances

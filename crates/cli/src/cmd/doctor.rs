@@ -61,7 +61,7 @@ pub(crate) struct Check {
     /// A stable identifier: `config`, `state`, `rpc`, `chain_id`, `create2_deployer`,
     /// `entry_point`, `session_adapter`, `sak_account_implementation`, `sak_account_factory`, `sak_7702_account`,
     /// `session_key_validator`, `bundler`, `key_dir`,
-    /// `owner_key`, `session_key_files`, `account`, `ledger`, `ledger_unresolved`, and with
+    /// `owner_key`, `session_key_files`, `account`, `leftover_sessions` (7702), `ledger`, `ledger_unresolved`, and with
     /// `--session`: `session`, `session_key`, `session_caps`.
     name: &'static str,
     /// `ok`, `warn` (works, but look) or `fail` (something will not work).
@@ -70,6 +70,36 @@ pub(crate) struct Check {
     detail: String,
     /// What to do; null when the check passed.
     fix: Option<String>,
+}
+
+/// `leftover_sessions`: a 7702 account's live sessions that predate its last delegation change
+/// (made outside sak), or that another delegate wrote into its storage.
+async fn check_leftovers(r: &mut Report, ctx: &Ctx, chain: &Probed, eoa: Address) {
+    let fix = "run `sak account create --kind 7702` (it ends them), or `sak session revoke-all`";
+    match crate::leftover::find(&chain.provider, eoa).await {
+        Err(e) => r.warn(
+            "leftover_sessions",
+            format!(
+                "could not read the account's sessions and delegation history: {}",
+                redacted_error(e.as_ref(), &ctx.rpc_url().unwrap_or_default())
+            ),
+            "retry `sak doctor`, with an endpoint that serves eth_getLogs and full blocks",
+        ),
+        Ok(found) => match (found.summary(), &found.unchecked) {
+            (Some(what), _) => {
+                r.fail("leftover_sessions", format!("live from before the last delegation: {what}"), fix)
+            }
+            (None, Some(why)) => r.warn(
+                "leftover_sessions",
+                format!("{} live session(s); {why}", found.live.len()),
+                "if the EOA was delegated elsewhere since they were granted, run `sak session revoke-all`",
+            ),
+            (None, None) => r.ok(
+                "leftover_sessions",
+                format!("{} live session(s), none from before the EOA's last delegation", found.live.len()),
+            ),
+        },
+    }
 }
 
 /// `sak doctor --json`.
@@ -681,7 +711,8 @@ async fn check_account(r: &mut Report, ctx: &Ctx, chain: &Probed, state: &State)
             "run `sak account create --kind 7702` to delegate it again",
         ),
         AccountKind::Eip7702 => {
-            r.ok("account", format!("7702 account {} delegates to Sak7702Account", account.address))
+            r.ok("account", format!("7702 account {} delegates to Sak7702Account", account.address));
+            check_leftovers(r, ctx, chain, account.address).await;
         }
         AccountKind::Smart => {
             let owner = SakAccount::new(account.address, &chain.provider).owner().call().await;

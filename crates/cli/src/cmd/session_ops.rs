@@ -100,7 +100,7 @@ pub(crate) async fn lookup(
     let view =
         SakAccount::new(account, &chain.provider).getSession(id).call().await.wrap_err("getSession")?;
     let (status, revoked_by) = match status_of(&view, now) {
-        // Granted, yet no stored record under the current epoch: revoked one way or the other.
+        // Granted, yet no stored record under the current salt: revoked one way or the other.
         "unknown" | "revoked" => ("revoked", Some(how_revoked(chain, account, id, grant_block).await?)),
         status => (status, None),
     };
@@ -313,7 +313,7 @@ pub(crate) async fn show(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
         None => ctx.session_keys()?.into_iter().find(|(.., a)| *a == Some(session.signer)).map(|(n, ..)| n),
     };
     let contract = SakAccount::new(account.address, &chain.provider);
-    // After revoke-all the counters live under the old epoch: not readable any more.
+    // After revoke-all the counters live under the old salt: not readable any more.
     let counters_readable = session.revoked_by != Some("revoke-all");
     let policy = &session.policy;
     let bounds = (policy.valid_after, policy.valid_until);
@@ -629,8 +629,8 @@ struct RevokedAll {
     account: Address,
     transaction: B256,
     block: Option<u64>,
-    /// The account's revocation epoch after this transaction.
-    epoch: Option<u32>,
+    /// The account's new revocation salt, drawn by this transaction ("0x" and 16 hex digits).
+    salt: Option<String>,
     /// The sessions recorded in this home that could still act (active or not started) and
     /// were ended now. Sessions granted from elsewhere end too; they are not listed.
     ended: Vec<Ended>,
@@ -668,19 +668,19 @@ pub(crate) async fn revoke_all(ctx: &Ctx) -> eyre::Result<()> {
         .await
         .map_err(|e| owner_error(e, "revokeAllSessions"))?;
     let receipt = mined(ctx, pending, "revokeAllSessions").await?;
-    let epoch = receipt
+    let salt = receipt
         .inner
         .logs()
         .iter()
         .find_map(|l| l.log_decode::<SakAccount::AllSessionsRevoked>().ok())
-        .map(|l| l.inner.data.newEpoch);
+        .map(|l| format!("{:#018x}", l.inner.data.salt));
     let out = RevokedAll {
         network: ctx.network_name.clone(),
         chain_id: chain.chain_id,
         account: account.address,
         transaction: receipt.transaction_hash,
         block: receipt.block_number,
-        epoch,
+        salt,
         ended,
     };
     output::emit(&ctx.global, &out, || {
