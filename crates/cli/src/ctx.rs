@@ -236,8 +236,10 @@ impl Ctx {
         Ok(Chain { provider, rpc_url, chain_id, contracts })
     }
 
-    /// Ties this network's recorded state to the chain's genesis block. A different genesis
-    /// under the same chain id is a new chain (a restarted local node, a reset testnet): the
+    /// Ties this network's recorded state to the chain's identity: its genesis block, or for an
+    /// anvil fork its genesis and instance ([`sak_signer::settle::chain_identity`]). Another
+    /// identity under the same chain id is a new chain (a restarted local node or fork, a reset
+    /// testnet): the
     /// account and sessions recorded for the old one are moved to `retired` in state.json (kept,
     /// never deleted), and the user is told plainly. The ledger does the same for operations in
     /// flight when a signer binds to the chain.
@@ -247,13 +249,9 @@ impl Ctx {
         chain_id: u64,
         rpc_url: &str,
     ) -> eyre::Result<()> {
-        let genesis = provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(0))
+        let genesis = sak_signer::settle::chain_identity(provider)
             .await
-            .wrap_err("reading the genesis block")?
-            .ok_or_else(|| eyre::eyre!("the node at {} has no genesis block", redact_url(rpc_url)))?
-            .header
-            .hash;
+            .map_err(|e| eyre::eyre!("reading the chain's identity from {}: {e}", redact_url(rpc_url)))?;
         let path = self.paths.state();
         let known = State::load(&path)?.networks.get(&self.network_name).map(|n| n.genesis);
         match known {
@@ -292,8 +290,8 @@ impl Ctx {
             let _ = std::io::Write::write_fmt(
                 &mut std::io::stderr().lock(),
                 format_args!(
-                    "note: the chain at {} is a new chain under chain id {chain_id} (its genesis block changed: the node \
-                 was restarted or the network reset). What this home recorded for network `{}` ({what}) belonged to \
+                    "note: the chain at {} is a new chain under chain id {chain_id} (its genesis block, or the fork's anvil instance, \
+                 changed: the node was restarted or the network reset). What this home recorded for network `{}` ({what}) belonged to \
                  the old chain and is kept under `retired` in state.json; create the account again \
                  (`sak account create`) and grant new sessions.\n",
                     redact_url(rpc_url),

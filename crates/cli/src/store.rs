@@ -153,8 +153,10 @@ pub(crate) struct State {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct NetworkState {
-    /// The hash of the genesis block of the chain this state belongs to: with the chain id,
-    /// the chain's identity (a restarted anvil or a reset testnet keeps the id, not this).
+    /// The identity of the chain this state belongs to: its genesis block hash, or for an anvil
+    /// fork the hash of its genesis and instance (`sak_signer::settle::chain_identity`). With
+    /// the chain id, it tells chains apart: a restarted anvil or fork, or a reset testnet, keeps
+    /// the id, not this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) genesis: Option<B256>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

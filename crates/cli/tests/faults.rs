@@ -270,6 +270,87 @@ fn a_new_chain_under_the_same_id_inherits_nothing() {
     assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
 }
 
+/// A fork restarted at the same block is a new chain too, though its genesis (the upstream
+/// chain's) and even its fork block are the same: the home tells it by the anvil instance, so
+/// nothing of the dead fork (account, sessions, an operation in flight) carries over.
+#[test]
+fn a_restarted_fork_inherits_nothing_from_the_last_one() {
+    let upstream = Home::with_node();
+    let upstream_url = upstream.rpc_url.clone().unwrap();
+    let block = {
+        let provider = ProviderBuilder::new().connect_http(upstream_url.parse().unwrap());
+        block_on(async {
+            use alloy::providers::Provider;
+            provider.get_block_number().await.unwrap()
+        })
+    };
+    let block = block.to_string();
+    let fork = ["--fork-url", upstream_url.as_str(), "--fork-block-number", block.as_str()];
+
+    let mut home = Home::new();
+    home.start_node_with(&fork);
+    assert!(!home.node_summary.as_ref().unwrap()["fork"].is_null());
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    home.swap(&id.to_string(), "10", &[]).ok();
+    let in_flight = home.plant_signed_intent(account, id, (0, 1), alloy::primitives::B256::repeat_byte(0x78));
+
+    home.stop_node();
+    home.start_node_with(&fork);
+    let run = home.sak(&["--json", "session", "list"]);
+    assert!(run.stderr.contains("is a new chain under chain id"), "{}", run.stderr);
+    assert!(run.stderr.contains("its account and 1 session"), "{}", run.stderr);
+    let doc = run.json();
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("no account"),
+        "the dead fork's account is gone: {doc}"
+    );
+    let status = home.sak(&["--json", "op", "status", &in_flight.to_string()]);
+    assert_eq!(status.code, 4, "{}", status.stderr);
+    assert!(status.json()["reason"].as_str().unwrap().contains("chain reset"), "{}", status.stdout);
+    // The same fork, still running, stays the same chain.
+    assert!(!home.sak(&["session", "list"]).stderr.contains("new chain"));
+}
+
+/// A run that waits for another operation on its session's lane says so while it waits, then
+/// goes on: here the test itself holds the lane's lock for a few seconds.
+#[test]
+fn a_run_waiting_for_its_sessions_lane_says_so() {
+    use sak_signer::ledger::{LaneId, Ledger, SqliteLedger};
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    home.swap(&id.to_string(), "1", &[]).ok();
+    let ledger = SqliteLedger::open(&home.data().join("ledger.sqlite")).unwrap();
+    let lane = LaneId {
+        chain_id: home.node_summary.as_ref().unwrap()["chain_id"].as_u64().unwrap(),
+        account,
+        nonce_key: U256::from(sak_userop::session_nonce_key(id as u32, 0)),
+    };
+    let lock = ledger.try_lock_lane(&lane).unwrap().expect("the lane is free");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(4));
+        drop(lock);
+    });
+    let run = home.swap(&id.to_string(), "1", &[]).ok();
+    release.join().unwrap();
+    assert!(
+        run.stderr.contains(&format!("waiting for another operation on session #{id} to settle")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(spent(&home, account, id), U256::from(2_000_000u64));
+    // --json and --quiet keep stderr for errors.
+    let lock = ledger.try_lock_lane(&lane).unwrap().unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        drop(lock);
+    });
+    let run = home.swap(&id.to_string(), "1", &["--quiet"]).ok();
+    release.join().unwrap();
+    assert!(!run.stderr.contains("waiting"), "{}", run.stderr);
+}
+
 /// With `confirmations = 3` on the network, a swap (and an owner transaction) is reported
 /// included only once its block is three deep: here another process mines the blocks.
 #[test]

@@ -161,6 +161,13 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         self
     }
 
+    /// Tells `notice` while an operation waits for another one on the session's lane (another
+    /// process or task of the same session); see [`WaitNotice`](crate::settle::WaitNotice).
+    pub fn with_wait_notice(mut self, notice: crate::settle::WaitNotice) -> Self {
+        self.settler = self.settler.with_wait_notice(notice);
+        self
+    }
+
     /// Signs each operation with a deadline `secs` after its clock claim (default
     /// [`DEFAULT_SESSION_TTL`]); see [`SigningCore::with_ttl`].
     pub fn with_ttl(mut self, secs: u64) -> Self {

@@ -49,50 +49,106 @@ pub enum Recovered {
     Pending(IntentId, B256),
 }
 
+/// What tells one chain from another under the same chain id: its genesis block hash, except on
+/// an anvil fork. A fork's genesis is the upstream chain's, the same each time the fork is
+/// (re)started, while the blocks after the fork point are the instance's own: there it is
+/// `keccak256(genesis ‖ instanceId)` of `anvil_metadata`, which anvil draws anew at every start.
+///
+/// A node that does not know `anvil_metadata` (answers it with an error) is not anvil: its
+/// genesis hash. A transport failure is an error, never a guess, so a flaky endpoint is not
+/// taken for a new chain.
+pub async fn chain_identity<P: Provider>(provider: &P) -> Result<B256> {
+    let genesis = provider
+        .get_block_by_number(BlockNumberOrTag::Number(0))
+        .await
+        .map_err(|e| Error::Chain(format!("eth_getBlockByNumber(0): {e}")))?
+        .ok_or_else(|| Error::Chain("the node has no genesis block".into()))?
+        .header
+        .hash;
+    let metadata: serde_json::Value = match provider.raw_request("anvil_metadata".into(), ()).await {
+        Ok(m) => m,
+        Err(e) if e.as_error_resp().is_some() => return Ok(genesis),
+        Err(e) => return Err(Error::Chain(format!("anvil_metadata: {e}"))),
+    };
+    if metadata.get("forkedNetwork").is_none_or(serde_json::Value::is_null) {
+        return Ok(genesis);
+    }
+    let instance: B256 = metadata
+        .get("instanceId")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            Error::Chain(format!("anvil_metadata of a fork has no 32-byte instanceId: {metadata}"))
+        })?;
+    Ok(alloy::primitives::keccak256([genesis.as_slice(), instance.as_slice()].concat()))
+}
+
+/// Called while [`Settler::lock_lane`] waits for another operation of the lane: after the
+/// first second, then every [`WAIT_NOTICE_EVERY`], with the time waited so far (for a progress
+/// line; [`LANE_WAIT`] is the most it waits).
+#[derive(Clone)]
+pub struct WaitNotice(pub Arc<dyn Fn(Duration) + Send + Sync>);
+
+impl std::fmt::Debug for WaitNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WaitNotice")
+    }
+}
+
+/// How often [`WaitNotice`] repeats while the wait goes on.
+pub const WAIT_NOTICE_EVERY: Duration = Duration::from_secs(10);
+
 /// Settles a ledger's intents against one chain.
 #[derive(Debug)]
 pub struct Settler<L> {
     provider: DynProvider,
     entry_point: alloy::primitives::Address,
     ledger: Arc<L>,
+    on_wait: Option<WaitNotice>,
 }
 
 impl<L: Ledger + 'static> Settler<L> {
     /// A settler for the intents of `ledger` on the chain `provider` serves.
     pub fn new(provider: DynProvider, entry_point: alloy::primitives::Address, ledger: Arc<L>) -> Self {
-        Self { provider, entry_point, ledger }
+        Self { provider, entry_point, ledger, on_wait: None }
+    }
+
+    /// Tells `notice` while [`lock_lane`](Self::lock_lane) waits for another operation.
+    pub fn with_wait_notice(mut self, notice: WaitNotice) -> Self {
+        self.on_wait = Some(notice);
+        self
     }
 
     /// Ties the ledger's intents of `chain_id` to the chain the provider serves, by its genesis
     /// block ([`Ledger::bind_chain`]): after a reset under the same chain id, the old chain's
     /// operations in flight are retired, never settled against (or counted on) the new one.
     pub async fn bind_chain(&self, chain_id: u64) -> Result<ChainBound> {
-        let genesis = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Number(0))
-            .await
-            .map_err(|e| Error::Chain(format!("eth_getBlockByNumber(0): {e}")))?
-            .ok_or_else(|| Error::Chain("the node has no genesis block".into()))?
-            .header
-            .hash;
-        self.blocking(move |l| l.bind_chain(chain_id, genesis)).await
+        let identity = chain_identity(&self.provider).await?;
+        self.blocking(move |l| l.bind_chain(chain_id, identity)).await
     }
 
     /// Waits (up to [`LANE_WAIT`]) until no other task or process has an operation in flight on
     /// `lane`, and holds it until the lock is dropped.
     pub async fn lock_lane(&self, lane: LaneId) -> Result<LaneLock> {
         let started = Instant::now();
-        let mut told = false;
+        let mut next_notice = Duration::from_secs(1);
         loop {
             if let Some(lock) = self.blocking(move |l| l.try_lock_lane(&lane)).await? {
                 return Ok(lock);
             }
-            if started.elapsed() > LANE_WAIT {
+            let waited = started.elapsed();
+            if waited > LANE_WAIT {
                 return Err(Error::LaneBusy { waited_s: LANE_WAIT.as_secs() });
             }
-            if !told && started.elapsed() > Duration::from_secs(1) {
-                tracing::info!("waiting for another operation on this session's lane to settle");
-                told = true;
+            if waited > next_notice {
+                tracing::info!(
+                    waited_s = waited.as_secs(),
+                    "waiting for another operation on this session's lane to settle"
+                );
+                if let Some(notice) = &self.on_wait {
+                    (notice.0)(waited);
+                }
+                next_notice = waited + WAIT_NOTICE_EVERY;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

@@ -151,8 +151,10 @@ pub(crate) async fn run(command: OpCommand, ctx: &Ctx) -> eyre::Result<()> {
                 )
                 .into());
             }
+            let session = OpOut::from(&rec).session;
             let settler =
-                Settler::new(chain.provider.clone(), chain.contracts.entry_point, Arc::clone(&ledger));
+                Settler::new(chain.provider.clone(), chain.contracts.entry_point, Arc::clone(&ledger))
+                    .with_wait_notice(super::send::lane_wait_notice(&ctx.global, session));
             // After a reset under the same chain id, the old chain's operations are retired.
             settler.bind_chain(chain.chain_id).await?;
             let rec = ledger.get(id)?;

@@ -685,7 +685,8 @@ impl<'a> Agent<'a> {
             Arc::clone(&ledger),
         )
         .await?
-        .with_confirmations(ctx.network.depth());
+        .with_confirmations(ctx.network.depth())
+        .with_wait_notice(lane_wait_notice(&ctx.global, args.session));
         let via = match args.via {
             Via::SelfBundled => "self",
             Via::Bundler => "bundler",
@@ -1348,4 +1349,24 @@ impl Report {
         }
         s
     }
+}
+
+/// A progress line while this run waits for another operation on the session's lane (another
+/// `sak` process, or the daemon, signing under the same session): the wait is not a hang.
+pub(crate) fn lane_wait_notice(
+    global: &crate::cli::GlobalArgs,
+    session: u32,
+) -> sak_signer::settle::WaitNotice {
+    let global = global.clone();
+    sak_signer::settle::WaitNotice(Arc::new(move |waited: std::time::Duration| {
+        output::progress(
+            &global,
+            &format!(
+                "waiting for another operation on session #{session} to settle ({} s of at most {} s; \
+                 operations of one session go one at a time)…",
+                waited.as_secs(),
+                sak_signer::settle::LANE_WAIT.as_secs()
+            ),
+        );
+    }))
 }

@@ -92,13 +92,15 @@ impl Home {
 
     /// Starts `sak node up --port 0` in this home (a new chain each time).
     pub(crate) fn start_node(&mut self) {
+        self.start_node_with(&[]);
+    }
+
+    /// Starts `sak node up --port 0` with `extra` arguments (for example `--fork-url`).
+    pub(crate) fn start_node_with(&mut self, extra: &[&str]) {
         let home = self;
-        let mut child = home
-            .command(&["--json", "--quiet", "node", "up", "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut args = vec!["--json", "--quiet", "node", "up", "--port", "0"];
+        args.extend_from_slice(extra);
+        let mut child = home.command(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

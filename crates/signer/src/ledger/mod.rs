@@ -121,8 +121,9 @@ pub trait Ledger: Send + Sync {
     /// included). Does not block.
     fn try_lock_lane(&self, lane: &LaneId) -> Result<Option<LaneLock>>;
 
-    /// Ties `chain_id` to the chain whose genesis block is `genesis`. The first call records
-    /// it; a later call with another genesis (the chain was reset under the same id) resolves
+    /// Ties `chain_id` to the chain whose identity is `genesis` (its genesis block hash, or an
+    /// anvil fork's [`chain_identity`](crate::settle::chain_identity)). The first call records
+    /// it; a later call with another one (the chain was reset under the same id) resolves
     /// every pending intent of that chain id as Failed ("chain reset") and records the new
     /// genesis, in one transaction. Call it before acting on a chain.
     fn bind_chain(&self, chain_id: u64, genesis: B256) -> Result<ChainBound>;
