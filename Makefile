@@ -9,8 +9,10 @@ CARGO_FLAGS := --locked
 
 .PHONY: demo test test-steps test-deep toolchain build artifacts snapshot fmt lint clean
 # Unit and fuzz tests at a fixed seed; invariants excluded. Fuzz averages still move slightly
-# between checkouts (0.06% seen), hence the check's 1% tolerance.
-SNAPSHOT_FLAGS := --fuzz-seed 1 --no-match-contract Invariants
+# between checkouts (0.06% seen), hence the check's 1% tolerance. Excluded too: the decodeRun
+# differential, whose gas follows the random length of its encodings (its mean moved 554,171 to
+# 578,156 between runs at the same seed): it proves agreement, not cost.
+SNAPSHOT_FLAGS := --fuzz-seed 1 --no-match-contract Invariants --no-match-test testFuzz_decodeRun_agreesWithAbiDecode
 
 # Quiet: the demo's report on stdout and nothing else (`-v` on sak's command line adds logs).
 demo: toolchain
