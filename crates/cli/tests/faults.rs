@@ -226,6 +226,138 @@ fn damaged_files_and_lying_nodes_get_an_error_that_says_what_to_do() {
     assert_eq!(spent(&home, account, id), spent_before, "nothing was spent through the lying node");
 }
 
+/// `sak op cancel`: an operation whose send was lost (signed, outcome unknown) is made void,
+/// by the owner spending its nonce in this home, or by waiting out its deadline with --wait.
+/// Nothing is spent either way, and the session goes on; a settled operation is left as it is.
+#[test]
+fn op_cancel_makes_an_unknown_operation_void_and_says_how() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let sends_lost = FaultProxy::start(
+        home.rpc_url.as_deref().unwrap(),
+        FaultPlan::new(1.0, vec![Fault::Close]).only(&["eth_sendRawTransaction"]),
+    )
+    .unwrap();
+    let mut args = vec!["--json".to_owned()];
+    args.extend(swap_args(&id.to_string(), "2"));
+    let lost = |home: &Home| {
+        let run = through(home, &sends_lost, &args);
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        run.json()
+    };
+
+    // The owner's home spends the nonce: void at once.
+    let doc = lost(&home);
+    let intent = doc["intent"].as_i64().unwrap().to_string();
+    let run = home.sak(&["--json", "op", "cancel", &intent]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let out = run.json();
+    assert_eq!(out["state"], "failed", "{out:#}");
+    assert_eq!(out["how"], "owner", "{out:#}");
+    let tx: alloy::primitives::B256 = out["cancelled_by"].as_str().unwrap().parse().unwrap();
+    let provider = ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
+    let receipt = block_on(async {
+        use alloy::providers::Provider;
+        provider.get_transaction_receipt(tx).await.unwrap().unwrap()
+    });
+    assert!(receipt.status());
+    assert_eq!(spent(&home, account, id), U256::ZERO);
+    assert_eq!(home.json(&["op", "list"]), serde_json::json!([]));
+    // Its signed bytes can never validate now: the session's next swap is a new operation.
+    home.swap(&id.to_string(), "1", &[]).ok();
+    assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
+
+    // Without the owner key (--wait): unknown until the chain passes the deadline, then void.
+    let doc = lost(&home);
+    let intent = doc["intent"].as_i64().unwrap().to_string();
+    let deadline = doc["deadline"].as_u64().unwrap();
+    let early = home.sak(&["op", "cancel", &intent, "--wait", "--timeout", "3"]);
+    assert_eq!(early.code, 3, "{}", early.stderr);
+    assert!(early.stderr.contains("waiting for the chain to pass its deadline"), "{}", early.stderr);
+    assert!(early.stderr.contains("it may still land"), "{}", early.stderr);
+    // The chain's clock passes the deadline while a cancel waits: it ends the wait.
+    let waiting = std::thread::scope(|scope| {
+        let waiting =
+            scope.spawn(|| home.sak(&["--json", "op", "cancel", &intent, "--wait", "--timeout", "120"]));
+        std::thread::sleep(Duration::from_secs(4));
+        block_on(async {
+            use alloy::providers::Provider;
+            let now =
+                provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
+            let _: serde_json::Value =
+                provider.raw_request("evm_increaseTime".into(), (deadline + 1 - now,)).await.unwrap();
+            let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+        });
+        waiting.join().unwrap()
+    });
+    assert_eq!(waiting.code, 4, "{}", waiting.stderr);
+    let out = waiting.json();
+    assert_eq!((out["state"].as_str(), out["how"].as_str()), (Some("failed"), Some("deadline")), "{out:#}");
+    assert!(out["reason"].as_str().unwrap().contains("deadline"), "{out:#}");
+    assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
+
+    // An operation that was included is reported as it is: nothing is sent.
+    let done = home.json(&[
+        "swap",
+        "--session",
+        &id.to_string(),
+        "--in",
+        "tUSD",
+        "--out",
+        "TKN",
+        "--amount",
+        "1",
+        "--min-out",
+        "0",
+    ]);
+    let out = home.json(&["op", "cancel", done["user_op_hash"].as_str().unwrap()]);
+    assert_eq!((out["state"].as_str(), out["how"].as_str()), (Some("included"), None), "{out:#}");
+}
+
+/// On a delegated EOA the owner is the account: `sak op cancel` spends the nonce with the EOA's
+/// own transaction to the EntryPoint.
+#[test]
+fn op_cancel_on_a_7702_account_spends_the_nonce_from_the_eoa() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("7702").parse().unwrap();
+    let id = home.trader_session("bot");
+    let sends_lost = FaultProxy::start(
+        home.rpc_url.as_deref().unwrap(),
+        FaultPlan::new(1.0, vec![Fault::Close]).only(&["eth_sendRawTransaction"]),
+    )
+    .unwrap();
+    let mut args = vec!["--json".to_owned()];
+    args.extend(swap_args(&id.to_string(), "2"));
+    let run = through(&home, &sends_lost, &args);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let intent = run.json()["intent"].as_i64().unwrap().to_string();
+    let run = home.sak(&["--json", "op", "cancel", &intent]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let out = run.json();
+    assert_eq!((out["state"].as_str(), out["how"].as_str()), (Some("failed"), Some("owner")), "{out:#}");
+    let provider = ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
+    let tx = block_on(async {
+        use alloy::providers::Provider;
+        let hash = out["cancelled_by"].as_str().unwrap().parse().unwrap();
+        provider.get_transaction_by_hash(hash).await.unwrap().unwrap()
+    });
+    assert_eq!(
+        alloy::consensus::Transaction::to(&tx),
+        Some(
+            home.node_summary.as_ref().unwrap()["contracts"]["entry_point"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        )
+    );
+    assert_eq!(tx.inner.signer(), account, "sent by the EOA itself");
+    assert_eq!(spent(&home, account, id), U256::ZERO);
+    home.swap(&id.to_string(), "1", &[]).ok();
+    assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
+}
+
 /// The node restarts: a new chain under the same chain id. The home notices by the genesis
 /// block: the old chain's account and sessions are retired (kept in state.json), its operation in
 /// flight is marked failed instead of counting against the new chain or being settled there, and
