@@ -276,6 +276,12 @@ fn ownership_moves_to_another_home_in_two_steps_and_sessions_stay() {
     let refused =
         a.sak(&["session", "grant", "--key", "bot2", "--role", "viewer", "--expires", "1d"]).fails(1);
     assert!(refused.stderr.contains("NotOwner"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("ownership moved"), "the hint says why: {}", refused.stderr);
+    // `account show` says whose it is on chain, and that this home no longer owns it.
+    let shown = a.json(&["account", "show"]);
+    assert_eq!(shown["owner"].as_str().unwrap(), new_owner);
+    assert_eq!(shown["home_is_owner"], false);
+    assert_eq!(b.json(&["account", "show"])["home_is_owner"], true);
     a.swap(&id.to_string(), "10", &[]).ok();
     // A delegated EOA cannot hand its key over.
     let c = Home::with_node();

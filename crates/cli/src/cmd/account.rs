@@ -87,7 +87,10 @@ struct AccountInfo {
     chain_id: u64,
     kind: AccountKind,
     address: Address,
+    /// The owner on chain (for a smart account not deployed yet, the one it is created for).
     owner: Address,
+    /// Whether this home's owner key is that owner (false once ownership moved away).
+    home_is_owner: bool,
     /// The account's session adapter: every session call but a capped `transfer` is made by
     /// it (deployed by the first grant).
     adapter: Address,
@@ -484,12 +487,22 @@ async fn info(
     transaction: Option<B256>,
 ) -> eyre::Result<AccountInfo> {
     let code_size = chain.provider.get_code_at(record.address).await?.len();
+    // The chain's word, not the home's record: ownership may have moved since.
+    let owner = match record.kind {
+        AccountKind::Smart if code_size > 0 => SakAccount::new(record.address, &chain.provider)
+            .owner()
+            .call()
+            .await
+            .wrap_err("reading the account's owner")?,
+        _ => record.owner,
+    };
     Ok(AccountInfo {
         network: ctx.network_name.clone(),
         chain_id: chain.chain_id,
         kind: record.kind,
         address: record.address,
-        owner: record.owner,
+        owner,
+        home_is_owner: owner == record.owner,
         adapter: chain.contracts.adapter_of(record.address),
         created,
         code_size,
@@ -537,6 +550,10 @@ fn human(info: &AccountInfo) -> String {
         info.owner,
         info.adapter
     );
+    if !info.home_is_owner {
+        s += "note      this home's owner key is not the owner any more (ownership moved): owner commands \
+              from here are refused\n";
+    }
     if let Some(tx) = info.transaction {
         s += &format!("tx        {tx}\n");
     }
