@@ -358,6 +358,58 @@ fn op_cancel_on_a_7702_account_spends_the_nonce_from_the_eoa() {
     assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
 }
 
+/// A swap asked for seconds before the session's daily period ends would be valid only until
+/// that edge, too soon to land reliably: sak waits past it, says so, and signs in the next
+/// period, which is charged.
+#[test]
+fn a_swap_at_a_period_edge_is_signed_in_the_next_period() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let provider = ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
+    let usd: Address =
+        home.node_summary.as_ref().unwrap()["contracts"]["usd"].as_str().unwrap().parse().unwrap();
+    let edge = block_on(async {
+        use alloy::providers::Provider;
+        let sak = SakAccount::new(account, &provider);
+        let start = sak.getSession(id as u32).call().await.unwrap().validAfter.to::<u64>();
+        let edge = start + 86_400 - 1;
+        let _: serde_json::Value =
+            provider.raw_request("evm_setNextBlockTimestamp".into(), (edge - 8,)).await.unwrap();
+        let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+        edge
+    });
+    // A live chain: a block a second, as on a network (anvil mines only when sent something).
+    let url = home.rpc_url.clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let miner = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                block_on(async {
+                    use alloy::providers::Provider;
+                    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+                });
+            }
+        })
+    };
+    let run = home.swap(&id.to_string(), "1", &[]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    miner.join().unwrap();
+    let run = run.ok();
+    assert!(run.stderr.contains("too soon for an operation to land in it"), "{}", run.stderr);
+    block_on(async {
+        let spend = SakAccount::new(account, &provider).getSpend(id as u32, usd).call().await.unwrap();
+        assert_eq!(spend.window.to::<u32>(), 1, "charged to the period after the edge at {edge}");
+        assert_eq!(U256::from(spend.spent), U256::from(1_000_000u64));
+    });
+    // Mid-period, no wait.
+    let run = home.swap(&id.to_string(), "1", &[]).ok();
+    assert!(!run.stderr.contains("too soon"), "{}", run.stderr);
+}
+
 /// The node restarts: a new chain under the same chain id. The home notices by the genesis
 /// block: the old chain's account and sessions are retired (kept in state.json), its operation in
 /// flight is marked failed instead of counting against the new chain or being settled there, and

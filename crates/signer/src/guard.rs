@@ -95,6 +95,11 @@ pub struct Binding {
     pub delegate: Option<Address>,
 }
 
+/// An operation that would have less than this many seconds (or a quarter of its shortest
+/// period) to land before the end of the period it is charged to waits for the next period
+/// instead (see [`GuardedSigner::execute`]): a few blocks of an L1, many of an L2.
+pub const PERIOD_EDGE_MARGIN: u64 = 30;
+
 /// A session key that signs only what its policy admits, with every spend in a durable ledger.
 #[derive(Debug)]
 pub struct GuardedSigner<L, S> {
@@ -258,12 +263,26 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             // Rotated away: the chain would refuse this key's signature.
             return Err(Error::WrongSessionKey { expected: session.signer, found: self.core.key.address() });
         }
-        let probe_op = Operation { calls: calls.to_vec(), clock, gas_cost: U256::ZERO, paymaster: None };
-        if preflight == Preflight::Check
-            && let Err(refusal) = session.authorize(&probe_op, &ctx)
-        {
-            return Err(self.refuse(refusal, clock).await);
-        }
+        let probe = |clock| Operation { calls: calls.to_vec(), clock, gas_cost: U256::ZERO, paymaster: None };
+        let (clock, session) = if preflight == Preflight::Check {
+            let auth = match session.authorize(&probe(clock), &ctx) {
+                Ok(auth) => auth,
+                Err(refusal) => return Err(self.refuse(refusal, clock).await),
+            };
+            match self.past_period_edge(&session, auth.valid_until, clock).await? {
+                None => (clock, session),
+                Some(clock) => {
+                    // Signed in the next period: decided again, against its counters.
+                    let session = self.refresh().await?;
+                    if let Err(refusal) = session.authorize(&probe(clock), &ctx) {
+                        return Err(self.refuse(refusal, clock).await);
+                    }
+                    (clock, session)
+                }
+            }
+        } else {
+            (clock, session)
+        };
 
         let lane = Lane::new(ctx.account, self.binding.lane_key);
         let reservation = self.lanes.reserve(lane).await?;
@@ -357,6 +376,52 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             self.decide(clock, true, "ok", &spends, Some(user_op_hash)).await;
         }
         Ok(Executed { intent: id, user_op_hash, receipt, charges })
+    }
+
+    /// An operation is valid at most until the end of the periods it is charged to. When that
+    /// end is a period edge (not the session's expiry) less than [`PERIOD_EDGE_MARGIN`] after
+    /// now (the later of the chain's clock and this machine's), an operation signed now could
+    /// not land before it (the EntryPoint refuses it after, AA22): waits until the chain's
+    /// clock is past the edge and returns it, the clock to sign with instead (its charges go to
+    /// the next period). `None`: sign with `clock`.
+    async fn past_period_edge(&self, session: &Session, valid_until: u64, clock: u64) -> Result<Option<u64>> {
+        let wall =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = clock.max(wall);
+        // A quarter of the shortest period at most: a one-minute period still gets three
+        // quarters of its time.
+        let shortest =
+            session.policy.spend_limits.iter().map(|l| u64::from(l.period)).chain(match session.policy.gas {
+                sak_primitives::Gas::Budget { period, .. } => Some(u64::from(period)),
+                _ => None,
+            });
+        let margin = shortest.min().map_or(PERIOD_EDGE_MARGIN, |p| PERIOD_EDGE_MARGIN.min(p / 4));
+        if valid_until >= session.policy.valid_until || valid_until >= now + margin {
+            return Ok(None);
+        }
+        let wait = std::time::Duration::from_secs(valid_until + 1 - now.min(valid_until + 1));
+        tracing::info!(edge = valid_until, wait_s = wait.as_secs(), "waiting for the session's next period");
+        self.settler.notify(crate::settle::Wait::PeriodEdge { edge: valid_until, wait });
+        tokio::time::sleep(wait).await;
+        // The chain's own clock must pass the edge: the operation is simulated and validated
+        // against its blocks. A live chain gets there within a block or two; a chain that mines
+        // only when sent something (a local anvil) may not, and then the operation is signed
+        // as before, in the period that is ending.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2 * margin + 10);
+        loop {
+            let clock = self.chain_time().await?;
+            if clock > valid_until {
+                return Ok(Some(clock));
+            }
+            if std::time::Instant::now() > give_up {
+                tracing::warn!(
+                    edge = valid_until,
+                    "the chain's clock did not pass the period edge; signing in the ending period"
+                );
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
     }
 
     /// Settles, by facts only, every intent of this signer's lane left unresolved by an earlier

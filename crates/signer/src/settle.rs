@@ -83,11 +83,22 @@ pub async fn chain_identity<P: Provider>(provider: &P) -> Result<B256> {
     Ok(alloy::primitives::keccak256([genesis.as_slice(), instance.as_slice()].concat()))
 }
 
-/// Called while [`Settler::lock_lane`] waits for another operation of the lane: after the
-/// first second, then every [`WAIT_NOTICE_EVERY`], with the time waited so far (for a progress
-/// line; [`LANE_WAIT`] is the most it waits).
+/// What an operation is waiting for, told to a [`WaitNotice`] (for a progress line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Another operation of the lane is in flight ([`Settler::lock_lane`]): told after the
+    /// first second, then every [`WAIT_NOTICE_EVERY`], with the time waited so far
+    /// ([`LANE_WAIT`] is the most it waits).
+    Lane { waited: Duration },
+    /// The session's period ends at `edge` (unix seconds, inclusive), too soon for an operation
+    /// signed now to land in it: the signer waits `wait` and signs in the next period (see
+    /// [`PERIOD_EDGE_MARGIN`](crate::guard::PERIOD_EDGE_MARGIN)).
+    PeriodEdge { edge: u64, wait: Duration },
+}
+
+/// Told while an operation waits; see [`Wait`].
 #[derive(Clone)]
-pub struct WaitNotice(pub Arc<dyn Fn(Duration) + Send + Sync>);
+pub struct WaitNotice(pub Arc<dyn Fn(Wait) + Send + Sync>);
 
 impl std::fmt::Debug for WaitNotice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,6 +138,13 @@ impl<L: Ledger + 'static> Settler<L> {
         self.blocking(move |l| l.bind_chain(chain_id, identity)).await
     }
 
+    /// Tells the [`WaitNotice`], if any.
+    pub(crate) fn notify(&self, wait: Wait) {
+        if let Some(notice) = &self.on_wait {
+            (notice.0)(wait);
+        }
+    }
+
     /// Waits (up to [`LANE_WAIT`]) until no other task or process has an operation in flight on
     /// `lane`, and holds it until the lock is dropped.
     pub async fn lock_lane(&self, lane: LaneId) -> Result<LaneLock> {
@@ -145,9 +163,7 @@ impl<L: Ledger + 'static> Settler<L> {
                     waited_s = waited.as_secs(),
                     "waiting for another operation on this session's lane to settle"
                 );
-                if let Some(notice) = &self.on_wait {
-                    (notice.0)(waited);
-                }
+                self.notify(Wait::Lane { waited });
                 next_notice = waited + WAIT_NOTICE_EVERY;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;

@@ -1351,22 +1351,30 @@ impl Report {
     }
 }
 
-/// A progress line while this run waits for another operation on the session's lane (another
-/// `sak` process, or the daemon, signing under the same session): the wait is not a hang.
+/// A progress line while this run waits: for another operation on the session's lane (another
+/// `sak` process, or the daemon, signing under the same session), or for the session's next
+/// period when the current one ends too soon for an operation to land in it.
 pub(crate) fn lane_wait_notice(
     global: &crate::cli::GlobalArgs,
     session: u32,
 ) -> sak_signer::settle::WaitNotice {
+    use sak_signer::settle::Wait;
     let global = global.clone();
-    sak_signer::settle::WaitNotice(Arc::new(move |waited: std::time::Duration| {
-        output::progress(
-            &global,
-            &format!(
+    sak_signer::settle::WaitNotice(Arc::new(move |wait: Wait| {
+        let line = match wait {
+            Wait::Lane { waited } => format!(
                 "waiting for another operation on session #{session} to settle ({} s of at most {} s; \
                  operations of one session go one at a time)…",
                 waited.as_secs(),
                 sak_signer::settle::LANE_WAIT.as_secs()
             ),
-        );
+            Wait::PeriodEdge { edge, wait } => format!(
+                "session #{session}'s period ends at {}, too soon for an operation to land in it: waiting {} s \
+                 to sign in the next period (charged there)…",
+                format_time(edge),
+                wait.as_secs()
+            ),
+        };
+        output::progress(&global, &line);
     }))
 }
