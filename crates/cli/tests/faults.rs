@@ -24,6 +24,34 @@ fn spent(home: &Home, account: Address, id: u64) -> U256 {
     })
 }
 
+/// `sak --json swap` of `amount` tUSD under session `id` with every send of it lost before the
+/// node: signed, outcome unknown (exit 3). Returns its `--json` document.
+fn lost_swap(home: &Home, id: u64, amount: &str) -> serde_json::Value {
+    let sends_lost = FaultProxy::start(
+        home.rpc_url.as_deref().unwrap(),
+        FaultPlan::new(1.0, vec![Fault::Close]).only(&["eth_sendRawTransaction"]),
+    )
+    .unwrap();
+    let mut args = vec!["--json".to_owned()];
+    args.extend(swap_args(&id.to_string(), amount));
+    let run = through(home, &sends_lost, &args);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("never after its deadline"), "{}", run.stderr);
+    run.json()
+}
+
+/// Moves the node's clock one second past `deadline`, with a block.
+fn warp_past(home: &Home, deadline: u64) {
+    let provider = ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
+    block_on(async {
+        use alloy::providers::Provider;
+        let now = provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
+        let _: serde_json::Value =
+            provider.raw_request("evm_increaseTime".into(), (deadline + 1 - now,)).await.unwrap();
+        let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    });
+}
+
 /// `sak --rpc-url PROXY ARGS`.
 fn through(home: &Home, proxy: &FaultProxy, args: &[String]) -> Run {
     let mut all = vec!["--rpc-url", proxy.url()];
@@ -234,21 +262,9 @@ fn op_cancel_makes_an_unknown_operation_void_and_says_how() {
     let home = Home::with_node();
     let account: Address = home.owner_and_account("smart").parse().unwrap();
     let id = home.trader_session("bot");
-    let sends_lost = FaultProxy::start(
-        home.rpc_url.as_deref().unwrap(),
-        FaultPlan::new(1.0, vec![Fault::Close]).only(&["eth_sendRawTransaction"]),
-    )
-    .unwrap();
-    let mut args = vec!["--json".to_owned()];
-    args.extend(swap_args(&id.to_string(), "2"));
-    let lost = |home: &Home| {
-        let run = through(home, &sends_lost, &args);
-        assert_eq!(run.code, 3, "{}", run.stderr);
-        run.json()
-    };
 
     // The owner's home spends the nonce: void at once.
-    let doc = lost(&home);
+    let doc = lost_swap(&home, id, "2");
     let intent = doc["intent"].as_i64().unwrap().to_string();
     let run = home.sak(&["--json", "op", "cancel", &intent]);
     assert_eq!(run.code, 4, "{}", run.stderr);
@@ -269,7 +285,7 @@ fn op_cancel_makes_an_unknown_operation_void_and_says_how() {
     assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
 
     // Without the owner key (--wait): unknown until the chain passes the deadline, then void.
-    let doc = lost(&home);
+    let doc = lost_swap(&home, id, "2");
     let intent = doc["intent"].as_i64().unwrap().to_string();
     let deadline = doc["deadline"].as_u64().unwrap();
     let early = home.sak(&["op", "cancel", &intent, "--wait", "--timeout", "3"]);
@@ -281,14 +297,7 @@ fn op_cancel_makes_an_unknown_operation_void_and_says_how() {
         let waiting =
             scope.spawn(|| home.sak(&["--json", "op", "cancel", &intent, "--wait", "--timeout", "120"]));
         std::thread::sleep(Duration::from_secs(4));
-        block_on(async {
-            use alloy::providers::Provider;
-            let now =
-                provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
-            let _: serde_json::Value =
-                provider.raw_request("evm_increaseTime".into(), (deadline + 1 - now,)).await.unwrap();
-            let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
-        });
+        warp_past(&home, deadline);
         waiting.join().unwrap()
     });
     assert_eq!(waiting.code, 4, "{}", waiting.stderr);
@@ -298,19 +307,9 @@ fn op_cancel_makes_an_unknown_operation_void_and_says_how() {
     assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
 
     // An operation that was included is reported as it is: nothing is sent.
-    let done = home.json(&[
-        "swap",
-        "--session",
-        &id.to_string(),
-        "--in",
-        "tUSD",
-        "--out",
-        "TKN",
-        "--amount",
-        "1",
-        "--min-out",
-        "0",
-    ]);
+    let mut swap = vec!["--json".to_owned()];
+    swap.extend(swap_args(&id.to_string(), "1"));
+    let done = home.sak(&swap.iter().map(String::as_str).collect::<Vec<_>>()).ok().json();
     let out = home.json(&["op", "cancel", done["user_op_hash"].as_str().unwrap()]);
     assert_eq!((out["state"].as_str(), out["how"].as_str()), (Some("included"), None), "{out:#}");
 }
@@ -322,16 +321,7 @@ fn op_cancel_on_a_7702_account_spends_the_nonce_from_the_eoa() {
     let home = Home::with_node();
     let account: Address = home.owner_and_account("7702").parse().unwrap();
     let id = home.trader_session("bot");
-    let sends_lost = FaultProxy::start(
-        home.rpc_url.as_deref().unwrap(),
-        FaultPlan::new(1.0, vec![Fault::Close]).only(&["eth_sendRawTransaction"]),
-    )
-    .unwrap();
-    let mut args = vec!["--json".to_owned()];
-    args.extend(swap_args(&id.to_string(), "2"));
-    let run = through(&home, &sends_lost, &args);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    let intent = run.json()["intent"].as_i64().unwrap().to_string();
+    let intent = lost_swap(&home, id, "2")["intent"].as_i64().unwrap().to_string();
     let run = home.sak(&["--json", "op", "cancel", &intent]);
     assert_eq!(run.code, 4, "{}", run.stderr);
     let out = run.json();
@@ -646,19 +636,9 @@ fn an_op_that_never_landed_is_failed_for_certain_once_its_deadline_passes() {
     let home = Home::with_node();
     let account: Address = home.owner_and_account("smart").parse().unwrap();
     let id = home.trader_session("bot");
-    let sends_lost = FaultProxy::start(
-        home.rpc_url.as_deref().unwrap(),
-        FaultPlan::new(1.0, vec![Fault::Close]).only(&["eth_sendRawTransaction"]),
-    )
-    .unwrap();
-    let mut args = vec!["--json".to_owned()];
-    args.extend(swap_args(&id.to_string(), "2"));
-    let run = through(&home, &sends_lost, &args);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    let doc = run.json();
+    let doc = lost_swap(&home, id, "2");
     assert_eq!(doc["state"], "unknown");
     let deadline = doc["deadline"].as_u64().expect("the signed deadline");
-    assert!(run.stderr.contains("never after its deadline"), "{}", run.stderr);
     let intent = doc["intent"].as_i64().unwrap().to_string();
     assert_eq!(spent(&home, account, id), U256::ZERO);
 
@@ -667,14 +647,7 @@ fn an_op_that_never_landed_is_failed_for_certain_once_its_deadline_passes() {
     assert_eq!(early.code, 3, "{}", early.stderr);
 
     // The chain's clock passes the deadline.
-    let provider = ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
-    block_on(async {
-        use alloy::providers::Provider;
-        let now = provider.get_block_by_number(Default::default()).await.unwrap().unwrap().header.timestamp;
-        let _: serde_json::Value =
-            provider.raw_request("evm_increaseTime".into(), (deadline + 1 - now,)).await.unwrap();
-        let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
-    });
+    warp_past(&home, deadline);
     let settled = home.sak(&["--json", "op", "status", &intent]);
     assert_eq!(settled.code, 4, "{}", settled.stderr);
     let doc = settled.json();
