@@ -377,14 +377,7 @@ async fn end_leftovers(
     }
     let Some(summary) = found.summary() else { return Ok((Vec::new(), None)) };
     output::progress(&ctx.global, &format!("ending every session: {summary}"));
-    let key = ctx.owner_key()?;
-    let wallet = ctx.wallet_provider(chain, key.signer())?;
-    let pending = SakAccount::new(eoa, &wallet)
-        .revokeAllSessions()
-        .send()
-        .await
-        .map_err(|e| owner_call_error(e, "revokeAllSessions"))?;
-    let receipt = super::session_ops::mined(ctx, pending, "revokeAllSessions").await?;
+    let receipt = super::session_ops::send_revoke_all(ctx, chain, eoa, &ctx.owner_key()?).await?;
     let mut ended = found.leftovers;
     if let Some(detail) = &found.tampered {
         // Every live session went with the salt, listed or not.
@@ -414,14 +407,10 @@ async fn undelegate(ctx: &Ctx) -> eyre::Result<()> {
     let delegate = eip7702::delegate_of(&chain.provider, record.address).await?;
     let mut revoked = None;
     if delegate == Some(chain.contracts.sak_7702_account) {
-        let wallet = ctx.wallet_provider(&chain, key.signer())?;
         output::progress(&ctx.global, "ending every session (revokeAllSessions) before undelegating…");
-        let pending = SakAccount::new(record.address, &wallet)
-            .revokeAllSessions()
-            .send()
-            .await
-            .map_err(|e| owner_call_error(e, "revokeAllSessions"))?;
-        revoked = Some(super::session_ops::mined(ctx, pending, "revokeAllSessions").await?.transaction_hash);
+        revoked = Some(
+            super::session_ops::send_revoke_all(ctx, &chain, record.address, &key).await?.transaction_hash,
+        );
     }
     let mut transaction = None;
     if delegate.is_some() {

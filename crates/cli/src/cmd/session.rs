@@ -376,15 +376,16 @@ pub(crate) fn granted_id(receipt: &alloy::rpc::types::TransactionReceipt) -> eyr
         .id)
 }
 
+/// The hint when the account answers `NotOwner` to this home's owner key.
+pub(crate) const NOT_OWNER_HINT: &str = "this home's owner key is not the account's owner (ownership moved with \
+     `transfer-ownership`, or another key was imported): `sak account show` shows the owner on chain; act from \
+     that owner's home";
+
 /// An owner transaction refused by the account: named like the contracts' error.
 pub(crate) fn owner_call_error(e: alloy::contract::Error, what: &str) -> eyre::Report {
     if let Some(err) = e.as_decoded_interface_error::<SakAccount::SakAccountErrors>() {
         let hint = match err {
-            SakAccount::SakAccountErrors::NotOwner(_) => {
-                "this home's owner key is not the account's owner (ownership moved with \
-                 `transfer-ownership`, or another key was imported): `sak account show` shows the \
-                 owner on chain; act from that owner's home"
-            }
+            SakAccount::SakAccountErrors::NotOwner(_) => NOT_OWNER_HINT,
             _ => "fix the policy and try again",
         };
         return Hinted::refused(

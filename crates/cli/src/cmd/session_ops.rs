@@ -485,10 +485,26 @@ fn human_show(out: &Shown, chain: &Chain) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// An owner transaction the account refused, named like the contracts' error.
+/// The owner's `revokeAllSessions` on `account`, mined: every session ends (a fresh salt).
+pub(crate) async fn send_revoke_all(
+    ctx: &Ctx,
+    chain: &Chain,
+    account: Address,
+    owner: &LocalKey,
+) -> eyre::Result<TransactionReceipt> {
+    let wallet = ctx.wallet_provider(chain, owner.signer())?;
+    let pending = SakAccount::new(account, &wallet)
+        .revokeAllSessions()
+        .send()
+        .await
+        .map_err(|e| owner_error(e, "revokeAllSessions"))?;
+    mined(ctx, pending, "revokeAllSessions").await
+}
+
 fn owner_error(e: alloy::contract::Error, what: &str) -> eyre::Report {
     if let Some(err) = e.as_decoded_interface_error::<SakAccount::SakAccountErrors>() {
         let hint = if matches!(err, SakAccount::SakAccountErrors::NotOwner(_)) {
-            "this home's owner key does not own the account: run the command from the home that created it"
+            super::session::NOT_OWNER_HINT
         } else {
             "check the session's state with `sak session list`, then try again"
         };
@@ -660,14 +676,8 @@ pub(crate) async fn revoke_all(ctx: &Ctx) -> eyre::Result<()> {
             ended.push(Ended { id: r.id, key: r.key, key_name: r.key_name, status_before: status });
         }
     }
-    let wallet = ctx.wallet_provider(&chain, owner.signer())?;
     output::progress(&ctx.global, "the owner signs revokeAllSessions…");
-    let pending = SakAccount::new(account.address, &wallet)
-        .revokeAllSessions()
-        .send()
-        .await
-        .map_err(|e| owner_error(e, "revokeAllSessions"))?;
-    let receipt = mined(ctx, pending, "revokeAllSessions").await?;
+    let receipt = send_revoke_all(ctx, &chain, account.address, &owner).await?;
     let salt = receipt
         .inner
         .logs()
