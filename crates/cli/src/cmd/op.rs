@@ -267,8 +267,7 @@ async fn cancel(ctx: &Ctx, ledger: &Arc<SqliteLedger>, args: &CancelArgs) -> eyr
         match rec.signed.as_ref().filter(|_| !args.wait && ctx.paths.owner_key().exists()) {
             Some(signed) => {
                 how = Some("owner");
-                cancelled_by =
-                    Some(spend_nonce(ctx, &chain, &rec, signed.nonce_key, signed.nonce_seq).await?);
+                cancelled_by = spend_nonce(ctx, &chain, &rec, signed.nonce_key, signed.nonce_seq).await?;
                 settler.settle_lane(lane, &lock).await?;
             }
             None => {
@@ -296,14 +295,15 @@ async fn cancel(ctx: &Ctx, ledger: &Arc<SqliteLedger>, args: &CancelArgs) -> eyr
 /// the account, as many times as it takes to pass `seq` (each earlier free nonce of the lane
 /// too). A smart account calls it in an owner operation (self-bundled by anvil's dev key on a
 /// `sak node` chain, else by the owner key); a delegated EOA is the account and calls it
-/// directly. Returns the (last) transaction.
+/// directly. Returns the (last) transaction; `None` when the nonce was used meanwhile (by the
+/// operation itself, found when the lane is settled again).
 async fn spend_nonce(
     ctx: &Ctx,
     chain: &Chain,
     rec: &IntentRecord,
     key: U256,
     seq: u64,
-) -> eyre::Result<B256> {
+) -> eyre::Result<Option<B256>> {
     let account = ctx.account(chain.chain_id)?;
     if account.address != rec.intent.account {
         return Err(Hinted::refused(
@@ -322,6 +322,9 @@ async fn spend_nonce(
         .await
         .wrap_err("reading the lane's nonce (EntryPoint.getNonce)")?;
     let bumps = (seq + 1).saturating_sub((next & U256::from(u64::MAX)).to::<u64>());
+    if bumps == 0 {
+        return Ok(None);
+    }
     if bumps > MAX_BUMPS {
         return Err(Hinted::refused(
             format!("intent {} waits behind {} earlier free nonces of its lane", rec.id, bumps - 1),
@@ -350,7 +353,7 @@ async fn spend_nonce(
                     .map_err(|e| super::session::owner_call_error(e, "incrementNonce"))?;
                 last = super::session_ops::mined(ctx, pending, "incrementNonce").await?.transaction_hash;
             }
-            Ok(last)
+            Ok(Some(last))
         }
         AccountKind::Smart => {
             let relayer = match ctx.node()? {
@@ -372,7 +375,7 @@ async fn spend_nonce(
                 "the owner operation's incrementNonce reverted (tx {})",
                 receipt.tx_hash
             );
-            Ok(receipt.tx_hash)
+            Ok(Some(receipt.tx_hash))
         }
     }
 }
