@@ -218,5 +218,21 @@ pub async fn send_authorization<P: Provider>(
         return Err(Error::Eip7702(format!("type-4 transaction {} reverted", receipt.transaction_hash)));
     }
     check_delegation(provider, eoa, delegate).await?;
+    if eoa == from {
+        // Self-sponsored: the transaction and the authorization each took one of the EOA's
+        // nonces. A node may serve the pending count before it counts the second (seen on
+        // anvil: the EOA's next transaction failed "nonce too low"); return once it does.
+        let settled = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while provider
+            .get_transaction_count(from)
+            .pending()
+            .await
+            .map_err(Error::rpc("eth_getTransactionCount"))?
+            < nonce + 2
+            && std::time::Instant::now() < settled
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     Ok(receipt.transaction_hash)
 }
