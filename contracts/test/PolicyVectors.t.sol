@@ -85,9 +85,9 @@ contract PolicyVectorsTest is Test {
             initCode: "",
             callData: vm.parseJsonBytes(json, string.concat(s, ".callData")),
             accountGasLimits: bytes32(0),
-            // The prefund is the sum of the gas limits times maxFeePerGas (1 here).
-            preVerificationGas: vm.parseJsonUint(json, string.concat(s, ".gasCost")),
-            gasFees: bytes32(uint256(1)),
+            // The only gas is preVerificationGas: the prefund is it times maxFeePerGas.
+            preVerificationGas: vm.parseJsonUint(json, string.concat(s, ".preVerificationGas")),
+            gasFees: bytes32(vm.parseJsonUint(json, string.concat(s, ".maxFeePerGas"))),
             paymasterAndData: paymaster == address(0)
                 ? bytes("")
                 : abi.encodePacked(paymaster, uint128(0), uint128(0)),

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {SakTest} from "./utils/SakTest.sol";
-import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 
@@ -82,9 +82,9 @@ contract SessionGasTest is SakTest {
     // -------------------------------------------------------------------------------------
 
     function test_validateUserOp_reverts_whenPrefundExceedsTheGasBudget() public {
-        uint32 id = gasSession(uint80(COST - 1), uint32(DAY), 0);
+        uint32 id = gasSession(uint80(COST - 1 gwei), uint32(DAY), 0);
         PackedUserOperation memory op = sessionOp(id, transferCall(alice, 1e6));
-        expectValidationRevert(gasExceeded(COST, COST - 1));
+        expectValidationRevert(gasExceeded(COST, COST - 1 gwei));
         submit(op);
     }
 
@@ -182,7 +182,7 @@ contract SessionGasTest is SakTest {
         callGas = bound(callGas, 0, 10_000_000);
         preVerificationGas = bound(preVerificationGas, 0, 10_000_000);
         maxFeePerGas = bound(maxFeePerGas, 1, 10_000 gwei);
-        budget = bound(budget, 1, type(uint80).max - 1);
+        budget = bound(budget, 1, type(uint48).max) * 1 gwei;
         uint32 id = gasSession(uint80(budget), uint32(DAY), 0);
         PackedUserOperation memory op =
             gasOp(id, verificationGas, callGas, preVerificationGas, maxFeePerGas, "");
@@ -191,7 +191,162 @@ contract SessionGasTest is SakTest {
             expectValidateRevert(op, gasExceeded(cost, budget));
         } else {
             assertFalse(sigFailed(validate(op)));
+            assertEq(
+                account.getUsage(id).gasSpent,
+                (cost + 1 gwei - 1) / 1 gwei * 1 gwei,
+                "charged in whole gwei, rounded up"
+            );
         }
+    }
+
+    function testFuzz_grant_reverts_whenTheGasBudgetIsNotWholeGwei_orTooLarge(uint80 budget)
+        public
+    {
+        vm.assume(budget != 0 && budget != type(uint80).max);
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        c.gasBudget = budget;
+        c.gasPeriod = uint32(DAY);
+        if (budget % 1 gwei != 0 || budget / 1 gwei > type(uint48).max) {
+            vm.expectRevert(abi.encodeWithSelector(ISakSessions.InvalidGasBudget.selector, budget));
+            vm.prank(owner);
+            account.grantSession(c);
+        } else {
+            grant(c);
+        }
+    }
+
+    // -------------------------------------------------------------------------------------
+    // Fee caps: what a self-bundling key can collect as beneficiary
+    // -------------------------------------------------------------------------------------
+
+    function feeCapSession(uint80 budget, uint40 maxFee, uint24 maxPvg) internal returns (uint32) {
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        c.gasBudget = budget;
+        c.gasPeriod = uint32(DAY);
+        c.maxFeePerGas = maxFee;
+        c.maxPreVerificationGas = maxPvg;
+        return grant(c);
+    }
+
+    function testFuzz_validateUserOp_refusesFeesAndPreVerificationGasAboveTheCaps(
+        uint256 maxFeePerGas,
+        uint256 preVerificationGas
+    ) public {
+        maxFeePerGas = bound(maxFeePerGas, 1, 100 gwei);
+        preVerificationGas = bound(preVerificationGas, 0, 2_000_000);
+        uint32 id = feeCapSession(1 ether, 10 gwei, 1_000_000);
+        PackedUserOperation memory op =
+            gasOp(id, 100_000, 100_000, preVerificationGas, maxFeePerGas, "");
+        if (maxFeePerGas > 10 gwei) {
+            expectValidateRevert(
+                op,
+                abi.encodeWithSelector(
+                    ISakSessions.FeePerGasAboveCap.selector, maxFeePerGas, 10 gwei
+                )
+            );
+        } else if (preVerificationGas > 1_000_000) {
+            expectValidateRevert(
+                op,
+                abi.encodeWithSelector(
+                    ISakSessions.PreVerificationGasAboveCap.selector, preVerificationGas, 1_000_000
+                )
+            );
+        } else {
+            assertFalse(sigFailed(validate(op)));
+        }
+    }
+
+    function test_validateUserOp_feeCaps_bindAnUnlimitedBudget() public {
+        uint32 id = feeCapSession(type(uint80).max, 10 gwei, 0);
+        expectValidateRevert(
+            gasOp(id, 100_000, 100_000, 50_000_000, 10 gwei + 1, ""),
+            abi.encodeWithSelector(ISakSessions.FeePerGasAboveCap.selector, 10 gwei + 1, 10 gwei)
+        );
+        // No preVerificationGas cap: any amount at the capped fee.
+        assertFalse(sigFailed(validate(gasOp(id, 100_000, 100_000, 50_000_000, 10 gwei, ""))));
+        assertEq(account.getUsage(id).gasSpent, 0, "an unlimited budget charges nothing");
+    }
+
+    function test_validateUserOp_feeCaps_doNotBindTheSessionsPaymaster() public {
+        ChargingPaymaster pm = new ChargingPaymaster(IERC20(address(usd)));
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        c.gasBudget = 1 ether;
+        c.gasPeriod = uint32(DAY);
+        c.maxFeePerGas = 10 gwei;
+        c.maxPreVerificationGas = 100_000;
+        c.paymaster = address(pm);
+        uint32 id = grant(c);
+        bytes memory pmData = abi.encodePacked(address(pm), uint128(100_000), uint128(100_000));
+        // The paymaster pays and decides what it pays for: the account's caps do not apply.
+        assertFalse(sigFailed(validate(gasOp(id, 100_000, 100_000, 5_000_000, 1000 gwei, pmData))));
+    }
+
+    function test_grant_storesNoFeeCaps_onASponsoredOnlySession() public {
+        ISakSessions.SessionConfig memory c = usdSession(100e6);
+        c.gasBudget = 0;
+        c.maxFeePerGas = 1;
+        c.maxPreVerificationGas = 1;
+        c.paymaster = makeAddr("paymaster");
+        uint32 id = grant(c);
+        // Account-paid: refused by the budget of 0, whatever the caps.
+        expectValidateRevert(
+            gasOp(id, 100_000, 100_000, 50_000, 1 gwei, ""), gasExceeded(250_000 gwei, 0)
+        );
+    }
+
+    /// A key that runs its own bundler names itself beneficiary: the EntryPoint pays it the
+    /// operation's gas at the operation's price, preVerificationGas in full. Without caps, one
+    /// operation at a high price turns the whole daily budget into the key's ETH; with them,
+    /// the key gets at most cap x (gas used + preVerificationGas cap) a day, of which it paid
+    /// the base fee for the gas the bundle used.
+    function test_handleOps_selfBundlingKey_collectsAtMostTheCappedPrice() public {
+        address keyBundler = makeAddr("keyBundler");
+        uint256 budget = 0.1 ether;
+        vm.fee(1 gwei);
+        vm.txGasPrice(1 gwei);
+
+        // Uncapped: 0.1 ether of gas at 10 gwei, 9,800,000 of it preVerificationGas: the key
+        // collects it.
+        uint32 open = feeCapSession(uint80(budget), 0, 0);
+        PackedUserOperation memory greedy = gasOp(open, 100_000, 100_000, 9_800_000, 10 gwei, "");
+        uint256 before = keyBundler.balance;
+        _bundleAs(keyBundler, greedy);
+        uint256 collected = keyBundler.balance - before;
+        assertGt(collected, budget * 98 / 100, "the uncapped budget became the key's ETH");
+        emit log_named_decimal_uint("uncapped: the key collected (ETH)", collected, 18);
+
+        // Capped at 2 gwei and 100,000 preVerificationGas: the same greedy op is refused...
+        uint32 capped = feeCapSession(uint80(budget), 2 gwei, 100_000);
+        greedy = gasOp(capped, 100_000, 100_000, 9_800_000, 10 gwei, "");
+        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
+        ops[0] = greedy;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IEntryPoint.FailedOpWithRevert.selector,
+                0,
+                "AA23 reverted",
+                abi.encodeWithSelector(ISakSessions.FeePerGasAboveCap.selector, 10 gwei, 2 gwei)
+            )
+        );
+        vm.prank(keyBundler, keyBundler);
+        entryPoint.handleOps(ops, payable(keyBundler));
+
+        // ...and the best op within the caps pays the key at most the capped price for what
+        // it used plus the capped preVerificationGas.
+        PackedUserOperation memory best = gasOp(capped, 100_000, 100_000, 100_000, 2 gwei, "");
+        before = keyBundler.balance;
+        _bundleAs(keyBundler, best);
+        collected = keyBundler.balance - before;
+        assertLe(collected, 2 gwei * (100_000 + 100_000 + 100_000), "bounded by the caps");
+        emit log_named_decimal_uint("capped: the key collected (ETH)", collected, 18);
+        assertLt(collected * 100, budget, "under 1% of the budget per operation");
+    }
+
+    function _bundleAs(address who, PackedUserOperation memory op) private {
+        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
+        ops[0] = op;
+        vm.prank(who, who);
+        entryPoint.handleOps(ops, payable(who));
     }
 
     // -------------------------------------------------------------------------------------
@@ -274,6 +429,10 @@ contract SessionGasTest is SakTest {
     ) public {
         address mine = makeAddr("the session's paymaster");
         vm.assume(other != address(0) && other != mine);
+        // A finite budget is whole gwei below 2^48 gwei.
+        if (budget != type(uint80).max) {
+            budget = uint80(bound(budget, 0, type(uint48).max)) * 1 gwei;
+        }
         uint32 id = paymasterSession(budget, mine);
         bytes memory pm = abi.encodePacked(other, uint128(100_000), uint128(0));
         expectValidateRevert(
@@ -299,7 +458,7 @@ contract SessionGasTest is SakTest {
         entryPoint.depositTo{value: 1 ether}(address(paymaster));
         vm.prank(address(account)); // the owner's deal with this paymaster
         usd.approve(address(paymaster), type(uint256).max);
-        uint32 id = paymasterSession(uint80(COST - 1), address(paymaster));
+        uint32 id = paymasterSession(uint80(COST - 1 gwei), address(paymaster));
         bytes memory pm = abi.encodePacked(address(paymaster), uint128(100_000), uint128(100_000));
         uint256 ethBefore = address(account).balance;
         submit(gasOp(id, 500_000, 500_000, 50_000, 2 gwei, pm));
@@ -308,7 +467,7 @@ contract SessionGasTest is SakTest {
         assertEq(address(account).balance, ethBefore, "the account paid no gas");
         // Without the paymaster, the budget (less than one prefund) refuses the same op.
         PackedUserOperation memory op = gasOp(id, 500_000, 500_000, 50_000, 2 gwei, "");
-        expectValidationRevert(gasExceeded(COST, COST - 1));
+        expectValidationRevert(gasExceeded(COST, COST - 1 gwei));
         submit(op);
     }
 

@@ -311,6 +311,8 @@ impl<'a> Bench<'a> {
             gasPeriod: 0,
             maxOps: U24::ZERO,
             paymaster: Address::ZERO,
+            maxFeePerGas: Default::default(),
+            maxPreVerificationGas: Default::default(),
         };
         let receipt = SakAccount::new(account, self.provider)
             .grantSession(config)

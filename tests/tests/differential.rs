@@ -72,7 +72,10 @@ struct OpSpec {
     /// Seconds from the previous operation's clock: mostly forward, sometimes back (stale
     /// periods), sometimes far (past the session's end).
     clock_step: i64,
-    gas_cost: u64,
+    /// `maxFeePerGas` (wei) and `preVerificationGas`, the op's only gas: its prefund is their
+    /// product. Fees on both sides of the session's cap.
+    fee: u64,
+    pvg: u64,
     paymaster: Option<bool>,
 }
 
@@ -113,14 +116,18 @@ fn ping_uint8() -> impl Strategy<Value = U256> {
     (0u64..4, proptest::bool::weighted(0.1)).prop_map(|(b, dirty)| U256::from(b | (u64::from(dirty) << 8)))
 }
 
+/// The session's `max_fee_per_gas` (wei) and `max_pre_verification_gas`.
+const FEE_CAP: u64 = 5_000;
+const PVG_CAP: u64 = 1_500_000;
+
 fn op_spec() -> impl Strategy<Value = OpSpec> {
     (
         prop_oneof![1 => Just(vec![]), 15 => proptest::collection::vec(call_spec(), 1..3)],
         prop_oneof![2 => -7_200..0i64, 16 => 0..7_200i64, 3 => 0..(DAY as i64), 1 => (DAY as i64)..(4 * DAY as i64)],
-        prop_oneof![2 => Just(0u64), 1 => 0..3_000_000u64],
+        prop_oneof![2 => Just((0u64, 0u64)), 2 => (prop_oneof![4 => 1..=FEE_CAP, 1 => FEE_CAP + 1..4 * FEE_CAP], 0..2 * PVG_CAP)],
         prop_oneof![8 => Just(None), 1 => any::<bool>().prop_map(Some)],
     )
-        .prop_map(|(calls, clock_step, gas_cost, paymaster)| OpSpec { calls, clock_step, gas_cost, paymaster })
+        .prop_map(|(calls, clock_step, (fee, pvg), paymaster)| OpSpec { calls, clock_step, fee, pvg, paymaster })
 }
 
 struct Fixture {
@@ -176,7 +183,10 @@ impl Fixture {
                 limit(self.tokens[1], 500, 3_600, false),
                 limit(NATIVE, 1_000_000, DAY, false),
             ],
-            gas: Gas::Budget { wei: U256::from(4_000_000u64), period: DAY as u32 },
+            // 5 gwei a day: a few operations at the fees drawn (charged in whole gwei, rounded up).
+            gas: Gas::Budget { wei: U256::from(5_000_000_000u64), period: DAY as u32 },
+            max_fee_per_gas: FEE_CAP,
+            max_pre_verification_gas: PVG_CAP as u32,
             max_ops: 8,
             paymaster: Some(PAYMASTER),
         }
@@ -268,9 +278,9 @@ impl Fixture {
             initCode: Bytes::new(),
             callData: encode_execute(&op.calls),
             accountGasLimits: B256::ZERO,
-            // Prefund = sum of gas limits x maxFeePerGas (1).
-            preVerificationGas: op.gas_cost,
-            gasFees: B256::from(U256::from(1)),
+            // Prefund = preVerificationGas x maxFeePerGas (the other limits are 0).
+            preVerificationGas: op.pre_verification_gas,
+            gasFees: B256::from(op.max_fee_per_gas),
             paymasterAndData: op
                 .paymaster
                 .map(|p| [p.as_slice(), &[0; 32]].concat().into())
@@ -342,7 +352,9 @@ async fn rust_evaluator_and_contracts_agree_on_random_operations() {
                     let op = Operation {
                         calls: spec.calls.iter().map(|c| f.call(c)).collect(),
                         clock: clock.max(0) as u64,
-                        gas_cost: U256::from(spec.gas_cost),
+                        gas_cost: U256::from(spec.fee) * U256::from(spec.pvg),
+                        max_fee_per_gas: U256::from(spec.fee),
+                        pre_verification_gas: U256::from(spec.pvg),
                         paymaster: spec.paymaster.map(|own| if own { PAYMASTER } else { ALICE }),
                     };
                     let expected = session.authorize(&op, &ctx);

@@ -294,6 +294,8 @@ impl Fixture {
             gasPeriod: gas_period,
             maxOps: U24::from(max_ops),
             paymaster: Address::ZERO,
+            maxFeePerGas: Default::default(),
+            maxPreVerificationGas: Default::default(),
         }
     }
 

@@ -16,7 +16,9 @@ pragma solidity ^0.8.28;
 ///   `allowTransfer`; every unit is charged when it leaves the account. Sessions never approve;
 ///   a token without a limit cannot leave the account through a session at all;
 /// - paying at most `gasBudget` wei of the account's ETH for gas per `gasPeriod` (0 = the
-///   session may only run operations sponsored by its own `paymaster`);
+///   session may only run operations sponsored by its own `paymaster`), and only for
+///   operations priced at most `maxFeePerGas` with at most `maxPreVerificationGas` (so a key
+///   that bundles its own operations cannot turn the budget into fees it collects);
 /// - having its operations sponsored only by `paymaster` (address(0) = by none);
 /// - at most `maxOps` operations in total (0 = unlimited).
 /// Periods are fixed windows aligned to `validAfter`; unused allowance does not carry over. The
@@ -78,13 +80,21 @@ interface ISakSessions {
         CallPermission[] permissions;
         SpendLimit[] spendLimits;
         /// @dev Wei of the account's ETH per gasPeriod (the EntryPoint's required prefund of
-        ///      each operation the account pays for); 0 = sponsored operations only, i.e. only
-        ///      through `paymaster`; type(uint80).max = unlimited.
+        ///      each operation the account pays for, charged in whole gwei, rounded up); 0 =
+        ///      sponsored operations only, i.e. only through `paymaster`; type(uint80).max =
+        ///      unlimited. A finite budget is a whole number of gwei below 2^48 gwei.
         uint80 gasBudget;
         /// @dev Seconds; at least 60 when gasBudget is finite and non-zero, else ignored.
         uint32 gasPeriod;
         /// @dev 0 = unlimited.
         uint24 maxOps;
+        /// @dev Highest `maxFeePerGas` (wei) of an operation the account pays for; 0 = no cap.
+        ///      Bounds what a self-bundling key collects as beneficiary per unit of gas.
+        uint40 maxFeePerGas;
+        /// @dev Highest `preVerificationGas` of an operation the account pays for; 0 = no cap.
+        ///      That gas is charged in full whatever the bundle used, so without a bound a
+        ///      self-bundling key could collect the whole budget through it.
+        uint24 maxPreVerificationGas;
         /// @dev The one paymaster that may sponsor this session's operations; address(0) =
         ///      none: every operation pays its gas from the account within gasBudget. A
         ///      sponsored operation is not charged to gasBudget; whatever the paymaster takes
@@ -111,7 +121,8 @@ interface ISakSessions {
 
     /// @notice A session's gas and operation counters as stored (zero when the session has
     ///         neither a finite gas budget nor an operation limit). `gasWindow` is the gas
-    ///         period index of `gasSpent`, wei charged at validation (the full prefund).
+    ///         period index of `gasSpent`, wei charged at validation (the full prefund, rounded
+    ///         up to whole gwei).
     struct UsageView {
         uint80 gasSpent;
         uint24 gasWindow;
@@ -137,6 +148,8 @@ interface ISakSessions {
     error TokenSelectorNeedsSpendLimit(address target, bytes4 selector);
     error InvalidCondition(address target, bytes4 selector, uint8 argIndex);
     error TooManyEntries();
+    /// @notice A finite gas budget that is not a whole number of gwei, or is 2^48 gwei or more.
+    error InvalidGasBudget(uint80 gasBudget);
 
     // Authorisation errors (an operation refused by policy).
     error SessionNotActive(uint32 id);
@@ -167,6 +180,11 @@ interface ISakSessions {
     error ArgumentConditionFailed(address target, bytes4 selector, uint8 argIndex);
     error SpendCapExceeded(address token, uint256 requested, uint256 remaining);
     error GasBudgetExceeded(uint256 requested, uint256 remaining);
+    /// @notice The account pays for an operation priced above the session's `maxFeePerGas`.
+    error FeePerGasAboveCap(uint256 maxFeePerGas, uint256 cap);
+    /// @notice The account pays for an operation whose `preVerificationGas` is above the
+    ///         session's `maxPreVerificationGas`.
+    error PreVerificationGasAboveCap(uint256 preVerificationGas, uint256 cap);
     error OperationLimitReached(uint24 maxOps);
     error StaleWindow(address token, uint256 claimedWindow, uint256 currentWindow);
     error StaleGasWindow(uint256 claimedWindow, uint256 currentWindow);

@@ -92,14 +92,17 @@ library SessionLib {
         uint16 flags;
     }
 
-    /// @dev Read and written only when the session has a finite gas budget or an op limit.
+    /// @dev Read and written only when the session has a finite gas budget, an op limit or a
+    ///      fee cap. The budget is kept in gwei so that the fee caps fit the same slot.
     struct Counters {
-        uint80 gasBudget;
-        uint80 gasSpent;
+        uint48 gasBudgetGwei;
+        uint48 gasSpentGwei;
         uint24 gasWindow;
         uint24 gasPeriod;
         uint24 maxOps;
         uint24 opsUsed;
+        uint40 maxFeePerGas;
+        uint24 maxPreVerificationGas;
     }
 
     struct TokenRecord {
@@ -137,6 +140,7 @@ library SessionLib {
 
     /// @dev `gasBudget` meaning "no gas limit" (the owner's explicit choice).
     uint80 internal constant UNLIMITED_GAS = type(uint80).max;
+    uint256 private constant GWEI = 1e9;
 
     uint256 internal constant MAX_PERMISSIONS = 32;
     uint256 internal constant MAX_SPEND_LIMITS = 16;
@@ -290,22 +294,33 @@ library SessionLib {
         }
 
         uint16 flags;
+        bool finiteGas = config.gasBudget != 0 && config.gasBudget != UNLIMITED_GAS;
         if (config.gasBudget == UNLIMITED_GAS) flags |= GAS_UNLIMITED;
         else if (config.gasBudget == 0) flags |= GAS_SPONSORED_ONLY;
-        if ((flags & GAS_UNLIMITED == 0 && config.gasBudget > 0) || config.maxOps > 0) {
+        // Fee caps matter only where the account pays (a sponsored-only session never does).
+        bool feeCaps = config.gasBudget != 0
+            && (config.maxFeePerGas != 0 || config.maxPreVerificationGas != 0);
+        if (finiteGas || feeCaps || config.maxOps > 0) {
             flags |= HAS_COUNTERS;
             uint24 gasPeriod;
-            if (config.gasBudget > 0 && config.gasBudget != UNLIMITED_GAS) {
+            if (finiteGas) {
+                if (config.gasBudget % GWEI != 0 || config.gasBudget / GWEI > type(uint48).max) {
+                    revert ISakSessions.InvalidGasBudget(config.gasBudget);
+                }
                 _checkPeriod(config.gasPeriod, span, type(uint24).max);
                 gasPeriod = uint24(config.gasPeriod);
             }
+            // Casts fit: a finite budget was checked just above.
             l.counters[sKey][account] = Counters({
-                gasBudget: config.gasBudget == UNLIMITED_GAS ? 0 : config.gasBudget,
-                gasSpent: 0,
+                // forge-lint: disable-next-line(unsafe-typecast)
+                gasBudgetGwei: finiteGas ? uint48(config.gasBudget / GWEI) : 0,
+                gasSpentGwei: 0,
                 gasWindow: 0,
                 gasPeriod: gasPeriod,
                 maxOps: config.maxOps,
-                opsUsed: 0
+                opsUsed: 0,
+                maxFeePerGas: config.gasBudget != 0 ? config.maxFeePerGas : 0,
+                maxPreVerificationGas: config.gasBudget != 0 ? config.maxPreVerificationGas : 0
             });
         }
 
@@ -512,10 +527,11 @@ library SessionLib {
         returns (ISakSessions.UsageView memory)
     {
         Counters memory c = l.counters[sessionKey(l.accounts[account].salt, id)][account];
-        return
-            ISakSessions.UsageView({
-                gasSpent: c.gasSpent, gasWindow: c.gasWindow, opsUsed: c.opsUsed
-            });
+        return ISakSessions.UsageView({
+            gasSpent: uint80(c.gasSpentGwei) * uint80(GWEI),
+            gasWindow: c.gasWindow,
+            opsUsed: c.opsUsed
+        });
     }
 
     // ---------------------------------------------------------------------------------------
@@ -548,8 +564,16 @@ library SessionLib {
         if (deadline < clock) revert ISakSessions.DeadlineBeforeClock(clock, deadline);
         Execution[] calldata calls = decodeExecuteBatch(userOp.callData);
         address paymaster = _paymaster(userOp);
+        GasClaim memory gas;
+        if (paymaster == address(0)) {
+            gas = GasClaim({
+                cost: _prefund(userOp),
+                maxFeePerGas: ERC4337Utils.maxFeePerGas(userOp),
+                preVerificationGas: userOp.preVerificationGas
+            });
+        }
         (address signer, uint48 validAfter, uint48 validUntil) =
-            authorize(l, id, calls, clock, paymaster == address(0) ? _prefund(userOp) : 0, ctx);
+            authorize(l, id, calls, clock, gas, ctx);
         if (paymaster != address(0)) _checkPaymaster(l, id, paymaster, ctx.account);
         bytes32 digest = sessionDigest(userOpHash, id, clock, deadline);
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, sig[15:]);
@@ -683,14 +707,14 @@ library SessionLib {
     /// @notice The policy check shared by every path: scope, spend, gas, op count. Charges
     ///         against the period containing `clock` and returns the session's signer and the
     ///         window in which the charge is valid.
-    /// @param gasCost Wei of the account's ETH this operation may spend on gas (0 if sponsored
-    ///        or relayed).
+    /// @param gas What the account pays for this operation's gas (all zero if sponsored or
+    ///        relayed).
     function authorize(
         Layout storage l,
         uint32 id,
         Execution[] calldata calls,
         uint40 clock,
-        uint256 gasCost,
+        GasClaim memory gas,
         Ctx memory ctx
     ) internal returns (address signer, uint48 validAfter, uint48 validUntil) {
         (uint64 salt, uint32 nextId) = saltAndNextId(l.accounts[ctx.account]);
@@ -728,26 +752,53 @@ library SessionLib {
                 if (c.opsUsed >= c.maxOps) revert ISakSessions.OperationLimitReached(c.maxOps);
                 c.opsUsed += 1;
             }
+            uint256 gasCost = gas.cost;
+            if (gasCost != 0) {
+                if (s.flags & GAS_SPONSORED_ONLY != 0) {
+                    revert ISakSessions.GasBudgetExceeded(gasCost, 0);
+                }
+                uint256 cap = c.maxFeePerGas;
+                if (cap != 0 && gas.maxFeePerGas > cap) {
+                    revert ISakSessions.FeePerGasAboveCap(gas.maxFeePerGas, cap);
+                }
+                cap = c.maxPreVerificationGas;
+                if (cap != 0 && gas.preVerificationGas > cap) {
+                    revert ISakSessions.PreVerificationGasAboveCap(gas.preVerificationGas, cap);
+                }
+            }
             if (gasCost != 0 && s.flags & GAS_UNLIMITED == 0) {
-                if (c.gasBudget == 0) revert ISakSessions.GasBudgetExceeded(gasCost, 0);
                 uint256 k = (clock - s.validAfter) / c.gasPeriod;
                 if (k < c.gasWindow) revert ISakSessions.StaleGasWindow(k, c.gasWindow);
-                uint256 spent = k == c.gasWindow ? c.gasSpent : 0;
-                uint256 remaining = c.gasBudget - spent;
-                if (gasCost > remaining) revert ISakSessions.GasBudgetExceeded(gasCost, remaining);
-                // Casts fit: spent + gasCost <= gasBudget (uint80); k < 2^24 (grant checks the span).
+                uint256 spent = k == c.gasWindow ? c.gasSpentGwei : 0;
+                uint256 remaining = c.gasBudgetGwei - spent;
+                // Charged in whole gwei, rounded up: cost > remaining * 1 gwei exactly when
+                // the rounded-up cost exceeds what remains.
+                if (gasCost > remaining * GWEI) {
+                    revert ISakSessions.GasBudgetExceeded(gasCost, remaining * GWEI);
+                }
+                // Casts fit: spent + cost <= gasBudgetGwei (uint48); k < 2^24 (grant checks
+                // the span).
                 // forge-lint: disable-next-line(unsafe-typecast)
-                c.gasSpent = uint80(spent + gasCost);
+                c.gasSpentGwei = uint48(spent + (gasCost + GWEI - 1) / GWEI);
                 // forge-lint: disable-next-line(unsafe-typecast)
                 c.gasWindow = uint24(k);
                 (uint48 after_, uint48 until_) = _window(s.validAfter, k, c.gasPeriod);
                 if (after_ > validAfter) validAfter = after_;
                 if (until_ < validUntil) validUntil = until_;
             }
-        } else if (gasCost != 0 && s.flags & GAS_SPONSORED_ONLY != 0) {
-            revert ISakSessions.GasBudgetExceeded(gasCost, 0);
+        } else if (gas.cost != 0 && s.flags & GAS_SPONSORED_ONLY != 0) {
+            revert ISakSessions.GasBudgetExceeded(gas.cost, 0);
         }
         signer = s.signer;
+    }
+
+    /// @dev What the account pays for an operation's gas: the prefund (wei), and the two
+    ///      fields the session's fee caps bound. All zero when a paymaster pays or a relayer
+    ///      does (the direct path).
+    struct GasClaim {
+        uint256 cost;
+        uint256 maxFeePerGas;
+        uint256 preVerificationGas;
     }
 
     /// @dev The account's adapter, and the tokens the batch has moved into it that no later

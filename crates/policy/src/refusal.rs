@@ -75,6 +75,13 @@ pub enum Refusal {
         resets(*resets_at)
     )]
     GasBudgetExceeded { requested: U256, remaining: U256, resets_at: Option<u64> },
+    /// The account would pay for an operation priced above the session's `max_fee_per_gas`.
+    #[error("FeePerGasAboveCap: a fee of {requested} wei per gas is above the session's cap of {cap}")]
+    FeePerGasAboveCap { requested: U256, cap: U256 },
+    /// The account would pay for an operation whose `preVerificationGas` is above the
+    /// session's `max_pre_verification_gas`.
+    #[error("PreVerificationGasAboveCap: preVerificationGas {requested} is above the session's cap of {cap}")]
+    PreVerificationGasAboveCap { requested: U256, cap: U256 },
     /// The operation count is used up.
     #[error("OperationLimitReached: all {max_ops} operations of the session are used")]
     OperationLimitReached { max_ops: u32 },
@@ -114,6 +121,8 @@ impl Refusal {
             Self::ArgumentConditionFailed { .. } => "ArgumentConditionFailed",
             Self::SpendCapExceeded { .. } => "SpendCapExceeded",
             Self::GasBudgetExceeded { .. } => "GasBudgetExceeded",
+            Self::FeePerGasAboveCap { .. } => "FeePerGasAboveCap",
+            Self::PreVerificationGasAboveCap { .. } => "PreVerificationGasAboveCap",
             Self::OperationLimitReached { .. } => "OperationLimitReached",
             Self::StaleWindow { .. } => "StaleWindow",
             Self::StaleGasWindow { .. } => "StaleGasWindow",
@@ -171,6 +180,15 @@ impl Refusal {
             }
             Self::GasBudgetExceeded { requested, remaining, .. } => {
                 E::GasBudgetExceeded(S::GasBudgetExceeded { requested, remaining })
+            }
+            Self::FeePerGasAboveCap { requested, cap } => {
+                E::FeePerGasAboveCap(S::FeePerGasAboveCap { maxFeePerGas: requested, cap })
+            }
+            Self::PreVerificationGasAboveCap { requested, cap } => {
+                E::PreVerificationGasAboveCap(S::PreVerificationGasAboveCap {
+                    preVerificationGas: requested,
+                    cap,
+                })
             }
             Self::OperationLimitReached { max_ops } => E::OperationLimitReached(S::OperationLimitReached {
                 maxOps: alloy::primitives::aliases::U24::from(max_ops),
@@ -233,6 +251,10 @@ impl Refusal {
             E::GasBudgetExceeded(e) => {
                 Self::GasBudgetExceeded { requested: e.requested, remaining: e.remaining, resets_at: None }
             }
+            E::FeePerGasAboveCap(e) => Self::FeePerGasAboveCap { requested: e.maxFeePerGas, cap: e.cap },
+            E::PreVerificationGasAboveCap(e) => {
+                Self::PreVerificationGasAboveCap { requested: e.preVerificationGas, cap: e.cap }
+            }
             E::OperationLimitReached(e) => Self::OperationLimitReached { max_ops: e.maxOps.to() },
             E::StaleWindow(e) => Self::StaleWindow {
                 token: e.token,
@@ -272,6 +294,18 @@ mod tests {
         let r = Refusal::SessionNonceKey { key: U192::from(7) };
         assert_eq!(r.name(), "SessionNonceKey");
         assert_eq!(&r.revert_data()[..4], &alloy::primitives::keccak256("SessionNonceKey(uint192)")[..4]);
+        assert_eq!(Refusal::from_revert(&r.to_revert()), Some(r));
+        let r = Refusal::FeePerGasAboveCap { requested: U256::from(3), cap: U256::from(2) };
+        assert_eq!(
+            &r.revert_data()[..4],
+            &alloy::primitives::keccak256("FeePerGasAboveCap(uint256,uint256)")[..4]
+        );
+        assert_eq!(Refusal::from_revert(&r.to_revert()), Some(r));
+        let r = Refusal::PreVerificationGasAboveCap { requested: U256::from(3), cap: U256::from(2) };
+        assert_eq!(
+            &r.revert_data()[..4],
+            &alloy::primitives::keccak256("PreVerificationGasAboveCap(uint256,uint256)")[..4]
+        );
         assert_eq!(Refusal::from_revert(&r.to_revert()), Some(r));
         let r = Refusal::DeadlineBeforeClock { clock: 10, deadline: 9 };
         assert_eq!(r.name(), "DeadlineBeforeClock");

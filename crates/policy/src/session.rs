@@ -9,7 +9,7 @@ use alloy::{
     sol_types::SolCall,
 };
 use sak_contracts::{ENTRY_POINT_V07, SakAddresses, SessionAdapter, adapter_of};
-use sak_primitives::{Gas, NATIVE, Op, PERMIT2, Policy, Selector, TRANSFER};
+use sak_primitives::{GWEI, Gas, NATIVE, Op, PERMIT2, Policy, Selector, TRANSFER};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -90,19 +90,43 @@ pub struct Operation {
     pub clock: u64,
     /// The most the account pays for gas (the EntryPoint's prefund); 0 if sponsored.
     pub gas_cost: U256,
+    /// The operation's `maxFeePerGas` (wei per gas).
+    pub max_fee_per_gas: U256,
+    /// The operation's `preVerificationGas`.
+    pub pre_verification_gas: U256,
     /// The sponsoring paymaster, if any.
     pub paymaster: Option<Address>,
 }
 
 impl Operation {
-    /// An operation from the account's `execute` calldata.
+    /// An operation that pays no gas from the account (a probe, or the direct path).
+    pub fn unpaid(calls: Vec<Call>, clock: u64) -> Self {
+        Self {
+            calls,
+            clock,
+            gas_cost: U256::ZERO,
+            max_fee_per_gas: U256::ZERO,
+            pre_verification_gas: U256::ZERO,
+            paymaster: None,
+        }
+    }
+
+    /// An operation from the account's `execute` calldata, with its gas fields: the prefund,
+    /// `maxFeePerGas` and `preVerificationGas`.
     pub fn from_call_data(
         call_data: &[u8],
         clock: u64,
-        gas_cost: U256,
+        [gas_cost, max_fee_per_gas, pre_verification_gas]: [U256; 3],
         paymaster: Option<Address>,
     ) -> Result<Self, Refusal> {
-        Ok(Self { calls: decode_execute(call_data)?, clock, gas_cost, paymaster })
+        Ok(Self {
+            calls: decode_execute(call_data)?,
+            clock,
+            gas_cost,
+            max_fee_per_gas,
+            pre_verification_gas,
+            paymaster,
+        })
     }
 }
 
@@ -186,15 +210,23 @@ impl Session {
         }
         let gas_cost = if op.paymaster.is_some() { U256::ZERO } else { op.gas_cost };
         if !gas_cost.is_zero() {
+            if policy.gas == Gas::SponsoredOnly {
+                return Err(Refusal::GasBudgetExceeded {
+                    requested: gas_cost,
+                    remaining: U256::ZERO,
+                    resets_at: None,
+                });
+            }
+            let cap = U256::from(policy.max_fee_per_gas);
+            if !cap.is_zero() && op.max_fee_per_gas > cap {
+                return Err(Refusal::FeePerGasAboveCap { requested: op.max_fee_per_gas, cap });
+            }
+            let cap = U256::from(policy.max_pre_verification_gas);
+            if !cap.is_zero() && op.pre_verification_gas > cap {
+                return Err(Refusal::PreVerificationGasAboveCap { requested: op.pre_verification_gas, cap });
+            }
             match policy.gas {
-                Gas::Unlimited => {}
-                Gas::SponsoredOnly => {
-                    return Err(Refusal::GasBudgetExceeded {
-                        requested: gas_cost,
-                        remaining: U256::ZERO,
-                        resets_at: None,
-                    });
-                }
+                Gas::Unlimited | Gas::SponsoredOnly => {}
                 Gas::Budget { wei, period } => {
                     let k = (clock - policy.valid_after) / u64::from(period);
                     if k < self.gas.window {
@@ -213,11 +245,14 @@ impl Session {
                     }
                     auth.valid_after = auth.valid_after.max(start);
                     auth.valid_until = auth.valid_until.min(resets_at - 1);
+                    // Charged in whole gwei, rounded up (the budget and what remains of it are
+                    // whole gwei, so the comparison above is the same).
+                    let amount = gas_cost.div_ceil(U256::from(GWEI)) * U256::from(GWEI);
                     auth.gas = Some(Charge {
                         token: NATIVE,
                         window: k,
-                        amount: gas_cost,
-                        remaining: remaining - gas_cost,
+                        amount,
+                        remaining: remaining - amount,
                         resets_at,
                     });
                 }

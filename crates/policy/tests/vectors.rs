@@ -16,7 +16,7 @@ use sak_policy::{
     encode_execute,
 };
 use sak_primitives::{
-    ArgType, Condition, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit,
+    ArgType, Condition, GWEI, Gas, NATIVE, Op, PERMIT2, Permission, Policy, Selector, SpendLimit,
 };
 use serde_json::{Value, json};
 
@@ -57,6 +57,8 @@ fn base_policy() -> Policy {
         permissions: vec![],
         spend_limits: vec![],
         gas: Gas::Unlimited,
+        max_fee_per_gas: 0,
+        max_pre_verification_gas: 0,
         max_ops: 0,
         paymaster: None,
     }
@@ -107,17 +109,33 @@ fn swap_permission() -> Permission {
 
 /// A step: an operation (its calls or raw calldata), or the owner revoking the session.
 enum Step {
-    Op { clock: u64, calls: Vec<Call>, gas_cost: u64, paymaster: Option<Address> },
-    RawCallData { clock: u64, call_data: Bytes },
+    /// The op's only gas is `pvg` (`preVerificationGas`) at `fee` (`maxFeePerGas`): its
+    /// prefund is their product.
+    Op {
+        clock: u64,
+        calls: Vec<Call>,
+        fee: u64,
+        pvg: u64,
+        paymaster: Option<Address>,
+    },
+    RawCallData {
+        clock: u64,
+        call_data: Bytes,
+    },
     Revoke,
 }
 
 fn op(clock: u64, calls: Vec<Call>) -> Step {
-    Step::Op { clock, calls, gas_cost: 0, paymaster: None }
+    Step::Op { clock, calls, fee: 0, pvg: 0, paymaster: None }
 }
 
-fn gas_op(clock: u64, calls: Vec<Call>, gas_cost: u64, paymaster: Option<Address>) -> Step {
-    Step::Op { clock, calls, gas_cost, paymaster }
+/// An op whose prefund is `gwei` gwei: `gwei` gas at 1 gwei.
+fn gas_op(clock: u64, calls: Vec<Call>, gwei: u64, paymaster: Option<Address>) -> Step {
+    Step::Op { clock, calls, fee: GWEI, pvg: gwei, paymaster }
+}
+
+fn priced_op(clock: u64, calls: Vec<Call>, fee: u64, pvg: u64, paymaster: Option<Address>) -> Step {
+    Step::Op { clock, calls, fee, pvg, paymaster }
 }
 
 struct Case {
@@ -389,8 +407,8 @@ fn cases() -> Vec<Case> {
     case(
         "gas budget: charged per period, exceeded, renewed, stale period",
         Policy {
-            permissions: vec![ping],
-            gas: Gas::Budget { wei: U256::from(1_000_000u64), period: DAY as u32 },
+            permissions: vec![ping.clone()],
+            gas: Gas::Budget { wei: U256::from(1_000_000 * GWEI), period: DAY as u32 },
             ..base_policy()
         },
         vec![
@@ -399,6 +417,33 @@ fn cases() -> Vec<Case> {
             gas_op(START + 3 * DAY, vec![call()], 1_000_000, None),
             gas_op(START + DAY, vec![call()], 1, None),
         ],
+    );
+    case(
+        "fee caps: the account pays only for fees and preVerificationGas up to the caps, in whole gwei",
+        Policy {
+            permissions: vec![ping.clone()],
+            gas: Gas::Budget { wei: U256::from(10 * GWEI), period: DAY as u32 },
+            max_fee_per_gas: 1_000,
+            max_pre_verification_gas: 5_000_000,
+            paymaster: Some(PAYMASTER),
+            ..base_policy()
+        },
+        vec![
+            priced_op(t, vec![call()], 1_001, 1, None),
+            priced_op(t, vec![call()], 1_000, 5_000_001, None),
+            // 1.500001 gwei, charged 2; then 5 gwei: 3 remain.
+            priced_op(t, vec![call()], 1_000, 1_500_001, None),
+            priced_op(t, vec![call()], 1_000, 5_000_000, None),
+            priced_op(t, vec![call()], 1_000, 3_000_001, None),
+            priced_op(t, vec![call()], 1_000, 3_000_000, None),
+            // Sponsored by the session's paymaster: the account pays nothing, no cap applies.
+            priced_op(t, vec![call()], 1_000_000_000_000, 10_000_000, Some(PAYMASTER)),
+        ],
+    );
+    case(
+        "fee caps on an unlimited budget",
+        Policy { permissions: vec![ping], gas: Gas::Unlimited, max_fee_per_gas: 7, ..base_policy() },
+        vec![priced_op(t, vec![call()], 8, 1, None), priced_op(t, vec![call()], 7, 100_000_000, None)],
     );
     case(
         "paymaster: only the session's may sponsor; no budget means no account-paid gas",
@@ -450,23 +495,25 @@ fn generate() -> Value {
         let mut session = Session::new(1, SIGNER, case.policy.clone());
         let mut steps = Vec::new();
         for step in case.steps {
-            let (clock, call_data, gas_cost, paymaster) = match step {
+            let (clock, call_data, (fee, pvg), paymaster) = match step {
                 Step::Revoke => {
                     session.active = false;
                     steps.push(json!({ "action": "revoke" }));
                     continue;
                 }
-                Step::Op { clock, calls, gas_cost, paymaster } => {
-                    (clock, encode_execute(&calls), gas_cost, paymaster)
+                Step::Op { clock, calls, fee, pvg, paymaster } => {
+                    (clock, encode_execute(&calls), (fee, pvg), paymaster)
                 }
-                Step::RawCallData { clock, call_data } => (clock, call_data, 0, None),
+                Step::RawCallData { clock, call_data } => (clock, call_data, (0, 0), None),
             };
-            let outcome = Operation::from_call_data(&call_data, clock, U256::from(gas_cost), paymaster)
+            let gas = [U256::from(fee) * U256::from(pvg), U256::from(fee), U256::from(pvg)];
+            let outcome = Operation::from_call_data(&call_data, clock, gas, paymaster)
                 .and_then(|op| session.authorize(&op, &ctx()));
             let mut v = json!({
                 "action": "validate",
                 "clock": clock,
-                "gasCost": gas_cost,
+                "maxFeePerGas": fee,
+                "preVerificationGas": pvg,
                 "paymaster": paymaster.unwrap_or_default(),
                 "callData": call_data,
             });

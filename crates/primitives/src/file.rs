@@ -3,8 +3,8 @@
 use crate::{
     Error, Problem, Result,
     policy::{
-        ArgType, Condition, DAY, ETH_SEND, Gas, MAX_TIME, NATIVE, Op, Permission, Policy, Selector,
-        SpendLimit,
+        ArgType, Condition, DAY, ETH_SEND, Gas, MAX_FEE_CAP, MAX_PRE_VERIFICATION_GAS_CAP, MAX_TIME, NATIVE,
+        Op, Permission, Policy, Selector, SpendLimit,
     },
     units::{parse_amount, parse_duration, parse_time},
 };
@@ -162,7 +162,8 @@ pub fn dispatcher(selector: Selector) -> Option<&'static str> {
     DISPATCHERS.iter().copied().find(|s| Function::parse(s).is_ok_and(|f| f.selector() == selector))
 }
 
-/// `[gas]`: `budget = "0.01 ether"` (or wei, or `"unlimited"`) per `period`.
+/// `[gas]`: `budget = "0.01 ether"` (or wei, or `"unlimited"`) per `period`, and caps on the
+/// price of the operations the account pays for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GasFile {
@@ -171,6 +172,12 @@ pub struct GasFile {
     /// Default `"1d"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<Number>,
+    /// Highest fee per gas the account pays (`"50 gwei"`, or wei); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fee_per_gas: Option<Number>,
+    /// Highest `preVerificationGas` the account pays for; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pre_verification_gas: Option<Number>,
 }
 
 /// `[[spend]]`: a cap per period on one token.
@@ -377,12 +384,35 @@ impl PolicyFile {
             ));
         }
 
+        let cap = |value: Option<&Number>, path: &str, max: u64| -> Result<u64> {
+            let Some(v) = value else { return Ok(0) };
+            let n = parse_amount(&v.text(), None)
+                .ok_or_else(|| malformed(path, "an integer or \"50 gwei\"", v))?;
+            if n.is_zero() {
+                return Err(Error::at(path, Problem::ZeroAllowance));
+            }
+            u64::try_from(n)
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| Error::at(path, Problem::Overflow { max: max.to_string() }))
+        };
+        let gas_file = self.gas.as_ref();
+        let max_fee_per_gas =
+            cap(gas_file.and_then(|g| g.max_fee_per_gas.as_ref()), "gas.max_fee_per_gas", MAX_FEE_CAP)?;
+        let max_pre_verification_gas = cap(
+            gas_file.and_then(|g| g.max_pre_verification_gas.as_ref()),
+            "gas.max_pre_verification_gas",
+            u64::from(MAX_PRE_VERIFICATION_GAS_CAP),
+        )?;
         let policy = Policy {
             valid_after,
             valid_until,
             permissions,
             spend_limits,
             gas,
+            max_fee_per_gas,
+            // Fits: at most MAX_PRE_VERIFICATION_GAS_CAP, checked just above.
+            max_pre_verification_gas: max_pre_verification_gas as u32,
             max_ops: self.max_ops.unwrap_or(0),
             paymaster,
         };

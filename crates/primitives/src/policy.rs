@@ -28,8 +28,14 @@ pub const MAX_ONE_OF: usize = 16;
 pub const MAX_ARG_WORDS: u8 = 32;
 /// Largest allowance a spend limit stores (`uint96`).
 pub const MAX_ALLOWANCE: U256 = U256::from_limbs([u64::MAX, (1 << 32) - 1, 0, 0]);
-/// Largest finite gas budget (`uint80`; its maximum means "unlimited").
-pub const MAX_GAS_BUDGET: U256 = U256::from_limbs([u64::MAX - 1, (1 << 16) - 1, 0, 0]);
+/// A finite gas budget is kept, and charged, in whole gwei.
+pub const GWEI: u64 = 1_000_000_000;
+/// Largest finite gas budget: 2^48 - 1 gwei (the contracts keep the budget in gwei).
+pub const MAX_GAS_BUDGET: U256 = U256::from_limbs([0xc9ffffffc4653600, 0x3b9a, 0, 0]);
+/// Largest session fee cap (`uint40` wei per gas, about 1,099 gwei).
+pub const MAX_FEE_CAP: u64 = (1 << 40) - 1;
+/// Largest session `preVerificationGas` cap (`uint24`).
+pub const MAX_PRE_VERIFICATION_GAS_CAP: u32 = (1 << 24) - 1;
 /// Largest operation count (`uint24`).
 pub const MAX_OPS: u32 = (1 << 24) - 1;
 /// Largest time bound (`uint40`).
@@ -92,6 +98,13 @@ pub struct Policy {
     pub spend_limits: Vec<SpendLimit>,
     /// How much of the account's ETH the session may burn on gas.
     pub gas: Gas,
+    /// Highest `maxFeePerGas` (wei) of an operation the account pays for; 0 = no cap. Bounds
+    /// what a key that bundles its own operations collects per unit of gas.
+    #[serde(default)]
+    pub max_fee_per_gas: u64,
+    /// Highest `preVerificationGas` of an operation the account pays for; 0 = no cap.
+    #[serde(default)]
+    pub max_pre_verification_gas: u32,
     /// Operations allowed in total; 0 = unlimited.
     pub max_ops: u32,
     /// The one paymaster that may sponsor this session's operations.
@@ -344,6 +357,8 @@ impl Policy {
             gasPeriod: gas_period,
             maxOps: U24::from(self.max_ops),
             paymaster: self.paymaster.unwrap_or_default(),
+            maxFeePerGas: U40::from(self.max_fee_per_gas),
+            maxPreVerificationGas: U24::from(self.max_pre_verification_gas),
         }
     }
 
@@ -361,6 +376,7 @@ impl Policy {
             .enumerate()
             .map(|(i, p)| Permission::from_sol(p, &format!("permissions[{i}]")))
             .collect::<Result<_>>()?;
+        let sponsored = gas == Gas::SponsoredOnly;
         let policy = Self {
             valid_after: config.validAfter.to(),
             valid_until: config.validUntil.to(),
@@ -376,6 +392,9 @@ impl Policy {
                 })
                 .collect(),
             gas,
+            // The contracts keep no fee cap on a session the account never pays for.
+            max_fee_per_gas: if sponsored { 0 } else { config.maxFeePerGas.to() },
+            max_pre_verification_gas: if sponsored { 0 } else { config.maxPreVerificationGas.to() },
             max_ops: config.maxOps.to(),
             paymaster: (!config.paymaster.is_zero()).then_some(config.paymaster),
         };
@@ -423,7 +442,35 @@ impl Policy {
             if wei > MAX_GAS_BUDGET {
                 return Err(Error::at("gas.budget", Problem::Overflow { max: MAX_GAS_BUDGET.to_string() }));
             }
+            if !(wei % U256::from(GWEI)).is_zero() {
+                return Err(Error::at(
+                    "gas.budget",
+                    Problem::Malformed { expected: "a whole number of gwei", found: format!("{wei} wei") },
+                ));
+            }
             check_period("gas.period", period, span, (1 << 24) - 1)?;
+        }
+        if self.max_fee_per_gas > MAX_FEE_CAP {
+            return Err(Error::at(
+                "gas.max_fee_per_gas",
+                Problem::Overflow { max: format!("{MAX_FEE_CAP} wei") },
+            ));
+        }
+        if self.max_pre_verification_gas > MAX_PRE_VERIFICATION_GAS_CAP {
+            return Err(Error::at(
+                "gas.max_pre_verification_gas",
+                Problem::Overflow { max: MAX_PRE_VERIFICATION_GAS_CAP.to_string() },
+            ));
+        }
+        if self.gas == Gas::SponsoredOnly && (self.max_fee_per_gas != 0 || self.max_pre_verification_gas != 0)
+        {
+            return Err(Error::at(
+                "gas",
+                Problem::Conflict {
+                    message: "fee caps bound what the account pays, and a sponsored-only session never pays"
+                        .into(),
+                },
+            ));
         }
         if let Some(paymaster) = self.paymaster
             && paymaster.is_zero()

@@ -312,3 +312,44 @@ fn an_old_file_with_approve_is_refused_with_the_reason() {
     assert!(err.to_string().starts_with("spend[0].approve: "), "{err}");
     assert!(err.to_string().contains("sessions no longer approve"), "{err}");
 }
+
+#[test]
+fn fee_caps_are_read_checked_and_round_trip() {
+    let p = resolve(
+        "valid_for = \"1d\"\n[gas]\nbudget = \"0.01 ether\"\nmax_fee_per_gas = \"20 gwei\"\nmax_pre_verification_gas = 200000\n",
+    )
+    .unwrap();
+    assert_eq!((p.max_fee_per_gas, p.max_pre_verification_gas), (20_000_000_000, 200_000));
+    let config = p.to_session_config(Address::repeat_byte(0x5e));
+    assert_eq!(config.maxFeePerGas.to::<u64>(), 20_000_000_000);
+    assert_eq!(Policy::from_session_config(&config).unwrap(), p);
+    // Absent: no cap (0), as the contracts read it.
+    let p = resolve(&format!("{GAS}")).unwrap();
+    assert_eq!((p.max_fee_per_gas, p.max_pre_verification_gas), (0, 0));
+
+    let cases: &[(&str, &str, fn(&Problem) -> bool)] = &[
+        ("[gas]\nbudget = 1\nmax_fee_per_gas = \"1100 gwei\"", "gas.max_fee_per_gas", |p| {
+            matches!(p, Problem::Overflow { .. })
+        }),
+        ("[gas]\nbudget = 1\nmax_fee_per_gas = \"fast\"", "gas.max_fee_per_gas", |p| {
+            matches!(p, Problem::Malformed { .. })
+        }),
+        ("[gas]\nbudget = 1\nmax_fee_per_gas = 0", "gas.max_fee_per_gas", |p| *p == Problem::ZeroAllowance),
+        ("[gas]\nbudget = 1\nmax_pre_verification_gas = 16777216", "gas.max_pre_verification_gas", |p| {
+            matches!(p, Problem::Overflow { .. })
+        }),
+        (
+            "paymaster = \"0x00000000000000000000000000000000000fee01\"\n[gas]\nbudget = 0\nmax_fee_per_gas = 5",
+            "gas",
+            |p| matches!(p, Problem::Conflict { .. }),
+        ),
+        // The contracts keep the budget in whole gwei.
+        ("[gas]\nbudget = \"1000000001 wei\"", "gas.budget", |p| matches!(p, Problem::Malformed { .. })),
+        ("[gas]\nbudget = \"300000 ether\"", "gas.budget", |p| matches!(p, Problem::Overflow { .. })),
+    ];
+    for (toml, path, expected) in cases {
+        let (at, problem) = refused(&format!("valid_for = \"1d\"\n{toml}\n"));
+        assert_eq!(&at, path, "{toml}");
+        assert!(expected(&problem), "{toml}: {problem:?}");
+    }
+}

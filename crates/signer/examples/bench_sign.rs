@@ -44,6 +44,8 @@ fn main() {
         permissions: vec![],
         spend_limits: vec![SpendLimit { token, allowance: MAX_ALLOWANCE, period: 86_400, transfer: true }],
         gas: Gas::Unlimited,
+        max_fee_per_gas: 0,
+        max_pre_verification_gas: 0,
         max_ops: 0,
         paymaster: None,
     };

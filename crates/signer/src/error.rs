@@ -291,6 +291,16 @@ impl Error {
             ) => "the session's policy does not allow this call: `sak session show` lists what it allows"
                 .into(),
             Self::Refused(R::OperationLimitReached { .. }) => "the session's operations are used up".into(),
+            Self::Refused(R::FeePerGasAboveCap { .. }) => {
+                "the network's fee is above the session's max_fee_per_gas: wait for lower fees, use a paymaster, \
+                 or ask the owner to raise the cap"
+                    .into()
+            }
+            Self::Refused(R::PreVerificationGasAboveCap { .. }) => {
+                "this operation needs more preVerificationGas than the session's max_pre_verification_gas: \
+                 send a smaller batch, or ask the owner to raise the cap"
+                    .into()
+            }
             Self::Refused(_) => "the session's policy refuses this operation".into(),
             Self::UserOp(e) => return e.hint().map(Into::into),
             Self::WrongChain { .. } => "point the RPC URL at the session's chain".into(),

@@ -38,7 +38,7 @@ use alloy::{
 use sak_contracts::SakAccount;
 use sak_policy::{Authorization, Call, Context, Operation, Refusal, Session, Usage, encode_execute};
 use sak_userop::{
-    DEFAULT_SESSION_TTL, EntryPointNonces, FeeCaps, GasLimits, Lane, NonceLanes, Submitter, UserOp,
+    DEFAULT_SESSION_TTL, EntryPointNonces, FeeCaps, Fees, GasLimits, Lane, NonceLanes, Submitter, UserOp,
     UserOpBuilder, UserOpHasher, UserOpReceipt, encode_session_signature, in_session_lanes, next_base_fee,
     session_digest, set_gas_limits,
 };
@@ -237,7 +237,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
     pub async fn check(&self, calls: &[Call]) -> Result<Authorization> {
         let clock = self.chain_time().await?;
         let session = self.refresh().await?;
-        let op = Operation { calls: calls.to_vec(), clock, gas_cost: U256::ZERO, paymaster: None };
+        let op = Operation::unpaid(calls.to_vec(), clock);
         session.authorize(&op, &self.binding.context).map_err(Error::Refused)
     }
 
@@ -263,7 +263,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             // Rotated away: the chain would refuse this key's signature.
             return Err(Error::WrongSessionKey { expected: session.signer, found: self.core.key.address() });
         }
-        let probe = |clock| Operation { calls: calls.to_vec(), clock, gas_cost: U256::ZERO, paymaster: None };
+        let probe = |clock| Operation::unpaid(calls.to_vec(), clock);
         let (clock, session) = if preflight == Preflight::Check {
             let auth = match session.authorize(&probe(clock), &ctx) {
                 Ok(auth) => auth,
@@ -476,12 +476,23 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
     /// charged to the gas budget in the simulation: a session whose remaining budget is below it
     /// is refused at estimation (GasBudgetExceeded, from the contracts).
     async fn estimate(&self, calls: &[Call], clock: u64, nonce: U256) -> Result<UserOp> {
-        let fees = self.caps.price(next_base_fee(&self.provider).await?)?;
+        let (fee_cap, pvg_cap) = {
+            let policy = &self.session.lock().await.policy;
+            (policy.max_fee_per_gas, policy.max_pre_verification_gas)
+        };
+        let fees = self.price(fee_cap).await?;
+        // The probe stays within the session's preVerificationGas cap, so that the estimate is
+        // not refused for it; the operation's own preVerificationGas is decided by the policy
+        // check in `plan` (`PreVerificationGasAboveCap` before anything is signed).
+        let mut probe = PROBE_LIMITS;
+        if pvg_cap != 0 {
+            probe.pre_verification = probe.pre_verification.min(u128::from(pvg_cap));
+        }
         let mut op = UserOpBuilder::new(self.binding.context.account)
             .nonce(nonce)
             .init_code(self.binding.init_code.clone())
             .call_data(encode_execute(calls))
-            .gas(PROBE_LIMITS)
+            .gas(probe)
             .fees(fees)
             .build();
         op.signature = self.core.sign_hash(self.core.hasher.hash(&op, self.binding.delegate)?, clock)?;
@@ -493,6 +504,29 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         self.caps.check(&limits, &fees)?;
         set_gas_limits(&mut op, limits);
         Ok(op)
+    }
+
+    /// Fees for the next block within the caller's caps and the session's `max_fee_per_gas`:
+    /// the tip and the fee are lowered to fit the session's cap, and a base fee above it is
+    /// refused (`FeePerGasAboveCap`, as the contracts would refuse any fee that covers it).
+    async fn price(&self, cap: u64) -> Result<Fees> {
+        let base_fee = next_base_fee(&self.provider).await?;
+        if cap == 0 {
+            return Ok(self.caps.price(base_fee)?);
+        }
+        let cap = u128::from(cap);
+        if base_fee > cap {
+            return Err(Error::Refused(Refusal::FeePerGasAboveCap {
+                requested: U256::from(base_fee),
+                cap: U256::from(cap),
+            }));
+        }
+        let caps = FeeCaps {
+            max_fee_per_gas: self.caps.max_fee_per_gas.min(cap),
+            max_priority_fee_per_gas: self.caps.max_priority_fee_per_gas.min(cap - base_fee),
+            ..self.caps
+        };
+        Ok(caps.price(base_fee)?)
     }
 
     async fn refuse(&self, refusal: Refusal, clock: u64) -> Error {
@@ -733,8 +767,15 @@ impl<L: Ledger> SigningCore<L> {
         preflight: Preflight,
     ) -> Result<Plan> {
         let limits = sak_userop::gas_limits(op);
-        let gas_cost = U256::from(limits.total()) * U256::from(sak_userop::fees(op).max_fee_per_gas);
-        let operation = Operation { calls: calls.to_vec(), clock, gas_cost, paymaster: None };
+        let max_fee_per_gas = U256::from(sak_userop::fees(op).max_fee_per_gas);
+        let operation = Operation {
+            calls: calls.to_vec(),
+            clock,
+            gas_cost: U256::from(limits.total()) * max_fee_per_gas,
+            max_fee_per_gas,
+            pre_verification_gas: U256::from(limits.pre_verification),
+            paymaster: None,
+        };
         let auth = match (state.authorize(&operation, &self.binding.context), preflight) {
             (Ok(auth), _) => Some(auth),
             (Err(refusal), Preflight::Check) => return Err(Error::Refused(refusal)),
@@ -758,7 +799,7 @@ impl<L: Ledger> SigningCore<L> {
             nonce_key: U256::from(self.binding.lane_key),
             nonce_seq: Some(nonce_seq),
             spends,
-            gas_cost_cap: gas_cost,
+            gas_cost_cap: operation.gas_cost,
             created_at: clock,
         };
         Ok(Plan { auth, intent, ceilings, resets_at })

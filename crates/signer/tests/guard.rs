@@ -73,6 +73,8 @@ impl Fixture {
                 transfer: true,
             }],
             gas: Gas::Unlimited,
+            max_fee_per_gas: 0,
+            max_pre_verification_gas: 0,
             max_ops: 0,
             paymaster: None,
         }
@@ -515,4 +517,55 @@ async fn a_rotated_session_keeps_its_spend_and_refuses_the_old_key() {
     assert!(matches!(err, Error::Refused(Refusal::SpendCapExceeded { .. })), "{err}");
     new.execute(&fx.transfer(400_000_000), Preflight::Check).await.unwrap();
     assert_eq!(fx.spent(id).await, U256::from(CAP));
+}
+
+#[tokio::test]
+async fn fee_caps_lower_the_price_and_refuse_what_exceeds_them() {
+    let fx = Fixture::new().await;
+    let base_fee = sak_userop::next_base_fee(fx.provider()).await.unwrap();
+    // The default price is 2 x base fee + 1 gwei of tip; this cap is below it, above the base.
+    let cap = base_fee + base_fee / 2 + 1;
+    let policy = Policy {
+        gas: Gas::Budget { wei: U256::from(50_000_000_000_000_000u64), period: DAY as u32 },
+        max_fee_per_gas: cap as u64,
+        ..fx.trader_policy().await
+    };
+    let key = LocalKey::generate().unwrap();
+    let id = fx.grant(&policy, key.address()).await;
+    let ledger = Arc::new(MemoryLedger::new());
+    let bot = fx.guard(key, id, 1, ledger.clone()).await;
+
+    // Within the cap: the tip and the fee are lowered to fit it, and the op lands.
+    assert!(base_fee > 0, "anvil's base fee");
+    let done = bot.execute(&fx.fund_and_swap(100_000_000), Preflight::Check).await.unwrap();
+    assert!(done.receipt.success, "{:?}", done.receipt.revert);
+    let price = done.receipt.actual_gas_cost / done.receipt.actual_gas_used;
+    assert!(price <= U256::from(cap), "paid {price} wei per gas, above the cap {cap}");
+
+    // A base fee above the cap: refused before signing, with the contracts' name and a hint.
+    let _: () = fx
+        .provider()
+        .raw_request("anvil_setNextBlockBaseFeePerGas".into(), (U256::from(cap + 1),))
+        .await
+        .unwrap();
+    let err = bot.execute(&fx.fund_and_swap(100_000_000), Preflight::Check).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused(Refusal::FeePerGasAboveCap { requested, cap: c })
+            if *requested == U256::from(cap + 1) && *c == U256::from(cap)),
+        "{err}"
+    );
+    assert!(err.hint().unwrap().contains("max_fee_per_gas"), "{:?}", err.hint());
+    assert_consistent(ledger.as_ref());
+
+    // A preVerificationGas cap below what the operation needs: the policy's refusal.
+    let key = LocalKey::generate().unwrap();
+    let tight = Policy { max_fee_per_gas: 0, max_pre_verification_gas: 1_000, ..policy };
+    let id = fx.grant(&tight, key.address()).await;
+    let bot = fx.guard(key, id, 1, ledger.clone()).await;
+    let err = bot.execute(&fx.fund_and_swap(100_000_000), Preflight::Check).await.unwrap_err();
+    assert!(matches!(&err, Error::Refused(Refusal::PreVerificationGasAboveCap { .. })), "{err}");
+    // Forced past the local check, the contracts refuse it with the same error.
+    let err = bot.execute(&fx.fund_and_swap(100_000_000), Preflight::SkipForProof).await.unwrap_err();
+    assert!(matches!(err.refusal(), Some(Refusal::PreVerificationGasAboveCap { .. })), "{err}");
+    assert_consistent(ledger.as_ref());
 }

@@ -33,6 +33,8 @@ fn a_batch_is_capped_as_a_whole_and_recorded_signed() {
             transfer: true,
         }],
         gas: Gas::Unlimited,
+        max_fee_per_gas: 0,
+        max_pre_verification_gas: 0,
         max_ops: 0,
         paymaster: None,
     };

@@ -62,6 +62,8 @@ async fn main() -> BoxResult<()> {
         gasPeriod: 0,
         maxOps: U24::ZERO,
         paymaster: Address::ZERO,
+        maxFeePerGas: Default::default(),
+        maxPreVerificationGas: Default::default(),
     };
     let receipt = SakAccount::new(account, provider)
         .grantSession(config)

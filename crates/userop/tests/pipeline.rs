@@ -441,6 +441,8 @@ async fn fx_config(fx: &Fixture) -> sak_contracts::ISakSessions::SessionConfig {
         gasPeriod: 0,
         maxOps: alloy::primitives::aliases::U24::ZERO,
         paymaster: Address::ZERO,
+        maxFeePerGas: Default::default(),
+        maxPreVerificationGas: Default::default(),
     }
 }
 

@@ -94,6 +94,13 @@ pub(crate) struct GrantArgs {
     /// `unlimited` [default: 0.1ether/1d].
     #[arg(long, value_name = "AMOUNT/PERIOD")]
     pub(crate) gas_budget: Option<String>,
+    /// The highest fee per gas the account pays for a session operation (e.g. 50gwei, or wei):
+    /// a key that bundles its own operations cannot turn the gas budget into fees it collects.
+    #[arg(long, value_name = "FEE")]
+    pub(crate) max_fee_per_gas: Option<String>,
+    /// The highest preVerificationGas the account pays for (gas charged whatever is used).
+    #[arg(long, value_name = "GAS")]
+    pub(crate) max_pre_verification_gas: Option<u32>,
     /// When it ends: a duration from now (7d, 12h) or a time (RFC 3339 or unix seconds)
     /// [default: 1d, unless the policy file sets it].
     #[arg(long, value_name = "DURATION|TIME")]
@@ -186,10 +193,16 @@ pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<Polic
         let (amount, period) = split_period(native).ok_or_else(|| cap_error("--native-cap", native))?;
         file.spend.push(spend("ETH", amount.trim_end_matches("ether").trim_end_matches("eth"), period));
     }
+    // The fee caps of the file survive a --gas-budget that replaces its budget.
+    let caps = file.gas.as_ref().map(|g| (g.max_fee_per_gas.clone(), g.max_pre_verification_gas.clone()));
+    let gas_file = |budget: &str, period: Option<&str>| GasFile {
+        budget: Number::Text(budget.into()),
+        period: period.map(|p| Number::Text(p.into())),
+        max_fee_per_gas: None,
+        max_pre_verification_gas: None,
+    };
     match &args.gas_budget {
-        Some(b) if b == "unlimited" => {
-            file.gas = Some(GasFile { budget: Number::Text("unlimited".into()), period: None })
-        }
+        Some(b) if b == "unlimited" => file.gas = Some(gas_file("unlimited", None)),
         Some(b) => {
             let (amount, period) = split_period(b).ok_or_else(|| cap_error("--gas-budget", b))?;
             let amount = if amount.chars().all(|c| c.is_ascii_digit() || c == '.') {
@@ -197,16 +210,33 @@ pub(crate) fn policy_file(args: &GrantArgs, chain: &Chain) -> eyre::Result<Polic
             } else {
                 amount.replace("ether", " ether").replace("gwei", " gwei")
             };
-            file.gas =
-                Some(GasFile { budget: Number::Text(amount), period: Some(Number::Text(period.into())) });
+            file.gas = Some(gas_file(&amount, Some(period)));
         }
         None if file.gas.is_none() && file.paymaster.is_none() => {
-            file.gas = Some(GasFile {
-                budget: Number::Text("0.1 ether".into()),
-                period: Some(Number::Text("1d".into())),
-            });
+            file.gas = Some(gas_file("0.1 ether", Some("1d")))
         }
         None => {}
+    }
+    if let (Some(g), Some((fee, pvg))) = (&mut file.gas, caps) {
+        (g.max_fee_per_gas, g.max_pre_verification_gas) = (fee, pvg);
+    }
+    if args.max_fee_per_gas.is_some() || args.max_pre_verification_gas.is_some() {
+        let Some(g) = &mut file.gas else {
+            return Err(Hinted::new(
+                "a fee cap bounds what the account pays for gas, and this session is sponsored only",
+                "give it a gas budget too (--gas-budget 0.05ether/1d), or leave the fee caps out",
+            )
+            .into());
+        };
+        if let Some(fee) = &args.max_fee_per_gas {
+            // "50gwei" as the policy file writes it: "50 gwei".
+            let unit = fee.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(fee.len());
+            g.max_fee_per_gas =
+                Some(Number::Text(format!("{} {}", &fee[..unit], &fee[unit..]).trim().into()));
+        }
+        if let Some(pvg) = args.max_pre_verification_gas {
+            g.max_pre_verification_gas = Some(Number::Int(pvg.into()));
+        }
     }
     match &args.expires {
         Some(e) if sak_primitives::units::parse_duration(e).is_some() => {
@@ -433,10 +463,22 @@ pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
             )
         }
     };
+    s += &fee_caps_line(policy).unwrap_or_default();
     if policy.max_ops > 0 {
         s += &format!("  operations at most {}\n", policy.max_ops);
     }
     s
+}
+
+/// The session's fee caps as one line of a description, if it has any.
+pub(crate) fn fee_caps_line(policy: &Policy) -> Option<String> {
+    let fee = (policy.max_fee_per_gas > 0).then(|| {
+        format!("at most {} gwei per gas", show_amount(U256::from(policy.max_fee_per_gas), Some(9)))
+    });
+    let pvg = (policy.max_pre_verification_gas > 0)
+        .then(|| format!("preVerificationGas at most {}", policy.max_pre_verification_gas));
+    let parts: Vec<String> = [fee, pvg].into_iter().flatten().collect();
+    (!parts.is_empty()).then(|| format!("  {:<10} {}\n", "fees", parts.join(", ")))
 }
 
 fn describe_condition(c: &sak_primitives::Condition) -> String {

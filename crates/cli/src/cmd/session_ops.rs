@@ -291,6 +291,10 @@ struct GasShown {
     spent_wei: Option<String>,
     remaining_wei: Option<String>,
     renews_at: Option<u64>,
+    /// The highest `maxFeePerGas` (wei) of an operation the account pays for; none if absent.
+    max_fee_per_gas_wei: Option<u64>,
+    /// The highest `preVerificationGas` the account pays for; none if absent.
+    max_pre_verification_gas: Option<u32>,
 }
 
 /// The total operation count.
@@ -349,6 +353,9 @@ pub(crate) async fn show(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
     } else {
         None
     };
+    let max_fee_per_gas_wei = (policy.max_fee_per_gas > 0).then_some(policy.max_fee_per_gas);
+    let max_pre_verification_gas =
+        (policy.max_pre_verification_gas > 0).then_some(policy.max_pre_verification_gas);
     let gas = match (&policy.gas, &usage) {
         (Gas::Budget { wei, period }, Some(usage)) => {
             let u = period_use(
@@ -367,6 +374,8 @@ pub(crate) async fn show(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
                 spent_wei: counters_readable.then(|| u.spent.to_string()),
                 remaining_wei: Some(u.remaining.to_string()),
                 renews_at: u.renews_at,
+                max_fee_per_gas_wei,
+                max_pre_verification_gas,
             }
         }
         (gas, _) => GasShown {
@@ -376,8 +385,11 @@ pub(crate) async fn show(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
             spent_wei: None,
             remaining_wei: None,
             renews_at: None,
+            max_fee_per_gas_wei,
+            max_pre_verification_gas,
         },
     };
+
     let operations = match &usage {
         Some(usage) if policy.max_ops > 0 => {
             let used: u32 = usage.opsUsed.to();
@@ -469,6 +481,7 @@ fn human_show(out: &Shown, chain: &Chain) -> String {
         "unlimited" => s += "  gas        unlimited\n",
         _ => s += "  gas        sponsored operations only (the account pays none)\n",
     }
+    s += &super::session::fee_caps_line(&out.policy).unwrap_or_default();
     if let Some(ops) = &out.operations {
         s += &format!(
             "  operations {} left of {} in total (used: {})\n",

@@ -766,7 +766,7 @@ fn admitted(plans: &[Plan], policy: &Policy, s: &OnForkStatic, clock: u64) -> Op
     plans.iter().copied().find(|plan| {
         let calls =
             plan.calls(s.account, plan.small_amount(None).max(U256::from(1)), U256::from(1), clock + 600);
-        session.authorize(&Operation { calls, clock, gas_cost: U256::ZERO, paymaster: None }, &ctx).is_ok()
+        session.authorize(&Operation::unpaid(calls, clock), &ctx).is_ok()
     })
 }
 
@@ -1526,6 +1526,8 @@ mod tests {
             permissions,
             spend_limits: limits,
             gas: Gas::Unlimited,
+            max_fee_per_gas: 0,
+            max_pre_verification_gas: 0,
             max_ops: 0,
             paymaster: None,
         }

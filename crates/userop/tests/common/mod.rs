@@ -67,6 +67,8 @@ impl Fixture {
             gasPeriod: 0,
             maxOps: U24::ZERO,
             paymaster: Address::ZERO,
+            maxFeePerGas: Default::default(),
+            maxPreVerificationGas: Default::default(),
         };
         self.kit.grant_session(account, owner, config).await.unwrap()
     }
