@@ -170,8 +170,7 @@ abstract contract SakAccountBase is Account, ERC7821, EIP712, ISakSessions {
 
         Execution[] calldata calls = SessionLib.decodeBatch(executionData);
         // forge-lint: disable-next-line(unsafe-typecast) timestamps fit 40 bits until year 36812
-        (address signer,,) =
-            l.authorize(id, calls, uint40(block.timestamp), SessionLib.GasClaim(0, 0, 0), _ctx());
+        (address signer,,) = l.authorize(id, calls, uint40(block.timestamp), 0, 0, 0, _ctx());
         bytes32 digest = _hashTypedDataV4(
             keccak256(
                 abi.encode(SESSION_CALL_TYPEHASH, id, keccak256(executionData), nonce, deadline)

@@ -564,16 +564,12 @@ library SessionLib {
         if (deadline < clock) revert ISakSessions.DeadlineBeforeClock(clock, deadline);
         Execution[] calldata calls = decodeExecuteBatch(userOp.callData);
         address paymaster = _paymaster(userOp);
-        GasClaim memory gas;
-        if (paymaster == address(0)) {
-            gas = GasClaim({
-                cost: _prefund(userOp),
-                maxFeePerGas: ERC4337Utils.maxFeePerGas(userOp),
-                preVerificationGas: userOp.preVerificationGas
-            });
-        }
+        (uint256 gasCost, uint256 maxFeePerGas, uint256 preVerificationGas) = paymaster
+            == address(0)
+            ? (_prefund(userOp), ERC4337Utils.maxFeePerGas(userOp), userOp.preVerificationGas)
+            : (0, 0, 0);
         (address signer, uint48 validAfter, uint48 validUntil) =
-            authorize(l, id, calls, clock, gas, ctx);
+            authorize(l, id, calls, clock, gasCost, maxFeePerGas, preVerificationGas, ctx);
         if (paymaster != address(0)) _checkPaymaster(l, id, paymaster, ctx.account);
         bytes32 digest = sessionDigest(userOpHash, id, clock, deadline);
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, sig[15:]);
@@ -707,14 +703,18 @@ library SessionLib {
     /// @notice The policy check shared by every path: scope, spend, gas, op count. Charges
     ///         against the period containing `clock` and returns the session's signer and the
     ///         window in which the charge is valid.
-    /// @param gas What the account pays for this operation's gas (all zero if sponsored or
-    ///        relayed).
+    /// @param gasCost Wei of the account's ETH this operation may spend on gas: its prefund
+    ///        (0 if sponsored or relayed, and then the two fields below are 0 too).
+    /// @param maxFeePerGas The operation's `maxFeePerGas`, bound by the session's cap.
+    /// @param preVerificationGas The operation's `preVerificationGas`, bound likewise.
     function authorize(
         Layout storage l,
         uint32 id,
         Execution[] calldata calls,
         uint40 clock,
-        GasClaim memory gas,
+        uint256 gasCost,
+        uint256 maxFeePerGas,
+        uint256 preVerificationGas,
         Ctx memory ctx
     ) internal returns (address signer, uint48 validAfter, uint48 validUntil) {
         (uint64 salt, uint32 nextId) = saltAndNextId(l.accounts[ctx.account]);
@@ -752,18 +752,17 @@ library SessionLib {
                 if (c.opsUsed >= c.maxOps) revert ISakSessions.OperationLimitReached(c.maxOps);
                 c.opsUsed += 1;
             }
-            uint256 gasCost = gas.cost;
             if (gasCost != 0) {
                 if (s.flags & GAS_SPONSORED_ONLY != 0) {
                     revert ISakSessions.GasBudgetExceeded(gasCost, 0);
                 }
                 uint256 cap = c.maxFeePerGas;
-                if (cap != 0 && gas.maxFeePerGas > cap) {
-                    revert ISakSessions.FeePerGasAboveCap(gas.maxFeePerGas, cap);
+                if (cap != 0 && maxFeePerGas > cap) {
+                    revert ISakSessions.FeePerGasAboveCap(maxFeePerGas, cap);
                 }
                 cap = c.maxPreVerificationGas;
-                if (cap != 0 && gas.preVerificationGas > cap) {
-                    revert ISakSessions.PreVerificationGasAboveCap(gas.preVerificationGas, cap);
+                if (cap != 0 && preVerificationGas > cap) {
+                    revert ISakSessions.PreVerificationGasAboveCap(preVerificationGas, cap);
                 }
             }
             if (gasCost != 0 && s.flags & GAS_UNLIMITED == 0) {
@@ -786,19 +785,10 @@ library SessionLib {
                 if (after_ > validAfter) validAfter = after_;
                 if (until_ < validUntil) validUntil = until_;
             }
-        } else if (gas.cost != 0 && s.flags & GAS_SPONSORED_ONLY != 0) {
-            revert ISakSessions.GasBudgetExceeded(gas.cost, 0);
+        } else if (gasCost != 0 && s.flags & GAS_SPONSORED_ONLY != 0) {
+            revert ISakSessions.GasBudgetExceeded(gasCost, 0);
         }
         signer = s.signer;
-    }
-
-    /// @dev What the account pays for an operation's gas: the prefund (wei), and the two
-    ///      fields the session's fee caps bound. All zero when a paymaster pays or a relayer
-    ///      does (the direct path).
-    struct GasClaim {
-        uint256 cost;
-        uint256 maxFeePerGas;
-        uint256 preVerificationGas;
     }
 
     /// @dev The account's adapter, and the tokens the batch has moved into it that no later
