@@ -324,10 +324,11 @@ fn fee_caps_are_read_checked_and_round_trip() {
     assert_eq!(config.maxFeePerGas.to::<u64>(), 20_000_000_000);
     assert_eq!(Policy::from_session_config(&config).unwrap(), p);
     // Absent: no cap (0), as the contracts read it.
-    let p = resolve(&format!("{GAS}")).unwrap();
+    let p = resolve(GAS).unwrap();
     assert_eq!((p.max_fee_per_gas, p.max_pre_verification_gas), (0, 0));
 
-    let cases: &[(&str, &str, fn(&Problem) -> bool)] = &[
+    type Case = (&'static str, &'static str, fn(&Problem) -> bool);
+    let cases: &[Case] = &[
         ("[gas]\nbudget = 1\nmax_fee_per_gas = \"1100 gwei\"", "gas.max_fee_per_gas", |p| {
             matches!(p, Problem::Overflow { .. })
         }),
