@@ -3,7 +3,10 @@ pragma solidity ^0.8.28;
 
 import {
     IERC7579Module,
+    IERC7579ModuleConfig,
     IERC7579Validator,
+    MODULE_TYPE_EXECUTOR,
+    MODULE_TYPE_HOOK,
     MODULE_TYPE_VALIDATOR
 } from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
@@ -19,8 +22,11 @@ import {SessionLib} from "./lib/SessionLib.sol";
 /// Use: install it as a validator; the account's owner grants sessions by having the account
 /// call {grantSession} (an owner operation). A session operation is the account's ERC-7579
 /// `execute(batchMode, abi.encode(Execution[]))`, signed as in {SessionLib}, with the nonce key
-/// that routes validation here. The module itself, the account and the EntryPoint can never be
-/// a session's target, so a session cannot grant, install, uninstall or withdraw.
+/// that routes validation here. The module itself, the account and the EntryPoints can never be
+/// a session's target, so a session cannot grant, install, uninstall or withdraw. A grant is
+/// also refused when it names, as target, token or paymaster, the EntryPoint the account reports
+/// (`entryPoint()`, whatever its version) or any validator, executor or hook installed on the
+/// account: the account's admin surface.
 ///
 /// How the session reaches the execution phase: it does not need to. Spend, gas and op counts are
 /// charged in validation against the period of the signed clock claim, whose bounds go back to
@@ -41,6 +47,15 @@ contract SessionKeyValidator is IERC7579Validator {
     address internal immutable ADAPTER;
 
     error NotTheSender(address sender, address caller);
+    /// @notice The calling account has not installed this module (ERC-7579's name).
+    error NotInitialized(address smartAccount);
+
+    /// @dev keccak256(abi.encode(uint256(keccak256("sak.storage.SessionKeyValidator")) - 1))
+    ///      & ~bytes32(uint256(0xff)): which accounts have the module installed. Each slot is
+    ///      keccak256(account ‖ base), associated with the account under ERC-7562.
+    /// @custom:storage-location erc7201:sak.storage.SessionKeyValidator
+    bytes32 private constant INSTALLED_SLOT =
+        0x183d1e2d5fae5a57c3f5bc70992e0d82a04ecb4f2313b442032b317140735600;
 
     constructor(SessionAdapter adapter) {
         ADAPTER = address(adapter);
@@ -53,6 +68,7 @@ contract SessionKeyValidator is IERC7579Validator {
     ///      granted afterwards by the account.
     function onInstall(bytes calldata) external {
         SessionLib.layout().revokeAll(msg.sender);
+        _installed()[msg.sender] = true;
     }
 
     /// @inheritdoc IERC7579Module
@@ -60,6 +76,13 @@ contract SessionKeyValidator is IERC7579Validator {
     ///      number).
     function onUninstall(bytes calldata) external {
         SessionLib.layout().revokeAll(msg.sender);
+        _installed()[msg.sender] = false;
+    }
+
+    /// @notice Whether `smartAccount` has the module installed (by {onInstall}, and not since
+    ///         removed by {onUninstall}).
+    function isInitialized(address smartAccount) external view returns (bool) {
+        return _installed()[smartAccount];
     }
 
     /// @inheritdoc IERC7579Module
@@ -67,8 +90,20 @@ contract SessionKeyValidator is IERC7579Validator {
         return moduleTypeId == MODULE_TYPE_VALIDATOR;
     }
 
-    /// @notice Grants a session on the calling account.
+    /// @notice Grants a session on the calling account, which must have the module installed.
+    ///         Besides what every sak account refuses, the grant may not name the account's own
+    ///         EntryPoint or a module installed on it (`ForbiddenTarget`).
     function grantSession(ISakSessions.SessionConfig calldata config) external returns (uint32) {
+        if (!_installed()[msg.sender]) revert NotInitialized(msg.sender);
+        address entryPoint = _entryPointOf(msg.sender);
+        if (config.paymaster != address(0)) _refuseAdmin(config.paymaster, entryPoint);
+        for (uint256 i; i < config.spendLimits.length; ++i) {
+            address token = config.spendLimits[i].token;
+            if (token != address(0)) _refuseAdmin(token, entryPoint);
+        }
+        for (uint256 i; i < config.permissions.length; ++i) {
+            _refuseAdmin(config.permissions[i].target, entryPoint);
+        }
         return SessionLib.layout().grant(config, _ctx());
     }
 
@@ -146,6 +181,43 @@ contract SessionKeyValidator is IERC7579Validator {
         returns (bytes4)
     {
         return 0xffffffff;
+    }
+
+    /// @dev Refuses `target` when it is the account's EntryPoint or one of its installed
+    ///      validators, executors or hooks. Fallback handlers are not enumerable by address
+    ///      (ERC-7579 keys them by selector); they act only when called through the account,
+    ///      which is never a session's target. An account whose `isModuleInstalled` reverts or
+    ///      returns no word fails closed.
+    function _refuseAdmin(address target, address entryPoint) private view {
+        if (
+            target == entryPoint || _installedOn(MODULE_TYPE_VALIDATOR, target)
+                || _installedOn(MODULE_TYPE_EXECUTOR, target)
+                || _installedOn(MODULE_TYPE_HOOK, target)
+        ) revert ISakSessions.ForbiddenTarget(target);
+    }
+
+    function _installedOn(uint256 moduleType, address module) private view returns (bool) {
+        (bool ok, bytes memory ret) = msg.sender
+            .staticcall(
+                abi.encodeCall(IERC7579ModuleConfig.isModuleInstalled, (moduleType, module, ""))
+            );
+        return !ok || ret.length < 32 || abi.decode(ret, (uint256)) != 0;
+    }
+
+    /// @dev The EntryPoint `account` reports (`entryPoint()`, as OpenZeppelin, Kernel, Nexus
+    ///      and Safe7579 accounts do), or v0.8 when it reports none. v0.7 and v0.8 are refused
+    ///      as targets on every account anyway.
+    function _entryPointOf(address account) private view returns (address) {
+        (bool ok, bytes memory ret) = account.staticcall(abi.encodeWithSignature("entryPoint()"));
+        if (!ok || ret.length < 32) return ENTRY_POINT_V08;
+        uint256 word = abi.decode(ret, (uint256));
+        return word >> 160 == 0 ? address(uint160(word)) : ENTRY_POINT_V08;
+    }
+
+    function _installed() private pure returns (mapping(address => bool) storage m) {
+        assembly ("memory-safe") {
+            m.slot := INSTALLED_SLOT
+        }
     }
 
     function _ctx() private view returns (SessionLib.Ctx memory) {

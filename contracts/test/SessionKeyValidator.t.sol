@@ -5,11 +5,14 @@ import {SakTest} from "./utils/SakTest.sol";
 import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {
     Execution,
+    MODULE_TYPE_EXECUTOR,
     MODULE_TYPE_VALIDATOR
 } from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISakSessions} from "../src/interfaces/ISakSessions.sol";
 import {SessionKeyValidator} from "../src/SessionKeyValidator.sol";
 import {MockERC7579Account} from "../src/mocks/MockERC7579Account.sol";
+import {MockERC7579AccountOn} from "./mocks/MockERC7579AccountOn.sol";
+import {MockModule} from "./mocks/MockModule.sol";
 import {SessionAdapter} from "../src/SessionAdapter.sol";
 import {SessionEnvelope} from "./utils/SessionEnvelope.sol";
 import {Target} from "./mocks/MockTarget.sol";
@@ -151,6 +154,103 @@ contract SessionKeyValidatorTest is SakTest {
         vm.prank(address(modular));
         vm.expectRevert(
             abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, address(module))
+        );
+        module.grantSession(c);
+    }
+
+    // -------------------------------------------------------------------------------------
+    // The account's admin surface: its own EntryPoint and its other modules
+    // -------------------------------------------------------------------------------------
+
+    /// @dev `c` with one more permission on `target`.
+    function naming(ISakSessions.SessionConfig memory c, address target)
+        internal
+        pure
+        returns (ISakSessions.SessionConfig memory)
+    {
+        c.permissions = new ISakSessions.CallPermission[](1);
+        c.permissions[0] = permission(target, MockModule.setOwner.selector, false);
+        return c;
+    }
+
+    function expectGrantRefused(
+        address account,
+        ISakSessions.SessionConfig memory c,
+        address target
+    ) internal {
+        vm.prank(account);
+        vm.expectRevert(abi.encodeWithSelector(ISakSessions.ForbiddenTarget.selector, target));
+        module.grantSession(c);
+    }
+
+    function test_grant_reverts_forTheAccountsOwnEntryPoint_asTargetTokenOrPaymaster() public {
+        // OpenZeppelin 5.7's default EntryPoint (v0.9), and one of the account's own.
+        address[2] memory entryPoints =
+            [0x433709009B8330FDa32311DF1C2AFA402eD8D009, makeAddr("customEntryPoint")];
+        for (uint256 i; i < entryPoints.length; ++i) {
+            address ep = entryPoints[i];
+            address acct = address(new MockERC7579AccountOn(address(module), ep));
+            expectGrantRefused(acct, naming(usdSession(1e6), ep), ep);
+            ISakSessions.SessionConfig memory c = usdSession(1e6);
+            c.spendLimits[0].token = ep;
+            expectGrantRefused(acct, c, ep);
+            c = usdSession(1e6);
+            c.paymaster = ep;
+            expectGrantRefused(acct, c, ep);
+            // The other address is not this account's EntryPoint: an ordinary target.
+            vm.prank(acct);
+            module.grantSession(naming(usdSession(1e6), entryPoints[1 - i]));
+        }
+    }
+
+    function test_grant_reverts_forAModuleInstalledOnTheAccount() public {
+        MockModule owners = new MockModule();
+        MockModule executor = new MockModule();
+        vm.startPrank(address(modular));
+        modular.installModule(MODULE_TYPE_VALIDATOR, address(owners), "");
+        modular.installModule(MODULE_TYPE_EXECUTOR, address(executor), "");
+        vm.stopPrank();
+        MockModule[2] memory installed = [owners, executor];
+        for (uint256 i; i < installed.length; ++i) {
+            address m = address(installed[i]);
+            expectGrantRefused(address(modular), naming(usdSession(1e6), m), m);
+            ISakSessions.SessionConfig memory c = usdSession(1e6);
+            c.spendLimits[0].token = m;
+            expectGrantRefused(address(modular), c, m);
+            c = usdSession(1e6);
+            c.paymaster = m;
+            expectGrantRefused(address(modular), c, m);
+        }
+        // The same module installed on another account only is an ordinary target here.
+        vm.prank(address(other));
+        module.grantSession(naming(usdSession(1e6), address(owners)));
+        vm.prank(address(modular));
+        modular.uninstallModule(MODULE_TYPE_VALIDATOR, address(owners), "");
+        vm.prank(address(modular));
+        module.grantSession(naming(usdSession(1e6), address(owners)));
+    }
+
+    function test_isInitialized_followsInstallAndUninstall() public {
+        assertTrue(module.isInitialized(address(modular)));
+        assertFalse(module.isInitialized(alice));
+        vm.prank(address(modular));
+        modular.uninstallModule(MODULE_TYPE_VALIDATOR, address(module), "");
+        assertFalse(module.isInitialized(address(modular)));
+        vm.prank(address(modular));
+        modular.installModule(MODULE_TYPE_VALIDATOR, address(module), "");
+        assertTrue(module.isInitialized(address(modular)));
+    }
+
+    function test_grant_reverts_whenTheModuleIsNotInstalled() public {
+        ISakSessions.SessionConfig memory c = usdSession(1e6);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(SessionKeyValidator.NotInitialized.selector, alice));
+        module.grantSession(c);
+        vm.prank(address(modular));
+        modular.uninstallModule(MODULE_TYPE_VALIDATOR, address(module), "");
+        vm.prank(address(modular));
+        vm.expectRevert(
+            abi.encodeWithSelector(SessionKeyValidator.NotInitialized.selector, address(modular))
         );
         module.grantSession(c);
     }

@@ -1,9 +1,11 @@
 //! ERC-7562 rules for the validation phase of `SakAccount`, checked on anvil's traces of real
 //! `handleOps` transactions: every validation path (owner; session transfer; session
-//! approve + swap with argument conditions; session with a finite gas budget and an op limit)
-//! is submitted, then `debug_traceTransaction` (struct logger and callTracer) is read, the
-//! account's `validateUserOp` frame (EntryPoint → account, selector 0x19822f7c, and everything
-//! it calls) is located, and the opcode, storage and call rules are asserted.
+//! approve + swap with argument conditions; session with a finite gas budget and an op limit;
+//! the same on an EOA delegated to `Sak7702Account`; a session sponsored by its paymaster, whose
+//! own validation is checked too) is submitted, then `debug_traceTransaction` (struct logger
+//! and callTracer) is read, the account's `validateUserOp` frame (EntryPoint → account,
+//! selector 0x19822f7c, and everything it calls) is located, and the opcode, storage and call
+//! rules are asserted.
 //!
 //! The same rules cover `SessionKeyValidator`, the ERC-7579 module, installed on an
 //! OpenZeppelin ERC-7579 account: its storage is the module's, so every slot it touches must be
@@ -25,13 +27,16 @@ use alloy::{
     sol_types::{SolCall, SolValue},
 };
 use sak_contracts::{
-    ENTRY_POINT_V08, ISakSessions, IUniswapV2Router02, MockERC20, MockERC7579Account, SakAccount,
-    SessionKeyValidator,
+    ENTRY_POINT_V08, IEntryPoint, ISakSessions, IUniswapV2Router02, MockERC20, MockERC7579Account,
+    MockPaymaster, SakAccount, SessionKeyValidator,
 };
 use sak_e2e::trace::{self, CallFrame, Frames, StructLog, VALIDATE_USER_OP};
 use sak_policy::calldata::funded_call;
 use sak_testkit::{Deployment, Kit, Profile};
-use sak_userop::{Call, FeeCaps, Intent, OpSigner, SelfBundler, Submitter, UserOpClient, UserOpReceipt};
+use sak_userop::{
+    Call, FeeCaps, Fees, GasLimits, Intent, OpSigner, Paymaster, SelfBundler, Submitter, UserOpBuilder,
+    UserOpClient, UserOpReceipt,
+};
 use serde::Deserialize;
 use serde_json::json;
 use std::fmt;
@@ -67,6 +72,8 @@ const STORAGE_OPS: [&str; 4] = ["SLOAD", "SSTORE", "TLOAD", "TSTORE"];
 const MESSAGE_CALLS: [&str; 4] = ["CALL", "CALLCODE", "DELEGATECALL", "STATICCALL"];
 /// `EntryPoint.depositTo(address)`.
 const DEPOSIT_TO: [u8; 4] = [0xb7, 0x60, 0xfa, 0xf9];
+/// `IPaymaster.validatePaymasterUserOp`.
+const VALIDATE_PAYMASTER_USER_OP: [u8; 4] = MockPaymaster::validatePaymasterUserOpCall::SELECTOR;
 
 /// One broken rule, located precisely.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,12 +244,50 @@ impl Traced {
 
     /// Every rule over the validation frame of `sender`'s operation.
     fn validation_violations(&self, sender: Address, associated: &Associated) -> (Vec<String>, Coverage) {
-        let (call, frame) = self.frame(sender, VALIDATE_USER_OP);
+        self.violations(sender, VALIDATE_USER_OP, sender, associated)
+    }
+
+    /// Every rule over the EntryPoint's call of `entity` with `selector` (the account's
+    /// `validateUserOp`, a paymaster's `validatePaymasterUserOp`), for the operation of `sender`.
+    fn violations(
+        &self,
+        entity: Address,
+        selector: [u8; 4],
+        sender: Address,
+        associated: &Associated,
+    ) -> (Vec<String>, Coverage) {
+        let (call, frame) = self.frame(entity, selector);
         let (steps, coverage) = check_steps(&self.logs, &self.frames, frame, sender, associated);
         let mut all: Vec<String> = steps.iter().map(ToString::to_string).collect();
         all.extend(check_calls(call));
         (all, coverage)
     }
+}
+
+/// Asserts the account's validation breaks no rule (storage only its own) and was not trivial;
+/// returns what it looked at.
+fn assert_follows_rules(traced: &Traced, sender: Address, selector: [u8; 4]) -> Coverage {
+    let coverage = assert_follows_rules_for(traced, sender, selector, sender);
+    assert!(coverage.steps > 300, "validation frame too small to be the real one: {coverage:?}");
+    coverage
+}
+
+/// Asserts the EntryPoint's `selector` call of `entity` (an account, a paymaster) for the
+/// operation of `sender` breaks no rule; returns what it looked at.
+fn assert_follows_rules_for(
+    traced: &Traced,
+    entity: Address,
+    selector: [u8; 4],
+    sender: Address,
+) -> Coverage {
+    let (violations, coverage) = traced.violations(entity, selector, sender, &Associated::default());
+    assert!(
+        violations.is_empty(),
+        "ERC-7562 violations in {} of {entity}:\n  {}",
+        Bytes::from(selector),
+        violations.join("\n  ")
+    );
+    coverage
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,14 +383,7 @@ impl Fixture {
     /// not trivial.
     async fn assert_compliant(&self, receipt: &UserOpReceipt, min_storage_ops: usize) {
         let traced = Traced::of(self.kit.provider(), receipt, self.bundler()).await;
-        let (violations, coverage) = traced.validation_violations(self.account, &Associated::default());
-        assert!(
-            violations.is_empty(),
-            "ERC-7562 violations in validateUserOp of {}:\n  {}",
-            self.account,
-            violations.join("\n  ")
-        );
-        assert!(coverage.steps > 300, "validation frame too small to be the real one: {coverage:?}");
+        let coverage = assert_follows_rules(&traced, self.account, VALIDATE_USER_OP);
         assert!(coverage.storage_ops >= min_storage_ops, "{coverage:?}");
         assert!(coverage.calls >= 2, "ecrecover and the prefund at least: {coverage:?}");
     }
@@ -435,6 +473,86 @@ async fn session_with_gas_budget_and_op_limit_validation_follows_erc7562() {
     let included = fx.submit(&[fx.transfer(1_000_000)], fx.session_signer(id)).await;
     // The counters are read and written too.
     fx.assert_compliant(&included, 7).await;
+}
+
+/// The EIP-7702 form: an EOA delegated to `Sak7702Account` (the sender's code is the
+/// delegate's, its storage the EOA's), a session transfer with a finite gas budget and an op
+/// limit, sent as sak sends it (the `0x7702` initCode marker, so the operation hash binds the
+/// delegate).
+#[tokio::test]
+async fn session_validation_on_an_eip7702_account_follows_erc7562() {
+    let fx = Fixture::new().await;
+    let provider = fx.kit.provider();
+    let eoa = fx.kit.dev_signers()[3].clone();
+    sak_userop::eip7702::delegate_self(provider, &eoa, fx.d.sak_7702_account).await.unwrap();
+    let usd = MockERC20::new(fx.d.usd, provider);
+    usd.mint(eoa.address(), U256::from(10u64.pow(12))).send().await.unwrap().get_receipt().await.unwrap();
+    let budget = U80::from(5u64 * 10u64.pow(16));
+    let config = fx.session(vec![], vec![fx.usd_limit(true)], budget, DAY, 5).await;
+    // The EOA is its own owner: it grants by calling itself.
+    let id = fx.kit.grant_session(eoa.address(), eoa.address(), config).await.unwrap();
+
+    let intent =
+        Intent::calls(eoa.address(), sak_userop::session_nonce_key(id, 0), &[fx.transfer(1_000_000)])
+            .eip7702(None);
+    let included = fx.client.send(&intent, &fx.session_signer(id)).await.unwrap();
+    assert!(included.success, "execution failed: {:?}", included.revert);
+    let traced = Traced::of(provider, &included, fx.bundler()).await;
+    let coverage = assert_follows_rules(&traced, eoa.address(), VALIDATE_USER_OP);
+    // State word, session, counters and spend (read and written), the deposit.
+    assert!(coverage.storage_ops >= 7, "{coverage:?}");
+    assert!(coverage.calls >= 2, "ecrecover and the prefund at least: {coverage:?}");
+}
+
+/// A session sponsored by its paymaster (`gasBudget` 0: only that paymaster may pay): the
+/// account's validation reads the session's paymaster record and sends no prefund; the
+/// paymaster's own validation (an OpenZeppelin paymaster that sponsors everything) is held to
+/// the same rules, with no storage at all.
+#[tokio::test]
+async fn sponsored_session_validation_follows_erc7562() {
+    let fx = Fixture::new().await;
+    let provider = fx.kit.provider();
+    let paymaster = MockPaymaster::deploy(provider).await.unwrap();
+    let deposit = paymaster.deposit().value(U256::from(10u64.pow(18)));
+    deposit.send().await.unwrap().get_receipt().await.unwrap();
+    let pm = *paymaster.address();
+    let mut config = fx.session(vec![], vec![fx.usd_limit(true)], U80::ZERO, 0, 0).await;
+    config.paymaster = pm;
+    let id = fx.grant(config).await;
+
+    let key = sak_userop::session_nonce_key(id, 0);
+    let entry_point = IEntryPoint::new(ENTRY_POINT_V08, provider);
+    let nonce = entry_point.getNonce(fx.account, key).call().await.unwrap();
+    let base_fee = sak_userop::next_base_fee(provider).await.unwrap();
+    let fees =
+        Fees { max_fee_per_gas: base_fee * 2 + 1_000_000_000, max_priority_fee_per_gas: 1_000_000_000 };
+    let limits =
+        GasLimits { verification: 400_000, call: 200_000, pre_verification: 100_000, ..Default::default() };
+    let sponsor = Paymaster { address: pm, verification_gas: 100_000, post_op_gas: 0, data: Bytes::new() };
+    let mut op = UserOpBuilder::new(fx.account)
+        .nonce(nonce)
+        .call_data(sak_userop::execute_batch(&[fx.transfer(1_000_000)]))
+        .gas(limits)
+        .fees(fees)
+        .paymaster(sponsor)
+        .build();
+    let chain_id = provider.get_chain_id().await.unwrap();
+    let hash = sak_userop::UserOpHasher::new(ENTRY_POINT_V08, chain_id).hash(&op, None).unwrap();
+    let clock = fx.client.chain_time().await.unwrap();
+    op.signature = fx.session_signer(id).sign(hash, clock).await.unwrap();
+    let before = provider.get_balance(fx.account).await.unwrap();
+    let included = fx.client.submitter().submit(&op, None, hash).await.unwrap();
+    assert!(included.success, "execution failed: {:?}", included.revert);
+    assert_eq!(provider.get_balance(fx.account).await.unwrap(), before, "the paymaster paid");
+
+    let traced = Traced::of(provider, &included, fx.bundler()).await;
+    let account = assert_follows_rules(&traced, fx.account, VALIDATE_USER_OP);
+    // State word, session, paymaster record, spend (read and written).
+    assert!(account.storage_ops >= 5, "{account:?}");
+    assert!(account.calls >= 1, "ecrecover at least: {account:?}");
+    let sponsor = assert_follows_rules_for(&traced, pm, VALIDATE_PAYMASTER_USER_OP, fx.account);
+    assert_eq!(sponsor.storage_ops, 0, "{sponsor:?}");
+    assert!(sponsor.steps > 50, "the paymaster's frame ran its checks: {sponsor:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

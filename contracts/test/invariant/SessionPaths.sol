@@ -12,7 +12,7 @@ import {Sak7702Account} from "../../src/Sak7702Account.sol";
 import {SessionAdapter} from "../../src/SessionAdapter.sol";
 import {SessionKeyValidator} from "../../src/SessionKeyValidator.sol";
 import {MockERC7579Account} from "../../src/mocks/MockERC7579Account.sol";
-import {MockERC7579AccountV07} from "../mocks/MockERC7579AccountV07.sol";
+import {MockERC7579AccountOn} from "../mocks/MockERC7579AccountOn.sol";
 import {CanonicalDeployer} from "../utils/Canonical.sol";
 import {SessionEnvelope} from "../utils/SessionEnvelope.sol";
 
@@ -269,7 +269,7 @@ contract DirectPath is SessionPath {
 }
 
 /// @notice {SessionKeyValidator} installed on an OpenZeppelin ERC-7579 account, through
-///         EntryPoint v0.8 ({MockERC7579Account}) or v0.7 ({MockERC7579AccountV07}).
+///         EntryPoint v0.8 ({MockERC7579Account}) or v0.7 ({MockERC7579AccountOn}).
 contract ModulePath is UserOpPath {
     SessionKeyValidator public immutable module;
 
@@ -279,7 +279,7 @@ contract ModulePath is UserOpPath {
         entryPoint = IEntryPointLike(entryPoint_);
         module = new SessionKeyValidator(adapters);
         account = v07
-            ? address(new MockERC7579AccountV07(address(module)))
+            ? address(new MockERC7579AccountOn(address(module), entryPoint_))
             : address(new MockERC7579Account(address(module)));
         adapter = module.sessionAdapter(account);
     }

@@ -69,6 +69,19 @@ pub mod mock_erc7579_account {
 }
 pub use mock_erc7579_account::MockERC7579Account;
 
+/// `MockPaymaster`, an OpenZeppelin paymaster that sponsors every operation (test stand-in
+/// for a session's sponsor), in a module of its own: its ABI repeats the EntryPoint's
+/// `PackedUserOperation`.
+pub mod mock_paymaster {
+    alloy::sol!(
+        #[allow(missing_docs)]
+        #[sol(rpc)]
+        MockPaymaster,
+        "artifacts/MockPaymaster.json"
+    );
+}
+pub use mock_paymaster::MockPaymaster;
+
 alloy::sol!(
     #[allow(missing_docs)]
     #[sol(rpc)]

@@ -97,7 +97,7 @@ impl std::fmt::Debug for Alto {
 
 impl Alto {
     /// Starts Alto against `kit`'s anvil on a free port, with EntryPoint v0.8, safe mode off
-    /// (required on anvil) and dev accounts [`ALTO_EXECUTOR_ACCOUNT`] / [`ALTO_UTILITY_ACCOUNT`]
+    /// (the ERC-7562 tracing of every operation: see [`Alto::start_safe`]) and dev accounts [`ALTO_EXECUTOR_ACCOUNT`] / [`ALTO_UTILITY_ACCOUNT`]
     /// as its keys, and waits until it answers `eth_supportedEntryPoints`.
     ///
     /// ```no_run
@@ -109,6 +109,17 @@ impl Alto {
     /// # Ok(()) }
     /// ```
     pub async fn start(kit: &Kit, extra_args: &[&str]) -> Result<Self, AltoError> {
+        Self::spawn(kit, false, extra_args).await
+    }
+
+    /// As [`Alto::start`], in safe mode: Alto traces each operation's validation with its
+    /// ERC-7562 collector (a JavaScript tracer, which anvil runs) and refuses operations that
+    /// break a rule, as a public mempool's bundler does.
+    pub async fn start_safe(kit: &Kit, extra_args: &[&str]) -> Result<Self, AltoError> {
+        Self::spawn(kit, true, extra_args).await
+    }
+
+    async fn spawn(kit: &Kit, safe: bool, extra_args: &[&str]) -> Result<Self, AltoError> {
         let dir = locate()?;
         let keys = kit.dev_signers();
         let need = ALTO_EXECUTOR_ACCOUNT.max(ALTO_UTILITY_ACCOUNT);
@@ -127,7 +138,7 @@ impl Alto {
             .args(["--entrypoints", &kit.deployment().entry_point.to_string()])
             .args(["--executor-private-keys", &hex_key(&keys[ALTO_EXECUTOR_ACCOUNT])])
             .args(["--utility-private-key", &hex_key(&keys[ALTO_UTILITY_ACCOUNT])])
-            .args(["--safe-mode", "false"])
+            .args(["--safe-mode", if safe { "true" } else { "false" }])
             .args(["--port", &port.to_string()])
             .args(["--log-level", "warn", "--public-client-log-level", "warn"])
             .args(extra_args)

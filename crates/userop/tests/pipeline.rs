@@ -86,6 +86,30 @@ async fn alto_session_and_owner_ops_reach_receipts() {
     session_and_owner_ops_reach_receipts(&fx, &client).await;
 }
 
+/// Alto in safe mode cannot validate any EntryPoint v0.8 operation, ours or anyone's: a
+/// tripwire, so the day a pinned Alto can, this fails and becomes the safe-mode test.
+///
+/// Anvil runs Alto's JavaScript ERC-7562 collector (`debug_traceCall` with a JS tracer), so
+/// the node is not the obstacle. Alto 0.0.20's safe validator simulates a v0.8 operation
+/// through the EntryPoint's `delegateAndRevert`, then decodes the outermost revert as
+/// `ValidationResult`; it is the EntryPoint's `DelegateAndRevert(bool,bytes)` (selector
+/// 0x99410554), which it does not unwrap, so every operation is refused with that decode error
+/// before any rule is checked. Our own checker (`sak-e2e`'s erc7562 tests) applies the rules
+/// to the same validations meanwhile.
+#[tokio::test]
+async fn safe_mode_alto_refuses_every_v08_operation_before_its_rules() {
+    let fx = Fixture::new().await;
+    let alto = fx.safe_alto().await;
+    let client = fx.alto_client(&alto).await;
+    let session = Intent::calls(fx.account, lane(fx.session, 0), &[fx.transfer(1_000_000)]);
+    let owner = Intent::calls(fx.account, OWNER_LANE, &[fx.transfer(1_000_000)]);
+    for (intent, signer) in [(session, fx.session_signer()), (owner, fx.owner_signer())] {
+        let err = client.send(&intent, &signer).await.expect_err("a safe-mode Alto that validates v0.8 ops");
+        assert!(format!("{err:?}").contains("0x99410554"), "another failure than the known one: {err:?}");
+    }
+    assert_eq!(fx.usd_balance(common::ALICE).await, U256::ZERO, "nothing was included");
+}
+
 #[tokio::test]
 async fn self_bundled_over_cap_is_refused_with_spend_cap_exceeded() {
     let fx = Fixture::new().await;

@@ -12,7 +12,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use sak_contracts::{ISakSessions, MockERC20};
-use sak_testkit::{Alto, Deployment, Kit, Profile};
+use sak_testkit::{Alto, AltoError, Deployment, Kit, Profile};
 use sak_userop::{BundlerClient, Call, FeeCaps, OpSigner, SelfBundler, UserOpClient, retrying_provider};
 
 pub const DAY: u32 = 86_400;
@@ -100,7 +100,16 @@ impl Fixture {
     }
 
     pub async fn alto(&self) -> Alto {
-        match Alto::start(&self.kit, &["--block-time", "100"]).await {
+        Self::started(Alto::start(&self.kit, &["--block-time", "100"]).await)
+    }
+
+    /// Alto in safe mode: every operation's validation traced and held to ERC-7562.
+    pub async fn safe_alto(&self) -> Alto {
+        Self::started(Alto::start_safe(&self.kit, &["--block-time", "100"]).await)
+    }
+
+    fn started(alto: Result<Alto, AltoError>) -> Alto {
+        match alto {
             Ok(alto) => alto,
             Err(e) => panic!("{e}\nhint: {}", e.hint()),
         }
