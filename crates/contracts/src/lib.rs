@@ -13,6 +13,10 @@ pub use canonical::{
 pub use deployment::{Create2Deployment, SAK_SALT, SakAddresses, adapter_of, sak_deployments};
 pub use layout::{AccountState, SESSIONS_STORAGE_ROOT};
 
+/// `SakAccount`'s committed artifact (`abi`, `bytecode`, `deployedBytecode`), for reading its
+/// ABI at run time: error parameter names, for one.
+pub const SAK_ACCOUNT_ARTIFACT: &str = include_str!("../artifacts/SakAccount.json");
+
 // Bindings are generated from the committed artifacts (written by `cargo xtask artifacts`);
 // Solidity is the source of truth for every type here.
 

@@ -10,8 +10,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// The repository's `anvil.toml`, used when no file is given or found.
-const BUILTIN: &str = include_str!("../../../anvil.toml");
+/// The repository's `anvil.toml` (this crate's; the repository root links to it), used when no
+/// file is given or found.
+const BUILTIN: &str = include_str!("../anvil.toml");
 const BUILTIN_NAME: &str = "<built-in anvil.toml>";
 
 const PROFILE_KEYS: &str =

@@ -14,8 +14,7 @@ use std::{fmt, sync::LazyLock};
 /// The account's ABI, for printing errors with their parameter names (the generated binding
 /// types carry no `Debug`).
 static SAK_ABI: LazyLock<Option<JsonAbi>> = LazyLock::new(|| {
-    let artifact: serde_json::Value =
-        serde_json::from_str(include_str!("../../contracts/artifacts/SakAccount.json")).ok()?;
+    let artifact: serde_json::Value = serde_json::from_str(sak_contracts::SAK_ACCOUNT_ARTIFACT).ok()?;
     serde_json::from_value(artifact.get("abi")?.clone()).ok()
 });
 
@@ -103,18 +102,20 @@ impl fmt::Display for Revert {
 /// its values, read through the account's ABI.
 pub fn describe_sak(e: &SakError) -> String {
     let data = e.abi_encode();
-    let described = SAK_ABI.as_ref().and_then(|abi| {
-        let error = abi.errors().find(|err| data.len() >= 4 && err.selector().as_slice() == &data[..4])?;
-        let values = error.decode_error(&data).ok()?.body;
-        let args: Vec<String> = error
-            .inputs
-            .iter()
-            .zip(&values)
-            .map(|(param, value)| format!("{}: {}", param.name, show(value)))
-            .collect();
-        Some(format!("{}({})", error.name, args.join(", ")))
-    });
-    described.unwrap_or_else(|| format!("error {}", Bytes::from(data)))
+    named(&data).unwrap_or_else(|| format!("error {}", Bytes::from(data)))
+}
+
+fn named(data: &[u8]) -> Option<String> {
+    let error =
+        SAK_ABI.as_ref()?.errors().find(|err| data.len() >= 4 && err.selector().as_slice() == &data[..4])?;
+    let values = error.decode_error(data).ok()?.body;
+    let args: Vec<String> = error
+        .inputs
+        .iter()
+        .zip(&values)
+        .map(|(param, value)| format!("{}: {}", param.name, show(value)))
+        .collect();
+    Some(format!("{}({})", error.name, args.join(", ")))
 }
 
 fn show(value: &DynSolValue) -> String {
