@@ -125,6 +125,12 @@ fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
     assert!(c["detail"].as_str().unwrap().contains("does not exist"), "{c}");
     assert!(c["fix"].as_str().unwrap().contains("sak session list"), "{c}");
 
+    // A revoked session is revoked, not "does not exist" (revocation deletes its record).
+    home.sak(&["session", "revoke", &id]).ok();
+    let doc = doctor_failing(&home, &["--session", &id]);
+    let c = doctor_check(&doc, "session");
+    assert_eq!(c["detail"], format!("session #{id} is revoked"), "{c}");
+
     // The config expects another chain than the endpoint serves.
     edit_config(&home, "chain_id = 31337", "chain_id = 1");
     let doc = doctor_failing(&home, &[]);
@@ -344,6 +350,15 @@ fn audit_lists_real_decisions_filters_by_time_and_flags_old_keys() {
     );
     let idle = flagged["keys"].as_array().unwrap().iter().find(|k| k["name"] == "idle").unwrap();
     assert!(idle["last_decision"].is_null() && idle["sessions"] == serde_json::json!([]));
+
+    // --check (cron): exit 2 when anything is flagged, with the same report; 0 otherwise.
+    home.sak(&["audit", "--check"]).ok();
+    let checked = home.sak(&["audit", "--check", "--stale", "0s", "--rotate-after", "0s", "--json"]).fails(2);
+    let kinds = |flags: &serde_json::Value| -> Vec<String> {
+        flags.as_array().unwrap().iter().map(|f| f["kind"].to_string()).collect()
+    };
+    assert_eq!(kinds(&checked.json()["flags"]), kinds(&flagged["flags"]));
+    assert!(checked.stderr.contains("3 flags raised"), "{}", checked.stderr);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 use crate::{
     ctx::{Contracts, Ctx},
-    output::{self, Hinted},
+    output::{self, AlreadyReported, Hinted},
     store::SessionRecord,
 };
 use alloy::{
@@ -31,7 +31,7 @@ use std::{
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  sak audit\n  sak audit --since 24h\n  \
-                  sak audit --since 2026-11-01T00:00:00Z --json\n  sak audit --stale 30d --rotate-after 90d\n\n\
+                  sak audit --since 2026-11-01T00:00:00Z --json\n  sak audit --stale 30d --rotate-after 90d\n  sak audit --check   # exits 2 when anything is flagged (cron)\n\n\
                   --json prints {ledger, ledger_exists, now, since, decisions: [{at, time, chain_id, account, \
                   session, key, key_name, allowed, reason, spends, user_op_hash, tx_hash, outcome}], \
                   keys: [...], flags: [{kind: stale|rotate, key, key_name, session, network, detail, fix}]}.")]
@@ -45,6 +45,9 @@ pub(crate) struct AuditArgs {
     /// Flag keys older than this (due for `sak session rotate`).
     #[arg(long, value_name = "DURATION", default_value = "90d")]
     pub(crate) rotate_after: String,
+    /// Exit 2 when anything is flagged (the report is printed all the same): for cron.
+    #[arg(long)]
+    pub(crate) check: bool,
 }
 
 /// One signing decision in `sak audit --json`.
@@ -414,7 +417,17 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
         flags,
         chain_checked,
     };
-    output::emit(&ctx.global, &out, || human(&out))
+    output::emit(&ctx.global, &out, || human(&out))?;
+    if args.check && !out.flags.is_empty() {
+        let n = out.flags.len();
+        return Err(AlreadyReported {
+            message: format!("{n} flag{} raised", if n == 1 { "" } else { "s" }),
+            hint: "apply each flag's `fix:` above, then run `sak audit --check` again",
+            code: 2,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// `sak ` or `sak --network NET ` for a fix on another network than the one in use.

@@ -51,8 +51,12 @@ impl OnChain {
     }
 }
 
-async fn logs(chain: &Chain, filter: &Filter, what: &str) -> eyre::Result<Vec<alloy::rpc::types::Log>> {
-    chain.provider.get_logs(filter).await.map_err(|e| {
+async fn logs(
+    provider: &DynProvider,
+    filter: &Filter,
+    what: &str,
+) -> eyre::Result<Vec<alloy::rpc::types::Log>> {
+    provider.get_logs(filter).await.map_err(|e| {
         Hinted::new(
             format!("reading {what} events from the chain: {e}"),
             "use an RPC endpoint that serves eth_getLogs from the grant's block on (--rpc-url)",
@@ -62,8 +66,8 @@ async fn logs(chain: &Chain, filter: &Filter, what: &str) -> eyre::Result<Vec<al
 }
 
 /// The last `SessionGranted` event of session `id` on `account`, from `from_block` on.
-async fn grant_log(
-    chain: &Chain,
+pub(crate) async fn grant_log(
+    provider: &DynProvider,
     account: Address,
     id: u32,
     from_block: u64,
@@ -73,7 +77,7 @@ async fn grant_log(
         .event_signature(SakAccount::SessionGranted::SIGNATURE_HASH)
         .topic1(U256::from(id))
         .from_block(from_block);
-    Ok(logs(chain, &filter, "SessionGranted").await?.pop())
+    Ok(logs(provider, &filter, "SessionGranted").await?.pop())
 }
 
 /// Session `id` of `account` as the chain has it at chain time `now`; None if it was never
@@ -85,7 +89,7 @@ pub(crate) async fn lookup(
     from_block: u64,
     now: u64,
 ) -> eyre::Result<Option<OnChain>> {
-    let Some(log) = grant_log(chain, account, id, from_block).await? else {
+    let Some(log) = grant_log(&chain.provider, account, id, from_block).await? else {
         return Ok(None);
     };
     let grant_block = log.block_number.unwrap_or(from_block);
@@ -122,7 +126,11 @@ async fn how_revoked(
         .event_signature(SakAccount::SessionRevoked::SIGNATURE_HASH)
         .topic1(U256::from(id))
         .from_block(grant_block);
-    Ok(if logs(chain, &filter, "SessionRevoked").await?.is_empty() { "revoke-all" } else { "revoke" })
+    Ok(if logs(&chain.provider, &filter, "SessionRevoked").await?.is_empty() {
+        "revoke-all"
+    } else {
+        "revoke"
+    })
 }
 
 /// A recorded session's status for `sak session list`: like [`status_of`], except that a
@@ -135,7 +143,7 @@ pub(crate) async fn recorded_status(
     now: u64,
 ) -> eyre::Result<&'static str> {
     match status_of(view, now) {
-        "unknown" if grant_log(chain, record.account, record.id, record.block).await?.is_some() => {
+        "unknown" if grant_log(&chain.provider, record.account, record.id, record.block).await?.is_some() => {
             Ok("revoked")
         }
         status => Ok(status),
