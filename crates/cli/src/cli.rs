@@ -27,7 +27,8 @@ use std::path::PathBuf;
     propagate_version = true,
     arg_required_else_help = true,
     after_help = "Files live in $SAK_HOME, else ~/.config/sak and ~/.local/share/sak (XDG).\n\
-                  Exit codes: 0 ok, 1 refused (by a policy or by you), 2 any other error."
+                  Exit codes: 0 ok, 1 refused (by a policy or by you), 2 any other error, 3 signed\n\
+                  with its outcome not known yet (it may still land), 4 included but reverted."
 )]
 pub(crate) struct Cli {
     #[command(flatten)]

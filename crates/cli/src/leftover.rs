@@ -21,7 +21,7 @@ use serde::Serialize;
 /// At most this many blocks are read for the delegation history (from the oldest live grant).
 pub(crate) const SCAN_LIMIT: u64 = 5_000;
 /// An id counter past this did not come from grants here: storage was written by other code.
-const MAX_IDS: u32 = 4_096;
+pub(crate) const MAX_IDS: u32 = 4_096;
 
 /// A live session that may not be the owner's to keep.
 #[derive(Debug, Clone, Serialize)]

@@ -12,7 +12,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return output::usage_error(&err),
+    };
     output::init_tracing(&cli.global);
     // One thread: children are forked from a thread that lives as long as the process (anvil's
     // parent-death signal is tied to it), and a CLI needs no more.

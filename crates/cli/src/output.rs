@@ -245,6 +245,38 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A command line clap refused (exit 2), or `--help`/`--version` (exit 0). Under `--json` a
+/// refused command line is the JSON error document like any other error, so a bot that reads
+/// stdout learns what was wrong with its arguments instead of finding nothing.
+pub(crate) fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    // clap stops before it has parsed the flags, so `--json` is looked for on the command line
+    // as written (not past a `--`, where it would be a value).
+    let json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    if informational || !json {
+        err.exit();
+    }
+    let rendered = err.render().to_string();
+    // clap's first line is the error; the rest is its usage line and a pointer to --help.
+    let message = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ").trim().to_owned();
+    let hint = "run the command with --help to see its arguments";
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{rendered}");
+    let json = serde_json::json!({
+        "error": { "message": message, "hint": hint, "exit_code": 2, "refusal": null },
+        "state": state_of(2),
+        "intent": null, "user_op_hash": null, "deadline": null, "transaction": null,
+    });
+    let _ = data(&json.to_string());
+    ExitCode::from(2)
+}
+
 /// Prints a command's result: `value` as one JSON document under `--json`, else `human()`.
 pub(crate) fn emit<T: serde::Serialize>(
     global: &GlobalArgs,

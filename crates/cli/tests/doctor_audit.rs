@@ -417,3 +417,61 @@ fn an_operation_whose_run_was_cut_off_is_audited_listed_and_settled_without_send
     let settled = home.json(&["op", "status", done["user_op_hash"].as_str().unwrap()]);
     assert_eq!(settled["state"], "included");
 }
+
+#[test]
+fn audit_chain_lists_the_accounts_session_operations_signed_here_or_elsewhere() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    let id = home.trader_session("bot").to_string();
+    // The agent's machine: a copy of the home as it is now, with a ledger of its own from here on.
+    let agent = Home::new();
+    let copied = std::process::Command::new("cp")
+        .args(["-a", &format!("{}/.", home.path().display()), &agent.path().display().to_string()])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let here_op = home.swap(&id, "300", &["--json"]).ok().json();
+    let mut direct_args = vec!["--json".to_owned()];
+    direct_args.extend(common::swap_args(&id, "100"));
+    direct_args.extend(["--via".to_owned(), "direct".to_owned()]);
+    let here_direct = home.sak(&direct_args.iter().map(String::as_str).collect::<Vec<_>>()).ok().json();
+    let there_op = agent.swap(&id, "200", &["--json"]).ok().json();
+
+    let audit = home.json(&["audit", "--chain"]);
+    let chain = &audit["chain"];
+    let ops = chain["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), 3, "{chain:#}");
+    let find = |key: &str, value: &Value| {
+        ops.iter()
+            .find(|o| o[key] == *value)
+            .unwrap_or_else(|| panic!("no op with {key} {value} in {chain:#}"))
+    };
+    let mine = find("user_op_hash", &here_op["user_op_hash"]);
+    assert_eq!((mine["path"].as_str(), mine["origin"].as_str()), (Some("user-op"), Some("here")));
+    assert_eq!(mine["tx_hash"], here_op["transaction"]);
+    assert_eq!(mine["success"], true);
+    let direct = find("tx_hash", &here_direct["transaction"]);
+    assert_eq!((direct["path"].as_str(), direct["origin"].as_str()), (Some("direct"), Some("here")));
+    assert!(direct["user_op_hash"].is_null());
+    let theirs = find("user_op_hash", &there_op["user_op_hash"]);
+    assert_eq!((theirs["path"].as_str(), theirs["origin"].as_str()), (Some("user-op"), Some("elsewhere")));
+    assert!(
+        ops.iter().all(|o| o["session"].as_u64().unwrap().to_string() == id
+            && o["time"].as_str().unwrap().ends_with("UTC"))
+    );
+    assert_eq!(chain["elsewhere"], 1);
+    // The owner's own acts (the grant) are no session operations; the agent's home, asked the
+    // same, sees its own op as here and the owner home's two as elsewhere.
+    assert_eq!(agent.json(&["audit", "--chain"])["chain"]["elsewhere"], 2);
+    let text = home.sak(&["audit", "--chain"]).ok().stdout;
+    assert!(text.contains("3 session operations") && text.contains("1 signed elsewhere"), "{text}");
+
+    // --from-block past the last op: nothing; past the head: an error that says what to do.
+    let to = chain["to_block"].as_u64().unwrap();
+    let none = home.json(&["audit", "--chain", "--from-block", &to.to_string()]);
+    assert!(none["chain"]["ops"].as_array().unwrap().len() < 3);
+    home.sak(&["audit", "--chain", "--from-block", &(to + 1_000).to_string()]).fails(2);
+    home.sak(&["audit", "--from-block", "1"]).fails_without_hint(2);
+    // Without --chain, no chain part.
+    assert!(home.json(&["audit"])["chain"].is_null());
+}

@@ -208,3 +208,31 @@ fn shell_completions_cover_the_command_tree() {
     assert!(zsh.stdout.starts_with("#compdef sak"), "{}", &zsh.stdout[..40.min(zsh.stdout.len())]);
     home.sak(&["completions", "tcsh"]).fails_without_hint(2);
 }
+
+#[test]
+fn argument_errors_are_json_under_json() {
+    let home = Home::new();
+    // An unknown flag, a missing value and a bad value: each the JSON error document, exit 2.
+    for args in [
+        &["--json", "swap", "--no-such-flag"][..],
+        &["session", "show", "--json"][..],
+        &["--json", "swap", "--session", "1", "--amount", "ten", "--min-out", "x"][..],
+    ] {
+        let run = home.sak(args).fails_without_hint(2);
+        let doc = run.json();
+        assert_eq!(doc["state"], "failed", "{args:?}");
+        assert_eq!(doc["error"]["exit_code"], 2, "{args:?}");
+        assert!(!doc["error"]["message"].as_str().unwrap().is_empty(), "{args:?}");
+        assert!(doc["error"]["hint"].as_str().unwrap().contains("--help"), "{args:?}");
+        // stderr keeps clap's own message and usage for a human.
+        assert!(run.stderr.contains("error: "), "{}", run.stderr);
+    }
+    // Without --json: clap's text only, nothing on stdout.
+    let plain = home.sak(&["swap", "--no-such-flag"]).fails_without_hint(2);
+    assert!(plain.stdout.is_empty(), "{}", plain.stdout);
+    // --help stays help (exit 0), whatever --json.
+    let help = home.sak(&["--json", "swap", "--help"]).ok();
+    assert!(help.stdout.contains("Usage"), "{}", help.stdout);
+    let top = home.sak(&["--help"]).ok();
+    assert!(top.stdout.contains("3 signed") && top.stdout.contains("4 included"), "{}", top.stdout);
+}

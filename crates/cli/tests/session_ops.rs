@@ -283,6 +283,57 @@ fn ownership_moves_to_another_home_in_two_steps_and_sessions_stay() {
     assert_eq!(shown["home_is_owner"], false);
     assert_eq!(b.json(&["account", "show"])["home_is_owner"], true);
     a.swap(&id.to_string(), "10", &[]).ok();
+
+    // Each home lists every session the account issued: its own grants `here`, the other's
+    // `elsewhere` (read from the chain, no key name); a record of an id the chain never issued
+    // (a reset chain's) is `local-only`.
+    b.sak(&["key", "new", "--name", "b-bot"]).ok();
+    b.sak(&["session", "grant", "--key", "b-bot", "--role", "viewer", "--expires", "1d"]).ok();
+    let origins = |home: &Home| -> Vec<(u64, String, String, Value)> {
+        home.json(&["session", "list"])["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let text = |k: &str| s[k].as_str().unwrap().to_owned();
+                (u64_of(&s["id"]), text("origin"), text("status"), s["key_name"].clone())
+            })
+            .collect()
+    };
+    let active = || "active".to_owned();
+    assert_eq!(
+        origins(&b),
+        vec![
+            (1, "elsewhere".into(), active(), Value::Null),
+            (2, "elsewhere".into(), active(), Value::Null),
+            (3, "here".into(), active(), "b-bot".into()),
+        ]
+    );
+    let listed = b.json(&["session", "list"]);
+    assert_eq!(listed["sessions"][0]["key"].as_str().unwrap().len(), 42, "the key is read from the chain");
+    assert!(listed["sessions"][0]["granted_at"].is_null());
+    let state_file = a.data().join("state.json");
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let network = state["networks"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .find(|n| n["sessions"].as_array().is_some_and(|s| !s.is_empty()))
+        .unwrap();
+    let mut stray = network["sessions"][0].clone();
+    stray["id"] = 50.into();
+    network["sessions"].as_array_mut().unwrap().push(stray);
+    std::fs::write(&state_file, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    assert_eq!(
+        origins(&a),
+        vec![
+            (1, "here".into(), active(), "bot".into()),
+            (2, "here".into(), active(), "bot2".into()),
+            (3, "elsewhere".into(), active(), Value::Null),
+            (50, "local-only".into(), "unknown".into(), "bot".into()),
+        ]
+    );
+    assert!(a.sak(&["session", "list"]).ok().stdout.contains("local-only: recorded here"));
     // A delegated EOA cannot hand its key over.
     let c = Home::with_node();
     c.owner_and_account("7702");

@@ -3,11 +3,12 @@ use alloy::{
     sol_types::SolInterface,
 };
 use sak_contracts::SakAccount::{self, SakAccountErrors};
-use sak_primitives::Selector;
+use sak_primitives::{Selector, units::format_time};
 
 /// Why the policy refuses an operation. Each variant has the name and fields of the Solidity
 /// error the contracts revert with (`ISakSessions`), plus what the user needs to act on it
-/// (`resets_at`: when the refused allowance renews).
+/// (`resets_at`: when the refused allowance renews). Its message shows times in UTC
+/// (`2026-12-05 19:06:29 UTC`), never raw unix seconds.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
@@ -17,7 +18,10 @@ pub enum Refusal {
     SessionNotActive { id: u32 },
     /// The operation's clock is outside `[valid_after, valid_until]`.
     #[error(
-        "ClockOutsideSession: time {clock} is outside the session's window [{valid_after}, {valid_until}]"
+        "ClockOutsideSession: time {} is outside the session's window [{}, {}]",
+        format_time(*clock),
+        format_time(*valid_after),
+        format_time(*valid_until)
     )]
     ClockOutsideSession { clock: u64, valid_after: u64, valid_until: u64 },
     /// Not the account's `execute(batchMode, calls)`.
@@ -30,7 +34,11 @@ pub enum Refusal {
     #[error("SessionNonceKey: nonce key {key:#x} is not one of this session's lanes")]
     SessionNonceKey { key: U192 },
     /// The signed deadline is before the signed clock claim.
-    #[error("DeadlineBeforeClock: the deadline {deadline} is before the operation's time {clock}")]
+    #[error(
+        "DeadlineBeforeClock: the deadline {} is before the operation's time {}",
+        format_time(*deadline),
+        format_time(*clock)
+    )]
     DeadlineBeforeClock { clock: u64, deadline: u64 },
     /// A batch without calls.
     #[error("EmptyBatch: the batch has no calls")]
@@ -97,7 +105,7 @@ pub enum Refusal {
 }
 
 fn resets(at: Option<u64>) -> String {
-    at.map(|t| format!("; it renews at {t}")).unwrap_or_default()
+    at.map(|t| format!("; it renews at {}", format_time(t))).unwrap_or_default()
 }
 
 impl Refusal {

@@ -71,6 +71,13 @@ pub fn session_nonce_key(id: u32, lane: u128) -> U192 {
     U192::from((U256::from(SESSION_NONCE_TAG) << 160) | (U256::from(id) << 128) | U256::from(lane))
 }
 
+/// The session whose lane a full EntryPoint `nonce` (key ‖ sequence) is in on sak's own
+/// accounts ([`session_nonce_key`]); None for a key without the session tag (the owner's).
+pub fn session_of_nonce(nonce: U256) -> Option<u32> {
+    let id: U256 = (nonce >> 192) & U256::from(u32::MAX);
+    (nonce >> 224 == U256::from(SESSION_NONCE_TAG)).then(|| id.to::<u32>())
+}
+
 /// Session `id`'s nonce key on a modular (ERC-7579) account through `validator`:
 /// `validator ‖ id` (the account routes validation by the top 20 bytes).
 pub fn module_nonce_key(validator: Address, id: u32) -> U192 {
@@ -196,6 +203,13 @@ mod tests {
     fn session_nonce_keys_carry_the_tag_and_the_id() {
         let key = session_nonce_key(7, 3);
         let nonce = U256::from(key) << 64;
+        assert_eq!(session_of_nonce(nonce | U256::from(u64::MAX)), Some(7));
+        assert_eq!(
+            session_of_nonce(U256::from(session_nonce_key(u32::MAX, u128::MAX)) << 64),
+            Some(u32::MAX)
+        );
+        assert_eq!(session_of_nonce(U256::from(5)), None);
+        assert_eq!(session_of_nonce(U256::from(7) << 192), None);
         assert_eq!(nonce >> 224, U256::from(SESSION_NONCE_TAG));
         assert_eq!((nonce >> 192) & U256::from(u32::MAX), U256::from(7));
         assert!(in_session_lanes(key, 7, false));

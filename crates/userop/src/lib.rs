@@ -16,7 +16,7 @@ mod transport;
 pub use calldata::{
     DEFAULT_SESSION_TTL, OpSigner, SESSION_DOMAIN_SEPARATOR, SESSION_NONCE_TAG, SESSION_OP_TYPEHASH,
     SESSION_SIGNATURE_LEN, SESSION_TAG, encode_owner_signature, encode_session_signature, in_session_lanes,
-    module_nonce_key, session_digest, session_envelope, session_nonce_key,
+    module_nonce_key, session_digest, session_envelope, session_nonce_key, session_of_nonce,
 };
 pub use client::{Intent, Prepared, Sent, UserOpClient};
 pub use error::{Error, FeeCapKind, Result};

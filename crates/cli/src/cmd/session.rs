@@ -539,14 +539,22 @@ pub(crate) fn show_period(secs: u64) -> String {
 pub(crate) struct Listed {
     id: u32,
     account: Address,
-    key: Address,
-    key_name: String,
+    /// The session key's address (null for a session granted elsewhere and since revoked: the
+    /// chain no longer holds it).
+    key: Option<Address>,
+    /// The key's name in this home (null for a session granted elsewhere).
+    key_name: Option<String>,
     /// `active`, `revoked`, `expired`, `not-started`, or `unknown` (not on this chain).
     status: &'static str,
+    /// `here` (granted from this home), `elsewhere` (on chain, granted from another home or by
+    /// other code) or `local-only` (recorded here, but the chain never issued its id: a record
+    /// of another chain, or of a grant that did not land).
+    origin: &'static str,
     valid_after: u64,
     /// None once the chain no longer holds the session (revoked).
     valid_until: Option<u64>,
-    granted_at: u64,
+    /// Chain time of the grant (null for a session granted elsewhere).
+    granted_at: Option<u64>,
     /// When the current key took over (`sak session rotate`), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     rotated_at: Option<u64>,
@@ -570,6 +578,8 @@ pub(crate) fn status_of(view: &sak_contracts::ISakSessions::SessionView, now: u6
     }
 }
 
+/// Every session the account issued (ids 1 up to its on-chain counter), joined to this home's
+/// records; then the records whose id the chain never issued.
 async fn list(ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
@@ -585,19 +595,55 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
+    let word = chain
+        .provider
+        .get_storage_at(account.address, sak_contracts::AccountState::slot(account.address).into())
+        .await
+        .wrap_err("reading the account's session counter (eth_getStorageAt)")?;
+    let issued = sak_contracts::AccountState::from_word(word).next_id;
+    if issued > crate::leftover::MAX_IDS {
+        output::warn(&format!(
+            "the account's session counter is {issued}: listing the first {} ids (`sak doctor` checks the account's storage)",
+            crate::leftover::MAX_IDS
+        ));
+    }
     let contract = SakAccount::new(account.address, &chain.provider);
     let mut sessions = Vec::new();
-    for r in records {
-        let view = contract.getSession(r.id).call().await.wrap_err("getSession")?;
+    for id in 1..=issued.min(crate::leftover::MAX_IDS) {
+        let view = contract.getSession(id).call().await.wrap_err("getSession")?;
+        let record = records.iter().rev().find(|r| r.id == id);
+        let status = match record {
+            Some(r) => crate::cmd::session_ops::recorded_status(&chain, r, &view, now).await?,
+            // An issued id the current salt holds no record of: revoked, alone or by revoke-all.
+            None => match status_of(&view, now) {
+                "unknown" => "revoked",
+                status => status,
+            },
+        };
+        sessions.push(Listed {
+            id,
+            account: account.address,
+            key: record.map(|r| r.key).or(Some(view.signer).filter(|k| !k.is_zero())),
+            key_name: record.map(|r| r.key_name.clone()),
+            status,
+            origin: if record.is_some() { "here" } else { "elsewhere" },
+            valid_after: view.validAfter.to(),
+            valid_until: Some(view.validUntil.to::<u64>()).filter(|t| *t != 0),
+            granted_at: record.map(|r| r.granted_at),
+            rotated_at: record.and_then(|r| r.rotated_at),
+        });
+    }
+    for r in records.iter().filter(|r| r.id > issued) {
         sessions.push(Listed {
             id: r.id,
             account: r.account,
-            key: r.key,
-            key_name: r.key_name.clone(),
-            status: crate::cmd::session_ops::recorded_status(&chain, r, &view, now).await?,
-            valid_after: view.validAfter.to(),
-            valid_until: Some(view.validUntil.to::<u64>()).filter(|t| *t != 0),
-            granted_at: r.granted_at,
+            key: Some(r.key),
+            key_name: Some(r.key_name.clone()),
+            status: "unknown",
+            origin: "local-only",
+            valid_after: 0,
+            valid_until: None,
+            granted_at: Some(r.granted_at),
             rotated_at: r.rotated_at,
         });
     }
@@ -611,17 +657,23 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
                     account.address
                 );
             }
-            let mut s =
-                format!("{:>4}  {:<12} {:<16} {:<42} until (UTC)\n", "id", "status", "key", "key address");
+            let mut s = format!(
+                "{:>4}  {:<12} {:<10} {:<16} {:<42} until (UTC)\n",
+                "id", "status", "origin", "key", "key address"
+            );
             for l in &sessions {
                 s += &format!(
-                    "{:>4}  {:<12} {:<16} {:<42} {}\n",
+                    "{:>4}  {:<12} {:<10} {:<16} {:<42} {}\n",
                     l.id,
                     l.status,
-                    l.key_name,
-                    l.key,
+                    l.origin,
+                    l.key_name.as_deref().unwrap_or("-"),
+                    l.key.map_or_else(|| "-".into(), |k| k.to_string()),
                     l.valid_until.map_or_else(|| "-".into(), sak_primitives::units::format_time)
                 );
+            }
+            if sessions.iter().any(|l| l.origin == "local-only") {
+                s += "local-only: recorded here, but this chain never issued the id (a reset chain, or a grant that did not land)\n";
             }
             s
         },

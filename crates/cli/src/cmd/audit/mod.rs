@@ -1,9 +1,12 @@
-//! `sak audit`: the signing decisions from the durable ledger; stale keys, keys due for rotation.
+//! `sak audit`: the signing decisions from the durable ledger; stale keys, keys due for rotation;
+//! with `--chain`, the account's session operations as the chain has them ([`chain`]).
 //!
 //! Everything comes from this home: the ledger's append-only decision log (joined to its
 //! intents for what became of each operation), the key files and the sessions granted from
 //! here. When the network's chain answers quickly, sessions it reports revoked or expired are
 //! left out of the rotation flags; otherwise every recorded session is considered.
+
+mod chain;
 
 use crate::{
     ctx::{Contracts, Ctx},
@@ -25,16 +28,20 @@ use sak_signer::ledger::{Decision, Ledger, Outcome, SqliteLedger};
 use sak_userop::{RetryConfig, retrying_provider};
 use serde::Serialize;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  sak audit\n  sak audit --since 24h\n  \
-                  sak audit --since 2026-11-01T00:00:00Z --json\n  sak audit --stale 30d --rotate-after 90d\n  sak audit --check   # exits 2 when anything is flagged (cron)\n\n\
+                  sak audit --since 2026-11-01T00:00:00Z --json\n  sak audit --stale 30d --rotate-after 90d\n  sak audit --check   # exits 2 when anything is flagged (cron)\n  \
+                  sak audit --chain   # also the account's session operations on chain, signed here or elsewhere\n\n\
                   --json prints {ledger, ledger_exists, now, since, decisions: [{at, time, chain_id, account, \
                   session, key, key_name, allowed, reason, spends, user_op_hash, tx_hash, outcome}], \
-                  keys: [...], flags: [{kind: stale|rotate, key, key_name, session, network, detail, fix}]}.")]
+                  keys: [...], flags: [{kind: stale|rotate, key, key_name, session, network, detail, fix}], \
+                  chain: null | {account, chain_id, from_block, to_block, elsewhere, ops: [{session, path: \
+                  user-op|direct, block, at, time, tx_hash, user_op_hash, nonce, success, gas_cost_wei, \
+                  origin: here|elsewhere}]}}.")]
 pub(crate) struct AuditArgs {
     /// Only decisions at or after this time (RFC 3339, unix seconds, or a duration ago: 24h).
     #[arg(long, value_name = "TIME|DURATION")]
@@ -48,6 +55,13 @@ pub(crate) struct AuditArgs {
     /// Exit 2 when anything is flagged (the report is printed all the same): for cron.
     #[arg(long)]
     pub(crate) check: bool,
+    /// Also list the account's session operations found on chain (user operations and direct
+    /// calls), each marked signed here (in this home's ledger) or elsewhere.
+    #[arg(long)]
+    pub(crate) chain: bool,
+    /// Where `--chain` starts scanning [default: the earliest grant recorded here, else block 0].
+    #[arg(long, value_name = "N", requires = "chain")]
+    pub(crate) from_block: Option<u64>,
 }
 
 /// One signing decision in `sak audit --json`.
@@ -161,6 +175,8 @@ struct Audit {
     flags: Vec<Flag>,
     /// Whether the network's chain was asked which sessions are still active.
     chain_checked: bool,
+    /// `--chain`: the account's session operations on chain (null without it).
+    chain: Option<chain::ChainAudit>,
 }
 
 fn parse_since(text: &str, now: u64) -> eyre::Result<u64> {
@@ -405,6 +421,24 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
         });
     }
 
+    let chain = if args.chain {
+        // What this home signed: user operation hashes, and the transactions that carried them
+        // or its direct calls.
+        let mut known: HashSet<B256> =
+            all.iter().flat_map(|d| [d.user_op_hash, d.tx_hash]).flatten().collect();
+        if let Some(l) = &ledger {
+            for i in l.signed_intents().wrap_err("reading the ledger's intents")? {
+                known.extend(i.signed.map(|s| s.user_op_hash));
+                known.extend(i.submission.and_then(|s| s.tx_hash));
+                if let Some(Outcome::Included { tx_hash, .. }) = i.outcome {
+                    known.insert(tx_hash);
+                }
+            }
+        }
+        Some(chain::session_ops(ctx, args.from_block, &known).await?)
+    } else {
+        None
+    };
     let out = Audit {
         ledger: path.display().to_string(),
         ledger_exists: exists,
@@ -416,6 +450,7 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
         keys,
         flags,
         chain_checked,
+        chain,
     };
     output::emit(&ctx.global, &out, || human(&out))?;
     if args.check && !out.flags.is_empty() {
@@ -566,6 +601,9 @@ fn human(out: &Audit) -> String {
         for f in &out.flags {
             s += &format!("  {:<7} {}\n          fix: {}\n", f.kind, f.detail, f.fix);
         }
+    }
+    if let Some(c) = &out.chain {
+        s += &chain::human(c);
     }
     s
 }
