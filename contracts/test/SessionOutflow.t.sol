@@ -10,7 +10,7 @@ import {SessionAdapter} from "../src/SessionAdapter.sol";
 import {MockERC20} from "../src/mocks/MockERC20.sol";
 import {IUniswapV2Router, UniswapV2} from "./utils/UniswapV2.sol";
 import {PathDeployer, SessionPath, Status} from "./invariant/SessionPaths.sol";
-import {MockPermit2} from "./mocks/MockPermit2.sol";
+import {MockPermit2} from "../src/mocks/MockPermit2.sol";
 import {MockSpenderProxy} from "./mocks/MockSpenderProxy.sol";
 import {MockSwapRouter} from "./mocks/MockSwapRouter.sol";
 import {MockGrabber} from "./mocks/MockGrabber.sol";

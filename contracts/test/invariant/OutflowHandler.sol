@@ -9,7 +9,7 @@ import {ISakSessions} from "../../src/interfaces/ISakSessions.sol";
 import {SessionAdapter} from "../../src/SessionAdapter.sol";
 import {MockERC20} from "../../src/mocks/MockERC20.sol";
 import {SessionPath, Status} from "./SessionPaths.sol";
-import {MockPermit2} from "../mocks/MockPermit2.sol";
+import {MockPermit2} from "../../src/mocks/MockPermit2.sol";
 import {MockSpenderProxy} from "../mocks/MockSpenderProxy.sol";
 import {MockSwapRouter} from "../mocks/MockSwapRouter.sol";
 import {MockGrabber} from "../mocks/MockGrabber.sol";

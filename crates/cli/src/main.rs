@@ -1,11 +1,14 @@
 //! `sak`: smart agent keys.
 
+mod call_args;
 mod cli;
 mod cmd;
 mod config;
 mod ctx;
 mod leftover;
 mod output;
+mod owner_exec;
+mod scan;
 mod store;
 
 use clap::Parser;

@@ -86,6 +86,16 @@ pub mod mock_paymaster {
 }
 pub use mock_paymaster::MockPaymaster;
 
+// `MockPermit2`: the allowance part of Uniswap's Permit2 with its ABI (`approve`, `allowance`,
+// `transferFrom`, `Approval`), so it also reads the real Permit2. Tests etch its code at
+// Permit2's canonical address.
+alloy::sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    MockPermit2,
+    "artifacts/MockPermit2.json"
+);
+
 alloy::sol!(
     #[allow(missing_docs)]
     #[sol(rpc)]

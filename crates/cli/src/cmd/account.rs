@@ -44,6 +44,31 @@ pub(crate) enum AccountCommand {
     /// keeps its funds; `sak account create --kind 7702` delegates it again.
     #[command(after_help = "Examples:\n  sak account undelegate\n  sak account undelegate --json")]
     Undelegate,
+    /// Call any contract from the account as its owner: a dry run first, then it asks
+    /// (`--yes` for scripts).
+    #[command(
+        after_help = "Examples:\n  sak account call --to tUSD --sig 'approve(address,uint256)' router 0\n  \
+                            sak account call --to 0xContract --data 0x… --value 0.01ether --yes\n  \
+                            sak account call --to WETH --sig 'deposit()' --value 0.5ether --dry-run"
+    )]
+    Call(super::account_acts::CallArgs),
+    /// Move ETH or a token out of the account as its owner: a dry run first, then it asks.
+    #[command(after_help = "Examples:\n  sak account withdraw --to 0xCold --amount 0.5\n  \
+                            sak account withdraw --to 0xCold --token tUSD --amount all --yes")]
+    Withdraw(super::account_acts::WithdrawArgs),
+    /// Every live allowance the account has given, from the chain: each token's own approvals
+    /// and Permit2's, with the command that revokes each.
+    #[command(
+        after_help = "Examples:\n  sak account approvals\n  sak account approvals --from-block 5000000 --json\n\n\
+                            --json prints {account, from_block, to_block, permit2_on_chain, approvals: [{kind: erc20|permit2, \
+                            token, token_name, spender, spender_name, amount, raw, expires_at, expired, fix}]}."
+    )]
+    Approvals(super::account_acts::ApprovalsArgs),
+    /// Set an allowance of the account to 0 (the token's own, or Permit2's with --permit2): a
+    /// dry run first, then it asks.
+    #[command(after_help = "Examples:\n  sak account revoke-approval --token tUSD --spender router\n  \
+                            sak account revoke-approval --token tUSD --spender 0xSpender --permit2 --yes")]
+    RevokeApproval(super::account_acts::RevokeApprovalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +148,10 @@ pub(crate) async fn run(command: AccountCommand, ctx: &Ctx) -> eyre::Result<()> 
         AccountCommand::TransferOwnership(args) => transfer_ownership(args, ctx).await,
         AccountCommand::AcceptOwnership(args) => accept_ownership(args, ctx).await,
         AccountCommand::Undelegate => undelegate(ctx).await,
+        AccountCommand::Call(args) => super::account_acts::call(args, ctx).await,
+        AccountCommand::Withdraw(args) => super::account_acts::withdraw(args, ctx).await,
+        AccountCommand::Approvals(args) => super::account_acts::approvals(args, ctx).await,
+        AccountCommand::RevokeApproval(args) => super::account_acts::revoke_approval(args, ctx).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub(crate) mod account;
+pub(crate) mod account_acts;
 pub(crate) mod audit;
 pub(crate) mod completions;
 pub(crate) mod demo;

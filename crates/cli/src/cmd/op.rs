@@ -6,12 +6,10 @@
 use crate::{
     ctx::{Chain, Ctx},
     output::{self, AlreadyReported, Hinted},
-    store::AccountKind,
 };
 use alloy::{
     primitives::{B256, U256, aliases::U192},
     providers::Provider,
-    signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
 use clap::{Args, Subcommand};
@@ -23,7 +21,7 @@ use sak_signer::{
     ledger::{IntentId, IntentRecord, LaneLock, Ledger, Outcome, SqliteLedger},
     settle::{Settler, lane_of},
 };
-use sak_userop::{FeeCaps, OpSigner, SelfBundler, UserOp, UserOpClient, session_envelope};
+use sak_userop::{UserOp, session_envelope};
 use serde::Serialize;
 use std::{
     sync::Arc,
@@ -332,7 +330,6 @@ async fn spend_nonce(
         )
         .into());
     }
-    let owner = ctx.owner_key()?;
     output::progress(
         &ctx.global,
         &format!(
@@ -340,44 +337,9 @@ async fn spend_nonce(
             rec.id
         ),
     );
-    match account.kind {
-        AccountKind::Eip7702 => {
-            let wallet = ctx.wallet_provider(chain, owner.signer())?;
-            let entry_point = IEntryPoint::new(chain.contracts.entry_point, &wallet);
-            let mut last = B256::ZERO;
-            for _ in 0..bumps {
-                let pending = entry_point
-                    .incrementNonce(key)
-                    .send()
-                    .await
-                    .map_err(|e| super::session::owner_call_error(e, "incrementNonce"))?;
-                last = super::session_ops::mined(ctx, pending, "incrementNonce").await?.transaction_hash;
-            }
-            Ok(Some(last))
-        }
-        AccountKind::Smart => {
-            let relayer = match ctx.node()? {
-                Some(node) => node.dev_key.parse::<PrivateKeySigner>().wrap_err("node.json's dev key")?,
-                None => owner.signer().clone(),
-            };
-            let bundler = SelfBundler::new(&chain.rpc_url, relayer, chain.contracts.entry_point).await?;
-            let client = UserOpClient::new(chain.provider.clone(), bundler, FeeCaps::UNLIMITED).await?;
-            let bump = IEntryPoint::incrementNonceCall { key };
-            let calls: Vec<Call> =
-                (0..bumps).map(|_| Call::contract(chain.contracts.entry_point, &bump)).collect();
-            let intent = sak_userop::Intent::calls(account.address, U192::ZERO, &calls);
-            let receipt = client
-                .send(&intent, &OpSigner::owner(owner.signer().clone()))
-                .await
-                .wrap_err("the owner operation that spends the nonce")?;
-            eyre::ensure!(
-                receipt.success,
-                "the owner operation's incrementNonce reverted (tx {})",
-                receipt.tx_hash
-            );
-            Ok(Some(receipt.tx_hash))
-        }
-    }
+    let bump = IEntryPoint::incrementNonceCall { key };
+    let calls: Vec<Call> = (0..bumps).map(|_| Call::contract(chain.contracts.entry_point, &bump)).collect();
+    Ok(Some(crate::owner_exec::execute(ctx, chain, &account, &calls, "incrementNonce").await?))
 }
 
 /// At most this many free nonces of a lane are spent by one cancel.

@@ -6,7 +6,7 @@
 //! home's ledger has its user operation hash or transaction, else `elsewhere`: signed by a key
 //! used from another machine (an agent's), or by a home whose ledger was lost.
 
-use crate::{ctx::Ctx, output};
+use crate::{ctx::Ctx, output, scan};
 use alloy::{
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
@@ -18,9 +18,6 @@ use sak_contracts::{IEntryPoint, SakAccount};
 use sak_primitives::units::format_time;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
-
-/// Blocks per `eth_getLogs` request: within what public endpoints serve.
-const CHUNK: u64 = 10_000;
 
 /// One session operation found on the chain.
 #[derive(Debug, Serialize)]
@@ -94,56 +91,50 @@ pub(super) async fn session_ops(
     let direct =
         Filter::new().address(account.address).event_signature(SakAccount::SessionExecuted::SIGNATURE_HASH);
 
+    let range = (from, head);
     let mut ops = Vec::new();
     let mut times = BlockTimes::default();
-    let chunks = (head - from) / CHUNK + 1;
-    for (n, start) in (from..=head).step_by(CHUNK as usize).enumerate() {
-        let end = (start + CHUNK - 1).min(head);
-        if chunks > 3 {
-            output::progress(&ctx.global, &format!("scanning blocks {start}..={end} ({}/{chunks})", n + 1));
-        }
-        for log in get_logs(&chain.provider, user_ops.clone().from_block(start).to_block(end)).await? {
-            let e = log
-                .log_decode::<IEntryPoint::UserOperationEvent>()
-                .wrap_err("decoding a UserOperationEvent")?;
-            let e = &e.inner.data;
-            let Some(session) = sak_userop::session_of_nonce(e.nonce) else { continue };
-            let (block, tx_hash) = placed(&log)?;
-            ops.push(ChainOp {
-                session,
-                path: "user-op",
-                block,
-                at: 0,
-                time: String::new(),
-                tx_hash,
-                user_op_hash: Some(e.userOpHash),
-                nonce: e.nonce,
-                success: e.success,
-                gas_cost_wei: Some(e.actualGasCost.to_string()),
-                origin: if known.contains(&e.userOpHash) { "here" } else { "elsewhere" },
-            });
-            times.note(&log);
-        }
-        for log in get_logs(&chain.provider, direct.clone().from_block(start).to_block(end)).await? {
-            let e = log
-                .log_decode::<SakAccount::SessionExecuted>()
-                .wrap_err("decoding a SessionExecuted event")?;
-            let (block, tx_hash) = placed(&log)?;
-            ops.push(ChainOp {
-                session: e.inner.data.id,
-                path: "direct",
-                block,
-                at: 0,
-                time: String::new(),
-                tx_hash,
-                user_op_hash: None,
-                nonce: e.inner.data.nonce,
-                success: true,
-                gas_cost_wei: None,
-                origin: if known.contains(&tx_hash) { "here" } else { "elsewhere" },
-            });
-            times.note(&log);
-        }
+    for log in
+        scan::logs(&ctx.global, &chain.provider, &user_ops, range, "the account's user operations").await?
+    {
+        let e =
+            log.log_decode::<IEntryPoint::UserOperationEvent>().wrap_err("decoding a UserOperationEvent")?;
+        let e = &e.inner.data;
+        let Some(session) = sak_userop::session_of_nonce(e.nonce) else { continue };
+        let (block, tx_hash) = scan::placed(&log)?;
+        ops.push(ChainOp {
+            session,
+            path: "user-op",
+            block,
+            at: 0,
+            time: String::new(),
+            tx_hash,
+            user_op_hash: Some(e.userOpHash),
+            nonce: e.nonce,
+            success: e.success,
+            gas_cost_wei: Some(e.actualGasCost.to_string()),
+            origin: if known.contains(&e.userOpHash) { "here" } else { "elsewhere" },
+        });
+        times.note(&log);
+    }
+    for log in scan::logs(&ctx.global, &chain.provider, &direct, range, "the account's direct calls").await? {
+        let e =
+            log.log_decode::<SakAccount::SessionExecuted>().wrap_err("decoding a SessionExecuted event")?;
+        let (block, tx_hash) = scan::placed(&log)?;
+        ops.push(ChainOp {
+            session: e.inner.data.id,
+            path: "direct",
+            block,
+            at: 0,
+            time: String::new(),
+            tx_hash,
+            user_op_hash: None,
+            nonce: e.inner.data.nonce,
+            success: true,
+            gas_cost_wei: None,
+            origin: if known.contains(&tx_hash) { "here" } else { "elsewhere" },
+        });
+        times.note(&log);
     }
     ops.sort_by_key(|o| o.block);
     for op in &mut ops {
@@ -159,23 +150,6 @@ pub(super) async fn session_ops(
         ops,
         elsewhere,
     })
-}
-
-async fn get_logs(provider: &DynProvider, filter: Filter) -> eyre::Result<Vec<Log>> {
-    provider.get_logs(&filter).await.map_err(|e| {
-        output::Hinted::new(
-            format!("reading the account's session operations from the chain (eth_getLogs): {e}"),
-            "use an RPC endpoint that serves eth_getLogs (--rpc-url), or scan fewer blocks with --from-block",
-        )
-        .into()
-    })
-}
-
-fn placed(log: &Log) -> eyre::Result<(u64, B256)> {
-    match (log.block_number, log.transaction_hash) {
-        (Some(block), Some(tx)) => Ok((block, tx)),
-        _ => eyre::bail!("the node returned a log without its block or transaction (a pending log?)"),
-    }
 }
 
 /// Block times: from the logs when the node includes them, else read once per block.

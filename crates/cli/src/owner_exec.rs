@@ -1,0 +1,135 @@
+//! The owner acting from its account: calls the account makes, simulated first, confirmed,
+//! then sent. A smart account runs them in an owner user operation (self-bundled: by anvil's
+//! dev key on a `sak node` chain, else by the owner key); a delegated EOA is the account, and
+//! sends each call as its own transaction.
+
+use crate::{
+    cli::GlobalArgs,
+    ctx::{Chain, Ctx},
+    output::{self, Hinted},
+    store::{AccountKind, AccountRecord},
+};
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{B256, aliases::U192},
+    providers::Provider,
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+};
+use eyre::WrapErr;
+use sak_contracts::SakAccount;
+use sak_policy::Call;
+use sak_userop::{FeeCaps, OpSigner, SelfBundler, UserOpClient};
+use std::io::{BufRead, IsTerminal, Write};
+
+/// Runs `calls` as the account (`eth_call` from it, at the latest block): an error naming the
+/// call and its revert when one would fail. Nothing is sent.
+pub(crate) async fn simulate(chain: &Chain, account: &AccountRecord, calls: &[Call]) -> eyre::Result<()> {
+    for (i, call) in calls.iter().enumerate() {
+        let request = TransactionRequest::default()
+            .with_from(account.address)
+            .with_to(call.target)
+            .with_value(call.value)
+            .with_input(call.data.clone());
+        if let Err(e) = chain.provider.call(request).await {
+            let reason = e
+                .as_error_resp()
+                .and_then(|r| r.as_revert_data())
+                .map_or_else(|| e.to_string(), |data| sak_userop::Revert::decode(&data).to_string());
+            return Err(Hinted::new(
+                format!(
+                    "the dry run of call {i} ({} from the account) fails, so nothing was sent: {reason}",
+                    chain.contracts.name(call.target)
+                ),
+                "check the target, arguments and the account's balances (`sak account show`), then run again",
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Asks before an owner action: `--yes` proceeds; on a terminal the user answers; anything
+/// else (a script without `--yes`, `--json` without `--yes`) is refused (exit 1): nothing sent.
+pub(crate) fn confirm(global: &GlobalArgs, yes: bool, question: &str) -> eyre::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if global.json || !std::io::stdin().is_terminal() {
+        return Err(Hinted::refused(
+            format!("not confirmed: {question} (nothing was sent)"),
+            "pass --yes to send it from a script, or run it on a terminal to answer",
+        )
+        .into());
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{question} [y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Hinted::refused("declined: nothing was sent", "run it again and answer y to send it").into())
+    }
+}
+
+/// Sends `calls` as the owner from `account`; returns the (last) transaction. The owner key
+/// must own the account.
+pub(crate) async fn execute(
+    ctx: &Ctx,
+    chain: &Chain,
+    account: &AccountRecord,
+    calls: &[Call],
+    what: &str,
+) -> eyre::Result<B256> {
+    let owner = ctx.owner_key()?;
+    match account.kind {
+        AccountKind::Eip7702 => {
+            let wallet = ctx.wallet_provider(chain, owner.signer())?;
+            let mut last = B256::ZERO;
+            for call in calls {
+                let request = TransactionRequest::default()
+                    .with_to(call.target)
+                    .with_value(call.value)
+                    .with_input(call.data.clone());
+                let pending =
+                    wallet.send_transaction(request).await.wrap_err_with(|| format!("sending {what}"))?;
+                last = crate::cmd::session_ops::mined(ctx, pending, what).await?.transaction_hash;
+            }
+            Ok(last)
+        }
+        AccountKind::Smart => {
+            let on_chain = SakAccount::new(account.address, &chain.provider)
+                .owner()
+                .call()
+                .await
+                .wrap_err("SakAccount.owner")?;
+            if on_chain != owner.address() {
+                return Err(Hinted::refused(
+                    format!(
+                        "the account {} is owned by {on_chain}, not by this home's owner {}",
+                        account.address,
+                        owner.address()
+                    ),
+                    "run this in the owner's home (`sak account show` there)",
+                )
+                .into());
+            }
+            let relayer = match ctx.node()? {
+                Some(node) => node.dev_key.parse::<PrivateKeySigner>().wrap_err("node.json's dev key")?,
+                None => owner.signer().clone(),
+            };
+            let bundler = SelfBundler::new(&chain.rpc_url, relayer, chain.contracts.entry_point).await?;
+            let client = UserOpClient::new(chain.provider.clone(), bundler, FeeCaps::UNLIMITED).await?;
+            let intent = sak_userop::Intent::calls(account.address, U192::ZERO, calls);
+            output::progress(&ctx.global, &format!("{what}: the owner signs an operation of the account…"));
+            let receipt = client
+                .send(&intent, &OpSigner::owner(owner.signer().clone()))
+                .await
+                .wrap_err_with(|| format!("the owner operation ({what})"))?;
+            eyre::ensure!(receipt.success, "the owner operation ({what}) reverted (tx {})", receipt.tx_hash);
+            Ok(receipt.tx_hash)
+        }
+    }
+}
