@@ -54,13 +54,17 @@ impl Default for RetryConfig {
 
 /// Whether a transport error is worth retrying: alloy's rate-limit policy (429, 503, ...) plus
 /// any 5xx, request timeouts and connections dropped before the answer. A refused connection
-/// (nothing listens) is not: the node is down, and saying so at once helps more.
+/// (nothing listens) is not: the node is down, and saying so at once helps more. Nor is a 5xx
+/// whose body is a JSON-RPC error: the server answered (Alto, for one, rejects an operation with
+/// 500 and the reason), and asking again gets the same answer.
 pub fn is_retryable(error: &TransportError) -> bool {
     if RateLimitRetryPolicy::default().should_retry(error) {
         return true;
     }
     match error {
-        RpcError::Transport(TransportErrorKind::HttpError(e)) => e.status >= 500,
+        RpcError::Transport(TransportErrorKind::HttpError(e)) => {
+            e.status >= 500 && !is_rpc_error_body(&e.body)
+        }
         RpcError::Transport(TransportErrorKind::Custom(e)) => {
             // reqwest says "error sending request"; the cause ("operation timed out",
             // "connection closed before message completed") is below.
@@ -180,6 +184,12 @@ fn past_deadline(config: &RetryConfig, attempts: u32, last: &str) -> TransportEr
     ))
 }
 
+/// Whether an HTTP body is a JSON-RPC response carrying an `error` object.
+fn is_rpc_error_body(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .is_ok_and(|v| v.get("jsonrpc").is_some() && v.get("error").is_some_and(serde_json::Value::is_object))
+}
+
 /// An HTTP JSON-RPC client for `url` that retries (see [`RetryConfig`]) with a per-attempt timeout.
 pub fn retrying_client(url: &str, config: RetryConfig) -> Result<RpcClient> {
     let url: reqwest::Url =
@@ -199,4 +209,25 @@ pub fn retrying_provider(url: &str, config: RetryConfig) -> Result<DynProvider> 
         .disable_recommended_fillers()
         .connect_client(retrying_client(url, config)?)
         .erased())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::transports::HttpError;
+
+    fn http(status: u16, body: &str) -> TransportError {
+        RpcError::Transport(TransportErrorKind::HttpError(HttpError { status, body: body.into() }))
+    }
+
+    #[test]
+    fn a_server_error_is_retried_unless_it_is_a_json_rpc_answer() {
+        let answer = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32500,"message":"AA23 reverted"}}"#;
+        assert!(is_retryable(&http(500, "Internal Server Error")));
+        assert!(is_retryable(&http(502, "")));
+        assert!(!is_retryable(&http(500, answer)), "the bundler answered: asking again changes nothing");
+        assert!(is_retryable(&http(503, answer)), "503 and 429 stay rate limits, whatever the body");
+        assert!(is_retryable(&http(429, answer)));
+        assert!(!is_retryable(&http(400, "bad request")));
+    }
 }

@@ -834,14 +834,12 @@ async fn check_session(
             return;
         }
     };
-    let mut status = crate::cmd::session::status_of(&view, now);
-    // No stored record: revoked if it was ever granted here (revocation leaves no record),
-    // else it does not exist.
-    if status == "unknown" {
-        let from = record.as_ref().map_or(0, |rec| rec.block);
-        match crate::cmd::session_ops::grant_log(&chain.provider, account.address, id, from).await {
-            Ok(Some(_)) => status = "revoked",
-            Ok(None) => {}
+    let from = record.as_ref().map_or(0, |rec| rec.block);
+    let status =
+        match crate::cmd::session_ops::chain_status(&chain.provider, account.address, id, from, &view, now)
+            .await
+        {
+            Ok(status) => status,
             Err(e) => {
                 r.fail(
                     "session",
@@ -850,8 +848,7 @@ async fn check_session(
                 );
                 return;
             }
-        }
-    }
+        };
     let (after, until) = (view.validAfter.to::<u64>(), view.validUntil.to::<u64>());
     let window = format!("{} .. {}", format_time(after), format_time(until));
     let local = if record.is_some() { "" } else { " (not granted from this home)" };

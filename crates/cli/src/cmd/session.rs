@@ -613,7 +613,10 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
         let view = contract.getSession(id).call().await.wrap_err("getSession")?;
         let record = records.iter().rev().find(|r| r.id == id);
         let status = match record {
-            Some(r) => crate::cmd::session_ops::recorded_status(&chain, r, &view, now).await?,
+            Some(r) => {
+                crate::cmd::session_ops::chain_status(&chain.provider, r.account, id, r.block, &view, now)
+                    .await?
+            }
             // An issued id the current salt holds no record of: revoked, alone or by revoke-all.
             None => match status_of(&view, now) {
                 "unknown" => "revoked",

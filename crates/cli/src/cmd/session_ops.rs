@@ -133,19 +133,20 @@ async fn how_revoked(
     })
 }
 
-/// A recorded session's status for `sak session list`: like [`status_of`], except that a
-/// session whose stored record is gone is `revoked` when its grant is on the chain (revocation
-/// deletes the record) and `unknown` only when it is not (a different chain, a reset node).
-pub(crate) async fn recorded_status(
-    chain: &Chain,
-    record: &SessionRecord,
+/// Session `id`'s status on `account` from its `getSession` `view` at chain time `now`: like
+/// [`status_of`], except that a session whose stored record is gone is `revoked` when its grant
+/// is on the chain from `from_block` on (revocation deletes the record), and `unknown` only
+/// when it is not (never granted, a different chain, a reset node).
+pub(crate) async fn chain_status(
+    provider: &DynProvider,
+    account: Address,
+    id: u32,
+    from_block: u64,
     view: &SessionView,
     now: u64,
 ) -> eyre::Result<&'static str> {
     match status_of(view, now) {
-        "unknown" if grant_log(&chain.provider, record.account, record.id, record.block).await?.is_some() => {
-            Ok("revoked")
-        }
+        "unknown" if grant_log(provider, account, id, from_block).await?.is_some() => Ok("revoked"),
         status => Ok(status),
     }
 }
