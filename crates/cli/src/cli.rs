@@ -94,6 +94,10 @@ pub(crate) enum Command {
     Doctor(DoctorArgs),
     /// Every signing decision from the durable log; stale keys and keys due for rotation.
     Audit(AuditArgs),
+    /// Follow the account's blocks and this home's ledger, and raise alerts (near a cap,
+    /// refusals, allowance and delegation changes, unknown relayers, rotation, staleness and
+    /// expiry due); optionally revoke at once (`--freeze-on`) and POST to a webhook.
+    Watch(crate::cmd::watch::WatchArgs),
     /// Operations this home signed whose outcome is not settled, and what became of one.
     #[command(subcommand)]
     Op(OpCommand),

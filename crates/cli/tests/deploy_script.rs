@@ -36,6 +36,9 @@ fn forge_script(rpc_url: &str) -> (Run, Vec<(String, Address, String)>) {
         .current_dir(&root)
         .args(["script", "script/Deploy.s.sol", "--rpc-url", rpc_url, "--broadcast", "--unlocked"])
         .args(["--sender", "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"])
+        // The script needs contracts/src only: compiling the test suite too (the default) took
+        // minutes on a loaded 2-core machine.
+        .args(["--skip", "test"])
         // Broadcast records go to a throwaway folder, not into the checkout.
         .env("FOUNDRY_BROADCAST", broadcast.path())
         .env_remove("FOUNDRY_PROFILE")

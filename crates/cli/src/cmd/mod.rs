@@ -16,6 +16,7 @@ pub(crate) mod send;
 pub(crate) mod session;
 pub(crate) mod session_ops;
 pub(crate) mod verify;
+pub(crate) mod watch;
 
 use crate::{
     cli::{Command, GlobalArgs},
@@ -41,6 +42,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<(
                 Command::Send(args) => send::send(args, &ctx).await,
                 Command::Swap(args) => send::swap(args, &ctx).await,
                 Command::Audit(args) => audit::run(args, &ctx).await,
+                Command::Watch(args) => watch::run(args, &ctx).await,
                 Command::Op(command) => op::run(command, &ctx).await,
                 Command::Demo(_) | Command::Completions(_) | Command::Init(_) | Command::Doctor(_) => {
                     unreachable!("handled above")

@@ -563,7 +563,7 @@ pub(crate) async fn mined(
     Ok(receipt)
 }
 
-async fn send_revoke(
+pub(crate) async fn send_revoke(
     ctx: &Ctx,
     wallet: &DynProvider,
     account: Address,
