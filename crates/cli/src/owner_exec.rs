@@ -1,7 +1,7 @@
 //! The owner acting from its account: calls the account makes, simulated first, confirmed,
 //! then sent. A smart account runs them in an owner user operation (self-bundled: by anvil's
 //! dev key on a `sak node` chain, else by the owner key); a delegated EOA is the account, and
-//! sends each call as its own transaction.
+//! sends them in a transaction of its own (a batch as a call to itself).
 
 use crate::{
     cli::GlobalArgs,
@@ -74,8 +74,8 @@ pub(crate) fn confirm(global: &GlobalArgs, yes: bool, question: &str) -> eyre::R
     }
 }
 
-/// Sends `calls` as the owner from `account`; returns the (last) transaction. The owner key
-/// must own the account.
+/// Sends `calls` as the owner from `account`, all in one transaction; returns it. The owner
+/// key must own the account.
 pub(crate) async fn execute(
     ctx: &Ctx,
     chain: &Chain,
@@ -86,18 +86,21 @@ pub(crate) async fn execute(
     let owner = ctx.owner_key()?;
     match account.kind {
         AccountKind::Eip7702 => {
+            // The EOA is the account: one call is its own transaction; several are one
+            // transaction to itself, `execute` in batch mode (the account runs its own batches).
             let wallet = ctx.wallet_provider(chain, owner.signer())?;
-            let mut last = B256::ZERO;
-            for call in calls {
-                let request = TransactionRequest::default()
+            let request = match calls {
+                [call] => TransactionRequest::default()
                     .with_to(call.target)
                     .with_value(call.value)
-                    .with_input(call.data.clone());
-                let pending =
-                    wallet.send_transaction(request).await.wrap_err_with(|| format!("sending {what}"))?;
-                last = crate::cmd::session_ops::mined(ctx, pending, what).await?.transaction_hash;
-            }
-            Ok(last)
+                    .with_input(call.data.clone()),
+                _ => TransactionRequest::default()
+                    .with_to(account.address)
+                    .with_input(sak_userop::execute_batch(calls)),
+            };
+            let pending =
+                wallet.send_transaction(request).await.wrap_err_with(|| format!("sending {what}"))?;
+            Ok(crate::cmd::session_ops::mined(ctx, pending, what).await?.transaction_hash)
         }
         AccountKind::Smart => {
             let on_chain = SakAccount::new(account.address, &chain.provider)

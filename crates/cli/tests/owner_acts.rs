@@ -136,7 +136,7 @@ fn owner_acts_on(kind: &str) {
     let again = home.json(&["account", "revoke-approval", "--token", "tUSD", "--spender", &beef]);
     assert!(again["transaction"].is_null(), "{again}");
     assert!(again["summary"].as_str().unwrap().ends_with("to revoke: it is 0"), "{again}");
-    assert_eq!(allowances(&home), vec![("erc20".into(), "tUSD".into(), dead, "1000".into())]);
+    assert_eq!(allowances(&home), vec![("erc20".into(), "tUSD".into(), dead.clone(), "1000".into())]);
 
     // withdraw: a token and ETH; more than the balance fails in the dry run, nothing sent.
     let before = block_on(async { MockERC20::new(usd, &p).balanceOf(account).call().await }).unwrap();
@@ -163,6 +163,32 @@ fn owner_acts_on(kind: &str) {
         too_much.stderr
     );
     home.sak(&["account", "withdraw", "--to", &beef, "--amount", "lots", "--yes"]).fails(2);
+
+    // Panic: every session ended and every live allowance zeroed, in one owner transaction.
+    let id = home.trader_session("bot").to_string();
+    home.json(&[
+        "account",
+        "call",
+        "--to",
+        &PERMIT2.to_string(),
+        "--sig",
+        "approve(address,address,uint160,uint48)",
+        "tUSD",
+        &dead,
+        "7",
+        &far,
+        "--yes",
+    ]);
+    home.sak(&["session", "panic"]).fails(1);
+    assert_eq!(allowances(&home).len(), 2, "nothing sent without --yes");
+    let dry = home.json(&["session", "panic", "--dry-run"]);
+    assert!(dry["summary"].as_str().unwrap().contains("set 2 allowances to 0"), "{dry}");
+    let done = home.json(&["session", "panic", "--yes"]);
+    assert_eq!(done["calls"].as_array().unwrap().len(), 3, "{done}");
+    assert!(done["transaction"].is_string());
+    assert_eq!(allowances(&home), Vec::new());
+    assert_eq!(home.json(&["session", "list"])["sessions"][0]["status"], "revoked");
+    home.swap(&id, "1", &[]).fails(1);
 }
 
 #[test]

@@ -95,10 +95,22 @@ pub(crate) struct RevokeApprovalArgs {
     confirm: Confirm,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct PanicArgs {
+    /// Leave the account's allowances as they are: only end every session.
+    #[arg(long)]
+    keep_approvals: bool,
+    /// Where the scan for the account's allowances starts [default: 0].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    from_block: u64,
+    #[command(flatten)]
+    confirm: Confirm,
+}
+
 /// What an owner act did (`--json`).
 #[derive(Debug, Serialize)]
 struct Acted {
-    /// `call`, `withdraw` or `revoke-approval`.
+    /// `call`, `withdraw`, `revoke-approval` or `panic`.
     action: &'static str,
     account: Address,
     /// What it does, in words.
@@ -262,18 +274,16 @@ struct Allowance {
     fix: String,
 }
 
-pub(crate) async fn approvals(args: ApprovalsArgs, ctx: &Ctx) -> eyre::Result<()> {
-    let (chain, account) = owned(ctx).await?;
-    let head = chain.provider.get_block_number().await.wrap_err("eth_blockNumber")?;
-    let now = chain
-        .provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .wrap_err("reading the latest block")?
-        .map_or(0, |b| b.header.timestamp);
-    let range = (args.from_block.min(head), head);
-    let owner_topic = account.address.into_word();
-
+/// The account's live allowances: every (token, spender) its `Approval` events name in blocks
+/// `range`, with what remains now; Permit2's too when Permit2 is on the chain (second value).
+async fn live_allowances(
+    ctx: &Ctx,
+    chain: &Chain,
+    account: Address,
+    range: (u64, u64),
+    now: u64,
+) -> eyre::Result<(Vec<Allowance>, bool)> {
+    let owner_topic = account.into_word();
     // ERC-20 approvals: any contract's `Approval(owner, spender, value)` with the account as
     // owner (ERC-721's has a fourth topic, the token id, and is left out).
     let erc20 = Filter::new().event_signature(MockERC20::Approval::SIGNATURE_HASH).topic1(owner_topic);
@@ -287,19 +297,16 @@ pub(crate) async fn approvals(args: ApprovalsArgs, ctx: &Ctx) -> eyre::Result<()
     }
     let mut out = Vec::new();
     for (token, spender) in pairs {
-        let Ok(raw) = MockERC20::new(token, &chain.provider).allowance(account.address, spender).call().await
-        else {
+        let Ok(raw) = MockERC20::new(token, &chain.provider).allowance(account, spender).call().await else {
             continue; // not an ERC-20 after all
         };
-        if raw.is_zero() {
-            continue;
+        if !raw.is_zero() {
+            out.push(allowance(chain, "erc20", token, spender, raw, None, now).await);
         }
-        out.push(allowance(&chain, "erc20", token, spender, raw, None, now).await);
     }
-
-    // Permit2: its allowances of the account, if Permit2 is on this chain.
-    let permit2_code = chain.provider.get_code_at(PERMIT2).await.wrap_err("reading Permit2's code")?;
-    if !permit2_code.is_empty() {
+    let permit2_on_chain =
+        !chain.provider.get_code_at(PERMIT2).await.wrap_err("reading Permit2's code")?.is_empty();
+    if permit2_on_chain {
         let filter = Filter::new()
             .address(PERMIT2)
             .event_signature(MockPermit2::Approval::SIGNATURE_HASH)
@@ -314,26 +321,40 @@ pub(crate) async fn approvals(args: ApprovalsArgs, ctx: &Ctx) -> eyre::Result<()
         }
         let permit2 = MockPermit2::new(PERMIT2, &chain.provider);
         for (token, spender) in pairs {
-            let a = permit2
-                .allowance(account.address, token, spender)
-                .call()
-                .await
-                .wrap_err("Permit2.allowance")?;
-            if a.amount.is_zero() {
-                continue;
+            let a = permit2.allowance(account, token, spender).call().await.wrap_err("Permit2.allowance")?;
+            if !a.amount.is_zero() {
+                let expires = Some(a.expiration.to::<u64>());
+                out.push(
+                    allowance(chain, "permit2", token, spender, U256::from(a.amount), expires, now).await,
+                );
             }
-            let raw = U256::from(a.amount);
-            out.push(
-                allowance(&chain, "permit2", token, spender, raw, Some(a.expiration.to::<u64>()), now).await,
-            );
         }
     }
+    Ok((out, permit2_on_chain))
+}
 
+/// The chain's head and its time.
+async fn head_and_time(chain: &Chain) -> eyre::Result<(u64, u64)> {
+    let head = chain.provider.get_block_number().await.wrap_err("eth_blockNumber")?;
+    let now = chain
+        .provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .wrap_err("reading the latest block")?
+        .map_or(0, |b| b.header.timestamp);
+    Ok((head, now))
+}
+
+pub(crate) async fn approvals(args: ApprovalsArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let (chain, account) = owned(ctx).await?;
+    let (head, now) = head_and_time(&chain).await?;
+    let range = (args.from_block.min(head), head);
+    let (out, permit2_on_chain) = live_allowances(ctx, &chain, account.address, range, now).await?;
     let doc = serde_json::json!({
         "account": account.address,
         "from_block": range.0,
         "to_block": range.1,
-        "permit2_on_chain": !permit2_code.is_empty(),
+        "permit2_on_chain": permit2_on_chain,
         "approvals": out,
     });
     output::emit(&ctx.global, &doc, || {
@@ -442,6 +463,50 @@ pub(crate) async fn revoke_approval(args: RevokeApprovalArgs, ctx: &Ctx) -> eyre
         show_allowance(current, decimals_of(&chain, token).await)
     );
     act(ctx, &chain, &account, "revoke-approval", summary, vec![call], &args.confirm).await
+}
+
+/// `sak session panic`: every session ended and every live allowance of the account set to 0,
+/// in one owner transaction.
+pub(crate) async fn panic(args: PanicArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let (chain, account) = owned(ctx).await?;
+    let mut calls = vec![Call::new(
+        account.address,
+        U256::ZERO,
+        sak_contracts::SakAccount::revokeAllSessionsCall {}.abi_encode(),
+    )];
+    let mut zeroed = Vec::new();
+    if !args.keep_approvals {
+        let (head, now) = head_and_time(&chain).await?;
+        let (live, _) =
+            live_allowances(ctx, &chain, account.address, (args.from_block.min(head), head), now).await?;
+        for a in live {
+            calls.push(if a.kind == "permit2" {
+                let zero = MockPermit2::approveCall {
+                    token: a.token,
+                    spender: a.spender,
+                    amount: U160::ZERO,
+                    expiration: Default::default(),
+                };
+                Call::new(PERMIT2, U256::ZERO, zero.abi_encode())
+            } else {
+                Call::new(
+                    a.token,
+                    U256::ZERO,
+                    MockERC20::approveCall { spender: a.spender, value: U256::ZERO }.abi_encode(),
+                )
+            });
+            zeroed.push(format!("{} {} to {}", a.kind, a.token_name, a.spender_name));
+        }
+    }
+    let summary = match zeroed.len() {
+        0 => "revoke every session (revokeAllSessions); no allowance to zero".to_owned(),
+        n => format!(
+            "revoke every session (revokeAllSessions) and set {n} allowance{} to 0 ({})",
+            if n == 1 { "" } else { "s" },
+            zeroed.join(", ")
+        ),
+    };
+    act(ctx, &chain, &account, "panic", summary, calls, &args.confirm).await
 }
 
 /// A token's decimals: from the book, else asked of the token (None if it does not answer).

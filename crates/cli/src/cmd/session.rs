@@ -39,6 +39,11 @@ pub(crate) enum SessionCommand {
     /// Revoke every session of the account in one transaction.
     #[command(after_help = "Examples:\n  sak session revoke-all")]
     RevokeAll,
+    /// End every session and set every live allowance of the account to 0, in one owner
+    /// transaction: a dry run first, then it asks (`--yes` for scripts).
+    #[command(after_help = "Examples:\n  sak session panic\n  sak session panic --yes\n  \
+                            sak session panic --keep-approvals --yes   # sessions only")]
+    Panic(crate::cmd::account_acts::PanicArgs),
     /// Give the session a new key in one transaction: same id, policy and counters; the old
     /// key stops working at once.
     #[command(after_help = "Examples:\n  sak session rotate 1\n  sak session rotate 1 --key price-bot-2")]
@@ -124,6 +129,7 @@ pub(crate) async fn run(command: SessionCommand, ctx: &Ctx) -> eyre::Result<()> 
         SessionCommand::Show(args) => crate::cmd::session_ops::show(args, ctx).await,
         SessionCommand::Revoke(args) => crate::cmd::session_ops::revoke(args, ctx).await,
         SessionCommand::RevokeAll => crate::cmd::session_ops::revoke_all(ctx).await,
+        SessionCommand::Panic(args) => crate::cmd::account_acts::panic(args, ctx).await,
         SessionCommand::Rotate(args) => crate::cmd::session_ops::rotate(args, ctx).await,
         SessionCommand::Verify(args) => crate::cmd::verify::run(args, ctx).await,
     }
