@@ -8,6 +8,7 @@ mod ctx;
 mod leftover;
 mod output;
 mod owner_exec;
+mod render;
 mod scan;
 mod store;
 

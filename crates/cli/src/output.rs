@@ -79,11 +79,13 @@ pub(crate) struct Hinted {
     pub(crate) refused: bool,
     /// A transaction sent whose outcome is not known (exit 3).
     pub(crate) unknown_tx: Option<alloy::primitives::B256>,
+    /// The policy refusal it tells in words (exit 1; `--json` carries it as `refusal`).
+    pub(crate) refusal: Option<sak_policy::Refusal>,
 }
 
 impl Hinted {
     pub(crate) fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: hint.into(), refused: false, unknown_tx: None }
+        Self { message: message.into(), hint: hint.into(), refused: false, unknown_tx: None, refusal: None }
     }
 
     /// A refusal (exit 1): a policy said no, or the user declined.
@@ -115,6 +117,7 @@ pub(crate) fn refusal_of(err: &eyre::Report) -> Option<sak_policy::Refusal> {
         c.downcast_ref::<sak_signer::Error>()
             .and_then(sak_signer::Error::refusal)
             .or_else(|| c.downcast_ref::<sak_userop::Error>().and_then(sak_userop::Error::refusal))
+            .or_else(|| c.downcast_ref::<Hinted>().and_then(|h| h.refusal.clone()))
     })
 }
 

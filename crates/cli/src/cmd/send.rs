@@ -921,7 +921,12 @@ async fn refused<L: Ledger + 'static, S: Submitter>(
     if !local {
         tracing::debug!(error = %e, "the contracts' refusal");
     }
-    eyre::Report::new(sak_signer::Error::Refused(refusal)).wrap_err(context)
+    let words =
+        crate::render::refusal_in_words(&refusal, |t| (token_name(chain, t), decimals_of(decimals, t)));
+    let hint = sak_signer::Error::Refused(refusal.clone())
+        .hint()
+        .unwrap_or_else(|| "the session's policy refuses this operation".into());
+    Hinted { refusal: Some(refusal), ..Hinted::refused(format!("{context}: {words}"), hint) }.into()
 }
 
 async fn balance(chain: &Chain, token: Address, holder: Address) -> eyre::Result<U256> {
