@@ -197,7 +197,8 @@ fn parse_since(text: &str, now: u64) -> eyre::Result<u64> {
     })
 }
 
-fn parse_span(flag: &str, text: &str) -> eyre::Result<u64> {
+/// A duration flag (`30d`, `90d`, `24h`) in seconds, or an error that shows how to write it.
+pub(crate) fn parse_span(flag: &str, text: &str) -> eyre::Result<u64> {
     parse_duration(text).ok_or_else(|| {
         Hinted::new(
             format!("{flag} {text:?} is not a duration"),

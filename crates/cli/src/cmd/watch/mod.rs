@@ -11,6 +11,7 @@
 
 mod round;
 
+use super::audit::parse_span;
 use crate::{
     ctx::{Chain, Ctx},
     output::{self, Hinted},
@@ -22,10 +23,7 @@ use alloy::{
 };
 use clap::{Args, ValueEnum};
 use eyre::WrapErr;
-use sak_primitives::{
-    Policy,
-    units::{format_time, parse_duration},
-};
+use sak_primitives::{Policy, units::format_time};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -163,25 +161,15 @@ struct Spans {
     interval: Duration,
 }
 
-fn span(flag: &str, text: &str) -> eyre::Result<u64> {
-    parse_duration(text).ok_or_else(|| {
-        Hinted::new(
-            format!("{flag} {text:?} is not a duration"),
-            format!("write a number with s, m, h, d or w: {flag} 30d"),
-        )
-        .into()
-    })
-}
-
 pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
     let interval = match args.interval.strip_suffix("ms").and_then(|n| n.trim().parse().ok()) {
         Some(ms) => Duration::from_millis(ms),
-        None => Duration::from_secs(span("--interval", &args.interval)?),
+        None => Duration::from_secs(parse_span("--interval", &args.interval)?),
     };
     let spans = Spans {
-        stale: span("--stale", &args.stale)?,
-        rotate_after: span("--rotate-after", &args.rotate_after)?,
-        expiring: span("--expiring", &args.expiring)?,
+        stale: parse_span("--stale", &args.stale)?,
+        rotate_after: parse_span("--rotate-after", &args.rotate_after)?,
+        expiring: parse_span("--expiring", &args.expiring)?,
         interval: interval.max(Duration::from_millis(100)),
     };
     if let Some(url) = &args.webhook {
