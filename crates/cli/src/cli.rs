@@ -54,6 +54,10 @@ pub(crate) struct GlobalArgs {
     /// [default: the config's `network`].
     #[arg(long, short = 'n', global = true, env = "SAK_NETWORK", value_name = "NAME")]
     pub(crate) network: Option<String>,
+    /// The account to act on, by the name `sak account create --name` gave it (or its
+    /// address) [default: the network's default account, `sak account use` sets it].
+    #[arg(long, short = 'a', global = true, env = "SAK_ACCOUNT", value_name = "NAME")]
+    pub(crate) account: Option<String>,
     /// Use this RPC URL instead of the network's.
     #[arg(long, global = true, env = "SAK_RPC_URL", value_name = "URL", hide_env_values = true)]
     pub(crate) rpc_url: Option<String>,

@@ -268,7 +268,7 @@ impl Ctx {
                 Some(_) => {
                     let old = std::mem::take(net);
                     net.genesis = Some(genesis);
-                    retired = Some((old.account.is_some(), old.sessions.len()));
+                    retired = Some((!old.accounts.is_empty(), old.sessions.len()));
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs());
@@ -284,8 +284,8 @@ impl Ctx {
         if let Some((account, sessions)) = retired {
             let what = match (account, sessions) {
                 (false, 0) => "nothing".to_owned(),
-                (true, 0) => "its account".to_owned(),
-                (_, n) => format!("its account and {n} session{}", if n == 1 { "" } else { "s" }),
+                (true, 0) => "its accounts".to_owned(),
+                (_, n) => format!("its accounts and {n} session{}", if n == 1 { "" } else { "s" }),
             };
             let _ = std::io::Write::write_fmt(
                 &mut std::io::stderr().lock(),
@@ -387,24 +387,26 @@ impl Ctx {
         State::load(&self.paths.state())
     }
 
-    /// The account recorded for this network (by `sak account create`), checked against the
-    /// chain id.
+    /// The account commands act on: `--account NAME`, else the network's default; checked
+    /// against the chain id.
     pub(crate) fn account(&self, chain_id: u64) -> eyre::Result<AccountRecord> {
-        let state = self.state()?;
-        match state.networks.get(&self.network_name).and_then(|n| n.account.clone()) {
-            Some(a) if a.chain_id == chain_id => Ok(a),
-            Some(a) => bail!(crate::output::Hinted::new(
+        Ok(self.named_account(chain_id)?.1)
+    }
+
+    /// [`Self::account`] with its name.
+    pub(crate) fn named_account(&self, chain_id: u64) -> eyre::Result<(String, AccountRecord)> {
+        let net = self.state()?.networks.remove(&self.network_name).unwrap_or_default();
+        let (name, a) = net.pick(self.global.account.as_deref(), &self.network_name).map_err(|e| *e)?;
+        if a.chain_id != chain_id {
+            bail!(crate::output::Hinted::new(
                 format!(
-                    "the account recorded for network `{}` is on chain {}, the endpoint is chain {chain_id}",
+                    "the account `{name}` of network `{}` is on chain {}, the endpoint is chain {chain_id}",
                     self.network_name, a.chain_id
                 ),
                 "run `sak account create` again on this chain",
-            )),
-            None => bail!(crate::output::Hinted::new(
-                format!("no account on network `{}` yet", self.network_name),
-                "create one with `sak account create --kind smart` (or --kind 7702)",
-            )),
+            ));
         }
+        Ok((name, a))
     }
 
     /// The session recorded here with this id on `account`.

@@ -159,10 +159,66 @@ pub(crate) struct NetworkState {
     /// the id, not this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) genesis: Option<B256>,
+    /// The accounts of this network by name (`sak account create --name`, `--account NAME`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) accounts: BTreeMap<String, AccountRecord>,
+    /// The name commands use without `--account`: the first account created, until
+    /// `sak account use` names another. Nothing else changes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) account: Option<AccountRecord>,
+    pub(crate) default_account: Option<String>,
+    /// The single account of homes written before accounts had names: read once, kept as
+    /// `main` from then on.
+    #[serde(default, skip_serializing)]
+    account: Option<AccountRecord>,
     #[serde(default)]
     pub(crate) sessions: Vec<SessionRecord>,
+}
+
+/// The name an account gets when it is a network's first and none is given.
+pub(crate) const FIRST_ACCOUNT: &str = "main";
+
+impl NetworkState {
+    /// Moves a pre-names `account` under [`FIRST_ACCOUNT`].
+    fn upgrade(&mut self) {
+        if let Some(account) = self.account.take() {
+            self.accounts.entry(FIRST_ACCOUNT.to_owned()).or_insert(account);
+            self.default_account.get_or_insert_with(|| FIRST_ACCOUNT.to_owned());
+        }
+    }
+
+    /// The account `--account` names (a name, or the address of a named account), else the
+    /// default: its name and record. Errors say which names there are.
+    pub(crate) fn pick(
+        &self,
+        wanted: Option<&str>,
+        network: &str,
+    ) -> Result<(String, AccountRecord), Box<Hinted>> {
+        let names = || self.accounts.keys().cloned().collect::<Vec<_>>().join(", ");
+        let found = match wanted {
+            Some(w) => self.accounts.get_key_value(w).or_else(|| {
+                let address = w.parse::<Address>().ok()?;
+                self.accounts.iter().find(|(_, a)| a.address == address)
+            }),
+            None => self.default_account.as_deref().and_then(|d| self.accounts.get_key_value(d)),
+        };
+        if let Some((name, record)) = found {
+            return Ok((name.clone(), record.clone()));
+        }
+        Err(Box::new(match (wanted, self.accounts.is_empty()) {
+            (_, true) => Hinted::new(
+                format!("no account on network `{network}` yet"),
+                "create one with `sak account create --kind smart` (or --kind 7702)",
+            ),
+            (Some(w), false) => Hinted::new(
+                format!("no account `{w}` on network `{network}` (its accounts: {})", names()),
+                "pick one of them with --account NAME; `sak account list` shows them",
+            ),
+            (None, false) => Hinted::new(
+                format!("network `{network}` has no default account (its accounts: {})", names()),
+                "pick one with --account NAME, or make one the default with `sak account use NAME`",
+            ),
+        }))
+    }
 }
 
 /// A network's state from a chain that is gone.
@@ -177,7 +233,10 @@ pub(crate) struct RetiredNetwork {
 
 impl State {
     pub(crate) fn load(path: &Path) -> eyre::Result<Self> {
-        Ok(read_json(path)?.unwrap_or_default())
+        let mut state: Self = read_json(path)?.unwrap_or_default();
+        state.networks.values_mut().for_each(NetworkState::upgrade);
+        state.retired.iter_mut().for_each(|r| r.state.upgrade());
+        Ok(state)
     }
 
     pub(crate) fn save(&self, path: &Path) -> eyre::Result<()> {
@@ -230,5 +289,33 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
         // The state follows the parenthesised command name, which may itself hold spaces.
         Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FIRST_ACCOUNT, State};
+    use alloy::primitives::Address;
+
+    /// A home written before accounts had names keeps its account, as `main` and the default;
+    /// the old field is not written back.
+    #[test]
+    fn an_unnamed_account_becomes_main() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let a = Address::repeat_byte(0xaa);
+        let old = serde_json::json!({"networks": {"local": {
+            "account": {"kind": "smart", "address": a, "owner": a, "chain_id": 31337},
+            "sessions": []
+        }}});
+        std::fs::write(&path, old.to_string()).unwrap();
+        let state = State::load(&path).unwrap();
+        let net = &state.networks["local"];
+        assert_eq!(net.pick(None, "local").unwrap().0, FIRST_ACCOUNT);
+        assert_eq!(net.pick(Some(&a.to_string()), "local").unwrap().1.address, a);
+        assert!(net.pick(Some("other"), "local").unwrap_err().hint.contains("--account"));
+        state.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("\"account\":") && text.contains("\"default_account\": \"main\""), "{text}");
     }
 }

@@ -454,8 +454,10 @@ fn the_direct_path_and_an_eip7702_account_act_under_the_same_policy() {
     let done = succeed(&home, &swap_args(&id.to_string(), "300"), &[]);
     assert_eq!(done["charges"][0]["remaining"], "400000000");
 
-    // The owner's EOA delegated with EIP-7702 becomes the network's account.
-    let eoa: Address = address(&home.json(&["account", "create", "--kind", "7702"])["address"]);
+    // The owner's EOA delegated with EIP-7702, named, becomes the network's default account.
+    let eoa: Address =
+        address(&home.json(&["account", "create", "--kind", "7702", "--name", "eoa"])["address"]);
+    home.sak(&["account", "use", "eoa"]).ok();
     home.sak(&["node", "fund", "account", "--usd", "2000"]).ok();
     let id7702 = home.trader_session("bot7702");
     let done = succeed(&home, &swap_args(&id7702.to_string(), "300"), &[]);

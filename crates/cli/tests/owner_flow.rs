@@ -61,11 +61,67 @@ fn an_owner_goes_from_nothing_to_a_granted_session() {
     let keys = home.json(&["key", "list"]);
     assert_eq!(keys["keys"][0]["sessions"][0]["id"], 1);
 
+    // A second account needs a name: nothing is sent and the default stays.
+    let unnamed = home.sak(&["account", "create", "--kind", "7702"]).fails(2);
+    assert!(unnamed.stderr.contains("--name"), "{}", unnamed.stderr);
+    assert_eq!(home.json(&["account", "show"])["address"], created["address"]);
     // The 7702 account: the owner EOA itself, idempotent too.
-    let eoa = home.json(&["account", "create", "--kind", "7702"]);
+    let eoa = home.json(&["account", "create", "--kind", "7702", "--name", "eoa"]);
     assert_eq!(eoa["address"].as_str().unwrap().to_lowercase(), owner_address.to_lowercase());
     assert_eq!(eoa["code_size"], 23);
-    assert_eq!(home.json(&["account", "create", "--kind", "7702"])["created"], false);
+    assert_eq!((&eoa["name"], &eoa["default"]), (&"eoa".into(), &false.into()));
+    assert_eq!(
+        home.json(&["account", "create", "--kind", "7702"])["created"],
+        false,
+        "known: its name is found"
+    );
+    // A name is one account's: another salt under `main` is refused.
+    let taken =
+        home.sak(&["account", "create", "--salt", &format!("0x{}", "1".repeat(64)), "--name", "main"]);
+    assert!(taken.fails(2).stderr.contains("taken"));
+
+    // Commands act on the default unless --account names another.
+    let main = home.json(&["account", "show"]);
+    assert_eq!(
+        (&main["name"], &main["default"], &main["kind"]),
+        (&"main".into(), &true.into(), &"smart".into())
+    );
+    assert_eq!(home.json(&["--account", "eoa", "account", "show"])["address"], eoa["address"]);
+    assert_eq!(home.json(&["account", "show", "--account", &owner_address])["name"], "eoa", "by address too");
+    let unknown = home.sak(&["account", "show", "--account", "nope"]).fails(2);
+    assert!(
+        unknown.stderr.contains("main, eoa") || unknown.stderr.contains("eoa, main"),
+        "{}",
+        unknown.stderr
+    );
+    // A grant under --account goes to that account, its ids its own.
+    home.sak(&["key", "new", "--name", "eoa-bot"]).ok();
+    let on_eoa = home.json(&[
+        "--account",
+        "eoa",
+        "session",
+        "grant",
+        "--key",
+        "eoa-bot",
+        "--role",
+        "viewer",
+        "--expires",
+        "1d",
+    ]);
+    assert_eq!((&on_eoa["id"], &on_eoa["account"]), (&1.into(), &eoa["address"]));
+    assert_eq!(home.json(&["session", "list"])["sessions"][0]["key_name"], "bot", "the default's session 1");
+    let listed = home.json(&["account", "list"]);
+    let names: Vec<(&str, bool)> = listed["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["default"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(names, [("eoa", false), ("main", true)]);
+    // Only `account use` moves the default.
+    assert_eq!(home.json(&["account", "use", "eoa"])["previous"], "main");
+    assert_eq!(home.json(&["account", "show"])["name"], "eoa");
+    home.sak(&["account", "use", "main"]).ok();
 
     let down = home.json(&["node", "down"]);
     assert_eq!(down["stopped"], true);

@@ -259,7 +259,7 @@ fn ownership_moves_to_another_home_in_two_steps_and_sessions_stay() {
     a.sak(&["node", "fund", &new_owner, "--eth", "1"]).ok();
 
     // Not proposed yet: refused, nothing changes.
-    let early = b.sak(&["account", "accept-ownership", "--account", &account]).fails(1);
+    let early = b.sak(&["account", "accept-ownership", &account]).fails(1);
     assert!(early.stderr.contains("transfer-ownership"), "{}", early.stderr);
     let proposed = a.json(&["account", "transfer-ownership", "--to", &new_owner]);
     assert_eq!(proposed["pending_owner"].as_str().unwrap().to_lowercase(), new_owner.to_lowercase());
@@ -268,7 +268,7 @@ fn ownership_moves_to_another_home_in_two_steps_and_sessions_stay() {
     a.sak(&["key", "new", "--name", "bot2"]).ok();
     a.sak(&["session", "grant", "--key", "bot2", "--role", "viewer", "--expires", "1d"]).ok();
 
-    let accepted = b.json(&["account", "accept-ownership", "--account", &account]);
+    let accepted = b.json(&["account", "accept-ownership", &account]);
     assert_eq!(accepted["owner"].as_str().unwrap(), new_owner);
     assert_eq!(b.json(&["account", "show"])["address"].as_str().unwrap(), account);
 

@@ -6,7 +6,7 @@ use crate::{
     ctx::{Chain, Ctx},
     leftover::{self, Leftover},
     output::{self, Hinted},
-    store::{AccountKind, AccountRecord, State},
+    store::{AccountKind, AccountRecord, FIRST_ACCOUNT, State},
 };
 use alloy::{
     primitives::{Address, B256, U256},
@@ -28,8 +28,14 @@ pub(crate) enum AccountCommand {
     )]
     Create(CreateArgs),
     /// The account: address, kind, code, balances, sessions granted from here.
-    #[command(after_help = "Examples:\n  sak account show\n  sak account show --json")]
+    #[command(after_help = "Examples:\n  sak account show\n  sak account show --account trading --json")]
     Show,
+    /// This network's accounts by name, and which one commands use without `--account`.
+    #[command(after_help = "Examples:\n  sak account list\n  sak account list --json")]
+    List,
+    /// Make a named account the one commands use without `--account`.
+    #[command(after_help = "Examples:\n  sak account use trading")]
+    Use(UseArgs),
     /// Propose a new owner for this home's smart account (step 1 of 2): nothing changes until
     /// the new owner accepts. Sessions stay; `--to 0x0…0` withdraws a proposal.
     #[command(after_help = "Examples:\n  sak account transfer-ownership --to 0xNewOwner\n  \
@@ -37,7 +43,8 @@ pub(crate) enum AccountCommand {
     TransferOwnership(TransferArgs),
     /// Accept a smart account proposed to this home's owner key (step 2 of 2): it becomes this
     /// home's account.
-    #[command(after_help = "Examples:\n  sak account accept-ownership --account 0xAccount")]
+    #[command(after_help = "Examples:\n  sak account accept-ownership 0xAccount\n  \
+                            sak account accept-ownership 0xAccount --name treasury")]
     AcceptOwnership(AcceptArgs),
     /// Undelegate this home's EIP-7702 account: end every session first (revokeAllSessions),
     /// then clear the EOA's code with an EIP-7702 authorization to the zero address. The EOA
@@ -81,8 +88,17 @@ pub(crate) struct TransferArgs {
 #[derive(Debug, Args)]
 pub(crate) struct AcceptArgs {
     /// The smart account whose ownership was proposed to this home's owner.
-    #[arg(long, value_name = "ADDR")]
-    account: Address,
+    #[arg(value_name = "ADDR")]
+    address: Address,
+    /// The name this home gives it [default: `main` when the network has no account yet].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UseArgs {
+    /// A name from `sak account list`.
+    name: String,
 }
 
 /// What `sak account transfer-ownership|accept-ownership` print. Field names are part of the
@@ -103,12 +119,20 @@ pub(crate) struct CreateArgs {
     /// Factory salt for a second smart account of the same owner (hex, 32 bytes).
     #[arg(long, value_name = "HEX", default_value_t = B256::ZERO)]
     salt: B256,
+    /// The name this home gives the account (`--account NAME` picks it) [default: `main` for
+    /// the network's first account; a second one needs a name].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
 }
 
 /// What `sak account create|show` prints. Field names are part of the `--json` interface.
 #[derive(Debug, Serialize)]
 struct AccountInfo {
     network: String,
+    /// The name `--account` picks it by.
+    name: String,
+    /// Whether commands use it without `--account`.
+    default: bool,
     chain_id: u64,
     kind: AccountKind,
     address: Address,
@@ -145,6 +169,8 @@ pub(crate) async fn run(command: AccountCommand, ctx: &Ctx) -> eyre::Result<()> 
     match command {
         AccountCommand::Create(args) => create(args, ctx).await,
         AccountCommand::Show => show(ctx).await,
+        AccountCommand::List => list(ctx),
+        AccountCommand::Use(args) => use_account(args, ctx),
         AccountCommand::TransferOwnership(args) => transfer_ownership(args, ctx).await,
         AccountCommand::AcceptOwnership(args) => accept_ownership(args, ctx).await,
         AccountCommand::Undelegate => undelegate(ctx).await,
@@ -209,10 +235,11 @@ async fn transfer_ownership(args: TransferArgs, ctx: &Ctx) -> eyre::Result<()> {
 async fn accept_ownership(args: AcceptArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let me = ctx.owner_address()?;
-    let account = SakAccount::new(args.account, &chain.provider);
+    let name = free_name(ctx, args.name, args.address)?;
+    let account = SakAccount::new(args.address, &chain.provider);
     let proposed = account.pendingOwner().call().await.map_err(|e| {
         Hinted::new(
-            format!("{} does not answer as a sak smart account: {e}", args.account),
+            format!("{} does not answer as a sak smart account: {e}", args.address),
             "check the address (and the network: --network)",
         )
     })?;
@@ -220,7 +247,7 @@ async fn accept_ownership(args: AcceptArgs, ctx: &Ctx) -> eyre::Result<()> {
         return Err(Hinted::refused(
             format!(
                 "the account {} proposes {proposed} as its owner, not this home's owner {me}",
-                args.account
+                args.address
             ),
             "the current owner runs `sak account transfer-ownership --to <this home's owner>` first",
         )
@@ -231,7 +258,7 @@ async fn accept_ownership(args: AcceptArgs, ctx: &Ctx) -> eyre::Result<()> {
     let key = ctx.owner_key()?;
     let wallet = ctx.wallet_provider(&chain, key.signer())?;
     output::progress(&ctx.global, "this home's owner accepts the ownership…");
-    let pending = SakAccount::new(args.account, &wallet)
+    let pending = SakAccount::new(args.address, &wallet)
         .acceptOwnership()
         .send()
         .await
@@ -239,35 +266,150 @@ async fn accept_ownership(args: AcceptArgs, ctx: &Ctx) -> eyre::Result<()> {
     let receipt = super::session_ops::mined(ctx, pending, "acceptOwnership").await?;
     let record = AccountRecord {
         kind: AccountKind::Smart,
-        address: args.account,
+        address: args.address,
         owner: me,
         chain_id: chain.chain_id,
         salt: None,
     };
-    adopt(ctx, &record)?;
+    adopt(ctx, &name, &record)?;
     let out = Ownership {
-        account: args.account,
+        account: args.address,
         owner: me,
         pending_owner: Address::ZERO,
         transaction: receipt.transaction_hash,
     };
     output::emit(&ctx.global, &out, || {
-        format!("{me} now owns {} (was {previous}); it is this home's account", out.account)
+        format!("{me} now owns {} (was {previous}); this home names it `{name}`", out.account)
     })
 }
 
-/// Makes `record` this home's account on its network; sessions granted from here for another
-/// account (or a restarted chain) are forgotten.
-fn adopt(ctx: &Ctx, record: &AccountRecord) -> eyre::Result<()> {
+/// The name an account at `address` takes: `wanted`, else the name it already has, else
+/// `main` for the network's first account. Refused (before anything is sent) when the name is
+/// taken by another account or a second account comes without one.
+fn free_name(ctx: &Ctx, wanted: Option<String>, address: Address) -> eyre::Result<String> {
+    let net = ctx.state()?.networks.remove(&ctx.network_name).unwrap_or_default();
+    let known = net.accounts.iter().find(|(_, a)| a.address == address).map(|(n, _)| n.clone());
+    let name = match (wanted, known) {
+        (Some(w), _) => w,
+        (None, Some(k)) => k,
+        (None, None) if net.accounts.is_empty() => FIRST_ACCOUNT.to_owned(),
+        (None, None) => {
+            return Err(Hinted::new(
+                format!(
+                    "network `{}` already has accounts ({}); a second account needs a name",
+                    ctx.network_name,
+                    net.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                "add --name NAME (the default account stays as it is; `sak account use NAME` switches)",
+            )
+            .into());
+        }
+    };
+    if !super::key::valid_name(&name) || name.starts_with("0x") {
+        return Err(Hinted::new(
+            format!("`{name}` is not a usable account name"),
+            "use letters, digits, `-`, `_` and `.` (up to 64, not starting with `.`, `-` or `0x`)",
+        )
+        .into());
+    }
+    match net.accounts.get(&name) {
+        Some(a) if a.address != address => Err(Hinted::new(
+            format!(
+                "the name `{name}` is taken by the account {} on network `{}`",
+                a.address, ctx.network_name
+            ),
+            "pick another --name (`sak account list` shows the names in use)",
+        )
+        .into()),
+        _ => Ok(name),
+    }
+}
+
+/// Records `record` under `name`; the network's first account becomes its default.
+fn adopt(ctx: &Ctx, name: &str, record: &AccountRecord) -> eyre::Result<()> {
     State::update(&ctx.paths.state(), |s| {
         let net = s.networks.entry(ctx.network_name.clone()).or_default();
-        if net.account.as_ref().is_some_and(|a| a.address != record.address || a.chain_id != record.chain_id)
-        {
-            net.sessions.retain(|r| r.account == record.address && r.chain_id == record.chain_id);
-        }
-        net.account = Some(record.clone());
+        net.accounts.insert(name.to_owned(), record.clone());
+        net.default_account.get_or_insert_with(|| name.to_owned());
     })?;
     Ok(())
+}
+
+/// What `sak account list` prints. Field names are part of the `--json` interface.
+#[derive(Debug, Serialize)]
+struct Listing {
+    network: String,
+    default: Option<String>,
+    accounts: Vec<Listed>,
+}
+
+#[derive(Debug, Serialize)]
+struct Listed {
+    name: String,
+    kind: AccountKind,
+    address: Address,
+    owner: Address,
+    chain_id: u64,
+    default: bool,
+}
+
+fn list(ctx: &Ctx) -> eyre::Result<()> {
+    let net = ctx.state()?.networks.remove(&ctx.network_name).unwrap_or_default();
+    let accounts = net
+        .accounts
+        .iter()
+        .map(|(name, a)| Listed {
+            name: name.clone(),
+            kind: a.kind,
+            address: a.address,
+            owner: a.owner,
+            chain_id: a.chain_id,
+            default: net.default_account.as_ref() == Some(name),
+        })
+        .collect();
+    let out = Listing { network: ctx.network_name.clone(), default: net.default_account, accounts };
+    output::emit(&ctx.global, &out, || {
+        if out.accounts.is_empty() {
+            return format!(
+                "no account on network `{}` yet: `sak account create --kind smart` (or --kind 7702)",
+                out.network
+            );
+        }
+        let mut s = format!("accounts on network `{}` (* = used without --account)\n", out.network);
+        for a in &out.accounts {
+            let mark = if a.default { '*' } else { ' ' };
+            s += &format!("{mark} {:<16} {:<5}  {}\n", a.name, a.kind.as_str(), a.address);
+        }
+        s
+    })
+}
+
+fn use_account(args: UseArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let path = ctx.paths.state();
+    let net = State::load(&path)?.networks.remove(&ctx.network_name).unwrap_or_default();
+    let (name, record) = net.pick(Some(&args.name), &ctx.network_name).map_err(|e| *e)?;
+    State::update(&path, |s| {
+        s.networks.entry(ctx.network_name.clone()).or_default().default_account = Some(name.clone());
+    })?;
+    #[derive(Serialize)]
+    struct Used {
+        network: String,
+        default: String,
+        address: Address,
+        previous: Option<String>,
+    }
+    let out = Used {
+        network: ctx.network_name.clone(),
+        default: name,
+        address: record.address,
+        previous: net.default_account,
+    };
+    output::emit(&ctx.global, &out, || {
+        format!(
+            "commands on network `{}` now act on `{}` ({}) without --account",
+            out.network, out.default, out.address
+        )
+    })
 }
 
 async fn require_code(chain: &Chain, address: Address, what: &str) -> eyre::Result<()> {
@@ -307,14 +449,22 @@ async fn require_gas_money(chain: &Chain, ctx: &Ctx, owner: Address) -> eyre::Re
 async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let owner = ctx.owner_address()?;
+    let address = match args.kind {
+        AccountKind::Smart => {
+            require_code(&chain, chain.contracts.sak_account_factory, "SakAccountFactory").await?;
+            SakAccountFactory::new(chain.contracts.sak_account_factory, &chain.provider)
+                .getAddress(owner, args.salt)
+                .call()
+                .await
+                .wrap_err("SakAccountFactory.getAddress")?
+        }
+        AccountKind::Eip7702 => owner,
+    };
+    let name = free_name(ctx, args.name, address)?;
     let mut ended = (Vec::new(), None);
     let (address, salt, created, transaction) = match args.kind {
         AccountKind::Smart => {
             let factory_address = chain.contracts.sak_account_factory;
-            require_code(&chain, factory_address, "SakAccountFactory").await?;
-            let factory = SakAccountFactory::new(factory_address, &chain.provider);
-            let address =
-                factory.getAddress(owner, args.salt).call().await.wrap_err("SakAccountFactory.getAddress")?;
             let deployed = !chain.provider.get_code_at(address).await?.is_empty();
             output::progress(
                 &ctx.global,
@@ -383,8 +533,8 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
         }
     };
     let record = AccountRecord { kind: args.kind, address, owner, chain_id: chain.chain_id, salt };
-    adopt(ctx, &record)?;
-    let mut info = info(ctx, &chain, &record, created, transaction).await?;
+    adopt(ctx, &name, &record)?;
+    let mut info = info(ctx, &chain, (&name, &record), created, transaction).await?;
     (info.ended_leftovers, info.ended_by) = ended;
     output::emit(&ctx.global, &info, || human(&info))
 }
@@ -484,8 +634,8 @@ struct Undelegated {
 
 async fn show(ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
-    let record = ctx.account(chain.chain_id)?;
-    let info = info(ctx, &chain, &record, false, None).await?;
+    let (name, record) = ctx.named_account(chain.chain_id)?;
+    let info = info(ctx, &chain, (&name, &record), false, None).await?;
     if info.code_size == 0 {
         output::emit(&ctx.global, &info, || human(&info))?;
         return Err(Hinted::new(
@@ -500,10 +650,11 @@ async fn show(ctx: &Ctx) -> eyre::Result<()> {
 async fn info(
     ctx: &Ctx,
     chain: &Chain,
-    record: &AccountRecord,
+    (name, record): (&str, &AccountRecord),
     created: bool,
     transaction: Option<B256>,
 ) -> eyre::Result<AccountInfo> {
+    let default = ctx.state()?.networks.get(&ctx.network_name).and_then(|n| n.default_account.clone());
     let code_size = chain.provider.get_code_at(record.address).await?.len();
     // The chain's word, not the home's record: ownership may have moved since.
     let owner = match record.kind {
@@ -516,6 +667,8 @@ async fn info(
     };
     Ok(AccountInfo {
         network: ctx.network_name.clone(),
+        name: name.to_owned(),
+        default: default.as_deref() == Some(name),
         chain_id: chain.chain_id,
         kind: record.kind,
         address: record.address,
@@ -560,8 +713,10 @@ fn human(info: &AccountInfo) -> String {
         (AccountKind::Eip7702, _, false) => "delegated to Sak7702Account (EIP-7702)".into(),
     };
     let mut s = format!(
-        "account   {}  ({} account on {}, chain {})\nowner     {}\nadapter   {} (sessions call through it)\nstate     {state}\n",
+        "account   {} `{}`{}  ({} account on {}, chain {})\nowner     {}\nadapter   {} (sessions call through it)\nstate     {state}\n",
         info.address,
+        info.name,
+        if info.default { " (default)" } else { "" },
         info.kind.as_str(),
         info.network,
         info.chain_id,

@@ -667,13 +667,13 @@ fn check_keys(r: &mut Report, paths: &Paths) {
 }
 
 async fn check_account(r: &mut Report, ctx: &Ctx, chain: &Probed, state: &State) -> Option<AccountRecord> {
-    let Some(account) = state.networks.get(&ctx.network_name).and_then(|n| n.account.clone()) else {
-        r.warn(
-            "account",
-            format!("no account on network `{}` yet", ctx.network_name),
-            "create one with `sak account create --kind smart` (or --kind 7702)",
-        );
-        return None;
+    let net = state.networks.get(&ctx.network_name).cloned().unwrap_or_default();
+    let account = match net.pick(ctx.global.account.as_deref(), &ctx.network_name) {
+        Ok((_, account)) => account,
+        Err(e) => {
+            r.warn("account", e.message, e.hint);
+            return None;
+        }
     };
     if account.chain_id != chain.chain_id {
         r.fail(

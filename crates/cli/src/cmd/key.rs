@@ -76,7 +76,7 @@ pub(crate) fn run(command: KeyCommand, ctx: &Ctx) -> eyre::Result<()> {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && !name.starts_with(['.', '-'])
