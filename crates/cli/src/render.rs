@@ -1,19 +1,25 @@
 //! What a refusal says, in the user's units: amounts with their decimals and symbol, tokens by
-//! their names, times in UTC. The `--json` document keeps the raw values (`refusal.detail`).
+//! their names, times in UTC and from now. The `--json` document keeps the raw values (`refusal.detail`).
 
 use alloy::primitives::{Address, U256};
 use sak_policy::Refusal;
-use sak_primitives::units::format_time;
+use sak_primitives::units::format_time_from;
 
-/// `refusal` in words. `token` names a token and gives its decimals (None: base units).
-pub(crate) fn refusal_in_words(refusal: &Refusal, token: impl Fn(Address) -> (String, Option<u8>)) -> String {
+/// `refusal` in words at chain time `now`. `token` names a token and gives its decimals (None:
+/// base units).
+pub(crate) fn refusal_in_words(
+    refusal: &Refusal,
+    now: u64,
+    token: impl Fn(Address) -> (String, Option<u8>),
+) -> String {
     let amount = |raw: U256, t: Address| {
         let (name, decimals) = token(t);
         format!("{} {name}", crate::cmd::session::show_amount(raw, decimals))
     };
     let eth = |wei: U256| format!("{} ETH", crate::cmd::session::show_amount(wei, Some(18)));
-    let renews =
-        |at: Option<u64>| at.map(|t| format!("; it renews at {}", format_time(t))).unwrap_or_default();
+    let renews = |at: Option<u64>| {
+        at.map(|t| format!("; it renews at {}", format_time_from(t, now))).unwrap_or_default()
+    };
     match refusal {
         Refusal::SpendCapExceeded { token, requested, remaining, resets_at } => format!(
             "SpendCapExceeded: {} requested, {} remains in this period{}",
@@ -55,8 +61,8 @@ mod tests {
             resets_at: Some(1_796_497_589),
         };
         assert_eq!(
-            refusal_in_words(&r, book),
-            "SpendCapExceeded: 300 tUSD requested, 100.5 tUSD remains in this period; it renews at 2026-12-05 19:06:29 UTC"
+            refusal_in_words(&r, 1_796_497_589 - 3 * 3_600, book),
+            "SpendCapExceeded: 300 tUSD requested, 100.5 tUSD remains in this period; it renews at 2026-12-05 19:06:29 UTC (in 3 h)"
         );
         let unknown = Refusal::SpendCapExceeded {
             token: Address::ZERO,
@@ -65,9 +71,9 @@ mod tests {
             resets_at: None,
         };
         assert!(
-            refusal_in_words(&unknown, book).starts_with("SpendCapExceeded: 7 (base units) 0x0000"),
+            refusal_in_words(&unknown, 0, book).starts_with("SpendCapExceeded: 7 (base units) 0x0000"),
             "base units without decimals"
         );
-        assert_eq!(refusal_in_words(&Refusal::EmptyBatch, book), Refusal::EmptyBatch.to_string());
+        assert_eq!(refusal_in_words(&Refusal::EmptyBatch, 0, book), Refusal::EmptyBatch.to_string());
     }
 }

@@ -109,6 +109,37 @@ pub fn format_time(unix: u64) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3_600, rem % 3_600 / 60, rem % 60)
 }
 
+/// This machine's clock in unix seconds (0 before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// [`format_time`] and how far it is from `now`: `2026-12-05 19:06:29 UTC (in 3 h 12 min)`,
+/// `… (2 d 4 h ago)`, `… (now)`.
+pub fn format_time_from(unix: u64, now: u64) -> String {
+    let relative = match unix.cmp(&now) {
+        std::cmp::Ordering::Equal => "now".to_owned(),
+        std::cmp::Ordering::Greater => format!("in {}", format_span(unix - now)),
+        std::cmp::Ordering::Less => format!("{} ago", format_span(now - unix)),
+    };
+    format!("{} ({relative})", format_time(unix))
+}
+
+/// A span of seconds in its two largest units: `3 d 4 h`, `5 h 12 min`, `42 min 5 s`, `17 s`
+/// (a zero second unit is left out: `2 d`).
+pub fn format_span(secs: u64) -> String {
+    let units = [(86_400, "d"), (3_600, "h"), (60, "min"), (1, "s")];
+    let Some(i) = units.iter().position(|(u, _)| secs >= *u) else { return "0 s".to_owned() };
+    let (big, big_name) = units[i];
+    let mut text = format!("{} {big_name}", secs / big);
+    if let Some((small, small_name)) = units.get(i + 1)
+        && secs % big / small > 0
+    {
+        text += &format!(" {} {small_name}", secs % big / small);
+    }
+    text
+}
+
 /// The proleptic Gregorian date of day `days` since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -169,6 +200,14 @@ mod tests {
     #[test]
     fn times_format_and_read_back() {
         assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time_from(3 * 3_600 + 720, 0), "1970-01-01 03:12:00 UTC (in 3 h 12 min)");
+        assert_eq!(format_time_from(0, 2 * 86_400 + 4 * 3_600 + 59), "1970-01-01 00:00:00 UTC (2 d 4 h ago)");
+        assert_eq!(format_time_from(5, 5), "1970-01-01 00:00:05 UTC (now)");
+        for (secs, words) in
+            [(0, "0 s"), (17, "17 s"), (2_525, "42 min 5 s"), (86_400 * 2, "2 d"), (90_000, "1 d 1 h")]
+        {
+            assert_eq!(format_span(secs), words);
+        }
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
         for t in [0, 951_782_400, 1_700_000_000, 1_795_322_827, 4_102_444_799] {
             let text = format_time(t).replace(' ', "T").replace("TUTC", "Z");

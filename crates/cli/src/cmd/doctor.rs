@@ -19,7 +19,10 @@ use alloy::{
 };
 use clap::Args;
 use sak_contracts::{CREATE2_DEPLOYER, ENTRY_POINT_V08, SakAccount};
-use sak_primitives::{NATIVE, units::format_time};
+use sak_primitives::{
+    NATIVE,
+    units::{format_time, format_time_from},
+};
 use sak_signer::ledger::{Ledger, SqliteLedger};
 use sak_userop::{RetryConfig, retrying_client, retrying_provider};
 use serde::Serialize;
@@ -850,7 +853,7 @@ async fn check_session(
             }
         };
     let (after, until) = (view.validAfter.to::<u64>(), view.validUntil.to::<u64>());
-    let window = format!("{} .. {}", format_time(after), format_time(until));
+    let window = format!("{} .. {}", format_time_from(after, now), format_time_from(until, now));
     let local = if record.is_some() { "" } else { " (not granted from this home)" };
     match status {
         "unknown" => {
@@ -871,12 +874,12 @@ async fn check_session(
         }
         "expired" => r.fail(
             "session",
-            format!("session #{id} expired at {}{local}", format_time(until)),
+            format!("session #{id} expired at {}{local}", format_time_from(until, now)),
             "grant a new one with a later --expires (`sak session grant`)",
         ),
         "not-started" => r.warn(
             "session",
-            format!("session #{id} starts at {}{local}", format_time(after)),
+            format!("session #{id} starts at {}{local}", format_time_from(after, now)),
             "wait until then: the contracts refuse it before",
         ),
         _ => {
@@ -962,7 +965,7 @@ async fn caps(
             crate::cmd::session::show_amount(left, decimals),
             crate::cmd::session::show_amount(limit.allowance, decimals),
             crate::cmd::session::show_period(u64::from(limit.period)),
-            format_time(renews)
+            format_time_from(renews, now)
         ));
     }
     if session.policy.max_ops > 0 {

@@ -379,7 +379,7 @@ async fn wait_out(
         if waited >= next_notice {
             let until = deadline.map_or_else(
                 || "its deadline".to_owned(),
-                |d| format!("its deadline {} (in {} s)", format_time(d), d.saturating_sub(now)),
+                |d| format!("its deadline {}", sak_primitives::units::format_time_from(d, now)),
             );
             output::progress(
                 &ctx.global,

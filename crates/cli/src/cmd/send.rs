@@ -22,7 +22,10 @@ use clap::{Args, ValueEnum};
 use eyre::WrapErr;
 use sak_contracts::{IUniswapV2Router02, MockERC20};
 use sak_policy::{Action, Call, Context, Refusal, Session, calldata::funded_call};
-use sak_primitives::{Gas, NATIVE, units::format_time};
+use sak_primitives::{
+    Gas, NATIVE,
+    units::{format_time, format_time_from},
+};
 use sak_signer::{
     guard::{Binding, GuardedSigner, Preflight, Recovered, load_session},
     keystore::{self, LocalKey, Password},
@@ -884,7 +887,8 @@ async fn refused<L: Ledger + 'static, S: Submitter>(
     let mut context = format!("{what} {by}");
     // What remains, from the chain's counters now (a refusal from the contracts does not say
     // when the allowance renews).
-    if let (Ok(now), Ok(session)) = (guard.chain_time().await, guard.refresh().await) {
+    let now = guard.chain_time().await.unwrap_or_else(|_| sak_primitives::units::unix_now());
+    if let Ok(session) = guard.refresh().await {
         let left = allowances(&session, now, chain, decimals);
         match &mut refusal {
             Refusal::SpendCapExceeded { token, resets_at, .. } => {
@@ -902,7 +906,7 @@ async fn refused<L: Ledger + 'static, S: Submitter>(
                             g.remaining_wei.parse().unwrap_or_default(),
                             Some(18)
                         ),
-                        format_time(g.renews_at)
+                        format_time_from(g.renews_at, now)
                     );
                 }
             }
@@ -922,7 +926,7 @@ async fn refused<L: Ledger + 'static, S: Submitter>(
         tracing::debug!(error = %e, "the contracts' refusal");
     }
     let words =
-        crate::render::refusal_in_words(&refusal, |t| (token_name(chain, t), decimals_of(decimals, t)));
+        crate::render::refusal_in_words(&refusal, now, |t| (token_name(chain, t), decimals_of(decimals, t)));
     let hint = sak_signer::Error::Refused(refusal.clone())
         .hint()
         .unwrap_or_else(|| "the session's policy refuses this operation".into());
@@ -974,6 +978,7 @@ fn allowances(
                 period_s: l.period,
                 remaining: remaining.to_string(),
                 renews_at,
+                now,
             })
         })
         .collect()
@@ -1113,6 +1118,9 @@ struct AllowanceOut {
     remaining: String,
     /// When the period ends and the allowance renews.
     renews_at: u64,
+    /// The chain time it was read at.
+    #[serde(skip)]
+    now: u64,
 }
 
 impl AllowanceOut {
@@ -1123,7 +1131,7 @@ impl AllowanceOut {
             self.name,
             crate::cmd::session::show_amount(self.cap.parse().unwrap_or_default(), self.decimals),
             crate::cmd::session::show_period(u64::from(self.period_s)),
-            format_time(self.renews_at)
+            format_time_from(self.renews_at, self.now)
         )
     }
 }
@@ -1263,7 +1271,7 @@ impl Report {
                 c.name,
                 show_amount(c.remaining.parse().unwrap_or_default(), c.decimals),
                 c.name,
-                format_time(c.renews_at)
+                format_time_from(c.renews_at, sak_primitives::units::unix_now())
             );
         }
         if self.charges.is_empty() {

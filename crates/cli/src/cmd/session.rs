@@ -375,7 +375,7 @@ async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
             }
             None => format!("dry run: nothing sent; the session `{}` would get:", out.key_name),
         };
-        format!("{head}\n{}", describe_policy(&out.policy, &chain))
+        format!("{head}\n{}", describe_policy(&out.policy, &chain, sak_primitives::units::unix_now()))
     })
 }
 
@@ -433,12 +433,15 @@ pub(crate) fn owner_call_error(e: alloy::contract::Error, what: &str) -> eyre::R
     eyre::Report::new(e).wrap_err(what.to_owned())
 }
 
-/// A policy in words, one line per grant.
-pub(crate) fn describe_policy(policy: &Policy, chain: &Chain) -> String {
-    use sak_primitives::units::format_time;
+/// A policy in words, one line per grant; times also relative to `now`.
+pub(crate) fn describe_policy(policy: &Policy, chain: &Chain, now: u64) -> String {
+    use sak_primitives::units::format_time_from;
     let c = &chain.contracts;
-    let mut s =
-        format!("  valid      {} .. {}\n", format_time(policy.valid_after), format_time(policy.valid_until));
+    let mut s = format!(
+        "  valid      {} .. {}\n",
+        format_time_from(policy.valid_after, now),
+        format_time_from(policy.valid_until, now)
+    );
     for p in &policy.permissions {
         s += &format!(
             "  allow      {} {}{}{}\n",

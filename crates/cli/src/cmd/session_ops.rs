@@ -432,11 +432,12 @@ pub(crate) async fn show(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
 }
 
 fn human_show(out: &Shown, chain: &Chain) -> String {
+    let at = |t: u64| sak_primitives::units::format_time_from(t, out.chain_time);
     let status = match (out.status, out.revoked_by) {
         ("revoked", Some("revoke-all")) => "REVOKED (with all sessions, `sak session revoke-all`)".to_owned(),
         ("revoked", _) => "REVOKED".to_owned(),
-        ("expired", _) => format!("EXPIRED at {}", format_time(out.policy.valid_until)),
-        ("not-started", _) => format!("not started: begins {}", format_time(out.policy.valid_after)),
+        ("expired", _) => format!("EXPIRED at {}", at(out.policy.valid_until)),
+        ("not-started", _) => format!("not started: begins {}", at(out.policy.valid_after)),
         (status, _) => status.to_owned(),
     };
     let key = match &out.key_name {
@@ -444,19 +445,19 @@ fn human_show(out: &Shown, chain: &Chain) -> String {
         None => format!("{} (not in this home)", out.key),
     };
     let mut s = format!("session #{}  {status}\n  key        {key}\n  account    {}\n", out.id, out.account);
-    if let Some(at) = out.rotated_at {
-        s += &format!("  key since  {} (rotated)\n", format_time(at));
+    if let Some(rotated) = out.rotated_at {
+        s += &format!("  key since  {} (rotated)\n", at(rotated));
     }
     s += &format!("  granted    in block {} (tx {})\n", out.grant_block, out.grant_transaction);
     s += "policy\n";
-    s += &describe_policy(&out.policy, chain);
+    s += &describe_policy(&out.policy, chain, out.chain_time);
     s += &format!("this period (chain time {})\n", format_time(out.chain_time));
     let over = !matches!(out.status, "active" | "not-started");
     if over {
         s += &format!("  nothing more can be spent: the session is {}\n", out.status);
     }
-    let renews = |at: Option<u64>| match at {
-        Some(t) => format!(", renews {}", format_time(t)),
+    let renews = |when: Option<u64>| match when {
+        Some(t) => format!(", renews {}", at(t)),
         None if over => String::new(),
         None => ", does not renew before the session ends".into(),
     };
@@ -943,7 +944,7 @@ pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
             out.key,
             if out.key_created { ", a new key" } else { "" },
             out.old_key,
-            describe_policy(&out.policy, &chain),
+            describe_policy(&out.policy, &chain, sak_primitives::units::unix_now()),
             out.key_name
         )
     })

@@ -22,7 +22,7 @@ use eyre::WrapErr;
 use sak_contracts::SakAccount;
 use sak_primitives::{
     NATIVE,
-    units::{format_time, parse_duration, parse_time},
+    units::{format_span, format_time, format_time_from, parse_duration, parse_time},
 };
 use sak_signer::ledger::{Decision, Ledger, Outcome, SqliteLedger};
 use sak_userop::{RetryConfig, retrying_provider};
@@ -208,16 +208,6 @@ pub(crate) fn parse_span(flag: &str, text: &str) -> eyre::Result<u64> {
     })
 }
 
-/// `3d 4h`, `5h 12m`, `42m`, `17s`.
-fn ago(secs: u64) -> String {
-    match secs {
-        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
-        s if s >= 3_600 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
-        s if s >= 60 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
 pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let since = args.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
@@ -372,8 +362,10 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
             .filter(|s| s.status.is_none_or(|st| st == "active" || st == "not-started"))
             .collect();
         let what = match k.last_decision {
-            Some(t) => format!("no signing decision for {} (last {})", ago(idle), format_time(t)),
-            None => format!("never signed (since {})", format_time(since_use)),
+            Some(t) => {
+                format!("no signing decision for {} (last {})", format_span(idle), format_time_from(t, now))
+            }
+            None => format!("never signed (since {})", format_time_from(since_use, now)),
         };
         let fix = match active.first() {
             Some(s) => format!(
@@ -411,7 +403,7 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
                 "session #{} on {net} (key `{}`) has had that key for {} (since {})",
                 r.id,
                 r.key_name,
-                ago(age),
+                format_span(age),
                 format_time(r.key_since())
             ),
             fix: format!(

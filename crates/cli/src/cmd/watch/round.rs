@@ -12,7 +12,7 @@ use alloy::{
 };
 use eyre::WrapErr;
 use sak_contracts::{IEntryPoint, MockERC20, MockPermit2, SakAccount};
-use sak_primitives::{PERMIT2, units::format_time};
+use sak_primitives::{PERMIT2, units::format_time_from};
 use std::collections::BTreeSet;
 
 /// Blocks read per round at most.
@@ -250,7 +250,7 @@ impl Watcher<'_> {
                     "session #{id} has spent {} of {} {name} this period ({percent}%){}",
                     show(u.spent),
                     show(limit.allowance),
-                    u.renews_at.map(|t| format!("; it renews at {}", format_time(t))).unwrap_or_default()
+                    u.renews_at.map(|t| format!("; it renews at {}", format_time_from(t, now))).unwrap_or_default()
                 ),
                 serde_json::json!({ "token": limit.token, "spent": u.spent, "cap": limit.allowance, "window": u.window, "renews_at": u.renews_at }),
             ));
@@ -353,7 +353,7 @@ impl Watcher<'_> {
                     self,
                     Kind::Expiring,
                     format!("expiring:{}:{until}", r.id),
-                    format!("session #{} ends at {}", r.id, format_time(until)),
+                    format!("session #{} ends at {}", r.id, format_time_from(until, now)),
                 );
             }
             if now.saturating_sub(r.key_since()) >= self.spans.rotate_after {
@@ -365,7 +365,7 @@ impl Watcher<'_> {
                         "session #{} has had key `{}` since {}: `sak session rotate {}`",
                         r.id,
                         r.key_name,
-                        format_time(r.key_since()),
+                        format_time_from(r.key_since(), now),
                         r.id
                     ),
                 );
@@ -381,7 +381,7 @@ impl Watcher<'_> {
                         "key `{}` of session #{} has not signed since {}",
                         r.key_name,
                         r.id,
-                        format_time(last)
+                        format_time_from(last, now)
                     ),
                 );
             }
