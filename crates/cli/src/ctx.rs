@@ -268,7 +268,7 @@ impl Ctx {
                 Some(_) => {
                     let old = std::mem::take(net);
                     net.genesis = Some(genesis);
-                    retired = Some((!old.accounts.is_empty(), old.sessions.len()));
+                    retired = Some((old.accounts.len(), old.sessions.len()));
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs());
@@ -282,10 +282,16 @@ impl Ctx {
             }
         })?;
         if let Some((account, sessions)) = retired {
-            let what = match (account, sessions) {
-                (false, 0) => "nothing".to_owned(),
-                (true, 0) => "its accounts".to_owned(),
-                (_, n) => format!("its accounts and {n} session{}", if n == 1 { "" } else { "s" }),
+            let accounts = match account {
+                0 => None,
+                1 => Some("its account".to_owned()),
+                n => Some(format!("its {n} accounts")),
+            };
+            let sessions =
+                (sessions > 0).then(|| format!("{sessions} session{}", if sessions == 1 { "" } else { "s" }));
+            let what = match (accounts, sessions) {
+                (None, None) => "nothing".to_owned(),
+                (a, s) => a.into_iter().chain(s).collect::<Vec<_>>().join(" and "),
             };
             let _ = std::io::Write::write_fmt(
                 &mut std::io::stderr().lock(),

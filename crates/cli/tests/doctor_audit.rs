@@ -475,3 +475,58 @@ fn audit_chain_lists_the_accounts_session_operations_signed_here_or_elsewhere() 
     // Without --chain, no chain part.
     assert!(home.json(&["audit"])["chain"].is_null());
 }
+
+/// A restarted node is a new chain: the doctor says so (and nothing about accounts that only
+/// the old chain had), and `--repair` creates the home's accounts again under their names and
+/// addresses, restores the default, and names each session to grant anew. Run again, it has
+/// nothing to do.
+#[test]
+fn after_a_chain_reset_the_doctor_repairs_the_accounts_and_names_the_sessions_to_grant_again() {
+    let mut home = Home::with_node();
+    let main = home.owner_and_account("smart");
+    let eoa = home.json(&["account", "create", "--kind", "7702", "--name", "eoa"])["address"].clone();
+    home.sak(&["account", "use", "eoa"]).ok();
+    let id = home.trader_session("bot");
+
+    home.stop_node();
+    home.start_node();
+    let doc = doctor_failing(&home, &[]);
+    let c = doctor_check(&doc, "chain_identity");
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("`main`"), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("sak doctor --repair"), "{c}");
+    assert!(doc["checks"].as_array().unwrap().iter().all(|c| c["name"] != "account"), "{doc:#}");
+
+    // Without an owner key nothing can be made: the repair says why, and nothing changes.
+    let key = home.data().join("keys/owner.json");
+    std::fs::rename(&key, key.with_extension("away")).unwrap();
+    let doc = doctor_failing(&home, &["--repair"]);
+    assert!(doctor_check(&doc, "repair")["fix"].as_str().unwrap().contains("sak owner"), "{doc:#}");
+    std::fs::rename(key.with_extension("away"), &key).unwrap();
+
+    let doc = home.json(&["doctor", "--repair"]);
+    let repair = &doc["repair"];
+    let made: Vec<(&str, &str, bool)> = repair["recreated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (a["name"].as_str().unwrap(), a["address"].as_str().unwrap(), a["created"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(made, [("eoa", eoa.as_str().unwrap(), true), ("main", main.to_lowercase().as_str(), true)]);
+    assert_eq!(repair["sessions"][0]["id"], id);
+    assert_eq!(repair["sessions"][0]["command"], "sak --account eoa session grant --key bot …");
+    assert_eq!(doctor_check(&doc, "chain_identity")["status"], "ok");
+    assert_eq!(doctor_check(&doc, "account")["status"], "ok", "{doc:#}");
+    let shown = home.json(&["account", "show"]);
+    assert_eq!((&shown["name"], &shown["code_size"]), (&"eoa".into(), &23.into()), "the default is back");
+    assert!(home.json(&["--account", "main", "account", "show"])["code_size"].as_u64().unwrap() > 0);
+
+    let again = home.json(&["doctor", "--repair"]);
+    assert!(doctor_check(&again, "repair")["detail"].as_str().unwrap().starts_with("nothing to repair"));
+    // The home works on the new chain: a session granted anew swaps.
+    home.sak(&["node", "fund", "account", "--usd", "100"]).ok();
+    let id = home.trader_session("bot-2");
+    home.swap(&id.to_string(), "1", &[]).ok();
+}

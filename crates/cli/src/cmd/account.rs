@@ -127,15 +127,15 @@ pub(crate) struct CreateArgs {
 
 /// What `sak account create|show` prints. Field names are part of the `--json` interface.
 #[derive(Debug, Serialize)]
-struct AccountInfo {
+pub(crate) struct AccountInfo {
     network: String,
     /// The name `--account` picks it by.
-    name: String,
+    pub(crate) name: String,
     /// Whether commands use it without `--account`.
     default: bool,
     chain_id: u64,
-    kind: AccountKind,
-    address: Address,
+    pub(crate) kind: AccountKind,
+    pub(crate) address: Address,
     /// The owner on chain (for a smart account not deployed yet, the one it is created for).
     owner: Address,
     /// Whether this home's owner key is that owner (false once ownership moved away).
@@ -144,7 +144,7 @@ struct AccountInfo {
     /// it (deployed by the first grant).
     adapter: Address,
     /// True when this run deployed or delegated it (false: it already was).
-    created: bool,
+    pub(crate) created: bool,
     /// Bytes of code at the address (a 7702 delegation is 23).
     code_size: usize,
     transaction: Option<B256>,
@@ -448,21 +448,34 @@ async fn require_gas_money(chain: &Chain, ctx: &Ctx, owner: Address) -> eyre::Re
 
 async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
+    let info = create_on(ctx, &chain, args.kind, args.salt, args.name).await?;
+    output::emit(&ctx.global, &info, || human(&info))
+}
+
+/// Deploys (smart, from `salt`) or delegates (7702) the owner's account on `chain` unless it
+/// already is, and records it under `name` ([`free_name`]'s rules).
+pub(crate) async fn create_on(
+    ctx: &Ctx,
+    chain: &Chain,
+    kind: AccountKind,
+    salt: B256,
+    name: Option<String>,
+) -> eyre::Result<AccountInfo> {
     let owner = ctx.owner_address()?;
-    let address = match args.kind {
+    let address = match kind {
         AccountKind::Smart => {
-            require_code(&chain, chain.contracts.sak_account_factory, "SakAccountFactory").await?;
+            require_code(chain, chain.contracts.sak_account_factory, "SakAccountFactory").await?;
             SakAccountFactory::new(chain.contracts.sak_account_factory, &chain.provider)
-                .getAddress(owner, args.salt)
+                .getAddress(owner, salt)
                 .call()
                 .await
                 .wrap_err("SakAccountFactory.getAddress")?
         }
         AccountKind::Eip7702 => owner,
     };
-    let name = free_name(ctx, args.name, address)?;
+    let name = free_name(ctx, name, address)?;
     let mut ended = (Vec::new(), None);
-    let (address, salt, created, transaction) = match args.kind {
+    let (address, salt, created, transaction) = match kind {
         AccountKind::Smart => {
             let factory_address = chain.contracts.sak_account_factory;
             let deployed = !chain.provider.get_code_at(address).await?.is_empty();
@@ -475,12 +488,12 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
             );
             let mut tx = None;
             if !deployed {
-                require_gas_money(&chain, ctx, owner).await?;
+                require_gas_money(chain, ctx, owner).await?;
                 let key = ctx.owner_key()?;
-                let wallet = ctx.wallet_provider(&chain, key.signer())?;
+                let wallet = ctx.wallet_provider(chain, key.signer())?;
                 output::progress(&ctx.global, "deploying through SakAccountFactory…");
                 let receipt = SakAccountFactory::new(factory_address, &wallet)
-                    .createAccount(owner, args.salt)
+                    .createAccount(owner, salt)
                     .send()
                     .await
                     .wrap_err("createAccount")?
@@ -493,16 +506,16 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
                 );
                 tx = Some(receipt.transaction_hash);
             }
-            (address, Some(args.salt), !deployed, tx)
+            (address, Some(salt), !deployed, tx)
         }
         AccountKind::Eip7702 => {
             let delegate = chain.contracts.sak_7702_account;
-            require_code(&chain, delegate, "Sak7702Account").await?;
+            require_code(chain, delegate, "Sak7702Account").await?;
             let current = eip7702::delegate_of(&chain.provider, owner).await?;
             match current {
                 Some(d) if d == delegate => {
                     output::progress(&ctx.global, &format!("{owner} is already delegated to Sak7702Account"));
-                    ended = end_leftovers(ctx, &chain, owner).await?;
+                    ended = end_leftovers(ctx, chain, owner).await?;
                     (owner, None, false, None)
                 }
                 Some(other) => {
@@ -513,7 +526,7 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
                     .into());
                 }
                 None => {
-                    require_gas_money(&chain, ctx, owner).await?;
+                    require_gas_money(chain, ctx, owner).await?;
                     let key = ctx.owner_key()?;
                     output::progress(
                         &ctx.global,
@@ -532,11 +545,11 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> eyre::Result<()> {
             }
         }
     };
-    let record = AccountRecord { kind: args.kind, address, owner, chain_id: chain.chain_id, salt };
+    let record = AccountRecord { kind, address, owner, chain_id: chain.chain_id, salt };
     adopt(ctx, &name, &record)?;
-    let mut info = info(ctx, &chain, (&name, &record), created, transaction).await?;
+    let mut info = info(ctx, chain, (&name, &record), created, transaction).await?;
     (info.ended_leftovers, info.ended_by) = ended;
-    output::emit(&ctx.global, &info, || human(&info))
+    Ok(info)
 }
 
 /// An EOA already delegated to Sak7702Account may hold sessions from before its last

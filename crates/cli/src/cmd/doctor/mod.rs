@@ -1,8 +1,11 @@
 //! `sak doctor`: every check a user would otherwise do by hand, each failure with its fix.
 //!
 //! Checks run in order and never stop at the first failure: a check whose input is missing
-//! (no RPC, no account) is left out, and the failure upstream says why. Nothing is written:
-//! the ledger is opened only if it exists, keys are never decrypted.
+//! (no RPC, no account) is left out, and the failure upstream says why. Nothing is written
+//! (the ledger is opened only if it exists, keys are never decrypted) unless `--repair` asks
+//! for the home to be made whole on a reset chain ([`reset`]).
+
+mod reset;
 
 use crate::{
     cli::GlobalArgs,
@@ -34,7 +37,8 @@ use std::{
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  sak doctor\n  sak doctor --session 1 --json\n  sak --network sepolia doctor\n\n\
+    after_help = "Examples:\n  sak doctor\n  sak doctor --session 1 --json\n  sak --network sepolia doctor\n  \
+                  sak doctor --repair\n\n\
                   Exit codes: 0 when no check fails (warnings allowed), 2 when one does.\n\
                   --json prints {network, checks: [{name, status: ok|warn|fail, detail, fix}]}."
 )]
@@ -42,6 +46,11 @@ pub(crate) struct DoctorArgs {
     /// Also check this session: active, in its time window, scoped, its key present.
     #[arg(long)]
     pub(crate) session: Option<u32>,
+    /// After a chain reset (a restarted node or fork, a reset testnet): create this home's
+    /// accounts again on the new chain, under their names and at their addresses, and list the
+    /// sessions to grant anew. Uses the owner key.
+    #[arg(long)]
+    pub(crate) repair: bool,
 }
 
 /// How long one probe of an endpoint may take.
@@ -63,7 +72,7 @@ pub(crate) enum Status {
 pub(crate) struct Check {
     /// A stable identifier: `config`, `state`, `rpc`, `chain_id`, `create2_deployer`,
     /// `entry_point`, `session_adapter`, `sak_account_implementation`, `sak_account_factory`, `sak_7702_account`,
-    /// `session_key_validator`, `bundler`, `key_dir`,
+    /// `session_key_validator`, `repair` (with `--repair`), `chain_identity`, `bundler`, `key_dir`,
     /// `owner_key`, `session_key_files`, `account`, `leftover_sessions` (7702), `ledger`, `ledger_unresolved`, and with
     /// `--session`: `session`, `session_key`, `session_caps`.
     name: &'static str,
@@ -113,6 +122,9 @@ struct Report {
     /// The chain id the endpoint reported (null when unreachable).
     chain_id: Option<u64>,
     checks: Vec<Check>,
+    /// What `--repair` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repair: Option<reset::Repair>,
 }
 
 impl Report {
@@ -141,22 +153,39 @@ struct Probed {
 
 pub(crate) async fn run(args: DoctorArgs, global: &GlobalArgs) -> eyre::Result<()> {
     let paths = Paths::discover()?;
-    let mut r = Report { network: None, chain_id: None, checks: Vec::new() };
+    let mut r = Report { network: None, chain_id: None, checks: Vec::new(), repair: None };
     let ctx = check_config(&mut r, global, &paths);
-    let state = check_state(&mut r, &paths);
+    let mut state = check_state(&mut r, &paths);
     let mut chain = None;
+    let mut same_chain = true;
     if let Some(ctx) = &ctx {
         r.network = Some(ctx.network_name.clone());
         chain = check_rpc(&mut r, ctx).await;
         if let Some(chain) = &chain {
             r.chain_id = Some(chain.chain_id);
             check_contracts(&mut r, ctx, chain).await;
+            if args.repair && state.is_some() {
+                match reset::repair(ctx).await {
+                    Ok(done) => {
+                        r.ok("repair", done.words());
+                        r.repair = Some(done);
+                    }
+                    Err(e) => {
+                        let fix = hint(&e).unwrap_or_else(|| "retry `sak doctor --repair`".into());
+                        r.fail("repair", format!("{e:#}"), fix);
+                    }
+                }
+                state = State::load(&paths.state()).ok();
+            }
+            if let Some(state) = &state {
+                same_chain = reset::check(&mut r, ctx, chain, state).await;
+            }
         }
         check_bundler(&mut r, ctx).await;
     }
     check_keys(&mut r, &paths);
     let account = match (&ctx, &chain, &state) {
-        (Some(ctx), Some(chain), Some(state)) => check_account(&mut r, ctx, chain, state).await,
+        (Some(ctx), Some(chain), Some(state)) if same_chain => check_account(&mut r, ctx, chain, state).await,
         _ => None,
     };
     check_ledger(&mut r, &paths);
