@@ -11,7 +11,7 @@ use crate::{
 };
 use alloy::{
     network::TransactionBuilder,
-    primitives::{B256, aliases::U192},
+    primitives::{B256, U256, aliases::U192},
     providers::Provider,
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
@@ -22,31 +22,44 @@ use sak_policy::Call;
 use sak_userop::{FeeCaps, OpSigner, SelfBundler, UserOpClient};
 use std::io::{BufRead, IsTerminal, Write};
 
-/// Runs `calls` as the account (`eth_call` from it, at the latest block): an error naming the
-/// call and its revert when one would fail. Nothing is sent.
+/// Runs `calls` as the account runs them (`eth_call` at the latest block: one call from the
+/// account; several as the account's own batch, each seeing the state the ones before it
+/// left): an error with the revert when they would fail. Nothing is sent.
 pub(crate) async fn simulate(chain: &Chain, account: &AccountRecord, calls: &[Call]) -> eyre::Result<()> {
-    for (i, call) in calls.iter().enumerate() {
-        let request = TransactionRequest::default()
+    let request = |to, value, input| {
+        TransactionRequest::default()
             .with_from(account.address)
-            .with_to(call.target)
-            .with_value(call.value)
-            .with_input(call.data.clone());
-        if let Err(e) = chain.provider.call(request).await {
-            let reason = e
-                .as_error_resp()
-                .and_then(|r| r.as_revert_data())
-                .map_or_else(|| e.to_string(), |data| sak_userop::Revert::decode(&data).to_string());
-            return Err(Hinted::new(
-                format!(
-                    "the dry run of call {i} ({} from the account) fails, so nothing was sent: {reason}",
-                    chain.contracts.name(call.target)
-                ),
-                "check the target, arguments and the account's balances (`sak account show`), then run again",
-            )
-            .into());
+            .with_to(to)
+            .with_value(value)
+            .with_input(input)
+    };
+    let as_run = match calls {
+        [call] => request(call.target, call.value, call.data.clone()),
+        _ => request(account.address, U256::ZERO, sak_userop::execute_batch(calls)),
+    };
+    let Err(e) = chain.provider.call(as_run).await else { return Ok(()) };
+    let reason = e
+        .as_error_resp()
+        .and_then(|r| r.as_revert_data())
+        .map_or_else(|| e.to_string(), |data| sak_userop::Revert::decode(&data).to_string());
+    // Which call: the first that fails on its own (a call that fails only after the ones
+    // before it is named by the batch's revert alone).
+    let mut which = "the batch".to_owned();
+    for (i, call) in calls.iter().enumerate().filter(|_| calls.len() > 1) {
+        if chain.provider.call(request(call.target, call.value, call.data.clone())).await.is_err() {
+            which = format!("call {i} of the batch");
+            break;
         }
     }
-    Ok(())
+    let which = match calls {
+        [call] => format!("the call to {}", chain.contracts.name(call.target)),
+        _ => which,
+    };
+    Err(Hinted::new(
+        format!("the dry run of {which} from the account fails, so nothing was sent: {reason}"),
+        "check the target, arguments and the account's balances (`sak account show`), then run again",
+    )
+    .into())
 }
 
 /// Asks before an owner action: `--yes` proceeds; on a terminal the user answers; anything

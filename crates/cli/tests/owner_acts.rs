@@ -75,17 +75,7 @@ fn owner_acts_on(kind: &str) {
     assert_eq!(done["dry_run"], false);
     assert!(done["transaction"].as_str().unwrap().starts_with("0x"));
     assert_eq!(allowance(DEAD), U256::from(1_000_000_000u64));
-    home.json(&[
-        "account",
-        "call",
-        "--to",
-        "tUSD",
-        "--sig",
-        "approve(address,uint256)",
-        &BEEF.to_string(),
-        &U256::MAX.to_string(),
-        "--yes",
-    ]);
+    home.owner_call("tUSD", "approve(address,uint256)", &[&BEEF.to_string(), &U256::MAX.to_string()]);
     // JSON addresses are lowercase; the command line takes either.
     let (dead, beef) = (format!("{DEAD:#x}"), format!("{BEEF:#x}"));
     assert_eq!(
@@ -106,19 +96,11 @@ fn owner_acts_on(kind: &str) {
     let code = MockPermit2::DEPLOYED_BYTECODE.clone();
     let _: Value = block_on(p.raw_request("anvil_setCode".into(), (PERMIT2, code))).unwrap();
     let far = (u64::from(u32::MAX)).to_string();
-    home.json(&[
-        "account",
-        "call",
-        "--to",
+    home.owner_call(
         &PERMIT2.to_string(),
-        "--sig",
         "approve(address,address,uint160,uint48)",
-        "tUSD",
-        &dead,
-        "500000000",
-        &far,
-        "--yes",
-    ]);
+        &["tUSD", &dead, "500000000", &far],
+    );
     assert!(allowances(&home).contains(&("permit2".into(), "tUSD".into(), dead.clone(), "500".into())));
     home.json(&["account", "revoke-approval", "--token", "tUSD", "--spender", &dead, "--permit2", "--yes"]);
     let permit2 =
@@ -166,19 +148,11 @@ fn owner_acts_on(kind: &str) {
 
     // Panic: every session ended and every live allowance zeroed, in one owner transaction.
     let id = home.trader_session("bot").to_string();
-    home.json(&[
-        "account",
-        "call",
-        "--to",
+    home.owner_call(
         &PERMIT2.to_string(),
-        "--sig",
         "approve(address,address,uint160,uint48)",
-        "tUSD",
-        &dead,
-        "7",
-        &far,
-        "--yes",
-    ]);
+        &["tUSD", &dead, "7", &far],
+    );
     home.sak(&["session", "panic"]).fails(1);
     assert_eq!(allowances(&home).len(), 2, "nothing sent without --yes");
     let dry = home.json(&["session", "panic", "--dry-run"]);

@@ -137,18 +137,7 @@ fn watch_alerts_freezes_a_session_near_its_cap_posts_to_a_webhook_and_resumes() 
     let refusal = until(&lines, &mut seen, "refusal");
     assert!(refusal["detail"].as_str().unwrap().contains("SessionNotActive"), "{refusal}");
     // An allowance the owner gives from the account.
-    home.sak(&[
-        "account",
-        "call",
-        "--to",
-        "tUSD",
-        "--sig",
-        "approve(address,uint256)",
-        relayer,
-        "5",
-        "--yes",
-    ])
-    .ok();
+    home.owner_call("tUSD", "approve(address,uint256)", &[relayer, "5"]);
     let allowance = until(&lines, &mut seen, "allowance_changed");
     assert_eq!(allowance["data"]["kind"], "erc20");
 
@@ -221,6 +210,15 @@ fn watch_once_raises_due_sessions_and_a_changed_delegation() {
     assert!(expiring["detail"].as_str().unwrap().contains("UTC"), "{expiring}");
     // Raised once: the next round has nothing new.
     assert_eq!(once(&["--rotate-after", "0s", "--stale", "0s"]), Vec::<Value>::new());
+    // Each refusal is an alert; five within ten minutes (the default rate) are one more.
+    let refuse = |n| (0..n).for_each(|_| drop(home.swap("1", "500", &[]).fails(1)));
+    refuse(3);
+    assert_eq!(kinds(&once(&[])), ["refusal"; 3], "3 of 5/10m: no refusal_rate yet");
+    refuse(2);
+    let burst = once(&[]);
+    assert_eq!(kinds(&burst), ["refusal", "refusal", "refusal_rate"]);
+    assert_eq!((&burst[2]["session"], &burst[2]["data"]["refused"]), (&1.into(), &5.into()));
+    home.sak(&["watch", "--once", "--refusal-rate", "5"]).fails(2);
     // The delegation changes (undelegate: every session revoked, then the code cleared).
     home.sak(&["account", "undelegate"]).ok();
     let k = kinds(&once(&[]));

@@ -335,14 +335,13 @@ async fn live_allowances(
 
 /// The chain's head and its time.
 async fn head_and_time(chain: &Chain) -> eyre::Result<(u64, u64)> {
-    let head = chain.provider.get_block_number().await.wrap_err("eth_blockNumber")?;
-    let now = chain
+    let latest = chain
         .provider
         .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
         .await
         .wrap_err("reading the latest block")?
-        .map_or(0, |b| b.header.timestamp);
-    Ok((head, now))
+        .ok_or_else(|| eyre::eyre!("the node has no latest block"))?;
+    Ok((latest.header.number, latest.header.timestamp))
 }
 
 pub(crate) async fn approvals(args: ApprovalsArgs, ctx: &Ctx) -> eyre::Result<()> {

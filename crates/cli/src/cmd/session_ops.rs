@@ -80,6 +80,30 @@ pub(crate) async fn grant_log(
     Ok(logs(provider, &filter, "SessionGranted").await?.pop())
 }
 
+/// The session's policy from its grant: the recorded grant transaction, else a log scan.
+pub(crate) async fn granted_policy(
+    provider: &DynProvider,
+    account: Address,
+    id: u32,
+    record: Option<&crate::store::SessionRecord>,
+) -> eyre::Result<sak_primitives::Policy> {
+    if let Some(rec) = record
+        && let Some(receipt) = provider.get_transaction_receipt(rec.tx).await?
+    {
+        for log in receipt.inner.logs() {
+            if log.address() != account {
+                continue;
+            }
+            if let Ok(ev) = log.log_decode::<SakAccount::SessionGranted>()
+                && ev.inner.data.id == id
+            {
+                return Ok(sak_primitives::Policy::from_session_config(&ev.inner.data.config)?);
+            }
+        }
+    }
+    Ok(sak_signer::guard::load_session(provider, account, id).await?.policy)
+}
+
 /// Session `id` of `account` as the chain has it at chain time `now`; None if it was never
 /// granted there (the scan starts at `from_block`: the recorded grant block, else 0).
 pub(crate) async fn lookup(

@@ -163,6 +163,11 @@ impl Home {
         self.sak(&all).ok().json()
     }
 
+    /// `sak --json account call --to TO --sig SIG ARGS --yes`: the owner calls from the account.
+    pub(crate) fn owner_call(&self, to: &str, sig: &str, args: &[&str]) -> Value {
+        self.json(&[&["account", "call", "--to", to, "--sig", sig][..], args, &["--yes"]].concat())
+    }
+
     /// init, owner new, 10 ETH to the owner, `account create --kind KIND`, and for a smart
     /// account 5 ETH and 5,000 tUSD to it. Returns the account address.
     pub(crate) fn owner_and_account(&self, kind: &str) -> String {

@@ -968,7 +968,7 @@ async fn caps(
     record: Option<&SessionRecord>,
     now: u64,
 ) -> eyre::Result<(Vec<String>, bool)> {
-    let policy = granted_policy(&chain.provider, account, id, record).await?;
+    let policy = crate::cmd::session_ops::granted_policy(&chain.provider, account, id, record).await?;
     let contract = SakAccount::new(account, &chain.provider);
     let view = contract.getSession(id).call().await?;
     let mut session = sak_policy::Session::new(id, view.signer, policy);
@@ -1006,28 +1006,4 @@ async fn caps(
         lines.push("no spend caps (calls only)".into());
     }
     Ok((lines, exhausted))
-}
-
-/// The session's policy from its grant: the recorded grant transaction, else a log scan.
-async fn granted_policy(
-    provider: &DynProvider,
-    account: Address,
-    id: u32,
-    record: Option<&SessionRecord>,
-) -> eyre::Result<sak_primitives::Policy> {
-    if let Some(rec) = record
-        && let Some(receipt) = provider.get_transaction_receipt(rec.tx).await?
-    {
-        for log in receipt.inner.logs() {
-            if log.address() != account {
-                continue;
-            }
-            if let Ok(ev) = log.log_decode::<SakAccount::SessionGranted>()
-                && ev.inner.data.id == id
-            {
-                return Ok(sak_primitives::Policy::from_session_config(&ev.inner.data.config)?);
-            }
-        }
-    }
-    Ok(sak_signer::guard::load_session(provider, account, id).await?.policy)
 }

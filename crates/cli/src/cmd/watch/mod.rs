@@ -40,6 +40,9 @@ pub(crate) enum Kind {
     NearCap,
     /// The signer refused an operation (this home's ledger).
     Refusal,
+    /// A session was refused `--refusal-rate` times within its window: an agent probing its
+    /// limits, or one that is broken.
+    RefusalRate,
     /// A session operation was included but its calls reverted.
     OpReverted,
     /// A session operation submitted by a relayer or bundler not given with `--relayer`.
@@ -92,6 +95,10 @@ pub(crate) struct WatchArgs {
     /// given, any other raises `unknown_relayer`.
     #[arg(long, value_name = "ADDR")]
     relayer: Vec<Address>,
+    /// Raise `refusal_rate` when a session is refused this many times within this span
+    /// (`COUNT/DURATION`).
+    #[arg(long, value_name = "COUNT/DURATION", default_value = "5/10m")]
+    refusal_rate: String,
     /// Raise `stale` for a session key with no signing decision for this long.
     #[arg(long, value_name = "DURATION", default_value = "30d")]
     stale: String,
@@ -155,6 +162,8 @@ struct Watcher<'a> {
 }
 
 struct Spans {
+    /// `--refusal-rate`: (count, window in seconds).
+    refusal_rate: (u32, u64),
     stale: u64,
     rotate_after: u64,
     expiring: u64,
@@ -167,6 +176,7 @@ pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
         None => Duration::from_secs(parse_span("--interval", &args.interval)?),
     };
     let spans = Spans {
+        refusal_rate: parse_rate(&args.refusal_rate)?,
         stale: parse_span("--stale", &args.stale)?,
         rotate_after: parse_span("--rotate-after", &args.rotate_after)?,
         expiring: parse_span("--expiring", &args.expiring)?,
@@ -350,4 +360,19 @@ impl Watcher<'_> {
 
 fn kind_name(kind: Kind) -> String {
     kind.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+}
+
+/// `--refusal-rate COUNT/DURATION`.
+fn parse_rate(text: &str) -> eyre::Result<(u32, u64)> {
+    let parsed = text.split_once('/').and_then(|(n, span)| {
+        let n = n.trim().parse::<u32>().ok().filter(|n| *n > 0)?;
+        Some((n, parse_span("--refusal-rate", span.trim()).ok().filter(|s| *s > 0)?))
+    });
+    parsed.ok_or_else(|| {
+        Hinted::new(
+            format!("--refusal-rate {text:?} is not COUNT/DURATION"),
+            "write a count of refusals and a span: --refusal-rate 5/10m",
+        )
+        .into()
+    })
 }

@@ -12,7 +12,11 @@ use alloy::{
 };
 use eyre::WrapErr;
 use sak_contracts::{IEntryPoint, MockERC20, MockPermit2, SakAccount};
-use sak_primitives::{PERMIT2, units::format_time_from};
+use sak_primitives::{
+    PERMIT2,
+    units::{format_span, format_time_from},
+};
+use sak_signer::ledger::{Decision, Ledger};
 use std::collections::BTreeSet;
 
 /// Blocks read per round at most.
@@ -23,12 +27,11 @@ impl Watcher<'_> {
     /// head. Advances the cursor in memory only (persisted by [`Self::deliver`]).
     pub(super) async fn round(&mut self) -> eyre::Result<(Vec<Alert>, bool)> {
         let p = self.chain.provider.clone();
-        let latest = p.get_block_number().await.wrap_err("eth_blockNumber")?;
-        let now = p
+        let (latest, now) = p
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
             .wrap_err("reading the latest block")?
-            .map_or(0, |b| b.header.timestamp);
+            .map_or((0, 0), |b| (b.header.number, b.header.timestamp));
         // A block with `depth` confirmations: 1 is the head itself.
         let head = latest.saturating_sub(self.ctx.network.depth() - 1);
         let mut alerts = Vec::new();
@@ -42,15 +45,16 @@ impl Watcher<'_> {
             self.near_cap(id, now, &mut alerts).await?;
         }
         let has_code = self.delegation(now, &mut alerts).await?;
-        let decisions_seen = self.refusals(now, &mut alerts)?;
+        let (decisions, logged) = self.decisions()?;
+        self.refusals(&decisions, logged, now, &mut alerts);
         if has_code {
             // Without code (undelegated, not deployed) no session can act: nothing falls due.
-            self.due(now, &mut alerts).await?;
+            self.due(&decisions, now, &mut alerts).await?;
         }
         if from <= to {
             self.cursor.next_block = to + 1;
         }
-        self.cursor.decisions_seen = decisions_seen;
+        self.cursor.decisions_seen = logged;
         Ok((alerts, to >= head))
     }
 
@@ -213,9 +217,24 @@ impl Watcher<'_> {
     /// `near_cap` once per session, token and period.
     async fn near_cap(&mut self, id: u32, now: u64, alerts: &mut Vec<Alert>) -> eyre::Result<()> {
         if !self.policies.contains_key(&id) {
-            let on_chain =
-                crate::cmd::session_ops::lookup(&self.chain, self.account.address, id, 0, now).await?;
-            self.policies.insert(id, on_chain.map(|s| s.policy));
+            let (account, chain_id) = (self.account.address, self.chain.chain_id);
+            let record = self.ctx.state()?.networks.remove(&self.ctx.network_name).and_then(|n| {
+                n.sessions.into_iter().find(|r| r.account == account && r.chain_id == chain_id && r.id == id)
+            });
+            let policy = match crate::cmd::session_ops::granted_policy(
+                &self.chain.provider,
+                account,
+                id,
+                record.as_ref(),
+            )
+            .await
+            {
+                Ok(p) => Some(p),
+                // No grant event (a planted record): nothing to measure against.
+                Err(e) if matches!(e.downcast_ref(), Some(sak_signer::Error::UnknownSession { .. })) => None,
+                Err(e) => return Err(e),
+            };
+            self.policies.insert(id, policy);
         }
         let Some(policy) = self.policies.get(&id).cloned().flatten() else { return Ok(()) };
         let contract = SakAccount::new(self.account.address, &self.chain.provider);
@@ -286,20 +305,38 @@ impl Watcher<'_> {
         Ok(!code.is_empty())
     }
 
-    /// `refusal` for each refused decision of this account logged since the last round;
-    /// returns how many decisions the log holds.
-    fn refusals(&self, now: u64, alerts: &mut Vec<Alert>) -> eyre::Result<usize> {
+    /// This account's decisions from this home's ledger, with their indices in the log, and
+    /// how many decisions the log holds (read once a round).
+    fn decisions(&self) -> eyre::Result<(Vec<(usize, Decision)>, usize)> {
         let path = self.ctx.paths.ledger();
         if !path.exists() {
-            return Ok(self.cursor.decisions_seen);
+            return Ok((Vec::new(), self.cursor.decisions_seen));
         }
-        let ledger = crate::store::open_ledger(&path)?;
-        let all = sak_signer::ledger::Ledger::decisions(&ledger, 0).wrap_err("reading the decision log")?;
-        for d in all.iter().skip(self.cursor.decisions_seen) {
-            if d.allowed || d.account != self.account.address || d.chain_id != self.chain.chain_id {
-                continue;
-            }
-            let id: u32 = U256::from_be_bytes(d.session_id.0).saturating_to();
+        let all = crate::store::open_ledger(&path)?.decisions(0).wrap_err("reading the decision log")?;
+        let logged = all.len();
+        let (account, chain_id) = (self.account.address, self.chain.chain_id);
+        let mine =
+            all.into_iter().enumerate().filter(|(_, d)| d.account == account && d.chain_id == chain_id);
+        Ok((mine.collect(), logged))
+    }
+
+    /// `refusal` for each refused decision logged since the last round, and `refusal_rate` once
+    /// a window when a session's refusals in the `--refusal-rate` window reach its count.
+    fn refusals(
+        &mut self,
+        decisions: &[(usize, Decision)],
+        logged: usize,
+        now: u64,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let session_of = |d: &Decision| -> u32 { U256::from_be_bytes(d.session_id.0).saturating_to() };
+        let fresh: Vec<&Decision> = decisions
+            .iter()
+            .filter(|(i, d)| (self.cursor.decisions_seen..logged).contains(i) && !d.allowed)
+            .map(|(_, d)| d)
+            .collect();
+        for d in &fresh {
+            let id = session_of(d);
             alerts.push(self.alert(
                 Kind::Refusal,
                 now.max(d.at),
@@ -308,11 +345,38 @@ impl Watcher<'_> {
                 serde_json::json!({ "reason": d.reason, "key": d.key, "decided_at": d.at }),
             ));
         }
-        Ok(all.len())
+        let (count, window) = self.spans.refusal_rate;
+        let ids: BTreeSet<u32> = fresh.iter().map(|d| session_of(d)).collect();
+        for id in ids {
+            let refused: Vec<u64> = decisions
+                .iter()
+                .filter(|(_, d)| !d.allowed && session_of(d) == id)
+                .map(|(_, d)| d.at)
+                .collect();
+            let last = refused.iter().copied().max().unwrap_or_default();
+            let recent = refused.iter().filter(|t| **t + window > last).count();
+            if recent < count as usize
+                || !self.cursor.raised.insert(format!("refusal_rate:{id}:{}", last / window))
+            {
+                continue;
+            }
+            alerts.push(self.alert(
+                Kind::RefusalRate,
+                now.max(last),
+                Some(id),
+                format!("session #{id} was refused {recent} times within {}", format_span(window)),
+                serde_json::json!({ "refused": recent, "window_s": window, "threshold": count }),
+            ));
+        }
     }
 
     /// `expiring`, `rotation_due` and `stale`, each once per session (and key).
-    async fn due(&mut self, now: u64, alerts: &mut Vec<Alert>) -> eyre::Result<()> {
+    async fn due(
+        &mut self,
+        decisions: &[(usize, Decision)],
+        now: u64,
+        alerts: &mut Vec<Alert>,
+    ) -> eyre::Result<()> {
         let state = self.ctx.state()?;
         let (account, chain_id) = (self.account.address, self.chain.chain_id);
         let records: Vec<_> = state
@@ -326,10 +390,6 @@ impl Watcher<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let decisions = match self.ctx.paths.ledger() {
-            p if p.exists() => sak_signer::ledger::Ledger::decisions(&crate::store::open_ledger(&p)?, 0)?,
-            _ => Vec::new(),
-        };
         let contract = SakAccount::new(self.account.address, self.chain.provider.clone());
         for r in &records {
             let view = contract.getSession(r.id).call().await.wrap_err("getSession")?;
@@ -370,8 +430,12 @@ impl Watcher<'_> {
                     ),
                 );
             }
-            let last =
-                decisions.iter().filter(|d| d.key == r.key).map(|d| d.at).max().unwrap_or(r.key_since());
+            let last = decisions
+                .iter()
+                .filter(|(_, d)| d.key == r.key)
+                .map(|(_, d)| d.at)
+                .max()
+                .unwrap_or(r.key_since());
             if now.saturating_sub(last) >= self.spans.stale {
                 raise(
                     self,
