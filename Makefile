@@ -33,8 +33,8 @@ test-steps: toolchain
 	FOUNDRY_PROFILE=ci $(FORGE) test
 	@echo "==> gas snapshot within 1% of .gas-snapshot (make snapshot rewrites it)"
 	$(FORGE) snapshot $(SNAPSHOT_FLAGS) --check --tolerance 1
-	@echo "==> clippy"
-	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
+	@echo "==> clippy (all features: the hardware-wallet owner is built here)"
+	cargo clippy $(CARGO_FLAGS) --workspace --all-targets --all-features -- -D warnings
 	@echo "==> doc examples"
 	cargo test $(CARGO_FLAGS) --workspace --doc --quiet
 	@echo "==> cargo nextest"

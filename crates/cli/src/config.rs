@@ -57,6 +57,11 @@ impl Paths {
         self.keys_dir().join("owner.json")
     }
 
+    /// Names the hardware wallet that holds the owner key (`sak owner use-device`).
+    pub(crate) fn owner_device(&self) -> PathBuf {
+        self.keys_dir().join("owner-device.json")
+    }
+
     pub(crate) fn session_keys_dir(&self) -> PathBuf {
         self.keys_dir().join("session")
     }

@@ -4,6 +4,7 @@
 use crate::{
     cli::GlobalArgs,
     config::{Config, NetworkConfig, NetworkKind, Paths, expand_env, redact_url},
+    owner_signer::{DeviceFile, Owner},
     store::{AccountRecord, NodeFile, SessionRecord, State},
 };
 use alloy::{
@@ -15,7 +16,7 @@ use alloy::{
 use eyre::{WrapErr, bail, eyre};
 use sak_contracts::{ENTRY_POINT_V08, SakAddresses};
 use sak_primitives::AddressBook;
-use sak_signer::keystore::{self, LocalKey, Password, PasswordSource};
+use sak_signer::keystore::{self, Password, PasswordSource};
 use sak_userop::{RetryConfig, retrying_provider};
 use serde::Serialize;
 use std::{path::PathBuf, time::Duration};
@@ -321,21 +322,55 @@ impl Ctx {
         Ok(contracts)
     }
 
-    /// The owner's key from its keystore.
-    pub(crate) fn owner_key(&self) -> eyre::Result<LocalKey> {
+    /// The owner, ready to sign: the hardware wallet `sak owner use-device` named (connected
+    /// and checked against the address it showed then), else the keystore's key.
+    pub(crate) async fn owner(&self) -> eyre::Result<Owner> {
+        if let Some(file) = self.owner_device()? {
+            let (address, wallet) = crate::owner_signer::connect(file.device, file.index, None).await?;
+            if address != file.address {
+                bail!(crate::output::Hinted::new(
+                    format!(
+                        "the {} shows {address} at index {}, not the owner {} it showed before",
+                        file.device.as_str(),
+                        file.index,
+                        file.address
+                    ),
+                    "connect the device (and seed) that holds the owner key; `sak owner show` names it",
+                ));
+            }
+            return Ok(Owner::Device { file, wallet });
+        }
         let path = self.paths.owner_key();
         if !path.exists() {
             bail!(crate::output::Hinted::new(
                 format!("no owner key at {}", path.display()),
-                "create one with `sak owner new` or `sak owner import`",
+                "create one with `sak owner new` or `sak owner import` (or `sak owner use-device ledger`)",
             ));
         }
         let password = self.password()?;
-        keystore::load(&path, &password).wrap_err("loading the owner key")
+        Ok(Owner::Key(keystore::load(&path, &password).wrap_err("loading the owner key")?))
     }
 
-    /// The owner's address without decrypting anything.
+    /// The hardware wallet that holds the owner key, if `sak owner use-device` named one.
+    pub(crate) fn owner_device(&self) -> eyre::Result<Option<DeviceFile>> {
+        let path = self.paths.owner_device();
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+                crate::output::Hinted::new(
+                    format!("{} is malformed: {e}", path.display()),
+                    "run `sak owner use-device ledger` (or trezor) again to rewrite it",
+                )
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).wrap_err_with(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// The owner's address without decrypting anything or reaching a device.
     pub(crate) fn owner_address(&self) -> eyre::Result<Address> {
+        if let Some(file) = self.owner_device()? {
+            return Ok(file.address);
+        }
         let path = self.paths.owner_key();
         keystore_address(&path)?.ok_or_else(|| {
             eyre::Report::new(crate::output::Hinted::new(
@@ -424,10 +459,19 @@ impl Ctx {
             .and_then(|n| n.sessions.iter().find(|s| s.account == account && s.id == id).cloned()))
     }
 
-    /// A provider that signs transactions with `key` (owner transactions).
+    /// A provider that signs transactions with `key` (a relayer's).
     pub(crate) fn wallet_provider(&self, chain: &Chain, key: &PrivateKeySigner) -> eyre::Result<DynProvider> {
+        self.provider_with(chain, EthereumWallet::from(key.clone()))
+    }
+
+    /// A provider that signs the owner's transactions (with its key, or on its device).
+    pub(crate) fn owner_provider(&self, chain: &Chain, owner: &Owner) -> eyre::Result<DynProvider> {
+        self.provider_with(chain, owner.wallet())
+    }
+
+    fn provider_with(&self, chain: &Chain, wallet: EthereumWallet) -> eyre::Result<DynProvider> {
         let url = chain.rpc_url.parse().wrap_err("the RPC URL")?;
-        Ok(ProviderBuilder::new().wallet(EthereumWallet::from(key.clone())).connect_http(url).erased())
+        Ok(ProviderBuilder::new().wallet(wallet).connect_http(url).erased())
     }
 }
 

@@ -8,6 +8,7 @@ mod ctx;
 mod leftover;
 mod output;
 mod owner_exec;
+mod owner_signer;
 mod render;
 mod scan;
 mod store;

@@ -96,12 +96,12 @@ pub(crate) async fn execute(
     calls: &[Call],
     what: &str,
 ) -> eyre::Result<B256> {
-    let owner = ctx.owner_key()?;
+    let owner = ctx.owner().await?;
     match account.kind {
         AccountKind::Eip7702 => {
             // The EOA is the account: one call is its own transaction; several are one
             // transaction to itself, `execute` in batch mode (the account runs its own batches).
-            let wallet = ctx.wallet_provider(chain, owner.signer())?;
+            let wallet = ctx.owner_provider(chain, &owner)?;
             let request = match calls {
                 [call] => TransactionRequest::default()
                     .with_to(call.target)
@@ -132,16 +132,17 @@ pub(crate) async fn execute(
                 )
                 .into());
             }
+            let key = owner.key("a smart account's owner operation")?.clone();
             let relayer = match ctx.node()? {
                 Some(node) => node.dev_key.parse::<PrivateKeySigner>().wrap_err("node.json's dev key")?,
-                None => owner.signer().clone(),
+                None => key.clone(),
             };
             let bundler = SelfBundler::new(&chain.rpc_url, relayer, chain.contracts.entry_point).await?;
             let client = UserOpClient::new(chain.provider.clone(), bundler, FeeCaps::UNLIMITED).await?;
             let intent = sak_userop::Intent::calls(account.address, U192::ZERO, calls);
             output::progress(&ctx.global, &format!("{what}: the owner signs an operation of the account…"));
             let receipt = client
-                .send(&intent, &OpSigner::owner(owner.signer().clone()))
+                .send(&intent, &OpSigner::owner(key))
                 .await
                 .wrap_err_with(|| format!("the owner operation ({what})"))?;
             eyre::ensure!(receipt.success, "the owner operation ({what}) reverted (tx {})", receipt.tx_hash);

@@ -292,3 +292,36 @@ fn argument_errors_are_json_under_json() {
     let top = home.sak(&["--help"]).ok();
     assert!(top.stdout.contains("3 signed") && top.stdout.contains("4 included"), "{}", top.stdout);
 }
+
+/// A home whose owner is on a hardware wallet. This build has no `hardware` feature (CI builds
+/// that one with clippy; no device is attached here): naming a device says how to get support,
+/// and a home that names one shows its address without reaching it, refuses a second owner, and
+/// stops at the device, with the same hint, when it must sign.
+#[test]
+fn an_owner_on_a_device_is_named_shown_and_reached_only_to_sign() {
+    let home = Home::with_node();
+    home.sak(&["init"]).ok();
+    let no_support = home.sak(&["owner", "use-device", "ledger"]).fails(2);
+    assert!(no_support.stderr.contains("--features hardware"), "{}", no_support.stderr);
+    assert!(!home.data().join("keys/owner-device.json").exists());
+
+    let device_address = "0x00000000000000000000000000000000000d0E1c";
+    std::fs::create_dir_all(home.data().join("keys")).unwrap();
+    std::fs::write(
+        home.data().join("keys/owner-device.json"),
+        format!(r#"{{"device":"ledger","index":0,"address":"{device_address}"}}"#),
+    )
+    .unwrap();
+    let shown = home.json(&["owner", "show"]);
+    assert_eq!(
+        (&shown["backend"], &shown["address"]),
+        (&"ledger".into(), &device_address.to_lowercase().into())
+    );
+    home.sak(&["owner", "new"]).fails(1);
+    let sign = home.sak(&["account", "create", "--kind", "smart"]).fails(2);
+    assert!(
+        sign.stderr.contains("cannot reach the ledger") && sign.stderr.contains("--features hardware"),
+        "{}",
+        sign.stderr
+    );
+}

@@ -204,8 +204,8 @@ async fn transfer_ownership(args: TransferArgs, ctx: &Ctx) -> eyre::Result<()> {
         )
         .into());
     }
-    let key = ctx.owner_key()?;
-    let wallet = ctx.wallet_provider(&chain, key.signer())?;
+    let key = ctx.owner().await?;
+    let wallet = ctx.owner_provider(&chain, &key)?;
     output::progress(&ctx.global, "the owner signs transferOwnership…");
     let pending = SakAccount::new(record.address, &wallet)
         .transferOwnership(args.to)
@@ -255,8 +255,8 @@ async fn accept_ownership(args: AcceptArgs, ctx: &Ctx) -> eyre::Result<()> {
     }
     let previous = account.owner().call().await.wrap_err("SakAccount.owner")?;
     require_gas_money(&chain, ctx, me).await?;
-    let key = ctx.owner_key()?;
-    let wallet = ctx.wallet_provider(&chain, key.signer())?;
+    let key = ctx.owner().await?;
+    let wallet = ctx.owner_provider(&chain, &key)?;
     output::progress(&ctx.global, "this home's owner accepts the ownership…");
     let pending = SakAccount::new(args.address, &wallet)
         .acceptOwnership()
@@ -489,8 +489,8 @@ pub(crate) async fn create_on(
             let mut tx = None;
             if !deployed {
                 require_gas_money(chain, ctx, owner).await?;
-                let key = ctx.owner_key()?;
-                let wallet = ctx.wallet_provider(chain, key.signer())?;
+                let key = ctx.owner().await?;
+                let wallet = ctx.owner_provider(chain, &key)?;
                 output::progress(&ctx.global, "deploying through SakAccountFactory…");
                 let receipt = SakAccountFactory::new(factory_address, &wallet)
                     .createAccount(owner, salt)
@@ -527,14 +527,14 @@ pub(crate) async fn create_on(
                 }
                 None => {
                     require_gas_money(chain, ctx, owner).await?;
-                    let key = ctx.owner_key()?;
+                    let key = ctx.owner().await?;
                     output::progress(
                         &ctx.global,
                         "delegating the owner EOA with an EIP-7702 transaction that also ends any session left in its storage…",
                     );
                     let hash = eip7702::delegate_self_and_call(
                         &chain.provider,
-                        key.signer(),
+                        key.key("an EIP-7702 authorization (delegating the EOA)")?,
                         delegate,
                         leftover::revoke_all_call(),
                     )
@@ -569,7 +569,7 @@ async fn end_leftovers(
     }
     let Some(summary) = found.summary() else { return Ok((Vec::new(), None)) };
     output::progress(&ctx.global, &format!("ending every session: {summary}"));
-    let receipt = super::session_ops::send_revoke_all(ctx, chain, eoa, &ctx.owner_key()?).await?;
+    let receipt = super::session_ops::send_revoke_all(ctx, chain, eoa, &ctx.owner().await?).await?;
     let mut ended = found.leftovers;
     if let Some(detail) = &found.tampered {
         // Every live session went with the salt, listed or not.
@@ -595,7 +595,7 @@ async fn undelegate(ctx: &Ctx) -> eyre::Result<()> {
         )
         .into());
     }
-    let key = ctx.owner_key()?;
+    let key = ctx.owner().await?;
     let delegate = eip7702::delegate_of(&chain.provider, record.address).await?;
     let mut revoked = None;
     if delegate == Some(chain.contracts.sak_7702_account) {
@@ -611,9 +611,13 @@ async fn undelegate(ctx: &Ctx) -> eyre::Result<()> {
             "clearing the EOA's code with an EIP-7702 authorization to the zero address…",
         );
         transaction = Some(
-            eip7702::delegate_self(&chain.provider, key.signer(), Address::ZERO)
-                .await
-                .wrap_err("undelegating with EIP-7702")?,
+            eip7702::delegate_self(
+                &chain.provider,
+                key.key("an EIP-7702 authorization (undelegating)")?,
+                Address::ZERO,
+            )
+            .await
+            .wrap_err("undelegating with EIP-7702")?,
         );
     }
     let out = Undelegated {

@@ -204,8 +204,8 @@ async fn deploy_missing(
         )
         .into());
     }
-    let key = ctx.owner_key()?;
-    let wallet = ctx.wallet_provider(chain, key.signer())?;
+    let key = ctx.owner().await?;
+    let wallet = ctx.owner_provider(chain, &key)?;
     for (row, tx) in missing {
         let (name, address) = (out.contracts[*row].name, out.contracts[*row].address);
         output::progress(&ctx.global, &format!("deploying {name} at {address}…"));

@@ -1,8 +1,10 @@
-//! `sak owner new|import|show`: the owner key, in an encrypted keystore.
+//! `sak owner new|import|use-device|show`: the owner key, in an encrypted keystore or on a
+//! hardware wallet.
 
 use crate::{
     ctx::Ctx,
     output::{self, Hinted},
+    owner_signer::{Device, DeviceFile},
 };
 use alloy::{primitives::Address, providers::Provider};
 use clap::{Args, Subcommand};
@@ -25,9 +27,31 @@ pub(crate) enum OwnerCommand {
     #[command(after_help = "Examples:\n  sak owner import --keystore ~/.foundry/keystores/me\n  \
                             pass show eth/owner | sak owner import --private-key-stdin")]
     Import(ImportArgs),
-    /// The owner's address, keystore and balance on the network.
+    /// Keep the owner key on a hardware wallet (a sak built with the `hardware` feature): reads
+    /// the device's address and names the device in this home. The device then signs the
+    /// owner's transactions, each confirmed on it.
+    #[command(
+        after_help = "Examples:\n  sak owner use-device ledger\n  sak owner use-device trezor --index 1\n\n\
+                            The device signs transactions: grant, revoke, revoke-all, rotate, ownership, \
+                            account creation, and every act of a delegated EOA. It is not asked to sign a bare \
+                            hash: an EIP-7702 delegation and a smart account's owner operations (account call, \
+                            withdraw, revoke-approval) are refused with what to do instead."
+    )]
+    UseDevice(UseDeviceArgs),
+    /// The owner's address, keystore (or device) and balance on the network.
     #[command(after_help = "Examples:\n  sak owner show\n  sak owner show --json")]
     Show,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UseDeviceArgs {
+    /// `ledger` or `trezor`.
+    #[arg(value_enum)]
+    device: Device,
+    /// The account index on the device (Ledger Live m/44'/60'/INDEX'/0/0, Trezor
+    /// m/44'/60'/0'/0/INDEX).
+    #[arg(long, default_value_t = 0)]
+    index: u32,
 }
 
 #[derive(Debug, Args)]
@@ -45,7 +69,9 @@ pub(crate) struct ImportArgs {
 #[derive(Debug, Serialize)]
 struct OwnerInfo {
     address: Address,
+    /// `local` (the keystore), `ledger` or `trezor`.
     backend: &'static str,
+    /// The keystore file, or for a device the file that names it.
     keystore: String,
     /// The keystore file's mode, e.g. "600".
     mode: String,
@@ -81,11 +107,22 @@ pub(crate) async fn run(command: OwnerCommand, ctx: &Ctx) -> eyre::Result<()> {
             };
             store(ctx, &key, "imported")
         }
+        OwnerCommand::UseDevice(args) => use_device(args, ctx).await,
         OwnerCommand::Show => show(ctx).await,
     }
 }
 
 fn refuse_overwrite(ctx: &Ctx) -> eyre::Result<()> {
+    if let Some(file) = ctx.owner_device()? {
+        return Err(Hinted::refused(
+            format!("this home's owner is on a {} ({})", file.device.as_str(), file.address),
+            format!(
+                "move {} away first if you really mean to replace it",
+                ctx.paths.owner_device().display()
+            ),
+        )
+        .into());
+    }
     let path = ctx.paths.owner_key();
     if path.exists() {
         return Err(Hinted::refused(
@@ -116,12 +153,13 @@ fn info(
     address: Address,
     balance_wei: Option<alloy::primitives::U256>,
 ) -> eyre::Result<OwnerInfo> {
-    let path = ctx.paths.owner_key();
+    let device = ctx.owner_device()?;
+    let path = if device.is_some() { ctx.paths.owner_device() } else { ctx.paths.owner_key() };
     let mode =
         std::fs::metadata(&path).map(|m| format!("{:o}", m.permissions().mode() & 0o777)).unwrap_or_default();
     Ok(OwnerInfo {
         address,
-        backend: "local",
+        backend: device.map_or("local", |d| d.device.as_str()),
         keystore: path.display().to_string(),
         mode,
         network: ctx.network_name.clone(),
@@ -141,8 +179,9 @@ async fn show(ctx: &Ctx) -> eyre::Result<()> {
     let info = info(ctx, address, balance)?;
     output::emit(&ctx.global, &info, || {
         format!(
-            "owner     {}\nkeystore  {} (mode {})\nbalance   {} on {}",
+            "owner     {}{}\nkeystore  {} (mode {})\nbalance   {} on {}",
             info.address,
+            if info.backend == "local" { String::new() } else { format!(" (on a {})", info.backend) },
             info.keystore,
             info.mode,
             info.balance_wei.map_or_else(
@@ -150,6 +189,25 @@ async fn show(ctx: &Ctx) -> eyre::Result<()> {
                 |b| format!("{} ETH", alloy::primitives::utils::format_ether(b))
             ),
             info.network
+        )
+    })
+}
+
+async fn use_device(args: UseDeviceArgs, ctx: &Ctx) -> eyre::Result<()> {
+    refuse_overwrite(ctx)?;
+    output::progress(
+        &ctx.global,
+        &format!("reading the address at index {} of the {}…", args.index, args.device.as_str()),
+    );
+    let (address, _) = crate::owner_signer::connect(args.device, args.index, None).await?;
+    let file = DeviceFile { device: args.device, index: args.index, address };
+    crate::store::write_atomic(&ctx.paths.owner_device(), &serde_json::to_vec_pretty(&file)?, 0o600)?;
+    let info = info(ctx, address, None)?;
+    output::emit(&ctx.global, &serde_json::json!({ "action": "device", "owner": info }), || {
+        format!(
+            "owner {address} is on the {} (index {}); each owner transaction is confirmed on the device",
+            args.device.as_str(),
+            args.index
         )
     })
 }

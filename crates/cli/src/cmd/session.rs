@@ -387,8 +387,8 @@ pub(crate) async fn send_grant(
     policy: &Policy,
     key: Address,
 ) -> eyre::Result<(u32, B256, u64)> {
-    let owner = ctx.owner_key()?;
-    let wallet = ctx.wallet_provider(chain, owner.signer())?;
+    let owner = ctx.owner().await?;
+    let wallet = ctx.owner_provider(chain, &owner)?;
     output::progress(&ctx.global, "the owner signs grantSession…");
     let pending = SakAccount::new(account, &wallet)
         .grantSession(policy.to_session_config(key))

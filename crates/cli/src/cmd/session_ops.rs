@@ -7,6 +7,7 @@
 //! "revoked" is told apart from "never granted" by the grant event.
 
 use super::session::{IdArgs, RotateArgs, chain_time, describe_policy, show_amount, show_period, status_of};
+use crate::owner_signer::Owner;
 use crate::{
     ctx::{Chain, Ctx, keystore_address},
     output::{self, Hinted},
@@ -537,9 +538,9 @@ pub(crate) async fn send_revoke_all(
     ctx: &Ctx,
     chain: &Chain,
     account: Address,
-    owner: &LocalKey,
+    owner: &Owner,
 ) -> eyre::Result<TransactionReceipt> {
-    let wallet = ctx.wallet_provider(chain, owner.signer())?;
+    let wallet = ctx.owner_provider(chain, owner)?;
     let pending = SakAccount::new(account, &wallet)
         .revokeAllSessions()
         .send()
@@ -645,8 +646,8 @@ pub(crate) async fn revoke(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
         status_before: session.status,
     };
     if !out.already_revoked {
-        let owner = ctx.owner_key()?;
-        let wallet = ctx.wallet_provider(&chain, owner.signer())?;
+        let owner = ctx.owner().await?;
+        let wallet = ctx.owner_provider(&chain, &owner)?;
         let receipt = send_revoke(ctx, &wallet, account.address, args.id).await?;
         out.transaction = Some(receipt.transaction_hash);
         out.block = receipt.block_number;
@@ -712,7 +713,7 @@ struct Ended {
 pub(crate) async fn revoke_all(ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
-    let owner = ctx.owner_key()?;
+    let owner = ctx.owner().await?;
     let now = chain_time(&chain).await?;
     let contract = SakAccount::new(account.address, &chain.provider);
     let mut ended = Vec::new();
@@ -893,7 +894,7 @@ pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
         .into());
     }
     // The owner key first: a wrong or missing password stops here, before any key is made.
-    let owner = ctx.owner_key()?;
+    let owner = ctx.owner().await?;
     let old_name = match ctx.session_record(account.address, old.id)?.filter(|r| r.key == old.signer) {
         Some(r) => r.key_name,
         None => ctx
@@ -903,7 +904,7 @@ pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
             .map_or_else(|| format!("session-{}", old.id), |(n, ..)| n),
     };
     let (key_name, key, created) = new_key(ctx, &args, &old, &old_name)?;
-    let wallet = ctx.wallet_provider(&chain, owner.signer())?;
+    let wallet = ctx.owner_provider(&chain, &owner)?;
 
     output::progress(&ctx.global, &format!("the owner signs rotateSessionKey({}, `{key_name}`)…", old.id));
     let rotated = async {

@@ -188,7 +188,7 @@ pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
         })?;
     }
     if !args.freeze_on.is_empty() {
-        ctx.owner_key().wrap_err("--freeze-on revokes with the owner key")?;
+        ctx.owner().await.wrap_err("--freeze-on revokes with the owner key")?;
     }
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
@@ -293,8 +293,8 @@ impl Watcher<'_> {
                 if self.cursor.raised.contains(&key) {
                     continue;
                 }
-                let owner = self.ctx.owner_key()?;
-                let wallet = self.ctx.wallet_provider(&self.chain, owner.signer())?;
+                let owner = self.ctx.owner().await?;
+                let wallet = self.ctx.owner_provider(&self.chain, &owner)?;
                 match crate::cmd::session_ops::send_revoke(self.ctx, &wallet, self.account.address, id).await
                 {
                     Ok(receipt) => {
