@@ -145,6 +145,18 @@ fn owner_acts_on(kind: &str) {
         too_much.stderr
     );
     home.sak(&["account", "withdraw", "--to", &beef, "--amount", "lots", "--yes"]).fails(2);
+    // On a terminal it shows the dry run and asks: "n" sends nothing (exit 1), "y" sends.
+    let token_balance =
+        |who| block_on(async { MockERC20::new(usd, &p).balanceOf(who).call().await }).unwrap();
+    let (sent, withdraw) =
+        (token_balance(BEEF), ["account", "withdraw", "--to", &beef, "--token", "tUSD", "--amount", "1"]);
+    let declined = home.on_terminal(&withdraw, "n");
+    assert_eq!(declined.code, 1, "{}{}", declined.stdout, declined.stderr);
+    assert!(declined.stdout.contains("[y/N]") && declined.stdout.contains("declined"), "{}{}", declined.stdout, declined.stderr);
+    assert_eq!(token_balance(BEEF), sent);
+    let accepted = home.on_terminal(&withdraw, "y");
+    assert_eq!(accepted.code, 0, "{}", accepted.stdout);
+    assert_eq!(token_balance(BEEF), sent + U256::from(1_000_000u64));
 
     // Panic: every session ended and every live allowance zeroed, in one owner transaction.
     let id = home.trader_session("bot").to_string();

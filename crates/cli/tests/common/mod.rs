@@ -151,6 +151,42 @@ impl Home {
         cmd
     }
 
+    /// Runs `sak ARGS` on a terminal (a pseudo-terminal from Python's `pty`), typing `answer`
+    /// and Enter once it asks `[y/N]`. stdout holds everything the terminal showed; stderr is
+    /// empty.
+    pub(crate) fn on_terminal(&self, args: &[&str], answer: &str) -> Run {
+        const DRIVER: &str = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+seen, answered = b"", False
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+    if not answered and b"[y/N]" in seen:
+        os.write(fd, sys.argv[1].encode() + b"\n")
+        answered = True
+sys.stdout.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"#;
+        let cmd = self.command(args);
+        let mut driver = Command::new("python3");
+        driver.args(["-c", DRIVER, answer, SAK]).args(args).stdin(Stdio::null());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => driver.env(k, v),
+                None => driver.env_remove(k),
+            };
+        }
+        Run::from_output(driver.output().expect("python3 (drives the pseudo-terminal)"))
+    }
+
     /// Runs `sak ARGS` to completion.
     pub(crate) fn sak(&self, args: &[&str]) -> Run {
         Run::from_output(self.command(args).output().unwrap())
