@@ -66,6 +66,11 @@ impl Paths {
         self.keys_dir().join("session")
     }
 
+    /// Caches of chain indexes (`grants`): deleting them loses nothing.
+    pub(crate) fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+
     pub(crate) fn ledger(&self) -> PathBuf {
         self.data_dir.join("ledger.sqlite")
     }

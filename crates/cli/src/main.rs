@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod config;
 mod ctx;
+mod grants;
 mod leftover;
 mod output;
 mod owner_exec;

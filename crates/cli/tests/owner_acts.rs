@@ -152,7 +152,12 @@ fn owner_acts_on(kind: &str) {
         (token_balance(BEEF), ["account", "withdraw", "--to", &beef, "--token", "tUSD", "--amount", "1"]);
     let declined = home.on_terminal(&withdraw, "n");
     assert_eq!(declined.code, 1, "{}{}", declined.stdout, declined.stderr);
-    assert!(declined.stdout.contains("[y/N]") && declined.stdout.contains("declined"), "{}{}", declined.stdout, declined.stderr);
+    assert!(
+        declined.stdout.contains("[y/N]") && declined.stdout.contains("declined"),
+        "{}{}",
+        declined.stdout,
+        declined.stderr
+    );
     assert_eq!(token_balance(BEEF), sent);
     let accepted = home.on_terminal(&withdraw, "y");
     assert_eq!(accepted.code, 0, "{}", accepted.stdout);

@@ -478,3 +478,46 @@ fn a_7702_account_keeps_no_session_from_before_its_last_delegation() {
             .active
     );
 }
+
+/// A session this home has no record of (granted from another home, or the records lost) is
+/// found through the account's index of grants: `session show` and a swap read its policy from
+/// its grant's block. The index is a cache: written behind the confirmation depth, brought up
+/// to date incrementally, rebuilt when it does not parse.
+#[test]
+fn sessions_without_a_record_are_found_through_the_accounts_index_of_grants() {
+    let home = Home::with_node();
+    let account = home.owner_and_account("smart").to_lowercase();
+    let first = home.trader_session("bot");
+    let second = home.trader_session("bot2");
+    // Forget the records, as a home that did not grant them.
+    let state_path = home.data().join("state.json");
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    state["networks"]["local"]["sessions"] = Value::Array(Vec::new());
+    std::fs::write(&state_path, state.to_string()).unwrap();
+
+    let shown = home.json(&["session", "show", &second.to_string()]);
+    assert_eq!((&shown["id"], &shown["status"]), (&second.into(), &"active".into()));
+    let index_path = home.data().join(format!("index/grants-local-{account}.json"));
+    let index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let grants = index["grants"].as_object().unwrap();
+    assert_eq!(grants.len(), 2, "{index}");
+    assert!(grants[&first.to_string()].as_u64() < grants[&second.to_string()].as_u64(), "{index}");
+    let indexed_to = index["next_block"].as_u64().unwrap();
+
+    // A swap under it, with its key named (no record says which).
+    let mut swap = common::swap_args(&second.to_string(), "1");
+    swap.extend(["--key".to_owned(), "bot2".to_owned()]);
+    home.sak(&swap.iter().map(String::as_str).collect::<Vec<_>>()).ok();
+    let index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    assert!(index["next_block"].as_u64().unwrap() >= indexed_to, "only ever forward: {index}");
+    // A damaged cache is rebuilt, not trusted.
+    std::fs::write(&index_path, "{ not json").unwrap();
+    assert_eq!(home.json(&["session", "show", &first.to_string()])["status"], "active");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&std::fs::read(&index_path).unwrap()).unwrap()["grants"],
+        index["grants"]
+    );
+    // An id the account never issued is unknown, with the list's hint.
+    let unknown = home.sak(&["session", "show", "9"]).fails(2);
+    assert!(unknown.stderr.contains("sak session list"), "{}", unknown.stderr);
+}

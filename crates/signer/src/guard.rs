@@ -843,11 +843,22 @@ impl<L: Ledger> SigningCore<L> {
 
 /// Reads a session's granted policy back from its `SessionGranted` event.
 pub async fn load_session(provider: &DynProvider, account: Address, id: u32) -> Result<Session> {
+    load_session_from(provider, account, id, 0).await
+}
+
+/// [`load_session`], reading events from `from_block` on: the grant's block when it is known
+/// (a scan from 0 is more than many public endpoints serve in one request).
+pub async fn load_session_from(
+    provider: &DynProvider,
+    account: Address,
+    id: u32,
+    from_block: u64,
+) -> Result<Session> {
     let filter = Filter::new()
         .address(account)
         .event_signature(SakAccount::SessionGranted::SIGNATURE_HASH)
         .topic1(U256::from(id))
-        .from_block(0);
+        .from_block(from_block);
     let logs = provider.get_logs(&filter).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
     let log = logs.last().ok_or(Error::UnknownSession { account, id })?;
     let granted = log

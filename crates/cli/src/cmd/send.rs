@@ -27,7 +27,7 @@ use sak_primitives::{
     units::{format_time, format_time_from},
 };
 use sak_signer::{
-    guard::{Binding, GuardedSigner, Preflight, Recovered, load_session},
+    guard::{Binding, GuardedSigner, Preflight, Recovered, load_session_from},
     keystore::{self, LocalKey, Password},
     ledger::{Decision, Ledger, MemoryLedger, Spend, SqliteLedger},
 };
@@ -388,13 +388,22 @@ impl<'a> Agent<'a> {
     async fn open(args: &'a AgentArgs, ctx: &'a Ctx, chain: &'a Chain) -> eyre::Result<Self> {
         let account = ctx.account(chain.chain_id)?;
         let id = args.session;
-        let session = load_session(&chain.provider, account.address, id).await.map_err(|e| match e {
-            sak_signer::Error::UnknownSession { .. } => eyre::Report::new(Hinted::new(
+        let never = || {
+            eyre::Report::new(Hinted::new(
                 format!("no session {id} was ever granted on the account {}", account.address),
                 "`sak session list` shows this account's sessions; grant one with `sak session grant`",
-            )),
-            other => eyre::Report::new(other).wrap_err(format!("reading session {id}'s policy")),
-        })?;
+            ))
+        };
+        // Where its grant is: recorded here, else from the account's index of grants.
+        let from = match ctx.session_record(account.address, id)?.filter(|r| r.chain_id == chain.chain_id) {
+            Some(record) => record.block,
+            None => crate::grants::grant_block(ctx, chain, account.address, id).await?.ok_or_else(never)?,
+        };
+        let session =
+            load_session_from(&chain.provider, account.address, id, from).await.map_err(|e| match e {
+                sak_signer::Error::UnknownSession { .. } => never(),
+                other => eyre::Report::new(other).wrap_err(format!("reading session {id}'s policy")),
+            })?;
         let (key_name, key_path) = match &args.key {
             Some(key) => ctx.session_key_path(key)?,
             None => match ctx.session_record(account.address, id)? {

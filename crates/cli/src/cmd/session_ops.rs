@@ -187,18 +187,16 @@ fn unknown_session(ctx: &Ctx, account: Address, id: u32) -> eyre::Report {
 /// The session, or exit 2 pointing at `sak session list`.
 async fn find(ctx: &Ctx, chain: &Chain, account: Address, id: u32, now: u64) -> eyre::Result<OnChain> {
     let record = ctx.session_record(account, id)?.filter(|r| r.chain_id == chain.chain_id);
-    let from = record.as_ref().map_or(0, |r| r.block);
-    if from == 0 {
-        output::progress(
-            &ctx.global,
-            &format!("session #{id} is not recorded here: scanning the account's events…"),
-        );
+    if let Some(r) = record
+        && let Some(s) = lookup(chain, account, id, r.block, now).await?
+    {
+        return Ok(s);
     }
-    match lookup(chain, account, id, from, now).await? {
-        Some(s) => Ok(s),
-        // A record from a chain that was reset after it: look again from the start.
-        None if from > 0 => {
-            lookup(chain, account, id, 0, now).await?.ok_or_else(|| unknown_session(ctx, account, id))
+    // Not granted from here (or a record the chain does not bear out): the account's index of
+    // grants says where to read.
+    match crate::grants::grant_block(ctx, chain, account, id).await? {
+        Some(block) => {
+            lookup(chain, account, id, block, now).await?.ok_or_else(|| unknown_session(ctx, account, id))
         }
         None => Err(unknown_session(ctx, account, id)),
     }
