@@ -1,14 +1,20 @@
-//! Reading events over a range of blocks, in requests of at most [`CHUNK`] blocks (what public
-//! endpoints serve), with progress on long scans.
+//! Reading events over a range of blocks, in requests of at most [`CHUNK`] blocks, fewer when
+//! the endpoint refuses a range (adaptive: what public endpoints serve), with progress on long
+//! scans.
 
 use crate::{cli::GlobalArgs, output};
 use alloy::{
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Blocks per `eth_getLogs` request.
+/// Blocks per `eth_getLogs` request at most.
 pub(crate) const CHUNK: u64 = 10_000;
+
+/// Blocks per request now: halved each time the endpoint refuses a range (public providers
+/// cap ranges, and results per answer), kept for the rest of the process (a long `sak watch`).
+static SPAN: AtomicU64 = AtomicU64::new(CHUNK);
 
 /// The logs `filter` matches in blocks `from..=to`, in block order. `what` names them in
 /// progress lines and errors.
@@ -19,23 +25,33 @@ pub(crate) async fn logs(
     (from, to): (u64, u64),
     what: &str,
 ) -> eyre::Result<Vec<Log>> {
-    let chunks = to.saturating_sub(from) / CHUNK + 1;
     let mut out = Vec::new();
-    for (n, start) in (from..=to).step_by(CHUNK as usize).enumerate() {
-        let end = (start + CHUNK - 1).min(to);
-        if chunks > 3 {
-            output::progress(
-                global,
-                &format!("{what}: scanning blocks {start}..={end} ({}/{chunks})", n + 1),
-            );
+    let mut start = from;
+    let started = std::time::Instant::now();
+    while start <= to {
+        let span = SPAN.load(Ordering::Relaxed);
+        let end = start.saturating_add(span - 1).min(to);
+        if started.elapsed() > std::time::Duration::from_secs(2) {
+            output::progress(global, &format!("{what}: scanning blocks {start}..={end} of {from}..={to}"));
         }
-        let chunk = provider.get_logs(&filter.clone().from_block(start).to_block(end)).await.map_err(|e| {
-            output::Hinted::new(
-                format!("reading {what} from the chain (eth_getLogs, blocks {start}..={end}): {e}"),
-                "use an RPC endpoint that serves eth_getLogs (--rpc-url), or scan fewer blocks with --from-block",
-            )
-        })?;
-        out.extend(chunk);
+        match provider.get_logs(&filter.clone().from_block(start).to_block(end)).await {
+            Ok(chunk) => {
+                out.extend(chunk);
+                start = end + 1;
+            }
+            // The endpoint answered, refusing: a range or result cap. Smaller requests.
+            Err(e) if e.as_error_resp().is_some() && span > 1 => {
+                tracing::debug!("eth_getLogs over {span} blocks refused ({e}): halving the range");
+                SPAN.store(span / 2, Ordering::Relaxed);
+            }
+            Err(e) => {
+                return Err(output::Hinted::new(
+                    format!("reading {what} from the chain (eth_getLogs, blocks {start}..={end}): {e}"),
+                    "use an RPC endpoint that serves eth_getLogs (--rpc-url), or scan fewer blocks with --from-block",
+                )
+                .into());
+            }
+        }
     }
     Ok(out)
 }

@@ -280,3 +280,40 @@ fn watch_through_a_failing_endpoint_misses_no_event_and_raises_none_twice() {
     eprintln!("the watch's endpoint, faults injected: {:?}", proxy.stats());
     drop(child);
 }
+
+/// An endpoint that caps `eth_getLogs` at a few blocks (as public providers cap ranges):
+/// the scans shrink their requests until it answers, and see the same events as without it.
+#[test]
+fn log_scans_adapt_to_an_endpoint_that_caps_their_range() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    for name in ["a", "b", "c"] {
+        home.trader_session(name);
+    }
+    home.owner_call("tUSD", "approve(address,uint256)", &["0x000000000000000000000000000000000000dEaD", "5"]);
+    let proxy =
+        FaultProxy::start(home.rpc_url.as_deref().unwrap(), FaultPlan::new(0.0, Vec::new()).max_log_range(3))
+            .unwrap();
+    let run = |args: &[&str], via: Option<&str>| -> String {
+        let mut all = vec!["--json"];
+        if let Some(url) = via {
+            all.extend(["--rpc-url", url]);
+        }
+        all.extend_from_slice(args);
+        home.sak(&all).ok().stdout
+    };
+    let kinds = |out: String| -> Vec<String> {
+        out.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let through = kinds(run(&["watch", "--once", "--from-block", "1"], Some(proxy.url())));
+    assert_eq!(through.iter().filter(|k| *k == "session_granted").count(), 3, "{through:?}");
+    assert!(through.contains(&"allowance_changed".to_owned()), "{through:?}");
+    let approvals = |via| {
+        serde_json::from_str::<Value>(&run(&["account", "approvals", "--from-block", "1"], via)).unwrap()
+    };
+    assert_eq!(approvals(Some(proxy.url()))["approvals"], approvals(None)["approvals"]);
+    let refused = proxy.stats().get("log-range").copied().unwrap_or_default();
+    assert!(refused > 0, "the cap was met: {:?}", proxy.stats());
+}

@@ -65,18 +65,28 @@ pub struct FaultPlan {
     pub methods: Vec<String>,
     /// The seed of the draws (the same seed, the same sequence of decisions).
     pub seed: u64,
+    /// Refuse `eth_getLogs` over more blocks than this (a JSON-RPC error, as public providers
+    /// answer), counted as `log-range`.
+    pub max_log_range: Option<u64>,
 }
 
 impl FaultPlan {
     /// Every method, each fault kind in `faults`, at `rate`.
     pub fn new(rate: f64, faults: Vec<Fault>) -> Self {
-        Self { rate, faults, methods: Vec::new(), seed: 1 }
+        Self { rate, faults, methods: Vec::new(), seed: 1, max_log_range: None }
     }
 
     /// Only requests of these methods may fail.
     #[must_use]
     pub fn only(mut self, methods: &[&str]) -> Self {
         self.methods = methods.iter().map(|m| (*m).to_owned()).collect();
+        self
+    }
+
+    /// Refuse `eth_getLogs` requests over more than `blocks` blocks.
+    #[must_use]
+    pub const fn max_log_range(mut self, blocks: u64) -> Self {
+        self.max_log_range = Some(blocks);
         self
     }
 
@@ -226,6 +236,16 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     let method = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("method").and_then(Value::as_str).map(str::to_owned));
+    if let Some(max) = shared.plan.max_log_range
+        && let Some(span) = log_range(&body)
+        && span > max
+    {
+        shared.count("log-range");
+        let id = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("id").cloned());
+        let error = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {
+            "code": -32602, "message": format!("query exceeds max block range {max}")}});
+        return respond(&mut stream, "200 OK", error.to_string().as_bytes()).await;
+    }
     let fault = shared.pick(method.as_deref());
     match &fault {
         Some(Fault::TooManyRequests) => {
@@ -332,6 +352,18 @@ async fn respond(stream: &mut TcpStream, status: &str, body: &[u8]) {
     let _ = stream.write_all(head.as_bytes()).await;
     let _ = stream.write_all(body).await;
     let _ = stream.shutdown().await;
+}
+
+/// The number of blocks an `eth_getLogs` request spans (both ends given as numbers).
+fn log_range(body: &[u8]) -> Option<u64> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    if v.get("method")?.as_str()? != "eth_getLogs" {
+        return None;
+    }
+    let filter = v.get("params")?.get(0)?;
+    let number =
+        |key: &str| u64::from_str_radix(filter.get(key)?.as_str()?.trim_start_matches("0x"), 16).ok();
+    Some(number("toBlock")?.saturating_sub(number("fromBlock")?) + 1)
 }
 
 #[cfg(test)]
