@@ -234,6 +234,7 @@ fn watch_through_a_failing_endpoint_misses_no_event_and_raises_none_twice() {
     home.owner_and_account("smart");
     let provider = ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
     let start = block_on(async { provider.get_block_number().await }).unwrap() + 1;
+    let metrics_at = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
     // Half the requests fail: connections closed, 503s, answers held back.
     let proxy = FaultProxy::start(
         home.rpc_url.as_deref().unwrap(),
@@ -249,6 +250,8 @@ fn watch_through_a_failing_endpoint_misses_no_event_and_raises_none_twice() {
         "200ms",
         "--from-block",
         &start.to_string(),
+        "--metrics",
+        &metrics_at,
     ];
     let mut child = Killed(home.command(&args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
     let (tx, lines) = mpsc::channel();
@@ -278,6 +281,14 @@ fn watch_through_a_failing_endpoint_misses_no_event_and_raises_none_twice() {
         .collect();
     assert_eq!(granted, [1, 2, 3, 4], "each grant once, in order");
     eprintln!("the watch's endpoint, faults injected: {:?}", proxy.stats());
+    // Its counters, for Prometheus.
+    let mut scrape = std::net::TcpStream::connect(&metrics_at).unwrap();
+    scrape.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut page = String::new();
+    scrape.read_to_string(&mut page).unwrap();
+    assert!(page.contains("sak_watch_alerts_total{kind=\"session_granted\"} 4"), "{page}");
+    let rounds = page.lines().find_map(|l| l.strip_prefix("sak_watch_rounds_total ")).unwrap();
+    assert!(rounds.parse::<u64>().unwrap() > 0, "{page}");
     drop(child);
 }
 

@@ -9,6 +9,7 @@
 //! written after every round, so a restart resumes where the last round ended: no event is
 //! missed, and an alert is delivered at least once. An RPC outage backs off and resumes.
 
+mod metrics;
 mod round;
 
 use super::audit::parse_span;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::PathBuf,
+    sync::Arc,
     time::Duration,
 };
 
@@ -108,6 +110,10 @@ pub(crate) struct WatchArgs {
     /// Raise `expiring` for a live session that ends within this.
     #[arg(long, value_name = "DURATION", default_value = "24h")]
     expiring: String,
+    /// Serve the watch's counters for Prometheus at http://ADDR/metrics (rounds, failed rounds,
+    /// the cursor's block, undelivered alerts, alerts by kind).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     /// One round up to the chain's head, then exit.
     #[arg(long)]
     once: bool,
@@ -232,16 +238,24 @@ pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
     );
     let http = alloy::transports::http::reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let mut w = Watcher { ctx, chain, account, args, cursor, path, policies: BTreeMap::new(), spans, http };
+    let metrics = Arc::new(metrics::Metrics::default());
+    if let Some(addr) = w.args.metrics {
+        let bound = metrics::serve(addr, Arc::clone(&metrics)).await?;
+        output::progress(&ctx.global, &format!("metrics at http://{bound}/metrics"));
+    }
     let mut backoff = Duration::from_secs(1);
     loop {
         let caught_up = match w.round().await {
             Ok((alerts, caught_up)) => {
                 backoff = Duration::from_secs(1);
+                let kinds: Vec<String> = alerts.iter().map(|a| kind_name(a.kind)).collect();
                 w.deliver(alerts).await?;
+                metrics.round(kinds.into_iter(), w.cursor.next_block, w.cursor.undelivered.len());
                 caught_up
             }
             Err(e) if w.args.once => return Err(e),
             Err(e) => {
+                metrics.failed_round();
                 // An outage: nothing was advanced; the next round reads the same blocks.
                 output::warn(&format!("round failed, again in {} s: {e:#}", backoff.as_secs()));
                 tokio::time::sleep(backoff).await;
