@@ -41,39 +41,31 @@ impl Metrics {
 
     fn render(&self) -> String {
         let mut out = String::new();
-        let mut gauge = |name: &str, kind: &str, help: &str, value: u64| {
+        for (name, kind, help, value) in [
+            ("sak_watch_rounds_total", "counter", "Rounds that read the chain and the ledger.", &self.rounds),
+            (
+                "sak_watch_round_errors_total",
+                "counter",
+                "Rounds that failed (retried with backoff).",
+                &self.round_errors,
+            ),
+            ("sak_watch_next_block", "gauge", "The first block not read yet.", &self.next_block),
+            (
+                "sak_watch_undelivered_alerts",
+                "gauge",
+                "Alerts the webhook has not taken yet.",
+                &self.undelivered,
+            ),
+            (
+                "sak_watch_last_round_seconds",
+                "gauge",
+                "Unix time of the last round that succeeded.",
+                &self.last_round,
+            ),
+        ] {
+            let value = value.load(Ordering::Relaxed);
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-        };
-        gauge(
-            "sak_watch_rounds_total",
-            "counter",
-            "Rounds that read the chain and the ledger.",
-            self.rounds.load(Ordering::Relaxed),
-        );
-        gauge(
-            "sak_watch_round_errors_total",
-            "counter",
-            "Rounds that failed (an outage: retried with backoff).",
-            self.round_errors.load(Ordering::Relaxed),
-        );
-        gauge(
-            "sak_watch_next_block",
-            "gauge",
-            "The first block not read yet.",
-            self.next_block.load(Ordering::Relaxed),
-        );
-        gauge(
-            "sak_watch_undelivered_alerts",
-            "gauge",
-            "Alerts the webhook has not taken yet.",
-            self.undelivered.load(Ordering::Relaxed),
-        );
-        gauge(
-            "sak_watch_last_round_seconds",
-            "gauge",
-            "Unix time of the last round that succeeded.",
-            self.last_round.load(Ordering::Relaxed),
-        );
+        }
         let _ = writeln!(
             out,
             "# HELP sak_watch_alerts_total Alerts raised, by kind.\n# TYPE sak_watch_alerts_total counter"
