@@ -65,8 +65,8 @@ pub struct FaultPlan {
     pub methods: Vec<String>,
     /// The seed of the draws (the same seed, the same sequence of decisions).
     pub seed: u64,
-    /// Refuse `eth_getLogs` over more blocks than this (a JSON-RPC error, as public providers
-    /// answer), counted as `log-range`.
+    /// Refuse `eth_getLogs` over more blocks than this (a JSON-RPC error under -32005, the code
+    /// Infura gives it and its rate limit alike), counted as `log-range`.
     pub max_log_range: Option<u64>,
 }
 
@@ -243,7 +243,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         shared.count("log-range");
         let id = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("id").cloned());
         let error = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {
-            "code": -32602, "message": format!("query exceeds max block range {max}")}});
+            "code": -32005, "message": format!("query exceeds max block range {max}")}});
         return respond(&mut stream, "200 OK", error.to_string().as_bytes()).await;
     }
     let fault = shared.pick(method.as_deref());

@@ -56,8 +56,12 @@ impl Default for RetryConfig {
 /// any 5xx, request timeouts and connections dropped before the answer. A refused connection
 /// (nothing listens) is not: the node is down, and saying so at once helps more. Nor is a 5xx
 /// whose body is a JSON-RPC error: the server answered (Alto, for one, rejects an operation with
-/// 500 and the reason), and asking again gets the same answer.
+/// 500 and the reason), and asking again gets the same answer. Nor is a refusal of a request's
+/// size ([`is_size_refusal`]), though some providers give it the rate limit's code.
 pub fn is_retryable(error: &TransportError) -> bool {
+    if is_size_refusal(error) {
+        return false;
+    }
     if RateLimitRetryPolicy::default().should_retry(error) {
         return true;
     }
@@ -91,6 +95,20 @@ pub fn is_retryable(error: &TransportError) -> bool {
         }
         _ => false,
     }
+}
+
+/// An answer that refuses a request for its size: too many blocks or results for `eth_getLogs`
+/// ("query returned more than 10000 results", "block range is too large", "exceeds max block
+/// range"). Infura answers it with -32005, the code of its rate limit, whose messages speak of a
+/// rate ("request rate limited") instead. A smaller request gets an answer; the same one never.
+pub(crate) fn is_size_refusal(error: &TransportError) -> bool {
+    error.as_error_resp().is_some_and(|e| {
+        let message = e.message.to_ascii_lowercase();
+        !message.contains("rate")
+            && ["more than", "range", "too large", "too many results", "response size"]
+                .iter()
+                .any(|w| message.contains(w))
+    })
 }
 
 /// The tower layer behind [`retrying_client`].
@@ -229,5 +247,20 @@ mod tests {
         assert!(is_retryable(&http(503, answer)), "503 and 429 stay rate limits, whatever the body");
         assert!(is_retryable(&http(429, answer)));
         assert!(!is_retryable(&http(400, "bad request")));
+    }
+
+    #[test]
+    fn a_refusal_of_a_requests_size_is_not_retried_even_under_the_rate_limits_code() {
+        let answer = |code: i64, message: &str| -> TransportError {
+            RpcError::ErrorResp(alloy::rpc::json_rpc::ErrorPayload {
+                code,
+                message: message.to_owned().into(),
+                data: None,
+            })
+        };
+        assert!(!is_retryable(&answer(-32005, "query returned more than 10000 results")));
+        assert!(!is_retryable(&answer(-32602, "query exceeds max block range 3")));
+        assert!(is_retryable(&answer(-32005, "daily request count exceeded, request rate limited")));
+        assert!(is_size_refusal(&answer(-32600, "eth_getLogs block range is too large")));
     }
 }

@@ -248,8 +248,7 @@ pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
         let caught_up = match w.round().await {
             Ok((alerts, caught_up)) => {
                 backoff = Duration::from_secs(1);
-                let kinds: Vec<String> = alerts.iter().map(|a| kind_name(a.kind)).collect();
-                w.deliver(alerts).await?;
+                let kinds = w.deliver(alerts).await?;
                 metrics.round(kinds.into_iter(), w.cursor.next_block, w.cursor.undelivered.len());
                 caught_up
             }
@@ -298,8 +297,8 @@ impl Watcher<'_> {
     }
 
     /// Prints the alerts, freezes what `--freeze-on` names, posts to the webhook, then writes
-    /// the cursor.
-    async fn deliver(&mut self, mut alerts: Vec<Alert>) -> eyre::Result<()> {
+    /// the cursor. Returns the kinds of the alerts raised (`frozen` ones included).
+    async fn deliver(&mut self, mut alerts: Vec<Alert>) -> eyre::Result<Vec<String>> {
         let mut frozen = Vec::new();
         for a in &alerts {
             if let Some(id) = a.session.filter(|_| self.args.freeze_on.contains(&a.kind)) {
@@ -328,6 +327,7 @@ impl Watcher<'_> {
             }
         }
         alerts.extend(frozen);
+        let kinds = alerts.iter().map(|a| kind_name(a.kind)).collect();
         for a in &alerts {
             if self.ctx.global.json {
                 output::data(&serde_json::to_string(a)?)?;
@@ -351,7 +351,8 @@ impl Watcher<'_> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        write_atomic(&self.path, &serde_json::to_vec_pretty(&self.cursor)?, 0o600)
+        write_atomic(&self.path, &serde_json::to_vec_pretty(&self.cursor)?, 0o600)?;
+        Ok(kinds)
     }
 
     /// POSTs one alert, with up to 4 attempts (0.25, 0.5, 1 s apart); true once a 2xx answers.
