@@ -61,12 +61,17 @@ pub(crate) struct GlobalArgs {
     /// Use this RPC URL instead of the network's.
     #[arg(long, global = true, env = "SAK_RPC_URL", value_name = "URL", hide_env_values = true)]
     pub(crate) rpc_url: Option<String>,
-    /// Read the keystore password from this file (mode 0600) instead of $SAK_PASSWORD.
+    /// Read the owner keystore's password from this file (mode 0600) instead of $SAK_PASSWORD.
     #[arg(long, global = true, value_name = "FILE", conflicts_with = "password_fd")]
     pub(crate) password_file: Option<PathBuf>,
     /// Read the keystore password from this inherited file descriptor.
     #[arg(long, global = true, value_name = "FD")]
     pub(crate) password_fd: Option<u32>,
+    /// Read session keys' passphrase from this environment variable instead of
+    /// $SAK_KEY_PASSWORD (on a terminal without either, sak asks). Session keys are never
+    /// under the owner's password.
+    #[arg(long = "key-password-env", alias = "password-env", global = true, value_name = "NAME")]
+    pub(crate) key_password_env: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,7 +19,10 @@ use sak_primitives::AddressBook;
 use sak_signer::keystore::{self, Password, PasswordSource};
 use sak_userop::{RetryConfig, retrying_provider};
 use serde::Serialize;
-use std::{path::PathBuf, time::Duration};
+use std::{io::IsTerminal, path::PathBuf, time::Duration};
+
+/// Where session keys' passphrase is read from unless `--key-password-env` names another.
+pub(crate) const KEY_PASSWORD_ENV: &str = "SAK_KEY_PASSWORD";
 
 /// The command's environment.
 #[derive(Debug)]
@@ -148,6 +151,32 @@ impl Ctx {
             PasswordSource::Env(self.config.password_env.clone())
         };
         Ok(source.read()?)
+    }
+
+    /// Session keys' passphrase (never the owner's password): `--key-password-env NAME`, else
+    /// `$SAK_KEY_PASSWORD`, else, on a terminal, asked for without echo.
+    pub(crate) fn key_password(&self) -> eyre::Result<Password> {
+        let var = self.global.key_password_env.clone().unwrap_or_else(|| KEY_PASSWORD_ENV.to_owned());
+        if std::env::var_os(&var).is_none()
+            && self.global.key_password_env.is_none()
+            && std::io::stdin().is_terminal()
+        {
+            let typed = zeroize::Zeroizing::new(
+                rpassword::prompt_password("session key passphrase: ").wrap_err("reading the passphrase")?,
+            );
+            return Ok(Password::new(typed.as_bytes().to_vec())?);
+        }
+        PasswordSource::Env(var.clone()).read().map_err(|e| match e {
+            sak_signer::Error::PasswordEnvMissing { .. } => crate::output::Hinted::new(
+                format!("no session key passphrase: ${var} is not set"),
+                format!(
+                    "export {var}=… (the passphrase of this home's session keys, not the owner's password), \
+                     or run on a terminal to be asked"
+                ),
+            )
+            .into(),
+            e => eyre::Report::new(e),
+        })
     }
 
     /// The running `sak node up` of this home, for local and fork networks.

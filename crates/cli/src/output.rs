@@ -176,8 +176,15 @@ fn hint_of(err: &eyre::Report) -> Option<String> {
             Some(sak_signer::Error::InsecurePermissions { .. }) => {
                 return Some("run the chmod above: keys must be readable by you only".into());
             }
-            Some(sak_signer::Error::WrongPassword { .. }) => {
-                return Some("use the password the key was stored with ($SAK_PASSWORD, --password-file or --password-fd)".into());
+            Some(sak_signer::Error::WrongPassword { path }) => {
+                let session_key = path.as_ref().is_some_and(|p| p.parent().is_some_and(|d| d.ends_with("session")));
+                return Some(if session_key {
+                    "use the passphrase the session key was made with ($SAK_KEY_PASSWORD or --key-password-env; \
+                     keys made by sak before session keys had a passphrase of their own are under the owner's password)"
+                        .into()
+                } else {
+                    "use the password the key was stored with ($SAK_PASSWORD, --password-file or --password-fd)".into()
+                });
             }
             _ => {}
         }

@@ -588,3 +588,37 @@ fn a_home_on_another_chain_swaps_through_a_real_bundler_and_self_bundles_with_th
     let gone = swap("1", &["--via", "bundler", "--bundler-url", "http://127.0.0.1:9"]).fails(2);
     assert!(gone.stderr.contains("does not answer"), "{}", gone.stderr);
 }
+
+/// An agent's secrets are its own: a swap needs neither the owner's password (the node relays
+/// here) nor a key file when `SAK_SESSION_KEY` holds the key, which is never printed; a key of
+/// another session is refused by name.
+#[test]
+fn an_agent_swaps_without_the_owners_password_and_from_a_key_in_the_environment() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    let id = home.trader_session("bot").to_string();
+    let with_env = |set: &[(&str, &str)]| {
+        let args = swap_args(&id, "1");
+        let mut cmd = home.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        cmd.env_remove("SAK_PASSWORD");
+        for (k, v) in set {
+            cmd.env(k, v);
+        }
+        Run::from_output(cmd.output().unwrap())
+    };
+    with_env(&[]).ok();
+
+    let hex = home.sak(&["key", "export", "bot", "--unencrypted", "--stdout"]).ok().stdout.trim().to_owned();
+    let key_file = home.data().join("keys/session/bot.json");
+    std::fs::rename(&key_file, key_file.with_extension("away")).unwrap();
+    let run = with_env(&[("SAK_SESSION_KEY", &hex), ("SAK_KEY_PASSWORD", "")]).ok();
+    assert!(!run.stdout.contains(&hex[2..]) && !run.stderr.contains(&hex[2..]), "the key is never printed");
+    let other = format!("0x{}", "11".repeat(32));
+    let refused = with_env(&[("SAK_SESSION_KEY", &other)]).fails(2);
+    assert!(
+        refused.stderr.contains("$SAK_SESSION_KEY") && refused.stderr.contains("is not session"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains(&other[2..]), "nor is a wrong one");
+}

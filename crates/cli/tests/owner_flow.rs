@@ -236,12 +236,38 @@ fn commands_without_set_up_say_what_to_run_first() {
     let loose = home.sak(&["key", "export", "a", "--stdout"]).fails(2);
     assert!(loose.stderr.contains("chmod"), "{}", loose.stderr);
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    // A wrong password.
+    // A wrong passphrase.
     let run = common::Run::from_output(
-        home.command(&["key", "export", "a", "--stdout"]).env("SAK_PASSWORD", "wrong").output().unwrap(),
+        home.command(&["key", "export", "a", "--stdout"]).env("SAK_KEY_PASSWORD", "wrong").output().unwrap(),
     );
     let wrong = run.fails(2);
-    assert!(wrong.stderr.contains("wrong password"), "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("wrong password") && wrong.stderr.contains("SAK_KEY_PASSWORD"),
+        "{}",
+        wrong.stderr
+    );
+    // Session keys are never under the owner's password: it neither opens them nor is needed.
+    let key = std::fs::read(&key_file).unwrap();
+    assert!(
+        sak_signer::keystore::decrypt(&key, &sak_signer::keystore::Password::new(common::PASSWORD).unwrap())
+            .is_err()
+    );
+    assert!(
+        sak_signer::keystore::decrypt(
+            &key,
+            &sak_signer::keystore::Password::new(common::KEY_PASSWORD).unwrap()
+        )
+        .is_ok()
+    );
+    let run = common::Run::from_output(
+        home.command(&["key", "export", "a", "--stdout"]).env_remove("SAK_PASSWORD").output().unwrap(),
+    );
+    run.ok();
+    let run = common::Run::from_output(
+        home.command(&["key", "new", "--name", "b"]).env_remove("SAK_KEY_PASSWORD").output().unwrap(),
+    );
+    let no_passphrase = run.fails(2);
+    assert!(no_passphrase.stderr.contains("SAK_KEY_PASSWORD"), "{}", no_passphrase.stderr);
     // Export needs an explicit destination.
     home.sak(&["key", "export", "a"]).fails(1);
     let exported = home.sak(&["key", "export", "a", "--stdout"]).ok();

@@ -103,7 +103,7 @@ fn new(args: NewArgs, ctx: &Ctx) -> eyre::Result<()> {
     if path.exists() {
         return Err(Hinted::refused(format!("a key named `{name}` exists"), "choose another --name").into());
     }
-    let password = ctx.password()?;
+    let password = ctx.key_password()?;
     let key = LocalKey::generate()?;
     output::progress(&ctx.global, "encrypting the key (scrypt, about a second)…");
     keystore::save(&path, &key, &password)?;
@@ -168,13 +168,13 @@ fn export(args: ExportArgs, ctx: &Ctx) -> eyre::Result<()> {
     }
     let (name, path) = ctx.session_key_path(&args.key)?;
     let bytes: Zeroizing<Vec<u8>> = if args.unencrypted {
-        let key = keystore::load(&path, &ctx.password()?)?;
+        let key = keystore::load(&path, &ctx.key_password()?)?;
         Zeroizing::new(
             format!("0x{}\n", alloy::hex::encode(key.signer().credential().to_bytes())).into_bytes(),
         )
     } else {
         // Checks the file's permissions and that it decrypts with the password, then copies it.
-        keystore::load(&path, &ctx.password()?)?;
+        keystore::load(&path, &ctx.key_password()?)?;
         Zeroizing::new(std::fs::read(&path)?)
     };
     match &args.out {

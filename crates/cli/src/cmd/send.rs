@@ -28,7 +28,7 @@ use sak_primitives::{
 };
 use sak_signer::{
     guard::{Binding, GuardedSigner, Preflight, Recovered, load_session_from},
-    keystore::{self, LocalKey, Password},
+    keystore::{self, LocalKey},
     ledger::{Decision, Ledger, MemoryLedger, Spend, SqliteLedger},
 };
 use sak_userop::{
@@ -381,8 +381,66 @@ struct Agent<'a> {
     key: LocalKey,
     key_name: String,
     binding: Binding,
-    password: Password,
 }
+
+/// The session's key and its name: `$SAK_SESSION_KEY` (a hex key from a CI secret store),
+/// else the key file `--key` names or the one the session was granted to from here, decrypted
+/// with the session keys' passphrase ([`Ctx::key_password`]). Either must be `signer`.
+fn session_key(
+    ctx: &Ctx,
+    args: &AgentArgs,
+    account: &AccountRecord,
+    id: u32,
+    signer: Address,
+) -> eyre::Result<(String, LocalKey)> {
+    let not_its = |name: &str, declared: Option<Address>| -> eyre::Report {
+        Hinted::new(
+            format!(
+                "key `{name}` ({}) is not session {id}'s key {signer}",
+                declared.map_or_else(|| "no address".into(), |a| a.to_string())
+            ),
+            "pass --key with the key the session was granted to (`sak session list` shows it)",
+        )
+        .into()
+    };
+    if let Some(secret) = std::env::var_os(SESSION_KEY_ENV) {
+        let text = zeroize::Zeroizing::new(secret.to_string_lossy().trim().to_owned());
+        let key = text.parse::<PrivateKeySigner>().map_err(|_| {
+            Hinted::new(
+                format!("${SESSION_KEY_ENV} is not a hex private key"),
+                "set it to the session key's 32 bytes in hex (`sak key export NAME --unencrypted --stdout`)",
+            )
+        })?;
+        let name = format!("${SESSION_KEY_ENV}");
+        if key.address() != signer {
+            return Err(not_its(&name, Some(key.address())));
+        }
+        return Ok((name, LocalKey::from_signer(key)));
+    }
+    let (name, path) = match &args.key {
+        Some(key) => ctx.session_key_path(key)?,
+        None => match ctx.session_record(account.address, id)? {
+            Some(record) => ctx.session_key_path(&record.key_name)?,
+            None => {
+                return Err(Hinted::new(
+                    format!("session {id} was not granted from this home: which key signs for it?"),
+                    format!("pass --key NAME (the key of {signer}; `sak key list` shows yours), or set ${SESSION_KEY_ENV}"),
+                )
+                .into());
+            }
+        },
+    };
+    let declared = keystore_address(&path)?;
+    if declared != Some(signer) {
+        return Err(not_its(&name, declared));
+    }
+    let key = keystore::load(&path, &ctx.key_password()?)
+        .wrap_err_with(|| format!("loading session key `{name}`"))?;
+    Ok((name, key))
+}
+
+/// A session key in hex, for CI secret stores: used instead of a key file, never printed.
+const SESSION_KEY_ENV: &str = "SAK_SESSION_KEY";
 
 impl<'a> Agent<'a> {
     async fn open(args: &'a AgentArgs, ctx: &'a Ctx, chain: &'a Chain) -> eyre::Result<Self> {
@@ -404,37 +462,7 @@ impl<'a> Agent<'a> {
                 sak_signer::Error::UnknownSession { .. } => never(),
                 other => eyre::Report::new(other).wrap_err(format!("reading session {id}'s policy")),
             })?;
-        let (key_name, key_path) = match &args.key {
-            Some(key) => ctx.session_key_path(key)?,
-            None => match ctx.session_record(account.address, id)? {
-                Some(record) => ctx.session_key_path(&record.key_name)?,
-                None => {
-                    return Err(Hinted::new(
-                        format!("session {id} was not granted from this home: which key signs for it?"),
-                        format!(
-                            "pass --key NAME (the key of {}; `sak key list` shows yours)",
-                            session.signer
-                        ),
-                    )
-                    .into());
-                }
-            },
-        };
-        let declared = keystore_address(&key_path)?;
-        if declared != Some(session.signer) {
-            return Err(Hinted::new(
-                format!(
-                    "key `{key_name}` ({}) is not session {id}'s key {}",
-                    declared.map_or_else(|| "no address".into(), |a| a.to_string()),
-                    session.signer
-                ),
-                "pass --key with the key the session was granted to (`sak session list` shows it)",
-            )
-            .into());
-        }
-        let password = ctx.password()?;
-        let key = keystore::load(&key_path, &password)
-            .wrap_err_with(|| format!("loading session key `{key_name}`"))?;
+        let (key_name, key) = session_key(ctx, args, &account, id, session.signer)?;
         let (init_code, delegate) = match account.kind {
             AccountKind::Smart => (Bytes::new(), None),
             AccountKind::Eip7702 => {
@@ -466,7 +494,7 @@ impl<'a> Agent<'a> {
             init_code,
             delegate,
         };
-        Ok(Self { ctx, chain, args, account, session, key, key_name, binding, password })
+        Ok(Self { ctx, chain, args, account, session, key, key_name, binding })
     }
 
     /// Who pays for `handleOps` or `executeWithSession`: anvil's dev key 0 on the local or fork
@@ -487,7 +515,7 @@ impl<'a> Agent<'a> {
                     )
                     .into());
                 }
-                keystore::load(&path, &self.password)
+                keystore::load(&path, &self.ctx.password()?)
                     .wrap_err("loading the owner key (the relayer)")?
                     .into_signer()
             }
@@ -614,7 +642,7 @@ impl<'a> Agent<'a> {
         ledger: Arc<L>,
         direct: Option<DirectRelayer>,
     ) -> eyre::Result<()> {
-        let Self { ctx, chain, args, account, session, key, key_name, binding, password: _ } = self;
+        let Self { ctx, chain, args, account, session, key, key_name, binding } = self;
         let key_address = key.address();
         // The direct path signs an EIP-712 batch with the same key; the guard keeps its own copy.
         let direct_key = direct.as_ref().map(|_| key.signer().clone());

@@ -353,8 +353,8 @@ fn session_key(ctx: &Ctx, subject: &Subject, key: Option<&str>) -> eyre::Result<
         )
         .into());
     }
-    let key =
-        keystore::load(&path, &ctx.password()?).wrap_err_with(|| format!("loading {}", path.display()))?;
+    let key = keystore::load(&path, &ctx.key_password()?)
+        .wrap_err_with(|| format!("loading {}", path.display()))?;
     eyre::ensure!(
         key.address() == subject.signer,
         "{} decrypts to another key than the session's",

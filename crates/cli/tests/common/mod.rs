@@ -15,6 +15,8 @@ use std::{
 pub(crate) const SAK: &str = env!("CARGO_BIN_EXE_sak");
 /// The keystore password of every test home (never a real secret).
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
+/// Session keys' passphrase: never the owner's.
+pub(crate) const KEY_PASSWORD: &str = "session keys have their own";
 
 /// What a `sak` run left behind.
 #[derive(Debug)]
@@ -144,6 +146,8 @@ impl Home {
         cmd.args(args)
             .env("SAK_HOME", self.dir.path())
             .env("SAK_PASSWORD", PASSWORD)
+            .env("SAK_KEY_PASSWORD", KEY_PASSWORD)
+            .env_remove("SAK_SESSION_KEY")
             .env_remove("SAK_NETWORK")
             .env_remove("SAK_RPC_URL")
             .env_remove("RUST_LOG")
