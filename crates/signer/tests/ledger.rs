@@ -215,7 +215,7 @@ fn unresolved_carries_what_a_reconciler_needs() {
 }
 
 #[test]
-fn decision_log_appends_and_filters_by_time() {
+fn decision_log_appends_and_filters_by_time_and_by_place() {
     for (name, ledger, _dir) in backends() {
         let d = |at, allowed: bool, reason: &str| Decision {
             at,
@@ -235,6 +235,10 @@ fn decision_log_appends_and_filters_by_time() {
         }
         assert_eq!(ledger.decisions(0).unwrap(), all.to_vec(), "{name}");
         assert_eq!(ledger.decisions(20).unwrap(), all[1..].to_vec(), "{name}");
+        // A follower keeps its place by count.
+        assert_eq!(ledger.decisions_after(0).unwrap(), all.to_vec(), "{name}");
+        assert_eq!(ledger.decisions_after(2).unwrap(), all[2..].to_vec(), "{name}");
+        assert_eq!(ledger.decisions_after(3).unwrap(), Vec::new(), "{name}");
     }
 }
 

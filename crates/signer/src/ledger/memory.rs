@@ -185,4 +185,8 @@ impl Ledger for MemoryLedger {
     fn decisions(&self, since: u64) -> Result<Vec<Decision>> {
         Ok(self.lock().decisions.iter().filter(|d| d.at >= since).cloned().collect())
     }
+
+    fn decisions_after(&self, seen: usize) -> Result<Vec<Decision>> {
+        Ok(self.lock().decisions.iter().skip(seen).cloned().collect())
+    }
 }

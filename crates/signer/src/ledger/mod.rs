@@ -133,6 +133,10 @@ pub trait Ledger: Send + Sync {
 
     /// The decisions with `at >= since`, in the order recorded.
     fn decisions(&self, since: u64) -> Result<Vec<Decision>>;
+
+    /// The decisions recorded after the first `seen`, in the order recorded: the log is
+    /// append-only, so a reader that follows it (`sak watch`) keeps its place by a count.
+    fn decisions_after(&self, seen: usize) -> Result<Vec<Decision>>;
 }
 
 /// Kills the process with SIGKILL when `SAK_FAILPOINT` is `<step>:<point>`, for example

@@ -850,13 +850,25 @@ impl Ledger for SqliteLedger {
     }
 
     fn decisions(&self, since: u64) -> Result<Vec<Decision>> {
+        self.read_decisions("at >= ?1", i64_of(since.min(i64::MAX as u64)))
+    }
+
+    /// Rows are never deleted, so the n-th decision recorded has id n.
+    fn decisions_after(&self, seen: usize) -> Result<Vec<Decision>> {
+        self.read_decisions("id > ?1", i64::try_from(seen).unwrap_or(i64::MAX))
+    }
+}
+
+impl SqliteLedger {
+    /// The decisions whose row matches `condition` (one parameter), in the order recorded.
+    fn read_decisions(&self, condition: &str, parameter: i64) -> Result<Vec<Decision>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT at, chain_id, account, session_id, key_address, allowed, reason, spends,
                         user_op_hash, tx_hash
-                 FROM decisions WHERE at >= ?1 ORDER BY id",
-            )
+                 FROM decisions WHERE {condition} ORDER BY id"
+            ))
             .map_err(storage("reading decisions"))?;
         #[allow(clippy::type_complexity)]
         let raw: Vec<(
@@ -871,7 +883,7 @@ impl Ledger for SqliteLedger {
             Option<Vec<u8>>,
             Option<Vec<u8>>,
         )> = stmt
-            .query_map([i64_of(since.min(i64::MAX as u64))], |r| {
+            .query_map([parameter], |r| {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,

@@ -163,6 +163,8 @@ struct Watcher<'a> {
     path: PathBuf,
     /// Sessions' granted policies, read once.
     policies: BTreeMap<u32, Option<Policy>>,
+    /// The decision log as far as read (None until the first round).
+    history: Option<round::History>,
     spans: Spans,
     http: alloy::transports::http::reqwest::Client,
 }
@@ -237,7 +239,18 @@ pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
         ),
     );
     let http = alloy::transports::http::reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
-    let mut w = Watcher { ctx, chain, account, args, cursor, path, policies: BTreeMap::new(), spans, http };
+    let mut w = Watcher {
+        ctx,
+        chain,
+        account,
+        args,
+        cursor,
+        path,
+        policies: BTreeMap::new(),
+        history: None,
+        spans,
+        http,
+    };
     let metrics = Arc::new(metrics::Metrics::default());
     if let Some(addr) = w.args.metrics {
         let bound = metrics::serve(addr, Arc::clone(&metrics)).await?;

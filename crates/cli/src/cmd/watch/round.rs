@@ -17,7 +17,7 @@ use sak_primitives::{
     units::{format_span, format_time_from},
 };
 use sak_signer::ledger::{Decision, Ledger};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Blocks read per round at most.
 const ROUND_BLOCKS: u64 = 5 * scan::CHUNK;
@@ -45,11 +45,11 @@ impl Watcher<'_> {
             self.near_cap(id, now, &mut alerts).await?;
         }
         let has_code = self.delegation(now, &mut alerts).await?;
-        let (decisions, logged) = self.decisions()?;
-        self.refusals(&decisions, logged, now, &mut alerts);
+        let (fresh, logged) = self.decisions()?;
+        self.refusals(&fresh, now, &mut alerts);
         if has_code {
             // Without code (undelegated, not deployed) no session can act: nothing falls due.
-            self.due(&decisions, now, &mut alerts).await?;
+            self.due(now, &mut alerts).await?;
         }
         if from <= to {
             self.cursor.next_block = to + 1;
@@ -305,37 +305,39 @@ impl Watcher<'_> {
         Ok(!code.is_empty())
     }
 
-    /// This account's decisions from this home's ledger, with their indices in the log, and
-    /// how many decisions the log holds (read once a round).
-    fn decisions(&self) -> eyre::Result<(Vec<(usize, Decision)>, usize)> {
+    /// This account's decisions logged since the last round, and how many the log holds. Reads
+    /// only the new ones, but the whole log once per process, to learn each key's last decision
+    /// and the recent refusals ([`History`]).
+    fn decisions(&mut self) -> eyre::Result<(Vec<Decision>, usize)> {
+        let seen = self.cursor.decisions_seen;
         let path = self.ctx.paths.ledger();
         if !path.exists() {
-            return Ok((Vec::new(), self.cursor.decisions_seen));
+            return Ok((Vec::new(), seen));
         }
-        let all = crate::store::open_ledger(&path)?.decisions(0).wrap_err("reading the decision log")?;
-        let logged = all.len();
+        let from = if self.history.is_some() { seen } else { 0 };
+        let read =
+            crate::store::open_ledger(&path)?.decisions_after(from).wrap_err("reading the decision log")?;
+        let logged = from + read.len();
         let (account, chain_id) = (self.account.address, self.chain.chain_id);
-        let mine =
-            all.into_iter().enumerate().filter(|(_, d)| d.account == account && d.chain_id == chain_id);
-        Ok((mine.collect(), logged))
+        let history = self.history.get_or_insert_with(History::default);
+        let mut fresh = Vec::new();
+        for (i, d) in read.into_iter().enumerate() {
+            if d.account != account || d.chain_id != chain_id {
+                continue;
+            }
+            history.absorb(&d, self.spans.refusal_rate.1);
+            if from + i >= seen {
+                fresh.push(d);
+            }
+        }
+        Ok((fresh, logged))
     }
 
     /// `refusal` for each refused decision logged since the last round, and `refusal_rate` once
     /// a window when a session's refusals in the `--refusal-rate` window reach its count.
-    fn refusals(
-        &mut self,
-        decisions: &[(usize, Decision)],
-        logged: usize,
-        now: u64,
-        alerts: &mut Vec<Alert>,
-    ) {
-        let session_of = |d: &Decision| -> u32 { U256::from_be_bytes(d.session_id.0).saturating_to() };
-        let fresh: Vec<&Decision> = decisions
-            .iter()
-            .filter(|(i, d)| (self.cursor.decisions_seen..logged).contains(i) && !d.allowed)
-            .map(|(_, d)| d)
-            .collect();
-        for d in &fresh {
+    fn refusals(&mut self, fresh: &[Decision], now: u64, alerts: &mut Vec<Alert>) {
+        let refused: Vec<&Decision> = fresh.iter().filter(|d| !d.allowed).collect();
+        for d in &refused {
             let id = session_of(d);
             alerts.push(self.alert(
                 Kind::Refusal,
@@ -346,15 +348,11 @@ impl Watcher<'_> {
             ));
         }
         let (count, window) = self.spans.refusal_rate;
-        let ids: BTreeSet<u32> = fresh.iter().map(|d| session_of(d)).collect();
+        let ids: BTreeSet<u32> = refused.iter().map(|d| session_of(d)).collect();
         for id in ids {
-            let refused: Vec<u64> = decisions
-                .iter()
-                .filter(|(_, d)| !d.allowed && session_of(d) == id)
-                .map(|(_, d)| d.at)
-                .collect();
-            let last = refused.iter().copied().max().unwrap_or_default();
-            let recent = refused.iter().filter(|t| **t + window > last).count();
+            let times = self.history.as_ref().and_then(|h| h.refused.get(&id)).cloned().unwrap_or_default();
+            let last = times.iter().copied().max().unwrap_or_default();
+            let recent = times.iter().filter(|t| **t + window > last).count();
             if recent < count as usize
                 || !self.cursor.raised.insert(format!("refusal_rate:{id}:{}", last / window))
             {
@@ -371,12 +369,7 @@ impl Watcher<'_> {
     }
 
     /// `expiring`, `rotation_due` and `stale`, each once per session (and key).
-    async fn due(
-        &mut self,
-        decisions: &[(usize, Decision)],
-        now: u64,
-        alerts: &mut Vec<Alert>,
-    ) -> eyre::Result<()> {
+    async fn due(&mut self, now: u64, alerts: &mut Vec<Alert>) -> eyre::Result<()> {
         let state = self.ctx.state()?;
         let (account, chain_id) = (self.account.address, self.chain.chain_id);
         let records: Vec<_> = state
@@ -430,12 +423,8 @@ impl Watcher<'_> {
                     ),
                 );
             }
-            let last = decisions
-                .iter()
-                .filter(|(_, d)| d.key == r.key)
-                .map(|(_, d)| d.at)
-                .max()
-                .unwrap_or(r.key_since());
+            let signed = self.history.as_ref().and_then(|h| h.last_decision.get(&r.key)).copied();
+            let last = signed.unwrap_or(r.key_since());
             if now.saturating_sub(last) >= self.spans.stale {
                 raise(
                     self,
@@ -452,4 +441,30 @@ impl Watcher<'_> {
         }
         Ok(())
     }
+}
+
+/// What the watch keeps of this account's decision log between rounds of one process.
+#[derive(Debug, Default)]
+pub(super) struct History {
+    /// Each key's latest decision (unix seconds).
+    last_decision: BTreeMap<Address, u64>,
+    /// Each session's refusals within the `--refusal-rate` window of its latest.
+    refused: BTreeMap<u32, Vec<u64>>,
+}
+
+impl History {
+    fn absorb(&mut self, d: &Decision, window: u64) {
+        let last = self.last_decision.entry(d.key).or_default();
+        *last = (*last).max(d.at);
+        if !d.allowed {
+            let times = self.refused.entry(session_of(d)).or_default();
+            times.push(d.at);
+            let newest = times.iter().copied().max().unwrap_or_default();
+            times.retain(|t| *t + window > newest);
+        }
+    }
+}
+
+fn session_of(d: &Decision) -> u32 {
+    U256::from_be_bytes(d.session_id.0).saturating_to()
 }
