@@ -156,14 +156,32 @@ impl Ctx {
     /// Session keys' passphrase (never the owner's password): `--key-password-env NAME`, else
     /// `$SAK_KEY_PASSWORD`, else, on a terminal, asked for without echo.
     pub(crate) fn key_password(&self) -> eyre::Result<Password> {
+        self.key_password_asking(false)
+    }
+
+    /// [`Self::key_password`] for a key about to be made: asked twice on a terminal.
+    pub(crate) fn new_key_password(&self) -> eyre::Result<Password> {
+        self.key_password_asking(true)
+    }
+
+    fn key_password_asking(&self, twice: bool) -> eyre::Result<Password> {
         let var = self.global.key_password_env.clone().unwrap_or_else(|| KEY_PASSWORD_ENV.to_owned());
         if std::env::var_os(&var).is_none()
             && self.global.key_password_env.is_none()
             && std::io::stdin().is_terminal()
         {
-            let typed = zeroize::Zeroizing::new(
-                rpassword::prompt_password("session key passphrase: ").wrap_err("reading the passphrase")?,
-            );
+            let ask = |prompt: &str| -> eyre::Result<zeroize::Zeroizing<String>> {
+                Ok(zeroize::Zeroizing::new(
+                    rpassword::prompt_password(prompt).wrap_err("reading the passphrase")?,
+                ))
+            };
+            let typed = ask("session key passphrase: ")?;
+            if twice && *ask("again, to confirm: ")? != *typed {
+                bail!(crate::output::Hinted::new(
+                    "the two passphrases differ: no key was made",
+                    "run the command again and type the same passphrase twice",
+                ));
+            }
             return Ok(Password::new(typed.as_bytes().to_vec())?);
         }
         PasswordSource::Env(var.clone()).read().map_err(|e| match e {

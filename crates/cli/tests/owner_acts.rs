@@ -150,7 +150,7 @@ fn owner_acts_on(kind: &str) {
         |who| block_on(async { MockERC20::new(usd, &p).balanceOf(who).call().await }).unwrap();
     let (sent, withdraw) =
         (token_balance(BEEF), ["account", "withdraw", "--to", &beef, "--token", "tUSD", "--amount", "1"]);
-    let declined = home.on_terminal(&withdraw, "n");
+    let declined = home.on_terminal(&home.command(&withdraw), &[("[y/N]", "n")]);
     assert_eq!(declined.code, 1, "{}{}", declined.stdout, declined.stderr);
     assert!(
         declined.stdout.contains("[y/N]") && declined.stdout.contains("declined"),
@@ -159,7 +159,7 @@ fn owner_acts_on(kind: &str) {
         declined.stderr
     );
     assert_eq!(token_balance(BEEF), sent);
-    let accepted = home.on_terminal(&withdraw, "y");
+    let accepted = home.on_terminal(&home.command(&withdraw), &[("[y/N]", "y")]);
     assert_eq!(accepted.code, 0, "{}", accepted.stdout);
     assert_eq!(token_balance(BEEF), sent + U256::from(1_000_000u64));
 

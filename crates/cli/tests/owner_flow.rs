@@ -268,6 +268,24 @@ fn commands_without_set_up_say_what_to_run_first() {
     );
     let no_passphrase = run.fails(2);
     assert!(no_passphrase.stderr.contains("SAK_KEY_PASSWORD"), "{}", no_passphrase.stderr);
+    // On a terminal it asks instead, without echo, and twice for a new key: a mismatch makes none.
+    let typed = |name: &str, answers: &[(&str, &str)]| {
+        let mut cmd = home.command(&["key", "new", "--name", name]);
+        cmd.env_remove("SAK_KEY_PASSWORD");
+        home.on_terminal(&cmd, answers)
+    };
+    let mismatch = typed("t", &[("passphrase: ", "one"), ("confirm: ", "two")]);
+    assert_eq!(mismatch.code, 2, "{}", mismatch.stdout);
+    assert!(mismatch.stdout.contains("differ") && !mismatch.stdout.contains("one"), "{}", mismatch.stdout);
+    assert!(!home.data().join("keys/session/t.json").exists());
+    let made = typed("t", &[("passphrase: ", "typed secret"), ("confirm: ", "typed secret")]);
+    assert_eq!(made.code, 0, "{}", made.stdout);
+    assert!(!made.stdout.contains("typed secret"), "no echo: {}", made.stdout);
+    let file = std::fs::read(home.data().join("keys/session/t.json")).unwrap();
+    assert!(
+        sak_signer::keystore::decrypt(&file, &sak_signer::keystore::Password::new("typed secret").unwrap())
+            .is_ok()
+    );
     // Export needs an explicit destination.
     home.sak(&["key", "export", "a"]).fails(1);
     let exported = home.sak(&["key", "export", "a", "--stdout"]).ok();

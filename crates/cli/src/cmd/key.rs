@@ -103,7 +103,7 @@ fn new(args: NewArgs, ctx: &Ctx) -> eyre::Result<()> {
     if path.exists() {
         return Err(Hinted::refused(format!("a key named `{name}` exists"), "choose another --name").into());
     }
-    let password = ctx.key_password()?;
+    let password = ctx.new_key_password()?;
     let key = LocalKey::generate()?;
     output::progress(&ctx.global, "encrypting the key (scrypt, about a second)…");
     keystore::save(&path, &key, &password)?;

@@ -869,7 +869,7 @@ fn new_key(
         .into());
     }
     let path = ctx.paths.session_keys_dir().join(format!("{name}.json"));
-    let password = ctx.key_password()?;
+    let password = ctx.new_key_password()?;
     let key = LocalKey::generate()?;
     output::progress(&ctx.global, &format!("creating the key `{name}` (scrypt, about a second)…"));
     keystore::save(&path, &key, &password)?;

@@ -155,16 +155,17 @@ impl Home {
         cmd
     }
 
-    /// Runs `sak ARGS` on a terminal (a pseudo-terminal from Python's `pty`), typing `answer`
-    /// and Enter once it asks `[y/N]`. stdout holds everything the terminal showed; stderr is
-    /// empty.
-    pub(crate) fn on_terminal(&self, args: &[&str], answer: &str) -> Run {
+    /// Runs `cmd` (from [`Self::command`], its environment as set) on a terminal (a
+    /// pseudo-terminal from Python's `pty`): for each (prompt, answer) in turn, types the
+    /// answer and Enter once the prompt shows. stdout holds everything the terminal showed.
+    pub(crate) fn on_terminal(&self, cmd: &Command, answers: &[(&str, &str)]) -> Run {
         const DRIVER: &str = r#"
-import os, pty, sys
+import json, os, pty, sys
+answers = json.loads(sys.argv[1])
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
-seen, answered = b"", False
+seen, at = b"", 0
 while True:
     try:
         chunk = os.read(fd, 4096)
@@ -173,15 +174,15 @@ while True:
     if not chunk:
         break
     seen += chunk
-    if not answered and b"[y/N]" in seen:
-        os.write(fd, sys.argv[1].encode() + b"\n")
-        answered = True
+    while answers and answers[0][0].encode() in seen[at:]:
+        at = seen.index(answers[0][0].encode(), at) + len(answers[0][0])
+        os.write(fd, answers.pop(0)[1].encode() + b"\n")
 sys.stdout.write(seen.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 "#;
-        let cmd = self.command(args);
+        let script = serde_json::to_string(answers).unwrap();
         let mut driver = Command::new("python3");
-        driver.args(["-c", DRIVER, answer, SAK]).args(args).stdin(Stdio::null());
+        driver.args(["-c", DRIVER, &script]).arg(cmd.get_program()).args(cmd.get_args()).stdin(Stdio::null());
         for (k, v) in cmd.get_envs() {
             match v {
                 Some(v) => driver.env(k, v),
