@@ -179,8 +179,8 @@ fn hint_of(err: &eyre::Report) -> Option<String> {
             Some(sak_signer::Error::WrongPassword { path }) => {
                 let session_key = path.as_ref().is_some_and(|p| p.parent().is_some_and(|d| d.ends_with("session")));
                 return Some(if session_key {
-                    "use the passphrase the session key was made with ($SAK_KEY_PASSWORD or --key-password-env; \
-                     keys made by sak before session keys had a passphrase of their own are under the owner's password)"
+                    "use the passphrase the session key was made with ($SAK_KEY_PASSWORD or --key-password-env); \
+                     a key made by an older sak is under the owner's password: `sak key rekey NAME` moves it"
                         .into()
                 } else {
                     "use the password the key was stored with ($SAK_PASSWORD, --password-file or --password-fd)".into()

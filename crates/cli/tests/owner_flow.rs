@@ -268,6 +268,20 @@ fn commands_without_set_up_say_what_to_run_first() {
     );
     let no_passphrase = run.fails(2);
     assert!(no_passphrase.stderr.contains("SAK_KEY_PASSWORD"), "{}", no_passphrase.stderr);
+    // A key an older sak made under the owner's password: named in the hint, and rekeyed.
+    let old_key = sak_signer::keystore::LocalKey::generate().unwrap();
+    let old_pass = sak_signer::keystore::Password::new(common::PASSWORD).unwrap();
+    sak_signer::keystore::save(&home.data().join("keys/session/old.json"), &old_key, &old_pass).unwrap();
+    let wrong = home.sak(&["key", "export", "old", "--stdout"]).fails(2);
+    assert!(wrong.stderr.contains("sak key rekey"), "{}", wrong.stderr);
+    let rekeyed = home.json(&["key", "rekey", "old"]);
+    assert_eq!(
+        (&rekeyed["rekeyed"], &rekeyed["address"]),
+        (&true.into(), &format!("{:#x}", old_key.address()).into())
+    );
+    home.sak(&["key", "export", "old", "--stdout"]).ok();
+    assert_eq!(home.json(&["key", "rekey", "old"])["rekeyed"], false);
+    assert!(!home.data().join("keys/session/.old.rekeyed.json").exists());
     // On a terminal it asks instead, without echo, and twice for a new key: a mismatch makes none.
     let typed = |name: &str, answers: &[(&str, &str)]| {
         let mut cmd = home.command(&["key", "new", "--name", name]);

@@ -1,4 +1,5 @@
-//! `sak key new|list|export`: session keys, the keys agents sign with.
+//! `sak key new|list|export|rekey`: session keys, the keys agents sign with, each under the
+//! session keys' passphrase (never the owner's password).
 
 use crate::{
     ctx::Ctx,
@@ -14,7 +15,8 @@ use zeroize::Zeroizing;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
-    /// Generate a session key, stored encrypted like the owner key.
+    /// Generate a session key, encrypted under the session keys' passphrase ($SAK_KEY_PASSWORD,
+    /// never the owner's password).
     #[command(after_help = "Examples:\n  sak key new --name price-bot\n  sak key new --json")]
     New(NewArgs),
     /// The session keys in this home, with the sessions granted to them here.
@@ -26,6 +28,16 @@ pub(crate) enum KeyCommand {
     #[command(after_help = "Examples:\n  sak key export price-bot --out /run/agent/key.json\n  \
                             sak key export price-bot --unencrypted --stdout | agent --key-stdin")]
     Export(ExportArgs),
+    /// Put a key made by an older sak, under the owner's password, under the session keys'
+    /// passphrase instead (needs both; the key itself does not change).
+    #[command(after_help = "Examples:\n  SAK_PASSWORD=… SAK_KEY_PASSWORD=… sak key rekey price-bot")]
+    Rekey(RekeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RekeyArgs {
+    /// The key's name or address.
+    key: String,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +85,7 @@ pub(crate) fn run(command: KeyCommand, ctx: &Ctx) -> eyre::Result<()> {
         KeyCommand::New(args) => new(args, ctx),
         KeyCommand::List => list(ctx),
         KeyCommand::Export(args) => export(args, ctx),
+        KeyCommand::Rekey(args) => rekey(args, ctx),
     }
 }
 
@@ -201,6 +214,41 @@ fn export(args: ExportArgs, ctx: &Ctx) -> eyre::Result<()> {
             Ok(())
         }
     }
+}
+
+fn rekey(args: RekeyArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let (name, path) = ctx.session_key_path(&args.key)?;
+    let passphrase = ctx.new_key_password()?;
+    let (key, rekeyed) = match keystore::load(&path, &passphrase) {
+        Ok(key) => (key, false),
+        Err(sak_signer::Error::WrongPassword { .. }) => {
+            let key = keystore::load(&path, &ctx.password()?).map_err(|e| {
+                Hinted::new(
+                    format!("`{name}` opens with neither the session keys' passphrase nor the owner's password: {e}"),
+                    "set $SAK_KEY_PASSWORD (or $SAK_PASSWORD) to the one it was made with",
+                )
+            })?;
+            output::progress(&ctx.global, "re-encrypting the key (scrypt, about a second)…");
+            // Written beside it, then renamed over it: the file is the old one or the new one.
+            let fresh = path.with_file_name(format!(".{name}.rekeyed.json"));
+            let _ = std::fs::remove_file(&fresh);
+            keystore::save(&fresh, &key, &passphrase)?;
+            std::fs::rename(&fresh, &path)?;
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            (key, true)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let out = serde_json::json!({ "name": name, "address": key.address(), "rekeyed": rekeyed });
+    output::emit(&ctx.global, &out, || {
+        if rekeyed {
+            format!("key `{name}` ({}) is now under the session keys' passphrase", key.address())
+        } else {
+            format!("key `{name}` is already under the session keys' passphrase: nothing to do")
+        }
+    })
 }
 
 #[cfg(test)]
