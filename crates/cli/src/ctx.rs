@@ -9,7 +9,7 @@ use crate::{
 };
 use alloy::{
     network::EthereumWallet,
-    primitives::Address,
+    primitives::{Address, B256},
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
@@ -125,6 +125,8 @@ pub(crate) struct Chain {
     pub(crate) provider: DynProvider,
     pub(crate) rpc_url: String,
     pub(crate) chain_id: u64,
+    /// The chain's identity ([`sak_signer::settle::chain_identity`]), read once on connecting.
+    pub(crate) identity: B256,
     pub(crate) contracts: Contracts,
 }
 
@@ -273,7 +275,7 @@ impl Ctx {
                 "pick the right network with --network, or fix chain_id/rpc_url in the config",
             ));
         }
-        self.check_chain_identity(&provider, chain_id, &rpc_url).await?;
+        let identity = self.check_chain_identity(&provider, chain_id, &rpc_url).await?;
         let mut contracts = Contracts::canonical();
         if let Some(node) = node.filter(|n| n.chain_id == chain_id) {
             contracts = contracts.with_local(node.contracts);
@@ -281,7 +283,7 @@ impl Ctx {
         for (name, entry) in &self.network.book {
             contracts.book.push((name.clone(), entry.address, entry.decimals));
         }
-        Ok(Chain { provider, rpc_url, chain_id, contracts })
+        Ok(Chain { provider, rpc_url, chain_id, identity, contracts })
     }
 
     /// Ties this network's recorded state to the chain's identity: its genesis block, or for an
@@ -296,15 +298,15 @@ impl Ctx {
         provider: &DynProvider,
         chain_id: u64,
         rpc_url: &str,
-    ) -> eyre::Result<()> {
+    ) -> eyre::Result<B256> {
         let genesis = sak_signer::settle::chain_identity(provider)
             .await
             .map_err(|e| eyre::eyre!("reading the chain's identity from {}: {e}", redact_url(rpc_url)))?;
         let path = self.paths.state();
         let known = State::load(&path)?.networks.get(&self.network_name).map(|n| n.genesis);
         match known {
-            Some(Some(g)) if g == genesis => return Ok(()),
-            None if !path.exists() => return Ok(()),
+            Some(Some(g)) if g == genesis => return Ok(genesis),
+            None if !path.exists() => return Ok(genesis),
             _ => {}
         }
         let name = self.network_name.clone();
@@ -353,7 +355,7 @@ impl Ctx {
                 ),
             );
         }
-        Ok(())
+        Ok(genesis)
     }
 
     /// The contracts and names `chain()` would find, without connecting: the canonical

@@ -40,7 +40,7 @@ pub(crate) async fn grant_block(
     account: Address,
     id: u32,
 ) -> eyre::Result<Option<u64>> {
-    let identity = sak_signer::settle::chain_identity(&chain.provider).await?;
+    let identity = chain.identity;
     let path = ctx.paths.index_dir().join(format!("grants-{}-{account:#x}.json", ctx.network_name));
     let mut index = std::fs::read(&path)
         .ok()

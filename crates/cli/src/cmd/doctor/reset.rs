@@ -128,7 +128,7 @@ pub(super) struct Regrant {
 /// each retired account again under its name and restores the default.
 pub(super) async fn repair(ctx: &Ctx) -> eyre::Result<Repair> {
     let chain = ctx.chain().await?;
-    let identity = sak_signer::settle::chain_identity(&chain.provider).await?;
+    let identity = chain.identity;
     let state = ctx.state()?;
     let Some((old, names)) = missing(&state, &ctx.network_name, identity).filter(|(_, n)| !n.is_empty())
     else {
