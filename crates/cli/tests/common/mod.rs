@@ -160,7 +160,7 @@ impl Home {
     /// answer and Enter once the prompt shows. stdout holds everything the terminal showed.
     pub(crate) fn on_terminal(&self, cmd: &Command, answers: &[(&str, &str)]) -> Run {
         const DRIVER: &str = r#"
-import json, os, pty, sys
+import json, os, pty, sys, time
 answers = json.loads(sys.argv[1])
 pid, fd = pty.fork()
 if pid == 0:
@@ -176,6 +176,7 @@ while True:
     seen += chunk
     while answers and answers[0][0].encode() in seen[at:]:
         at = seen.index(answers[0][0].encode(), at) + len(answers[0][0])
+        time.sleep(0.3)  # as a person would: the prompt turns echo off just after it shows
         os.write(fd, answers.pop(0)[1].encode() + b"\n")
 sys.stdout.write(seen.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
