@@ -45,7 +45,7 @@ pub(crate) struct Contracts {
     pub(crate) session_key_validator: Address,
     /// The local stack (`sak node up`): Uniswap V2, tUSD, TKN, WETH.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) local: Option<sak_testkit::Deployment>,
+    pub(crate) local: Option<sak_node::Deployment>,
     /// Names usable for addresses: (name, address, decimals).
     #[serde(skip)]
     pub(crate) book: Vec<(String, Address, Option<u8>)>,
@@ -67,7 +67,7 @@ impl Contracts {
         }
     }
 
-    fn with_local(mut self, d: sak_testkit::Deployment) -> Self {
+    fn with_local(mut self, d: sak_node::Deployment) -> Self {
         self.local = Some(d);
         for (name, address, decimals) in [
             ("uniswap-v2-router", d.uniswap_v2_router, None),

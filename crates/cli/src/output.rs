@@ -14,8 +14,8 @@ pub(crate) fn init_tracing(global: &GlobalArgs) {
     let default = match (global.quiet, global.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "sak=info,sak_testkit=info,sak_signer=info,sak_userop=info",
-        (false, _) => "sak=debug,sak_testkit=debug,sak_signer=debug,sak_userop=debug,sak_policy=debug",
+        (false, 1) => "sak=info,sak_node=info,sak_signer=info,sak_userop=info",
+        (false, _) => "sak=debug,sak_node=debug,sak_signer=debug,sak_userop=debug,sak_policy=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     fmt()
@@ -189,8 +189,8 @@ fn hint_of(err: &eyre::Report) -> Option<String> {
             _ => {}
         }
         cause
-            .downcast_ref::<sak_testkit::Error>()
-            .and_then(sak_testkit::Error::hint)
+            .downcast_ref::<sak_node::Error>()
+            .and_then(sak_node::Error::hint)
             .or_else(|| cause.downcast_ref::<sak_signer::Error>().and_then(sak_signer::Error::hint))
             .or_else(|| cause.downcast_ref::<sak_userop::Error>().and_then(|e| e.hint().map(Into::into)))
             .or_else(|| cause.downcast_ref::<sak_primitives::Error>().map(sak_primitives::Error::hint))

@@ -265,7 +265,7 @@ pub(crate) struct NodeFile {
     pub(crate) started_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) fork: Option<String>,
-    pub(crate) contracts: sak_testkit::Deployment,
+    pub(crate) contracts: sak_node::Deployment,
     /// anvil's first dev key: public test key material (`sak node fund` pays with it), never
     /// usable on a real network.
     pub(crate) dev_key: String,

@@ -1,12 +1,12 @@
 //! [`Alto`]: Pimlico's ERC-4337 bundler (npm `@pimlico/alto`, pinned in `tools/node/`) started
 //! against a [`Kit`]'s anvil, for tests that must go through a real bundler.
 
-use crate::kit::Kit;
 use alloy::{
     primitives::Address,
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
+use sak_node::Kit;
 use std::{
     collections::VecDeque,
     io::{BufRead, BufReader},
@@ -145,7 +145,7 @@ impl Alto {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = crate::anvil::spawn_tied_to_process(command).map_err(AltoError::Spawn)?;
+        let mut child = sak_node::spawn_tied_to_process(command).map_err(AltoError::Spawn)?;
         let pid = child.id();
         let output = Arc::new(Mutex::new(VecDeque::new()));
         for (name, stream) in [

@@ -6,8 +6,8 @@
 //! under the plan's rate. The proxy runs on a thread of its own (its own runtime), so sync
 //! tests that spawn `sak` processes and async tests use it alike; it stops when dropped.
 
-use crate::{Error, Result};
 use alloy::transports::http::reqwest;
+use sak_node::{Error, Result};
 use serde_json::Value;
 use std::{
     collections::BTreeMap,

@@ -12,7 +12,7 @@ use alloy::{
 };
 use clap::{Args, Subcommand};
 use eyre::WrapErr;
-use sak_testkit::{Deployment, Kit, NodeConfig};
+use sak_node::{Deployment, Kit, NodeConfig};
 use serde::Serialize;
 use std::{path::PathBuf, time::Duration};
 use tokio::signal::unix::{SignalKind, signal};

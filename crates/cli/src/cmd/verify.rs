@@ -35,6 +35,7 @@ use eyre::{OptionExt, WrapErr};
 use sak_contracts::{
     IEntryPoint, IUniswapV2Factory, IUniswapV2Router02, MockERC20, SakAccount, SakAddresses,
 };
+use sak_node::{AnvilNode, Profile, Toolchain};
 use sak_policy::{
     Call, Context, Operation, Refusal, Session,
     calldata::{funded_call, through_adapter},
@@ -45,7 +46,6 @@ use sak_signer::{
     keystore::{self, LocalKey},
     ledger::SqliteLedger,
 };
-use sak_testkit::{AnvilNode, Profile, Toolchain};
 use sak_userop::{EIP7702_MARKER, FeeCaps, SelfBundler, eip7702};
 use serde::Serialize;
 use std::{path::Path, sync::Arc, time::Instant};

@@ -20,6 +20,7 @@ use eyre::{OptionExt, WrapErr};
 use sak_contracts::{
     IEntryPoint, IUniswapV2Pair, IUniswapV2Router02, IWETH, MockERC20, SakAccount, SakAccountFactory,
 };
+use sak_node::{Deployment, Kit, Profile};
 use sak_policy::{Call, Context, Refusal, calldata::funded_call};
 use sak_primitives::{AddressBook, PolicyFile};
 use sak_signer::{
@@ -27,7 +28,6 @@ use sak_signer::{
     keystore::LocalKey,
     ledger::{Ledger, SqliteLedger},
 };
-use sak_testkit::{Deployment, Kit, Profile};
 use sak_userop::{FeeCaps, SelfBundler, eip7702};
 use serde::Serialize;
 use std::{io::Write, sync::Arc, time::Instant};

@@ -72,7 +72,7 @@ impl AnvilNode {
             .name("anvil-stderr".into())
             .spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    tracing::debug!(target: "sak_testkit::anvil", "{line}");
+                    tracing::debug!(target: "sak_node::anvil", "{line}");
                     let mut tail = tail.lock().unwrap();
                     if tail.len() == STDERR_LINES_KEPT {
                         tail.pop_front();
@@ -206,7 +206,7 @@ fn read_stdout(stdout: std::process::ChildStdout, ready: mpsc::Sender<Ready>) {
                 let _ = ready.send(Ready { port, keys: std::mem::take(&mut keys) });
             }
         }
-        tracing::trace!(target: "sak_testkit::anvil", "{line}");
+        tracing::trace!(target: "sak_node::anvil", "{line}");
     }
 }
 
@@ -214,7 +214,7 @@ fn read_stdout(stdout: std::process::ChildStdout, ready: mpsc::Sender<Ready>) {
 ///
 /// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, so children are
 /// forked from one thread that lives as long as the process.
-pub(crate) fn spawn_tied_to_process(command: Command) -> std::io::Result<Child> {
+pub fn spawn_tied_to_process(command: Command) -> std::io::Result<Child> {
     #[cfg(target_os = "linux")]
     {
         type Job = (Command, mpsc::Sender<std::io::Result<Child>>);

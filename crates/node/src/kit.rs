@@ -18,8 +18,8 @@ use alloy::{
 /// pool. anvil stops when the kit is dropped.
 ///
 /// ```no_run
-/// # async fn demo() -> sak_testkit::Result<()> {
-/// use sak_testkit::{Kit, Profile};
+/// # async fn demo() -> sak_node::Result<()> {
+/// use sak_node::{Kit, Profile};
 /// let kit = Kit::start(Profile::test()).await?;
 /// println!("EntryPoint v0.8 at {} on {}", kit.deployment().entry_point, kit.rpc_url());
 /// # Ok(()) }
