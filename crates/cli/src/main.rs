@@ -3,18 +3,16 @@
 mod call_args;
 mod cli;
 mod cmd;
-mod config;
 mod ctx;
 mod grants;
 mod leftover;
 mod output;
 mod owner_exec;
-mod owner_signer;
 mod render;
 mod scan;
-mod store;
 
 use clap::Parser;
+pub(crate) use sak::{config, owner, store};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

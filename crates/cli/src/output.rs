@@ -72,48 +72,20 @@ impl std::error::Error for ReportedRefusal {}
 
 /// An error that says what to do about it. `refused` errors exit 1 (refused by policy or by
 /// the user), others 2.
-#[derive(Debug)]
-pub(crate) struct Hinted {
-    pub(crate) message: String,
-    pub(crate) hint: String,
-    pub(crate) refused: bool,
-    /// A transaction sent whose outcome is not known (exit 3).
-    pub(crate) unknown_tx: Option<alloy::primitives::B256>,
-    /// The policy refusal it tells in words (exit 1; `--json` carries it as `refusal`).
-    pub(crate) refusal: Option<sak_policy::Refusal>,
+pub(crate) use sak::Hinted;
+
+/// `err` and its causes, each followed by what a [`sak::Error`] wraps whole (a transparent
+/// wrapper is not its own `source()`), so lower layers' errors are found by type.
+pub(crate) fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
+        .flat_map(|c| std::iter::once(c).chain(c.downcast_ref::<sak::Error>().and_then(sak::Error::inner)))
 }
-
-impl Hinted {
-    pub(crate) fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: hint.into(), refused: false, unknown_tx: None, refusal: None }
-    }
-
-    /// A refusal (exit 1): a policy said no, or the user declined.
-    pub(crate) fn refused(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { refused: true, ..Self::new(message, hint) }
-    }
-
-    /// Transaction `tx` was sent and its outcome is not known yet (exit 3): it may still land.
-    pub(crate) fn unknown(
-        message: impl Into<String>,
-        hint: impl Into<String>,
-        tx: alloy::primitives::B256,
-    ) -> Self {
-        Self { unknown_tx: Some(tx), ..Self::new(message, hint) }
-    }
-}
-
-impl std::fmt::Display for Hinted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Hinted {}
 
 /// The policy refusal somewhere in `err`'s chain (a local or on-chain policy decision).
 pub(crate) fn refusal_of(err: &eyre::Report) -> Option<sak_policy::Refusal> {
-    err.chain().find_map(|c| {
+    causes(err.as_ref()).find_map(|c| {
         c.downcast_ref::<sak_signer::Error>()
             .and_then(sak_signer::Error::refusal)
             .or_else(|| c.downcast_ref::<sak_userop::Error>().and_then(sak_userop::Error::refusal))
@@ -125,7 +97,7 @@ pub(crate) fn refusal_of(err: &eyre::Report) -> Option<sak_policy::Refusal> {
 fn unknown_of(
     err: &eyre::Report,
 ) -> Option<(sak_signer::ledger::IntentId, alloy::primitives::B256, Option<u64>)> {
-    err.chain().find_map(|c| match c.downcast_ref::<sak_signer::Error>() {
+    causes(err.as_ref()).find_map(|c| match c.downcast_ref::<sak_signer::Error>() {
         Some(sak_signer::Error::OutcomeUnknown { intent, user_op_hash, deadline, .. }) => {
             Some((*intent, *user_op_hash, *deadline))
         }
@@ -135,14 +107,14 @@ fn unknown_of(
 
 /// An owner transaction sent whose outcome is not known yet (exit 3).
 fn unknown_tx_of(err: &eyre::Report) -> Option<alloy::primitives::B256> {
-    err.chain().find_map(|c| c.downcast_ref::<Hinted>().and_then(|h| h.unknown_tx))
+    causes(err.as_ref()).find_map(|c| c.downcast_ref::<Hinted>().and_then(|h| h.unknown_tx))
 }
 
 /// The outcome contract (README, "Exit codes"): 1 refused and nothing signed, 2 an error and
 /// nothing signed, 3 signed with its outcome unknown; 0 and 4 (included, reverted) come from
 /// the commands themselves.
 fn exit_code(err: &eyre::Report) -> u8 {
-    let refused = err.chain().any(|c| c.downcast_ref::<Hinted>().is_some_and(|h| h.refused));
+    let refused = causes(err.as_ref()).any(|c| c.downcast_ref::<Hinted>().is_some_and(|h| h.refused));
     if unknown_of(err).is_some() || unknown_tx_of(err).is_some() {
         3
     } else if refused || refusal_of(err).is_some() {
@@ -163,7 +135,7 @@ fn state_of(code: u8) -> &'static str {
 }
 
 fn hint_of(err: &eyre::Report) -> Option<String> {
-    err.chain().find_map(|cause| {
+    causes(err.as_ref()).find_map(|cause| {
         if let Some(h) = cause.downcast_ref::<Hinted>() {
             return Some(h.hint.clone());
         }
@@ -202,7 +174,7 @@ fn hint_of(err: &eyre::Report) -> Option<String> {
 /// Prints `err` with its causes and a `hint:` line that says what to do, and returns the
 /// exit code.
 pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
-    if err.chain().any(|c| {
+    if causes(err.as_ref()).any(|c| {
         c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     }) {
         return ExitCode::SUCCESS;

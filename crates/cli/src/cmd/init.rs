@@ -56,7 +56,7 @@ pub(crate) fn run(args: InitArgs, global: &GlobalArgs) -> eyre::Result<()> {
             tracing::warn!("{e:#}: starting from the default networks");
             Config::default()
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     if exists && !args.force && (global.network.is_some() || args.rpc_url.is_some()) {
         return Err(Hinted::refused(

@@ -4,7 +4,7 @@
 use crate::{
     ctx::Ctx,
     output::{self, Hinted},
-    owner_signer::{Device, DeviceFile},
+    owner::{Device, DeviceFile},
 };
 use alloy::{primitives::Address, providers::Provider};
 use clap::{Args, Subcommand};
@@ -199,7 +199,7 @@ async fn use_device(args: UseDeviceArgs, ctx: &Ctx) -> eyre::Result<()> {
         &ctx.global,
         &format!("reading the address at index {} of the {}…", args.index, args.device.as_str()),
     );
-    let (address, _) = crate::owner_signer::connect(args.device, args.index, None).await?;
+    let (address, _) = crate::owner::connect(args.device, args.index, None).await?;
     let file = DeviceFile { device: args.device, index: args.index, address };
     crate::store::write_atomic(&ctx.paths.owner_device(), &serde_json::to_vec_pretty(&file)?, 0o600)?;
     let info = info(ctx, address, None)?;

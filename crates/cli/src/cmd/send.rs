@@ -632,7 +632,7 @@ impl<'a> Agent<'a> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
         }
-        crate::store::open_ledger(&path)
+        Ok(crate::store::open_ledger(&path)?)
     }
 
     async fn drive<L: Ledger + 'static, S: Submitter>(
@@ -967,7 +967,7 @@ async fn refused<L: Ledger + 'static, S: Submitter>(
     let hint = sak_signer::Error::Refused(refusal.clone())
         .hint()
         .unwrap_or_else(|| "the session's policy refuses this operation".into());
-    Hinted { refusal: Some(refusal), ..Hinted::refused(format!("{context}: {words}"), hint) }.into()
+    Hinted::refused(format!("{context}: {words}"), hint).with_refusal(refusal).into()
 }
 
 async fn balance(chain: &Chain, token: Address, holder: Address) -> eyre::Result<U256> {

@@ -7,7 +7,7 @@
 //! "revoked" is told apart from "never granted" by the grant event.
 
 use super::session::{IdArgs, RotateArgs, chain_time, describe_policy, show_amount, show_period, status_of};
-use crate::owner_signer::Owner;
+use crate::owner::Owner;
 use crate::{
     ctx::{Chain, Ctx, keystore_address},
     output::{self, Hinted},

@@ -263,7 +263,7 @@ pub(crate) async fn run(args: VerifyArgs, ctx: &Ctx) -> eyre::Result<()> {
 
 /// A failure of the proof itself, with a hint if it has none.
 fn with_hint(e: eyre::Report) -> eyre::Report {
-    if e.chain().any(|c| c.is::<Hinted>()) {
+    if crate::output::causes(e.as_ref()).any(|c| c.is::<Hinted>()) {
         return e;
     }
     let causes: Vec<String> = e.chain().map(ToString::to_string).collect();

@@ -171,7 +171,7 @@ pub(crate) async fn run(args: DoctorArgs, global: &GlobalArgs) -> eyre::Result<(
                         r.repair = Some(done);
                     }
                     Err(e) => {
-                        let fix = hint(&e).unwrap_or_else(|| "retry `sak doctor --repair`".into());
+                        let fix = hint(e.as_ref()).unwrap_or_else(|| "retry `sak doctor --repair`".into());
                         r.fail("repair", format!("{e:#}"), fix);
                     }
                 }
@@ -245,8 +245,8 @@ fn human(r: &Report) -> String {
 }
 
 /// The hint an error carries, if it is one of ours.
-fn hint(err: &eyre::Report) -> Option<String> {
-    err.chain().find_map(|c| c.downcast_ref::<Hinted>().map(|h| h.hint.clone()))
+fn hint(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    crate::output::causes(err).find_map(|c| c.downcast_ref::<Hinted>().map(|h| h.hint.clone()))
 }
 
 fn check_config(r: &mut Report, global: &GlobalArgs, paths: &Paths) -> Option<Ctx> {
@@ -283,7 +283,9 @@ fn check_config(r: &mut Report, global: &GlobalArgs, paths: &Paths) -> Option<Ct
             "run `sak init` to write it (and the key directories)",
         );
     }
-    Some(Ctx { global: global.clone(), paths: paths.clone(), config, network_name, network })
+    let home =
+        sak::Home { paths: paths.clone(), config, network_name, network, options: Ctx::options(global) };
+    Some(Ctx::with_home(global, home))
 }
 
 fn check_state(r: &mut Report, paths: &Paths) -> Option<State> {

@@ -10,7 +10,7 @@
 //!     node.json                     the running `sak node up` (removed when it stops)
 //! ```
 
-use eyre::{OptionExt, WrapErr, bail};
+use crate::error::{Result, WrapErr, bail, err};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,
@@ -18,30 +18,32 @@ use std::{
 };
 
 /// Sepolia's chain id.
-pub(crate) const SEPOLIA_CHAIN_ID: u64 = 11_155_111;
+pub const SEPOLIA_CHAIN_ID: u64 = 11_155_111;
 /// The chain id of `sak node up`'s `local` profile.
-pub(crate) const LOCAL_CHAIN_ID: u64 = 31_337;
+pub const LOCAL_CHAIN_ID: u64 = 31_337;
 
 /// Every path sak reads or writes.
 #[derive(Debug, Clone)]
-pub(crate) struct Paths {
-    pub(crate) config_file: PathBuf,
-    pub(crate) data_dir: PathBuf,
+pub struct Paths {
+    /// `config.toml`.
+    pub config_file: PathBuf,
+    /// Keys, the ledger, state.json and node.json.
+    pub data_dir: PathBuf,
 }
 
 impl Paths {
     /// `$SAK_HOME` if set (one directory for everything: tests, several identities), else the
     /// XDG base directories.
-    pub(crate) fn discover() -> eyre::Result<Self> {
+    pub fn discover() -> Result<Self> {
         let env_dir = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
         if let Some(home) = env_dir("SAK_HOME") {
             return Ok(Self { config_file: home.join("config.toml"), data_dir: home.join("data") });
         }
         let home = env_dir("HOME");
         let base = |xdg: &str, fallback: &str| {
-            env_dir(xdg)
-                .or_else(|| home.as_ref().map(|h| h.join(fallback)))
-                .ok_or_eyre("neither $HOME nor $SAK_HOME is set: set SAK_HOME to a directory for sak's files")
+            env_dir(xdg).or_else(|| home.as_ref().map(|h| h.join(fallback))).ok_or_else(|| {
+                err!("neither $HOME nor $SAK_HOME is set: set SAK_HOME to a directory for sak's files")
+            })
         };
         Ok(Self {
             config_file: base("XDG_CONFIG_HOME", ".config")?.join("sak").join("config.toml"),
@@ -49,37 +51,43 @@ impl Paths {
         })
     }
 
-    pub(crate) fn keys_dir(&self) -> PathBuf {
+    /// `keys/`.
+    pub fn keys_dir(&self) -> PathBuf {
         self.data_dir.join("keys")
     }
 
-    pub(crate) fn owner_key(&self) -> PathBuf {
+    /// The owner keystore.
+    pub fn owner_key(&self) -> PathBuf {
         self.keys_dir().join("owner.json")
     }
 
     /// Names the hardware wallet that holds the owner key (`sak owner use-device`).
-    pub(crate) fn owner_device(&self) -> PathBuf {
+    pub fn owner_device(&self) -> PathBuf {
         self.keys_dir().join("owner-device.json")
     }
 
-    pub(crate) fn session_keys_dir(&self) -> PathBuf {
+    /// `keys/session/`: one keystore per session key.
+    pub fn session_keys_dir(&self) -> PathBuf {
         self.keys_dir().join("session")
     }
 
     /// Caches of chain indexes (`grants`): deleting them loses nothing.
-    pub(crate) fn index_dir(&self) -> PathBuf {
+    pub fn index_dir(&self) -> PathBuf {
         self.data_dir.join("index")
     }
 
-    pub(crate) fn ledger(&self) -> PathBuf {
+    /// The spend ledger (SQLite).
+    pub fn ledger(&self) -> PathBuf {
         self.data_dir.join("ledger.sqlite")
     }
 
-    pub(crate) fn state(&self) -> PathBuf {
+    /// `state.json`: accounts and sessions made here, per network.
+    pub fn state(&self) -> PathBuf {
         self.data_dir.join("state.json")
     }
 
-    pub(crate) fn node_file(&self) -> PathBuf {
+    /// `node.json`: the running `sak node up`.
+    pub fn node_file(&self) -> PathBuf {
         self.data_dir.join("node.json")
     }
 }
@@ -87,7 +95,7 @@ impl Paths {
 /// What kind of chain a network is: it decides what sak may do there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum NetworkKind {
+pub enum NetworkKind {
     /// The chain of `sak node up` (anvil): dev keys, faucet, `--no-preflight`.
     Local,
     /// `sak node up --profile fork`: anvil forking a public chain.
@@ -100,7 +108,7 @@ pub(crate) enum NetworkKind {
 
 impl NetworkKind {
     /// Whether the chain is a throwaway anvil (local or a fork of a public chain).
-    pub(crate) fn is_anvil(self) -> bool {
+    pub fn is_anvil(self) -> bool {
         matches!(self, Self::Local | Self::Fork)
     }
 }
@@ -108,30 +116,31 @@ impl NetworkKind {
 /// One `[networks.NAME]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NetworkConfig {
-    pub(crate) kind: NetworkKind,
+pub struct NetworkConfig {
+    /// What kind of chain it is.
+    pub kind: NetworkKind,
     /// The RPC URL; `${VAR}` reads it from the environment (keep API keys out of files).
     /// Local and fork networks use the running `sak node up`'s URL when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) rpc_url: Option<String>,
+    pub rpc_url: Option<String>,
     /// An ERC-4337 bundler (ERC-7769) for `--via bundler`; `${VAR}` as above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) bundler_url: Option<String>,
+    pub bundler_url: Option<String>,
     /// The chain id the endpoint must report (checked before anything is signed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) chain_id: Option<u64>,
+    pub chain_id: Option<u64>,
     /// Blocks an operation or owner transaction must be under before sak reports it included
     /// (1: its own block; the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) confirmations: Option<u64>,
+    pub confirmations: Option<u64>,
     /// Names usable in policies and commands (`tUSD`, `router`...) on this network.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) book: BTreeMap<String, BookEntry>,
+    pub book: BTreeMap<String, BookEntry>,
 }
 
 impl NetworkConfig {
     /// [`confirmations`](Self::confirmations), at least 1.
-    pub(crate) fn depth(&self) -> u64 {
+    pub fn depth(&self) -> u64 {
         self.confirmations.unwrap_or(1).max(1)
     }
 }
@@ -139,24 +148,26 @@ impl NetworkConfig {
 /// An address-book entry of a network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct BookEntry {
-    pub(crate) address: alloy::primitives::Address,
+pub struct BookEntry {
+    /// The address.
+    pub address: alloy::primitives::Address,
     /// A token's decimals (amounts like `"250.5"` need them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) decimals: Option<u8>,
+    pub decimals: Option<u8>,
 }
 
 /// `config.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Config {
+pub struct Config {
     /// The network used when `--network` is not given.
-    pub(crate) network: String,
+    pub network: String,
     /// The environment variable that holds the keystore password (unless `--password-file`
     /// or `--password-fd` is given).
     #[serde(default = "default_password_env")]
-    pub(crate) password_env: String,
-    pub(crate) networks: BTreeMap<String, NetworkConfig>,
+    pub password_env: String,
+    /// The networks by name.
+    pub networks: BTreeMap<String, NetworkConfig>,
 }
 
 fn default_password_env() -> String {
@@ -214,14 +225,14 @@ const HEADER: &str = "\
 impl Config {
     /// Reads the config file; a missing file means the defaults (`sak init` is optional for the
     /// local network).
-    pub(crate) fn load(path: &Path) -> eyre::Result<Self> {
+    pub fn load(path: &Path) -> Result<Self> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(e).wrap_err_with(|| format!("reading {}", path.display())),
         };
         let config: Self = toml::from_str(&text).map_err(|e| {
-            crate::output::Hinted::new(
+            crate::Hinted::new(
                 format!("the config file is malformed: {}: {}", path.display(), e.message().trim_end()),
                 "fix it, or run `sak init --force` to rewrite it with the default networks",
             )
@@ -239,17 +250,17 @@ impl Config {
     }
 
     /// Writes the file atomically (temporary file, fsync, rename).
-    pub(crate) fn save(&self, path: &Path) -> eyre::Result<()> {
+    pub fn save(&self, path: &Path) -> Result<()> {
         let text = format!("{HEADER}{}", toml::to_string_pretty(self)?);
         crate::store::write_atomic(path, text.as_bytes(), 0o644)
     }
 
     /// The named network (or the default one).
-    pub(crate) fn network(&self, name: Option<&str>) -> eyre::Result<(String, NetworkConfig)> {
+    pub fn network(&self, name: Option<&str>) -> Result<(String, NetworkConfig)> {
         let name = name.unwrap_or(&self.network);
         match self.networks.get(name) {
             Some(n) => Ok((name.to_owned(), n.clone())),
-            None => Err(crate::output::Hinted::new(
+            None => Err(crate::Hinted::new(
                 format!(
                     "unknown network `{name}` (configured: {})",
                     self.networks.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -262,15 +273,14 @@ impl Config {
 }
 
 /// Expands `${VAR}` in a configured URL. A missing variable is an error naming it.
-pub(crate) fn expand_env(value: &str, what: &str) -> eyre::Result<String> {
+pub fn expand_env(value: &str, what: &str) -> Result<String> {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {
-        let end =
-            rest[start..].find('}').ok_or_else(|| eyre::eyre!("{what}: unclosed `${{` in {value:?}"))?;
+        let end = rest[start..].find('}').ok_or_else(|| err!("{what}: unclosed `${{` in {value:?}"))?;
         let var = &rest[start + 2..start + end];
         let found = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-            crate::output::Hinted::new(
+            crate::Hinted::new(
                 format!("{what} comes from ${var}, which is not set"),
                 format!("export {var}=<url> (your provider's endpoint; it stays out of sak's files)"),
             )
@@ -284,7 +294,7 @@ pub(crate) fn expand_env(value: &str, what: &str) -> eyre::Result<String> {
 }
 
 /// Scheme and host of a URL, never its path or query (where API keys live).
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -298,7 +308,7 @@ pub(crate) fn redact_url(url: &str) -> String {
 
 /// `text` with every URL in it reduced by [`redact_url`]: for error messages from libraries
 /// that quote the URL they failed on (reqwest does), whose path may hold an API key.
-pub(crate) fn redact_urls_in(text: &str) -> String {
+pub fn redact_urls_in(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = ["http://", "https://", "ws://", "wss://"].iter().filter_map(|p| rest.find(p)).min()

@@ -1,9 +1,11 @@
 //! sak's small files: `state.json` (accounts and sessions made here) and `node.json` (the
 //! running `sak node up`). Every write is atomic: a crash leaves the old file or the new one.
 
-use crate::output::Hinted;
+use crate::{
+    Hinted,
+    error::{Result, WrapErr},
+};
 use alloy::primitives::{Address, B256};
-use eyre::WrapErr;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,
@@ -14,7 +16,7 @@ use std::{
 
 /// Writes `bytes` to `path` through a temporary file in the same directory (created with
 /// `mode`), fsync, rename, fsync of the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> eyre::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -36,7 +38,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> eyre::Result
     result.wrap_err_with(|| format!("writing {}", path.display()))
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> eyre::Result<Option<T>> {
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             let p = path.display();
@@ -56,7 +58,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> eyre::Result<Option<T
 
 /// The spend ledger at `path`, or an error that says what to do: a damaged file is moved
 /// aside by the user, never by sak (it holds operations in flight and the audit history).
-pub(crate) fn open_ledger(path: &Path) -> eyre::Result<sak_signer::ledger::SqliteLedger> {
+pub fn open_ledger(path: &Path) -> Result<sak_signer::ledger::SqliteLedger> {
     sak_signer::ledger::SqliteLedger::open(path).map_err(|e| {
         let mut causes = vec![e.to_string()];
         let mut source = std::error::Error::source(&e);
@@ -81,19 +83,21 @@ pub(crate) fn open_ledger(path: &Path) -> eyre::Result<sak_signer::ledger::Sqlit
 }
 
 /// The kind of account an owner uses on a network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum AccountKind {
+pub enum AccountKind {
     /// A `SakAccount` deployed by `SakAccountFactory` (address known before deployment).
     Smart,
     /// The owner's own EOA, delegated to `Sak7702Account` with EIP-7702.
-    #[value(name = "7702")]
+    #[cfg_attr(feature = "clap", value(name = "7702"))]
     #[serde(rename = "7702")]
     Eip7702,
 }
 
 impl AccountKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// `smart` or `7702`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Smart => "smart",
             Self::Eip7702 => "7702",
@@ -103,79 +107,90 @@ impl AccountKind {
 
 /// An account created (or adopted) with `sak account create`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct AccountRecord {
-    pub(crate) kind: AccountKind,
-    pub(crate) address: Address,
-    pub(crate) owner: Address,
-    pub(crate) chain_id: u64,
+pub struct AccountRecord {
+    /// Smart account or delegated EOA.
+    pub kind: AccountKind,
+    /// The account's address.
+    pub address: Address,
+    /// Its owner.
+    pub owner: Address,
+    /// The chain it is on.
+    pub chain_id: u64,
     /// The factory salt (smart accounts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) salt: Option<B256>,
+    pub salt: Option<B256>,
 }
 
 /// A session granted from here: what the chain does not say (which key file, when).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SessionRecord {
-    pub(crate) id: u32,
-    pub(crate) account: Address,
-    pub(crate) chain_id: u64,
+pub struct SessionRecord {
+    /// The session's id on the account.
+    pub id: u32,
+    /// The account it acts for.
+    pub account: Address,
+    /// The chain.
+    pub chain_id: u64,
     /// The session key's address.
-    pub(crate) key: Address,
+    pub key: Address,
     /// The key's name in the key directory.
-    pub(crate) key_name: String,
+    pub key_name: String,
     /// The grant transaction and its block (where event scans start).
-    pub(crate) tx: B256,
-    pub(crate) block: u64,
+    pub tx: B256,
+    /// The grant's block.
+    pub block: u64,
     /// Unix seconds (chain time) of the grant.
-    pub(crate) granted_at: u64,
+    pub granted_at: u64,
     /// Unix seconds (chain time) at which `key` took the session over (`sak session rotate`:
     /// same session, same counters, a new key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) rotated_at: Option<u64>,
+    pub rotated_at: Option<u64>,
 }
 
 impl SessionRecord {
     /// Since when the current key holds the session: the grant, or its last rotation.
-    pub(crate) fn key_since(&self) -> u64 {
+    pub fn key_since(&self) -> u64 {
         self.rotated_at.unwrap_or(self.granted_at)
     }
 }
 
 /// `state.json`: per network name.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct State {
+pub struct State {
     #[serde(default)]
-    pub(crate) networks: BTreeMap<String, NetworkState>,
+    /// Per network name.
+    pub networks: BTreeMap<String, NetworkState>,
     /// What a network held before its chain was reset (kept, never deleted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) retired: Vec<RetiredNetwork>,
+    pub retired: Vec<RetiredNetwork>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct NetworkState {
+/// What a home recorded for one network.
+pub struct NetworkState {
     /// The identity of the chain this state belongs to: its genesis block hash, or for an anvil
     /// fork the hash of its genesis and instance (`sak_signer::settle::chain_identity`). With
     /// the chain id, it tells chains apart: a restarted anvil or fork, or a reset testnet, keeps
     /// the id, not this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) genesis: Option<B256>,
+    pub genesis: Option<B256>,
     /// The accounts of this network by name (`sak account create --name`, `--account NAME`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) accounts: BTreeMap<String, AccountRecord>,
+    pub accounts: BTreeMap<String, AccountRecord>,
     /// The name commands use without `--account`: the first account created, until
     /// `sak account use` names another. Nothing else changes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) default_account: Option<String>,
+    pub default_account: Option<String>,
     /// The single account of homes written before accounts had names: read once, kept as
     /// `main` from then on.
     #[serde(default, skip_serializing)]
     account: Option<AccountRecord>,
     #[serde(default)]
-    pub(crate) sessions: Vec<SessionRecord>,
+    /// Sessions granted from here.
+    pub sessions: Vec<SessionRecord>,
 }
 
 /// The name an account gets when it is a network's first and none is given.
-pub(crate) const FIRST_ACCOUNT: &str = "main";
+pub const FIRST_ACCOUNT: &str = "main";
 
 impl NetworkState {
     /// Moves a pre-names `account` under [`FIRST_ACCOUNT`].
@@ -188,11 +203,7 @@ impl NetworkState {
 
     /// The account `--account` names (a name, or the address of a named account), else the
     /// default: its name and record. Errors say which names there are.
-    pub(crate) fn pick(
-        &self,
-        wanted: Option<&str>,
-        network: &str,
-    ) -> Result<(String, AccountRecord), Box<Hinted>> {
+    pub fn pick(&self, wanted: Option<&str>, network: &str) -> Result<(String, AccountRecord), Box<Hinted>> {
         let names = || self.accounts.keys().cloned().collect::<Vec<_>>().join(", ");
         let found = match wanted {
             Some(w) => self.accounts.get_key_value(w).or_else(|| {
@@ -223,29 +234,33 @@ impl NetworkState {
 
 /// A network's state from a chain that is gone.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RetiredNetwork {
-    pub(crate) network: String,
+pub struct RetiredNetwork {
+    /// The network's name.
+    pub network: String,
     /// Unix seconds (this machine's clock) when sak noticed the reset.
-    pub(crate) retired_at: u64,
+    pub retired_at: u64,
     #[serde(flatten)]
-    pub(crate) state: NetworkState,
+    /// What it held.
+    pub state: NetworkState,
 }
 
 impl State {
-    pub(crate) fn load(path: &Path) -> eyre::Result<Self> {
+    /// Reads the file (missing: empty).
+    pub fn load(path: &Path) -> Result<Self> {
         let mut state: Self = read_json(path)?.unwrap_or_default();
         state.networks.values_mut().for_each(NetworkState::upgrade);
         state.retired.iter_mut().for_each(|r| r.state.upgrade());
         Ok(state)
     }
 
-    pub(crate) fn save(&self, path: &Path) -> eyre::Result<()> {
+    /// Writes the file atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
         write_atomic(path, serde_json::to_string_pretty(self)?.as_bytes(), 0o600)
     }
 
     /// Applies `change` to the freshly read file and writes it back: a read-modify-write that
     /// never drops what another command wrote in between reads.
-    pub(crate) fn update(path: &Path, change: impl FnOnce(&mut Self)) -> eyre::Result<Self> {
+    pub fn update(path: &Path, change: impl FnOnce(&mut Self)) -> Result<Self> {
         let mut state = Self::load(path)?;
         change(&mut state);
         state.save(path)?;
@@ -255,36 +270,44 @@ impl State {
 
 /// `node.json`: written by `sak node up` once the stack is deployed, removed when it stops.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct NodeFile {
-    pub(crate) profile: String,
-    pub(crate) rpc_url: String,
-    pub(crate) chain_id: u64,
+pub struct NodeFile {
+    /// The `anvil.toml` profile.
+    pub profile: String,
+    /// The node's RPC URL.
+    pub rpc_url: String,
+    /// Its chain id.
+    pub chain_id: u64,
     /// The `sak node up` process (stopping it stops anvil).
-    pub(crate) pid: u32,
-    pub(crate) anvil_pid: u32,
-    pub(crate) started_at: u64,
+    pub pid: u32,
+    /// The anvil process.
+    pub anvil_pid: u32,
+    /// Unix seconds when it started.
+    pub started_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) fork: Option<String>,
-    pub(crate) contracts: sak_node::Deployment,
+    /// The forked RPC (fork profile).
+    pub fork: Option<String>,
+    /// The deployed local stack.
+    pub contracts: sak_node::Deployment,
     /// anvil's first dev key: public test key material (`sak node fund` pays with it), never
     /// usable on a real network.
-    pub(crate) dev_key: String,
+    pub dev_key: String,
 }
 
 impl NodeFile {
     /// The recorded node, if its `sak node up` process is still alive.
-    pub(crate) fn load_live(path: &Path) -> eyre::Result<Option<Self>> {
+    pub fn load_live(path: &Path) -> Result<Option<Self>> {
         Ok(read_json::<Self>(path)?.filter(|n| pid_alive(n.pid)))
     }
 
-    pub(crate) fn save(&self, path: &Path) -> eyre::Result<()> {
+    /// Writes the file atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
         write_atomic(path, serde_json::to_string_pretty(self)?.as_bytes(), 0o600)
     }
 }
 
 /// Whether a process with this pid is running (a zombie, exited but not yet reaped by its
 /// parent, is not).
-pub(crate) fn pid_alive(pid: u32) -> bool {
+pub fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself hold spaces.
         Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),

@@ -6,15 +6,16 @@
 //! signed here (an EIP-7702 authorization, a smart account's owner user operation): those are
 //! refused with what to do instead (see [`Owner::key`]).
 
-use crate::output::Hinted;
+use crate::{Hinted, Result};
 use alloy::{network::EthereumWallet, primitives::Address, signers::local::PrivateKeySigner};
 use sak_signer::keystore::LocalKey;
 use serde::{Deserialize, Serialize};
 
 /// A hardware wallet model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Device {
+pub enum Device {
     /// A Ledger with its Ethereum app open (Ledger Live path m/44'/60'/INDEX'/0/0).
     Ledger,
     /// A Trezor (path m/44'/60'/0'/0/INDEX).
@@ -22,7 +23,8 @@ pub(crate) enum Device {
 }
 
 impl Device {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// `ledger` or `trezor`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Ledger => "ledger",
             Self::Trezor => "trezor",
@@ -32,18 +34,26 @@ impl Device {
 
 /// `keys/owner-device.json`: which device holds the owner key, and the address it showed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct DeviceFile {
-    pub(crate) device: Device,
-    pub(crate) index: u32,
-    pub(crate) address: Address,
+pub struct DeviceFile {
+    /// The model.
+    pub device: Device,
+    /// The account index on the device.
+    pub index: u32,
+    /// The address the device showed for it.
+    pub address: Address,
 }
 
 /// The owner, ready to sign.
-pub(crate) enum Owner {
+pub enum Owner {
     /// The keystore's key, decrypted.
     Key(LocalKey),
     /// A connected hardware wallet.
-    Device { file: DeviceFile, wallet: EthereumWallet },
+    Device {
+        /// Which device, and the address it showed.
+        file: DeviceFile,
+        /// Signs on the device.
+        wallet: EthereumWallet,
+    },
 }
 
 impl std::fmt::Debug for Owner {
@@ -53,7 +63,8 @@ impl std::fmt::Debug for Owner {
 }
 
 impl Owner {
-    pub(crate) fn address(&self) -> Address {
+    /// The owner's address.
+    pub fn address(&self) -> Address {
         match self {
             Self::Key(k) => k.address(),
             Self::Device { file, .. } => file.address,
@@ -61,7 +72,7 @@ impl Owner {
     }
 
     /// `local`, `ledger` or `trezor`.
-    pub(crate) fn backend(&self) -> &'static str {
+    pub fn backend(&self) -> &'static str {
         match self {
             Self::Key(_) => "local",
             Self::Device { file, .. } => file.device.as_str(),
@@ -69,7 +80,7 @@ impl Owner {
     }
 
     /// Signs the owner's transactions.
-    pub(crate) fn wallet(&self) -> EthereumWallet {
+    pub fn wallet(&self) -> EthereumWallet {
         match self {
             Self::Key(k) => EthereumWallet::from(k.signer().clone()),
             Self::Device { wallet, .. } => wallet.clone(),
@@ -78,7 +89,7 @@ impl Owner {
 
     /// The keystore's key, for `what` (which signs a bare hash); a device is refused with what
     /// to do instead.
-    pub(crate) fn key(&self, what: &str) -> eyre::Result<&PrivateKeySigner> {
+    pub fn key(&self, what: &str) -> Result<&PrivateKeySigner> {
         match self {
             Self::Key(k) => Ok(k.signer()),
             Self::Device { file, .. } => Err(Hinted::refused(
@@ -97,15 +108,11 @@ impl Owner {
 
 /// Connects to `device` and reads the address at `index`; the wallet signs for `chain_id`.
 #[cfg(feature = "hardware")]
-pub(crate) async fn connect(
-    device: Device,
-    index: u32,
-    chain_id: Option<u64>,
-) -> eyre::Result<(Address, EthereumWallet)> {
+pub async fn connect(device: Device, index: u32, chain_id: Option<u64>) -> Result<(Address, EthereumWallet)> {
     use alloy::signers::Signer;
     let index = index as usize;
     let unreachable = |e: String| {
-        eyre::Report::new(Hinted::new(
+        crate::Error::from(Hinted::new(
             format!("cannot reach the {}: {e}", device.as_str()),
             match device {
                 Device::Ledger => {
@@ -139,11 +146,11 @@ pub(crate) async fn connect(
 
 /// Without the `hardware` feature there is no device to reach: an error that says how to get it.
 #[cfg(not(feature = "hardware"))]
-pub(crate) async fn connect(
+pub async fn connect(
     device: Device,
     _index: u32,
     _chain_id: Option<u64>,
-) -> eyre::Result<(Address, EthereumWallet)> {
+) -> Result<(Address, EthereumWallet)> {
     Err(Hinted::new(
         format!(
             "this sak was built without hardware wallet support, so it cannot reach the {}",

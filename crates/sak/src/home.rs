@@ -1,0 +1,661 @@
+//! [`Home`]: what every act starts from: the paths, the config, the chosen network and
+//! account, and (on demand) the chain connection, the owner and session keys.
+
+use crate::{
+    Error, Hinted, Result,
+    config::{Config, NetworkConfig, NetworkKind, Paths, expand_env, redact_url},
+    error::{WrapErr, bail, err},
+    owner::{DeviceFile, Owner},
+    store::{AccountRecord, NodeFile, SessionRecord, State},
+};
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use sak_contracts::{ENTRY_POINT_V08, SakAddresses};
+use sak_primitives::AddressBook;
+use sak_signer::keystore::{self, Password, PasswordSource};
+use sak_userop::{RetryConfig, retrying_provider};
+use serde::Serialize;
+use std::{path::PathBuf, time::Duration};
+
+/// Where session keys' passphrase is read from unless [`Options::key_password_env`] names
+/// another.
+pub const KEY_PASSWORD_ENV: &str = "SAK_KEY_PASSWORD";
+
+/// How to open a [`Home`]: each `None` takes the config's (or sak's) default.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Options {
+    /// The network from the config [default: the config's `network`].
+    pub network: Option<String>,
+    /// The account to act on, by name or address [default: the network's default account].
+    pub account: Option<String>,
+    /// An RPC URL to use instead of the network's.
+    pub rpc_url: Option<String>,
+    /// Where the owner keystore's password comes from [default: the config's `password_env`].
+    pub password: Option<PasswordSource>,
+    /// The environment variable that holds session keys' passphrase [default:
+    /// [`KEY_PASSWORD_ENV`]].
+    pub key_password_env: Option<String>,
+}
+
+impl Options {
+    /// Acts on network `name` of the config.
+    pub fn network(mut self, name: impl Into<String>) -> Self {
+        self.network = Some(name.into());
+        self
+    }
+
+    /// Acts on the account with this name (or address).
+    pub fn account(mut self, name: impl Into<String>) -> Self {
+        self.account = Some(name.into());
+        self
+    }
+
+    /// Reaches the chain at `url` instead of the network's RPC.
+    pub fn rpc_url(mut self, url: impl Into<String>) -> Self {
+        self.rpc_url = Some(url.into());
+        self
+    }
+
+    /// Reads the owner keystore's password from `source`.
+    pub fn password(mut self, source: PasswordSource) -> Self {
+        self.password = Some(source);
+        self
+    }
+
+    /// Reads session keys' passphrase from the environment variable `var`.
+    pub fn key_password_env(mut self, var: impl Into<String>) -> Self {
+        self.key_password_env = Some(var.into());
+        self
+    }
+}
+
+/// A sak home: its files, its config, and the network and account chosen to act on.
+///
+/// ```no_run
+/// # async fn demo() -> sak::Result<()> {
+/// let home = sak::Home::open(sak::Options::default())?;
+/// let chain = home.chain().await?;
+/// let account = home.account(chain.chain_id)?;
+/// println!("{} on {} (chain {})", account.address, home.network_name, chain.chain_id);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Home {
+    /// Where its files are.
+    pub paths: Paths,
+    /// `config.toml`.
+    pub config: Config,
+    /// The chosen network's name.
+    pub network_name: String,
+    /// The chosen network.
+    pub network: NetworkConfig,
+    /// How it was opened.
+    pub options: Options,
+}
+
+/// The contracts sak uses on a chain, and the names policies may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct Contracts {
+    /// EntryPoint v0.8 (canonical).
+    pub entry_point: Address,
+    /// The `SessionAdapter` factory: each account's adapter is its clone.
+    pub session_adapter: Address,
+    /// The `SakAccount` implementation.
+    pub sak_account_implementation: Address,
+    /// The `SakAccountFactory`.
+    pub sak_account_factory: Address,
+    /// The EIP-7702 delegate `Sak7702Account`.
+    pub sak_7702_account: Address,
+    /// The ERC-7579 validator module `SessionKeyValidator`.
+    pub session_key_validator: Address,
+    /// The local stack (`sak node up`): Uniswap V2, tUSD, TKN, WETH.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<sak_node::Deployment>,
+    /// Names usable for addresses: (name, address, decimals).
+    #[serde(skip)]
+    pub book: Vec<(String, Address, Option<u8>)>,
+}
+
+impl Contracts {
+    /// sak's addresses on every chain: the canonical EntryPoint and our CREATE2 deployments.
+    pub fn canonical() -> Self {
+        let sak = SakAddresses::canonical();
+        Self {
+            entry_point: ENTRY_POINT_V08,
+            session_adapter: sak.session_adapter,
+            sak_account_implementation: sak.account_implementation,
+            sak_account_factory: sak.account_factory,
+            sak_7702_account: sak.account_7702,
+            session_key_validator: sak.session_key_validator,
+            local: None,
+            book: Vec::new(),
+        }
+    }
+
+    fn with_local(mut self, d: sak_node::Deployment) -> Self {
+        self.local = Some(d);
+        for (name, address, decimals) in [
+            ("uniswap-v2-router", d.uniswap_v2_router, None),
+            ("router", d.uniswap_v2_router, None),
+            ("tUSD", d.usd, Some(6)),
+            ("TKN", d.tkn, Some(18)),
+            ("WETH", d.weth, Some(18)),
+        ] {
+            self.book.push((name.into(), address, decimals));
+        }
+        self
+    }
+
+    /// The adapter of `account`: every session call but a capped `transfer` goes through it.
+    pub fn adapter_of(&self, account: Address) -> Address {
+        sak_contracts::adapter_of(self.session_adapter, account)
+    }
+
+    /// The policy resolver's address book.
+    pub fn address_book(&self) -> AddressBook {
+        self.book.iter().fold(AddressBook::new(), |b, (n, a, d)| b.with(n, *a, *d))
+    }
+
+    /// A 0x address or a name from the book.
+    pub fn resolve(&self, text: &str) -> Result<Address> {
+        if text.starts_with("0x") || text.starts_with("0X") {
+            return text.parse().map_err(|_| err!("`{text}` is not a 20-byte 0x address"));
+        }
+        self.book.iter().find(|(n, ..)| n.eq_ignore_ascii_case(text)).map(|(_, a, _)| *a).ok_or_else(|| {
+            let known: Vec<&str> = self.book.iter().map(|(n, ..)| n.as_str()).collect();
+            err!(
+                "unknown name `{text}` (known on this network: {}); use a 0x address or add it to the network's [book]",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            )
+        })
+    }
+
+    /// A token's decimals as the book knows them.
+    pub fn decimals(&self, token: Address) -> Option<u8> {
+        self.book.iter().find(|(_, a, _)| *a == token).and_then(|(.., d)| *d)
+    }
+
+    /// The name the book gives `address`, else the address.
+    pub fn name(&self, address: Address) -> String {
+        self.book
+            .iter()
+            .find(|(n, a, _)| *a == address && n != "router")
+            .map_or_else(|| address.to_string(), |(n, ..)| n.clone())
+    }
+}
+
+/// A connection to the network's chain, checked.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Reads the chain, retrying what a flaky endpoint drops.
+    pub provider: DynProvider,
+    /// The endpoint (may hold an API key: show it through [`redact_url`]).
+    pub rpc_url: String,
+    /// The chain id the endpoint reports (checked against the config).
+    pub chain_id: u64,
+    /// The chain's identity ([`sak_signer::settle::chain_identity`]), read once on connecting.
+    pub identity: B256,
+    /// sak's contracts there and the names of the network's book.
+    pub contracts: Contracts,
+    /// What this home had recorded for the network when connecting found a new chain under
+    /// its chain id (a restarted node or fork, a reset testnet): moved to `retired` in
+    /// state.json.
+    pub retired: Option<Retired>,
+}
+
+/// A network's records retired on connecting, because the chain behind it is a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retired {
+    /// Accounts recorded for the old chain.
+    pub accounts: usize,
+    /// Sessions recorded for the old chain.
+    pub sessions: usize,
+}
+
+impl Retired {
+    /// What was retired, in words: `its account and 2 sessions`.
+    pub fn describe(&self) -> String {
+        let accounts = match self.accounts {
+            0 => None,
+            1 => Some("its account".to_owned()),
+            n => Some(format!("its {n} accounts")),
+        };
+        let sessions = (self.sessions > 0)
+            .then(|| format!("{} session{}", self.sessions, if self.sessions == 1 { "" } else { "s" }));
+        match (accounts, sessions) {
+            (None, None) => "nothing".to_owned(),
+            (a, s) => a.into_iter().chain(s).collect::<Vec<_>>().join(" and "),
+        }
+    }
+}
+
+impl Home {
+    /// The home at `$SAK_HOME`, else in the XDG directories ([`Paths::discover`]).
+    pub fn open(options: Options) -> Result<Self> {
+        Self::at(Paths::discover()?, options)
+    }
+
+    /// The home whose files are at `paths`.
+    pub fn at(paths: Paths, options: Options) -> Result<Self> {
+        let config = Config::load(&paths.config_file)?;
+        let (network_name, network) = config.network(options.network.as_deref())?;
+        Ok(Self { paths, config, network_name, network, options })
+    }
+
+    /// The network's kind.
+    pub fn kind(&self) -> NetworkKind {
+        self.network.kind
+    }
+
+    /// The owner keystore's password, from [`Options::password`], else the configured
+    /// environment variable.
+    pub fn password(&self) -> Result<Password> {
+        let source = self
+            .options
+            .password
+            .clone()
+            .unwrap_or_else(|| PasswordSource::Env(self.config.password_env.clone()));
+        Ok(source.read()?)
+    }
+
+    /// The environment variable that holds session keys' passphrase.
+    pub fn key_password_env(&self) -> &str {
+        self.options.key_password_env.as_deref().unwrap_or(KEY_PASSWORD_ENV)
+    }
+
+    /// Session keys' passphrase (never the owner's password), from
+    /// [`Self::key_password_env`].
+    pub fn key_password(&self) -> Result<Password> {
+        let var = self.key_password_env();
+        PasswordSource::Env(var.to_owned()).read().map_err(|e| match e {
+            sak_signer::Error::PasswordEnvMissing { .. } => Hinted::new(
+                format!("no session key passphrase: ${var} is not set"),
+                format!(
+                    "export {var}=… (the passphrase of this home's session keys, not the owner's password), \
+                     or run on a terminal to be asked"
+                ),
+            )
+            .into(),
+            e => Error::from(e),
+        })
+    }
+
+    /// The running `sak node up` of this home, for local and fork networks.
+    pub fn node(&self) -> Result<Option<NodeFile>> {
+        if !self.kind().is_anvil() {
+            return Ok(None);
+        }
+        NodeFile::load_live(&self.paths.node_file())
+    }
+
+    /// Where the chain is: `--rpc-url`, else the running `sak node up` (local and fork), else
+    /// the config.
+    pub fn rpc_url(&self) -> Result<String> {
+        if let Some(url) = &self.options.rpc_url {
+            return Ok(url.clone());
+        }
+        if let Some(node) = self.node()? {
+            return Ok(node.rpc_url);
+        }
+        let url = self.network.rpc_url.as_deref().ok_or_else(|| {
+            err!(
+                "network `{}` has no rpc_url: add one to {}",
+                self.network_name,
+                self.paths.config_file.display()
+            )
+        })?;
+        expand_env(url, &format!("network `{}`'s rpc_url", self.network_name))
+    }
+
+    /// The bundler URL for `--via bundler` (None when not configured).
+    pub fn bundler_url(&self) -> Result<Option<String>> {
+        match &self.network.bundler_url {
+            Some(url) => expand_env(url, &format!("network `{}`'s bundler_url", self.network_name)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Connects, checks the chain id against the config (and the node file), and finds the
+    /// contracts.
+    pub async fn chain(&self) -> Result<Chain> {
+        let rpc_url = self.rpc_url()?;
+        let retry = RetryConfig {
+            max_retries: 6,
+            initial_backoff: Duration::from_millis(200),
+            request_timeout: Duration::from_secs(15),
+            deadline: Duration::from_secs(40),
+        };
+        let provider = retrying_provider(&rpc_url, retry)?;
+        let chain_id = provider.get_chain_id().await.map_err(|e| {
+            let hint = if self.kind().is_anvil() {
+                "start the local chain with `sak node up` (or pass --rpc-url)"
+            } else {
+                "check the URL and your network; `sak doctor` checks every endpoint"
+            };
+            Error::from(crate::Hinted::new(
+                format!(
+                    "cannot reach the {} RPC at {}: {}",
+                    self.network_name,
+                    redact_url(&rpc_url),
+                    redacted_error(&e, &rpc_url)
+                ),
+                hint,
+            ))
+        })?;
+        let node = self.node()?;
+        let expected = self.network.chain_id.or(node.as_ref().map(|n| n.chain_id));
+        if let Some(expected) = expected
+            && expected != chain_id
+        {
+            bail!(crate::Hinted::new(
+                format!(
+                    "wrong chain: network `{}` expects chain id {expected}, the endpoint {} reports {chain_id}",
+                    self.network_name,
+                    redact_url(&rpc_url)
+                ),
+                "pick the right network with --network, or fix chain_id/rpc_url in the config",
+            ));
+        }
+        let (identity, retired) = self.check_chain_identity(&provider, &rpc_url).await?;
+        let mut contracts = Contracts::canonical();
+        if let Some(node) = node.filter(|n| n.chain_id == chain_id) {
+            contracts = contracts.with_local(node.contracts);
+        }
+        for (name, entry) in &self.network.book {
+            contracts.book.push((name.clone(), entry.address, entry.decimals));
+        }
+        Ok(Chain { provider, rpc_url, chain_id, identity, contracts, retired })
+    }
+
+    /// Ties this network's recorded state to the chain's identity: its genesis block, or for an
+    /// anvil fork its genesis and instance ([`sak_signer::settle::chain_identity`]). Another
+    /// identity under the same chain id is a new chain (a restarted local node or fork, a reset
+    /// testnet): the accounts and sessions recorded for the old one are moved to `retired` in
+    /// state.json (kept, never deleted) and returned, for the caller to tell plainly. The ledger
+    /// does the same for operations in flight when a signer binds to the chain.
+    async fn check_chain_identity(
+        &self,
+        provider: &DynProvider,
+        rpc_url: &str,
+    ) -> Result<(B256, Option<Retired>)> {
+        let genesis = sak_signer::settle::chain_identity(provider)
+            .await
+            .map_err(|e| err!("reading the chain's identity from {}: {e}", redact_url(rpc_url)))?;
+        let path = self.paths.state();
+        let known = State::load(&path)?.networks.get(&self.network_name).map(|n| n.genesis);
+        match known {
+            Some(Some(g)) if g == genesis => return Ok((genesis, None)),
+            None if !path.exists() => return Ok((genesis, None)),
+            _ => {}
+        }
+        let name = self.network_name.clone();
+        let mut retired = None;
+        State::update(&path, |state| {
+            let net = state.networks.entry(name.clone()).or_default();
+            match net.genesis {
+                Some(g) if g == genesis => {}
+                Some(_) => {
+                    let old = std::mem::take(net);
+                    net.genesis = Some(genesis);
+                    retired = Some((old.accounts.len(), old.sessions.len()));
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    state.retired.push(crate::store::RetiredNetwork {
+                        network: name.clone(),
+                        retired_at: now,
+                        state: old,
+                    });
+                }
+                None => net.genesis = Some(genesis),
+            }
+        })?;
+        Ok((genesis, retired.map(|(accounts, sessions)| Retired { accounts, sessions })))
+    }
+
+    /// The contracts and names `chain()` would find, without connecting: the canonical
+    /// addresses, the running `sak node up`'s stack (local and fork) and the network's book.
+    pub fn offline_contracts(&self) -> Result<Contracts> {
+        let mut contracts = Contracts::canonical();
+        if let Some(node) = self.node()? {
+            contracts = contracts.with_local(node.contracts);
+        }
+        for (name, entry) in &self.network.book {
+            contracts.book.push((name.clone(), entry.address, entry.decimals));
+        }
+        Ok(contracts)
+    }
+
+    /// The owner, ready to sign: the hardware wallet `sak owner use-device` named (connected
+    /// and checked against the address it showed then), else the keystore's key.
+    pub async fn owner(&self) -> Result<Owner> {
+        if let Some(file) = self.owner_device()? {
+            let (address, wallet) = crate::owner::connect(file.device, file.index, None).await?;
+            if address != file.address {
+                bail!(crate::Hinted::new(
+                    format!(
+                        "the {} shows {address} at index {}, not the owner {} it showed before",
+                        file.device.as_str(),
+                        file.index,
+                        file.address
+                    ),
+                    "connect the device (and seed) that holds the owner key; `sak owner show` names it",
+                ));
+            }
+            return Ok(Owner::Device { file, wallet });
+        }
+        let path = self.paths.owner_key();
+        if !path.exists() {
+            bail!(crate::Hinted::new(
+                format!("no owner key at {}", path.display()),
+                "create one with `sak owner new` or `sak owner import` (or `sak owner use-device ledger`)",
+            ));
+        }
+        let password = self.password()?;
+        Ok(Owner::Key(keystore::load(&path, &password).wrap_err("loading the owner key")?))
+    }
+
+    /// The hardware wallet that holds the owner key, if `sak owner use-device` named one.
+    pub fn owner_device(&self) -> Result<Option<DeviceFile>> {
+        let path = self.paths.owner_device();
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+                crate::Hinted::new(
+                    format!("{} is malformed: {e}", path.display()),
+                    "run `sak owner use-device ledger` (or trezor) again to rewrite it",
+                )
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).wrap_err_with(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// The owner's address without decrypting anything or reaching a device.
+    pub fn owner_address(&self) -> Result<Address> {
+        if let Some(file) = self.owner_device()? {
+            return Ok(file.address);
+        }
+        let path = self.paths.owner_key();
+        keystore_address(&path)?.ok_or_else(|| {
+            Error::from(crate::Hinted::new(
+                format!("no owner key at {}", path.display()),
+                "create one with `sak owner new` or `sak owner import`",
+            ))
+        })
+    }
+
+    /// A session key file by name or address.
+    pub fn session_key_path(&self, name_or_address: &str) -> Result<(String, PathBuf)> {
+        let dir = self.paths.session_keys_dir();
+        let direct = dir.join(format!("{name_or_address}.json"));
+        if direct.exists() {
+            return Ok((name_or_address.to_owned(), direct));
+        }
+        if let Ok(address) = name_or_address.parse::<Address>() {
+            for (name, path, a) in self.session_keys()? {
+                if a == Some(address) {
+                    return Ok((name, path));
+                }
+            }
+        }
+        bail!(crate::Hinted::new(
+            format!("no session key `{name_or_address}` in {}", dir.display()),
+            "list them with `sak key list`; create one with `sak key new --name NAME`",
+        ))
+    }
+
+    /// Every session key file: (name, path, address from the file).
+    pub fn session_keys(&self) -> Result<Vec<(String, PathBuf, Option<Address>)>> {
+        let dir = self.paths.session_keys_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).wrap_err_with(|| format!("reading {}", dir.display())),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            out.push((name.to_owned(), path.clone(), keystore_address(&path).ok().flatten()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The home's `state.json`, read now.
+    pub fn state(&self) -> Result<State> {
+        State::load(&self.paths.state())
+    }
+
+    /// The account commands act on: `--account NAME`, else the network's default; checked
+    /// against the chain id.
+    pub fn account(&self, chain_id: u64) -> Result<AccountRecord> {
+        Ok(self.named_account(chain_id)?.1)
+    }
+
+    /// [`Self::account`] with its name.
+    pub fn named_account(&self, chain_id: u64) -> Result<(String, AccountRecord)> {
+        let net = self.state()?.networks.remove(&self.network_name).unwrap_or_default();
+        let (name, a) = net.pick(self.options.account.as_deref(), &self.network_name).map_err(|e| *e)?;
+        if a.chain_id != chain_id {
+            bail!(crate::Hinted::new(
+                format!(
+                    "the account `{name}` of network `{}` is on chain {}, the endpoint is chain {chain_id}",
+                    self.network_name, a.chain_id
+                ),
+                "run `sak account create` again on this chain",
+            ));
+        }
+        Ok((name, a))
+    }
+
+    /// The session recorded here with this id on `account`.
+    pub fn session_record(&self, account: Address, id: u32) -> Result<Option<SessionRecord>> {
+        let state = self.state()?;
+        Ok(state
+            .networks
+            .get(&self.network_name)
+            .and_then(|n| n.sessions.iter().find(|s| s.account == account && s.id == id).cloned()))
+    }
+
+    /// A provider that signs transactions with `key` (a relayer's).
+    pub fn wallet_provider(&self, chain: &Chain, key: &PrivateKeySigner) -> Result<DynProvider> {
+        self.provider_with(chain, EthereumWallet::from(key.clone()))
+    }
+
+    /// A provider that signs the owner's transactions (with its key, or on its device).
+    pub fn owner_provider(&self, chain: &Chain, owner: &Owner) -> Result<DynProvider> {
+        self.provider_with(chain, owner.wallet())
+    }
+
+    fn provider_with(&self, chain: &Chain, wallet: EthereumWallet) -> Result<DynProvider> {
+        let url = chain.rpc_url.parse().wrap_err("the RPC URL")?;
+        Ok(ProviderBuilder::new().wallet(wallet).connect_http(url).erased())
+    }
+}
+
+/// `err` and its causes, with `url` (whose path or query may hold an API key) reduced to its
+/// scheme and host wherever it appears; reqwest names it as `for url (…)`, normalised.
+pub fn redacted_error(err: &(dyn std::error::Error + 'static), url: &str) -> String {
+    let shown = redact_url(url);
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(c) = cause {
+        let mut text = c.to_string();
+        let mut from = 0;
+        while let Some(start) = text[from..].find("url (").map(|i| from + i) {
+            let open = start + "url (".len();
+            let end = text[open..].find(')').map_or(text.len(), |e| open + e);
+            text.replace_range(open..end, &shown);
+            from = open + shown.len();
+        }
+        text = text.replace(url, &shown);
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
+}
+
+/// What to do about a key file that does not parse.
+pub const DAMAGED_KEY_HINT: &str = "the key file is damaged: restore it from your backup (`sak key export` \
+     writes one); a lost session key is replaced by the owner with `sak session rotate ID`";
+
+/// The address a v3 keystore declares (without decrypting it), or None if there is no file.
+pub fn keystore_address(path: &std::path::Path) -> Result<Option<Address>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).wrap_err_with(|| format!("reading {}", path.display())),
+    };
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        crate::Hinted::new(format!("{} is not a keystore: {e}", path.display()), DAMAGED_KEY_HINT)
+    })?;
+    let address = json
+        .get("address")
+        .and_then(|a| a.as_str())
+        .ok_or_else(|| err!("{} has no address field", path.display()))?;
+    let address = if address.starts_with("0x") { address.to_owned() } else { format!("0x{address}") };
+    Ok(Some(address.parse().wrap_err_with(|| format!("{}: malformed address", path.display()))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Contracts;
+
+    /// The README shows the addresses `sak node up` prints; sak's own move with its bytecode.
+    #[test]
+    fn the_readme_shows_the_current_sak_addresses() {
+        let readme = include_str!("../../../README.md");
+        let c = Contracts::canonical();
+        for (name, address) in [
+            ("EntryPoint v0.8", c.entry_point),
+            ("SessionAdapter", c.session_adapter),
+            ("SakAccount", c.sak_account_implementation),
+            ("SakAccountFactory", c.sak_account_factory),
+            ("Sak7702Account", c.sak_7702_account),
+            ("SessionKeyValidator", c.session_key_validator),
+        ] {
+            let line = readme
+                .lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .unwrap_or_else(|| panic!("no {name} line"));
+            assert!(
+                line.contains(&address.to_checksum(None)),
+                "README.md shows `{line}`, but {name} is now at {address}: update the README"
+            );
+        }
+    }
+}
