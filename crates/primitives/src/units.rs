@@ -101,6 +101,29 @@ pub fn parse_time(text: &str) -> Option<u64> {
     u64::try_from(seconds).ok()
 }
 
+/// `raw` base units in whole tokens, without trailing zeros (`1.5`); with unknown decimals,
+/// `N (base units)`. The inverse of [`parse_amount`].
+pub fn format_amount(raw: U256, decimals: Option<u8>) -> String {
+    match decimals {
+        Some(d) => {
+            let s = alloy::primitives::utils::format_units(raw, d).unwrap_or_else(|_| raw.to_string());
+            if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+        }
+        None => format!("{raw} (base units)"),
+    }
+}
+
+/// A period in the largest unit that divides it (`1d`, `6h`, `90s`): what [`parse_duration`]
+/// reads back.
+pub fn format_period(secs: u64) -> String {
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`, for display (the inverse of [`parse_time`] on
 /// whole seconds).
 pub fn format_time(unix: u64) -> String {

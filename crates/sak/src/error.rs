@@ -118,6 +118,18 @@ impl<T, E: StdError + Send + Sync + 'static> WrapErr<T> for std::result::Result<
     }
 }
 
+/// `.ok_or_err(..)` on an option: `None` is the error `message`.
+pub trait OptionExt<T> {
+    /// The value, or an error saying `message`.
+    fn ok_or_err(self, message: impl fmt::Display) -> Result<T>;
+}
+
+impl<T> OptionExt<T> for Option<T> {
+    fn ok_or_err(self, message: impl fmt::Display) -> Result<T> {
+        self.ok_or_else(|| Error::msg(message))
+    }
+}
+
 /// Returns early with an [`Error`]: from a format string, or from anything `Into<Error>`.
 macro_rules! bail {
     ($msg:literal $(,)?) => { return Err($crate::Error::msg(format!($msg))) };
@@ -125,12 +137,21 @@ macro_rules! bail {
     ($err:expr $(,)?) => { return Err($crate::Error::from($err)) };
 }
 
+/// Returns early with an error from a format string unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err($crate::Error::msg(format!($($arg)+)));
+        }
+    };
+}
+
 /// An [`Error`] from a format string.
 macro_rules! err {
     ($($arg:tt)+) => { $crate::Error::msg(format!($($arg)+)) };
 }
 
-pub(crate) use {bail, err};
+pub(crate) use {bail, ensure, err};
 
 /// An error that says what to do about it.
 #[derive(Debug, Clone)]

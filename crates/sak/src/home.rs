@@ -208,6 +208,18 @@ pub struct Chain {
     pub retired: Option<Retired>,
 }
 
+impl Chain {
+    /// The latest block's time (unix seconds): what the chain's checks compare against.
+    pub async fn time(&self) -> Result<u64> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::rpc::types::BlockNumberOrTag::Latest)
+            .await?
+            .ok_or_else(|| err!("the node has no latest block"))?;
+        Ok(block.header.timestamp)
+    }
+}
+
 /// A network's records retired on connecting, because the chain behind it is a new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retired {

@@ -24,8 +24,9 @@ mod error;
 mod home;
 pub mod owner;
 pub mod store;
+pub mod verify;
 
-pub use error::{Error, Hinted, Result, WrapErr};
+pub use error::{Error, Hinted, OptionExt, Result, WrapErr};
 pub use home::{
     Chain, Contracts, DAMAGED_KEY_HINT, Home, KEY_PASSWORD_ENV, Options, Retired, keystore_address,
     redacted_error,

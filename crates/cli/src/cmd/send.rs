@@ -317,7 +317,7 @@ async fn swap_calls(args: &SwapArgs, chain: &Chain, account: Address) -> eyre::R
         return Err(Hinted::new("--amount is zero", "sell a positive amount").into());
     }
     let min_out = parse_whole(&args.min_out, decimals_out, "--min-out")?;
-    let deadline = crate::cmd::session::chain_time(chain).await? + DEADLINE_S;
+    let deadline = chain.time().await? + DEADLINE_S;
     let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
         amountIn: amount_in,
         amountOutMin: min_out,

@@ -12,6 +12,7 @@ use alloy::{
 use clap::{Args, Subcommand};
 use eyre::{OptionExt, WrapErr};
 use sak_contracts::SakAccount;
+pub(crate) use sak_primitives::units::{format_amount as show_amount, format_period as show_period};
 use sak_primitives::{AllowFile, GasFile, Number, Policy, PolicyFile, SpendFile};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -286,16 +287,6 @@ fn cap_error(flag: &str, value: &str) -> Hinted {
     )
 }
 
-/// The chain's latest block time.
-pub(crate) async fn chain_time(chain: &Chain) -> eyre::Result<u64> {
-    let block = chain
-        .provider
-        .get_block_by_number(alloy::rpc::types::BlockNumberOrTag::Latest)
-        .await?
-        .ok_or_eyre("the node has no latest block")?;
-    Ok(block.header.timestamp)
-}
-
 /// What `sak session grant` prints. Field names are part of the `--json` interface.
 #[derive(Debug, Serialize)]
 struct Granted {
@@ -319,7 +310,7 @@ async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
     let (key_name, key_path) = ctx.session_key_path(&args.key)?;
     let key = crate::ctx::keystore_address(&key_path)?.ok_or_eyre("the key file vanished")?;
     let file = policy_file(&args, &chain)?;
-    let now = chain_time(&chain).await?;
+    let now = chain.time().await?;
     let policy = file.resolve(&chain.contracts.address_book(), now).wrap_err("the session's policy")?;
     let warnings: Vec<String> = policy
         .permissions
@@ -524,25 +515,6 @@ pub(crate) fn selector_name(selector: alloy::primitives::Selector) -> Option<(&'
     })
 }
 
-pub(crate) fn show_amount(raw: U256, decimals: Option<u8>) -> String {
-    match decimals {
-        Some(d) => {
-            let s = alloy::primitives::utils::format_units(raw, d).unwrap_or_else(|_| raw.to_string());
-            if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
-        }
-        None => format!("{raw} (base units)"),
-    }
-}
-
-pub(crate) fn show_period(secs: u64) -> String {
-    match secs {
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
 /// One session in `sak session list --json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Listed {
@@ -592,7 +564,7 @@ pub(crate) fn status_of(view: &sak_contracts::ISakSessions::SessionView, now: u6
 async fn list(ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
-    let now = chain_time(&chain).await?;
+    let now = chain.time().await?;
     let state = ctx.state()?;
     let records: Vec<&SessionRecord> = state
         .networks

@@ -6,7 +6,7 @@
 //! session's record is deleted on-chain (and unreachable after `revokeAllSessions`), so
 //! "revoked" is told apart from "never granted" by the grant event.
 
-use super::session::{IdArgs, RotateArgs, chain_time, describe_policy, show_amount, show_period, status_of};
+use super::session::{IdArgs, RotateArgs, describe_policy, show_amount, show_period, status_of};
 use crate::owner::Owner;
 use crate::{
     ctx::{Chain, Ctx, keystore_address},
@@ -341,7 +341,7 @@ struct OpsShown {
 pub(crate) async fn show(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
-    let now = chain_time(&chain).await?;
+    let now = chain.time().await?;
     let session = find(ctx, &chain, account.address, args.id, now).await?;
     let record = ctx.session_record(account.address, args.id)?.filter(|r| r.key == session.signer);
     let key_name = match &record {
@@ -629,7 +629,7 @@ struct Revoked {
 pub(crate) async fn revoke(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
-    let now = chain_time(&chain).await?;
+    let now = chain.time().await?;
     let session = find(ctx, &chain, account.address, args.id, now).await?;
     let mut out = Revoked {
         network: ctx.network_name.clone(),
@@ -712,7 +712,7 @@ pub(crate) async fn revoke_all(ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
     let owner = ctx.owner().await?;
-    let now = chain_time(&chain).await?;
+    let now = chain.time().await?;
     let contract = SakAccount::new(account.address, &chain.provider);
     let mut ended = Vec::new();
     for r in recorded(ctx, &account, chain.chain_id)? {
@@ -882,7 +882,7 @@ fn new_key(
 pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
-    let now = chain_time(&chain).await?;
+    let now = chain.time().await?;
     let old = find(ctx, &chain, account.address, args.id, now).await?;
     if !old.live() {
         return Err(Hinted::new(
