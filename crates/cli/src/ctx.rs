@@ -3,7 +3,7 @@
 
 use crate::{cli::GlobalArgs, output::Hinted};
 use eyre::WrapErr;
-pub(crate) use sak::{Chain, Contracts, keystore_address, redacted_error};
+pub(crate) use sak::{Chain, Contracts, keystore_address};
 use sak::{Home, Options, config::redact_url};
 use sak_signer::keystore::{Password, PasswordSource};
 use std::io::{IsTerminal, Write};
@@ -46,7 +46,8 @@ impl Ctx {
         options.rpc_url.clone_from(&global.rpc_url);
         options.password = password;
         options.key_password_env.clone_from(&global.key_password_env);
-        options
+        let shown = global.clone();
+        options.progress(move |line| crate::output::progress(&shown, line))
     }
 
     /// Connects ([`Home::chain`]), and tells on stderr when the chain turned out to be a new one

@@ -4,15 +4,12 @@ mod call_args;
 mod cli;
 mod cmd;
 mod ctx;
-mod grants;
-mod leftover;
 mod output;
 mod owner_exec;
 mod render;
-mod scan;
 
 use clap::Parser;
-pub(crate) use sak::{config, owner, store};
+pub(crate) use sak::{config, grants, leftover, owner, scan, store};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -50,6 +50,18 @@ impl Error {
         }
     }
 
+    /// The hint of the first [`Hinted`] in this error or its causes.
+    pub fn hint(&self) -> Option<&str> {
+        let mut cause: Option<&(dyn StdError + 'static)> = Some(self);
+        while let Some(c) = cause {
+            if let Some(h) = c.downcast_ref::<Self>().and_then(Self::hinted) {
+                return Some(&h.hint);
+            }
+            cause = c.source();
+        }
+        None
+    }
+
     /// The error this one stands for when it only wraps it ([`Self::Hinted`] and
     /// [`Self::Other`]), for callers that look for a lower layer's error by type: a transparent
     /// wrapper is not its own `source()`.

@@ -40,6 +40,18 @@ pub struct Options {
     /// The environment variable that holds session keys' passphrase [default:
     /// [`KEY_PASSWORD_ENV`]].
     pub key_password_env: Option<String>,
+    /// Where progress on long waits goes (scans, forks, probes) [default: nowhere].
+    pub progress: Option<Progress>,
+}
+
+/// A sink for progress lines: what a long wait is doing, for a person watching.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
 }
 
 impl Options {
@@ -67,6 +79,12 @@ impl Options {
         self
     }
 
+    /// Sends progress lines to `sink`.
+    pub fn progress(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Progress(std::sync::Arc::new(sink)));
+        self
+    }
+
     /// Reads session keys' passphrase from the environment variable `var`.
     pub fn key_password_env(mut self, var: impl Into<String>) -> Self {
         self.key_password_env = Some(var.into());
@@ -84,7 +102,7 @@ impl Options {
 /// println!("{} on {} (chain {})", account.address, home.network_name, chain.chain_id);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Home {
     /// Where its files are.
     pub paths: Paths,
@@ -257,6 +275,13 @@ impl Home {
         let config = Config::load(&paths.config_file)?;
         let (network_name, network) = config.network(options.network.as_deref())?;
         Ok(Self { paths, config, network_name, network, options })
+    }
+
+    /// Tells the progress sink ([`Options::progress`]) what a long wait is doing.
+    pub fn progress(&self, line: &str) {
+        if let Some(Progress(sink)) = &self.options.progress {
+            sink(line);
+        }
     }
 
     /// The network's kind.

@@ -20,15 +20,20 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod doctor;
 mod error;
+pub mod grants;
 mod home;
+pub mod leftover;
 pub mod owner;
+pub mod scan;
+pub mod sessions;
 pub mod store;
 pub mod verify;
 
 pub use error::{Error, Hinted, OptionExt, Result, WrapErr};
 pub use home::{
-    Chain, Contracts, DAMAGED_KEY_HINT, Home, KEY_PASSWORD_ENV, Options, Retired, keystore_address,
+    Chain, Contracts, DAMAGED_KEY_HINT, Home, KEY_PASSWORD_ENV, Options, Progress, Retired, keystore_address,
     redacted_error,
 };
 pub use sak_node as node;

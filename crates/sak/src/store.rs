@@ -258,6 +258,25 @@ impl State {
         write_atomic(path, serde_json::to_string_pretty(self)?.as_bytes(), 0o600)
     }
 
+    /// The last retired state of `network` from a chain other than `identity`, and the names of its
+    /// accounts the network does not hold now.
+    pub fn retired_accounts(&self, network: &str, identity: B256) -> Option<(&RetiredNetwork, Vec<String>)> {
+        let old = self
+            .retired
+            .iter()
+            .filter(|r| r.network == network && r.state.genesis != Some(identity))
+            .max_by_key(|r| r.retired_at)?;
+        let now = self.networks.get(network);
+        let names = old
+            .state
+            .accounts
+            .keys()
+            .filter(|n| now.is_none_or(|net| !net.accounts.contains_key(*n)))
+            .cloned()
+            .collect();
+        Some((old, names))
+    }
+
     /// Applies `change` to the freshly read file and writes it back: a read-modify-write that
     /// never drops what another command wrote in between reads.
     pub fn update(path: &Path, change: impl FnOnce(&mut Self)) -> Result<Self> {

@@ -288,9 +288,7 @@ async fn live_allowances(
     // owner (ERC-721's has a fourth topic, the token id, and is left out).
     let erc20 = Filter::new().event_signature(MockERC20::Approval::SIGNATURE_HASH).topic1(owner_topic);
     let mut pairs = BTreeSet::new();
-    for log in
-        scan::logs(&ctx.global, &chain.provider, &erc20, range, "the account's token approvals").await?
-    {
+    for log in scan::logs(ctx, &chain.provider, &erc20, range, "the account's token approvals").await? {
         if let [_, _, spender] = log.topics() {
             pairs.insert((log.address(), Address::from_word(*spender)));
         }
@@ -312,8 +310,7 @@ async fn live_allowances(
             .event_signature(MockPermit2::Approval::SIGNATURE_HASH)
             .topic1(owner_topic);
         let mut pairs = BTreeSet::new();
-        for log in scan::logs(&ctx.global, &chain.provider, &filter, range, "the account's Permit2 approvals")
-            .await?
+        for log in scan::logs(ctx, &chain.provider, &filter, range, "the account's Permit2 approvals").await?
         {
             if let [_, _, token, spender] = log.topics() {
                 pairs.insert((Address::from_word(*token), Address::from_word(*spender)));

@@ -11,6 +11,7 @@ use alloy::{
 };
 use clap::{Args, Subcommand};
 use eyre::{OptionExt, WrapErr};
+pub(crate) use sak::sessions::status_of;
 use sak_contracts::SakAccount;
 pub(crate) use sak_primitives::units::{format_amount as show_amount, format_period as show_period};
 use sak_primitives::{AllowFile, GasFile, Number, Policy, PolicyFile, SpendFile};
@@ -539,24 +540,6 @@ pub(crate) struct Listed {
     /// When the current key took over (`sak session rotate`), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     rotated_at: Option<u64>,
-}
-
-/// A session's status from `getSession` at chain time `now`.
-pub(crate) fn status_of(view: &sak_contracts::ISakSessions::SessionView, now: u64) -> &'static str {
-    let (after, until) = (view.validAfter.to::<u64>(), view.validUntil.to::<u64>());
-    if view.signer == Address::ZERO && until == 0 {
-        "unknown"
-    } else if view.signer == Address::ZERO {
-        "revoked"
-    } else if now > until {
-        "expired"
-    } else if now < after {
-        "not-started"
-    } else if view.active {
-        "active"
-    } else {
-        "revoked"
-    }
 }
 
 /// Every session the account issued (ids 1 up to its on-chain counter), joined to this home's

@@ -81,10 +81,9 @@ pub(crate) async fn run(args: VerifyArgs, ctx: &Ctx) -> eyre::Result<()> {
             format!("run `sak session verify {}` again", args.id),
         ))
     };
-    let progress = |line: &str| output::progress(&ctx.global, line);
     // The fork lives inside this future: dropping it (an error, a signal) stops anvil.
     let mut report = tokio::select! {
-        r = verify::prove(ctx, &chain, &account, &subject, signer, block, &progress) => r.map_err(|e| with_hint(e.into()))?,
+        r = verify::prove(ctx, &chain, &account, &subject, signer, block) => r.map_err(|e| with_hint(e.into()))?,
         _ = sigint.recv() => return Err(interrupted("interrupted")),
         _ = sigterm.recv() => return Err(interrupted("terminated")),
     };

@@ -16,16 +16,11 @@ pub(super) struct Fork {
 }
 
 impl Fork {
-    pub(super) async fn start(
-        home: &Home,
-        chain: &Chain,
-        block: u64,
-        progress: &(dyn Fn(&str) + Sync),
-    ) -> Result<Self> {
+    pub(super) async fn start(home: &Home, chain: &Chain, block: u64) -> Result<Self> {
         let anvil = Toolchain::locate().and_then(|t| t.anvil()).wrap_err("finding anvil to fork with")?;
         let profile = Profile::test().with_fork(chain.rpc_url.clone(), Some(block));
         let origin = profile.fork_origin().unwrap_or_default();
-        progress(&format!(
+        home.progress(&format!(
             "forking {} (chain {}) at block {block} from {origin}{}…",
             home.network_name,
             chain.chain_id,
@@ -50,7 +45,7 @@ impl Fork {
             chain.chain_id
         );
         let relayer = node.dev_signers().first().cloned().ok_or_err("the fork has no dev account")?;
-        progress(&format!(
+        home.progress(&format!(
             "fork ready at {} (anvil pid {}) in {:.1}s",
             node.endpoint(),
             node.pid(),

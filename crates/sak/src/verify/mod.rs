@@ -277,8 +277,8 @@ pub fn load_key(path: &Path, subject: &Subject, password: &Password) -> Result<L
 
 /// Proves on a fork of `chain` at `block` that `subject`'s session behaves as its policy says:
 /// every case in its own snapshot, each outcome the contracts' decision. Nothing is sent to the
-/// real chain; anvil stops on every path (dropping the future stops it too). `progress` hears
-/// each step.
+/// real chain; anvil stops on every path (dropping the future stops it too). The home's
+/// progress sink hears each step.
 pub async fn prove(
     home: &Home,
     chain: &Chain,
@@ -286,11 +286,10 @@ pub async fn prove(
     subject: &Subject,
     signer: Signer,
     block: u64,
-    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Report> {
-    let fork = Fork::start(home, chain, block, progress).await?;
+    let fork = Fork::start(home, chain, block).await?;
     let mut setup = Vec::new();
-    let say = |line: &str| progress(&format!("  {line}"));
+    let say = |line: &str| home.progress(&format!("  {line}"));
 
     let (init_code, delegate) = match account.kind {
         AccountKind::Smart => (Bytes::new(), None),

@@ -94,9 +94,7 @@ pub(super) async fn session_ops(
     let range = (from, head);
     let mut ops = Vec::new();
     let mut times = BlockTimes::default();
-    for log in
-        scan::logs(&ctx.global, &chain.provider, &user_ops, range, "the account's user operations").await?
-    {
+    for log in scan::logs(ctx, &chain.provider, &user_ops, range, "the account's user operations").await? {
         let e =
             log.log_decode::<IEntryPoint::UserOperationEvent>().wrap_err("decoding a UserOperationEvent")?;
         let e = &e.inner.data;
@@ -117,7 +115,7 @@ pub(super) async fn session_ops(
         });
         times.note(&log);
     }
-    for log in scan::logs(&ctx.global, &chain.provider, &direct, range, "the account's direct calls").await? {
+    for log in scan::logs(ctx, &chain.provider, &direct, range, "the account's direct calls").await? {
         let e =
             log.log_decode::<SakAccount::SessionExecuted>().wrap_err("decoding a SessionExecuted event")?;
         let (block, tx_hash) = scan::placed(&log)?;

@@ -65,7 +65,7 @@ impl Watcher<'_> {
         alerts: &mut Vec<Alert>,
         touched: &mut BTreeSet<u32>,
     ) -> eyre::Result<()> {
-        let (g, p, a) = (&self.ctx.global, &self.chain.provider, self.account.address);
+        let (p, a) = (&self.chain.provider, self.account.address);
         let account_events = Filter::new().address(a).event_signature(vec![
             SakAccount::SessionGranted::SIGNATURE_HASH,
             SakAccount::SessionRevoked::SIGNATURE_HASH,
@@ -80,9 +80,9 @@ impl Watcher<'_> {
         let approvals = Filter::new()
             .event_signature(vec![MockERC20::Approval::SIGNATURE_HASH, MockPermit2::Approval::SIGNATURE_HASH])
             .topic1(a.into_word());
-        let mut logs = scan::logs(g, p, &account_events, range, "the account's events").await?;
-        logs.extend(scan::logs(g, p, &user_ops, range, "the account's user operations").await?);
-        logs.extend(scan::logs(g, p, &approvals, range, "the account's approvals").await?);
+        let mut logs = scan::logs(self.ctx, p, &account_events, range, "the account's events").await?;
+        logs.extend(scan::logs(self.ctx, p, &user_ops, range, "the account's user operations").await?);
+        logs.extend(scan::logs(self.ctx, p, &approvals, range, "the account's approvals").await?);
         logs.sort_by_key(|l| (l.block_number, l.log_index));
         for log in logs {
             let (block, tx) = scan::placed(&log)?;
@@ -231,8 +231,15 @@ impl Watcher<'_> {
             {
                 Ok(p) => Some(p),
                 // No grant event (a planted record): nothing to measure against.
-                Err(e) if matches!(e.downcast_ref(), Some(sak_signer::Error::UnknownSession { .. })) => None,
-                Err(e) => return Err(e),
+                Err(e)
+                    if matches!(
+                        e.inner().and_then(|i| i.downcast_ref()),
+                        Some(sak_signer::Error::UnknownSession { .. })
+                    ) =>
+                {
+                    None
+                }
+                Err(e) => return Err(e.into()),
             };
             self.policies.insert(id, policy);
         }

@@ -1,102 +1,18 @@
-//! A reset chain (a restarted node or fork, a reset testnet): the `chain_identity` check, and
-//! `sak doctor --repair`, which makes the home whole on the new chain.
+//! `sak doctor --repair`: makes the home whole on a reset chain (a restarted node or fork, a
+//! reset testnet).
 //!
 //! What can be made again is: each account this home created, under its name, at the same
 //! address (a smart account's address follows from the owner and salt; a 7702 account is the
 //! owner's EOA). What cannot is a session: granting authority again is the owner's decision,
 //! so each one that ended with the old chain is named with the command that grants it anew.
 
-use super::{Probed, Report};
 use crate::{
     cmd::account::{AccountInfo, create_on},
     ctx::Ctx,
-    store::{AccountKind, AccountRecord, NetworkState, RetiredNetwork, State},
+    store::{AccountKind, AccountRecord, State},
 };
-use alloy::primitives::{Address, B256};
-use sak_primitives::units::format_time;
+use alloy::primitives::Address;
 use serde::Serialize;
-
-const REPAIR: &str = "run `sak doctor --repair`: it creates this home's accounts again on the new chain, \
-                      under their names and at their addresses (sessions are granted anew by you)";
-
-/// `chain_identity`: whether the chain is the one this home's records belong to. Returns false
-/// when it is not (the account checks would only repeat it).
-pub(super) async fn check(r: &mut Report, ctx: &Ctx, chain: &Probed, state: &State) -> bool {
-    let identity = match sak_signer::settle::chain_identity(&chain.provider).await {
-        Ok(id) => id,
-        Err(e) => {
-            r.warn(
-                "chain_identity",
-                format!("cannot read the chain's genesis block: {e}"),
-                "retry `sak doctor`",
-            );
-            return true;
-        }
-    };
-    let net = state.networks.get(&ctx.network_name).cloned().unwrap_or_default();
-    match net.genesis {
-        Some(g) if g != identity => {
-            r.fail(
-                "chain_identity",
-                format!(
-                    "the endpoint is a new chain under chain id {} (its genesis block, or the fork's anvil \
-                     instance, changed: the node was restarted or the network reset); {} belong to the old one",
-                    chain.chain_id,
-                    records(&net)
-                ),
-                REPAIR,
-            );
-            false
-        }
-        _ => {
-            match missing(state, &ctx.network_name, identity) {
-                Some((old, names)) if !names.is_empty() => r.warn(
-                    "chain_identity",
-                    format!(
-                        "the chain was reset (noticed {}); the old chain's account{} {} not here",
-                        format_time(old.retired_at),
-                        if names.len() == 1 { " is" } else { "s are" },
-                        names.join(", ")
-                    ),
-                    REPAIR,
-                ),
-                _ => r.ok("chain_identity", "the chain this home's records belong to"),
-            }
-            true
-        }
-    }
-}
-
-/// The accounts and sessions of `net`, in words.
-fn records(net: &NetworkState) -> String {
-    let accounts: Vec<String> =
-        net.accounts.iter().map(|(n, a)| format!("`{n}` ({} {})", a.kind.as_str(), a.address)).collect();
-    let sessions = net.sessions.len();
-    format!(
-        "this home's accounts {} and {sessions} session{}",
-        if accounts.is_empty() { "(none)".to_owned() } else { accounts.join(", ") },
-        if sessions == 1 { "" } else { "s" }
-    )
-}
-
-/// The last retired state of `network` from a chain other than `identity`, and the names of its
-/// accounts the network does not hold now.
-fn missing<'a>(state: &'a State, network: &str, identity: B256) -> Option<(&'a RetiredNetwork, Vec<String>)> {
-    let old = state
-        .retired
-        .iter()
-        .filter(|r| r.network == network && r.state.genesis != Some(identity))
-        .max_by_key(|r| r.retired_at)?;
-    let now = state.networks.get(network);
-    let names = old
-        .state
-        .accounts
-        .keys()
-        .filter(|n| now.is_none_or(|net| !net.accounts.contains_key(*n)))
-        .cloned()
-        .collect();
-    Some((old, names))
-}
 
 /// What `sak doctor --repair` did (the `repair` check's detail in words; each item below).
 #[derive(Debug, Default, Serialize)]
@@ -130,7 +46,8 @@ pub(super) async fn repair(ctx: &Ctx) -> eyre::Result<Repair> {
     let chain = ctx.chain().await?;
     let identity = chain.identity;
     let state = ctx.state()?;
-    let Some((old, names)) = missing(&state, &ctx.network_name, identity).filter(|(_, n)| !n.is_empty())
+    let Some((old, names)) =
+        state.retired_accounts(&ctx.network_name, identity).filter(|(_, n)| !n.is_empty())
     else {
         return Ok(Repair::default());
     };

@@ -7,10 +7,7 @@
 //! parse is rebuilt; deleting it loses nothing. What it answers is a block to start reading
 //! the chain from, never a policy.
 
-use crate::{
-    ctx::{Chain, Ctx},
-    scan,
-};
+use crate::{Chain, Home, Result, scan};
 use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
@@ -34,21 +31,16 @@ struct Index {
 
 /// The block of session `id`'s last grant on `account`, from the index brought up to the head;
 /// None when the chain has no grant of it.
-pub(crate) async fn grant_block(
-    ctx: &Ctx,
-    chain: &Chain,
-    account: Address,
-    id: u32,
-) -> eyre::Result<Option<u64>> {
+pub async fn grant_block(home: &Home, chain: &Chain, account: Address, id: u32) -> Result<Option<u64>> {
     let identity = chain.identity;
-    let path = ctx.paths.index_dir().join(format!("grants-{}-{account:#x}.json", ctx.network_name));
+    let path = home.paths.index_dir().join(format!("grants-{}-{account:#x}.json", home.network_name));
     let mut index = std::fs::read(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<Index>(&bytes).ok())
         .filter(|i| i.identity == identity && i.account == account)
         .unwrap_or_default();
     let latest = chain.provider.get_block_number().await?;
-    let confirmed = latest.saturating_sub(ctx.network.depth() - 1);
+    let confirmed = latest.saturating_sub(home.network.depth() - 1);
     if index.account.is_zero() {
         index = Index {
             identity,
@@ -60,8 +52,7 @@ pub(crate) async fn grant_block(
     let filter = Filter::new().address(account).event_signature(SakAccount::SessionGranted::SIGNATURE_HASH);
     let what = "the account's session grants";
     if index.next_block <= confirmed {
-        let logs =
-            scan::logs(&ctx.global, &chain.provider, &filter, (index.next_block, confirmed), what).await?;
+        let logs = scan::logs(home, &chain.provider, &filter, (index.next_block, confirmed), what).await?;
         record(&mut index.grants, &logs)?;
         index.next_block = confirmed + 1;
         crate::store::write_atomic(&path, &serde_json::to_vec(&index)?, 0o600)?;
@@ -73,13 +64,13 @@ pub(crate) async fn grant_block(
     if index.next_block <= latest {
         record(
             &mut fresh,
-            &scan::logs(&ctx.global, &chain.provider, &filter, (index.next_block, latest), what).await?,
+            &scan::logs(home, &chain.provider, &filter, (index.next_block, latest), what).await?,
         )?;
     }
     Ok(fresh.get(&id).copied())
 }
 
-fn record(grants: &mut BTreeMap<u32, u64>, logs: &[alloy::rpc::types::Log]) -> eyre::Result<()> {
+fn record(grants: &mut BTreeMap<u32, u64>, logs: &[alloy::rpc::types::Log]) -> Result<()> {
     for log in logs {
         let (block, _) = scan::placed(log)?;
         if let Some(id) = log.topics().get(1) {

@@ -2,7 +2,7 @@
 //! the endpoint refuses a range (adaptive: what public endpoints serve), with progress on long
 //! scans.
 
-use crate::{cli::GlobalArgs, output};
+use crate::{Hinted, Home, Result, error::bail};
 use alloy::{
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
@@ -10,7 +10,7 @@ use alloy::{
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Blocks per `eth_getLogs` request at most.
-pub(crate) const CHUNK: u64 = 10_000;
+pub const CHUNK: u64 = 10_000;
 
 /// Blocks per request now: halved each time the endpoint refuses a range (public providers
 /// cap ranges, and results per answer), kept for the rest of the process (a long `sak watch`).
@@ -18,13 +18,13 @@ static SPAN: AtomicU64 = AtomicU64::new(CHUNK);
 
 /// The logs `filter` matches in blocks `from..=to`, in block order. `what` names them in
 /// progress lines and errors.
-pub(crate) async fn logs(
-    global: &GlobalArgs,
+pub async fn logs(
+    home: &Home,
     provider: &DynProvider,
     filter: &Filter,
     (from, to): (u64, u64),
     what: &str,
-) -> eyre::Result<Vec<Log>> {
+) -> Result<Vec<Log>> {
     let mut out = Vec::new();
     let mut start = from;
     let started = std::time::Instant::now();
@@ -32,7 +32,7 @@ pub(crate) async fn logs(
         let span = SPAN.load(Ordering::Relaxed);
         let end = start.saturating_add(span - 1).min(to);
         if started.elapsed() > std::time::Duration::from_secs(2) {
-            output::progress(global, &format!("{what}: scanning blocks {start}..={end} of {from}..={to}"));
+            home.progress(&format!("{what}: scanning blocks {start}..={end} of {from}..={to}"));
         }
         match provider.get_logs(&filter.clone().from_block(start).to_block(end)).await {
             Ok(chunk) => {
@@ -45,7 +45,7 @@ pub(crate) async fn logs(
                 SPAN.store(span / 2, Ordering::Relaxed);
             }
             Err(e) => {
-                return Err(output::Hinted::new(
+                return Err(Hinted::new(
                     format!("reading {what} from the chain (eth_getLogs, blocks {start}..={end}): {e}"),
                     "use an RPC endpoint that serves eth_getLogs (--rpc-url), or scan fewer blocks with --from-block",
                 )
@@ -57,9 +57,9 @@ pub(crate) async fn logs(
 }
 
 /// Where a log sits: its block and transaction (a node that omits them served a pending log).
-pub(crate) fn placed(log: &Log) -> eyre::Result<(u64, alloy::primitives::B256)> {
+pub fn placed(log: &Log) -> Result<(u64, alloy::primitives::B256)> {
     match (log.block_number, log.transaction_hash) {
         (Some(block), Some(tx)) => Ok((block, tx)),
-        _ => eyre::bail!("the node returned a log without its block or transaction (a pending log?)"),
+        _ => bail!("the node returned a log without its block or transaction (a pending log?)"),
     }
 }

@@ -7,49 +7,52 @@
 //! transaction; this finds what delegations made elsewhere left behind, for `sak account
 //! create --kind 7702` (which ends them) and `sak doctor` (which flags them).
 
+use crate::{Result, WrapErr};
 use alloy::{
     primitives::Address,
     providers::{DynProvider, Provider},
     rpc::types::Filter,
     sol_types::SolEvent,
 };
-use eyre::WrapErr;
 use sak_contracts::{AccountState, SakAccount};
 use sak_userop::eip7702;
 use serde::Serialize;
 
 /// At most this many blocks are read for the delegation history (from the oldest live grant).
-pub(crate) const SCAN_LIMIT: u64 = 5_000;
+pub const SCAN_LIMIT: u64 = 5_000;
 /// An id counter past this did not come from grants here: storage was written by other code.
-pub(crate) const MAX_IDS: u32 = 4_096;
+pub const MAX_IDS: u32 = 4_096;
 
 /// A live session that may not be the owner's to keep.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Leftover {
-    pub(crate) id: u32,
-    pub(crate) signer: Address,
+pub struct Leftover {
+    /// The session id.
+    pub id: u32,
+    /// Its key.
+    pub signer: Address,
     /// `no-grant-event` (written by other code) or `granted-before-delegation`.
-    pub(crate) reason: &'static str,
+    pub reason: &'static str,
     /// In words, with the blocks involved.
-    pub(crate) detail: String,
+    pub detail: String,
 }
 
 /// What [`find`] saw.
 #[derive(Debug, Default)]
-pub(crate) struct Findings {
+pub struct Findings {
     /// Live sessions (active or not started), leftovers included.
-    pub(crate) live: Vec<u32>,
-    pub(crate) leftovers: Vec<Leftover>,
+    pub live: Vec<u32>,
+    /// Those that may not be the owner's to keep.
+    pub leftovers: Vec<Leftover>,
     /// Storage no grant or revoke of Sak7702Account could have written (then every record is
     /// suspect, listed or not).
-    pub(crate) tampered: Option<String>,
+    pub tampered: Option<String>,
     /// Why the delegation history was not checked (too long to read).
-    pub(crate) unchecked: Option<String>,
+    pub unchecked: Option<String>,
 }
 
 impl Findings {
     /// One line for humans: what is wrong, or `None`.
-    pub(crate) fn summary(&self) -> Option<String> {
+    pub fn summary(&self) -> Option<String> {
         let mut parts: Vec<String> = self.tampered.iter().cloned().collect();
         parts.extend(
             self.leftovers.iter().map(|l| format!("session #{} (key {}): {}", l.id, l.signer, l.detail)),
@@ -61,7 +64,7 @@ impl Findings {
 /// Reads `eoa`'s session state, grant and revoke events, and (from the oldest live grant on)
 /// the authorizations it signed, and lists the live sessions that predate its last delegation
 /// change or have no grant at all.
-pub(crate) async fn find(provider: &DynProvider, eoa: Address) -> eyre::Result<Findings> {
+pub async fn find(provider: &DynProvider, eoa: Address) -> Result<Findings> {
     let word = provider
         .get_storage_at(eoa, AccountState::slot(eoa).into())
         .await
@@ -151,6 +154,6 @@ pub(crate) async fn find(provider: &DynProvider, eoa: Address) -> eyre::Result<F
 }
 
 /// `revokeAllSessions` calldata, as sak's delegations carry it.
-pub(crate) fn revoke_all_call() -> alloy::primitives::Bytes {
+pub fn revoke_all_call() -> alloy::primitives::Bytes {
     alloy::sol_types::SolCall::abi_encode(&SakAccount::revokeAllSessionsCall {}).into()
 }
