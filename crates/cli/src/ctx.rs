@@ -3,7 +3,7 @@
 
 use crate::{cli::GlobalArgs, output::Hinted};
 use eyre::WrapErr;
-pub(crate) use sak::{Chain, Contracts, keystore_address};
+pub(crate) use sak::{Chain, keystore_address};
 use sak::{Home, Options, config::redact_url};
 use sak_signer::keystore::{Password, PasswordSource};
 use std::io::{IsTerminal, Write};

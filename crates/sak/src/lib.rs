@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod config;
 pub mod doctor;
 mod error;

@@ -6,14 +6,13 @@
 //! home's ledger has its user operation hash or transaction, else `elsewhere`: signed by a key
 //! used from another machine (an agent's), or by a home whose ledger was lost.
 
-use crate::{ctx::Ctx, output, scan};
+use crate::{Chain, Hinted, Home, Result, error::WrapErr, scan};
 use alloy::{
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
     sol_types::SolEvent,
 };
-use eyre::WrapErr;
 use sak_contracts::{IEntryPoint, SakAccount};
 use sak_primitives::units::format_time;
 use serde::Serialize;
@@ -21,64 +20,71 @@ use std::collections::{BTreeMap, HashSet};
 
 /// One session operation found on the chain.
 #[derive(Debug, Serialize)]
-pub(super) struct ChainOp {
+pub struct ChainOp {
     /// The session it ran under.
-    pub(super) session: u32,
+    pub session: u32,
     /// `user-op` (through the EntryPoint) or `direct` (`executeWithSession`).
-    pub(super) path: &'static str,
-    pub(super) block: u64,
+    pub path: &'static str,
+    /// Its block.
+    pub block: u64,
     /// The block's time (unix seconds), and as `YYYY-MM-DD HH:MM:SS UTC`.
-    pub(super) at: u64,
-    pub(super) time: String,
-    pub(super) tx_hash: B256,
+    pub at: u64,
+    /// The same, as text.
+    pub time: String,
+    /// The transaction that carried it.
+    pub tx_hash: B256,
     /// The user operation's hash (null on the direct path).
-    pub(super) user_op_hash: Option<B256>,
+    pub user_op_hash: Option<B256>,
     /// The EntryPoint nonce (user ops) or the session's direct-path nonce.
-    pub(super) nonce: U256,
+    pub nonce: U256,
     /// Whether its calls succeeded (a direct call that reverts leaves no event: always true).
-    pub(super) success: bool,
+    pub success: bool,
     /// What the account paid the EntryPoint for it, in wei (user ops; null on the direct path,
     /// where the relayer pays).
-    pub(super) gas_cost_wei: Option<String>,
+    pub gas_cost_wei: Option<String>,
     /// `here` (this home's ledger has it) or `elsewhere`.
-    pub(super) origin: &'static str,
+    pub origin: &'static str,
 }
 
 /// What `--chain` adds to the audit.
 #[derive(Debug, Serialize)]
-pub(super) struct ChainAudit {
-    pub(super) account: Address,
-    pub(super) chain_id: u64,
+pub struct ChainAudit {
+    /// The account.
+    pub account: Address,
+    /// Its chain.
+    pub chain_id: u64,
     /// The blocks scanned, both ends included.
-    pub(super) from_block: u64,
-    pub(super) to_block: u64,
-    pub(super) ops: Vec<ChainOp>,
+    pub from_block: u64,
+    /// The last block scanned.
+    pub to_block: u64,
+    /// The operations, oldest first.
+    pub ops: Vec<ChainOp>,
     /// How many of `ops` were signed elsewhere.
-    pub(super) elsewhere: usize,
+    pub elsewhere: usize,
 }
 
 /// The session operations of this network's account from `from_block` (default: the earliest
 /// grant recorded here, else the genesis) to the head. `known` holds the user operation and
 /// transaction hashes this home's ledger has.
 pub(super) async fn session_ops(
-    ctx: &Ctx,
+    home: &Home,
+    chain: &Chain,
     from_block: Option<u64>,
     known: &HashSet<B256>,
-) -> eyre::Result<ChainAudit> {
-    let chain = ctx.chain().await?;
-    let account = ctx.account(chain.chain_id)?;
+) -> Result<ChainAudit> {
+    let account = home.account(chain.chain_id)?;
     let head = chain.provider.get_block_number().await.wrap_err("eth_blockNumber")?;
     let from = match from_block {
         Some(b) => b,
-        None => ctx
+        None => home
             .state()?
             .networks
-            .get(&ctx.network_name)
+            .get(&home.network_name)
             .and_then(|n| n.sessions.iter().filter(|s| s.account == account.address).map(|s| s.block).min())
             .unwrap_or(0),
     };
     if from > head {
-        return Err(output::Hinted::new(
+        return Err(Hinted::new(
             format!("--from-block {from} is past the chain's head (block {head})"),
             "give a block at or before the head, or leave --from-block out to scan from the first grant",
         )
@@ -94,7 +100,7 @@ pub(super) async fn session_ops(
     let range = (from, head);
     let mut ops = Vec::new();
     let mut times = BlockTimes::default();
-    for log in scan::logs(ctx, &chain.provider, &user_ops, range, "the account's user operations").await? {
+    for log in scan::logs(home, &chain.provider, &user_ops, range, "the account's user operations").await? {
         let e =
             log.log_decode::<IEntryPoint::UserOperationEvent>().wrap_err("decoding a UserOperationEvent")?;
         let e = &e.inner.data;
@@ -115,7 +121,7 @@ pub(super) async fn session_ops(
         });
         times.note(&log);
     }
-    for log in scan::logs(ctx, &chain.provider, &direct, range, "the account's direct calls").await? {
+    for log in scan::logs(home, &chain.provider, &direct, range, "the account's direct calls").await? {
         let e =
             log.log_decode::<SakAccount::SessionExecuted>().wrap_err("decoding a SessionExecuted event")?;
         let (block, tx_hash) = scan::placed(&log)?;
@@ -161,7 +167,7 @@ impl BlockTimes {
         }
     }
 
-    async fn get(&mut self, provider: &DynProvider, block: u64) -> eyre::Result<u64> {
+    async fn get(&mut self, provider: &DynProvider, block: u64) -> Result<u64> {
         if let Some(t) = self.0.get(&block) {
             return Ok(*t);
         }
@@ -170,44 +176,11 @@ impl BlockTimes {
             .await
             .wrap_err_with(|| format!("eth_getBlockByNumber {block}"))?
             .ok_or_else(|| {
-                eyre::eyre!("block {block} is not on the chain any more (a reorg?): run the audit again")
+                crate::Error::msg(format!(
+                    "block {block} is not on the chain any more (a reorg?): run the audit again"
+                ))
             })?;
         self.0.insert(block, header.header.timestamp);
         Ok(header.header.timestamp)
     }
-}
-
-/// The `--chain` part of the human report.
-pub(super) fn human(c: &ChainAudit) -> String {
-    let mut s = format!(
-        "\non chain: {} session operation{} of account {} in blocks {}..={}{}\n",
-        c.ops.len(),
-        if c.ops.len() == 1 { "" } else { "s" },
-        c.account,
-        c.from_block,
-        c.to_block,
-        match c.elsewhere {
-            0 => String::new(),
-            n => format!(", {n} signed elsewhere (not in this home's ledger)"),
-        }
-    );
-    if c.ops.is_empty() {
-        return s;
-    }
-    s += &format!(
-        "{:<23}  {:>4}  {:<8} {:<9} {:<7} {}\n",
-        "time (UTC)", "sess", "path", "origin", "result", "operation"
-    );
-    for op in &c.ops {
-        let id = op.user_op_hash.map_or_else(|| format!("tx {}", op.tx_hash), |h| format!("op {h}"));
-        s += &format!(
-            "{:<23}  {:>4}  {:<8} {:<9} {:<7} {id}\n",
-            op.time,
-            format!("#{}", op.session),
-            op.path,
-            op.origin,
-            if op.success { "ok" } else { "reverted" }
-        );
-    }
-    s
 }

@@ -1,5 +1,5 @@
-//! `sak audit`: the signing decisions from the durable ledger; stale keys, keys due for rotation;
-//! with `--chain`, the account's session operations as the chain has them ([`chain`]).
+//! The audit: the signing decisions from the durable ledger; stale keys, keys due for
+//! rotation; with a chain, the account's session operations as the chain has them.
 //!
 //! Everything comes from this home: the ledger's append-only decision log (joined to its
 //! intents for what became of each operation), the key files and the sessions granted from
@@ -8,213 +8,187 @@
 
 mod chain;
 
-use crate::{
-    ctx::{Contracts, Ctx},
-    output::{self, AlreadyReported, Hinted},
-    store::SessionRecord,
-};
+pub use chain::{ChainAudit, ChainOp};
+
+use crate::{Chain, Contracts, Home, Result, error::WrapErr, store::SessionRecord};
 use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
 };
-use clap::Args;
-use eyre::WrapErr;
 use sak_contracts::SakAccount;
 use sak_primitives::{
     NATIVE,
-    units::{format_span, format_time, format_time_from, parse_duration, parse_time},
+    units::{format_span, format_time, format_time_from},
 };
 use sak_signer::ledger::{Decision, Ledger, Outcome, SqliteLedger};
 use sak_userop::{RetryConfig, retrying_provider};
 use serde::Serialize;
 use std::{
     collections::{BTreeMap, HashSet},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, UNIX_EPOCH},
 };
-
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  sak audit\n  sak audit --since 24h\n  \
-                  sak audit --since 2026-11-01T00:00:00Z --json\n  sak audit --stale 30d --rotate-after 90d\n  sak audit --check   # exits 2 when anything is flagged (cron)\n  \
-                  sak audit --chain   # also the account's session operations on chain, signed here or elsewhere\n\n\
-                  --json prints {ledger, ledger_exists, now, since, decisions: [{at, time, chain_id, account, \
-                  session, key, key_name, allowed, reason, spends, user_op_hash, tx_hash, outcome}], \
-                  keys: [...], flags: [{kind: stale|rotate, key, key_name, session, network, detail, fix}], \
-                  chain: null | {account, chain_id, from_block, to_block, elsewhere, ops: [{session, path: \
-                  user-op|direct, block, at, time, tx_hash, user_op_hash, nonce, success, gas_cost_wei, \
-                  origin: here|elsewhere}]}}.")]
-pub(crate) struct AuditArgs {
-    /// Only decisions at or after this time (RFC 3339, unix seconds, or a duration ago: 24h).
-    #[arg(long, value_name = "TIME|DURATION")]
-    pub(crate) since: Option<String>,
-    /// Flag keys with no signing decision for this long.
-    #[arg(long, value_name = "DURATION", default_value = "30d")]
-    pub(crate) stale: String,
-    /// Flag keys older than this (due for `sak session rotate`).
-    #[arg(long, value_name = "DURATION", default_value = "90d")]
-    pub(crate) rotate_after: String,
-    /// Exit 2 when anything is flagged (the report is printed all the same): for cron.
-    #[arg(long)]
-    pub(crate) check: bool,
-    /// Also list the account's session operations found on chain (user operations and direct
-    /// calls), each marked signed here (in this home's ledger) or elsewhere.
-    #[arg(long)]
-    pub(crate) chain: bool,
-    /// Where `--chain` starts scanning [default: the earliest grant recorded here, else block 0].
-    #[arg(long, value_name = "N", requires = "chain")]
-    pub(crate) from_block: Option<u64>,
-}
 
 /// One signing decision in `sak audit --json`.
 #[derive(Debug, Serialize)]
-struct DecisionOut {
+pub struct DecisionOut {
     /// When the signer decided (unix seconds, the chain's clock at that moment).
-    at: u64,
+    pub at: u64,
     /// `at` as `YYYY-MM-DD HH:MM:SS UTC`.
-    time: String,
-    chain_id: u64,
+    pub time: String,
+    /// The chain it was for.
+    pub chain_id: u64,
     /// The account the operation was for.
-    account: Address,
+    pub account: Address,
     /// The session id on that account.
-    session: u32,
+    pub session: u32,
     /// The session key's address, and its name in this home (null if no key file has it).
-    key: Address,
-    key_name: Option<String>,
+    pub key: Address,
+    /// The key's name in this home, when it has the file.
+    pub key_name: Option<String>,
     /// Whether the signer allowed the operation.
-    allowed: bool,
+    pub allowed: bool,
     /// `ok`, or the refusal's error name (`SpendCapExceeded`, `CallNotPermitted`...).
-    reason: String,
+    pub reason: String,
     /// The token movements the operation would cause.
-    spends: Vec<SpendOut>,
+    pub spends: Vec<SpendOut>,
     /// The user operation's hash (null when refused before one existed).
-    user_op_hash: Option<B256>,
+    pub user_op_hash: Option<B256>,
     /// The transaction that included it, when it was included.
-    tx_hash: Option<B256>,
+    pub tx_hash: Option<B256>,
     /// What became of the operation: `included`, `reverted` (included, its calls reverted),
     /// `failed: REASON`, `released: REASON`, `pending (signed)` or `pending (submitted)` (in
     /// flight: its outcome is not known yet);
     /// null when refused or not in the ledger.
-    outcome: Option<String>,
+    pub outcome: Option<String>,
 }
 
 /// One token movement of a decision.
 #[derive(Debug, Serialize)]
-struct SpendOut {
+pub struct SpendOut {
     /// The token (`0xeeee…eeee` for native ETH).
-    token: Address,
+    pub token: Address,
     /// Its name in the network's book (`tUSD`, `ETH`), else the address.
-    token_name: String,
+    pub token_name: String,
     /// The amount in whole units when the decimals are known (`250.5`), else base units.
-    amount: String,
+    pub amount: String,
     /// The amount in base units (hex quantity).
-    raw: U256,
+    pub raw: U256,
     /// The period window it counts in (0 = the session's first period).
-    window: u64,
+    pub window: u64,
 }
 
 /// A session key in `sak audit --json`.
 #[derive(Debug, Serialize)]
-struct KeyOut {
+pub struct KeyOut {
     /// The key's name in this home (file name), or the name recorded at grant time.
-    name: String,
-    address: Option<Address>,
+    pub name: String,
+    /// Its address (null when the file does not read).
+    pub address: Option<Address>,
     /// Whether the key file is in this home.
-    file: bool,
+    pub file: bool,
     /// Sessions granted to it from this home: network and id.
-    sessions: Vec<KeySession>,
+    pub sessions: Vec<KeySession>,
     /// The last decision signed with it (unix seconds), null if none.
-    last_decision: Option<u64>,
+    pub last_decision: Option<u64>,
     /// No decision for `--stale` (counted from the last decision, else the grant, else the
     /// key file's creation).
-    stale: bool,
+    pub stale: bool,
 }
 
 #[derive(Debug, Serialize)]
-struct KeySession {
-    network: String,
-    id: u32,
-    account: Address,
+/// A session a key holds.
+pub struct KeySession {
+    /// The network it was granted on.
+    pub network: String,
+    /// The session id.
+    pub id: u32,
+    /// The account it acts for.
+    pub account: Address,
     /// Unix seconds (chain time) of the grant.
-    granted_at: u64,
+    pub granted_at: u64,
     /// On-chain status when the chain was asked (`active`, `revoked`, `expired`,
     /// `not-started`), else null.
-    status: Option<&'static str>,
+    pub status: Option<&'static str>,
 }
 
 /// Something to act on.
 #[derive(Debug, Serialize)]
-struct Flag {
+pub struct Flag {
     /// `stale` (a key unused for `--stale`) or `rotate` (a session granted more than
     /// `--rotate-after` ago).
-    kind: &'static str,
-    key: Option<Address>,
-    key_name: String,
+    pub kind: &'static str,
+    /// The key flagged (null when unknown).
+    pub key: Option<Address>,
+    /// Its name.
+    pub key_name: String,
     /// The session (rotate flags).
-    session: Option<u32>,
+    pub session: Option<u32>,
     /// The session's network (rotate flags).
-    network: Option<String>,
-    detail: String,
-    fix: String,
+    pub network: Option<String>,
+    /// What was found.
+    pub detail: String,
+    /// What to do.
+    pub fix: String,
 }
 
 /// What `sak audit` prints. Field names are part of the `--json` interface.
 #[derive(Debug, Serialize)]
-struct Audit {
+pub struct Audit {
     /// The ledger file.
-    ledger: String,
+    pub ledger: String,
     /// False: no ledger yet, so no decisions (not an error).
-    ledger_exists: bool,
+    pub ledger_exists: bool,
     /// The wall clock used for `--since`, `--stale` and `--rotate-after` (unix seconds).
-    now: u64,
+    pub now: u64,
     /// `--since` as unix seconds (null: from the beginning).
-    since: Option<u64>,
+    pub since: Option<u64>,
     /// Counts over `decisions`.
-    allowed: usize,
-    refused: usize,
-    decisions: Vec<DecisionOut>,
-    keys: Vec<KeyOut>,
-    flags: Vec<Flag>,
+    pub allowed: usize,
+    /// Refused decisions.
+    pub refused: usize,
+    /// The decisions, oldest first.
+    pub decisions: Vec<DecisionOut>,
+    /// Every key: this home's key files, then keys only the session records name.
+    pub keys: Vec<KeyOut>,
+    /// What needs doing, each with its fix.
+    pub flags: Vec<Flag>,
     /// Whether the network's chain was asked which sessions are still active.
-    chain_checked: bool,
+    pub chain_checked: bool,
     /// `--chain`: the account's session operations on chain (null without it).
-    chain: Option<chain::ChainAudit>,
+    pub chain: Option<chain::ChainAudit>,
 }
 
-fn parse_since(text: &str, now: u64) -> eyre::Result<u64> {
-    let t = text.trim();
-    let parsed = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        t.parse().ok()
-    } else if let Some(ago) = parse_duration(t) {
-        Some(now.saturating_sub(ago))
-    } else {
-        parse_time(t)
-    };
-    parsed.ok_or_else(|| {
-        Hinted::new(
-            format!("--since {text:?} is neither a time nor a duration"),
-            "use RFC 3339 (2026-11-01T00:00:00Z), unix seconds (1793491200) or a duration ago (24h, 7d)",
-        )
-        .into()
-    })
+/// What to audit.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The wall clock (unix seconds) `since`, `stale_after` and `rotate_after` count from.
+    pub now: u64,
+    /// Only decisions at or after this time (unix seconds) [default: all].
+    pub since: Option<u64>,
+    /// Flag keys with no signing decision for this many seconds.
+    pub stale_after: u64,
+    /// Flag keys older than this many seconds (due for rotation).
+    pub rotate_after: u64,
+    /// With a chain: where its scan of session operations starts [default: the earliest grant
+    /// recorded here, else block 0].
+    pub from_block: Option<u64>,
 }
 
-/// A duration flag (`30d`, `90d`, `24h`) in seconds, or an error that shows how to write it.
-pub(crate) fn parse_span(flag: &str, text: &str) -> eyre::Result<u64> {
-    parse_duration(text).ok_or_else(|| {
-        Hinted::new(
-            format!("{flag} {text:?} is not a duration"),
-            format!("write a number with s, m, h, d or w: {flag} 30d"),
-        )
-        .into()
-    })
+impl Options {
+    /// Now; every decision; stale after 30 days; rotation due after 90.
+    pub fn new(now: u64) -> Self {
+        Self { now, since: None, stale_after: 30 * 86_400, rotate_after: 90 * 86_400, from_block: None }
+    }
 }
 
-pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let since = args.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
-    let stale_after = parse_span("--stale", &args.stale)?;
-    let rotate_after = parse_span("--rotate-after", &args.rotate_after)?;
+/// Audits the home: its ledger's decisions, its keys, and the flags they raise. With `chain`
+/// (the home's network, connected), also the account's session operations on that chain.
+/// Nothing is written: the ledger is opened only if it exists.
+pub async fn audit(home: &Home, options: &Options, chain: Option<&Chain>) -> Result<Audit> {
+    let Options { now, since, stale_after, rotate_after, .. } = *options;
 
-    let path = ctx.paths.ledger();
+    let path = home.paths.ledger();
     let exists = path.exists();
     // Opened only if it exists: opening creates the file, and an audit writes nothing.
     let ledger = if exists { Some(crate::store::open_ledger(&path)?) } else { None };
@@ -223,10 +197,10 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
         None => Vec::new(),
     };
 
-    let keys_here = ctx.session_keys()?;
+    let keys_here = home.session_keys()?;
     let name_of = |key: Address| keys_here.iter().find(|(_, _, a)| *a == Some(key)).map(|(n, ..)| n.clone());
-    let contracts = ctx.offline_contracts()?;
-    let this_chain = ctx.network.chain_id.or(ctx.node().ok().flatten().map(|n| n.chain_id));
+    let contracts = home.offline_contracts()?;
+    let this_chain = home.network.chain_id.or(home.node().ok().flatten().map(|n| n.chain_id));
 
     let mut decisions = Vec::new();
     for d in all.iter().filter(|d| since.is_none_or(|s| d.at >= s)) {
@@ -252,7 +226,7 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
         });
     }
 
-    let state = ctx.state()?;
+    let state = home.state()?;
     // Every signed operation has a row: one whose run was killed before it logged its decision
     // is shown from the ledger's intent, with the key the session was granted to.
     if let Some(l) = &ledger {
@@ -295,10 +269,13 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
         .iter()
         .flat_map(|(net, n)| n.sessions.iter().map(move |s| (net.clone(), s.clone())))
         .collect();
-    let statuses = chain_statuses(ctx, &records).await;
+    let statuses = chain_statuses(home, &records).await;
     let chain_checked = statuses.is_some();
     let status_of = |net: &str, r: &SessionRecord| {
-        statuses.as_ref().filter(|_| net == ctx.network_name).and_then(|s| s.get(&(r.account, r.id)).copied())
+        statuses
+            .as_ref()
+            .filter(|_| net == home.network_name)
+            .and_then(|s| s.get(&(r.account, r.id)).copied())
     };
 
     // Every key: the home's key files, then keys only the records name.
@@ -370,7 +347,7 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
         let fix = match active.first() {
             Some(s) => format!(
                 "if its agent no longer runs, revoke: `{}session revoke {}`{}",
-                net_flag(ctx, &s.network),
+                net_flag(home, &s.network),
                 s.id,
                 if active.len() > 1 { " (and its other sessions)" } else { "" }
             ),
@@ -408,13 +385,13 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
             ),
             fix: format!(
                 "`{}session rotate {}` (a new key for the same session; the old key stops working)",
-                net_flag(ctx, net),
+                net_flag(home, net),
                 r.id
             ),
         });
     }
 
-    let chain = if args.chain {
+    let chain = if let Some(chain) = chain {
         // What this home signed: user operation hashes, and the transactions that carried them
         // or its direct calls.
         let mut known: HashSet<B256> =
@@ -428,7 +405,7 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
                 }
             }
         }
-        Some(chain::session_ops(ctx, args.from_block, &known).await?)
+        Some(chain::session_ops(home, chain, options.from_block, &known).await?)
     } else {
         None
     };
@@ -445,22 +422,12 @@ pub(crate) async fn run(args: AuditArgs, ctx: &Ctx) -> eyre::Result<()> {
         chain_checked,
         chain,
     };
-    output::emit(&ctx.global, &out, || human(&out))?;
-    if args.check && !out.flags.is_empty() {
-        let n = out.flags.len();
-        return Err(AlreadyReported {
-            message: format!("{n} flag{} raised", if n == 1 { "" } else { "s" }),
-            hint: "apply each flag's `fix:` above, then run `sak audit --check` again",
-            code: 2,
-        }
-        .into());
-    }
-    Ok(())
+    Ok(out)
 }
 
 /// `sak ` or `sak --network NET ` for a fix on another network than the one in use.
-fn net_flag(ctx: &Ctx, network: &str) -> String {
-    if network == ctx.network_name { "sak ".into() } else { format!("sak --network {network} ") }
+fn net_flag(home: &Home, network: &str) -> String {
+    if network == home.network_name { "sak ".into() } else { format!("sak --network {network} ") }
 }
 
 /// The session id the ledger keys decisions by (the id as a 32-byte big-endian word).
@@ -480,7 +447,7 @@ fn spend_out(s: &sak_signer::ledger::Spend, book: Option<&Contracts>) -> SpendOu
     SpendOut {
         token: s.token,
         token_name: name,
-        amount: crate::cmd::session::show_amount(s.amount, decimals),
+        amount: sak_primitives::units::format_amount(s.amount, decimals),
         raw: s.amount,
         window: s.window,
     }
@@ -491,7 +458,7 @@ fn joined(
     ledger: &SqliteLedger,
     hash: B256,
     recorded_tx: Option<B256>,
-) -> eyre::Result<(Option<B256>, Option<String>)> {
+) -> Result<(Option<B256>, Option<String>)> {
     let intents = ledger.intents_by_user_op_hash(hash).wrap_err("reading the ledger's intents")?;
     let Some(intent) = intents.last() else { return Ok((recorded_tx, None)) };
     let submitted = intent.submission.as_ref().and_then(|s| s.tx_hash);
@@ -508,15 +475,15 @@ fn joined(
 /// The on-chain status of the current network's recorded sessions, if its chain answers
 /// within a few seconds (audit works offline; this only sharpens the rotation flags).
 async fn chain_statuses(
-    ctx: &Ctx,
+    home: &Home,
     records: &[(String, SessionRecord)],
 ) -> Option<BTreeMap<(Address, u32), &'static str>> {
     let mine: Vec<&SessionRecord> =
-        records.iter().filter(|(n, _)| *n == ctx.network_name).map(|(_, r)| r).collect();
+        records.iter().filter(|(n, _)| *n == home.network_name).map(|(_, r)| r).collect();
     if mine.is_empty() {
         return None;
     }
-    let url = ctx.rpc_url().ok()?;
+    let url = home.rpc_url().ok()?;
     let quick = RetryConfig {
         max_retries: 0,
         initial_backoff: Duration::from_millis(100),
@@ -529,74 +496,7 @@ async fn chain_statuses(
     let mut out = BTreeMap::new();
     for r in mine.into_iter().filter(|r| r.chain_id == chain_id) {
         let view = SakAccount::new(r.account, &provider).getSession(r.id).call().await.ok()?;
-        out.insert((r.account, r.id), crate::cmd::session::status_of(&view, block.header.timestamp));
+        out.insert((r.account, r.id), crate::sessions::status_of(&view, block.header.timestamp));
     }
     Some(out)
-}
-
-fn short(h: B256) -> String {
-    let s = h.to_string();
-    format!("{}…", &s[..10])
-}
-
-fn human(out: &Audit) -> String {
-    let mut s = if out.ledger_exists {
-        format!(
-            "{} decision{} in {}{} ({} allowed, {} refused)\n",
-            out.decisions.len(),
-            if out.decisions.len() == 1 { "" } else { "s" },
-            out.ledger,
-            out.since.map(|t| format!(" since {}", format_time(t))).unwrap_or_default(),
-            out.allowed,
-            out.refused
-        )
-    } else {
-        format!("no ledger yet at {}: nothing has been signed from this home\n", out.ledger)
-    };
-    if !out.decisions.is_empty() {
-        s += &format!(
-            "\n{:<23}  {:>4}  {:<12} {:<26} {:<22} {}\n",
-            "time (UTC)", "sess", "key", "decision", "spends", "operation"
-        );
-        for d in &out.decisions {
-            let key = d.key_name.clone().unwrap_or_else(|| d.key.to_string()[..10].to_owned());
-            let decision = if d.allowed { "allowed".to_owned() } else { format!("refused {}", d.reason) };
-            let spends = if d.spends.is_empty() {
-                "-".to_owned()
-            } else {
-                d.spends
-                    .iter()
-                    .map(|x| format!("{} {}", x.amount, x.token_name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let op = match (d.user_op_hash, d.tx_hash) {
-                (Some(op), Some(tx)) => format!("op {} tx {}", short(op), short(tx)),
-                (Some(op), None) => format!("op {}", short(op)),
-                _ => "-".to_owned(),
-            };
-            let outcome = d.outcome.as_deref().map(|o| format!(" {o}")).unwrap_or_default();
-            s += &format!(
-                "{:<23}  {:>4}  {key:<12} {decision:<26} {spends:<22} {op}{outcome}\n",
-                d.time,
-                format!("#{}", d.session)
-            );
-        }
-    }
-    if out.flags.is_empty() {
-        s += &format!(
-            "\nno flags: {} key{} checked\n",
-            out.keys.len(),
-            if out.keys.len() == 1 { "" } else { "s" }
-        );
-    } else {
-        s += "\nflags\n";
-        for f in &out.flags {
-            s += &format!("  {:<7} {}\n          fix: {}\n", f.kind, f.detail, f.fix);
-        }
-    }
-    if let Some(c) = &out.chain {
-        s += &chain::human(c);
-    }
-    s
 }
