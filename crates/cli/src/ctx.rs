@@ -1,11 +1,10 @@
 //! What every command starts from: the home ([`sak::Home`]) opened as the global flags say, and
 //! what only a terminal does (asking for a passphrase, telling of a reset chain).
 
-use crate::{cli::GlobalArgs, output::Hinted};
-use eyre::WrapErr;
+use crate::cli::GlobalArgs;
 pub(crate) use sak::{Chain, keystore_address};
 use sak::{Home, Options, config::redact_url};
-use sak_signer::keystore::{Password, PasswordSource};
+use sak_signer::keystore::PasswordSource;
 use std::io::{IsTerminal, Write};
 
 /// The command's environment: the home, and the flags it was opened with.
@@ -46,6 +45,9 @@ impl Ctx {
         options.rpc_url.clone_from(&global.rpc_url);
         options.password = password;
         options.key_password_env.clone_from(&global.key_password_env);
+        if std::io::stdin().is_terminal() {
+            options = options.ask(|prompt| rpassword::prompt_password(prompt));
+        }
         let shown = global.clone();
         options.progress(move |line| crate::output::progress(&shown, line))
     }
@@ -68,38 +70,5 @@ impl Ctx {
             );
         }
         Ok(chain)
-    }
-
-    /// Session keys' passphrase (never the owner's password): `--key-password-env NAME`, else
-    /// `$SAK_KEY_PASSWORD`, else, on a terminal, asked for without echo.
-    pub(crate) fn key_password(&self) -> eyre::Result<Password> {
-        self.key_password_asking(false)
-    }
-
-    /// [`Self::key_password`] for a key about to be made: asked twice on a terminal.
-    pub(crate) fn new_key_password(&self) -> eyre::Result<Password> {
-        self.key_password_asking(true)
-    }
-
-    fn key_password_asking(&self, twice: bool) -> eyre::Result<Password> {
-        if std::env::var_os(self.key_password_env()).is_none()
-            && self.global.key_password_env.is_none()
-            && std::io::stdin().is_terminal()
-        {
-            let ask = |prompt: &str| -> eyre::Result<zeroize::Zeroizing<String>> {
-                Ok(zeroize::Zeroizing::new(
-                    rpassword::prompt_password(prompt).wrap_err("reading the passphrase")?,
-                ))
-            };
-            let typed = ask("session key passphrase: ")?;
-            if twice && *ask("again, to confirm: ")? != *typed {
-                eyre::bail!(Hinted::new(
-                    "the two passphrases differ: no key was made",
-                    "run the command again and type the same passphrase twice",
-                ));
-            }
-            return Ok(Password::new(typed.as_bytes().to_vec())?);
-        }
-        Ok(self.home.key_password()?)
     }
 }

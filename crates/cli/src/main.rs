@@ -1,15 +1,13 @@
 //! `sak`: smart agent keys.
 
-mod call_args;
 mod cli;
 mod cmd;
 mod ctx;
 mod output;
 mod owner_exec;
-mod render;
 
 use clap::Parser;
-pub(crate) use sak::{config, grants, leftover, owner, scan, store};
+pub(crate) use sak::{calls as call_args, config, leftover, owner, scan, store};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

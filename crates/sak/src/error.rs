@@ -42,6 +42,11 @@ impl Error {
         Self::Message(message.to_string())
     }
 
+    /// This error under `context`: what sak was doing when it happened.
+    pub fn wrap(self, context: impl fmt::Display) -> Self {
+        Self::Context { context: context.to_string(), source: Box::new(self) }
+    }
+
     /// The [`Hinted`] this is, if it is one.
     pub fn hinted(&self) -> Option<&Hinted> {
         match self {

@@ -42,6 +42,22 @@ pub struct Options {
     pub key_password_env: Option<String>,
     /// Where progress on long waits goes (scans, forks, probes) [default: nowhere].
     pub progress: Option<Progress>,
+    /// Asks a person for session keys' passphrase when the environment does not hold it (a
+    /// terminal prompt without echo) [default: never asked].
+    pub ask: Option<Ask>,
+}
+
+/// Asks a person for a secret: given the prompt, returns what was typed.
+#[derive(Clone)]
+pub struct Ask(pub std::sync::Arc<AskFn>);
+
+/// What [`Ask`] calls: the prompt in, what was typed out.
+pub type AskFn = dyn Fn(&str) -> std::io::Result<String> + Send + Sync;
+
+impl std::fmt::Debug for Ask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ask(..)")
+    }
 }
 
 /// A sink for progress lines: what a long wait is doing, for a person watching.
@@ -76,6 +92,12 @@ impl Options {
     /// Reads the owner keystore's password from `source`.
     pub fn password(mut self, source: PasswordSource) -> Self {
         self.password = Some(source);
+        self
+    }
+
+    /// Asks a person for session keys' passphrase with `ask` when the environment lacks it.
+    pub fn ask(mut self, ask: impl Fn(&str) -> std::io::Result<String> + Send + Sync + 'static) -> Self {
+        self.ask = Some(Ask(std::sync::Arc::new(ask)));
         self
     }
 
@@ -305,10 +327,36 @@ impl Home {
         self.options.key_password_env.as_deref().unwrap_or(KEY_PASSWORD_ENV)
     }
 
-    /// Session keys' passphrase (never the owner's password), from
-    /// [`Self::key_password_env`].
+    /// Session keys' passphrase (never the owner's password): from [`Self::key_password_env`],
+    /// else asked ([`Options::ask`]) when the variable is sak's default and unset.
     pub fn key_password(&self) -> Result<Password> {
+        self.key_password_asking(false)
+    }
+
+    /// [`Self::key_password`] for a key about to be made: asked twice (a mismatch makes no key).
+    pub fn new_key_password(&self) -> Result<Password> {
+        self.key_password_asking(true)
+    }
+
+    fn key_password_asking(&self, twice: bool) -> Result<Password> {
         let var = self.key_password_env();
+        if let Some(Ask(ask)) = &self.options.ask
+            && self.options.key_password_env.is_none()
+            && std::env::var_os(var).is_none()
+        {
+            let typed =
+                zeroize::Zeroizing::new(ask("session key passphrase: ").wrap_err("reading the passphrase")?);
+            if twice
+                && *zeroize::Zeroizing::new(ask("again, to confirm: ").wrap_err("reading the passphrase")?)
+                    != *typed
+            {
+                bail!(Hinted::new(
+                    "the two passphrases differ: no key was made",
+                    "run the command again and type the same passphrase twice",
+                ));
+            }
+            return Ok(Password::new(typed.as_bytes().to_vec())?);
+        }
         PasswordSource::Env(var.to_owned()).read().map_err(|e| match e {
             sak_signer::Error::PasswordEnvMissing { .. } => Hinted::new(
                 format!("no session key passphrase: ${var} is not set"),

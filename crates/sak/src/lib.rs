@@ -19,7 +19,9 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod audit;
+pub mod calls;
 pub mod config;
 pub mod doctor;
 mod error;
@@ -31,10 +33,11 @@ pub mod scan;
 pub mod sessions;
 pub mod store;
 pub mod verify;
+pub mod words;
 
 pub use error::{Error, Hinted, OptionExt, Result, WrapErr};
 pub use home::{
-    Chain, Contracts, DAMAGED_KEY_HINT, Home, KEY_PASSWORD_ENV, Options, Progress, Retired, keystore_address,
-    redacted_error,
+    Ask, Chain, Contracts, DAMAGED_KEY_HINT, Home, KEY_PASSWORD_ENV, Options, Progress, Retired,
+    keystore_address, redacted_error,
 };
 pub use sak_node as node;

@@ -214,7 +214,7 @@ async fn settler_for(
     }
     let session = OpOut::from(&rec).session;
     let settler = Settler::new(chain.provider.clone(), chain.contracts.entry_point, Arc::clone(ledger))
-        .with_wait_notice(super::send::lane_wait_notice(&ctx.global, session));
+        .with_wait_notice(sak::agent::lane_wait_notice(ctx, session));
     settler.bind_chain(chain.chain_id).await?;
     Ok((chain, settler, id))
 }

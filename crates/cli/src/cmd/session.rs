@@ -11,7 +11,7 @@ use alloy::{
 };
 use clap::{Args, Subcommand};
 use eyre::{OptionExt, WrapErr};
-pub(crate) use sak::sessions::status_of;
+pub(crate) use sak::{sessions::status_of, words::selector_name};
 use sak_contracts::SakAccount;
 pub(crate) use sak_primitives::units::{format_amount as show_amount, format_period as show_period};
 use sak_primitives::{AllowFile, GasFile, Number, Policy, PolicyFile, SpendFile};
@@ -493,27 +493,6 @@ fn describe_condition(c: &sak_primitives::Condition) -> String {
         Op::Gte { value } => format!("arg {arg} ({ty}) >= {}", ty.show(*value)),
         Op::OneOf { values } => format!("arg {arg} ({ty}) one of {} values", values.len()),
     }
-}
-
-/// Functions sak's roles permit, by selector: (name, signature).
-pub(crate) fn selector_name(selector: alloy::primitives::Selector) -> Option<(&'static str, &'static str)> {
-    const KNOWN: [&str; 8] = [
-        "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)",
-        "swapTokensForExactTokens(uint256,uint256,address[],address,uint256)",
-        "swapExactTokensForETH(uint256,uint256,address[],address,uint256)",
-        "swapExactETHForTokens(uint256,address[],address,uint256)",
-        "swapETHForExactTokens(uint256,address[],address,uint256)",
-        "transfer(address,uint256)",
-        "approve(address,uint256)",
-        "transferFrom(address,address,uint256)",
-    ];
-    if selector == sak_primitives::ETH_SEND {
-        return Some(("(plain ETH send)", ""));
-    }
-    KNOWN.iter().find(|sig| alloy::primitives::keccak256(sig.as_bytes())[..4] == selector[..]).map(|sig| {
-        let name = &sig[..sig.find('(').unwrap_or(sig.len())];
-        (name, *sig)
-    })
 }
 
 /// One session in `sak session list --json`.

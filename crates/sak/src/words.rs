@@ -1,3 +1,5 @@
+//! Things in words: what a refusal says in the user's units, a function by its name.
+//!
 //! What a refusal says, in the user's units: amounts with their decimals and symbol, tokens by
 //! their names, times in UTC and from now. The `--json` document keeps the raw values (`refusal.detail`).
 
@@ -7,16 +9,16 @@ use sak_primitives::units::format_time_from;
 
 /// `refusal` in words at chain time `now`. `token` names a token and gives its decimals (None:
 /// base units).
-pub(crate) fn refusal_in_words(
+pub fn refusal_in_words(
     refusal: &Refusal,
     now: u64,
     token: impl Fn(Address) -> (String, Option<u8>),
 ) -> String {
     let amount = |raw: U256, t: Address| {
         let (name, decimals) = token(t);
-        format!("{} {name}", crate::cmd::session::show_amount(raw, decimals))
+        format!("{} {name}", sak_primitives::units::format_amount(raw, decimals))
     };
-    let eth = |wei: U256| format!("{} ETH", crate::cmd::session::show_amount(wei, Some(18)));
+    let eth = |wei: U256| format!("{} ETH", sak_primitives::units::format_amount(wei, Some(18)));
     let renews = |at: Option<u64>| {
         at.map(|t| format!("; it renews at {}", format_time_from(t, now))).unwrap_or_default()
     };
@@ -43,6 +45,27 @@ pub(crate) fn refusal_in_words(
         }
         other => other.to_string(),
     }
+}
+
+/// Functions sak's roles permit, by selector: (name, signature).
+pub fn selector_name(selector: alloy::primitives::Selector) -> Option<(&'static str, &'static str)> {
+    const KNOWN: [&str; 8] = [
+        "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)",
+        "swapTokensForExactTokens(uint256,uint256,address[],address,uint256)",
+        "swapExactTokensForETH(uint256,uint256,address[],address,uint256)",
+        "swapExactETHForTokens(uint256,address[],address,uint256)",
+        "swapETHForExactTokens(uint256,address[],address,uint256)",
+        "transfer(address,uint256)",
+        "approve(address,uint256)",
+        "transferFrom(address,address,uint256)",
+    ];
+    if selector == sak_primitives::ETH_SEND {
+        return Some(("(plain ETH send)", ""));
+    }
+    KNOWN.iter().find(|sig| alloy::primitives::keccak256(sig.as_bytes())[..4] == selector[..]).map(|sig| {
+        let name = &sig[..sig.find('(').unwrap_or(sig.len())];
+        (name, *sig)
+    })
 }
 
 #[cfg(test)]

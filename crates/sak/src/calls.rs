@@ -2,7 +2,7 @@
 //! data or a function signature with its arguments. Shared by `sak send` and the owner's
 //! `sak account call`.
 
-use crate::{ctx::Chain, output::Hinted};
+use crate::{Chain, Hinted, Result};
 use alloy::{
     dyn_abi::{DynSolType, DynSolValue, JsonAbiExt, Specifier},
     json_abi::Function,
@@ -10,7 +10,7 @@ use alloy::{
 };
 
 /// A 0x address or a name from the network's book.
-pub(crate) fn resolve(chain: &Chain, text: &str, what: &str) -> eyre::Result<Address> {
+pub fn resolve(chain: &Chain, text: &str, what: &str) -> Result<Address> {
     chain.contracts.resolve(text).map_err(|e| {
         Hinted::new(
             format!("{what}: {e}"),
@@ -21,7 +21,7 @@ pub(crate) fn resolve(chain: &Chain, text: &str, what: &str) -> eyre::Result<Add
 }
 
 /// ETH: `0.01ether`, `1gwei`, `5wei` or plain wei.
-pub(crate) fn parse_value(text: &str, what: &str) -> eyre::Result<U256> {
+pub fn parse_value(text: &str, what: &str) -> Result<U256> {
     sak_primitives::units::parse_amount(text, None).ok_or_else(|| {
         Hinted::new(
             format!("{what} {text:?} is not an amount of ETH"),
@@ -31,7 +31,8 @@ pub(crate) fn parse_value(text: &str, what: &str) -> eyre::Result<U256> {
     })
 }
 
-pub(crate) fn parse_hex(text: &str, what: &str) -> eyre::Result<Bytes> {
+/// Call data in hex (`0x` optional).
+pub fn parse_hex(text: &str, what: &str) -> Result<Bytes> {
     text.parse::<Bytes>().map_err(|e| {
         Hinted::new(format!("{what} is not hex ({e})"), "write the call data as 0x followed by hex digits")
             .into()
@@ -40,7 +41,7 @@ pub(crate) fn parse_hex(text: &str, what: &str) -> eyre::Result<Bytes> {
 
 /// ABI-encodes `sig` (`transfer(address,uint256)`) with `args`; address arguments may be
 /// names from the book.
-pub(crate) fn encode_sig(sig: &str, args: &[String], chain: &Chain) -> eyre::Result<Bytes> {
+pub fn encode_sig(sig: &str, args: &[String], chain: &Chain) -> Result<Bytes> {
     let hint = "write --sig 'name(type,...)' followed by one argument per type, e.g. \
                 --sig 'transfer(address,uint256)' 0xabc… 1000000";
     let function = Function::parse(sig)
