@@ -37,7 +37,7 @@ pub mod words;
 
 pub use error::{Error, Hinted, OptionExt, Result, WrapErr};
 pub use home::{
-    Ask, Chain, Contracts, DAMAGED_KEY_HINT, Home, KEY_PASSWORD_ENV, Options, Progress, Retired,
+    Ask, AskFn, Chain, Contracts, DAMAGED_KEY_HINT, Home, KEY_PASSWORD_ENV, Options, Progress, Retired,
     keystore_address, redacted_error,
 };
 pub use sak_node as node;
