@@ -111,6 +111,7 @@ from_lower!(
     alloy::providers::PendingTransactionError,
     alloy::signers::Error,
     alloy::hex::FromHexError,
+    alloy::sol_types::Error,
     sak_signer::Error,
     sak_userop::Error,
     sak_primitives::Error,

@@ -33,6 +33,7 @@ pub mod scan;
 pub mod sessions;
 pub mod store;
 pub mod verify;
+pub mod watch;
 pub mod words;
 
 pub use error::{Error, Hinted, OptionExt, Result, WrapErr};

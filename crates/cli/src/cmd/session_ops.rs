@@ -19,7 +19,7 @@ use alloy::{
     rpc::types::TransactionReceipt,
 };
 use eyre::{OptionExt, WrapErr};
-pub(crate) use sak::sessions::{OnChain, chain_status, find, granted_policy, period_use, status_of};
+pub(crate) use sak::sessions::{OnChain, chain_status, find, period_use, status_of};
 use sak_contracts::SakAccount;
 use sak_primitives::{Gas, NATIVE, Policy, units::format_time};
 use sak_signer::keystore::{self, LocalKey};

@@ -1,4 +1,4 @@
-//! `sak watch`: a long-running monitor of this home's account. Each round reads the blocks
+//! `sak watch`: a long-running monitor of this home's account ([`sak::watch`]). Each round reads the blocks
 //! since the last round (behind the network's confirmation depth) and this home's ledger, and
 //! raises alerts: spend near a cap, refusals, reverted operations, an unknown relayer, an
 //! allowance or delegation change, sessions granted or revoked, and rotation, staleness and
@@ -10,64 +10,17 @@
 //! missed, and an alert is delivered at least once. An RPC outage backs off and resumes.
 
 mod metrics;
-mod round;
 
 use super::audit::parse_span;
 use crate::{
-    ctx::{Chain, Ctx},
+    ctx::Ctx,
     output::{self, Hinted},
-    store::{AccountRecord, write_atomic},
 };
-use alloy::{
-    primitives::{Address, B256},
-    providers::Provider,
-};
-use clap::{Args, ValueEnum};
+use alloy::primitives::Address;
+use clap::Args;
 use eyre::WrapErr;
-use sak_primitives::{Policy, units::format_time};
-use serde::{Deserialize, Serialize};
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    path::PathBuf,
-    sync::Arc,
-    time::Duration,
-};
-
-/// What an alert is about. Names are part of the `--json` and webhook interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub(crate) enum Kind {
-    /// A session has spent `--near-cap` percent or more of a cap this period.
-    NearCap,
-    /// The signer refused an operation (this home's ledger).
-    Refusal,
-    /// A session was refused `--refusal-rate` times within its window: an agent probing its
-    /// limits, or one that is broken.
-    RefusalRate,
-    /// A session operation was included but its calls reverted.
-    OpReverted,
-    /// A session operation submitted by a relayer or bundler not given with `--relayer`.
-    UnknownRelayer,
-    /// The account gave or changed an allowance (a token's own, or Permit2's).
-    AllowanceChanged,
-    /// The delegated EOA's code changed (EIP-7702 delegation).
-    DelegationChanged,
-    /// A session was granted.
-    SessionGranted,
-    /// A session, or all, was revoked.
-    SessionRevoked,
-    /// A session's key was rotated.
-    KeyRotated,
-    /// A session key held for `--rotate-after`.
-    RotationDue,
-    /// A session key unused for `--stale`.
-    Stale,
-    /// A live session ends within `--expiring`.
-    Expiring,
-    /// `--freeze-on` revoked a session.
-    Frozen,
-}
+use sak::watch::{Alert, Kind, Rules, Watcher};
+use std::{sync::Arc, time::Duration};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  sak watch\n  sak watch --json --webhook https://hooks.example/sak\n  \
@@ -119,77 +72,19 @@ pub(crate) struct WatchArgs {
     once: bool,
 }
 
-/// One alert.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Alert {
-    kind: Kind,
-    /// When it was raised (unix seconds, chain time) and as UTC.
-    at: u64,
-    time: String,
-    /// The block and transaction of the event, when it comes from one.
-    block: Option<u64>,
-    tx: Option<B256>,
-    account: Address,
-    session: Option<u32>,
-    /// In words.
-    detail: String,
-    /// The facts behind it (kind-specific).
-    data: serde_json::Value,
-}
-
-/// What survives between rounds and runs.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Cursor {
-    chain_id: u64,
-    account: Address,
-    /// The first block not read yet.
-    next_block: u64,
-    /// Ledger decisions read so far (the log is append-only).
-    decisions_seen: usize,
-    /// The account's code hash at the last round (delegated EOAs).
-    code_hash: Option<B256>,
-    /// Keys of the state alerts raised already (near cap in a period, expiring, due...).
-    raised: BTreeSet<String>,
-    /// Alerts the webhook has not taken yet, oldest first.
-    undelivered: Vec<Alert>,
-}
-
-struct Watcher<'a> {
-    ctx: &'a Ctx,
-    chain: Chain,
-    account: AccountRecord,
-    args: WatchArgs,
-    cursor: Cursor,
-    path: PathBuf,
-    /// Sessions' granted policies, read once.
-    policies: BTreeMap<u32, Option<Policy>>,
-    /// The decision log as far as read (None until the first round).
-    history: Option<round::History>,
-    spans: Spans,
-    http: alloy::transports::http::reqwest::Client,
-}
-
-struct Spans {
-    /// `--refusal-rate`: (count, window in seconds).
-    refusal_rate: (u32, u64),
-    stale: u64,
-    rotate_after: u64,
-    expiring: u64,
-    interval: Duration,
-}
-
 pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
     let interval = match args.interval.strip_suffix("ms").and_then(|n| n.trim().parse().ok()) {
         Some(ms) => Duration::from_millis(ms),
         None => Duration::from_secs(parse_span("--interval", &args.interval)?),
-    };
-    let spans = Spans {
-        refusal_rate: parse_rate(&args.refusal_rate)?,
-        stale: parse_span("--stale", &args.stale)?,
-        rotate_after: parse_span("--rotate-after", &args.rotate_after)?,
-        expiring: parse_span("--expiring", &args.expiring)?,
-        interval: interval.max(Duration::from_millis(100)),
-    };
+    }
+    .max(Duration::from_millis(100));
+    let mut rules = Rules::default();
+    rules.near_cap = args.near_cap;
+    rules.relayers.clone_from(&args.relayer);
+    rules.refusal_rate = parse_rate(&args.refusal_rate)?;
+    rules.stale = parse_span("--stale", &args.stale)?;
+    rules.rotate_after = parse_span("--rotate-after", &args.rotate_after)?;
+    rules.expiring = parse_span("--expiring", &args.expiring)?;
     if let Some(url) = &args.webhook {
         url.parse::<alloy::transports::http::reqwest::Url>().map_err(|e| {
             Hinted::new(format!("--webhook {url:?} is not a URL: {e}"), "write http(s)://host[:port]/path")
@@ -200,36 +95,15 @@ pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
     }
     let chain = ctx.chain().await?;
     let account = ctx.account(chain.chain_id)?;
-    let path =
-        ctx.paths.data_dir.join("watch").join(format!("{}-{}.json", ctx.network_name, account.address));
-    let cursor = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<Cursor>(&bytes)
-            .ok()
-            .filter(|c| c.chain_id == chain.chain_id && c.account == account.address)
-            .ok_or_else(|| {
-                Hinted::new(
-                    format!("the watch cursor {} is unreadable or of another chain", path.display()),
-                    "delete it to start again from --from-block (alerts already raised may be raised again)",
-                )
-            })?,
-        Err(_) => {
-            let head = chain.provider.get_block_number().await.wrap_err("eth_blockNumber")?;
-            Cursor {
-                chain_id: chain.chain_id,
-                account: account.address,
-                next_block: args.from_block.unwrap_or(head + 1),
-                ..Cursor::default()
-            }
-        }
-    };
+    let mut w = Watcher::open(ctx, chain, account, rules, args.from_block).await?;
     output::progress(
         &ctx.global,
         &format!(
             "watching {} ({} account) on {} from block {}, {} confirmation(s) deep{}{}",
-            account.address,
-            account.kind.as_str(),
+            w.account().address,
+            w.account().kind.as_str(),
             ctx.network_name,
-            cursor.next_block,
+            w.next_block(),
             ctx.network.depth(),
             args.webhook
                 .as_deref()
@@ -238,21 +112,8 @@ pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
             if args.relayer.is_empty() { "; no --relayer given: relayers are not checked" } else { "" }
         ),
     );
-    let http = alloy::transports::http::reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
-    let mut w = Watcher {
-        ctx,
-        chain,
-        account,
-        args,
-        cursor,
-        path,
-        policies: BTreeMap::new(),
-        history: None,
-        spans,
-        http,
-    };
     let metrics = Arc::new(metrics::Metrics::default());
-    if let Some(addr) = w.args.metrics {
+    if let Some(addr) = args.metrics {
         let bound = metrics::serve(addr, Arc::clone(&metrics)).await?;
         output::progress(&ctx.global, &format!("metrics at http://{bound}/metrics"));
     }
@@ -261,11 +122,11 @@ pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
         let caught_up = match w.round().await {
             Ok((alerts, caught_up)) => {
                 backoff = Duration::from_secs(1);
-                let kinds = w.deliver(alerts).await?;
-                metrics.round(kinds.into_iter(), w.cursor.next_block, w.cursor.undelivered.len());
+                let kinds = deliver(ctx, &args, &mut w, alerts).await?;
+                metrics.round(kinds.into_iter(), w.next_block(), w.undelivered());
                 caught_up
             }
-            Err(e) if w.args.once => return Err(e),
+            Err(e) if args.once => return Err(e.into()),
             Err(e) => {
                 metrics.failed_round();
                 // An outage: nothing was advanced; the next round reads the same blocks.
@@ -275,119 +136,71 @@ pub(crate) async fn run(args: WatchArgs, ctx: &Ctx) -> eyre::Result<()> {
                 continue;
             }
         };
-        if w.args.once && caught_up {
+        if args.once && caught_up {
             return Ok(());
         }
         if caught_up {
             tokio::select! {
-                () = tokio::time::sleep(w.spans.interval) => {}
+                () = tokio::time::sleep(interval) => {}
                 _ = tokio::signal::ctrl_c() => return Ok(()),
             }
         }
     }
 }
 
-impl Watcher<'_> {
-    fn alert(
-        &self,
-        kind: Kind,
-        now: u64,
-        session: Option<u32>,
-        detail: String,
-        data: serde_json::Value,
-    ) -> Alert {
-        Alert {
-            kind,
-            at: now,
-            time: format_time(now),
-            block: None,
-            tx: None,
-            account: self.account.address,
-            session,
-            detail,
-            data,
+/// Freezes what `--freeze-on` names, prints the alerts, posts them to the webhook, then writes
+/// the cursor. Returns the kinds of the alerts raised (`frozen` ones included).
+async fn deliver(
+    ctx: &Ctx,
+    args: &WatchArgs,
+    w: &mut Watcher<'_>,
+    mut alerts: Vec<Alert>,
+) -> eyre::Result<Vec<String>> {
+    let mut frozen = Vec::new();
+    for a in &alerts {
+        if let Some(id) = a.session.filter(|_| args.freeze_on.contains(&a.kind)) {
+            let key = format!("frozen:{id}");
+            if w.raised(&key) {
+                continue;
+            }
+            let owner = ctx.owner().await?;
+            let wallet = ctx.owner_provider(w.chain(), &owner)?;
+            match crate::cmd::session_ops::send_revoke(ctx, &wallet, w.account().address, id).await {
+                Ok(receipt) => {
+                    w.mark_raised(key);
+                    let mut f = w.alert(
+                        Kind::Frozen,
+                        a.at,
+                        Some(id),
+                        format!("session #{id} revoked on a {} alert", a.kind.name()),
+                        serde_json::json!({ "on": a.kind }),
+                    );
+                    (f.block, f.tx) = (receipt.block_number, Some(receipt.transaction_hash));
+                    frozen.push(f);
+                }
+                Err(e) => output::warn(&format!("--freeze-on could not revoke session #{id}: {e:#}")),
+            }
         }
     }
-
-    /// Prints the alerts, freezes what `--freeze-on` names, posts to the webhook, then writes
-    /// the cursor. Returns the kinds of the alerts raised (`frozen` ones included).
-    async fn deliver(&mut self, mut alerts: Vec<Alert>) -> eyre::Result<Vec<String>> {
-        let mut frozen = Vec::new();
-        for a in &alerts {
-            if let Some(id) = a.session.filter(|_| self.args.freeze_on.contains(&a.kind)) {
-                let key = format!("frozen:{id}");
-                if self.cursor.raised.contains(&key) {
-                    continue;
-                }
-                let owner = self.ctx.owner().await?;
-                let wallet = self.ctx.owner_provider(&self.chain, &owner)?;
-                match crate::cmd::session_ops::send_revoke(self.ctx, &wallet, self.account.address, id).await
-                {
-                    Ok(receipt) => {
-                        self.cursor.raised.insert(key);
-                        let mut f = self.alert(
-                            Kind::Frozen,
-                            a.at,
-                            Some(id),
-                            format!("session #{id} revoked on a {} alert", kind_name(a.kind)),
-                            serde_json::json!({ "on": a.kind }),
-                        );
-                        (f.block, f.tx) = (receipt.block_number, Some(receipt.transaction_hash));
-                        frozen.push(f);
-                    }
-                    Err(e) => output::warn(&format!("--freeze-on could not revoke session #{id}: {e:#}")),
-                }
-            }
+    alerts.extend(frozen);
+    let kinds = alerts.iter().map(|a| a.kind.name()).collect();
+    for a in &alerts {
+        if ctx.global.json {
+            output::data(&serde_json::to_string(a)?)?;
+        } else {
+            output::data(&format!("{}  {:<18} {}", a.time, a.kind.name(), a.detail))?;
         }
-        alerts.extend(frozen);
-        let kinds = alerts.iter().map(|a| kind_name(a.kind)).collect();
-        for a in &alerts {
-            if self.ctx.global.json {
-                output::data(&serde_json::to_string(a)?)?;
-            } else {
-                output::data(&format!("{}  {:<18} {}", a.time, kind_name(a.kind), a.detail))?;
-            }
-        }
-        if let Some(url) = self.args.webhook.clone() {
-            self.cursor.undelivered.extend(alerts);
-            while let Some(a) = self.cursor.undelivered.first() {
-                if !self.post(&url, a).await {
-                    output::warn(&format!(
-                        "the webhook did not take {} alert(s); they are kept and sent again next round",
-                        self.cursor.undelivered.len()
-                    ));
-                    break;
-                }
-                self.cursor.undelivered.remove(0);
-            }
-        }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        write_atomic(&self.path, &serde_json::to_vec_pretty(&self.cursor)?, 0o600)?;
-        Ok(kinds)
     }
-
-    /// POSTs one alert, with up to 4 attempts (0.25, 0.5, 1 s apart); true once a 2xx answers.
-    async fn post(&self, url: &str, alert: &Alert) -> bool {
-        let mut wait = Duration::from_millis(250);
-        for attempt in 0..4 {
-            if attempt > 0 {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            match self.http.post(url).json(alert).send().await {
-                Ok(r) if r.status().is_success() => return true,
-                Ok(r) => tracing::info!("webhook answered {}", r.status()),
-                Err(e) => tracing::info!("webhook: {e}"),
-            }
+    if let Some(url) = &args.webhook {
+        let left = w.post(url, alerts).await;
+        if left > 0 {
+            output::warn(&format!(
+                "the webhook did not take {left} alert(s); they are kept and sent again next round"
+            ));
         }
-        false
     }
-}
-
-fn kind_name(kind: Kind) -> String {
-    kind.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+    w.save()?;
+    Ok(kinds)
 }
 
 /// `--refusal-rate COUNT/DURATION`.

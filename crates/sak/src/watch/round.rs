@@ -1,16 +1,15 @@
-//! One round of `sak watch`: the blocks since the last round (the account's events, its user
+//! One round of the watch: the blocks since the last round (the account's events, its user
 //! operations, its approvals), then the state checks (spend near a cap, the delegation, the
 //! ledger's refusals, sessions falling due).
 
 use super::{Alert, Kind, Watcher};
-use crate::{scan, store::AccountKind};
+use crate::{Result, error::WrapErr, scan, store::AccountKind};
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
     providers::Provider,
     rpc::types::Filter,
     sol_types::SolEvent,
 };
-use eyre::WrapErr;
 use sak_contracts::{IEntryPoint, MockERC20, MockPermit2, SakAccount};
 use sak_primitives::{
     PERMIT2,
@@ -24,8 +23,8 @@ const ROUND_BLOCKS: u64 = 5 * scan::CHUNK;
 
 impl Watcher<'_> {
     /// Reads what happened since the last round; returns its alerts and whether it reached the
-    /// head. Advances the cursor in memory only (persisted by [`Self::deliver`]).
-    pub(super) async fn round(&mut self) -> eyre::Result<(Vec<Alert>, bool)> {
+    /// head. Advances the cursor in memory only (persisted by [`Self::save`]).
+    pub async fn round(&mut self) -> Result<(Vec<Alert>, bool)> {
         let p = self.chain.provider.clone();
         let (latest, now) = p
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
@@ -33,7 +32,7 @@ impl Watcher<'_> {
             .wrap_err("reading the latest block")?
             .map_or((0, 0), |b| (b.header.number, b.header.timestamp));
         // A block with `depth` confirmations: 1 is the head itself.
-        let head = latest.saturating_sub(self.ctx.network.depth() - 1);
+        let head = latest.saturating_sub(self.home.network.depth() - 1);
         let mut alerts = Vec::new();
         let mut touched = BTreeSet::new();
         let from = self.cursor.next_block;
@@ -64,7 +63,7 @@ impl Watcher<'_> {
         now: u64,
         alerts: &mut Vec<Alert>,
         touched: &mut BTreeSet<u32>,
-    ) -> eyre::Result<()> {
+    ) -> Result<()> {
         let (p, a) = (&self.chain.provider, self.account.address);
         let account_events = Filter::new().address(a).event_signature(vec![
             SakAccount::SessionGranted::SIGNATURE_HASH,
@@ -80,9 +79,9 @@ impl Watcher<'_> {
         let approvals = Filter::new()
             .event_signature(vec![MockERC20::Approval::SIGNATURE_HASH, MockPermit2::Approval::SIGNATURE_HASH])
             .topic1(a.into_word());
-        let mut logs = scan::logs(self.ctx, p, &account_events, range, "the account's events").await?;
-        logs.extend(scan::logs(self.ctx, p, &user_ops, range, "the account's user operations").await?);
-        logs.extend(scan::logs(self.ctx, p, &approvals, range, "the account's approvals").await?);
+        let mut logs = scan::logs(self.home, p, &account_events, range, "the account's events").await?;
+        logs.extend(scan::logs(self.home, p, &user_ops, range, "the account's user operations").await?);
+        logs.extend(scan::logs(self.home, p, &approvals, range, "the account's approvals").await?);
         logs.sort_by_key(|l| (l.block_number, l.log_index));
         for log in logs {
             let (block, tx) = scan::placed(&log)?;
@@ -192,8 +191,8 @@ impl Watcher<'_> {
         tx: B256,
         id: u32,
         raised: &mut impl FnMut(&Self, Kind, Option<u32>, String, serde_json::Value),
-    ) -> eyre::Result<()> {
-        if self.args.relayer.is_empty() {
+    ) -> Result<()> {
+        if self.rules.relayers.is_empty() {
             return Ok(());
         }
         let Some(t) =
@@ -202,7 +201,7 @@ impl Watcher<'_> {
             return Ok(());
         };
         let from = t.inner.signer();
-        if !self.args.relayer.contains(&from) {
+        if !self.rules.relayers.contains(&from) {
             raised(
                 self,
                 Kind::UnknownRelayer,
@@ -215,39 +214,35 @@ impl Watcher<'_> {
     }
 
     /// `near_cap` once per session, token and period.
-    async fn near_cap(&mut self, id: u32, now: u64, alerts: &mut Vec<Alert>) -> eyre::Result<()> {
+    async fn near_cap(&mut self, id: u32, now: u64, alerts: &mut Vec<Alert>) -> Result<()> {
         if !self.policies.contains_key(&id) {
             let (account, chain_id) = (self.account.address, self.chain.chain_id);
-            let record = self.ctx.state()?.networks.remove(&self.ctx.network_name).and_then(|n| {
+            let record = self.home.state()?.networks.remove(&self.home.network_name).and_then(|n| {
                 n.sessions.into_iter().find(|r| r.account == account && r.chain_id == chain_id && r.id == id)
             });
-            let policy = match crate::cmd::session_ops::granted_policy(
-                &self.chain.provider,
-                account,
-                id,
-                record.as_ref(),
-            )
-            .await
-            {
-                Ok(p) => Some(p),
-                // No grant event (a planted record): nothing to measure against.
-                Err(e)
-                    if matches!(
-                        e.inner().and_then(|i| i.downcast_ref()),
-                        Some(sak_signer::Error::UnknownSession { .. })
-                    ) =>
+            let policy =
+                match crate::sessions::granted_policy(&self.chain.provider, account, id, record.as_ref())
+                    .await
                 {
-                    None
-                }
-                Err(e) => return Err(e.into()),
-            };
+                    Ok(p) => Some(p),
+                    // No grant event (a planted record): nothing to measure against.
+                    Err(e)
+                        if matches!(
+                            e.inner().and_then(|i| i.downcast_ref()),
+                            Some(sak_signer::Error::UnknownSession { .. })
+                        ) =>
+                    {
+                        None
+                    }
+                    Err(e) => return Err(e),
+                };
             self.policies.insert(id, policy);
         }
         let Some(policy) = self.policies.get(&id).cloned().flatten() else { return Ok(()) };
         let contract = SakAccount::new(self.account.address, &self.chain.provider);
         for limit in &policy.spend_limits {
             let stored = contract.getSpend(id, limit.token).call().await.wrap_err("getSpend")?;
-            let u = crate::cmd::session_ops::period_use(
+            let u = crate::sessions::period_use(
                 limit.allowance,
                 U256::from(stored.spent),
                 stored.window.to(),
@@ -258,7 +253,7 @@ impl Watcher<'_> {
             );
             let key = format!("near_cap:{id}:{}:{}", limit.token, u.window);
             if limit.allowance.is_zero()
-                || u.spent * U256::from(100) < limit.allowance * U256::from(self.args.near_cap)
+                || u.spent * U256::from(100) < limit.allowance * U256::from(self.rules.near_cap)
                 || self.cursor.raised.contains(&key)
             {
                 continue;
@@ -266,7 +261,7 @@ impl Watcher<'_> {
             self.cursor.raised.insert(key);
             let decimals = self.chain.contracts.decimals(limit.token);
             let name = self.chain.contracts.name(limit.token);
-            let show = |v| crate::cmd::session::show_amount(v, decimals);
+            let show = |v| sak_primitives::units::format_amount(v, decimals);
             let percent = u.spent * U256::from(100) / limit.allowance;
             alerts.push(self.alert(
                 Kind::NearCap,
@@ -286,7 +281,7 @@ impl Watcher<'_> {
 
     /// `delegation_changed` when a delegated EOA's code differs from the last round's; returns
     /// whether the account has code.
-    async fn delegation(&mut self, now: u64, alerts: &mut Vec<Alert>) -> eyre::Result<bool> {
+    async fn delegation(&mut self, now: u64, alerts: &mut Vec<Alert>) -> Result<bool> {
         let code = self.chain.provider.get_code_at(self.account.address).await.wrap_err("eth_getCode")?;
         if self.account.kind != AccountKind::Eip7702 {
             return Ok(!code.is_empty());
@@ -315,9 +310,9 @@ impl Watcher<'_> {
     /// This account's decisions logged since the last round, and how many the log holds. Reads
     /// only the new ones, but the whole log once per process, to learn each key's last decision
     /// and the recent refusals ([`History`]).
-    fn decisions(&mut self) -> eyre::Result<(Vec<Decision>, usize)> {
+    fn decisions(&mut self) -> Result<(Vec<Decision>, usize)> {
         let seen = self.cursor.decisions_seen;
-        let path = self.ctx.paths.ledger();
+        let path = self.home.paths.ledger();
         if !path.exists() {
             return Ok((Vec::new(), seen));
         }
@@ -332,7 +327,7 @@ impl Watcher<'_> {
             if d.account != account || d.chain_id != chain_id {
                 continue;
             }
-            history.absorb(&d, self.spans.refusal_rate.1);
+            history.absorb(&d, self.rules.refusal_rate.1);
             if from + i >= seen {
                 fresh.push(d);
             }
@@ -354,7 +349,7 @@ impl Watcher<'_> {
                 serde_json::json!({ "reason": d.reason, "key": d.key, "decided_at": d.at }),
             ));
         }
-        let (count, window) = self.spans.refusal_rate;
+        let (count, window) = self.rules.refusal_rate;
         let ids: BTreeSet<u32> = refused.iter().map(|d| session_of(d)).collect();
         for id in ids {
             let times = self.history.as_ref().and_then(|h| h.refused.get(&id)).cloned().unwrap_or_default();
@@ -376,12 +371,12 @@ impl Watcher<'_> {
     }
 
     /// `expiring`, `rotation_due` and `stale`, each once per session (and key).
-    async fn due(&mut self, now: u64, alerts: &mut Vec<Alert>) -> eyre::Result<()> {
-        let state = self.ctx.state()?;
+    async fn due(&mut self, now: u64, alerts: &mut Vec<Alert>) -> Result<()> {
+        let state = self.home.state()?;
         let (account, chain_id) = (self.account.address, self.chain.chain_id);
         let records: Vec<_> = state
             .networks
-            .get(&self.ctx.network_name)
+            .get(&self.home.network_name)
             .map(|n| {
                 n.sessions
                     .iter()
@@ -393,7 +388,7 @@ impl Watcher<'_> {
         let contract = SakAccount::new(self.account.address, self.chain.provider.clone());
         for r in &records {
             let view = contract.getSession(r.id).call().await.wrap_err("getSession")?;
-            if !matches!(crate::cmd::session::status_of(&view, now), "active" | "not-started") {
+            if !matches!(crate::sessions::status_of(&view, now), "active" | "not-started") {
                 continue;
             }
             let until = view.validUntil.to::<u64>();
@@ -408,7 +403,7 @@ impl Watcher<'_> {
                     ));
                 }
             };
-            if until.saturating_sub(now) <= self.spans.expiring {
+            if until.saturating_sub(now) <= self.rules.expiring {
                 raise(
                     self,
                     Kind::Expiring,
@@ -416,7 +411,7 @@ impl Watcher<'_> {
                     format!("session #{} ends at {}", r.id, format_time_from(until, now)),
                 );
             }
-            if now.saturating_sub(r.key_since()) >= self.spans.rotate_after {
+            if now.saturating_sub(r.key_since()) >= self.rules.rotate_after {
                 raise(
                     self,
                     Kind::RotationDue,
@@ -432,7 +427,7 @@ impl Watcher<'_> {
             }
             let signed = self.history.as_ref().and_then(|h| h.last_decision.get(&r.key)).copied();
             let last = signed.unwrap_or(r.key_since());
-            if now.saturating_sub(last) >= self.spans.stale {
+            if now.saturating_sub(last) >= self.rules.stale {
                 raise(
                     self,
                     Kind::Stale,
