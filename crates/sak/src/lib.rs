@@ -1,22 +1,4 @@
-//! # sak: smart agent keys
-//!
-//! The library behind the `sak` command. An owner gives an AI agent or bot a *session key*: a
-//! key that acts for the owner's account only within limits the chain enforces (which contracts
-//! and functions, how much of each token per period, from when until when, until revoked).
-//!
-//! Everything starts from a [`Home`]: its files (config, keys, the spend ledger, the accounts
-//! and sessions made from it), the network and the account chosen to act on.
-//!
-//! ```no_run
-//! # async fn demo() -> sak::Result<()> {
-//! use sak::{Home, Options};
-//!
-//! let home = Home::open(Options::default().network("local"))?;
-//! let chain = home.chain().await?;
-//! let (name, account) = home.named_account(chain.chain_id)?;
-//! println!("account `{name}` at {} is owned by {}", account.address, account.owner);
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod agent;
@@ -36,9 +18,11 @@ pub mod verify;
 pub mod watch;
 pub mod words;
 
+pub use alloy::primitives::{Address, U256};
 pub use error::{Error, Hinted, OptionExt, Result, WrapErr};
 pub use home::{
     Ask, AskFn, Chain, Contracts, DAMAGED_KEY_HINT, Home, KEY_PASSWORD_ENV, Options, Progress, Retired,
     keystore_address, redacted_error,
 };
 pub use sak_node as node;
+pub use sak_primitives::units;

@@ -11,6 +11,7 @@ use alloy::{
 };
 use clap::{Args, Subcommand};
 use eyre::{OptionExt, WrapErr};
+pub(crate) use sak::owner::{owner_call_error, send_grant};
 pub(crate) use sak::{sessions::status_of, words::selector_name};
 use sak_contracts::SakAccount;
 pub(crate) use sak_primitives::units::{format_amount as show_amount, format_period as show_period};
@@ -369,60 +370,6 @@ async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
         };
         format!("{head}\n{}", describe_policy(&out.policy, &chain, sak_primitives::units::unix_now()))
     })
-}
-
-/// Sends `grantSession` from the owner key; returns (id, tx, block).
-pub(crate) async fn send_grant(
-    ctx: &Ctx,
-    chain: &Chain,
-    account: Address,
-    policy: &Policy,
-    key: Address,
-) -> eyre::Result<(u32, B256, u64)> {
-    let owner = ctx.owner().await?;
-    let wallet = ctx.owner_provider(chain, &owner)?;
-    output::progress(&ctx.global, "the owner signs grantSession…");
-    let pending = SakAccount::new(account, &wallet)
-        .grantSession(policy.to_session_config(key))
-        .send()
-        .await
-        .map_err(|e| owner_call_error(e, "grantSession"))?;
-    let receipt = crate::cmd::session_ops::mined(ctx, pending, "grantSession").await?;
-    Ok((granted_id(&receipt)?, receipt.transaction_hash, receipt.block_number.unwrap_or_default()))
-}
-
-/// The session id a `grantSession` receipt announces.
-pub(crate) fn granted_id(receipt: &alloy::rpc::types::TransactionReceipt) -> eyre::Result<u32> {
-    Ok(receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<SakAccount::SessionGranted>().ok())
-        .ok_or_eyre("no SessionGranted event in the receipt")?
-        .inner
-        .data
-        .id)
-}
-
-/// The hint when the account answers `NotOwner` to this home's owner key.
-pub(crate) const NOT_OWNER_HINT: &str = "this home's owner key is not the account's owner (ownership moved with \
-     `transfer-ownership`, or another key was imported): `sak account show` shows the owner on chain; act from \
-     that owner's home";
-
-/// An owner transaction refused by the account: named like the contracts' error.
-pub(crate) fn owner_call_error(e: alloy::contract::Error, what: &str) -> eyre::Report {
-    if let Some(err) = e.as_decoded_interface_error::<SakAccount::SakAccountErrors>() {
-        let hint = match err {
-            SakAccount::SakAccountErrors::NotOwner(_) => NOT_OWNER_HINT,
-            _ => "fix the policy and try again",
-        };
-        return Hinted::refused(
-            format!("{what} refused by the account: {}", sak_userop::describe_sak(&err)),
-            hint,
-        )
-        .into();
-    }
-    eyre::Report::new(e).wrap_err(what.to_owned())
 }
 
 /// A policy in words, one line per grant; times also relative to `now`.

@@ -7,18 +7,14 @@
 //! "revoked" is told apart from "never granted" by the grant event.
 
 use super::session::{IdArgs, RotateArgs, describe_policy, show_amount, show_period};
-use crate::owner::Owner;
 use crate::{
     ctx::{Chain, Ctx, keystore_address},
     output::{self, Hinted},
     store::{AccountRecord, SessionRecord, State},
 };
-use alloy::{
-    primitives::{Address, B256, U256},
-    providers::DynProvider,
-    rpc::types::TransactionReceipt,
-};
+use alloy::primitives::{Address, B256, U256};
 use eyre::{OptionExt, WrapErr};
+pub(crate) use sak::owner::{mined, send_revoke, send_revoke_all};
 pub(crate) use sak::sessions::{OnChain, chain_status, find, period_use, status_of};
 use sak_contracts::SakAccount;
 use sak_primitives::{Gas, NATIVE, Policy, units::format_time};
@@ -302,78 +298,6 @@ fn human_show(out: &Shown, chain: &Chain) -> String {
 // ---------------------------------------------------------------------------------------------
 // Owner transactions
 // ---------------------------------------------------------------------------------------------
-
-/// An owner transaction the account refused, named like the contracts' error.
-/// The owner's `revokeAllSessions` on `account`, mined: every session ends (a fresh salt).
-pub(crate) async fn send_revoke_all(
-    ctx: &Ctx,
-    chain: &Chain,
-    account: Address,
-    owner: &Owner,
-) -> eyre::Result<TransactionReceipt> {
-    let wallet = ctx.owner_provider(chain, owner)?;
-    let pending = SakAccount::new(account, &wallet)
-        .revokeAllSessions()
-        .send()
-        .await
-        .map_err(|e| owner_error(e, "revokeAllSessions"))?;
-    mined(ctx, pending, "revokeAllSessions").await
-}
-
-fn owner_error(e: alloy::contract::Error, what: &str) -> eyre::Report {
-    if let Some(err) = e.as_decoded_interface_error::<SakAccount::SakAccountErrors>() {
-        let hint = if matches!(err, SakAccount::SakAccountErrors::NotOwner(_)) {
-            super::session::NOT_OWNER_HINT
-        } else {
-            "check the session's state with `sak session list`, then try again"
-        };
-        return Hinted::new(
-            format!("{what} refused by the account: {}", sak_userop::describe_sak(&err)),
-            hint,
-        )
-        .into();
-    }
-    eyre::Report::new(e).wrap_err(format!("sending {what}"))
-}
-
-/// The receipt of an owner transaction once it is the network's `confirmations` deep; exit 3
-/// (outcome unknown, with the transaction) when it cannot be had, exit 2 when it reverted.
-pub(crate) async fn mined(
-    ctx: &Ctx,
-    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-    what: &str,
-) -> eyre::Result<TransactionReceipt> {
-    let tx = *pending.tx_hash();
-    let receipt = match pending.with_required_confirmations(ctx.network.depth()).get_receipt().await {
-        Ok(receipt) => receipt,
-        Err(e) => {
-            return Err(Hinted::unknown(
-                format!("{what} was sent (tx {tx}) and its outcome is not known yet: {e}"),
-                "it may still land: check with `sak session list` (or the transaction on an explorer) \
-                 before sending it again",
-                tx,
-            )
-            .into());
-        }
-    };
-    eyre::ensure!(receipt.status(), "{what} reverted (tx {})", receipt.transaction_hash);
-    Ok(receipt)
-}
-
-pub(crate) async fn send_revoke(
-    ctx: &Ctx,
-    wallet: &DynProvider,
-    account: Address,
-    id: u32,
-) -> eyre::Result<TransactionReceipt> {
-    output::progress(&ctx.global, &format!("the owner signs revokeSession({id})…"));
-    let pending = SakAccount::new(account, wallet)
-        .revokeSession(id)
-        .send()
-        .await
-        .map_err(|e| owner_error(e, "revokeSession"))?;
-    mined(ctx, pending, "revokeSession").await
-}
 
 // ---------------------------------------------------------------------------------------------
 // revoke
@@ -694,7 +618,7 @@ pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
             if let Some(path) = &created {
                 let _ = std::fs::remove_file(path);
             }
-            return Err(e.wrap_err(format!("rotating session #{}: its key is unchanged", old.id)));
+            return Err(e.wrap(format!("rotating session #{}: its key is unchanged", old.id)).into());
         }
     };
     State::update(&ctx.paths.state(), |s| {

@@ -148,6 +148,51 @@ pub async fn swap_calls(
     chain: &Chain,
     account: Address,
 ) -> Result<(Vec<Call>, SwapPlan)> {
+    let (router, token_in, token_out, decimals_in, decimals_out, amount_in) =
+        resolve_swap(args, chain).await?;
+    let min_out = parse_whole(&args.min_out, decimals_out, "--min-out")?;
+    let deadline = chain.time().await? + DEADLINE_S;
+    let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
+        amountIn: amount_in,
+        amountOutMin: min_out,
+        path: vec![token_in, token_out],
+        to: account,
+        deadline: U256::from(deadline),
+    };
+    let adapter = chain.contracts.adapter_of(account);
+    let calls = funded_call(adapter, token_in, amount_in, &Call::contract(router, &swap));
+    let plan = SwapPlan {
+        router,
+        token_in,
+        token_out,
+        amount_in: amount_in.to_string(),
+        min_out: min_out.to_string(),
+        decimals_in,
+        decimals_out,
+        deadline,
+        received: None,
+    };
+    Ok((calls, plan))
+}
+
+/// What `args.amount` of the token sold buys now, in base units of the token bought: the
+/// router's `getAmountsOut` over the pair, a price for a bot to decide on before any key is
+/// touched. `min_out` is not read.
+pub async fn quote(args: &SwapRequest, chain: &Chain) -> Result<U256> {
+    let (router, token_in, token_out, _, _, amount_in) = resolve_swap(args, chain).await?;
+    let amounts = IUniswapV2Router02::new(router, &chain.provider)
+        .getAmountsOut(amount_in, vec![token_in, token_out])
+        .call()
+        .await
+        .wrap_err_with(|| format!("quoting on the router {router} (getAmountsOut)"))?;
+    amounts.last().copied().ok_or_err("the router quoted no amount")
+}
+
+/// The router, the tokens (in, out), their decimals and the amount sold in base units.
+async fn resolve_swap(
+    args: &SwapRequest,
+    chain: &Chain,
+) -> Result<(Address, Address, Address, u8, u8, U256)> {
     let router = match &args.router {
         Some(r) => resolve(chain, r, "--router")?,
         None => ["uniswap-v2-router", "router"]
@@ -174,29 +219,7 @@ pub async fn swap_calls(
     if amount_in.is_zero() {
         return Err(Hinted::new("--amount is zero", "sell a positive amount").into());
     }
-    let min_out = parse_whole(&args.min_out, decimals_out, "--min-out")?;
-    let deadline = chain.time().await? + DEADLINE_S;
-    let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
-        amountIn: amount_in,
-        amountOutMin: min_out,
-        path: vec![token_in, token_out],
-        to: account,
-        deadline: U256::from(deadline),
-    };
-    let adapter = chain.contracts.adapter_of(account);
-    let calls = funded_call(adapter, token_in, amount_in, &Call::contract(router, &swap));
-    let plan = SwapPlan {
-        router,
-        token_in,
-        token_out,
-        amount_in: amount_in.to_string(),
-        min_out: min_out.to_string(),
-        decimals_in,
-        decimals_out,
-        deadline,
-        received: None,
-    };
-    Ok((calls, plan))
+    Ok((router, token_in, token_out, decimals_in, decimals_out, amount_in))
 }
 
 /// A token's decimals: the book's, else its `decimals()`.

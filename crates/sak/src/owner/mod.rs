@@ -6,6 +6,12 @@
 //! signed here (an EIP-7702 authorization, a smart account's owner user operation): those are
 //! refused with what to do instead (see [`Owner::key`]).
 
+mod acts;
+
+pub use acts::{
+    NOT_OWNER_HINT, granted_id, mined, owner_call_error, send_grant, send_revoke, send_revoke_all,
+};
+
 use crate::{Hinted, Result};
 use alloy::{network::EthereumWallet, primitives::Address, signers::local::PrivateKeySigner};
 use sak_signer::keystore::LocalKey;
