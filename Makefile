@@ -35,6 +35,8 @@ test-steps: toolchain
 	$(FORGE) snapshot $(SNAPSHOT_FLAGS) --check --tolerance 1
 	@echo "==> clippy (all features: the hardware-wallet owner is built here)"
 	cargo clippy $(CARGO_FLAGS) --workspace --all-targets --all-features -- -D warnings
+	@echo "==> docs build without a warning (every public item of the facade documented)"
+	RUSTDOCFLAGS="-D warnings" cargo doc $(CARGO_FLAGS) --no-deps --workspace --quiet
 	@echo "==> doc examples"
 	cargo test $(CARGO_FLAGS) --workspace --doc --quiet
 	@echo "==> cargo nextest"

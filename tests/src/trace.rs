@@ -3,7 +3,7 @@
 //! caller, value) so that checks can say which contract executed each step.
 //!
 //! Struct logs of mined transactions need anvil's `--steps-tracing`
-//! ([`sak_testkit::Profile::with_steps_tracing`]); the call tree does not.
+//! (`sak_testkit::Profile::with_steps_tracing`); the call tree does not.
 
 use crate::{Error, Result};
 use alloy::{

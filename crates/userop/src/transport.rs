@@ -57,7 +57,7 @@ impl Default for RetryConfig {
 /// (nothing listens) is not: the node is down, and saying so at once helps more. Nor is a 5xx
 /// whose body is a JSON-RPC error: the server answered (Alto, for one, rejects an operation with
 /// 500 and the reason), and asking again gets the same answer. Nor is a refusal of a request's
-/// size ([`is_size_refusal`]), though some providers give it the rate limit's code.
+/// size (`is_size_refusal`), though some providers give it the rate limit's code.
 pub fn is_retryable(error: &TransportError) -> bool {
     if is_size_refusal(error) {
         return false;
