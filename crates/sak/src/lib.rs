@@ -10,6 +10,7 @@ mod error;
 pub mod grants;
 mod home;
 pub mod leftover;
+pub mod ops;
 pub mod owner;
 pub mod scan;
 pub mod sessions;

@@ -7,10 +7,12 @@
 //! refused with what to do instead (see [`Owner::key`]).
 
 mod acts;
+mod exec;
 
 pub use acts::{
     NOT_OWNER_HINT, granted_id, mined, owner_call_error, send_grant, send_revoke, send_revoke_all,
 };
+pub use exec::{execute, simulate};
 
 use crate::{Hinted, Result};
 use alloy::{network::EthereumWallet, primitives::Address, signers::local::PrivateKeySigner};
