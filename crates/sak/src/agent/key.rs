@@ -1,0 +1,62 @@
+//! The session key an agent signs with.
+
+use super::*;
+
+/// The session's key and its name: `$SAK_SESSION_KEY` (a hex key from a CI secret store),
+/// else the key file `--key` names or the one the session was granted to from here, decrypted
+/// with the session keys' passphrase ([`Ctx::key_password`]). Either must be `signer`.
+pub(super) fn session_key(
+    home: &Home,
+    args: &Options,
+    account: &AccountRecord,
+    id: u32,
+    signer: Address,
+) -> Result<(String, LocalKey)> {
+    let not_its = |name: &str, declared: Option<Address>| -> crate::Error {
+        Hinted::new(
+            format!(
+                "key `{name}` ({}) is not session {id}'s key {signer}",
+                declared.map_or_else(|| "no address".into(), |a| a.to_string())
+            ),
+            "pass --key with the key the session was granted to (`sak session list` shows it)",
+        )
+        .into()
+    };
+    if let Some(secret) = std::env::var_os(SESSION_KEY_ENV) {
+        let text = zeroize::Zeroizing::new(secret.to_string_lossy().trim().to_owned());
+        let key = text.parse::<PrivateKeySigner>().map_err(|_| {
+            Hinted::new(
+                format!("${SESSION_KEY_ENV} is not a hex private key"),
+                "set it to the session key's 32 bytes in hex (`sak key export NAME --unencrypted --stdout`)",
+            )
+        })?;
+        let name = format!("${SESSION_KEY_ENV}");
+        if key.address() != signer {
+            return Err(not_its(&name, Some(key.address())));
+        }
+        return Ok((name, LocalKey::from_signer(key)));
+    }
+    let (name, path) = match &args.key {
+        Some(key) => home.session_key_path(key)?,
+        None => match home.session_record(account.address, id)? {
+            Some(record) => home.session_key_path(&record.key_name)?,
+            None => {
+                return Err(Hinted::new(
+                    format!("session {id} was not granted from this home: which key signs for it?"),
+                    format!("pass --key NAME (the key of {signer}; `sak key list` shows yours), or set ${SESSION_KEY_ENV}"),
+                )
+                .into());
+            }
+        },
+    };
+    let declared = keystore_address(&path)?;
+    if declared != Some(signer) {
+        return Err(not_its(&name, declared));
+    }
+    let key = keystore::load(&path, &home.key_password()?)
+        .wrap_err_with(|| format!("loading session key `{name}`"))?;
+    Ok((name, key))
+}
+
+/// A session key in hex, for CI secret stores: used instead of a key file, never printed.
+pub(super) const SESSION_KEY_ENV: &str = "SAK_SESSION_KEY";
