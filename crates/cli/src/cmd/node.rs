@@ -281,7 +281,7 @@ async fn fund(args: FundArgs, ctx: &Ctx) -> eyre::Result<()> {
         .ok_or_else(|| eyre::eyre!("--usd {:?} is not an amount", args.usd))?;
     let tkn = parse_amount(&args.tkn, Some(18))
         .ok_or_else(|| eyre::eyre!("--tkn {:?} is not an amount", args.tkn))?;
-    let txs = fund_from_dev(ctx, &chain, to, eth, usd, tkn).await?;
+    let txs = ctx.fund_from_dev(&chain, to, eth, usd, tkn).await?;
     let out = serde_json::json!({ "to": to, "eth_wei": eth, "usd": usd, "tkn": tkn, "txs": txs });
     output::emit(&ctx.global, &out, || {
         format!(
@@ -292,39 +292,6 @@ async fn fund(args: FundArgs, ctx: &Ctx) -> eyre::Result<()> {
             txs.len()
         )
     })
-}
-
-/// Local and fork chains: ETH from anvil's dev account 0 (a public test key) and freshly minted
-/// tUSD/TKN to `to`. Returns the transactions.
-pub(crate) async fn fund_from_dev(
-    ctx: &Ctx,
-    chain: &crate::ctx::Chain,
-    to: Address,
-    eth: U256,
-    usd: U256,
-    tkn: U256,
-) -> eyre::Result<Vec<alloy::primitives::B256>> {
-    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
-    let node = ctx
-        .node()?
-        .ok_or_else(|| Hinted::new("`sak node up` is not running", "start it with `sak node up`"))?;
-    let local = chain.contracts.local.ok_or_else(|| {
-        Hinted::new("no local stack recorded for this chain", "start the chain with `sak node up`")
-    })?;
-    let dev: alloy::signers::local::PrivateKeySigner = node.dev_key.parse()?;
-    let provider = ctx.wallet_provider(chain, &dev)?;
-    let mut txs = Vec::new();
-    if !eth.is_zero() {
-        let tx = TransactionRequest::default().with_to(to).with_value(eth);
-        txs.push(provider.send_transaction(tx).await?.get_receipt().await?.transaction_hash);
-    }
-    for (token, amount) in [(local.usd, usd), (local.tkn, tkn)] {
-        if !amount.is_zero() {
-            let token = sak_contracts::MockERC20::new(token, &provider);
-            txs.push(token.mint(to, amount).send().await?.get_receipt().await?.transaction_hash);
-        }
-    }
-    Ok(txs)
 }
 
 /// What `sak node up` prints. Field names are part of the `--json` interface.

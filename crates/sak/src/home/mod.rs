@@ -22,6 +22,7 @@ use serde::Serialize;
 use std::{path::PathBuf, time::Duration};
 
 mod chain;
+mod fund;
 mod keys;
 
 pub use chain::{Chain, Contracts, Retired};
