@@ -1,4 +1,5 @@
-//! Command-line definition: global flags and the subcommand tree.
+//! Command-line definition: global flags, the subcommand tree, and flag values every command
+//! reads alike (spans).
 
 use crate::cmd::{
     account::AccountCommand,
@@ -15,7 +16,9 @@ use crate::cmd::{
     send::{SendArgs, SwapArgs},
     session::SessionCommand,
 };
+use crate::output::Hinted;
 use clap::{Args, Parser, Subcommand};
+use sak_primitives::units::parse_duration;
 use std::path::PathBuf;
 
 /// Smart agent keys: give an AI agent or bot a session key that the chain keeps inside its
@@ -116,6 +119,17 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
+}
+
+/// A duration flag (`30d`, `90d`, `24h`) in seconds, or an error that shows how to write it.
+pub(crate) fn parse_span(flag: &str, text: &str) -> eyre::Result<u64> {
+    parse_duration(text).ok_or_else(|| {
+        Hinted::new(
+            format!("{flag} {text:?} is not a duration"),
+            format!("write a number with s, m, h, d or w: {flag} 30d"),
+        )
+        .into()
+    })
 }
 
 #[cfg(test)]

@@ -82,6 +82,15 @@ pub fn open_ledger(path: &Path) -> Result<sak_signer::ledger::SqliteLedger> {
     })
 }
 
+/// Whether `name` may name a key or an account in a home: 1 to 64 of ASCII letters, digits,
+/// `-`, `_` and `.`, not starting with `.` or `-` (a file name that hides or reads as a flag).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// The kind of account an owner uses on a network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]

@@ -2,6 +2,7 @@
 //! `--chain`) the account's session operations on chain, printed.
 
 use crate::{
+    cli::parse_span,
     ctx::Ctx,
     output::{self, AlreadyReported, Hinted},
 };
@@ -55,17 +56,6 @@ fn parse_since(text: &str, now: u64) -> eyre::Result<u64> {
         Hinted::new(
             format!("--since {text:?} is neither a time nor a duration"),
             "use RFC 3339 (2026-11-01T00:00:00Z), unix seconds (1793491200) or a duration ago (24h, 7d)",
-        )
-        .into()
-    })
-}
-
-/// A duration flag (`30d`, `90d`, `24h`) in seconds, or an error that shows how to write it.
-pub(crate) fn parse_span(flag: &str, text: &str) -> eyre::Result<u64> {
-    parse_duration(text).ok_or_else(|| {
-        Hinted::new(
-            format!("{flag} {text:?} is not a duration"),
-            format!("write a number with s, m, h, d or w: {flag} 30d"),
         )
         .into()
     })

@@ -24,7 +24,7 @@ use sak_contracts::{CREATE2_DEPLOYER, ENTRY_POINT_V08, sak_deployments};
 use serde::Serialize;
 
 fn format_ether(wei: U256) -> String {
-    crate::cmd::session::show_amount(wei, Some(18))
+    sak_primitives::units::format_amount(wei, Some(18))
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use crate::{
 };
 use alloy::primitives::Address;
 use clap::{Args, Subcommand};
+use sak::store::valid_name;
 use sak_signer::keystore::{self, LocalKey};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -87,13 +88,6 @@ pub(crate) fn run(command: KeyCommand, ctx: &Ctx) -> eyre::Result<()> {
         KeyCommand::Export(args) => export(args, ctx),
         KeyCommand::Rekey(args) => rekey(args, ctx),
     }
-}
-
-pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with(['.', '-'])
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn new(args: NewArgs, ctx: &Ctx) -> eyre::Result<()> {

@@ -1,7 +1,6 @@
 //! One module per command.
 
 pub(crate) mod account;
-pub(crate) mod account_acts;
 pub(crate) mod audit;
 pub(crate) mod completions;
 pub(crate) mod demo;
@@ -14,8 +13,6 @@ pub(crate) mod op;
 pub(crate) mod owner;
 pub(crate) mod send;
 pub(crate) mod session;
-pub(crate) mod session_ops;
-pub(crate) mod verify;
 pub(crate) mod watch;
 
 use crate::{

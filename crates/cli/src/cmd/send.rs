@@ -235,7 +235,7 @@ fn batch_calls(path: &std::path::Path, chain: &Chain) -> eyre::Result<Vec<Call>>
 
 /// The report in words.
 fn human(report: &Report, chain: &Chain) -> String {
-    use crate::cmd::session::show_amount;
+    use sak_primitives::units::format_amount as show_amount;
     let mut s = String::new();
     let head = if report.dry_run {
         format!(

@@ -74,6 +74,9 @@ const AFTER_REVOKE: u64 = 50 * USD;
 /// What the whale sells into the pool (1,000 TKN seeded: the price drops by about a third).
 const WHALE_SELL: u128 = 250 * TKN;
 /// The account's funding.
+/// Gas for the whale's swap: a Uniswap V2 swap with its cumulative-price writes costs about
+/// 110k; set, not estimated (see `whale_sells`).
+const WHALE_SWAP_GAS: u64 = 300_000;
 const FUND_ETH: u128 = 10 * ETHER;
 const FUND_USD: u64 = 5_000 * USD;
 const FUND_WETH: u128 = 2 * ETHER;

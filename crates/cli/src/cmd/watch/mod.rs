@@ -11,7 +11,7 @@
 
 mod metrics;
 
-use super::audit::parse_span;
+use crate::cli::parse_span;
 use crate::{
     ctx::Ctx,
     output::{self, Hinted},
@@ -165,7 +165,7 @@ async fn deliver(
             }
             let owner = ctx.owner().await?;
             let wallet = ctx.owner_provider(w.chain(), &owner)?;
-            match crate::cmd::session_ops::send_revoke(ctx, &wallet, w.account().address, id).await {
+            match sak::owner::send_revoke(ctx, &wallet, w.account().address, id).await {
                 Ok(receipt) => {
                     w.mark_raised(key);
                     let mut f = w.alert(

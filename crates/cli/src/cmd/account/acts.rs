@@ -520,5 +520,5 @@ fn show_allowance(raw: U256, decimals: Option<u8>) -> String {
 }
 
 fn show(raw: U256, decimals: Option<u8>) -> String {
-    super::session::show_amount(raw, decimals)
+    sak_primitives::units::format_amount(raw, decimals)
 }

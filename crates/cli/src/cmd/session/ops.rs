@@ -6,7 +6,7 @@
 //! session's record is deleted on-chain (and unreachable after `revokeAllSessions`), so
 //! "revoked" is told apart from "never granted" by the grant event.
 
-use super::session::{IdArgs, RotateArgs, describe_policy, show_amount, show_period};
+use super::{IdArgs, RotateArgs};
 use crate::{
     ctx::{Chain, Ctx, keystore_address},
     output::{self, Hinted},
@@ -16,7 +16,9 @@ use alloy::primitives::{Address, B256, U256};
 use eyre::{OptionExt, WrapErr};
 pub(crate) use sak::owner::{mined, send_revoke, send_revoke_all};
 pub(crate) use sak::sessions::{OnChain, chain_status, find, period_use, status_of};
+use sak::words::{describe_policy, fee_caps_line};
 use sak_contracts::SakAccount;
+use sak_primitives::units::{format_amount as show_amount, format_period as show_period};
 use sak_primitives::{Gas, NATIVE, Policy, units::format_time};
 use sak_signer::keystore::{self, LocalKey};
 use serde::Serialize;
@@ -287,7 +289,7 @@ fn human_show(out: &Shown, chain: &Chain) -> String {
         "unlimited" => s += "  gas        unlimited\n",
         _ => s += "  gas        sponsored operations only (the account pays none)\n",
     }
-    s += &super::session::fee_caps_line(&out.policy).unwrap_or_default();
+    s += &fee_caps_line(&out.policy).unwrap_or_default();
     if let Some(ops) = &out.operations {
         s += &format!(
             "  operations {} left of {} in total (used: {})\n",

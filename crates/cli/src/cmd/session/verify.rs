@@ -1,6 +1,5 @@
 //! `sak session verify`: the sandbox proof on a fork ([`sak::verify`]), printed.
 
-use super::session::show_amount;
 use crate::{
     ctx::{Chain, Ctx},
     output::{self, Hinted},
@@ -174,7 +173,7 @@ fn human(r: &Report, chain: &Chain) -> String {
         s += &format!("\n{:<34} {:>22} {:>22} {:>22}  {}\n", "asset", "before", "after", "change", "allowed");
         for a in &r.isolation {
             let d = a.token.map_or(Some(18), |t| chain.contracts.decimals(t));
-            let show = |v: &str| show_amount(v.parse().unwrap_or_default(), d);
+            let show = |v: &str| sak_primitives::units::format_amount(v.parse().unwrap_or_default(), d);
             let change = match a.change.split_at(1) {
                 (sign @ ("+" | "-"), v) => format!("{sign}{}", show(v)),
                 _ => "0".to_owned(),

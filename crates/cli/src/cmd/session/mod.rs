@@ -1,5 +1,8 @@
 //! `sak session grant|list|show|revoke|revoke-all|rotate|verify`: what an agent may do.
 
+mod ops;
+mod verify;
+
 use crate::{
     ctx::{Chain, Ctx},
     output::{self, Hinted},
@@ -11,13 +14,8 @@ use alloy::{
 };
 use clap::{Args, Subcommand};
 use eyre::{OptionExt, WrapErr};
-pub(crate) use sak::owner::{owner_call_error, send_grant};
-pub(crate) use sak::{
-    sessions::status_of,
-    words::{describe_policy, fee_caps_line},
-};
+use sak::{owner::send_grant, sessions::status_of, words::describe_policy};
 use sak_contracts::SakAccount;
-pub(crate) use sak_primitives::units::{format_amount as show_amount, format_period as show_period};
 use sak_primitives::{AllowFile, GasFile, Number, Policy, PolicyFile, SpendFile};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -49,7 +47,7 @@ pub(crate) enum SessionCommand {
     /// transaction: a dry run first, then it asks (`--yes` for scripts).
     #[command(after_help = "Examples:\n  sak session panic\n  sak session panic --yes\n  \
                             sak session panic --keep-approvals --yes   # sessions only")]
-    Panic(crate::cmd::account_acts::PanicArgs),
+    Panic(crate::cmd::account::acts::PanicArgs),
     /// Give the session a new key in one transaction: same id, policy and counters; the old
     /// key stops working at once.
     #[command(after_help = "Examples:\n  sak session rotate 1\n  sak session rotate 1 --key price-bot-2")]
@@ -57,7 +55,7 @@ pub(crate) enum SessionCommand {
     /// Prove on a throwaway fork of the session's chain that the contracts enforce it: one
     /// allowed operation succeeds; over-cap, foreign target, wrong selector, after expiry and
     /// after revoke are refused on-chain; the account's other assets are untouched.
-    Verify(crate::cmd::verify::VerifyArgs),
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -132,12 +130,12 @@ pub(crate) async fn run(command: SessionCommand, ctx: &Ctx) -> eyre::Result<()> 
     match command {
         SessionCommand::Grant(args) => grant(args, ctx).await,
         SessionCommand::List => list(ctx).await,
-        SessionCommand::Show(args) => crate::cmd::session_ops::show(args, ctx).await,
-        SessionCommand::Revoke(args) => crate::cmd::session_ops::revoke(args, ctx).await,
-        SessionCommand::RevokeAll => crate::cmd::session_ops::revoke_all(ctx).await,
-        SessionCommand::Panic(args) => crate::cmd::account_acts::panic(args, ctx).await,
-        SessionCommand::Rotate(args) => crate::cmd::session_ops::rotate(args, ctx).await,
-        SessionCommand::Verify(args) => crate::cmd::verify::run(args, ctx).await,
+        SessionCommand::Show(args) => ops::show(args, ctx).await,
+        SessionCommand::Revoke(args) => ops::revoke(args, ctx).await,
+        SessionCommand::RevokeAll => ops::revoke_all(ctx).await,
+        SessionCommand::Panic(args) => crate::cmd::account::acts::panic(args, ctx).await,
+        SessionCommand::Rotate(args) => ops::rotate(args, ctx).await,
+        SessionCommand::Verify(args) => verify::run(args, ctx).await,
     }
 }
 
@@ -436,10 +434,7 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
         let view = contract.getSession(id).call().await.wrap_err("getSession")?;
         let record = records.iter().rev().find(|r| r.id == id);
         let status = match record {
-            Some(r) => {
-                crate::cmd::session_ops::chain_status(&chain.provider, r.account, id, r.block, &view, now)
-                    .await?
-            }
+            Some(r) => ops::chain_status(&chain.provider, r.account, id, r.block, &view, now).await?,
             // An issued id the current salt holds no record of: revoked, alone or by revoke-all.
             None => match status_of(&view, now) {
                 "unknown" => "revoked",

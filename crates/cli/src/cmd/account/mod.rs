@@ -1,7 +1,6 @@
 //! `sak account create|show|transfer-ownership|accept-ownership|undelegate`: the owner's account
 //! on the network.
 
-use super::session::owner_call_error;
 use crate::{
     ctx::{Chain, Ctx},
     leftover::{self, Leftover},
@@ -14,10 +13,12 @@ use alloy::{
 };
 use clap::{Args, Subcommand};
 use eyre::WrapErr;
+use sak::owner::owner_call_error;
 use sak_contracts::{MockERC20, SakAccount, SakAccountFactory};
 use sak_userop::eip7702;
 use serde::Serialize;
 
+pub(crate) mod acts;
 mod create;
 
 pub(crate) use create::create_on;
@@ -63,11 +64,11 @@ pub(crate) enum AccountCommand {
                             sak account call --to 0xContract --data 0x… --value 0.01ether --yes\n  \
                             sak account call --to WETH --sig 'deposit()' --value 0.5ether --dry-run"
     )]
-    Call(super::account_acts::CallArgs),
+    Call(acts::CallArgs),
     /// Move ETH or a token out of the account as its owner: a dry run first, then it asks.
     #[command(after_help = "Examples:\n  sak account withdraw --to 0xCold --amount 0.5\n  \
                             sak account withdraw --to 0xCold --token tUSD --amount all --yes")]
-    Withdraw(super::account_acts::WithdrawArgs),
+    Withdraw(acts::WithdrawArgs),
     /// Every live allowance the account has given, from the chain: each token's own approvals
     /// and Permit2's, with the command that revokes each.
     #[command(
@@ -75,12 +76,12 @@ pub(crate) enum AccountCommand {
                             --json prints {account, from_block, to_block, permit2_on_chain, approvals: [{kind: erc20|permit2, \
                             token, token_name, spender, spender_name, amount, raw, expires_at, expired, fix}]}."
     )]
-    Approvals(super::account_acts::ApprovalsArgs),
+    Approvals(acts::ApprovalsArgs),
     /// Set an allowance of the account to 0 (the token's own, or Permit2's with --permit2): a
     /// dry run first, then it asks.
     #[command(after_help = "Examples:\n  sak account revoke-approval --token tUSD --spender router\n  \
                             sak account revoke-approval --token tUSD --spender 0xSpender --permit2 --yes")]
-    RevokeApproval(super::account_acts::RevokeApprovalArgs),
+    RevokeApproval(acts::RevokeApprovalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -179,10 +180,10 @@ pub(crate) async fn run(command: AccountCommand, ctx: &Ctx) -> eyre::Result<()> 
         AccountCommand::TransferOwnership(args) => transfer_ownership(args, ctx).await,
         AccountCommand::AcceptOwnership(args) => accept_ownership(args, ctx).await,
         AccountCommand::Undelegate => undelegate(ctx).await,
-        AccountCommand::Call(args) => super::account_acts::call(args, ctx).await,
-        AccountCommand::Withdraw(args) => super::account_acts::withdraw(args, ctx).await,
-        AccountCommand::Approvals(args) => super::account_acts::approvals(args, ctx).await,
-        AccountCommand::RevokeApproval(args) => super::account_acts::revoke_approval(args, ctx).await,
+        AccountCommand::Call(args) => acts::call(args, ctx).await,
+        AccountCommand::Withdraw(args) => acts::withdraw(args, ctx).await,
+        AccountCommand::Approvals(args) => acts::approvals(args, ctx).await,
+        AccountCommand::RevokeApproval(args) => acts::revoke_approval(args, ctx).await,
     }
 }
 
@@ -217,7 +218,7 @@ async fn transfer_ownership(args: TransferArgs, ctx: &Ctx) -> eyre::Result<()> {
         .send()
         .await
         .map_err(|e| owner_call_error(e, "transferOwnership"))?;
-    let receipt = super::session_ops::mined(ctx, pending, "transferOwnership").await?;
+    let receipt = sak::owner::mined(ctx, pending, "transferOwnership").await?;
     let out = Ownership {
         account: record.address,
         owner,
@@ -268,7 +269,7 @@ async fn accept_ownership(args: AcceptArgs, ctx: &Ctx) -> eyre::Result<()> {
         .send()
         .await
         .map_err(|e| owner_call_error(e, "acceptOwnership"))?;
-    let receipt = super::session_ops::mined(ctx, pending, "acceptOwnership").await?;
+    let receipt = sak::owner::mined(ctx, pending, "acceptOwnership").await?;
     let record = AccountRecord {
         kind: AccountKind::Smart,
         address: args.address,
@@ -310,7 +311,7 @@ fn free_name(ctx: &Ctx, wanted: Option<String>, address: Address) -> eyre::Resul
             .into());
         }
     };
-    if !super::key::valid_name(&name) || name.starts_with("0x") {
+    if !sak::store::valid_name(&name) || name.starts_with("0x") {
         return Err(Hinted::new(
             format!("`{name}` is not a usable account name"),
             "use letters, digits, `-`, `_` and `.` (up to 64, not starting with `.`, `-` or `0x`)",
@@ -524,7 +525,7 @@ fn human(info: &AccountInfo) -> String {
     let shown: Vec<String> = info
         .balances
         .iter()
-        .map(|b| format!("{} {}", super::session::show_amount(b.raw, Some(b.decimals)), b.asset))
+        .map(|b| format!("{} {}", sak_primitives::units::format_amount(b.raw, Some(b.decimals)), b.asset))
         .collect();
     s += &format!("balances  {}\n", shown.join(", "));
     s
