@@ -1,0 +1,175 @@
+//! The writes of one transaction: reserve against the ceilings, mark signed, resolve.
+
+use super::*;
+
+pub(super) fn pending_in(
+    conn: &Connection,
+    chain_id: u64,
+    account: Address,
+    session_id: B256,
+    token: Address,
+    window: u64,
+) -> Result<U256> {
+    let amount: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT amount FROM pending_totals
+             WHERE chain_id = ?1 AND account = ?2 AND session_id = ?3 AND token = ?4 AND window_index = ?5",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    i64_of(chain_id),
+                    account.as_slice(),
+                    session_id.as_slice(),
+                    token.as_slice(),
+                    i64_of(window)
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(storage("reading pending total"))?;
+    amount.map_or(Ok(U256::ZERO), |a| u256_of(&a, "pending total"))
+}
+
+pub(super) fn set_pending(
+    conn: &Connection,
+    intent: &Intent,
+    token: Address,
+    window: u64,
+    total: U256,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO pending_totals (chain_id, account, session_id, token, window_index, amount)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (chain_id, account, session_id, token, window_index)
+         DO UPDATE SET amount = excluded.amount",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            i64_of(intent.chain_id),
+            intent.account.as_slice(),
+            intent.session_id.as_slice(),
+            token.as_slice(),
+            i64_of(window),
+            total.to_be_bytes::<32>()
+        ])
+    })
+    .map_err(storage("updating pending total"))?;
+    Ok(())
+}
+
+pub(super) fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
+    let requested = machine::requested(intent)?;
+    let mut new_totals = Vec::with_capacity(requested.len());
+    for &(token, window, amount) in &requested {
+        let pending = pending_in(tx, intent.chain_id, intent.account, intent.session_id, token, window)?;
+        machine::check_ceiling(ceilings, token, window, pending, amount)?;
+        // check_ceiling proved pending + amount <= ceiling, so this cannot overflow.
+        new_totals.push((token, window, pending + amount));
+    }
+    tx.prepare_cached(
+        "INSERT INTO intents (chain_id, account, session_id, nonce_key, nonce_seq, gas_cost_cap,
+                              created_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reserved')",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            i64_of(intent.chain_id),
+            intent.account.as_slice(),
+            intent.session_id.as_slice(),
+            intent.nonce_key.to_be_bytes::<32>(),
+            intent.nonce_seq.map(i64_of),
+            intent.gas_cost_cap.to_be_bytes::<32>(),
+            i64_of(intent.created_at),
+        ])
+    })
+    .map_err(storage("inserting intent"))?;
+    let id = tx.last_insert_rowid();
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO spends (intent_id, position, token, window_index, amount)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(storage("inserting spends"))?;
+    for (position, s) in intent.spends.iter().enumerate() {
+        stmt.execute(params![
+            id,
+            position as i64,
+            s.token.as_slice(),
+            i64_of(s.window),
+            s.amount.to_be_bytes::<32>()
+        ])
+        .map_err(storage("inserting spends"))?;
+    }
+    for (token, window, total) in new_totals {
+        set_pending(tx, intent, token, window, total)?;
+    }
+    Ok(IntentId(id))
+}
+
+pub(super) fn mark_signed_in(tx: &Connection, id: IntentId, op: &SignedOp) -> Result<()> {
+    let rec = record(tx, id)?;
+    if let machine::SignStep::Store = machine::sign_step(&rec, op)? {
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM intents WHERE user_op_hash = ?1 AND id != ?2 LIMIT 1",
+                params![op.user_op_hash.as_slice(), id.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(storage("looking up the signed op's hash"))?;
+        if let Some(existing) = existing {
+            return Err(Error::DuplicateOp { id, existing: IntentId(existing) });
+        }
+        tx.execute(
+            "UPDATE intents SET state = 'signed', user_op_hash = ?2, signed_nonce_key = ?3,
+                                signed_nonce_seq = ?4, op_bytes = ?5
+             WHERE id = ?1",
+            params![
+                id.0,
+                op.user_op_hash.as_slice(),
+                op.nonce_key.to_be_bytes::<32>(),
+                i64_of(op.nonce_seq),
+                op.op_bytes.as_ref()
+            ],
+        )
+        .map_err(storage("storing signed op"))?;
+    }
+    Ok(())
+}
+
+pub(super) fn resolve_in(tx: &Connection, id: IntentId, outcome: &Outcome) -> Result<()> {
+    let rec = record(tx, id)?;
+    machine::check_resolve(id, rec.state, outcome)?;
+    let c = &rec.intent;
+    for (token, window, amount) in machine::requested(c)? {
+        let pending = pending_in(tx, c.chain_id, c.account, c.session_id, token, window)?;
+        let rest = pending.checked_sub(amount).ok_or_else(|| {
+            corrupt(format!("intent {id}: pending total {pending} below its spend {amount}"))
+        })?;
+        set_pending(tx, c, token, window, rest)?;
+    }
+    let state = outcome.state().as_str();
+    match outcome {
+        Outcome::Included { success, actual_gas_cost, tx_hash, block } => tx.execute(
+            "UPDATE intents SET state = ?2, included_success = ?3, actual_gas_cost = ?4,
+                                included_tx_hash = ?5, included_block = ?6
+             WHERE id = ?1",
+            params![
+                id.0,
+                state,
+                success,
+                actual_gas_cost.to_be_bytes::<32>(),
+                tx_hash.as_slice(),
+                i64_of(*block)
+            ],
+        ),
+        Outcome::Failed { reason } | Outcome::Released { reason } => tx.execute(
+            "UPDATE intents SET state = ?2, outcome_reason = ?3 WHERE id = ?1",
+            params![id.0, state, reason],
+        ),
+    }
+    .map_err(storage("resolving intent"))?;
+    Ok(())
+}
