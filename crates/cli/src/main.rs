@@ -7,7 +7,7 @@ mod output;
 mod owner_exec;
 
 use clap::Parser;
-pub(crate) use sak::{calls as call_args, config, leftover, owner, scan, store};
+pub(crate) use sak::{calls as call_args, config, leftover, owner, store};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

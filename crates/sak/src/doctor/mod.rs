@@ -16,7 +16,10 @@
 //! # Ok(()) }
 //! ```
 
+mod repair;
 mod reset;
+
+pub use repair::{Regrant, Repair, Skipped};
 
 use crate::{
     Contracts, Home, Options,
@@ -150,24 +153,25 @@ impl Doctor {
         Self { report: r, paths, home, state, chain }
     }
 
-    /// The home, when its config parsed; with [`Self::can_repair`], the chain answered too.
-    pub fn home(&self) -> Option<&Home> {
-        self.home.as_ref()
-    }
-
-    /// Whether the config, the state file and the chain are all there to act on.
-    pub fn can_repair(&self) -> bool {
-        self.home.is_some() && self.state.is_some() && self.chain.is_some()
-    }
-
-    /// The report so far, to add a check of the caller's.
-    pub fn report_mut(&mut self) -> &mut Report {
-        &mut self.report
-    }
-
-    /// Reads the state file again (after the caller changed it).
-    pub fn reread_state(&mut self) {
+    /// `--repair`: after a chain reset, makes this home's accounts again on the new chain and
+    /// names the sessions to grant anew ([`Repair`]); reported as the check `repair`.
+    /// Does nothing (None) when the config, the state file or the chain is missing: the
+    /// checks say why.
+    pub async fn repair(&mut self) -> Option<Repair> {
+        let home = self.home.as_ref().filter(|_| self.state.is_some() && self.chain.is_some())?;
+        let done = match repair::repair(home).await {
+            Ok(done) => {
+                self.report.ok("repair", done.words());
+                Some(done)
+            }
+            Err(e) => {
+                let fix = e.hint().unwrap_or("retry `sak doctor --repair`").to_owned();
+                self.report.fail("repair", format!("{e:#}"), fix);
+                None
+            }
+        };
         self.state = State::load(&self.paths.state()).ok();
+        done
     }
 
     /// The remaining checks, and with `session` that session's: the whole report.

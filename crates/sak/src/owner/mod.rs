@@ -6,9 +6,15 @@
 //! signed here (an EIP-7702 authorization, a smart account's owner user operation): those are
 //! refused with what to do instead (see [`Owner::key`]).
 
+mod accounts;
 mod acts;
+pub mod approvals;
 mod exec;
 
+pub use accounts::{
+    AccountInfo, Balance, account_info, adopt, balances, create_account, free_name, require_code,
+    require_gas_money,
+};
 pub use acts::{
     NOT_OWNER_HINT, granted_id, mined, owner_call_error, send_grant, send_revoke, send_revoke_all,
 };

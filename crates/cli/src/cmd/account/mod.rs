@@ -2,26 +2,20 @@
 //! on the network.
 
 use crate::{
-    ctx::{Chain, Ctx},
-    leftover::{self, Leftover},
+    ctx::Ctx,
     output::{self, Hinted},
-    store::{AccountKind, AccountRecord, FIRST_ACCOUNT, State},
+    store::{AccountKind, AccountRecord, State},
 };
-use alloy::{
-    primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider},
-};
+use alloy::primitives::{Address, B256};
 use clap::{Args, Subcommand};
 use eyre::WrapErr;
-use sak::owner::owner_call_error;
-use sak_contracts::{MockERC20, SakAccount, SakAccountFactory};
-use sak_userop::eip7702;
+use sak::owner::{AccountInfo, account_info, adopt, free_name, owner_call_error, require_gas_money};
+use sak_contracts::SakAccount;
 use serde::Serialize;
 
-pub(crate) mod acts;
+mod acts;
 mod create;
 
-pub(crate) use create::create_on;
 use create::*;
 
 #[derive(Debug, Subcommand)]
@@ -131,46 +125,6 @@ pub(crate) struct CreateArgs {
     name: Option<String>,
 }
 
-/// What `sak account create|show` prints. Field names are part of the `--json` interface.
-#[derive(Debug, Serialize)]
-pub(crate) struct AccountInfo {
-    network: String,
-    /// The name `--account` picks it by.
-    pub(crate) name: String,
-    /// Whether commands use it without `--account`.
-    default: bool,
-    chain_id: u64,
-    pub(crate) kind: AccountKind,
-    pub(crate) address: Address,
-    /// The owner on chain (for a smart account not deployed yet, the one it is created for).
-    owner: Address,
-    /// Whether this home's owner key is that owner (false once ownership moved away).
-    home_is_owner: bool,
-    /// The account's session adapter: every session call but a capped `transfer` is made by
-    /// it (deployed by the first grant).
-    adapter: Address,
-    /// True when this run deployed or delegated it (false: it already was).
-    pub(crate) created: bool,
-    /// Bytes of code at the address (a 7702 delegation is 23).
-    code_size: usize,
-    transaction: Option<B256>,
-    /// 7702: live sessions this run ended because they predate the EOA's last delegation
-    /// change or were written by another delegate (sak's own delegation ends every earlier
-    /// session in its transaction and lists none here).
-    ended_leftovers: Vec<Leftover>,
-    /// 7702: the transaction that ended them (revokeAllSessions).
-    ended_by: Option<B256>,
-    balances: Vec<Balance>,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct Balance {
-    asset: String,
-    address: Option<Address>,
-    raw: U256,
-    decimals: u8,
-}
-
 pub(crate) async fn run(command: AccountCommand, ctx: &Ctx) -> eyre::Result<()> {
     match command {
         AccountCommand::Create(args) => create(args, ctx).await,
@@ -260,7 +214,7 @@ async fn accept_ownership(args: AcceptArgs, ctx: &Ctx) -> eyre::Result<()> {
         .into());
     }
     let previous = account.owner().call().await.wrap_err("SakAccount.owner")?;
-    require_gas_money(&chain, ctx, me).await?;
+    require_gas_money(ctx, &chain, me).await?;
     let key = ctx.owner().await?;
     let wallet = ctx.owner_provider(&chain, &key)?;
     output::progress(&ctx.global, "this home's owner accepts the ownership…");
@@ -287,58 +241,6 @@ async fn accept_ownership(args: AcceptArgs, ctx: &Ctx) -> eyre::Result<()> {
     output::emit(&ctx.global, &out, || {
         format!("{me} now owns {} (was {previous}); this home names it `{name}`", out.account)
     })
-}
-
-/// The name an account at `address` takes: `wanted`, else the name it already has, else
-/// `main` for the network's first account. Refused (before anything is sent) when the name is
-/// taken by another account or a second account comes without one.
-fn free_name(ctx: &Ctx, wanted: Option<String>, address: Address) -> eyre::Result<String> {
-    let net = ctx.state()?.networks.remove(&ctx.network_name).unwrap_or_default();
-    let known = net.accounts.iter().find(|(_, a)| a.address == address).map(|(n, _)| n.clone());
-    let name = match (wanted, known) {
-        (Some(w), _) => w,
-        (None, Some(k)) => k,
-        (None, None) if net.accounts.is_empty() => FIRST_ACCOUNT.to_owned(),
-        (None, None) => {
-            return Err(Hinted::new(
-                format!(
-                    "network `{}` already has accounts ({}); a second account needs a name",
-                    ctx.network_name,
-                    net.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-                "add --name NAME (the default account stays as it is; `sak account use NAME` switches)",
-            )
-            .into());
-        }
-    };
-    if !sak::store::valid_name(&name) || name.starts_with("0x") {
-        return Err(Hinted::new(
-            format!("`{name}` is not a usable account name"),
-            "use letters, digits, `-`, `_` and `.` (up to 64, not starting with `.`, `-` or `0x`)",
-        )
-        .into());
-    }
-    match net.accounts.get(&name) {
-        Some(a) if a.address != address => Err(Hinted::new(
-            format!(
-                "the name `{name}` is taken by the account {} on network `{}`",
-                a.address, ctx.network_name
-            ),
-            "pick another --name (`sak account list` shows the names in use)",
-        )
-        .into()),
-        _ => Ok(name),
-    }
-}
-
-/// Records `record` under `name`; the network's first account becomes its default.
-fn adopt(ctx: &Ctx, name: &str, record: &AccountRecord) -> eyre::Result<()> {
-    State::update(&ctx.paths.state(), |s| {
-        let net = s.networks.entry(ctx.network_name.clone()).or_default();
-        net.accounts.insert(name.to_owned(), record.clone());
-        net.default_account.get_or_insert_with(|| name.to_owned());
-    })?;
-    Ok(())
 }
 
 /// What `sak account list` prints. Field names are part of the `--json` interface.
@@ -421,7 +323,7 @@ fn use_account(args: UseArgs, ctx: &Ctx) -> eyre::Result<()> {
 async fn show(ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let (name, record) = ctx.named_account(chain.chain_id)?;
-    let info = info(ctx, &chain, (&name, &record), false, None).await?;
+    let info = account_info(ctx, &chain, (&name, &record), false, None).await?;
     if info.code_size == 0 {
         output::emit(&ctx.global, &info, || human(&info))?;
         return Err(Hinted::new(
@@ -431,63 +333,6 @@ async fn show(ctx: &Ctx) -> eyre::Result<()> {
         .into());
     }
     output::emit(&ctx.global, &info, || human(&info))
-}
-
-async fn info(
-    ctx: &Ctx,
-    chain: &Chain,
-    (name, record): (&str, &AccountRecord),
-    created: bool,
-    transaction: Option<B256>,
-) -> eyre::Result<AccountInfo> {
-    let default = ctx.state()?.networks.get(&ctx.network_name).and_then(|n| n.default_account.clone());
-    let code_size = chain.provider.get_code_at(record.address).await?.len();
-    // The chain's word, not the home's record: ownership may have moved since.
-    let owner = match record.kind {
-        AccountKind::Smart if code_size > 0 => SakAccount::new(record.address, &chain.provider)
-            .owner()
-            .call()
-            .await
-            .wrap_err("reading the account's owner")?,
-        _ => record.owner,
-    };
-    Ok(AccountInfo {
-        network: ctx.network_name.clone(),
-        name: name.to_owned(),
-        default: default.as_deref() == Some(name),
-        chain_id: chain.chain_id,
-        kind: record.kind,
-        address: record.address,
-        owner,
-        home_is_owner: owner == record.owner,
-        adapter: chain.contracts.adapter_of(record.address),
-        created,
-        code_size,
-        transaction,
-        ended_leftovers: Vec::new(),
-        ended_by: None,
-        balances: balances(&chain.provider, chain, record.address).await?,
-    })
-}
-
-/// ETH and every token of the network's address book.
-pub(crate) async fn balances(
-    provider: &DynProvider,
-    chain: &Chain,
-    holder: Address,
-) -> eyre::Result<Vec<Balance>> {
-    let mut out = vec![Balance {
-        asset: "ETH".into(),
-        address: None,
-        raw: provider.get_balance(holder).await?,
-        decimals: 18,
-    }];
-    for (name, token, decimals) in &chain.contracts.book {
-        let Some(decimals) = decimals else { continue };
-        let raw = MockERC20::new(*token, provider).balanceOf(holder).call().await.unwrap_or_default();
-        out.push(Balance { asset: name.clone(), address: Some(*token), raw, decimals: *decimals });
-    }
-    Ok(out)
 }
 
 fn human(info: &AccountInfo) -> String {

@@ -1,7 +1,5 @@
-//! `sak doctor`: the facade's checks ([`sak::doctor`]) printed, and `--repair` ([`repair`]),
-//! which makes the home whole on a reset chain.
-
-mod repair;
+//! `sak doctor`: the facade's checks ([`sak::doctor`]) printed, and `--repair`
+//! ([`Doctor::repair`]), which makes the home whole on a reset chain.
 
 use crate::{
     cli::GlobalArgs,
@@ -10,7 +8,7 @@ use crate::{
     output::{self, AlreadyReported},
 };
 use clap::Args;
-use sak::doctor::{Doctor, Report, Status};
+use sak::doctor::{Doctor, Repair, Report, Status};
 use serde::Serialize;
 
 #[derive(Debug, Args)]
@@ -38,31 +36,12 @@ struct Printed {
     report: Report,
     /// What `--repair` did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    repair: Option<repair::Repair>,
+    repair: Option<Repair>,
 }
 
 pub(crate) async fn run(args: DoctorArgs, global: &GlobalArgs) -> eyre::Result<()> {
     let mut doctor = Doctor::begin(Paths::discover()?, Ctx::options(global)).await;
-    let mut repaired = None;
-    if args.repair
-        && doctor.can_repair()
-        && let Some(home) = doctor.home()
-    {
-        let ctx = Ctx::with_home(global, home.clone());
-        match repair::repair(&ctx).await {
-            Ok(done) => {
-                doctor.report_mut().ok("repair", done.words());
-                repaired = Some(done);
-            }
-            Err(e) => {
-                let fix = output::causes(e.as_ref())
-                    .find_map(|c| c.downcast_ref::<output::Hinted>().map(|h| h.hint.clone()))
-                    .unwrap_or_else(|| "retry `sak doctor --repair`".into());
-                doctor.report_mut().fail("repair", format!("{e:#}"), fix);
-            }
-        }
-        doctor.reread_state();
-    }
+    let repaired = if args.repair { doctor.repair().await } else { None };
     let printed = Printed { report: doctor.finish(args.session).await, repair: repaired };
     output::emit(global, &printed, || human(&printed.report))?;
     let failed = printed.report.failed();

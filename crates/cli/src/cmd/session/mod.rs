@@ -1,6 +1,7 @@
-//! `sak session grant|list|show|revoke|revoke-all|rotate|verify`: what an agent may do.
+//! `sak session grant|list|show|revoke|revoke-all|panic|rotate|verify`: what an agent may do.
 
 mod ops;
+mod panic;
 mod verify;
 
 use crate::{
@@ -47,7 +48,7 @@ pub(crate) enum SessionCommand {
     /// transaction: a dry run first, then it asks (`--yes` for scripts).
     #[command(after_help = "Examples:\n  sak session panic\n  sak session panic --yes\n  \
                             sak session panic --keep-approvals --yes   # sessions only")]
-    Panic(crate::cmd::account::acts::PanicArgs),
+    Panic(panic::PanicArgs),
     /// Give the session a new key in one transaction: same id, policy and counters; the old
     /// key stops working at once.
     #[command(after_help = "Examples:\n  sak session rotate 1\n  sak session rotate 1 --key price-bot-2")]
@@ -133,7 +134,7 @@ pub(crate) async fn run(command: SessionCommand, ctx: &Ctx) -> eyre::Result<()> 
         SessionCommand::Show(args) => ops::show(args, ctx).await,
         SessionCommand::Revoke(args) => ops::revoke(args, ctx).await,
         SessionCommand::RevokeAll => ops::revoke_all(ctx).await,
-        SessionCommand::Panic(args) => crate::cmd::account::acts::panic(args, ctx).await,
+        SessionCommand::Panic(args) => panic::panic(args, ctx).await,
         SessionCommand::Rotate(args) => ops::rotate(args, ctx).await,
         SessionCommand::Verify(args) => verify::run(args, ctx).await,
     }

@@ -1,5 +1,5 @@
-//! `sak doctor --repair`: makes the home whole on a reset chain (a restarted node or fork, a
-//! reset testnet).
+//! `sak doctor --repair` ([`super::Doctor::repair`]): makes the home whole on a reset chain (a
+//! restarted node or fork, a reset testnet).
 //!
 //! What can be made again is: each account this home created, under its name, at the same
 //! address (a smart account's address follows from the owner and salt; a 7702 account is the
@@ -7,8 +7,8 @@
 //! so each one that ended with the old chain is named with the command that grants it anew.
 
 use crate::{
-    cmd::account::{AccountInfo, create_on},
-    ctx::Ctx,
+    Home, Result,
+    owner::{AccountInfo, create_account},
     store::{AccountKind, AccountRecord, State},
 };
 use alloy::primitives::Address;
@@ -16,42 +16,51 @@ use serde::Serialize;
 
 /// What `sak doctor --repair` did (the `repair` check's detail in words; each item below).
 #[derive(Debug, Default, Serialize)]
-pub(super) struct Repair {
+pub struct Repair {
     /// Accounts made again on the new chain.
-    pub(super) recreated: Vec<AccountInfo>,
+    pub recreated: Vec<AccountInfo>,
     /// Accounts that cannot be made again from here, and why.
-    pub(super) skipped: Vec<Skipped>,
+    pub skipped: Vec<Skipped>,
     /// Sessions that ended with the old chain, each with the command that grants it anew.
-    pub(super) sessions: Vec<Regrant>,
+    pub sessions: Vec<Regrant>,
 }
 
+/// An account that cannot be made again from here.
 #[derive(Debug, Serialize)]
-pub(super) struct Skipped {
-    name: String,
-    address: Address,
-    reason: String,
+pub struct Skipped {
+    /// Its name in the home.
+    pub name: String,
+    /// Its address.
+    pub address: Address,
+    /// Why it cannot be made again from here.
+    pub reason: String,
 }
 
+/// A session that ended with the old chain.
 #[derive(Debug, Serialize)]
-pub(super) struct Regrant {
-    id: u32,
-    account: Address,
-    key_name: String,
-    command: String,
+pub struct Regrant {
+    /// The session's id on the old chain.
+    pub id: u32,
+    /// The account it was granted on.
+    pub account: Address,
+    /// The session key's name in the home.
+    pub key_name: String,
+    /// The command that grants it anew (the policy left to the owner: `…`).
+    pub command: String,
 }
 
 /// Retires the old chain's records (as every command does on meeting a new chain), then makes
 /// each retired account again under its name and restores the default.
-pub(super) async fn repair(ctx: &Ctx) -> eyre::Result<Repair> {
-    let chain = ctx.chain().await?;
+pub(super) async fn repair(home: &Home) -> Result<Repair> {
+    let chain = home.chain().await?;
     let identity = chain.identity;
-    let state = ctx.state()?;
+    let state = home.state()?;
     let Some((old, names)) =
-        state.retired_accounts(&ctx.network_name, identity).filter(|(_, n)| !n.is_empty())
+        state.retired_accounts(&home.network_name, identity).filter(|(_, n)| !n.is_empty())
     else {
         return Ok(Repair::default());
     };
-    let (old, owner) = (old.state.clone(), ctx.owner_address()?);
+    let (old, owner) = (old.state.clone(), home.owner_address()?);
     let mut out = Repair::default();
     for name in names {
         let record = &old.accounts[&name];
@@ -69,12 +78,12 @@ pub(super) async fn repair(ctx: &Ctx) -> eyre::Result<Repair> {
             continue;
         }
         let salt = record.salt.unwrap_or_default();
-        let info = create_on(ctx, &chain, record.kind, salt, Some(name.clone())).await?;
+        let info = create_account(home, &chain, record.kind, salt, Some(name.clone())).await?;
         out.recreated.push(info);
     }
     if let Some(default) = old.default_account.filter(|d| out.recreated.iter().any(|i| i.name == *d)) {
-        State::update(&ctx.paths.state(), |s| {
-            s.networks.entry(ctx.network_name.clone()).or_default().default_account = Some(default);
+        State::update(&home.paths.state(), |s| {
+            s.networks.entry(home.network_name.clone()).or_default().default_account = Some(default);
         })?;
     }
     for s in &old.sessions {
@@ -95,7 +104,7 @@ pub(super) async fn repair(ctx: &Ctx) -> eyre::Result<Repair> {
 
 impl Repair {
     /// The `repair` check's detail.
-    pub(super) fn words(&self) -> String {
+    pub fn words(&self) -> String {
         if self.recreated.is_empty() && self.skipped.is_empty() && self.sessions.is_empty() {
             return "nothing to repair: this home's records belong to this chain".to_owned();
         }
