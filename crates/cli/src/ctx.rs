@@ -1,7 +1,7 @@
 //! What every command starts from: the home ([`sak::Home`]) opened as the global flags say, and
 //! what only a terminal does (asking for a passphrase, telling of a reset chain).
 
-use crate::cli::GlobalArgs;
+use crate::global::GlobalArgs;
 pub(crate) use sak::{Chain, keystore_address};
 use sak::{Home, Options, config::redact_url};
 use sak_signer::keystore::PasswordSource;

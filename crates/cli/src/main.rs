@@ -3,6 +3,7 @@
 mod cli;
 mod cmd;
 mod ctx;
+mod global;
 mod output;
 mod owner_exec;
 

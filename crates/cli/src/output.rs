@@ -1,7 +1,7 @@
 //! Where output goes: data on stdout (JSON under `--json`), progress and errors on stderr.
 //! Exit codes: 0 ok, 1 refused (by policy or the user), 2 any other error.
 
-use crate::cli::GlobalArgs;
+use crate::global::GlobalArgs;
 use std::{
     io::{IsTerminal, Write},
     process::ExitCode,

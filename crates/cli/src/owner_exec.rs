@@ -4,8 +4,8 @@
 //! ([`sak::owner::execute`]).
 
 use crate::{
-    cli::GlobalArgs,
     ctx::{Chain, Ctx},
+    global::GlobalArgs,
     output::{self, Hinted},
     store::AccountRecord,
 };

@@ -2,8 +2,8 @@
 //! `--chain`) the account's session operations on chain, printed.
 
 use crate::{
-    cli::parse_span,
     ctx::Ctx,
+    global::parse_span,
     output::{self, AlreadyReported, Hinted},
 };
 use alloy::primitives::B256;

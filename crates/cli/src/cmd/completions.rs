@@ -1,6 +1,6 @@
 //! `sak completions SHELL`: shell completion scripts from the command definition.
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 
 #[derive(Debug, Args)]
@@ -14,8 +14,8 @@ pub(crate) struct CompletionsArgs {
     shell: Shell,
 }
 
-pub(crate) fn run(args: CompletionsArgs) -> eyre::Result<()> {
-    let mut command = crate::cli::Cli::command();
+/// Prints the script for `command`, the whole command tree.
+pub(crate) fn run(args: CompletionsArgs, mut command: clap::Command) -> eyre::Result<()> {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut command, "sak", &mut out);
     crate::output::data(String::from_utf8(out)?.trim_end())

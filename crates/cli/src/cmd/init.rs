@@ -1,8 +1,8 @@
 //! `sak init`: the config file and the key directories.
 
 use crate::{
-    cli::GlobalArgs,
     config::{Config, NetworkConfig, NetworkKind, Paths, redact_url},
+    global::GlobalArgs,
     output::{self, Hinted},
 };
 use clap::Args;

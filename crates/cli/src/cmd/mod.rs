@@ -16,14 +16,17 @@ pub(crate) mod session;
 pub(crate) mod watch;
 
 use crate::{
-    cli::{Command, GlobalArgs},
     ctx::Ctx,
+    {
+        cli::{Cli, Command},
+        global::GlobalArgs,
+    },
 };
 
 pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<()> {
     match command {
         Command::Demo(args) => demo::run(args, global).await,
-        Command::Completions(args) => completions::run(args),
+        Command::Completions(args) => completions::run(args, <Cli as clap::CommandFactory>::command()),
         Command::Init(args) => init::run(args, global),
         // Before `Ctx::new`: a config that does not parse is one of the things doctor reports.
         Command::Doctor(args) => doctor::run(args, global).await,

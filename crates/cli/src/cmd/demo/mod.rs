@@ -7,7 +7,7 @@
 //! and after. The story and the summary on stdout; with `--json`, one JSON document on stdout
 //! and the story on stderr.
 
-use crate::{cli::GlobalArgs, output};
+use crate::{global::GlobalArgs, output};
 use alloy::{
     network::TransactionBuilder,
     primitives::{Address, B256, U256, utils::format_units},

@@ -2,9 +2,9 @@
 //! ([`Doctor::repair`]), which makes the home whole on a reset chain.
 
 use crate::{
-    cli::GlobalArgs,
     config::Paths,
     ctx::Ctx,
+    global::GlobalArgs,
     output::{self, AlreadyReported},
 };
 use clap::Args;

@@ -11,7 +11,7 @@
 
 mod metrics;
 
-use crate::cli::parse_span;
+use crate::global::parse_span;
 use crate::{
     ctx::Ctx,
     output::{self, Hinted},
