@@ -26,4 +26,4 @@ pub use home::{
     keystore_address, redacted_error,
 };
 pub use sak_node as node;
-pub use sak_primitives::units;
+pub use sak_primitives::{Policy, PolicyFile, units};

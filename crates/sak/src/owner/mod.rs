@@ -10,6 +10,7 @@ mod accounts;
 mod acts;
 pub mod approvals;
 mod exec;
+mod grant;
 
 pub use accounts::{
     AccountInfo, Balance, account_info, adopt, balances, create_account, free_name, require_code,
@@ -19,6 +20,7 @@ pub use acts::{
     NOT_OWNER_HINT, granted_id, mined, owner_call_error, send_grant, send_revoke, send_revoke_all,
 };
 pub use exec::{execute, simulate};
+pub use grant::{Granted, grant};
 
 use crate::{Hinted, Result};
 use alloy::{network::EthereumWallet, primitives::Address, signers::local::PrivateKeySigner};

@@ -7,17 +7,14 @@ mod verify;
 use crate::{
     ctx::{Chain, Ctx},
     output::{self, Hinted},
-    store::{SessionRecord, State},
+    store::SessionRecord,
 };
-use alloy::{
-    primitives::{Address, B256},
-    providers::Provider,
-};
+use alloy::{primitives::Address, providers::Provider};
 use clap::{Args, Subcommand};
-use eyre::{OptionExt, WrapErr};
-use sak::{owner::send_grant, sessions::status_of, words::describe_policy};
+use eyre::WrapErr;
+use sak::{sessions::status_of, words::describe_policy};
 use sak_contracts::SakAccount;
-use sak_primitives::{AllowFile, GasFile, Number, Policy, PolicyFile, SpendFile};
+use sak_primitives::{AllowFile, GasFile, Number, PolicyFile, SpendFile};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -291,77 +288,12 @@ fn cap_error(flag: &str, value: &str) -> Hinted {
     )
 }
 
-/// What `sak session grant` prints. Field names are part of the `--json` interface.
-#[derive(Debug, Serialize)]
-struct Granted {
-    network: String,
-    chain_id: u64,
-    account: Address,
-    id: Option<u32>,
-    key: Address,
-    key_name: String,
-    transaction: Option<B256>,
-    dry_run: bool,
-    policy: Policy,
-    /// What the owner chose that weakens a protection (generic dispatchers).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    warnings: Vec<String>,
-}
-
 async fn grant(args: GrantArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
-    let account = ctx.account(chain.chain_id)?;
-    let (key_name, key_path) = ctx.session_key_path(&args.key)?;
-    let key = crate::ctx::keystore_address(&key_path)?.ok_or_eyre("the key file vanished")?;
     let file = policy_file(&args, &chain)?;
-    let now = chain.time().await?;
-    let policy = file.resolve(&chain.contracts.address_book(), now).wrap_err("the session's policy")?;
-    let warnings: Vec<String> = policy
-        .permissions
-        .iter()
-        .filter_map(|p| {
-            sak_primitives::dispatcher(p.selector).map(|f| {
-                format!(
-                    "the session may call the generic dispatcher {f} on {}: every call or move it can \
-                     route is permitted too (only the caps still bound what leaves the account)",
-                    p.target
-                )
-            })
-        })
-        .collect();
-    for w in &warnings {
+    let out = sak::owner::grant(ctx, &chain, &args.key, &file, args.dry_run).await?;
+    for w in &out.warnings {
         output::warn(w);
-    }
-    let mut out = Granted {
-        network: ctx.network_name.clone(),
-        chain_id: chain.chain_id,
-        account: account.address,
-        id: None,
-        key,
-        key_name: key_name.clone(),
-        transaction: None,
-        dry_run: args.dry_run,
-        policy,
-        warnings,
-    };
-    if !args.dry_run {
-        let (id, tx, block) = send_grant(ctx, &chain, account.address, &out.policy, key).await?;
-        let record = SessionRecord {
-            id,
-            account: account.address,
-            chain_id: chain.chain_id,
-            key,
-            key_name,
-            tx,
-            block,
-            granted_at: now,
-            rotated_at: None,
-        };
-        State::update(&ctx.paths.state(), |s| {
-            s.networks.entry(ctx.network_name.clone()).or_default().sessions.push(record.clone());
-        })?;
-        out.id = Some(id);
-        out.transaction = Some(tx);
     }
     output::emit(&ctx.global, &out, || {
         let head = match out.id {
