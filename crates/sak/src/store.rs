@@ -322,6 +322,28 @@ pub struct NodeFile {
 }
 
 impl NodeFile {
+    /// What a home records of `kit`, a chain the process `pid` keeps running (`sak node up`
+    /// records itself): the home's local network then reaches it, and stops at once when
+    /// `pid` ends.
+    pub fn of(kit: &sak_node::Kit, pid: u32) -> Self {
+        use alloy::signers::local::PrivateKeySigner;
+        Self {
+            profile: kit.profile().name.clone(),
+            rpc_url: kit.rpc_url().to_owned(),
+            chain_id: kit.chain_id(),
+            pid,
+            anvil_pid: kit.node().pid(),
+            started_at: sak_primitives::units::unix_now(),
+            fork: kit.profile().fork_origin(),
+            contracts: *kit.deployment(),
+            dev_key: kit
+                .dev_signers()
+                .first()
+                .map(|s: &PrivateKeySigner| format!("0x{}", alloy::hex::encode(s.credential().to_bytes())))
+                .unwrap_or_default(),
+        }
+    }
+
     /// The recorded node, if its `sak node up` process is still alive.
     pub fn load_live(path: &Path) -> Result<Option<Self>> {
         Ok(read_json::<Self>(path)?.filter(|n| pid_alive(n.pid)))

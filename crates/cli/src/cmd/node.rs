@@ -130,19 +130,7 @@ async fn up(args: UpArgs, ctx: &Ctx) -> eyre::Result<()> {
     );
 
     let summary = Summary::collect(&kit).await?;
-    let record = NodeFile {
-        profile: summary.profile.clone(),
-        rpc_url: summary.rpc_url.clone(),
-        chain_id: summary.chain_id,
-        pid: std::process::id(),
-        anvil_pid: summary.anvil_pid,
-        started_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        fork: summary.fork.clone(),
-        contracts: summary.contracts,
-        dev_key: summary.dev_accounts.first().map(|a| a.private_key.clone()).unwrap_or_default(),
-    };
+    let record = NodeFile::of(&kit, std::process::id());
     record.save(&node_file)?;
     // Removed however the loop below ends.
     let _remove = RemoveOnDrop(node_file);

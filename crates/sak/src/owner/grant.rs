@@ -43,8 +43,13 @@ pub struct Granted {
 /// let home = Home::open(sak::Options::default())?;
 /// let chain = home.chain().await?;
 /// let file = PolicyFile::from_toml(
-///     "role = \"trader\"\nrouter = \"uniswap-v2-router\"\nvalid_for = \"7d\"\n\n\
-///      [[spend]]\ntoken = \"tUSD\"\namount = \"1000\"\nperiod = \"1d\"\n",
+///     r#"
+///         role = "trader"
+///         router = "uniswap-v2-router"
+///         valid_for = "7d"
+///         gas = { budget = "0.05 ether", period = "1d" }
+///         spend = [{ token = "tUSD", amount = "1000", period = "1d" }]
+///     "#,
 /// )?;
 /// let granted = owner::grant(&home, &chain, "price-bot", &file, false).await?;
 /// println!("session #{:?} for {}", granted.id, granted.key);
