@@ -50,6 +50,7 @@ mod swap;
 use key::*;
 pub use outcome::lane_wait_notice;
 use outcome::*;
+pub(crate) use swap::v2_swap_calls;
 use swap::*;
 pub use swap::{SwapRequest, quote, swap_calls};
 

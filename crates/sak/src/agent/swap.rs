@@ -29,15 +29,9 @@ pub async fn swap_calls(
         resolve_swap(args, chain).await?;
     let min_out = parse_whole(&args.min_out, decimals_out, "--min-out")?;
     let deadline = chain.time().await? + DEADLINE_S;
-    let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
-        amountIn: amount_in,
-        amountOutMin: min_out,
-        path: vec![token_in, token_out],
-        to: account,
-        deadline: U256::from(deadline),
-    };
     let adapter = chain.contracts.adapter_of(account);
-    let calls = funded_call(adapter, token_in, amount_in, &Call::contract(router, &swap));
+    let calls =
+        v2_swap_calls(adapter, router, (token_in, token_out), (amount_in, min_out), account, deadline);
     let plan = SwapPlan {
         router,
         token_in,
@@ -123,4 +117,24 @@ pub(super) fn parse_whole(text: &str, decimals: u8, what: &str) -> Result<U256> 
         )
         .into()
     })
+}
+
+/// transfer(adapter, amount_in) on `path.0`, then the adapter's
+/// swapExactTokensForTokens(amount_in, min_out, [path.0, path.1], to, deadline) on `router`.
+pub(crate) fn v2_swap_calls(
+    adapter: Address,
+    router: Address,
+    path: (Address, Address),
+    (amount_in, min_out): (U256, U256),
+    to: Address,
+    deadline: u64,
+) -> Vec<Call> {
+    let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
+        amountIn: amount_in,
+        amountOutMin: min_out,
+        path: vec![path.0, path.1],
+        to,
+        deadline: U256::from(deadline),
+    };
+    funded_call(adapter, path.0, amount_in, &Call::contract(router, &swap))
 }

@@ -49,20 +49,27 @@ pub const NOT_OWNER_HINT: &str = "this home's owner key is not the account's own
      `transfer-ownership`, or another key was imported): `sak account show` shows the owner on chain; act from \
      that owner's home";
 
-/// An owner transaction refused by the account: named like the contracts' error.
+/// An owner transaction refused by the account: named like the contracts' error (a refusal,
+/// exit 1, with the hint to fix the policy or the owner key).
 pub fn owner_call_error(e: alloy::contract::Error, what: &str) -> crate::Error {
-    if let Some(err) = e.as_decoded_interface_error::<SakAccount::SakAccountErrors>() {
-        let hint = match err {
-            SakAccount::SakAccountErrors::NotOwner(_) => NOT_OWNER_HINT,
-            _ => "fix the policy and try again",
-        };
-        return Hinted::refused(
-            format!("{what} refused by the account: {}", sak_userop::describe_sak(&err)),
-            hint,
-        )
-        .into();
-    }
-    crate::Error::from(e).wrap(what)
+    refused_by_account(e, what, "fix the policy and try again", true).unwrap_or_else(|e| e.wrap(what))
+}
+
+/// The account's own error as a [`Hinted`] (`refused`: exit 1, else 2); else the call's error
+/// as it is.
+fn refused_by_account(
+    e: alloy::contract::Error,
+    what: &str,
+    hint: &str,
+    refused: bool,
+) -> Result<crate::Error, crate::Error> {
+    let Some(err) = e.as_decoded_interface_error::<SakAccount::SakAccountErrors>() else {
+        return Err(crate::Error::from(e));
+    };
+    let hint = if matches!(err, SakAccount::SakAccountErrors::NotOwner(_)) { NOT_OWNER_HINT } else { hint };
+    let message = format!("{what} refused by the account: {}", sak_userop::describe_sak(&err));
+    let hinted = if refused { Hinted::refused(message, hint) } else { Hinted::new(message, hint) };
+    Ok(hinted.into())
 }
 
 /// The owner's `revokeAllSessions` on `account`, mined: every session ends (a fresh salt).
@@ -81,21 +88,10 @@ pub async fn send_revoke_all(
     mined(home, pending, "revokeAllSessions").await
 }
 
-/// An owner transaction the account refused, named like the contracts' error.
+/// An owner revoke the account refused, named like the contracts' error (exit 2).
 fn owner_error(e: alloy::contract::Error, what: &str) -> crate::Error {
-    if let Some(err) = e.as_decoded_interface_error::<SakAccount::SakAccountErrors>() {
-        let hint = if matches!(err, SakAccount::SakAccountErrors::NotOwner(_)) {
-            NOT_OWNER_HINT
-        } else {
-            "check the session's state with `sak session list`, then try again"
-        };
-        return Hinted::new(
-            format!("{what} refused by the account: {}", sak_userop::describe_sak(&err)),
-            hint,
-        )
-        .into();
-    }
-    crate::Error::from(e).wrap(format!("sending {what}"))
+    let hint = "check the session's state with `sak session list`, then try again";
+    refused_by_account(e, what, hint, false).unwrap_or_else(|e| e.wrap(format!("sending {what}")))
 }
 
 /// The receipt of an owner transaction once it is the network's `confirmations` deep; exit 3

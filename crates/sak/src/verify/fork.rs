@@ -268,16 +268,14 @@ impl Plan {
     pub(super) fn calls(self, account: Address, amount: U256, min_out: U256, deadline: u64) -> Vec<Call> {
         let adapter = SakAddresses::canonical().adapter_of(account);
         match self {
-            Self::Swap { router, token, other } => {
-                let swap = IUniswapV2Router02::swapExactTokensForTokensCall {
-                    amountIn: amount,
-                    amountOutMin: min_out,
-                    path: vec![token, other],
-                    to: account,
-                    deadline: U256::from(deadline),
-                };
-                funded_call(adapter, token, amount, &Call::contract(router, &swap))
-            }
+            Self::Swap { router, token, other } => crate::agent::v2_swap_calls(
+                adapter,
+                router,
+                (token, other),
+                (amount, min_out),
+                account,
+                deadline,
+            ),
             Self::Transfer { token, recipient } => {
                 vec![Call::contract(token, &MockERC20::transferCall { to: recipient, value: amount })]
             }

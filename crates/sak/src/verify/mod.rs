@@ -36,10 +36,7 @@ use sak_contracts::{
     IEntryPoint, IUniswapV2Factory, IUniswapV2Router02, MockERC20, SakAccount, SakAddresses,
 };
 use sak_node::{AnvilNode, Profile, Toolchain};
-use sak_policy::{
-    Call, Context, Operation, Refusal, Session,
-    calldata::{funded_call, through_adapter},
-};
+use sak_policy::{Call, Context, Operation, Refusal, Session, calldata::through_adapter};
 use sak_primitives::{ETH_SEND, NATIVE, Policy, TRANSFER};
 use sak_signer::{
     guard::{Binding, GuardedSigner, Preflight},
