@@ -2,6 +2,7 @@
 
 use crate::cmd::{
     account::AccountCommand,
+    agent::AgentCommand,
     audit::AuditArgs,
     completions::CompletionsArgs,
     demo::DemoArgs,
@@ -58,6 +59,9 @@ pub(crate) enum Command {
     /// Grant, inspect, revoke, rotate and verify sessions.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// The agent's side of a handoff: import a session bundle, the agent's relayer.
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// Act as an agent: send calls under a session.
     Send(SendArgs),
     /// Act as an agent: swap through a Uniswap V2 router under a session.

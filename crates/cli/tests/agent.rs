@@ -471,10 +471,10 @@ fn the_direct_path_and_an_eip7702_account_act_under_the_same_policy() {
 }
 
 /// A home on a chain it did not start (a sak-testkit `Kit`, reached with --rpc-url): names come
-/// from the config's book, the owner key relays `--via self`, and `--via bundler` goes through a
-/// real ERC-4337 bundler (Alto).
+/// from the config's book, the agent's own relayer key (never the owner's) pays `--via self`,
+/// and `--via bundler` goes through a real ERC-4337 bundler (Alto).
 #[test]
-fn a_home_on_another_chain_swaps_through_a_real_bundler_and_self_bundles_with_the_owner_key() {
+fn a_home_on_another_chain_swaps_through_a_real_bundler_and_self_bundles_with_its_own_relayer() {
     use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
     use sak_testkit::{Alto, Kit, Profile};
 
@@ -567,14 +567,30 @@ fn a_home_on_another_chain_swaps_through_a_real_bundler_and_self_bundles_with_th
     assert_eq!(bundled["success"], true, "{bundled}");
     assert!(bundled["user_op_hash"].as_str().unwrap().starts_with("0x"));
     assert_eq!(bundled["charges"][0]["remaining"], "700000000");
-    // Self-bundled: without `sak node up`, the owner key pays for handleOps.
-    let owner_eth = runtime.block_on(async { p.get_balance(owner).await }).unwrap();
+    // Self-bundled: without `sak node up` there is no relayer until the agent makes its own
+    // (never the owner key); then that key pays for handleOps and the owner's ETH stays.
+    let none = swap("300", &[]).fails(2);
+    assert!(none.stderr.contains("needs a relayer"), "{}", none.stderr);
+    let relayer = address(&json(&["agent", "relayer", "new"])["address"]);
+    sak(&["agent", "relayer", "new"]).fails(1);
+    fund(relayer, 1);
+    let (owner_eth, relayer_eth) =
+        runtime.block_on(async { (p.get_balance(owner).await, p.get_balance(relayer).await) });
     let own = swap("300", &[]).ok().json();
     assert_eq!(own["charges"][0]["remaining"], "400000000");
-    assert!(
-        runtime.block_on(async { p.get_balance(owner).await }).unwrap() != owner_eth,
+    assert_eq!(
+        runtime.block_on(async { p.get_balance(owner).await }).unwrap(),
+        owner_eth.unwrap(),
         "the owner relayed"
     );
+    // It paid for handleOps and was refunded by the account through the EntryPoint.
+    assert_ne!(
+        runtime.block_on(async { p.get_balance(relayer).await }).unwrap(),
+        relayer_eth.unwrap(),
+        "the relayer did not relay"
+    );
+    let shown = json(&["agent", "relayer", "show"]);
+    assert_eq!((shown["source"].as_str(), address(&shown["address"])), (Some("file"), relayer));
     // Over the cap: refused locally, and by the bundler's simulation when forced.
     for extra in [&[][..], &["--no-preflight"][..]] {
         let mut args = vec!["--via", "bundler", "--bundler-url", alto.url()];

@@ -8,6 +8,7 @@ pub mod config;
 pub mod doctor;
 mod error;
 pub mod grants;
+pub mod handoff;
 mod home;
 pub mod leftover;
 pub mod ops;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub(crate) mod account;
+pub(crate) mod agent;
 pub(crate) mod audit;
 pub(crate) mod completions;
 pub(crate) mod demo;
@@ -30,6 +31,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<(
         Command::Init(args) => init::run(args, global),
         // Before `Ctx::new`: a config that does not parse is one of the things doctor reports.
         Command::Doctor(args) => doctor::run(args, global).await,
+        // Before `Ctx::new`: an import may add the network the config lacks.
+        Command::Agent(command) => agent::run(command, global).await,
         command => {
             let ctx = Ctx::new(global)?;
             match command {
@@ -44,7 +47,11 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<(
                 Command::Audit(args) => audit::run(args, &ctx).await,
                 Command::Watch(args) => watch::run(args, &ctx).await,
                 Command::Op(command) => op::run(command, &ctx).await,
-                Command::Demo(_) | Command::Completions(_) | Command::Init(_) | Command::Doctor(_) => {
+                Command::Demo(_)
+                | Command::Completions(_)
+                | Command::Init(_)
+                | Command::Doctor(_)
+                | Command::Agent(_) => {
                     unreachable!("handled above")
                 }
             }

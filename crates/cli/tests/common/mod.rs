@@ -148,6 +148,7 @@ impl Home {
             .env("SAK_PASSWORD", PASSWORD)
             .env("SAK_KEY_PASSWORD", KEY_PASSWORD)
             .env_remove("SAK_SESSION_KEY")
+            .env_remove("SAK_RELAYER_KEY")
             .env_remove("SAK_NETWORK")
             .env_remove("SAK_RPC_URL")
             .env_remove("RUST_LOG")

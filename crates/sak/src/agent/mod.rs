@@ -45,11 +45,13 @@ use std::sync::Arc;
 
 mod key;
 mod outcome;
+mod relayer;
 mod swap;
 
 use key::*;
 pub use outcome::lane_wait_notice;
 use outcome::*;
+pub use relayer::{RELAYER_KEY_ENV, new_relayer, relayer_key, relayer_path};
 pub(crate) use swap::v2_swap_calls;
 use swap::*;
 pub use swap::{SwapRequest, quote, swap_calls};
@@ -229,27 +231,22 @@ impl<'a> Agent<'a> {
         Ok(Self { home, chain, args, account, session, key, key_name, binding })
     }
 
-    /// Who pays for `handleOps` or `executeWithSession`: anvil's dev key 0 on the local or fork
-    /// chain of `sak node up`, else the owner key. Never the account itself.
+    /// Who pays for `handleOps` or `executeWithSession`: the agent's own relayer
+    /// ([`relayer_key`]), else anvil's dev key 0 on the local or fork chain of `sak node up`.
+    /// Never the owner key, and never the account itself.
     fn relayer(&self) -> Result<PrivateKeySigner> {
-        let relayer = match self.home.node()? {
-            Some(node) => node.dev_key.parse::<PrivateKeySigner>().wrap_err("node.json's dev key")?,
-            None => {
-                let path = self.home.paths.owner_key();
-                if !path.exists() {
-                    return Err(Hinted::new(
-                        format!(
-                            "--via {} needs a relayer: the owner key pays, and there is none at {}",
-                            self.via_name(),
-                            path.display()
-                        ),
-                        "use --via bundler, or create the owner key here (`sak owner import`)",
-                    )
-                    .into());
-                }
-                keystore::load(&path, &self.home.password()?)
-                    .wrap_err("loading the owner key (the relayer)")?
-                    .into_signer()
+        let relayer = match (relayer_key(self.home)?, self.home.node()?) {
+            (Some(key), _) => key,
+            (None, Some(node)) => node.dev_key.parse::<PrivateKeySigner>().wrap_err("node.json's dev key")?,
+            (None, None) => {
+                return Err(Hinted::new(
+                    format!("--via {} needs a relayer to pay for the operation, and this home has none", self.via_name()),
+                    format!(
+                        "set ${RELAYER_KEY_ENV} to a funded key of the agent's (or make one: `sak agent relayer new`), \
+                         or use --via bundler"
+                    ),
+                )
+                .into());
             }
         };
         if relayer.address() == self.account.address {

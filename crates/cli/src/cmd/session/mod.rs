@@ -1,5 +1,6 @@
 //! `sak session grant|list|show|revoke|revoke-all|panic|rotate|verify`: what an agent may do.
 
+mod export;
 mod ops;
 mod panic;
 mod verify;
@@ -46,6 +47,12 @@ pub(crate) enum SessionCommand {
     #[command(after_help = "Examples:\n  sak session panic\n  sak session panic --yes\n  \
                             sak session panic --keep-approvals --yes   # sessions only")]
     Panic(panic::PanicArgs),
+    /// Hand the session to an agent on another machine: one bundle file (mode 0600) with the
+    /// session key under its own passphrase (or none: $SAK_SESSION_KEY), the account, chain,
+    /// contracts, names and policy. `sak agent import FILE` reads it there.
+    #[command(after_help = "Examples:\n  sak session export 1 --out bot-session.json\n  \
+                            sak session export 1 --out ci-session.json --no-key")]
+    Export(export::ExportArgs),
     /// Give the session a new key in one transaction: same id, policy and counters; the old
     /// key stops working at once.
     #[command(after_help = "Examples:\n  sak session rotate 1\n  sak session rotate 1 --key price-bot-2")]
@@ -132,6 +139,7 @@ pub(crate) async fn run(command: SessionCommand, ctx: &Ctx) -> eyre::Result<()> 
         SessionCommand::Revoke(args) => ops::revoke(args, ctx).await,
         SessionCommand::RevokeAll => ops::revoke_all(ctx).await,
         SessionCommand::Panic(args) => panic::panic(args, ctx).await,
+        SessionCommand::Export(args) => export::export(args, ctx).await,
         SessionCommand::Rotate(args) => ops::rotate(args, ctx).await,
         SessionCommand::Verify(args) => verify::run(args, ctx).await,
     }
