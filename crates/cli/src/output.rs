@@ -74,100 +74,36 @@ impl std::error::Error for ReportedRefusal {}
 /// the user), others 2.
 pub(crate) use sak::Hinted;
 
-/// `err` and its causes, each followed by what a [`sak::Error`] wraps whole (a transparent
-/// wrapper is not its own `source()`), so lower layers' errors are found by type.
-pub(crate) fn causes<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(err), |e| e.source())
-        .flat_map(|c| std::iter::once(c).chain(c.downcast_ref::<sak::Error>().and_then(sak::Error::inner)))
-}
+pub(crate) use sak::outcome::causes;
+use sak::outcome::{Failure, state_of};
 
-/// The policy refusal somewhere in `err`'s chain (a local or on-chain policy decision).
-pub(crate) fn refusal_of(err: &eyre::Report) -> Option<sak_policy::Refusal> {
-    causes(err.as_ref()).find_map(|c| {
-        c.downcast_ref::<sak_signer::Error>()
-            .and_then(sak_signer::Error::refusal)
-            .or_else(|| c.downcast_ref::<sak_userop::Error>().and_then(sak_userop::Error::refusal))
-            .or_else(|| c.downcast_ref::<Hinted>().and_then(|h| h.refusal.clone()))
-    })
-}
-
-/// The operation a command signed whose outcome is not known yet (exit 3).
-fn unknown_of(
-    err: &eyre::Report,
-) -> Option<(sak_signer::ledger::IntentId, alloy::primitives::B256, Option<u64>)> {
-    causes(err.as_ref()).find_map(|c| match c.downcast_ref::<sak_signer::Error>() {
-        Some(sak_signer::Error::OutcomeUnknown { intent, user_op_hash, deadline, .. }) => {
-            Some((*intent, *user_op_hash, *deadline))
-        }
-        _ => None,
-    })
-}
-
-/// An owner transaction sent whose outcome is not known yet (exit 3).
-fn unknown_tx_of(err: &eyre::Report) -> Option<alloy::primitives::B256> {
-    causes(err.as_ref()).find_map(|c| c.downcast_ref::<Hinted>().and_then(|h| h.unknown_tx))
-}
-
-/// The outcome contract (README, "Exit codes"): 1 refused and nothing signed, 2 an error and
-/// nothing signed, 3 signed with its outcome unknown; 0 and 4 (included, reverted) come from
-/// the commands themselves.
-fn exit_code(err: &eyre::Report) -> u8 {
-    let refused = causes(err.as_ref()).any(|c| c.downcast_ref::<Hinted>().is_some_and(|h| h.refused));
-    if unknown_of(err).is_some() || unknown_tx_of(err).is_some() {
-        3
-    } else if refused || refusal_of(err).is_some() {
-        1
-    } else {
-        2
-    }
-}
-
-/// The `state` of a command's `--json` error for its exit code.
-fn state_of(code: u8) -> &'static str {
-    match code {
-        1 => "refused",
-        3 => "unknown",
-        4 => "reverted",
-        _ => "failed",
-    }
-}
-
+/// The first hint `err`'s chain carries: one only the command line gives (they name its
+/// flags), else the facade's ([`sak::outcome::cause_hint`]).
 fn hint_of(err: &eyre::Report) -> Option<String> {
     causes(err.as_ref()).find_map(|cause| {
-        if let Some(h) = cause.downcast_ref::<Hinted>() {
-            return Some(h.hint.clone());
-        }
-        if let Some(sak_signer::Error::PasswordEnvMissing { var }) = cause.downcast_ref::<sak_signer::Error>() {
-            return Some(format!(
+        let cli = match cause.downcast_ref::<sak_signer::Error>() {
+            Some(sak_signer::Error::PasswordEnvMissing { var }) => Some(format!(
                 "export {var}=... (the keystore password), or pass --password-file FILE (mode 0600) or --password-fd N"
-            ));
-        }
-        match cause.downcast_ref::<sak_signer::Error>() {
+            )),
             Some(sak_signer::Error::InsecurePermissions { .. }) => {
-                return Some("run the chmod above: keys must be readable by you only".into());
+                Some("run the chmod above: keys must be readable by you only".into())
             }
             Some(sak_signer::Error::WrongPassword { path }) => {
                 let session_key = path.as_ref().is_some_and(|p| p.parent().is_some_and(|d| d.ends_with("session")));
-                return Some(if session_key {
+                Some(if session_key {
                     "use the passphrase the session key was made with ($SAK_KEY_PASSWORD or --key-password-env); \
                      a key made by an older sak is under the owner's password: `sak key rekey NAME` moves it"
                         .into()
                 } else {
                     "use the password the key was stored with ($SAK_PASSWORD, --password-file or --password-fd)".into()
-                });
+                })
             }
-            _ => {}
-        }
-        cause
-            .downcast_ref::<sak_node::Error>()
-            .and_then(sak_node::Error::hint)
-            .or_else(|| cause.downcast_ref::<sak_signer::Error>().and_then(sak_signer::Error::hint))
-            .or_else(|| cause.downcast_ref::<sak_userop::Error>().and_then(|e| e.hint().map(Into::into)))
-            .or_else(|| cause.downcast_ref::<sak_primitives::Error>().map(sak_primitives::Error::hint))
-            .or_else(|| cause.downcast_ref::<AlreadyReported>().map(|a| a.hint.to_owned()))
-            .or_else(|| cause.downcast_ref::<ReportedRefusal>().map(|a| a.hint.clone()))
+            _ => cause
+                .downcast_ref::<AlreadyReported>()
+                .map(|a| a.hint.to_owned())
+                .or_else(|| cause.downcast_ref::<ReportedRefusal>().map(|a| a.hint.clone())),
+        };
+        cli.or_else(|| sak::outcome::cause_hint(cause))
     })
 }
 
@@ -181,50 +117,24 @@ pub(crate) fn report(global: &GlobalArgs, err: &eyre::Report) -> ExitCode {
     }
     let refused_reported = err.downcast_ref::<ReportedRefusal>().is_some();
     let already = err.downcast_ref::<AlreadyReported>().map(|_| ()).or(refused_reported.then_some(()));
-    // Whatever library wrote a cause, an RPC URL's path (where API keys live) never shows. A
-    // cause that only repeats the end of the one before it (libraries often wrap and quote
-    // their source) is left out.
-    let mut causes: Vec<String> = Vec::new();
-    for cause in err.chain().map(|c| crate::config::redact_urls_in(&c.to_string())) {
-        if !causes.last().is_some_and(|last| last.ends_with(&cause)) {
-            causes.push(cause);
-        }
-    }
-    let message = causes.join(": ");
+    let code = if refused_reported { Some(1) } else { err.downcast_ref::<AlreadyReported>().map(|a| a.code) };
+    let message = sak::outcome::message_of(err.as_ref());
     // Every error says what to do: where no cause knows better, the general checks.
-    let hint = hint_of(err).unwrap_or_else(|| {
-        if message.contains("ABI decoding failed") || message.contains("returned no data") {
+    let hint = hint_of(err).or_else(|| {
+        (message.contains("ABI decoding failed") || message.contains("returned no data")).then(|| {
             "the node's answer does not decode as the contract's: check that the RPC endpoint serves the chain \
              the home was set up on and is healthy (`sak doctor` checks both), then run again"
                 .into()
-        } else {
-            "`sak doctor` checks the configuration, keys, chain and contracts; run again with -v for details".into()
-        }
+        })
     });
-    let code = if refused_reported {
-        1
-    } else if let Some(a) = err.downcast_ref::<AlreadyReported>() {
-        a.code
-    } else {
-        exit_code(err)
-    };
+    let failure = Failure::of(err.as_ref(), hint, code);
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {message}");
-    let _ = writeln!(stderr, "hint: {hint}");
+    let _ = writeln!(stderr, "error: {}", failure.error.message);
+    let _ = writeln!(stderr, "hint: {}", failure.error.hint);
     if global.json && already.is_none() {
-        let refusal =
-            refusal_of(err).map(|r| serde_json::json!({ "name": r.name(), "detail": r.to_string() }));
-        let json = serde_json::json!({
-            "error": { "message": message, "hint": hint, "exit_code": code, "refusal": refusal },
-            "state": state_of(code),
-            "intent": unknown_of(err).map(|(intent, ..)| intent.0),
-            "user_op_hash": unknown_of(err).map(|(_, hash, _)| hash),
-            "deadline": unknown_of(err).and_then(|(.., deadline)| deadline),
-            "transaction": unknown_tx_of(err),
-        });
-        let _ = data(&json.to_string());
+        let _ = data(&serde_json::to_string(&failure).unwrap_or_default());
     }
-    ExitCode::from(code)
+    ExitCode::from(failure.error.exit_code)
 }
 
 /// A command line clap refused (exit 2), or `--help`/`--version` (exit 0). Under `--json` a

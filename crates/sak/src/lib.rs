@@ -12,6 +12,7 @@ pub mod handoff;
 mod home;
 pub mod leftover;
 pub mod ops;
+pub mod outcome;
 pub mod owner;
 pub mod scan;
 pub mod sessions;
