@@ -28,4 +28,5 @@ pub use home::{
     keystore_address, redacted_error,
 };
 pub use sak_node as node;
+pub use sak_policy::Call;
 pub use sak_primitives::{Policy, PolicyFile, units};

@@ -25,6 +25,34 @@ pub(crate) enum AgentCommand {
     /// ($SAK_RELAYER_KEY wins over it; local chains fall back to anvil's dev key).
     #[command(subcommand)]
     Relayer(RelayerCommand),
+    /// Hold the session key and sign for an agent that never sees it: loopback HTTP with a
+    /// bearer token (in `data/daemon.token`, mode 0600), the same guard and ledger as `sak
+    /// swap`. One per home; SIGTERM or Ctrl-C stops it after the requests in flight.
+    #[command(after_help = "Examples:\n  sak agent serve --session 1\n  \
+                            sak agent serve --session 1 --listen 127.0.0.1:8645 --via bundler --json\n\n\
+                            curl -H \"Authorization: Bearer $(cat ~/.local/share/sak/daemon.token)\" \\\n    \
+                            -d '{\"token_in\":\"tUSD\",\"token_out\":\"TKN\",\"amount\":\"10\",\"min_out\":\"0\"}' \\\n    \
+                            -H 'Content-Type: application/json' http://127.0.0.1:8645/v1/swap")]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The session it signs for.
+    #[arg(long)]
+    session: u32,
+    /// The session key (name or address) [default: the key the session was granted to here].
+    #[arg(long)]
+    key: Option<String>,
+    /// Where it listens (loopback only; port 0: a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8645")]
+    listen: std::net::SocketAddr,
+    /// How operations travel.
+    #[arg(long, value_enum, default_value = "self")]
+    via: sak::agent::Via,
+    /// The bundler for --via bundler [default: the network's bundler_url].
+    #[arg(long, value_name = "URL")]
+    bundler_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -60,7 +88,43 @@ pub(crate) async fn run(command: AgentCommand, global: &GlobalArgs) -> eyre::Res
             })
         }
         AgentCommand::Relayer(RelayerCommand::Show) => show_relayer(&Ctx::new(global)?).await,
+        AgentCommand::Serve(args) => serve(args, &Ctx::new(global)?).await,
     }
+}
+
+async fn serve(args: ServeArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let mut config = sak_daemon::Config::new(args.listen, args.session);
+    config.agent.key = args.key;
+    config.agent.via = args.via;
+    config.agent.bundler_url = args.bundler_url;
+    sak::agent::check(ctx, &config.agent)?;
+    let global = ctx.global.clone();
+    let ready = move |running: &sak_daemon::Running| {
+        let _ = output::emit(&global, running, || {
+            format!(
+                "serving session #{} (key {}) of {} at {}\n  bearer token in {} (mode 0600)\n  Ctrl-C stops it",
+                running.session,
+                running.key,
+                running.account,
+                running.url,
+                running.token_file.display()
+            )
+        });
+    };
+    let stop = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
+    sak_daemon::serve((**ctx).clone(), config, ready, stop).await?;
+    output::progress(&ctx.global, "stopped: every request in flight was answered");
+    Ok(())
 }
 
 /// Before `Ctx::new`: the network may not be in the config until the bundle adds it.

@@ -22,6 +22,12 @@ pub(super) fn session_key(
         )
         .into()
     };
+    if let Some(held) = &args.held_key {
+        if held.key.address() != signer {
+            return Err(not_its(&held.name, Some(held.key.address())));
+        }
+        return Ok((held.name.clone(), LocalKey::from_signer((*held.key).clone())));
+    }
     if let Some(secret) = std::env::var_os(SESSION_KEY_ENV) {
         let text = zeroize::Zeroizing::new(secret.to_string_lossy().trim().to_owned());
         let key = text.parse::<PrivateKeySigner>().map_err(|_| {
@@ -60,3 +66,31 @@ pub(super) fn session_key(
 
 /// A session key in hex, for CI secret stores: used instead of a key file, never printed.
 pub(super) const SESSION_KEY_ENV: &str = "SAK_SESSION_KEY";
+
+/// A session key decrypted once and held in memory (a daemon's), with its name. `Debug` shows
+/// the address only.
+#[derive(Clone)]
+pub struct HeldKey {
+    name: String,
+    key: Arc<PrivateKeySigner>,
+}
+
+impl HeldKey {
+    /// The key's address.
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+}
+
+impl std::fmt::Debug for HeldKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HeldKey({} {})", self.name, self.key.address())
+    }
+}
+
+impl Agent<'_> {
+    /// The session key this agent opened, to hold for later operations ([`Options::held_key`]).
+    pub fn held_key(&self) -> HeldKey {
+        HeldKey { name: self.key_name.clone(), key: Arc::new(self.key.signer().clone()) }
+    }
+}

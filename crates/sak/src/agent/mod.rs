@@ -48,6 +48,7 @@ mod outcome;
 mod relayer;
 mod swap;
 
+pub use key::HeldKey;
 use key::*;
 pub use outcome::lane_wait_notice;
 use outcome::*;
@@ -91,6 +92,9 @@ pub struct Options {
     pub dry_run: bool,
     /// Local and fork networks only: skip the off-chain policy and let the contracts refuse.
     pub no_preflight: bool,
+    /// A session key already decrypted (a daemon's, [`Agent::held_key`]): used instead of
+    /// finding and decrypting one.
+    pub held_key: Option<HeldKey>,
 }
 
 impl Options {
@@ -103,6 +107,7 @@ impl Options {
             bundler_url: None,
             dry_run: false,
             no_preflight: false,
+            held_key: None,
         }
     }
 }

@@ -12,14 +12,14 @@ use crate::{
     output::{self, Hinted},
     store::{AccountRecord, SessionRecord, State},
 };
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256};
 use eyre::{OptionExt, WrapErr};
 pub(crate) use sak::owner::{mined, send_revoke, send_revoke_all};
-pub(crate) use sak::sessions::{OnChain, chain_status, find, period_use, status_of};
+pub(crate) use sak::sessions::{Detail, OnChain, chain_status, find, status_of};
 use sak::words::{describe_policy, fee_caps_line};
 use sak_contracts::SakAccount;
 use sak_primitives::units::{format_amount as show_amount, format_period as show_period};
-use sak_primitives::{Gas, NATIVE, Policy, units::format_time};
+use sak_primitives::{Policy, units::format_time};
 use sak_signer::keystore::{self, LocalKey};
 use serde::Serialize;
 
@@ -31,205 +31,13 @@ pub(crate) use rotate::rotate;
 // show
 // ---------------------------------------------------------------------------------------------
 
-/// What `sak session show --json` prints. Amounts are decimal strings in base units (as in
-/// `sak send`/`sak swap`), except inside `policy`, which is the granted policy exactly as
-/// `sak session grant --json` prints it (0x hex). Times are unix seconds (chain time).
-#[derive(Debug, Serialize)]
-struct Shown {
-    network: String,
-    chain_id: u64,
-    account: Address,
-    id: u32,
-    /// The session key's address.
-    key: Address,
-    /// The key's name in this home, if it is here.
-    key_name: Option<String>,
-    /// `active`, `not-started`, `expired` or `revoked`.
-    status: &'static str,
-    /// For a revoked session: `revoke` (alone) or `revoke-all`.
-    revoked_by: Option<&'static str>,
-    /// The chain's latest block time, which the periods below are computed at.
-    chain_time: u64,
-    grant_transaction: B256,
-    grant_block: u64,
-    /// When the current key took the session over (`sak session rotate`), if recorded here.
-    rotated_at: Option<u64>,
-    policy: Policy,
-    /// One entry per spend limit.
-    allowances: Vec<AllowanceShown>,
-    gas: GasShown,
-    /// Present when the policy limits the operation count.
-    operations: Option<OpsShown>,
-}
-
-/// A spend limit in the current period.
-#[derive(Debug, Serialize)]
-struct AllowanceShown {
-    /// The token (0x000…000 = native ETH).
-    token: Address,
-    /// Its name in the address book, else the address.
-    name: String,
-    /// Decimals, when known (ETH: 18).
-    decimals: Option<u8>,
-    /// The allowance per period (base units).
-    cap: String,
-    period_s: u32,
-    /// The current period's index since the session's start.
-    window: u64,
-    /// First second of the current period.
-    period_start: u64,
-    /// Charged in the current period; null after `revoke-all`, whose counters are unreachable.
-    spent: Option<String>,
-    /// What may still be spent this period ("0" for an expired or revoked session).
-    remaining: String,
-    /// When the full allowance returns; null if the session ends first or is over.
-    renews_at: Option<u64>,
-}
-
-/// The gas the account pays for the session's operations.
-#[derive(Debug, Serialize)]
-struct GasShown {
-    /// `budget`, `unlimited` or `sponsored-only` (only its paymaster may pay).
-    kind: &'static str,
-    /// Wei per period (kind `budget`).
-    budget_wei: Option<String>,
-    period_s: Option<u32>,
-    /// Charged this period (the full prefund of each operation).
-    spent_wei: Option<String>,
-    remaining_wei: Option<String>,
-    renews_at: Option<u64>,
-    /// The highest `maxFeePerGas` (wei) of an operation the account pays for; none if absent.
-    max_fee_per_gas_wei: Option<u64>,
-    /// The highest `preVerificationGas` the account pays for; none if absent.
-    max_pre_verification_gas: Option<u32>,
-}
-
-/// The total operation count.
-#[derive(Debug, Serialize)]
-struct OpsShown {
-    max: u32,
-    used: Option<u32>,
-    /// What may still run ("0" once the session is over).
-    remaining: u32,
-}
-
 pub(crate) async fn show(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
-    let account = ctx.account(chain.chain_id)?;
-    let now = chain.time().await?;
-    let session = find(ctx, &chain, account.address, args.id, now).await?;
-    let record = ctx.session_record(account.address, args.id)?.filter(|r| r.key == session.signer);
-    let key_name = match &record {
-        Some(r) => Some(r.key_name.clone()),
-        None => ctx.session_keys()?.into_iter().find(|(.., a)| *a == Some(session.signer)).map(|(n, ..)| n),
-    };
-    let contract = SakAccount::new(account.address, &chain.provider);
-    // After revoke-all the counters live under the old salt: not readable any more.
-    let counters_readable = session.revoked_by != Some("revoke-all");
-    let policy = &session.policy;
-    let bounds = (policy.valid_after, policy.valid_until);
-    let live = session.live();
-
-    let mut allowances = Vec::new();
-    for limit in &policy.spend_limits {
-        let stored = contract.getSpend(args.id, limit.token).call().await.wrap_err("getSpend")?;
-        let u = period_use(
-            limit.allowance,
-            U256::from(stored.spent),
-            stored.window.to(),
-            bounds,
-            u64::from(limit.period),
-            now,
-            live,
-        );
-        allowances.push(AllowanceShown {
-            token: limit.token,
-            name: if limit.token == NATIVE { "ETH".into() } else { chain.contracts.name(limit.token) },
-            decimals: if limit.token == NATIVE { Some(18) } else { chain.contracts.decimals(limit.token) },
-            cap: limit.allowance.to_string(),
-            period_s: limit.period,
-            window: u.window,
-            period_start: u.starts_at,
-            spent: counters_readable.then(|| u.spent.to_string()),
-            remaining: u.remaining.to_string(),
-            renews_at: u.renews_at,
-        });
-    }
-    let usage = if matches!(policy.gas, Gas::Budget { .. }) || policy.max_ops > 0 {
-        Some(contract.getUsage(args.id).call().await.wrap_err("getUsage")?)
-    } else {
-        None
-    };
-    let max_fee_per_gas_wei = (policy.max_fee_per_gas > 0).then_some(policy.max_fee_per_gas);
-    let max_pre_verification_gas =
-        (policy.max_pre_verification_gas > 0).then_some(policy.max_pre_verification_gas);
-    let gas = match (&policy.gas, &usage) {
-        (Gas::Budget { wei, period }, Some(usage)) => {
-            let u = period_use(
-                *wei,
-                U256::from(usage.gasSpent),
-                usage.gasWindow.to(),
-                bounds,
-                u64::from(*period),
-                now,
-                live,
-            );
-            GasShown {
-                kind: "budget",
-                budget_wei: Some(wei.to_string()),
-                period_s: Some(*period),
-                spent_wei: counters_readable.then(|| u.spent.to_string()),
-                remaining_wei: Some(u.remaining.to_string()),
-                renews_at: u.renews_at,
-                max_fee_per_gas_wei,
-                max_pre_verification_gas,
-            }
-        }
-        (gas, _) => GasShown {
-            kind: if matches!(gas, Gas::Unlimited) { "unlimited" } else { "sponsored-only" },
-            budget_wei: None,
-            period_s: None,
-            spent_wei: None,
-            remaining_wei: None,
-            renews_at: None,
-            max_fee_per_gas_wei,
-            max_pre_verification_gas,
-        },
-    };
-
-    let operations = match &usage {
-        Some(usage) if policy.max_ops > 0 => {
-            let used: u32 = usage.opsUsed.to();
-            Some(OpsShown {
-                max: policy.max_ops,
-                used: counters_readable.then_some(used),
-                remaining: if live { policy.max_ops.saturating_sub(used) } else { 0 },
-            })
-        }
-        _ => None,
-    };
-    let out = Shown {
-        network: ctx.network_name.clone(),
-        chain_id: chain.chain_id,
-        account: account.address,
-        id: args.id,
-        key: session.signer,
-        key_name,
-        status: session.status,
-        revoked_by: session.revoked_by,
-        chain_time: now,
-        grant_transaction: session.grant_tx,
-        grant_block: session.grant_block,
-        rotated_at: record.and_then(|r| r.rotated_at),
-        policy: session.policy.clone(),
-        allowances,
-        gas,
-        operations,
-    };
+    let out = sak::sessions::detail(ctx, &chain, args.id).await?;
     output::emit(&ctx.global, &out, || human_show(&out, &chain))
 }
 
-fn human_show(out: &Shown, chain: &Chain) -> String {
+fn human_show(out: &Detail, chain: &Chain) -> String {
     let at = |t: u64| sak_primitives::units::format_time_from(t, out.chain_time);
     let status = match (out.status, out.revoked_by) {
         ("revoked", Some("revoke-all")) => "REVOKED (with all sessions, `sak session revoke-all`)".to_owned(),

@@ -4,6 +4,10 @@
 //! A revoked session's record is deleted on-chain (and unreachable after `revokeAllSessions`),
 //! so "revoked" is told apart from "never granted" by the grant event.
 
+mod detail;
+
+pub use detail::{AllowanceUse, Detail, GasUse, OpsUse, detail};
+
 use crate::{Chain, Hinted, Home, Result, error::WrapErr};
 use alloy::{
     primitives::{Address, B256, U256},
