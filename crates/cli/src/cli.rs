@@ -10,6 +10,7 @@ use crate::cmd::{
     doctor::DoctorArgs,
     init::InitArgs,
     key::KeyCommand,
+    mcp::McpArgs,
     node::NodeCommand,
     op::OpCommand,
     owner::OwnerCommand,
@@ -62,6 +63,9 @@ pub(crate) enum Command {
     /// The agent's side of a handoff: import a session bundle, the agent's relayer.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// The MCP server on stdio: an AI agent's tools (status, policy, remaining_caps,
+    /// quote_swap, swap, send_call, dry_run) under a session, in process or through the daemon.
+    Mcp(McpArgs),
     /// Act as an agent: send calls under a session.
     Send(SendArgs),
     /// Act as an agent: swap through a Uniswap V2 router under a session.

@@ -9,6 +9,7 @@ pub(crate) mod deploy;
 pub(crate) mod doctor;
 pub(crate) mod init;
 pub(crate) mod key;
+pub(crate) mod mcp;
 pub(crate) mod node;
 pub(crate) mod op;
 pub(crate) mod owner;
@@ -33,6 +34,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<(
         Command::Doctor(args) => doctor::run(args, global).await,
         // Before `Ctx::new`: an import may add the network the config lacks.
         Command::Agent(command) => agent::run(command, global).await,
+        Command::Mcp(args) => mcp::run(args, global).await,
         command => {
             let ctx = Ctx::new(global)?;
             match command {
@@ -51,7 +53,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> eyre::Result<(
                 | Command::Completions(_)
                 | Command::Init(_)
                 | Command::Doctor(_)
-                | Command::Agent(_) => {
+                | Command::Agent(_)
+                | Command::Mcp(_) => {
                     unreachable!("handled above")
                 }
             }
