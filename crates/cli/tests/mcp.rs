@@ -91,12 +91,8 @@ fn an_mcp_client_lists_the_tools_swaps_and_meets_the_cap_in_process() {
     }
     let r = &doc["results"];
     assert_eq!(r[0]["structuredContent"]["status"], "active", "{}", r[0]);
-    assert_eq!(
-        r[1]["structuredContent"]["policy"]["spend_limits"][0]["allowance"].is_string(),
-        true,
-        "{}",
-        r[1]
-    );
+    assert!(r[1]["structuredContent"]["in_words"].as_str().is_some_and(|w| w.contains("tUSD")), "{}", r[1]);
+    assert!(r[1]["structuredContent"]["policy"]["spend_limits"][0].is_object(), "{}", r[1]);
     assert_ne!(r[2]["structuredContent"]["amount_out"], "0", "{}", r[2]);
     assert_eq!(r[3]["structuredContent"]["state"], "checked", "{}", r[3]);
     assert_eq!(r[4]["isError"], false, "{}", r[4]);

@@ -10,9 +10,10 @@ use sak::{
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
 /// Where the tools act.
+#[allow(clippy::large_enum_variant, reason = "one per server, behind an Arc")]
 pub enum Backend {
     /// Through the facade, in this process: the home's session key is decrypted here once per
     /// session and held.
@@ -23,6 +24,8 @@ pub enum Backend {
         session: Option<u32>,
         /// Keys decrypted so far, by session.
         held: Mutex<HashMap<u32, HeldKey>>,
+        /// The home and its chain, once opened (every call after the first reuses them).
+        opened: OnceCell<(Home, sak::Chain)>,
     },
     /// Through `sak agent serve` at `url`, with its bearer token.
     Daemon {
@@ -65,7 +68,7 @@ fn to_value<T: serde::Serialize>(value: &T) -> Answer {
 impl Backend {
     /// In this process, on the home `options` open; `session` when a tool names none.
     pub fn local(options: sak::Options, session: Option<u32>) -> Self {
-        Self::Local { options, session, held: Mutex::new(HashMap::new()) }
+        Self::Local { options, session, held: Mutex::new(HashMap::new()), opened: OnceCell::new() }
     }
 
     /// Through the daemon at `url` with `token`.
@@ -78,7 +81,7 @@ impl Backend {
         match self {
             Self::Local { .. } => {
                 let (home, chain, id) = self.open(session).await?;
-                let detail = sak::sessions::detail(&home, &chain, id).await;
+                let detail = sak::sessions::detail(home, chain, id).await;
                 detail.map_or_else(|e| failure(&e), |d| to_value(&d))
             }
             Self::Daemon { .. } => {
@@ -102,7 +105,7 @@ impl Backend {
                 let (_, chain, _) = self.open_home().await?;
                 let policy: sak::Policy = serde_json::from_value(detail["policy"].clone())
                     .map_err(|e| fail(sak::Error::msg(format!("the session's policy: {e}"))))?;
-                Some(sak::words::describe_policy(&policy, &chain, sak::units::unix_now()))
+                Some(sak::words::describe_policy(&policy, chain, sak::units::unix_now()))
             }
             Self::Daemon { .. } => None,
         };
@@ -120,7 +123,7 @@ impl Backend {
                     amount: args.amount,
                     min_out: "0".into(),
                 };
-                match agent::quote(&request, &chain).await {
+                match agent::quote(&request, chain).await {
                     Ok(out) => Ok(json!({ "amount_out": out.to_string() })),
                     Err(e) => failure(&e),
                 }
@@ -145,8 +148,8 @@ impl Backend {
                     min_out: args.min_out,
                 };
                 let account = home.account(chain.chain_id).map_err(fail)?.address;
-                let (calls, plan) = agent::swap_calls(&request, &chain, account).await.map_err(fail)?;
-                self.run(&home, &chain, id, "swap", calls, Some(plan), dry_run).await
+                let (calls, plan) = agent::swap_calls(&request, chain, account).await.map_err(fail)?;
+                self.run(home, chain, id, "swap", calls, Some(plan), dry_run).await
             }
             Self::Daemon { .. } => {
                 let body = json!({
@@ -165,14 +168,14 @@ impl Backend {
         match self {
             Self::Local { .. } => {
                 let (home, chain, id) = self.open(args.session).await?;
-                let to = sak::calls::resolve(&chain, &args.to, "to").map_err(fail)?;
+                let to = sak::calls::resolve(chain, &args.to, "to").map_err(fail)?;
                 let value =
                     sak::calls::parse_value(args.value.as_deref().unwrap_or("0"), "value").map_err(fail)?;
                 let data = match &args.data {
                     Some(hex) => sak::calls::parse_hex(hex, "data").map_err(fail)?,
                     None => Default::default(),
                 };
-                self.run(&home, &chain, id, "send", vec![sak::Call::new(to, value, data)], None, false).await
+                self.run(home, chain, id, "send", vec![sak::Call::new(to, value, data)], None, false).await
             }
             Self::Daemon { .. } => {
                 let body = json!({ "to": args.to, "value": args.value, "data": args.data });
@@ -215,15 +218,20 @@ impl Backend {
         }
     }
 
-    async fn open_home(&self) -> Result<(Home, sak::Chain, Option<u32>), Value> {
-        let Self::Local { options, session, .. } = self else { unreachable!("local only") };
-        let home = Home::open(options.clone()).map_err(fail)?;
-        let chain = home.chain().await.map_err(fail)?;
+    async fn open_home(&self) -> Result<(&Home, &sak::Chain, Option<u32>), Value> {
+        let Self::Local { options, session, opened, .. } = self else { unreachable!("local only") };
+        let (home, chain) = opened
+            .get_or_try_init(|| async {
+                let home = Home::open(options.clone()).map_err(fail)?;
+                let chain = home.chain().await.map_err(fail)?;
+                Ok::<_, Value>((home, chain))
+            })
+            .await?;
         Ok((home, chain, *session))
     }
 
     /// The home, its chain, and the session a tool acts under.
-    async fn open(&self, session: Option<u32>) -> Result<(Home, sak::Chain, u32), Value> {
+    async fn open(&self, session: Option<u32>) -> Result<(&Home, &sak::Chain, u32), Value> {
         let (home, chain, default) = self.open_home().await?;
         let id = session.or(default).ok_or_else(|| {
             fail(Hinted::new(
