@@ -2,7 +2,7 @@
 //! what only a terminal does (asking for a passphrase, telling of a reset chain).
 
 use crate::global::GlobalArgs;
-pub(crate) use sak::{Chain, keystore_address};
+pub(crate) use sak::Chain;
 use sak::{Home, Options, config::redact_url};
 use sak_signer::keystore::PasswordSource;
 use std::io::{IsTerminal, Write};

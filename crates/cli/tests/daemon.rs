@@ -4,28 +4,9 @@
 mod common;
 
 use alloy::transports::http::reqwest;
-use common::Home;
+use common::{Home, start_daemon};
 use serde_json::{Value, json};
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Stdio},
-    time::Duration,
-};
-
-/// `sak --json agent serve --session 1 --listen 127.0.0.1:0` in `home`: the child and what it
-/// announced.
-fn serve(home: &Home) -> (Child, Value) {
-    let mut child = home
-        .command(&["--json", "agent", "serve", "--session", "1", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let running: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    (child, running)
-}
+use std::{process::Child, time::Duration};
 
 fn stop(child: &mut Child) -> std::process::ExitStatus {
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
@@ -71,7 +52,7 @@ fn a_daemon_signs_for_token_holders_within_the_cap_and_restarts_without_double_c
     let home = Home::with_node();
     home.owner_and_account("smart");
     assert_eq!(home.trader_session("bot"), 1);
-    let (mut daemon, running) = serve(&home);
+    let (mut daemon, running) = start_daemon(&home);
     assert!(running["url"].as_str().unwrap().starts_with("http://127.0.0.1:"), "{running}");
     // One daemon per home.
     let second = home.sak(&["agent", "serve", "--session", "1", "--listen", "127.0.0.1:0"]).fails(1);
@@ -121,7 +102,7 @@ fn a_daemon_signs_for_token_holders_within_the_cap_and_restarts_without_double_c
     // SIGTERM: it stops, its token goes; a new daemon reads the same ledger and chain.
     assert!(stop(&mut daemon).success());
     assert!(!std::path::Path::new(token_file).exists(), "the token outlived the daemon");
-    let (mut daemon, running) = serve(&home);
+    let (mut daemon, running) = start_daemon(&home);
     let client = Client {
         http: reqwest::Client::new(),
         url: running["url"].as_str().unwrap().to_owned(),

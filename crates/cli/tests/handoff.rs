@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{Home, Run};
-use serde_json::Value;
+use common::{Home, KEY_PASSWORD, Run, mcp_client};
+use serde_json::{Value, json};
 use std::{os::unix::fs::PermissionsExt, process::Command};
 
 /// `sak --json ARGS` in `home` with `env` set: its run.
@@ -19,19 +19,30 @@ fn run_with(home: &Home, env: &[(&str, &str)], args: &[&str]) -> Run {
     Run::from_output(cmd.output().unwrap())
 }
 
+/// The owner's home on its own chain, with a smart account and trader session 1 (key `bot`):
+/// (home, session id, RPC URL).
+fn owner_with_session() -> (Home, String, String) {
+    let owner = Home::with_node();
+    owner.owner_and_account("smart");
+    let id = owner.trader_session("bot").to_string();
+    let rpc = owner.rpc_url.clone().unwrap();
+    (owner, id, rpc)
+}
+
+/// anvil's public dev account `i` of the owner's chain: (address, key), a relayer's.
+fn dev_account(owner: &Home, i: usize) -> (String, String) {
+    let account = &owner.node_summary.as_ref().unwrap()["dev_accounts"][i];
+    (account["address"].as_str().unwrap().to_owned(), account["private_key"].as_str().unwrap().to_owned())
+}
+
 fn swap(amount: &str) -> Vec<&str> {
     vec!["swap", "--session", "1", "--in", "tUSD", "--out", "TKN", "--amount", amount, "--min-out", "0"]
 }
 
 #[test]
 fn an_agent_home_without_any_owner_secret_swaps_and_meets_the_chains_refusals() {
-    let owner = Home::with_node();
-    owner.owner_and_account("smart");
-    let id = owner.trader_session("bot").to_string();
-    let rpc = owner.rpc_url.clone().unwrap();
-    let summary = owner.node_summary.clone().unwrap();
-    let relayer_key = summary["dev_accounts"][7]["private_key"].as_str().unwrap().to_owned();
-    let relayer = summary["dev_accounts"][7]["address"].as_str().unwrap().to_owned();
+    let (owner, id, rpc) = owner_with_session();
+    let (relayer, relayer_key) = dev_account(&owner, 7);
 
     // The bundle: mode 0600, never overwritten, and nothing of the owner's keystore in it.
     let file = owner.path().join("bot-session.json");
@@ -81,6 +92,21 @@ fn an_agent_home_without_any_owner_secret_swaps_and_meets_the_chains_refusals() 
         run_with(&agent, &[("SAK_RELAYER_KEY", &relayer_key)], &["agent", "relayer", "show"]).ok().json();
     assert_eq!(shown["address"].as_str().unwrap().to_lowercase(), relayer.to_lowercase());
 
+    // The imported home serves MCP as well: the session's status, and a dry run.
+    let agent_dir = agent.path().to_str().unwrap().to_owned();
+    let calls = json!([
+        { "name": "status", "arguments": {} },
+        { "name": "dry_run", "arguments": { "token_in": "tUSD", "token_out": "TKN", "amount": "10", "min_out": "0" } },
+    ]);
+    let env = [
+        ("SAK_HOME", agent_dir.as_str()),
+        ("SAK_KEY_PASSWORD", KEY_PASSWORD),
+        ("SAK_RELAYER_KEY", &relayer_key),
+    ];
+    let doc = mcp_client(&["mcp", "--session", "1"], &calls, &env);
+    assert_eq!(doc["results"][0]["structuredContent"]["status"], "active", "{doc}");
+    assert_eq!(doc["results"][1]["structuredContent"]["state"], "checked", "{doc}");
+
     // Over the cap: refused by name, on the agent's machine as on the owner's.
     let over = run_with(&agent, &[("SAK_RELAYER_KEY", &relayer_key)], &swap("800")).fails(1).json();
     assert_eq!(over["error"]["refusal"]["name"], "SpendCapExceeded", "{over}");
@@ -113,12 +139,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// contracts were changed, or of another format, is refused before anything is written.
 #[test]
 fn a_keyless_bundle_pairs_with_a_key_from_the_environment_and_a_tampered_one_is_refused() {
-    let owner = Home::with_node();
-    owner.owner_and_account("smart");
-    let id = owner.trader_session("bot").to_string();
-    let rpc = owner.rpc_url.clone().unwrap();
-    let summary = owner.node_summary.clone().unwrap();
-    let relayer_key = summary["dev_accounts"][6]["private_key"].as_str().unwrap().to_owned();
+    let (owner, id, rpc) = owner_with_session();
+    let (_, relayer_key) = dev_account(&owner, 6);
     let file = owner.path().join("ci.json");
     let path = file.to_str().unwrap();
     assert_eq!(owner.json(&["session", "export", &id, "--out", path, "--no-key"])["with_key"], false);

@@ -5,48 +5,10 @@
 
 mod common;
 
-use common::{Home, KEY_PASSWORD, PASSWORD, SAK};
+use common::{Home, KEY_PASSWORD, PASSWORD, mcp_client as client, start_daemon};
 use serde_json::{Value, json};
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Command, Stdio},
-};
 
 const TOOLS: [&str; 7] = ["status", "policy", "remaining_caps", "quote_swap", "swap", "send_call", "dry_run"];
-
-/// Runs the client on `server` (sak's arguments) with `calls`, in `env`; its JSON document.
-fn client(server: &[&str], calls: &Value, env: &[(&str, &str)]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/node/mcp-client.mjs");
-    let mut command = vec![SAK];
-    command.extend_from_slice(server);
-    let node = std::env::var_os("SAK_NODE").unwrap_or_else(|| "node".into());
-    let mut cmd = Command::new(node);
-    cmd.arg(&script).arg(json!(command).to_string()).arg(calls.to_string()).stdin(Stdio::null());
-    for var in [
-        "SAK_HOME",
-        "SAK_PASSWORD",
-        "SAK_KEY_PASSWORD",
-        "SAK_SESSION_KEY",
-        "SAK_RELAYER_KEY",
-        "SAK_DAEMON_TOKEN",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env_remove("SAK_NETWORK").env_remove("SAK_RPC_URL").env_remove("RUST_LOG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("node (runs the MCP client)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the MCP client failed ({}):\n{stdout}\n{}\nhint: `make toolchain` installs tools/node",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
 
 fn swap(amount: &str) -> Value {
     json!({ "name": "swap", "arguments": { "token_in": "tUSD", "token_out": "TKN", "amount": amount, "min_out": "0" } })
@@ -133,14 +95,7 @@ fn through_the_daemon_the_mcp_server_holds_only_a_token() {
     let home = Home::with_node();
     home.owner_and_account("smart");
     assert_eq!(home.trader_session("bot"), 1);
-    let mut daemon = home
-        .command(&["--json", "agent", "serve", "--session", "1", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let running: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let (mut daemon, running) = start_daemon(&home);
     let token = std::fs::read_to_string(running["token_file"].as_str().unwrap()).unwrap();
     let url = running["url"].as_str().unwrap().to_owned();
     let session_key = std::fs::read_to_string(home.data().join("keys/session/bot.json")).unwrap();

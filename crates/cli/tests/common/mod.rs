@@ -315,3 +315,52 @@ impl Drop for Home {
         self.stop_node();
     }
 }
+
+/// Runs the MCP client (the official TypeScript SDK, `tools/node/mcp-client.mjs`) on `server`
+/// (sak's arguments) with `calls`, in `env` (sak's own variables cleared first); its document.
+pub(crate) fn mcp_client(server: &[&str], calls: &Value, env: &[(&str, &str)]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/node/mcp-client.mjs");
+    let mut command = vec![SAK];
+    command.extend_from_slice(server);
+    let node = std::env::var_os("SAK_NODE").unwrap_or_else(|| "node".into());
+    let mut cmd = Command::new(node);
+    cmd.arg(&script).arg(serde_json::json!(command).to_string()).arg(calls.to_string()).stdin(Stdio::null());
+    for var in [
+        "SAK_HOME",
+        "SAK_PASSWORD",
+        "SAK_KEY_PASSWORD",
+        "SAK_SESSION_KEY",
+        "SAK_RELAYER_KEY",
+        "SAK_DAEMON_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove("SAK_NETWORK").env_remove("SAK_RPC_URL").env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("node (runs the MCP client)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the MCP client failed ({}):\n{stdout}\n{}\nhint: `make toolchain` installs tools/node",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// `sak --json agent serve --session 1 --listen 127.0.0.1:0` in `home`: the child and what it
+/// announced.
+pub(crate) fn start_daemon(home: &Home) -> (Child, Value) {
+    let mut child = home
+        .command(&["--json", "agent", "serve", "--session", "1", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let running: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (child, running)
+}

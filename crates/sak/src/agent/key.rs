@@ -28,14 +28,11 @@ pub(super) fn session_key(
         }
         return Ok((held.name.clone(), LocalKey::from_signer((*held.key).clone())));
     }
-    if let Some(secret) = std::env::var_os(SESSION_KEY_ENV) {
-        let text = zeroize::Zeroizing::new(secret.to_string_lossy().trim().to_owned());
-        let key = text.parse::<PrivateKeySigner>().map_err(|_| {
-            Hinted::new(
-                format!("${SESSION_KEY_ENV} is not a hex private key"),
-                "set it to the session key's 32 bytes in hex (`sak key export NAME --unencrypted --stdout`)",
-            )
-        })?;
+    let from_env = key_from_env(
+        SESSION_KEY_ENV,
+        "set it to the session key's 32 bytes in hex (`sak key export NAME --unencrypted --stdout`)",
+    )?;
+    if let Some(key) = from_env {
         let name = format!("${SESSION_KEY_ENV}");
         if key.address() != signer {
             return Err(not_its(&name, Some(key.address())));
@@ -62,6 +59,17 @@ pub(super) fn session_key(
     let key = keystore::load(&path, &home.key_password()?)
         .wrap_err_with(|| format!("loading session key `{name}`"))?;
     Ok((name, key))
+}
+
+/// The key in hex that the environment variable `var` holds (a CI secret store's), if set;
+/// never printed, not even in the error when it does not parse (`hint` says what it must be).
+pub(super) fn key_from_env(var: &str, hint: &str) -> Result<Option<PrivateKeySigner>> {
+    let Some(secret) = std::env::var_os(var) else { return Ok(None) };
+    let text = zeroize::Zeroizing::new(secret.to_string_lossy().trim().to_owned());
+    let key = text
+        .parse::<PrivateKeySigner>()
+        .map_err(|_| Hinted::new(format!("${var} is not a hex private key"), hint))?;
+    Ok(Some(key))
 }
 
 /// A session key in hex, for CI secret stores: used instead of a key file, never printed.

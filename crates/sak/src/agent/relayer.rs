@@ -15,14 +15,8 @@ pub fn relayer_path(home: &Home) -> std::path::PathBuf {
 
 /// The agent's relayer, if this home has one: `$SAK_RELAYER_KEY`, else `keys/relayer.json`.
 pub fn relayer_key(home: &Home) -> Result<Option<PrivateKeySigner>> {
-    if let Some(secret) = std::env::var_os(RELAYER_KEY_ENV) {
-        let text = zeroize::Zeroizing::new(secret.to_string_lossy().trim().to_owned());
-        let key = text.parse::<PrivateKeySigner>().map_err(|_| {
-            Hinted::new(
-                format!("${RELAYER_KEY_ENV} is not a hex private key"),
-                "set it to the relayer's 32 bytes in hex, or unset it to use keys/relayer.json",
-            )
-        })?;
+    let hint = "set it to the relayer's 32 bytes in hex, or unset it to use keys/relayer.json";
+    if let Some(key) = key_from_env(RELAYER_KEY_ENV, hint)? {
         return Ok(Some(key));
     }
     let path = relayer_path(home);

@@ -11,6 +11,8 @@ mod acts;
 pub mod approvals;
 mod exec;
 mod grant;
+mod revoke;
+mod rotate;
 
 pub use accounts::{
     AccountInfo, Balance, account_info, adopt, balances, create_account, free_name, require_code,
@@ -21,6 +23,8 @@ pub use acts::{
 };
 pub use exec::{execute, simulate};
 pub use grant::{Granted, grant};
+pub use revoke::{Ended, Revoked, RevokedAll, revoke, revoke_all};
+pub use rotate::{Rotated, rotate, rotated_name};
 
 use crate::{Hinted, Result};
 use alloy::{network::EthereumWallet, primitives::Address, signers::local::PrivateKeySigner};

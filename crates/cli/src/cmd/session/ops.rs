@@ -8,24 +8,12 @@
 
 use super::{IdArgs, RotateArgs};
 use crate::{
-    ctx::{Chain, Ctx, keystore_address},
-    output::{self, Hinted},
-    store::{AccountRecord, SessionRecord, State},
+    ctx::{Chain, Ctx},
+    output,
 };
-use alloy::primitives::{Address, B256};
-use eyre::{OptionExt, WrapErr};
-pub(crate) use sak::owner::{mined, send_revoke, send_revoke_all};
-pub(crate) use sak::sessions::{Detail, OnChain, chain_status, find, status_of};
+pub(crate) use sak::sessions::{Detail, chain_status};
 use sak::words::{describe_policy, fee_caps_line};
-use sak_contracts::SakAccount;
-use sak_primitives::units::{format_amount as show_amount, format_period as show_period};
-use sak_primitives::{Policy, units::format_time};
-use sak_signer::keystore::{self, LocalKey};
-use serde::Serialize;
-
-mod rotate;
-
-pub(crate) use rotate::rotate;
+use sak_primitives::units::{format_amount as show_amount, format_period as show_period, format_time};
 
 // ---------------------------------------------------------------------------------------------
 // show
@@ -109,74 +97,9 @@ fn human_show(out: &Detail, chain: &Chain) -> String {
     s
 }
 
-// ---------------------------------------------------------------------------------------------
-// Owner transactions
-// ---------------------------------------------------------------------------------------------
-
-// ---------------------------------------------------------------------------------------------
-// revoke
-// ---------------------------------------------------------------------------------------------
-
-/// What `sak session revoke --json` prints.
-#[derive(Debug, Serialize)]
-struct Revoked {
-    network: String,
-    chain_id: u64,
-    account: Address,
-    id: u32,
-    /// The session key's address.
-    key: Address,
-    /// True when the session was revoked before this command (nothing was sent).
-    already_revoked: bool,
-    /// `revoke` (this session alone) or `revoke-all`.
-    revoked_by: &'static str,
-    /// The revocation sent now; null if it was already revoked.
-    transaction: Option<B256>,
-    block: Option<u64>,
-    /// The status before this command: `active`, `not-started`, `expired` or `revoked`.
-    status_before: &'static str,
-}
-
 pub(crate) async fn revoke(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
-    let account = ctx.account(chain.chain_id)?;
-    let now = chain.time().await?;
-    let session = find(ctx, &chain, account.address, args.id, now).await?;
-    let mut out = Revoked {
-        network: ctx.network_name.clone(),
-        chain_id: chain.chain_id,
-        account: account.address,
-        id: args.id,
-        key: session.signer,
-        already_revoked: session.status == "revoked",
-        revoked_by: session.revoked_by.unwrap_or("revoke"),
-        transaction: None,
-        block: None,
-        status_before: session.status,
-    };
-    if !out.already_revoked {
-        let owner = ctx.owner().await?;
-        let wallet = ctx.owner_provider(&chain, &owner)?;
-        let receipt = send_revoke(ctx, &wallet, account.address, args.id).await?;
-        out.transaction = Some(receipt.transaction_hash);
-        out.block = receipt.block_number;
-        // Done means the chain shows the session inactive, not merely a mined transaction.
-        let view = SakAccount::new(account.address, &chain.provider)
-            .getSession(args.id)
-            .call()
-            .await
-            .wrap_err("reading the session back after the revoke")?;
-        if view.signer != Address::ZERO {
-            return Err(Hinted::new(
-                format!(
-                    "revokeSession({}) was included (tx {}) but the chain still shows the session active",
-                    args.id, receipt.transaction_hash
-                ),
-                "run `sak session revoke` again, or `sak session revoke-all` to end every session",
-            )
-            .into());
-        }
-    }
+    let out = sak::owner::revoke(ctx, &chain, args.id).await?;
     output::emit(&ctx.global, &out, || match out.transaction {
         Some(tx) => format!(
             "revoked session #{} ({}) on {}: its key can sign nothing more, operations already signed included\n  tx  {tx}",
@@ -190,66 +113,9 @@ pub(crate) async fn revoke(args: IdArgs, ctx: &Ctx) -> eyre::Result<()> {
     })
 }
 
-// ---------------------------------------------------------------------------------------------
-// revoke-all
-// ---------------------------------------------------------------------------------------------
-
-/// What `sak session revoke-all --json` prints.
-#[derive(Debug, Serialize)]
-struct RevokedAll {
-    network: String,
-    chain_id: u64,
-    account: Address,
-    transaction: B256,
-    block: Option<u64>,
-    /// The account's new revocation salt, drawn by this transaction ("0x" and 16 hex digits).
-    salt: Option<String>,
-    /// The sessions recorded in this home that could still act (active or not started) and
-    /// were ended now. Sessions granted from elsewhere end too; they are not listed.
-    ended: Vec<Ended>,
-}
-
-/// A recorded session ended by `revoke-all`.
-#[derive(Debug, Serialize)]
-struct Ended {
-    id: u32,
-    key: Address,
-    key_name: String,
-    /// `active` or `not-started`.
-    status_before: &'static str,
-}
-
 pub(crate) async fn revoke_all(ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
-    let account = ctx.account(chain.chain_id)?;
-    let owner = ctx.owner().await?;
-    let now = chain.time().await?;
-    let contract = SakAccount::new(account.address, &chain.provider);
-    let mut ended = Vec::new();
-    for r in recorded(ctx, &account, chain.chain_id)? {
-        let view = contract.getSession(r.id).call().await.wrap_err("getSession")?;
-        let status = status_of(&view, now);
-        if matches!(status, "active" | "not-started") {
-            ended.push(Ended { id: r.id, key: r.key, key_name: r.key_name, status_before: status });
-        }
-    }
-    output::progress(&ctx.global, "the owner signs revokeAllSessions…");
-    let receipt = send_revoke_all(ctx, &chain, account.address, &owner).await?;
-    let salt = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<SakAccount::AllSessionsRevoked>().ok())
-        .map(|l| format!("{:#018x}", l.inner.data.salt));
-    let out = RevokedAll {
-        network: ctx.network_name.clone(),
-        chain_id: chain.chain_id,
-        account: account.address,
-        transaction: receipt.transaction_hash,
-        block: receipt.block_number,
-        salt,
-        ended,
-    };
+    let out = sak::owner::revoke_all(ctx, &chain).await?;
     output::emit(&ctx.global, &out, || {
         let mut s = format!(
             "revoked every session of {} (tx {}): no session key can sign for it any more\n",
@@ -267,37 +133,22 @@ pub(crate) async fn revoke_all(ctx: &Ctx) -> eyre::Result<()> {
     })
 }
 
-/// The sessions recorded in this home for `account` on this chain.
-fn recorded(ctx: &Ctx, account: &AccountRecord, chain_id: u64) -> eyre::Result<Vec<SessionRecord>> {
-    let state = ctx.state()?;
-    Ok(state
-        .networks
-        .get(&ctx.network_name)
-        .map(|n| {
-            n.sessions
-                .iter()
-                .filter(|r| r.account == account.address && r.chain_id == chain_id)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
-// ---------------------------------------------------------------------------------------------
-// rotate
-// ---------------------------------------------------------------------------------------------
-
-#[cfg(test)]
-mod tests {
-    use super::rotate::rotated_name;
-
-    #[test]
-    fn rotated_keys_count_up_from_r2() {
-        let taken = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
-        assert_eq!(rotated_name("bot", &taken(&["bot"])), "bot-r2");
-        assert_eq!(rotated_name("bot", &taken(&["bot", "bot-r2"])), "bot-r3");
-        assert_eq!(rotated_name("bot-r2", &taken(&["bot", "bot-r2"])), "bot-r3");
-        assert_eq!(rotated_name("price-r-bot", &taken(&[])), "price-r-bot-r2");
-        assert_eq!(rotated_name("bot-r", &taken(&[])), "bot-r-r2");
-    }
+/// `sak session rotate`: a new key for the same session, its counters kept.
+pub(crate) async fn rotate(args: RotateArgs, ctx: &Ctx) -> eyre::Result<()> {
+    let chain = ctx.chain().await?;
+    let out = sak::owner::rotate(ctx, &chain, args.id, args.key.as_deref()).await?;
+    output::emit(&ctx.global, &out, || {
+        format!(
+            "session #{} now signs with `{}` ({}){}; the old key {} no longer validates\n{}\
+             note: same session, same counters: what the old key spent this period counts\n\
+             next: hand the agent the new key (`sak key export {} --out FILE`)",
+            out.id,
+            out.key_name,
+            out.key,
+            if out.key_created { ", a new key" } else { "" },
+            out.old_key,
+            describe_policy(&out.policy, &chain, sak_primitives::units::unix_now()),
+            out.key_name
+        )
+    })
 }
