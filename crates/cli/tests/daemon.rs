@@ -4,7 +4,8 @@
 mod common;
 
 use alloy::transports::http::reqwest;
-use common::{Home, start_daemon};
+use common::{Home, start_daemon, start_daemon_with};
+use sak_testkit::{Fault, FaultPlan, FaultProxy};
 use serde_json::{Value, json};
 use std::{process::Child, time::Duration};
 
@@ -116,6 +117,57 @@ fn a_daemon_signs_for_token_holders_within_the_cap_and_restarts_without_double_c
         assert_eq!((status, report["state"].as_str()), (200, Some("included")), "{report}");
         let (status, _) = client.swap("1").await;
         assert_eq!(status, 422);
+    });
+    assert!(stop(&mut daemon).success());
+}
+
+/// An operation whose answers were lost is a 202 with its hash, not a failure; a daemon started
+/// again settles it from the chain (it landed) and charges it once: the next swap moves only
+/// its own amount.
+#[test]
+fn an_operation_in_flight_when_the_daemon_stops_is_settled_by_the_next_one_never_charged_twice() {
+    let home = Home::with_node();
+    home.owner_and_account("smart");
+    assert_eq!(home.trader_session("bot"), 1);
+    let rpc = home.rpc_url.clone().unwrap();
+    // Receipts never answered, and the answer to the send lost after the node took it.
+    let receipts_down = FaultProxy::start(
+        &rpc,
+        FaultPlan::new(1.0, vec![Fault::Unavailable]).only(&["eth_getTransactionReceipt"]),
+    )
+    .unwrap();
+    let answers_lost = FaultProxy::start(
+        receipts_down.url(),
+        FaultPlan::new(1.0, vec![Fault::CloseAfterForward]).only(&["eth_sendRawTransaction"]),
+    )
+    .unwrap();
+    let (mut daemon, running) = start_daemon_with(&home, &["--rpc-url", answers_lost.url()]);
+    let client = |running: &Value| Client {
+        http: reqwest::Client::new(),
+        url: running["url"].as_str().unwrap().to_owned(),
+        token: std::fs::read_to_string(running["token_file"].as_str().unwrap()).unwrap(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let first = client(&running);
+    let (status, unknown) = runtime.block_on(first.swap("200"));
+    assert_eq!((status, unknown["state"].as_str()), (202, Some("unknown")), "{unknown}");
+    assert!(unknown["user_op_hash"].as_str().is_some(), "an unknown outcome carries its hash: {unknown}");
+    let intent = unknown["intent"].as_i64().expect("and its intent");
+    assert!(stop(&mut daemon).success());
+
+    // Started again on the node itself: the operation is found included, charged once.
+    let (mut daemon, running) = start_daemon(&home);
+    let again = client(&running);
+    runtime.block_on(async {
+        let (status, report) = again.swap("100").await;
+        assert_eq!((status, report["state"].as_str()), (200, Some("included")), "{report}");
+        let recovered = report["recovered"].as_array().unwrap();
+        assert!(
+            recovered.iter().any(|r| r["intent"] == intent && r["outcome"] == "included"),
+            "the earlier operation was not settled: {report}"
+        );
+        let (_, session) = again.call("GET", "/v1/session", None, Some(&again.token)).await;
+        assert_eq!(session["allowances"][0]["spent"], "300000000", "{session}");
     });
     assert!(stop(&mut daemon).success());
 }

@@ -353,12 +353,14 @@ pub(crate) fn mcp_client(server: &[&str], calls: &Value, env: &[(&str, &str)]) -
 /// `sak --json agent serve --session 1 --listen 127.0.0.1:0` in `home`: the child and what it
 /// announced.
 pub(crate) fn start_daemon(home: &Home) -> (Child, Value) {
-    let mut child = home
-        .command(&["--json", "agent", "serve", "--session", "1", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    start_daemon_with(home, &[])
+}
+
+/// [`start_daemon`] with global flags before the command (`--rpc-url URL`).
+pub(crate) fn start_daemon_with(home: &Home, global: &[&str]) -> (Child, Value) {
+    let mut args = global.to_vec();
+    args.extend(["--json", "agent", "serve", "--session", "1", "--listen", "127.0.0.1:0"]);
+    let mut child = home.command(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let running: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
