@@ -306,13 +306,7 @@ impl Home {
             ));
         }
         let (identity, retired) = self.check_chain_identity(&provider, &rpc_url).await?;
-        let mut contracts = Contracts::canonical();
-        if let Some(node) = node.filter(|n| n.chain_id == chain_id) {
-            contracts = contracts.with_local(node.contracts);
-        }
-        for (name, entry) in &self.network.book {
-            contracts.book.push((name.clone(), entry.address, entry.decimals));
-        }
+        let contracts = self.contracts_with(node.filter(|n| n.chain_id == chain_id));
         Ok(Chain { provider, rpc_url, chain_id, identity, contracts, retired })
     }
 
@@ -365,14 +359,19 @@ impl Home {
     /// The contracts and names `chain()` would find, without connecting: the canonical
     /// addresses, the running `sak node up`'s stack (local and fork) and the network's book.
     pub fn offline_contracts(&self) -> Result<Contracts> {
+        Ok(self.contracts_with(self.node()?))
+    }
+
+    /// The canonical contracts, `node`'s local stack, and the network's book.
+    fn contracts_with(&self, node: Option<NodeFile>) -> Contracts {
         let mut contracts = Contracts::canonical();
-        if let Some(node) = self.node()? {
+        if let Some(node) = node {
             contracts = contracts.with_local(node.contracts);
         }
         for (name, entry) in &self.network.book {
             contracts.book.push((name.clone(), entry.address, entry.decimals));
         }
-        Ok(contracts)
+        contracts
     }
 
     /// The owner, ready to sign: the hardware wallet `sak owner use-device` named (connected
