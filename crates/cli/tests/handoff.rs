@@ -76,7 +76,10 @@ fn an_agent_home_without_any_owner_secret_swaps_and_meets_the_chains_refusals() 
     let wrong =
         run_with(&other, &[("SAK_KEY_PASSWORD", "not the passphrase")], &["agent", "import", bundle_path]);
     assert_eq!(wrong.code, 2, "{}", wrong.stderr);
-    assert!(!other.data().join("keys/session/bot.json").exists());
+    assert!(
+        !other.path().join("config.toml").exists() && !other.data().exists(),
+        "a refused import wrote files"
+    );
 
     // No relayer yet: said plainly, nothing sent. With the agent's own relayer: included.
     let none = agent.sak(&swap("300")).fails(2);

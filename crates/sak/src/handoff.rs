@@ -246,13 +246,7 @@ pub fn import(paths: &Paths, options: &Options, bundle: &Bundle, name: Option<&s
         }
     }
     let network = options.network.clone().unwrap_or_else(|| bundle.network.clone());
-    let names_added = merge_network(paths, &network, bundle, options.rpc_url.as_deref())?;
-    let home = Home::at(paths.clone(), options.clone().network(network.clone()))?;
     let account_name = name.unwrap_or(&bundle.account.name).to_owned();
-    let key_name = match &bundle.key {
-        Some(json) => Some(store_key(&home, bundle, json)?),
-        None => None,
-    };
     let record = AccountRecord {
         kind: bundle.account.kind,
         address: bundle.account.address,
@@ -260,34 +254,12 @@ pub fn import(paths: &Paths, options: &Options, bundle: &Bundle, name: Option<&s
         chain_id: bundle.chain_id,
         salt: None,
     };
-    let account_name = crate::owner::free_name(&home, Some(account_name), record.address)?;
-    let session = SessionRecord {
-        id: bundle.session.id,
-        account: record.address,
-        chain_id: bundle.chain_id,
-        key: bundle.session.key,
-        key_name: key_name.clone().unwrap_or_else(|| bundle.session.key_name.clone()),
-        tx: bundle.session.grant_tx,
-        block: bundle.session.grant_block,
-        granted_at: bundle.session.granted_at,
-        rotated_at: None,
-    };
-    let mut other_chain = None;
-    State::update(&paths.state(), |s| {
-        let net = s.networks.entry(network.clone()).or_default();
-        match net.genesis {
-            Some(g) if g != bundle.chain_identity => {
-                other_chain = Some(g);
-                return;
-            }
-            _ => net.genesis = Some(bundle.chain_identity),
-        }
-        net.accounts.insert(account_name.clone(), record.clone());
-        net.default_account.get_or_insert_with(|| account_name.clone());
-        net.sessions.retain(|r| !(r.account == session.account && r.id == session.id));
-        net.sessions.push(session);
-    })?;
-    if let Some(g) = other_chain {
+
+    // Every check before anything is written: the network's chain and names, the account's
+    // name, the key (opened with the session keys' passphrase, so a wrong one writes nothing).
+    let state = State::load(&paths.state())?;
+    let known = state.networks.get(&network);
+    if let Some(g) = known.and_then(|n| n.genesis).filter(|g| *g != bundle.chain_identity) {
         bail!(Hinted::refused(
             format!(
                 "network `{network}` of this home is another chain (identity {g}) than the bundle's ({})",
@@ -296,6 +268,56 @@ pub fn import(paths: &Paths, options: &Options, bundle: &Bundle, name: Option<&s
             "import into another network (--network NAME) or another home (SAK_HOME)",
         ));
     }
+    if let Some(other) =
+        known.and_then(|n| n.accounts.get(&account_name)).filter(|a| a.address != record.address)
+    {
+        bail!(Hinted::new(
+            format!(
+                "the name `{account_name}` is taken by the account {} on network `{network}`",
+                other.address
+            ),
+            "pass --name NAME for the imported account",
+        ));
+    }
+    let config = merged_config(paths, &network, bundle, options.rpc_url.as_deref())?;
+    let key = match &bundle.key {
+        Some(json) => {
+            let any_network = Options { network: None, ..options.clone() };
+            Some(open_key(&Home::at(paths.clone(), any_network)?, bundle, json)?)
+        }
+        None => None,
+    };
+
+    config.0.save(&paths.config_file)?;
+    let key_name = match key {
+        Some((path, key, password)) => {
+            if !path.exists() {
+                keystore::save(&path, &key, &password)?;
+            }
+            Some(bundle.session.key_name.clone())
+        }
+        None => None,
+    };
+    let session = SessionRecord {
+        id: bundle.session.id,
+        account: record.address,
+        chain_id: bundle.chain_id,
+        key: bundle.session.key,
+        key_name: bundle.session.key_name.clone(),
+        tx: bundle.session.grant_tx,
+        block: bundle.session.grant_block,
+        granted_at: bundle.session.granted_at,
+        rotated_at: None,
+    };
+    State::update(&paths.state(), |s| {
+        let net = s.networks.entry(network.clone()).or_default();
+        net.genesis = Some(bundle.chain_identity);
+        net.accounts.insert(account_name.clone(), record.clone());
+        net.default_account.get_or_insert_with(|| account_name.clone());
+        net.sessions.retain(|r| !(r.account == session.account && r.id == session.id));
+        net.sessions.push(session);
+    })?;
+    let names_added = config.1;
     Ok(Imported {
         network,
         account: account_name,
@@ -307,9 +329,14 @@ pub fn import(paths: &Paths, options: &Options, bundle: &Bundle, name: Option<&s
     })
 }
 
-/// The network `name` in the config: made from the bundle when missing, else checked against
-/// its chain; the bundle's names added. Returns the names added.
-fn merge_network(paths: &Paths, name: &str, bundle: &Bundle, rpc_url: Option<&str>) -> Result<Vec<String>> {
+/// The config with the network `name` made from the bundle when missing, else checked against
+/// its chain, and the bundle's names added (returned too). Not written yet.
+fn merged_config(
+    paths: &Paths,
+    name: &str,
+    bundle: &Bundle,
+    rpc_url: Option<&str>,
+) -> Result<(Config, Vec<String>)> {
     let mut config = Config::load(&paths.config_file)?;
     let net = config.networks.entry(name.to_owned()).or_insert_with(|| NetworkConfig {
         kind: bundle.network_kind,
@@ -349,13 +376,16 @@ fn merge_network(paths: &Paths, name: &str, bundle: &Bundle, rpc_url: Option<&st
     if let Some(url) = rpc_url {
         net.rpc_url = Some(url.to_owned());
     }
-    config.save(&paths.config_file)?;
-    Ok(added)
+    Ok((config, added))
 }
 
-/// Decrypts the bundle's key with the session keys' passphrase, checks it is the session's,
-/// and keeps it (re-encrypted under the same passphrase) under the bundle's key name.
-fn store_key(home: &Home, bundle: &Bundle, json: &serde_json::Value) -> Result<String> {
+/// Decrypts the bundle's key with the session keys' passphrase and checks it is the session's:
+/// (where it goes, the key, the passphrase). Refused when the home has another key by its name.
+fn open_key(
+    home: &Home,
+    bundle: &Bundle,
+    json: &serde_json::Value,
+) -> Result<(std::path::PathBuf, keystore::LocalKey, keystore::Password)> {
     let name = &bundle.session.key_name;
     let path = home.paths.session_keys_dir().join(format!("{name}.json"));
     if crate::keystore_address(&path)?.is_some_and(|a| a != bundle.session.key) {
@@ -380,8 +410,5 @@ fn store_key(home: &Home, bundle: &Bundle, json: &serde_json::Value) -> Result<S
             "export the session again from the owner's home",
         ));
     }
-    if !path.exists() {
-        keystore::save(&path, &key, &password)?;
-    }
-    Ok(name.clone())
+    Ok((path, key, password))
 }
