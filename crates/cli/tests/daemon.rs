@@ -4,8 +4,7 @@
 mod common;
 
 use alloy::transports::http::reqwest;
-use common::{Home, start_daemon, start_daemon_with};
-use sak_testkit::{Fault, FaultPlan, FaultProxy};
+use common::{Home, lost_answers, start_daemon, start_daemon_with};
 use serde_json::{Value, json};
 use std::{process::Child, time::Duration};
 
@@ -129,18 +128,7 @@ fn an_operation_in_flight_when_the_daemon_stops_is_settled_by_the_next_one_never
     let home = Home::with_node();
     home.owner_and_account("smart");
     assert_eq!(home.trader_session("bot"), 1);
-    let rpc = home.rpc_url.clone().unwrap();
-    // Receipts never answered, and the answer to the send lost after the node took it.
-    let receipts_down = FaultProxy::start(
-        &rpc,
-        FaultPlan::new(1.0, vec![Fault::Unavailable]).only(&["eth_getTransactionReceipt"]),
-    )
-    .unwrap();
-    let answers_lost = FaultProxy::start(
-        receipts_down.url(),
-        FaultPlan::new(1.0, vec![Fault::CloseAfterForward]).only(&["eth_sendRawTransaction"]),
-    )
-    .unwrap();
+    let (_receipts_down, answers_lost) = lost_answers(&home);
     let (mut daemon, running) = start_daemon_with(&home, &["--rpc-url", answers_lost.url()]);
     let client = |running: &Value| Client {
         http: reqwest::Client::new(),

@@ -9,7 +9,7 @@ use alloy::{
     primitives::{Address, U256},
     providers::ProviderBuilder,
 };
-use common::{Home, Run, block_on, swap_args};
+use common::{Home, Run, block_on, lost_answers, swap_args};
 use sak_contracts::SakAccount;
 use sak_testkit::{Fault, FaultPlan, FaultProxy};
 use std::process::Stdio;
@@ -581,16 +581,7 @@ fn a_lost_answer_is_reported_unknown_and_settled_later_never_as_failed() {
     let home = Home::with_node();
     let account: Address = home.owner_and_account("smart").parse().unwrap();
     let id = home.trader_session("bot");
-    let receipts_down = FaultProxy::start(
-        home.rpc_url.as_deref().unwrap(),
-        FaultPlan::new(1.0, vec![Fault::Unavailable]).only(&["eth_getTransactionReceipt"]),
-    )
-    .unwrap();
-    let answers_lost = FaultProxy::start(
-        receipts_down.url(),
-        FaultPlan::new(1.0, vec![Fault::CloseAfterForward]).only(&["eth_sendRawTransaction"]),
-    )
-    .unwrap();
+    let (_receipts_down, answers_lost) = lost_answers(&home);
     let mut args = vec!["--json".to_owned()];
     args.extend(swap_args(&id.to_string(), "2"));
     let run = through(&home, &answers_lost, &args);

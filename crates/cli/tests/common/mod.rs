@@ -366,3 +366,20 @@ pub(crate) fn start_daemon_with(home: &Home, global: &[&str]) -> (Child, Value) 
     let running: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     (child, running)
 }
+
+/// Proxies in front of `home`'s node where receipts are never answered and the answer to a
+/// send is lost after the node took it: (inner, outer); keep both, point sak at the outer.
+pub(crate) fn lost_answers(home: &Home) -> (sak_testkit::FaultProxy, sak_testkit::FaultProxy) {
+    use sak_testkit::{Fault, FaultPlan, FaultProxy};
+    let receipts_down = FaultProxy::start(
+        home.rpc_url.as_deref().unwrap(),
+        FaultPlan::new(1.0, vec![Fault::Unavailable]).only(&["eth_getTransactionReceipt"]),
+    )
+    .unwrap();
+    let answers_lost = FaultProxy::start(
+        receipts_down.url(),
+        FaultPlan::new(1.0, vec![Fault::CloseAfterForward]).only(&["eth_sendRawTransaction"]),
+    )
+    .unwrap();
+    (receipts_down, answers_lost)
+}
