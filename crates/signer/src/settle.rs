@@ -38,8 +38,8 @@ pub const LANE_WAIT: Duration = Duration::from_secs(300);
 pub enum Recovered {
     /// Never signed: the reservation is released.
     Released(IntentId),
-    /// Its operation is on chain.
-    Included(IntentId),
+    /// Its operation is on chain (its user operation hash).
+    Included(IntentId, B256),
     /// It can never be included: its nonce went to another operation, or the chain is past its
     /// signed deadline.
     Failed(IntentId, String),
@@ -189,7 +189,7 @@ impl<L: Ledger + 'static> Settler<L> {
         };
         if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
             self.settle(id, &receipt).await?;
-            return Ok(Recovered::Included(id));
+            return Ok(Recovered::Included(id, signed.user_op_hash));
         }
         let entry_point = IEntryPoint::new(self.entry_point, &self.provider);
         let next = entry_point
@@ -201,7 +201,7 @@ impl<L: Ledger + 'static> Settler<L> {
             // The nonce is used. By this op if it landed between the two reads, else by another.
             if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
                 self.settle(id, &receipt).await?;
-                return Ok(Recovered::Included(id));
+                return Ok(Recovered::Included(id, signed.user_op_hash));
             }
             let reason = "nonce taken by another operation".to_owned();
             let outcome = Outcome::Failed { reason: reason.clone() };
@@ -213,7 +213,7 @@ impl<L: Ledger + 'static> Settler<L> {
             // the operation (AA22) in all of them; the lookup below covers every earlier block.
             if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
                 self.settle(id, &receipt).await?;
-                return Ok(Recovered::Included(id));
+                return Ok(Recovered::Included(id, signed.user_op_hash));
             }
             let reason = format!("its signed deadline passed (block {block}) before it was included");
             let outcome = Outcome::Failed { reason: reason.clone() };

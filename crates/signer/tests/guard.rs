@@ -430,7 +430,7 @@ async fn kill_9_at_each_step_then_recover_loses_nothing_and_spends_nothing_twice
     let cases: [Case; 4] = [
         ("guard:after_reserve", |r| matches!(r, Recovered::Released(_))),
         ("guard:after_sign", |r| matches!(r, Recovered::Pending(..))),
-        ("guard:after_submit", |r| matches!(r, Recovered::Included(_))),
+        ("guard:after_submit", |r| matches!(r, Recovered::Included(..))),
         ("sign:after_commit", |r| matches!(r, Recovered::Pending(..))),
     ];
     let mut expected_spent = 0u64;
@@ -450,7 +450,7 @@ async fn kill_9_at_each_step_then_recover_loses_nothing_and_spends_nothing_twice
         assert_eq!(recovered.len(), 1, "{failpoint}");
         assert!(check(&recovered[0]), "{failpoint}: {recovered:?}");
         match recovered[0] {
-            Recovered::Included(_) => expected_spent += 100_000_000,
+            Recovered::Included(..) => expected_spent += 100_000_000,
             Recovered::Pending(old, _) => {
                 // Signed, never sent: nothing resubmits it and its reservation still counts.
                 assert_eq!(fx.spent(id).await, U256::from(expected_spent), "{failpoint}: not resubmitted");

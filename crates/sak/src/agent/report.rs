@@ -211,7 +211,7 @@ impl From<&Recovered> for RecoveredOut {
     fn from(r: &Recovered) -> Self {
         let (intent, outcome, reason, user_op_hash) = match r {
             Recovered::Released(id) => (id.0, "released", None, None),
-            Recovered::Included(id) => (id.0, "included", None, None),
+            Recovered::Included(id, hash) => (id.0, "included", None, Some(*hash)),
             Recovered::Failed(id, reason) => (id.0, "failed", Some(reason.clone()), None),
             Recovered::Pending(id, hash) => (
                 id.0,
