@@ -98,12 +98,12 @@ pub async fn serve(
     let held: HeldKey = Agent::open(&options, &home, &chain).await?.held_key();
     options.held_key = Some(held.clone());
 
-    let token = random_token()?;
-    sak::store::write_atomic(&token_path(&home), token.as_bytes(), 0o600)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .wrap_err_with(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr().wrap_err("the listening address")?;
+    let token = random_token()?;
+    sak::store::write_atomic(&token_path(&home), token.as_bytes(), 0o600)?;
     let running = Running {
         url: format!("http://{address}"),
         token_file: token_path(&home),
