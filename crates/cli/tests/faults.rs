@@ -649,3 +649,159 @@ fn an_op_that_never_landed_is_failed_for_certain_once_its_deadline_passes() {
     home.swap(&id.to_string(), "1", &[]).ok();
     assert_eq!(spent(&home, account, id), U256::from(1_000_000u64));
 }
+
+/// `method(params)` on the node; its answer.
+fn node_rpc(home: &Home, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let provider = ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
+    block_on(async {
+        use alloy::providers::Provider;
+        provider.raw_request(method.to_owned().into(), params).await.unwrap()
+    })
+}
+
+/// The hashes of the transactions waiting in the node's pool.
+fn pool(home: &Home) -> Vec<String> {
+    let content = node_rpc(home, "txpool_content", serde_json::json!([]));
+    let mut out = Vec::new();
+    for by_nonce in content["pending"].as_object().into_iter().flat_map(|m| m.values()) {
+        for tx in by_nonce.as_object().into_iter().flat_map(|m| m.values()) {
+            out.push(tx["hash"].as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+/// A stuck operation (its bundle transaction waits in the pool: the node does not mine) is
+/// replaced by `sak op bump`: the same calls at the same nonce and deadline, higher fees. With
+/// the same relayer the replacement takes the original's place in the pool and lands; spent
+/// once. With another relayer both wait, and when the original lands instead, `sak op status`
+/// follows it: included, the one that landed named, the other listed in `replaces`, spent once,
+/// and the audit says which one landed.
+#[test]
+fn a_stuck_operation_is_replaced_with_a_fee_bump_and_status_follows_whichever_lands() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let automine = |on: bool| node_rpc(&home, "evm_setAutomine", serde_json::json!([on]));
+    let stuck = |amount: &str| {
+        automine(false);
+        let mut args = vec!["--json".to_owned()];
+        args.extend(swap_args(&id.to_string(), amount));
+        args.extend(["--timeout".to_owned(), "2".to_owned()]);
+        let run = home.sak(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        assert!(run.stderr.contains("sak op bump"), "the hint names the bump: {}", run.stderr);
+        let doc = run.json();
+        let waiting = pool(&home);
+        assert_eq!(waiting.len(), 1, "its bundle transaction waits in the pool: {waiting:?}");
+        (
+            doc["intent"].as_i64().unwrap().to_string(),
+            doc["user_op_hash"].as_str().unwrap().to_owned(),
+            waiting,
+        )
+    };
+
+    // The same relayer: the replacement takes the stuck transaction's place.
+    let (intent, original, waiting) = stuck("2");
+    assert_eq!(home.sak(&["op", "status", &intent]).code, 3);
+    // (Turning automine on would mine the stuck transaction: a block is mined once the pool
+    // holds the replacement instead.)
+    let run = std::thread::scope(|scope| {
+        let bump = scope.spawn(|| home.sak(&["--json", "op", "bump", &intent]));
+        let started = std::time::Instant::now();
+        while pool(&home) == waiting && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        node_rpc(&home, "evm_mine", serde_json::json!([]));
+        bump.join().unwrap()
+    });
+    automine(true);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let bumped = run.json();
+    assert_eq!(bumped["state"], "included", "{bumped:#}");
+    let replacement = bumped["user_op_hash"].as_str().unwrap().to_owned();
+    assert_ne!(replacement, original);
+    assert_eq!(bumped["replaces"], serde_json::json!([original]), "{bumped:#}");
+    assert_eq!(spent(&home, account, id), U256::from(2_000_000u64));
+    let gone = node_rpc(&home, "eth_getTransactionByHash", serde_json::json!([waiting[0]]));
+    assert!(gone.is_null(), "the stuck transaction was replaced in the pool: {gone}");
+    // The original's hash finds the intent, and what landed.
+    let by_old = home.json(&["op", "status", &original]);
+    assert_eq!(
+        (by_old["state"].as_str(), by_old["user_op_hash"].as_str()),
+        (Some("included"), Some(&*replacement))
+    );
+
+    // Another relayer: both wait; the original lands.
+    let (intent, original, waiting) = stuck("3");
+    let relayer = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"; // anvil dev key 1
+    let mut cmd = home.command(&["--json", "op", "bump", &intent, "--percent", "50", "--timeout", "2"]);
+    let run = Run::from_output(cmd.env("SAK_RELAYER_KEY", relayer).output().unwrap());
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let replacement = run.json()["user_op_hash"].as_str().unwrap().to_owned();
+    assert_ne!(replacement, original, "{}", run.stderr);
+    let both = pool(&home);
+    assert_eq!(both.len(), 2, "the original and its replacement wait: {both:?}");
+    let theirs = both.iter().find(|h| **h != waiting[0]).unwrap();
+    node_rpc(&home, "anvil_dropTransaction", serde_json::json!([theirs]));
+    node_rpc(&home, "evm_mine", serde_json::json!([]));
+    automine(true);
+    let settled = home.json(&["op", "status", &replacement]);
+    assert_eq!(settled["state"], "included", "{settled:#}");
+    assert_eq!(settled["user_op_hash"].as_str(), Some(&*original), "{settled:#}");
+    assert_eq!(settled["replaces"], serde_json::json!([replacement]), "{settled:#}");
+    assert_eq!(spent(&home, account, id), U256::from(5_000_000u64));
+    let audit = home.json(&["audit"]);
+    let outcome_of = |hash: &str| {
+        let rows: Vec<_> =
+            audit["decisions"].as_array().unwrap().iter().filter(|d| d["user_op_hash"] == hash).collect();
+        assert_eq!(rows.len(), 1, "one audit row for {hash}: {audit:#}");
+        rows[0]["outcome"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(outcome_of(&original), "included");
+    assert!(outcome_of(&replacement).starts_with("replaced"), "{audit:#}");
+
+    // A settled operation is not bumped: nothing is signed.
+    let again = home.sak(&["--json", "op", "bump", &intent]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["user_op_hash"].as_str(), Some(&*original));
+    assert!(pool(&home).is_empty());
+
+    // A session whose fee cap the original already pays in full (1 gwei: the fee is lowered to
+    // it) cannot be bumped: refused before signing, and the original stays as it was.
+    home.sak(&["key", "new", "--name", "capped"]).ok();
+    let capped = home.json(&[
+        "session",
+        "grant",
+        "--key",
+        "capped",
+        "--role",
+        "trader",
+        "--cap",
+        "tUSD:1000/1d",
+        "--expires",
+        "7d",
+        "--max-fee-per-gas",
+        "1gwei",
+    ])["id"]
+        .as_u64()
+        .unwrap();
+    automine(false);
+    let mut args = vec!["--json".to_owned()];
+    args.extend(swap_args(&capped.to_string(), "1"));
+    args.extend(["--timeout".to_owned(), "1".to_owned()]);
+    let run = home.sak(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let (intent, original) = (
+        run.json()["intent"].as_i64().unwrap().to_string(),
+        run.json()["user_op_hash"].as_str().unwrap().to_owned(),
+    );
+    let refused = home.sak(&["--json", "op", "bump", &intent]).fails(1).json();
+    assert_eq!(refused["error"]["refusal"]["name"], "FeePerGasAboveCap", "{refused:#}");
+    let listed = home.json(&["op", "list"]);
+    assert_eq!(listed[0]["user_op_hash"].as_str(), Some(&*original), "{listed:#}");
+    assert!(listed[0].get("replaces").is_none(), "{listed:#}");
+    node_rpc(&home, "evm_mine", serde_json::json!([]));
+    automine(true);
+    assert_eq!(home.json(&["op", "status", &intent])["state"], "included");
+}

@@ -38,8 +38,13 @@ pub struct OpOut {
     pub session: u32,
     /// Its nonce in the session's lane.
     pub nonce_seq: Option<u64>,
-    /// Its user operation hash, once signed.
+    /// Its user operation hash, once signed: the one that landed, once included; else the
+    /// latest replacement (`sak op bump`).
     pub user_op_hash: Option<B256>,
+    /// The intent's other operations (the same calls at the same nonce, other fees: fee bumps),
+    /// oldest first. Whichever lands takes the nonce: at most one does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<B256>,
     /// When the intent was made (unix seconds, chain time).
     pub created_at: u64,
     /// The transaction that included it.
@@ -53,10 +58,11 @@ pub struct OpOut {
 impl From<&IntentRecord> for OpOut {
     fn from(r: &IntentRecord) -> Self {
         let (mut state, mut tx_hash, mut block, mut reason) = (r.state.as_str(), None, None, None);
+        let mut user_op_hash = r.signed.as_ref().map(|s| s.user_op_hash);
         match &r.outcome {
-            Some(Outcome::Included { success, tx_hash: t, block: b, .. }) => {
+            Some(Outcome::Included { user_op_hash: landed, success, tx_hash: t, block: b, .. }) => {
                 state = if *success { "included" } else { "reverted" };
-                (tx_hash, block) = (Some(*t), Some(*b));
+                (tx_hash, block, user_op_hash) = (Some(*t), Some(*b), Some(*landed));
             }
             Some(Outcome::Failed { reason: why } | Outcome::Released { reason: why }) => {
                 reason = Some(why.clone())
@@ -72,7 +78,14 @@ impl From<&IntentRecord> for OpOut {
             account: r.intent.account,
             session,
             nonce_seq: r.signed.as_ref().map(|s| s.nonce_seq).or(r.intent.nonce_seq),
-            user_op_hash: r.signed.as_ref().map(|s| s.user_op_hash),
+            replaces: r
+                .replaced
+                .iter()
+                .chain(&r.signed)
+                .map(|s| s.user_op_hash)
+                .filter(|h| Some(*h) != user_op_hash)
+                .collect(),
+            user_op_hash,
             created_at: r.intent.created_at,
             tx_hash,
             block,
@@ -98,6 +111,24 @@ pub async fn status(home: &Home, ledger: &Arc<SqliteLedger>, op: &str) -> Result
         settler.settle_lane(lane, &lock).await?;
     }
     Ok(OpOut::from(&ledger.get(id)?))
+}
+
+/// Replaces operation `op` (an intent number or a user operation hash), signed by this home and
+/// stuck, with a fee bump ([`Agent::bump`](crate::agent::Agent::bump)): the same calls at the
+/// same nonce and deadline, fees `percent` higher, sent as `options` says. The session is the
+/// intent's (`options.session` is set from it). Returns the operation as it stands then.
+pub async fn bump(
+    home: &Home,
+    ledger: &Arc<SqliteLedger>,
+    op: &str,
+    mut options: crate::agent::Options,
+    percent: u64,
+) -> Result<OpOut> {
+    let (chain, _settler, id) = settler_for(home, ledger, op).await?;
+    options.session = OpOut::from(&ledger.get(id)?).session;
+    crate::agent::check(home, &options)?;
+    let rec = crate::agent::Agent::open(&options, home, &chain).await?.bump(id, percent).await?;
+    Ok(OpOut::from(&rec))
 }
 
 /// The home's ledger, when it has one (an error saying so otherwise: nothing signed yet).

@@ -312,10 +312,12 @@ impl Error {
             }
             Self::OutcomeUnknown { intent, deadline, .. } => format!(
                 "do not repeat the operation: it may still land{}. `sak op status {}` tells its outcome \
-                 (and settles it in the ledger); the next operation on this session replaces it if it never lands",
+                 (and settles it in the ledger); if it is stuck, `sak op bump {}` replaces it with higher fees; \
+                 the next operation on this session replaces it if it never lands",
                 deadline
                     .map(|d| format!(", but never after its deadline {}", sak_primitives::units::format_time(d)))
                     .unwrap_or_default(),
+                intent.0,
                 intent.0
             ),
             Self::LaneBusy { .. } => {

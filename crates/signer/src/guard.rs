@@ -47,9 +47,11 @@ use std::sync::Arc;
 pub use crate::settle::Recovered;
 
 mod load;
+mod replace;
 mod signing;
 
 pub use load::{load_session, load_session_from, session_key};
+pub use replace::{Bumped, MIN_BUMP_PERCENT};
 pub use signing::{SignedIntent, SigningCore};
 
 /// Limits of the estimation probe; the estimate replaces them.
@@ -341,30 +343,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         };
         // From here on the op may land: its nonce is never reused for something else.
         reservation.commit();
-        let receipt = match pending {
-            Some(pending) => {
-                let tx_hash = pending.tx_hash;
-                let via = self.via();
-                self.blocking(move |l| l.mark_submitted(id, &via, tx_hash)).await?;
-                crate::ledger::failpoint("guard", "after_submit");
-                self.submitter.receipt(&pending).await.map_err(|e| e.to_string())
-            }
-            None => Err("the send did not complete".to_owned()),
-        };
-        // Not known from the send: the chain may still show it (a dropped answer, a held one).
-        let receipt = match receipt {
-            Ok(r) => Ok(r),
-            Err(reason) => match self.settler.find_receipt(user_op_hash).await {
-                Ok(Some(r)) => Ok(r),
-                Ok(None) => Err(reason),
-                Err(e) => Err(format!("{reason}; looking it up: {e}")),
-            },
-        };
-        let receipt = match receipt {
-            Ok(r) => self.at_depth(r).await,
-            Err(reason) => Err(reason),
-        };
-        let receipt = match receipt {
+        let receipt = match self.landed(id, pending, &[user_op_hash]).await? {
             Ok(r) => r,
             Err(reason) => {
                 if !carried_on {
@@ -382,6 +361,42 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             self.decide(clock, true, "ok", &spends, Some(user_op_hash)).await;
         }
         Ok(Executed { intent: id, user_op_hash, receipt, charges })
+    }
+
+    /// Records the submission of intent `id` (`pending`, or `None` when the send did not
+    /// complete) and waits for the receipt of whichever of `hashes` (its operation, and any it
+    /// replaced) lands, at the confirmation depth. The inner `Err` says why the outcome is not
+    /// known yet (the operation may still land).
+    async fn landed(
+        &self,
+        id: IntentId,
+        pending: Option<sak_userop::Pending>,
+        hashes: &[B256],
+    ) -> Result<std::result::Result<UserOpReceipt, String>> {
+        let receipt = match pending {
+            Some(pending) => {
+                let tx_hash = pending.tx_hash;
+                let via = self.via();
+                self.blocking(move |l| l.mark_submitted(id, &via, tx_hash)).await?;
+                crate::ledger::failpoint("guard", "after_submit");
+                self.submitter.receipt(&pending).await.map_err(|e| e.to_string())
+            }
+            None => Err("the send did not complete".to_owned()),
+        };
+        // Not known from the send: the chain may still show it (a dropped answer, a held one,
+        // or an operation it replaced).
+        let receipt = match receipt {
+            Ok(r) => Ok(r),
+            Err(reason) => match self.settler.find_receipt_of(hashes).await {
+                Ok(Some(r)) => Ok(r),
+                Ok(None) => Err(reason),
+                Err(e) => Err(format!("{reason}; looking it up: {e}")),
+            },
+        };
+        Ok(match receipt {
+            Ok(r) => self.at_depth(r).await,
+            Err(reason) => Err(reason),
+        })
     }
 
     /// An operation is valid at most until the end of the periods it is charged to. When that

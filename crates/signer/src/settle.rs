@@ -187,9 +187,12 @@ impl<L: Ledger + 'static> Settler<L> {
             self.blocking(move |l| l.resolve(id, &Outcome::Released { reason })).await?;
             return Ok(Recovered::Released(id));
         };
-        if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
+        // The signed operation, and any it replaced with a fee bump: one of them may have landed.
+        let hashes: Vec<B256> =
+            std::iter::once(signed.user_op_hash).chain(rec.replaced.iter().map(|r| r.user_op_hash)).collect();
+        if let Some(receipt) = self.find_receipt_of(&hashes).await? {
             self.settle(id, &receipt).await?;
-            return Ok(Recovered::Included(id, signed.user_op_hash));
+            return Ok(Recovered::Included(id, receipt.user_op_hash));
         }
         let entry_point = IEntryPoint::new(self.entry_point, &self.provider);
         let next = entry_point
@@ -199,9 +202,9 @@ impl<L: Ledger + 'static> Settler<L> {
             .map_err(|e| Error::Chain(format!("getNonce: {e}")))?;
         if (next & U256::from(u64::MAX)).to::<u64>() > signed.nonce_seq {
             // The nonce is used. By this op if it landed between the two reads, else by another.
-            if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
+            if let Some(receipt) = self.find_receipt_of(&hashes).await? {
                 self.settle(id, &receipt).await?;
-                return Ok(Recovered::Included(id, signed.user_op_hash));
+                return Ok(Recovered::Included(id, receipt.user_op_hash));
             }
             let reason = "nonce taken by another operation".to_owned();
             let outcome = Outcome::Failed { reason: reason.clone() };
@@ -211,9 +214,10 @@ impl<L: Ledger + 'static> Settler<L> {
         if let Some(block) = self.past_deadline(&signed.op_bytes).await? {
             // Every block from this one on is later than the deadline, so the EntryPoint refuses
             // the operation (AA22) in all of them; the lookup below covers every earlier block.
-            if let Some(receipt) = self.find_receipt(signed.user_op_hash).await? {
+            // A replacement keeps its original's deadline, so this holds for all of them.
+            if let Some(receipt) = self.find_receipt_of(&hashes).await? {
                 self.settle(id, &receipt).await?;
-                return Ok(Recovered::Included(id, signed.user_op_hash));
+                return Ok(Recovered::Included(id, receipt.user_op_hash));
             }
             let reason = format!("its signed deadline passed (block {block}) before it was included");
             let outcome = Outcome::Failed { reason: reason.clone() };
@@ -243,6 +247,7 @@ impl<L: Ledger + 'static> Settler<L> {
     /// Records `receipt` as the intent's outcome.
     pub(crate) async fn settle(&self, id: IntentId, receipt: &UserOpReceipt) -> Result<()> {
         let outcome = Outcome::Included {
+            user_op_hash: receipt.user_op_hash,
             success: receipt.success,
             actual_gas_cost: receipt.actual_gas_cost,
             tx_hash: receipt.tx_hash,
@@ -254,15 +259,25 @@ impl<L: Ledger + 'static> Settler<L> {
     /// The receipt of the operation `user_op_hash`, from its `UserOperationEvent`, if it is on
     /// chain.
     pub async fn find_receipt(&self, user_op_hash: B256) -> Result<Option<UserOpReceipt>> {
+        self.find_receipt_of(&[user_op_hash]).await
+    }
+
+    /// The receipt of whichever of `user_op_hashes` is on chain (operations that share a nonce:
+    /// at most one is), in one log query.
+    pub async fn find_receipt_of(&self, user_op_hashes: &[B256]) -> Result<Option<UserOpReceipt>> {
         let filter = Filter::new()
             .address(self.entry_point)
             .event_signature(IEntryPoint::UserOperationEvent::SIGNATURE_HASH)
-            .topic1(user_op_hash)
+            .topic1(user_op_hashes.to_vec())
             .from_block(0);
         let logs =
             self.provider.get_logs(&filter).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
         let Some(log) = logs.first() else { return Ok(None) };
-        let (Some(tx_hash), Some(block)) = (log.transaction_hash, log.block_number) else { return Ok(None) };
+        let (Some(tx_hash), Some(block), Some(user_op_hash)) =
+            (log.transaction_hash, log.block_number, log.topics().get(1).copied())
+        else {
+            return Ok(None);
+        };
         let receipt = self
             .provider
             .get_transaction_receipt(tx_hash)

@@ -122,6 +122,7 @@ fn state_machine_is_enforced_and_resolution_frees_the_reservation() {
             "{name}"
         );
         let included = Outcome::Included {
+            user_op_hash: op.user_op_hash,
             success: true,
             actual_gas_cost: U256::from(1),
             tx_hash: B256::repeat_byte(9),
@@ -283,7 +284,7 @@ fn sqlite_never_deletes_and_keeps_its_settings() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!((mode.as_str(), version), ("wal", 2));
+    assert_eq!((mode.as_str(), version), ("wal", 3));
     for (sql, message) in [
         ("DELETE FROM intents", "never deletes intents"),
         ("DELETE FROM spends", "never deletes spends"),
@@ -313,7 +314,7 @@ fn sqlite_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     drop(SqliteLedger::open(&path).unwrap());
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 3).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 4).unwrap();
     let err = SqliteLedger::open(&path).unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }) && err.to_string().contains("newer"), "{err}");
 }
@@ -418,4 +419,121 @@ fn a_chain_reset_under_the_same_id_retires_what_was_in_flight_there() {
         );
         assert_eq!(ledger.bind_chain(CHAIN, new).unwrap(), ChainBound::Same, "{name}");
     }
+}
+
+/// A replacement of `op` (a fee bump): the same nonce, other bytes, another hash.
+fn bumped(op: &sak_signer::ledger::SignedOp, fee: u8) -> sak_signer::ledger::SignedOp {
+    let mut bytes = op.op_bytes.to_vec();
+    bytes.push(fee);
+    sak_signer::ledger::SignedOp {
+        user_op_hash: alloy::primitives::keccak256(&bytes),
+        op_bytes: bytes.into(),
+        ..op.clone()
+    }
+}
+
+#[test]
+fn a_fee_bump_keeps_every_operation_of_the_intent_and_its_reservation() {
+    for (name, ledger, _dir) in backends() {
+        let id = ledger.reserve(&intent(40, 3), &ceiling(100)).unwrap();
+        let first = signed_op(3, 0);
+        // Only a signed operation can be replaced.
+        assert!(
+            matches!(
+                ledger.mark_replaced(id, &first, U256::from(1)),
+                Err(Error::IllegalTransition { from: IntentState::Reserved, .. })
+            ),
+            "{name}"
+        );
+        ledger.mark_signed(id, &first).unwrap();
+        ledger.mark_submitted(id, "self-bundled", Some(B256::repeat_byte(7))).unwrap();
+        let second = bumped(&first, 1);
+        ledger.mark_replaced(id, &second, U256::from(2)).unwrap();
+        // Repeating it is a no-op.
+        ledger.mark_replaced(id, &second, U256::from(2)).unwrap();
+        let rec = ledger.get(id).unwrap();
+        assert_eq!(rec.state, IntentState::Signed, "{name}: the replacement is not sent yet");
+        assert_eq!(rec.signed.as_ref(), Some(&second), "{name}");
+        assert_eq!(rec.replaced, vec![first.clone()], "{name}");
+        assert_eq!(rec.submission, None, "{name}");
+        assert_eq!(rec.intent.gas_cost_cap, U256::from(2), "{name}");
+        assert_eq!(pending(&*ledger), U256::from(40), "{name}: the reservation stands as it was");
+
+        // Another nonce, an operation it already replaced, a hash another intent holds: refused.
+        let mut elsewhere = bumped(&second, 2);
+        elsewhere.nonce_seq = 1;
+        assert!(
+            matches!(ledger.mark_replaced(id, &elsewhere, U256::from(3)), Err(Error::NonceMismatch { .. })),
+            "{name}"
+        );
+        assert!(
+            matches!(ledger.mark_replaced(id, &first, U256::from(3)), Err(Error::SignedOpConflict { .. })),
+            "{name}"
+        );
+        let other = ledger.reserve(&intent(10, 4), &ceiling(100)).unwrap();
+        let err = ledger
+            .mark_signed(other, &sak_signer::ledger::SignedOp { nonce_key: U256::from(4), ..first.clone() });
+        assert!(matches!(err, Err(Error::DuplicateOp { existing, .. }) if existing == id), "{name}: {err:?}");
+
+        // The original landed: the intent is included by it, and the reservation is freed.
+        let third = bumped(&second, 3);
+        ledger.mark_replaced(id, &third, U256::from(4)).unwrap();
+        assert_eq!(
+            ledger.get(id).unwrap().replaced,
+            vec![first.clone(), second.clone()],
+            "{name}: oldest first"
+        );
+        let landed = Outcome::Included {
+            user_op_hash: first.user_op_hash,
+            success: true,
+            actual_gas_cost: U256::from(1),
+            tx_hash: B256::repeat_byte(9),
+            block: 5,
+        };
+        ledger.resolve(id, &landed).unwrap();
+        let rec = ledger.get(id).unwrap();
+        assert_eq!(rec.outcome, Some(landed), "{name}");
+        assert_eq!(pending(&*ledger), U256::from(10), "{name}: only the other intent's is left");
+        assert!(
+            matches!(
+                ledger.mark_replaced(id, &bumped(&third, 4), U256::from(5)),
+                Err(Error::IllegalTransition { .. })
+            ),
+            "{name}: a settled intent is never replaced"
+        );
+    }
+}
+
+#[test]
+fn sqlite_finds_an_intent_by_any_of_its_operations_and_reads_older_ledgers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    // A ledger written by a build before fee bumps (schema v2), with an intent in flight.
+    let ledger = SqliteLedger::open(&path).unwrap();
+    let id = ledger.reserve(&intent(5, 1), &ceiling(100)).unwrap();
+    drop(ledger);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER replaced_ops_keep; DROP TRIGGER replaced_ops_frozen; DROP TABLE replaced_ops;
+             ALTER TABLE intents DROP COLUMN included_user_op_hash; PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    let ledger = SqliteLedger::open(&path).unwrap();
+    let first = signed_op(1, 0);
+    ledger.mark_signed(id, &first).unwrap();
+    let second = bumped(&first, 1);
+    ledger.mark_replaced(id, &second, U256::from(2)).unwrap();
+    for hash in [first.user_op_hash, second.user_op_hash] {
+        assert_eq!(
+            ledger.intents_by_user_op_hash(hash).unwrap().iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![id]
+        );
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // An intent included before schema v3 (no landed hash recorded) landed by its own operation.
+    conn.execute("UPDATE intents SET state = 'included', included_success = 1, actual_gas_cost = ?1, included_tx_hash = ?2, included_block = 3, included_user_op_hash = NULL", rusqlite::params![U256::from(1).to_be_bytes::<32>(), B256::repeat_byte(9).as_slice()]).unwrap();
+    assert!(
+        matches!(ledger.get(id).unwrap().outcome, Some(Outcome::Included { user_op_hash, .. }) if user_op_hash == second.user_op_hash)
+    );
 }

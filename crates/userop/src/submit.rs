@@ -153,6 +153,21 @@ pub trait Submitter: Send + Sync {
     /// Waits for the receipt of a sent operation.
     fn receipt(&self, pending: &Pending) -> impl Future<Output = Result<UserOpReceipt>> + Send;
 
+    /// Sends `op`, which replaces an operation already sent with the same sender and nonce, at
+    /// higher fees (a fee bump). `replacing` is the bundle transaction that carried the earlier
+    /// one, when known. Whichever of the two lands first takes the nonce, so at most one does.
+    /// By default the same as [`Submitter::send`]: a bundler replaces by sender and nonce in its
+    /// mempool.
+    fn replace(
+        &self,
+        op: &UserOp,
+        user_op_hash: B256,
+        replacing: Option<B256>,
+    ) -> impl Future<Output = Result<Pending>> + Send {
+        let _ = replacing;
+        self.send(op, None, user_op_hash)
+    }
+
     /// [`Submitter::send`] then [`Submitter::receipt`].
     fn submit(
         &self,
@@ -196,6 +211,7 @@ pub struct SelfBundler {
     entry_point: Address,
     chain_id: u64,
     next_nonce: tokio::sync::Mutex<Option<u64>>,
+    receipt_timeout: Duration,
 }
 
 impl SelfBundler {
@@ -220,9 +236,17 @@ impl SelfBundler {
             entry_point,
             chain_id,
             next_nonce: tokio::sync::Mutex::new(None),
+            receipt_timeout: RECEIPT_TIMEOUT,
         };
         this.check_relayer().await?;
         Ok(this)
+    }
+
+    /// How long [`Submitter::receipt`] waits before it gives up ([`Error::Timeout`]: the
+    /// operation may still land); [`RECEIPT_TIMEOUT`] by default.
+    pub const fn with_receipt_timeout(mut self, timeout: Duration) -> Self {
+        self.receipt_timeout = timeout;
+        self
     }
 
     /// The relayer's address.
@@ -287,27 +311,39 @@ impl SelfBundler {
         serde_json::from_value(value).map_err(|e| Error::Decode { what: "call trace", reason: e.to_string() })
     }
 
-    /// Signs and sends `request` with the next relayer nonce; returns the transaction hash.
+    /// Signs and sends `request` with the next relayer nonce, or with nonce `replacing` (a
+    /// pending transaction of the relayer's that this one replaces); returns the transaction
+    /// hash.
     ///
     /// "already known" means this very transaction is in the pool (a retried send). "nonce too
     /// low" means the relayer's nonce moved (another sender shares the key, or this very
     /// transaction was mined): if it is ours, it is sent; else the nonce is read again and
-    /// the transaction rebuilt once.
-    async fn send_tx(&self, request: TransactionRequest) -> Result<B256> {
+    /// the transaction rebuilt once (never for a replacement: the transaction it replaced was
+    /// mined).
+    ///
+    /// A replacement (`replacement`) is estimated on the latest block: a pending block that
+    /// holds the operation it replaces has spent the operation's nonce (AA25).
+    async fn send_tx(
+        &self,
+        request: TransactionRequest,
+        replacement: bool,
+        replacing: Option<u64>,
+    ) -> Result<B256> {
         let mut next = self.next_nonce.lock().await;
-        let gas =
-            self.provider.estimate_gas(request.clone()).await.map_err(|e| {
-                match Error::revert_data_of(&e) {
-                    Some(data) => Error::from_revert_data(&data),
-                    None => Error::Rpc { method: "eth_estimateGas", source: e },
-                }
-            })?;
+        let estimate = match replacement {
+            true => self.provider.estimate_gas(request.clone()).block(alloy::eips::BlockId::latest()),
+            false => self.provider.estimate_gas(request.clone()),
+        };
+        let gas = estimate.await.map_err(|e| match Error::revert_data_of(&e) {
+            Some(data) => Error::from_revert_data(&data),
+            None => Error::Rpc { method: "eth_estimateGas", source: e },
+        })?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let nonce = match *next {
-                Some(n) => n,
-                None => self
+            let nonce = match (replacing, *next) {
+                (Some(n), _) | (None, Some(n)) => n,
+                (None, None) => self
                     .provider
                     .get_transaction_count(self.relayer)
                     .pending()
@@ -326,11 +362,15 @@ impl SelfBundler {
             let tx_hash = *envelope.tx_hash();
             match self.provider.send_raw_transaction(&envelope.encoded_2718()).await {
                 Ok(_) => {
-                    *next = Some(nonce + 1);
+                    if replacing.is_none() {
+                        *next = Some(nonce + 1);
+                    }
                     return Ok(tx_hash);
                 }
                 Err(e) if is_already_known(&e) => {
-                    *next = Some(nonce + 1);
+                    if replacing.is_none() {
+                        *next = Some(nonce + 1);
+                    }
                     return Ok(tx_hash);
                 }
                 Err(e) => {
@@ -341,7 +381,7 @@ impl SelfBundler {
                     {
                         return Ok(tx_hash);
                     }
-                    if !(nonce_moved && attempt < 2) {
+                    if !(nonce_moved && attempt < 2 && replacing.is_none()) {
                         return Err(Error::Rpc { method: "eth_sendRawTransaction", source: e });
                     }
                 }
@@ -433,8 +473,47 @@ impl Submitter for SelfBundler {
             .handle_ops(op, authorization)
             .with_max_fee_per_gas(fees.max_fee_per_gas)
             .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-        let tx_hash = self.send_tx(request).await?;
+        let tx_hash = self.send_tx(request, false, None).await?;
         tracing::debug!(%user_op_hash, %tx_hash, "handleOps sent");
+        Ok(Pending { user_op_hash, tx_hash: Some(tx_hash) })
+    }
+
+    /// While the transaction `replacing` is this relayer's and pending (in the pool, not
+    /// mined), the replacement goes at its nonce with fees at least an eighth above its own, so
+    /// the pool swaps one for the other; otherwise (mined, dropped, another relayer's, unknown)
+    /// it goes at the relayer's next nonce.
+    async fn replace(&self, op: &UserOp, user_op_hash: B256, replacing: Option<B256>) -> Result<Pending> {
+        let old = match replacing {
+            Some(hash) => self
+                .provider
+                .get_transaction_by_hash(hash)
+                .await
+                .map_err(Error::rpc("eth_getTransactionByHash"))?
+                // Pending, and the relayer's own: its nonce is in the relayer's sequence.
+                .filter(|tx| tx.block_number.is_none() && tx.inner.signer() == self.relayer),
+            None => None,
+        };
+        if op.sender == self.relayer {
+            return Err(Error::Relayer {
+                relayer: self.relayer,
+                reason: "it is the operation's sender".into(),
+            });
+        }
+        self.check_relayer().await?;
+        use alloy::consensus::Transaction as _;
+        let bumped = |fee: u128| fee.saturating_add(fee / 8).saturating_add(1);
+        let fees = crate::op::fees(op);
+        let (max_fee, tip) = match &old {
+            Some(old) => (
+                fees.max_fee_per_gas.max(bumped(old.max_fee_per_gas())),
+                fees.max_priority_fee_per_gas.max(bumped(old.max_priority_fee_per_gas().unwrap_or_default())),
+            ),
+            None => (fees.max_fee_per_gas, fees.max_priority_fee_per_gas),
+        };
+        let request =
+            self.handle_ops(op, None).with_max_fee_per_gas(max_fee).with_max_priority_fee_per_gas(tip);
+        let tx_hash = self.send_tx(request, true, old.as_ref().map(|o| o.nonce())).await?;
+        tracing::debug!(%user_op_hash, %tx_hash, replaced = ?replacing, "handleOps replacement sent");
         Ok(Pending { user_op_hash, tx_hash: Some(tx_hash) })
     }
 
@@ -451,7 +530,7 @@ impl Submitter for SelfBundler {
             if let Some(receipt) = receipt {
                 return UserOpReceipt::from_tx_receipt(pending.user_op_hash, &receipt);
             }
-            if started.elapsed() > RECEIPT_TIMEOUT {
+            if started.elapsed() > self.receipt_timeout {
                 return Err(Error::Timeout {
                     user_op_hash: pending.user_op_hash,
                     waited_ms: started.elapsed().as_millis() as u64,

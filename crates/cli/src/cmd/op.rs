@@ -38,6 +38,40 @@ pub(crate) enum OpCommand {
                   already)."
     )]
     Cancel(CancelArgs),
+    /// Replace a stuck operation (signed, not on chain, its nonce free) with a fee bump: the
+    /// same calls at the same nonce, re-signed with the session key at fees --percent higher
+    /// (and at least the next block's price, within the session's max fee per gas), keeping the
+    /// original's signed deadline. Whichever of the two lands takes the nonce, so at most one
+    /// does; `sak op status` follows both. Exit 0: included; 1: refused (nothing signed, the
+    /// original as it was); 3: still unknown; 4: it can never land (failed or reverted).
+    #[command(after_help = "Examples:\n  sak op bump 7\n  sak op bump 0x5c1e… --percent 50\n  \
+                  sak op bump 7 --via bundler\n\n\
+                  --json prints the operation as `sak op status` does; replaces lists the intent's other \
+                  operations (user_op_hash is the one that landed, once included).")]
+    Bump(BumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BumpArgs {
+    /// The intent number (`sak op list`) or the user operation hash.
+    #[arg(value_name = "ID|HASH")]
+    op: String,
+    /// How much higher the fees are, in percent (at least 10: mempools replace at 10% or more).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(10..=1000))]
+    percent: u64,
+    /// The session key (name or address) [default: the key the session was granted to here].
+    #[arg(long)]
+    key: Option<String>,
+    /// How to send the replacement (a self-bundled replacement takes the place of the
+    /// original's pending bundle transaction).
+    #[arg(long, value_enum, default_value = "self")]
+    via: sak::agent::Via,
+    /// The bundler for --via bundler [default: the network's bundler_url].
+    #[arg(long, value_name = "URL")]
+    bundler_url: Option<String>,
+    /// How long to wait for inclusion before reporting the outcome unknown (exit 3).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +130,25 @@ pub(crate) async fn run(command: OpCommand, ctx: &Ctx) -> eyre::Result<()> {
                 _ => line(&out.op),
             })?;
             outcome(out.op.intent, out.op.state)
+        }
+        OpCommand::Bump(args) => {
+            let mut options = sak::agent::Options::new(0);
+            options.key = args.key;
+            options.via = args.via;
+            options.bundler_url = args.bundler_url;
+            options.receipt_timeout = Some(std::time::Duration::from_secs(args.timeout));
+            let out = ops::bump(ctx, &ledger, &args.op, options, args.percent).await?;
+            output::emit(&ctx.global, &out, || {
+                let replaced = match (out.state, out.replaces.len()) {
+                    ("included" | "reverted", 0) => "settled already: nothing was bumped\n",
+                    ("included" | "reverted", _) => {
+                        "included (the operations it replaced can never land now)\n"
+                    }
+                    _ => "",
+                };
+                format!("{replaced}{}", line(&out))
+            })?;
+            outcome(out.intent, out.state)
         }
     }
 }

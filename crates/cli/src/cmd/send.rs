@@ -56,6 +56,10 @@ pub(crate) struct AgentArgs {
     /// (to prove that the chain itself enforces the session).
     #[arg(long, conflicts_with = "dry_run")]
     pub(crate) no_preflight: bool,
+    /// How long to wait for inclusion before reporting the outcome unknown (exit 3: it may
+    /// still land; `sak op bump` replaces it with higher fees if it is stuck).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(crate) timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +125,7 @@ impl AgentArgs {
         o.bundler_url.clone_from(&self.bundler_url);
         o.dry_run = self.dry_run;
         o.no_preflight = self.no_preflight;
+        o.receipt_timeout = Some(std::time::Duration::from_secs(self.timeout));
         o
     }
 }

@@ -43,6 +43,7 @@ use sak_userop::{
 };
 use std::sync::Arc;
 
+mod bump;
 mod key;
 mod outcome;
 mod relayer;
@@ -95,6 +96,9 @@ pub struct Options {
     /// A session key already decrypted (a daemon's, [`Agent::held_key`]): used instead of
     /// finding and decrypting one.
     pub held_key: Option<HeldKey>,
+    /// How long to wait for inclusion before the outcome is reported unknown (it may still
+    /// land) [default: 60 s].
+    pub receipt_timeout: Option<std::time::Duration>,
 }
 
 impl Options {
@@ -108,8 +112,33 @@ impl Options {
             dry_run: false,
             no_preflight: false,
             held_key: None,
+            receipt_timeout: None,
         }
     }
+}
+
+/// The guarded signer of `session` with `key`, as every agent path builds it: the network's
+/// confirmation depth, and a progress line while the session's lane is busy.
+async fn guarded<L: Ledger + 'static, S: Submitter>(
+    home: &Home,
+    chain: &Chain,
+    args: &Options,
+    (key, session, binding): (LocalKey, Session, Binding),
+    submitter: S,
+    ledger: Arc<L>,
+) -> Result<GuardedSigner<L, S>> {
+    Ok(GuardedSigner::new(
+        key,
+        session,
+        binding,
+        chain.provider.clone(),
+        submitter,
+        FeeCaps::UNLIMITED,
+        ledger,
+    )
+    .await?
+    .with_confirmations(home.network.depth())
+    .with_wait_notice(lane_wait_notice(home, args.session)))
 }
 
 /// What can be refused before connecting to anything.
@@ -276,7 +305,9 @@ impl<'a> Agent<'a> {
     }
 
     async fn self_bundler(&self, relayer: PrivateKeySigner) -> Result<SelfBundler> {
-        SelfBundler::new(&self.chain.rpc_url, relayer, self.chain.contracts.entry_point).await.map_err(|e| {
+        let bundler = SelfBundler::new(&self.chain.rpc_url, relayer, self.chain.contracts.entry_point).await;
+        let timeout = self.args.receipt_timeout.unwrap_or(sak_userop::RECEIPT_TIMEOUT);
+        bundler.map(|b| b.with_receipt_timeout(timeout)).map_err(|e| {
             let hint = e.hint().unwrap_or("check the RPC endpoint");
             Hinted::new(
                 format!("the relayer cannot self-bundle: {e}"),
@@ -293,7 +324,8 @@ impl<'a> Agent<'a> {
         };
         let shown = crate::config::redact_url(&url);
         let bundler = BundlerClient::new(&url, self.chain.contracts.entry_point)
-            .map_err(|e| Hinted::new(format!("bundler URL {shown}: {e}"), "pass a valid http(s) URL"))?;
+            .map_err(|e| Hinted::new(format!("bundler URL {shown}: {e}"), "pass a valid http(s) URL"))?
+            .with_receipt_timeout(self.args.receipt_timeout.unwrap_or(sak_userop::RECEIPT_TIMEOUT));
         let unreachable = |e: sak_userop::Error| {
             Hinted::new(
                 format!("the bundler at {shown} does not answer: {e}"),
@@ -387,18 +419,8 @@ impl<'a> Agent<'a> {
         let key_address = key.address();
         // The direct path signs an EIP-712 batch with the same key; the guard keeps its own copy.
         let direct_key = direct.as_ref().map(|_| key.signer().clone());
-        let guard = GuardedSigner::new(
-            key,
-            session,
-            binding,
-            chain.provider.clone(),
-            submitter,
-            FeeCaps::UNLIMITED,
-            Arc::clone(&ledger),
-        )
-        .await?
-        .with_confirmations(home.network.depth())
-        .with_wait_notice(lane_wait_notice(home, args.session));
+        let guard =
+            guarded(home, chain, args, (key, session, binding), submitter, Arc::clone(&ledger)).await?;
         let via = match args.via {
             Via::SelfBundled => "self",
             Via::Bundler => "bundler",

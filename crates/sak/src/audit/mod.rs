@@ -399,6 +399,7 @@ pub async fn audit(home: &Home, options: &Options, chain: Option<&Chain>) -> Res
         if let Some(l) = &ledger {
             for i in l.signed_intents().wrap_err("reading the ledger's intents")? {
                 known.extend(i.signed.map(|s| s.user_op_hash));
+                known.extend(i.replaced.iter().map(|s| s.user_op_hash));
                 known.extend(i.submission.and_then(|s| s.tx_hash));
                 if let Some(Outcome::Included { tx_hash, .. }) = i.outcome {
                     known.insert(tx_hash);
@@ -462,7 +463,15 @@ fn joined(
     let intents = ledger.intents_by_user_op_hash(hash).wrap_err("reading the ledger's intents")?;
     let Some(intent) = intents.last() else { return Ok((recorded_tx, None)) };
     let submitted = intent.submission.as_ref().and_then(|s| s.tx_hash);
+    let current = intent.signed.as_ref().map(|s| s.user_op_hash);
     Ok(match &intent.outcome {
+        // A fee bump: another operation of the intent (same calls and nonce) landed.
+        Some(Outcome::Included { user_op_hash, .. }) if *user_op_hash != hash => {
+            (None, Some(format!("replaced: {user_op_hash} landed instead")))
+        }
+        None if current.is_some_and(|c| c != hash) => {
+            (None, Some(format!("replaced by {} (pending)", current.unwrap_or_default())))
+        }
         Some(Outcome::Included { success, tx_hash, .. }) => {
             (Some(*tx_hash), Some(if *success { "included" } else { "reverted" }.to_owned()))
         }

@@ -254,9 +254,49 @@ impl<L: Ledger> SigningCore<L> {
         Ok((intent, signed))
     }
 
+    /// Re-signs intent `rec`'s operation as `op`: the same calls, nonce, clock and deadline, with
+    /// higher fees (a fee bump). It is decided against `session` like a new operation, and its
+    /// charges must be what the intent reserved (the same calls in the same period); then it
+    /// is persisted as the intent's replacement ([`Ledger::mark_replaced`]). Returns the signed
+    /// operation, its hash and what the policy admitted.
+    pub(super) fn replace(
+        &self,
+        session: &Session,
+        rec: &crate::ledger::IntentRecord,
+        mut op: UserOp,
+        calls: &[Call],
+        (clock, deadline): (u64, u64),
+    ) -> Result<(UserOp, B256, Authorization)> {
+        let seq = rec.signed.as_ref().map_or(0, |s| s.nonce_seq);
+        let plan = self.plan(session, session, &op, calls, clock, seq, Preflight::Check)?;
+        if plan.intent.spends != rec.intent.spends {
+            return Err(Error::InvalidIntent {
+                reason: format!(
+                    "intent {}: its replacement would charge {:?}, the intent reserved {:?}",
+                    rec.id, plan.intent.spends, rec.intent.spends
+                ),
+            });
+        }
+        let user_op_hash = self.hasher.hash(&op, self.binding.delegate)?;
+        op.signature = self.sign_hash_until(user_op_hash, clock, deadline)?;
+        let signed = SignedOp {
+            user_op_hash,
+            nonce_key: plan.intent.nonce_key,
+            nonce_seq: seq,
+            op_bytes: op.abi_encode().into(),
+        };
+        self.ledger.mark_replaced(rec.id, &signed, plan.intent.gas_cost_cap)?;
+        let auth = plan.auth.expect("a checked plan has an authorization");
+        Ok((op, user_op_hash, auth))
+    }
+
     /// The session signature for `user_op_hash` at `clock`, valid until `clock + ttl`.
     pub(super) fn sign_hash(&self, user_op_hash: B256, clock: u64) -> Result<Bytes> {
-        let deadline = clock + self.ttl;
+        self.sign_hash_until(user_op_hash, clock, clock + self.ttl)
+    }
+
+    /// The session signature for `user_op_hash` at `clock`, valid until `deadline`.
+    fn sign_hash_until(&self, user_op_hash: B256, clock: u64, deadline: u64) -> Result<Bytes> {
         let digest = session_digest(user_op_hash, self.binding.session_id, clock, deadline);
         let signature =
             self.key.signer().sign_hash_sync(&digest).map_err(|e| Error::Signing(e.to_string()))?;

@@ -91,6 +91,36 @@ pub(crate) fn sign_step(rec: &IntentRecord, op: &SignedOp) -> Result<SignStep> {
     }
 }
 
+/// What `mark_replaced` must do to a record: the replacement keeps the signed operation's
+/// nonce and is not one it already replaced.
+pub(crate) fn replace_step(rec: &IntentRecord, op: &SignedOp) -> Result<SignStep> {
+    let id = rec.id;
+    let current = match (rec.state, &rec.signed) {
+        (IntentState::Signed | IntentState::Submitted, Some(s)) => s,
+        (from, _) => return Err(Error::IllegalTransition { id, from, action: "mark_replaced" }),
+    };
+    if op.user_op_hash == current.user_op_hash {
+        return Ok(SignStep::AlreadyDone);
+    }
+    if op.nonce_key != current.nonce_key || op.nonce_seq != current.nonce_seq {
+        return Err(Error::NonceMismatch {
+            id,
+            key: op.nonce_key,
+            seq: op.nonce_seq,
+            intent_key: current.nonce_key,
+            intent_seq: Some(current.nonce_seq),
+        });
+    }
+    if rec.replaced.iter().any(|r| r.user_op_hash == op.user_op_hash) {
+        return Err(Error::SignedOpConflict {
+            id,
+            existing: current.user_op_hash,
+            attempted: op.user_op_hash,
+        });
+    }
+    Ok(SignStep::Store)
+}
+
 pub(crate) fn check_submit(id: IntentId, from: IntentState) -> Result<()> {
     match from {
         IntentState::Signed | IntentState::Submitted => Ok(()),

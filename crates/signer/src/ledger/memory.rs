@@ -59,6 +59,16 @@ fn index(id: IntentId, len: usize) -> Result<usize> {
         .ok_or(Error::IntentNotFound(id))
 }
 
+/// Refuses `op` when another intent holds its hash (signed or replaced).
+fn held_by_other(state: &State, id: IntentId, op: &SignedOp) -> Result<()> {
+    let holds =
+        |r: &IntentRecord| r.signed.iter().chain(&r.replaced).any(|s| s.user_op_hash == op.user_op_hash);
+    match state.intents.iter().find(|r| r.id != id && holds(r)) {
+        Some(other) => Err(Error::DuplicateOp { id, existing: other.id }),
+        None => Ok(()),
+    }
+}
+
 fn resolve_in(state: &mut State, id: IntentId, outcome: &Outcome) -> Result<()> {
     let i = index(id, state.intents.len())?;
     machine::check_resolve(id, state.intents[i].state, outcome)?;
@@ -98,6 +108,7 @@ impl Ledger for MemoryLedger {
             intent: intent.clone(),
             state: IntentState::Reserved,
             signed: None,
+            replaced: Vec::new(),
             submission: None,
             outcome: None,
         });
@@ -108,16 +119,25 @@ impl Ledger for MemoryLedger {
         let mut state = self.lock();
         let i = index(id, state.intents.len())?;
         if let machine::SignStep::Store = machine::sign_step(&state.intents[i], op)? {
-            if let Some(other) = state
-                .intents
-                .iter()
-                .find(|r| r.id != id && r.signed.as_ref().is_some_and(|s| s.user_op_hash == op.user_op_hash))
-            {
-                return Err(Error::DuplicateOp { id, existing: other.id });
-            }
+            held_by_other(&state, id, op)?;
             let rec = &mut state.intents[i];
             rec.state = IntentState::Signed;
             rec.signed = Some(op.clone());
+        }
+        Ok(())
+    }
+
+    fn mark_replaced(&self, id: IntentId, op: &SignedOp, gas_cost_cap: U256) -> Result<()> {
+        let mut state = self.lock();
+        let i = index(id, state.intents.len())?;
+        if let machine::SignStep::Store = machine::replace_step(&state.intents[i], op)? {
+            held_by_other(&state, id, op)?;
+            let rec = &mut state.intents[i];
+            let earlier = rec.signed.replace(op.clone()).expect("replace_step checked it is signed");
+            rec.replaced.push(earlier);
+            rec.state = IntentState::Signed;
+            rec.submission = None;
+            rec.intent.gas_cost_cap = gas_cost_cap;
         }
         Ok(())
     }

@@ -87,6 +87,15 @@ pub trait Ledger: Send + Sync {
     /// intent's lane (and its sequence, if the intent knew it).
     fn mark_signed(&self, id: IntentId, op: &SignedOp) -> Result<()>;
 
+    /// Replaces the intent's signed operation by `op`: the same calls at the same nonce,
+    /// re-signed with higher fees (a fee bump), whose gas may cost at most `gas_cost_cap`.
+    /// `Signed` or `Submitted` → `Signed`. The operation it replaces is kept in
+    /// [`IntentRecord::replaced`]: either may still land, never both (they share a nonce). The
+    /// spends are unchanged. Repeating it with the same hash is a no-op; another nonce is
+    /// refused ([`Error::NonceMismatch`](crate::Error::NonceMismatch)), as is a hash another
+    /// intent holds ([`Error::DuplicateOp`](crate::Error::DuplicateOp)).
+    fn mark_replaced(&self, id: IntentId, op: &SignedOp, gas_cost_cap: U256) -> Result<()>;
+
     /// Records a submission (`Signed` → `Submitted`, or a resubmission of a `Submitted` intent).
     /// `via` names the path (`self-bundled`, a bundler URL...); `tx_hash` is the bundle
     /// transaction when known.

@@ -21,7 +21,7 @@ use rows::*;
 use writes::*;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Schema v1. Plain SQL a PostgreSQL backend can mirror (BLOB → BYTEA, INTEGER PRIMARY KEY →
 /// BIGINT identity, `ON CONFLICT` upserts). Amounts, nonce keys and hashes are 32-byte
@@ -106,6 +106,24 @@ CREATE TABLE chains (
     chain_id BIGINT PRIMARY KEY,
     genesis  BLOB   NOT NULL
 );
+";
+
+/// Schema v3: fee bumps. The operations an intent's signed operation replaced (same nonce,
+/// lower fees: any of them may still land), and which one did land.
+const SCHEMA_V3: &str = "
+CREATE TABLE replaced_ops (
+    intent_id    INTEGER NOT NULL REFERENCES intents (id),
+    position     INTEGER NOT NULL,
+    user_op_hash BLOB    NOT NULL,
+    op_bytes     BLOB    NOT NULL,
+    PRIMARY KEY (intent_id, position)
+);
+CREATE INDEX replaced_ops_user_op_hash ON replaced_ops (user_op_hash);
+CREATE TRIGGER replaced_ops_keep BEFORE DELETE ON replaced_ops
+    BEGIN SELECT RAISE(ABORT, 'the ledger never deletes replaced operations'); END;
+CREATE TRIGGER replaced_ops_frozen BEFORE UPDATE ON replaced_ops
+    BEGIN SELECT RAISE(ABORT, 'replaced operations are immutable'); END;
+ALTER TABLE intents ADD COLUMN included_user_op_hash BLOB;
 ";
 
 /// Options for [`SqliteLedger::open_with`].
@@ -214,6 +232,9 @@ impl SqliteLedger {
         if version < 2 {
             tx.execute_batch(SCHEMA_V2).map_err(storage("migrating to schema v2"))?;
         }
+        if version < 3 {
+            tx.execute_batch(SCHEMA_V3).map_err(storage("migrating to schema v3"))?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(storage("writing user_version"))?;
         tx.commit().map_err(storage("committing migration"))
     }
@@ -258,12 +279,16 @@ impl SqliteLedger {
         Ok(diffs)
     }
 
-    /// The intents whose signed operation has hash `user_op_hash` (normally one), oldest
-    /// first: joins an audit [`Decision`] to what became of its operation.
+    /// The intents whose signed operation, or one it replaced, has hash `user_op_hash`
+    /// (normally one), oldest first: joins an audit [`Decision`] to what became of its
+    /// operation.
     pub fn intents_by_user_op_hash(&self, user_op_hash: B256) -> Result<Vec<IntentRecord>> {
         let conn = self.lock();
         let ids = conn
-            .prepare_cached("SELECT id FROM intents WHERE user_op_hash = ?1 ORDER BY id")
+            .prepare_cached(
+                "SELECT id FROM intents WHERE user_op_hash = ?1
+                 UNION SELECT intent_id FROM replaced_ops WHERE user_op_hash = ?1 ORDER BY 1",
+            )
             .and_then(|mut stmt| {
                 stmt.query_map([user_op_hash.as_slice()], |r| r.get::<_, i64>(0))?
                     .collect::<rusqlite::Result<Vec<_>>>()
@@ -302,7 +327,7 @@ impl SqliteLedger {
 const RECORD_COLUMNS: &str = "id, chain_id, account, session_id, nonce_key, nonce_seq, gas_cost_cap,
     created_at, state, user_op_hash, signed_nonce_key, signed_nonce_seq, op_bytes, submitted_via,
     submit_tx_hash, submit_count, included_success, actual_gas_cost, included_tx_hash,
-    included_block, outcome_reason";
+    included_block, outcome_reason, included_user_op_hash";
 
 impl SqliteLedger {
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits if it returns Ok.
@@ -379,6 +404,12 @@ impl Ledger for SqliteLedger {
         })?;
         tracing::debug!(size = batch.len(), "signed ops persisted");
         Ok(out)
+    }
+
+    fn mark_replaced(&self, id: IntentId, op: &SignedOp, gas_cost_cap: U256) -> Result<()> {
+        self.write("mark_replaced", "replace", |tx| mark_replaced_in(tx, id, op, gas_cost_cap))?;
+        tracing::debug!(%id, user_op_hash = %op.user_op_hash, "replacement persisted");
+        Ok(())
     }
 
     fn mark_submitted(&self, id: IntentId, via: &str, tx_hash: Option<B256>) -> Result<()> {

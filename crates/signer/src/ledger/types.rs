@@ -187,6 +187,9 @@ pub struct Submission {
 pub enum Outcome {
     /// The op was included (its `UserOperationEvent` seen).
     Included {
+        /// The operation that landed: the intent's signed operation, or one it replaced (see
+        /// [`IntentRecord::replaced`]).
+        user_op_hash: B256,
         /// `UserOperationEvent.success` (false: the calls reverted, gas was still paid).
         success: bool,
         /// `UserOperationEvent.actualGasCost`, wei.
@@ -227,8 +230,12 @@ pub struct IntentRecord {
     pub intent: Intent,
     /// Where it is.
     pub state: IntentState,
-    /// The signed op, once Signed.
+    /// The signed op, once Signed (the latest, when it was replaced).
     pub signed: Option<SignedOp>,
+    /// The operations it replaced with a fee bump, oldest first: the same calls at the same
+    /// nonce with lower fees. Any one of them, or `signed`, may land; never two.
+    #[serde(default)]
+    pub replaced: Vec<SignedOp>,
     /// The latest submission, once Submitted.
     pub submission: Option<Submission>,
     /// The outcome, once terminal.

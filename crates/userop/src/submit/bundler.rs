@@ -10,6 +10,7 @@ pub struct BundlerClient {
     client: RpcClient,
     entry_point: Address,
     poll: Duration,
+    receipt_timeout: Duration,
 }
 
 /// `eth_estimateUserOperationGas`'s answer.
@@ -57,12 +58,24 @@ impl BundlerClient {
 
     /// [`BundlerClient::new`] with explicit retry settings.
     pub fn with_config(url: &str, entry_point: Address, retry: RetryConfig) -> Result<Self> {
-        Ok(Self { client: retrying_client(url, retry)?, entry_point, poll: Duration::from_millis(50) })
+        Ok(Self {
+            client: retrying_client(url, retry)?,
+            entry_point,
+            poll: Duration::from_millis(50),
+            receipt_timeout: RECEIPT_TIMEOUT,
+        })
     }
 
     /// How often [`Submitter::receipt`] asks for the receipt.
     pub const fn with_poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll;
+        self
+    }
+
+    /// How long [`Submitter::receipt`] waits before it gives up ([`Error::Timeout`]: the
+    /// operation may still land); [`RECEIPT_TIMEOUT`] by default.
+    pub const fn with_receipt_timeout(mut self, timeout: Duration) -> Self {
+        self.receipt_timeout = timeout;
         self
     }
 
@@ -188,7 +201,7 @@ impl Submitter for BundlerClient {
             if let Some(r) = self.user_operation_receipt(pending.user_op_hash).await? {
                 return Ok(r);
             }
-            if started.elapsed() > RECEIPT_TIMEOUT {
+            if started.elapsed() > self.receipt_timeout {
                 return Err(Error::Timeout {
                     user_op_hash: pending.user_op_hash,
                     waited_ms: started.elapsed().as_millis() as u64,

@@ -49,6 +49,7 @@ pub(super) struct RawRow {
     included_tx_hash: Option<Vec<u8>>,
     included_block: Option<i64>,
     outcome_reason: Option<String>,
+    included_user_op_hash: Option<Vec<u8>>,
 }
 
 impl RawRow {
@@ -75,10 +76,11 @@ impl RawRow {
             included_tx_hash: r.get(18)?,
             included_block: r.get(19)?,
             outcome_reason: r.get(20)?,
+            included_user_op_hash: r.get(21)?,
         })
     }
 
-    fn decode(self, spends: Vec<Spend>) -> Result<IntentRecord> {
+    fn decode(self, spends: Vec<Spend>, replaced: Vec<(Vec<u8>, Vec<u8>)>) -> Result<IntentRecord> {
         let id = IntentId(self.id);
         let state = IntentState::parse(&self.state)
             .ok_or_else(|| corrupt(format!("intent {id}: state {}", self.state)))?;
@@ -101,9 +103,29 @@ impl RawRow {
             }),
             None => None,
         };
+        let replaced = match &signed {
+            Some(s) => replaced
+                .into_iter()
+                .map(|(hash, bytes)| {
+                    Ok(SignedOp {
+                        user_op_hash: b256_of(&hash, "replaced user_op_hash")?,
+                        op_bytes: bytes.into(),
+                        ..s.clone()
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+            None if replaced.is_empty() => Vec::new(),
+            None => return Err(corrupt(format!("intent {id}: replaced ops but none signed"))),
+        };
         let reason = || self.outcome_reason.clone().unwrap_or_default();
         let outcome = match state {
             IntentState::Included => Some(Outcome::Included {
+                // Rows from before schema v3 had no replacements: their own operation landed.
+                user_op_hash: match (self.included_user_op_hash, &signed) {
+                    (Some(h), _) => b256_of(&h, "included_user_op_hash")?,
+                    (None, Some(s)) => s.user_op_hash,
+                    (None, None) => return Err(corrupt(format!("intent {id}: included but never signed"))),
+                },
                 success: self
                     .included_success
                     .ok_or_else(|| corrupt(format!("intent {id}: no success flag")))?,
@@ -129,6 +151,7 @@ impl RawRow {
             },
             state,
             signed,
+            replaced,
             submission,
             outcome,
         })
@@ -157,6 +180,17 @@ pub(super) fn spends_of(conn: &Connection, id: IntentId) -> Result<Vec<Spend>> {
         .collect()
 }
 
+/// The (hash, bytes) of the operations intent `id`'s signed operation replaced, oldest first.
+fn replaced_of(conn: &Connection, id: IntentId) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    conn.prepare_cached(
+        "SELECT user_op_hash, op_bytes FROM replaced_ops WHERE intent_id = ?1 ORDER BY position",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .map_err(storage("reading replaced ops"))
+}
+
 pub(super) fn records_where(
     conn: &Connection,
     filter: &str,
@@ -175,7 +209,8 @@ pub(super) fn records_where(
     rows.into_iter()
         .map(|raw| {
             let spends = spends_of(conn, IntentId(raw.id))?;
-            raw.decode(spends)
+            let replaced = replaced_of(conn, IntentId(raw.id))?;
+            raw.decode(spends, replaced)
         })
         .collect()
 }

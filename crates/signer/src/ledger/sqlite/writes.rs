@@ -111,17 +111,7 @@ pub(super) fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling])
 pub(super) fn mark_signed_in(tx: &Connection, id: IntentId, op: &SignedOp) -> Result<()> {
     let rec = record(tx, id)?;
     if let machine::SignStep::Store = machine::sign_step(&rec, op)? {
-        let existing: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM intents WHERE user_op_hash = ?1 AND id != ?2 LIMIT 1",
-                params![op.user_op_hash.as_slice(), id.0],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(storage("looking up the signed op's hash"))?;
-        if let Some(existing) = existing {
-            return Err(Error::DuplicateOp { id, existing: IntentId(existing) });
-        }
+        held_by_other(tx, id, op)?;
         tx.execute(
             "UPDATE intents SET state = 'signed', user_op_hash = ?2, signed_nonce_key = ?3,
                                 signed_nonce_seq = ?4, op_bytes = ?5
@@ -139,6 +129,51 @@ pub(super) fn mark_signed_in(tx: &Connection, id: IntentId, op: &SignedOp) -> Re
     Ok(())
 }
 
+/// Refuses `op` when another intent holds its hash (signed, or replaced by a fee bump).
+fn held_by_other(tx: &Connection, id: IntentId, op: &SignedOp) -> Result<()> {
+    let existing: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM intents WHERE user_op_hash = ?1 AND id != ?2
+             UNION SELECT intent_id FROM replaced_ops WHERE user_op_hash = ?1 AND intent_id != ?2
+             LIMIT 1",
+            params![op.user_op_hash.as_slice(), id.0],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(storage("looking up the signed op's hash"))?;
+    match existing {
+        Some(existing) => Err(Error::DuplicateOp { id, existing: IntentId(existing) }),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn mark_replaced_in(
+    tx: &Connection,
+    id: IntentId,
+    op: &SignedOp,
+    gas_cost_cap: U256,
+) -> Result<()> {
+    let rec = record(tx, id)?;
+    if let machine::SignStep::AlreadyDone = machine::replace_step(&rec, op)? {
+        return Ok(());
+    }
+    held_by_other(tx, id, op)?;
+    let earlier = rec.signed.as_ref().expect("replace_step checked it is signed");
+    tx.execute(
+        "INSERT INTO replaced_ops (intent_id, position, user_op_hash, op_bytes) VALUES (?1, ?2, ?3, ?4)",
+        params![id.0, rec.replaced.len() as i64, earlier.user_op_hash.as_slice(), earlier.op_bytes.as_ref()],
+    )
+    .map_err(storage("keeping the replaced op"))?;
+    tx.execute(
+        "UPDATE intents SET state = 'signed', user_op_hash = ?2, op_bytes = ?3, gas_cost_cap = ?4,
+                            submitted_via = NULL, submit_tx_hash = NULL, submit_count = 0
+         WHERE id = ?1",
+        params![id.0, op.user_op_hash.as_slice(), op.op_bytes.as_ref(), gas_cost_cap.to_be_bytes::<32>()],
+    )
+    .map_err(storage("storing the replacement"))?;
+    Ok(())
+}
+
 pub(super) fn resolve_in(tx: &Connection, id: IntentId, outcome: &Outcome) -> Result<()> {
     let rec = record(tx, id)?;
     machine::check_resolve(id, rec.state, outcome)?;
@@ -152,9 +187,9 @@ pub(super) fn resolve_in(tx: &Connection, id: IntentId, outcome: &Outcome) -> Re
     }
     let state = outcome.state().as_str();
     match outcome {
-        Outcome::Included { success, actual_gas_cost, tx_hash, block } => tx.execute(
+        Outcome::Included { user_op_hash, success, actual_gas_cost, tx_hash, block } => tx.execute(
             "UPDATE intents SET state = ?2, included_success = ?3, actual_gas_cost = ?4,
-                                included_tx_hash = ?5, included_block = ?6
+                                included_tx_hash = ?5, included_block = ?6, included_user_op_hash = ?7
              WHERE id = ?1",
             params![
                 id.0,
@@ -162,7 +197,8 @@ pub(super) fn resolve_in(tx: &Connection, id: IntentId, outcome: &Outcome) -> Re
                 success,
                 actual_gas_cost.to_be_bytes::<32>(),
                 tx_hash.as_slice(),
-                i64_of(*block)
+                i64_of(*block),
+                user_op_hash.as_slice()
             ],
         ),
         Outcome::Failed { reason } | Outcome::Released { reason } => tx.execute(
