@@ -6,8 +6,9 @@ use alloy::primitives::U256;
 use common::*;
 use sak_signer::{
     Error,
-    ledger::{IntentState, Ledger, MemoryLedger, Outcome, SqliteLedger},
+    ledger::{IntentState, Ledger, MemoryLedger, Outcome, PostgresLedger, SqliteLedger},
 };
+use sak_testkit::Postgres;
 use std::{
     path::Path,
     process::{Command, Stdio},
@@ -86,8 +87,166 @@ fn threads_with_shared_and_separate_connections_never_exceed_the_ceiling() {
 fn concurrency_child() {
     let Ok(db) = std::env::var(CHILD_DB_ENV) else { return };
     let worker: u64 = std::env::var("SAK_CONCURRENCY_WORKER").unwrap().parse().unwrap();
-    let accepted = hammer(&SqliteLedger::open(Path::new(&db)).unwrap(), worker);
+    let accepted = hammer(&*open(&db), worker);
     println!("ACCEPTED={accepted}");
+}
+
+/// The ledger at `db`: a PostgreSQL URL or an SQLite file.
+fn open(db: &str) -> Box<dyn Ledger> {
+    if db.starts_with("postgres://") {
+        Box::new(PostgresLedger::open(db).unwrap())
+    } else {
+        Box::new(SqliteLedger::open(Path::new(db)).unwrap())
+    }
+}
+
+/// Runs the child role of this test binary, test `role`, with `env`.
+fn child(role: &str, env: &[(&str, String)]) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([role, "--exact", "--nocapture", "--test-threads=1"]).stdout(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Workers sharing one PostgreSQL database, as threads with a connection each and as processes
+/// (as separate homes, or machines, would): together they fill the ceiling exactly.
+#[test]
+fn workers_sharing_one_postgres_database_never_exceed_the_ceiling() {
+    let Some(pg) = Postgres::start_or_skip().unwrap_or_else(|e| panic!("{e}\nhint: {}", e.hint())) else {
+        return;
+    };
+    let url = pg.url();
+    let ledger = PostgresLedger::open(&url).unwrap();
+    let children: Vec<_> = (0..4u64)
+        .map(|w| {
+            child(
+                "concurrency_child",
+                &[(CHILD_DB_ENV, url.clone()), ("SAK_CONCURRENCY_WORKER", w.to_string())],
+            )
+        })
+        .collect();
+    let threads: Vec<_> = (4..8u64)
+        .map(|w| {
+            let url = url.clone();
+            std::thread::spawn(move || hammer(&PostgresLedger::open(&url).unwrap(), w))
+        })
+        .collect();
+    let mut accepted: u64 = threads.into_iter().map(|h| h.join().unwrap()).sum();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "child failed: {}", out.status);
+        accepted += count(&String::from_utf8(out.stdout).unwrap(), "ACCEPTED=");
+    }
+    assert_exactly_filled(&ledger, accepted);
+    assert!(ledger.check_consistency().unwrap().is_empty());
+}
+
+/// The number after `key` in a child's output.
+fn count(stdout: &str, key: &str) -> u64 {
+    stdout
+        .split(key)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {key} in child output: {stdout}"))
+        .parse()
+        .unwrap()
+}
+
+const STRESS_ENV: &str = "SAK_PG_STRESS_URL";
+
+/// The stress child: reserve (7 against a ceiling of 50 × 7 + 6), then sign and release or
+/// leave pending, for 4 s, printing each accepted intent as it is accepted. A storage error
+/// (the server restarting) is waited out and the loop goes on.
+#[test]
+fn pg_stress_child() {
+    let Ok(url) = std::env::var(STRESS_ENV) else { return };
+    let worker: u64 = std::env::var("SAK_CONCURRENCY_WORKER").unwrap().parse().unwrap();
+    let ledger = loop {
+        match PostgresLedger::open(&url) {
+            Ok(l) => break l,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
+    let started = Instant::now();
+    let mut i = 0;
+    while started.elapsed() < std::time::Duration::from_secs(4) {
+        i += 1;
+        match ledger.reserve(&intent(AMOUNT, worker * 100_000 + i), &ceiling(CEILING)) {
+            Ok(id) => {
+                println!("ACCEPTED {}", id.0);
+                let _ = ledger.mark_signed(id, &signed_op(worker * 100_000 + i, 0));
+                if i % 2 == 0 {
+                    let _ = ledger.resolve(id, &Outcome::Released { reason: "stress".into() });
+                }
+            }
+            Err(Error::CeilingExceeded { .. }) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Six worker processes reserve, sign and release on one PostgreSQL ledger while two of them
+/// are killed with SIGKILL and the server is restarted under them. Nothing is lost (every
+/// intent a worker was told of is in the ledger), nothing counts twice (the running totals
+/// equal the pending intents' spends), and what is pending never passes the ceiling. Prints
+/// its figures.
+#[test]
+fn postgres_workers_under_kill_9_and_a_server_restart_lose_nothing_and_never_exceed() {
+    let Some(pg) = Postgres::start_or_skip().unwrap_or_else(|e| panic!("{e}\nhint: {}", e.hint())) else {
+        return;
+    };
+    let url = pg.url();
+    drop(PostgresLedger::open(&url).unwrap());
+    let mut children: Vec<_> = (0..6u64)
+        .map(|w| {
+            child("pg_stress_child", &[(STRESS_ENV, url.clone()), ("SAK_CONCURRENCY_WORKER", w.to_string())])
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    for c in &mut children[..2] {
+        c.kill().unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let restarted = Instant::now();
+    pg.restart().unwrap();
+    let outage = restarted.elapsed();
+    let mut told = Vec::new();
+    let mut killed = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        killed += u32::from(!out.status.success());
+        told.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.strip_prefix("ACCEPTED "))
+                .map(|id| id.parse::<i64>().unwrap()),
+        );
+    }
+    let ledger = PostgresLedger::open(&url).unwrap();
+    for id in &told {
+        ledger.get(sak_signer::ledger::IntentId(*id)).unwrap_or_else(|e| panic!("intent {id} was lost: {e}"));
+    }
+    assert!(ledger.check_consistency().unwrap().is_empty(), "{:?}", ledger.check_consistency());
+    let open = ledger.unresolved().unwrap();
+    let pending_sum: u64 = open.len() as u64 * AMOUNT;
+    assert_eq!(pending(&ledger), U256::from(pending_sum));
+    assert!(pending_sum <= CEILING);
+    assert_eq!(killed, 2, "two workers were killed");
+    let released =
+        ledger.signed_intents().unwrap().iter().filter(|r| r.state == IntentState::Released).count();
+    eprintln!(
+        "postgres stress: 6 workers (2 killed -9), server restarted ({:.1} s down): {} reservations told, \
+         {} released, {} pending ({} of the ceiling {}), totals consistent, 0 lost",
+        outage.as_secs_f64(),
+        told.len(),
+        released,
+        open.len(),
+        pending_sum,
+        CEILING
+    );
 }
 
 #[test]
@@ -96,29 +255,16 @@ fn processes_sharing_one_database_never_exceed_the_ceiling() {
     let db = tmp.path().join("ledger.db");
     drop(SqliteLedger::open(&db).unwrap());
     let children: Vec<_> = (0..4u64)
-        .map(|worker| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["concurrency_child", "--exact", "--nocapture", "--test-threads=1"])
-                .env(CHILD_DB_ENV, &db)
-                .env("SAK_CONCURRENCY_WORKER", worker.to_string())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
+        .map(|w| {
+            let db = db.display().to_string();
+            child("concurrency_child", &[(CHILD_DB_ENV, db), ("SAK_CONCURRENCY_WORKER", w.to_string())])
         })
         .collect();
     let mut accepted = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
         assert!(out.status.success(), "child failed: {}", out.status);
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let n: u64 = stdout
-            .split("ACCEPTED=")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no count in child output: {stdout}"))
-            .parse()
-            .unwrap();
-        accepted += n;
+        accepted += count(&String::from_utf8(out.stdout).unwrap(), "ACCEPTED=");
     }
     let ledger = SqliteLedger::open(&db).unwrap();
     assert_exactly_filled(&ledger, accepted);
@@ -163,4 +309,12 @@ fn throughput_figures() {
          sqlite reserve_batch+mark_signed_batch (64 per batch): {sqlite_batched:.0} intents/s"
     );
     assert!(memory > 0.0 && sqlite > 0.0 && sqlite_batched > 0.0);
+    if let Some(pg) = Postgres::start_or_skip().unwrap_or_else(|e| panic!("{e}\nhint: {}", e.hint())) {
+        let postgres = cycles(&PostgresLedger::open(&pg.create_database("cycles").unwrap()).unwrap(), 200);
+        let batched = batched(&PostgresLedger::open(&pg.create_database("batched").unwrap()).unwrap(), 20);
+        eprintln!(
+            "ledger cycles/s: postgres {postgres:.0} (sqlite {sqlite:.0}); postgres reserve_batch+mark_signed_batch \
+             (64 per batch): {batched:.0} intents/s"
+        );
+    }
 }

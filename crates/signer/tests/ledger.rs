@@ -6,16 +6,29 @@ use alloy::primitives::{Address, B256, U256};
 use common::*;
 use sak_signer::{
     Error,
-    ledger::{Ceiling, Decision, IntentState, Ledger, MemoryLedger, Outcome, Spend, SqliteLedger},
+    ledger::{
+        Ceiling, Decision, IntentState, Ledger, MemoryLedger, Outcome, PostgresLedger, Spend, SqliteLedger,
+    },
 };
+use sak_testkit::Postgres;
 
-fn backends() -> Vec<(&'static str, Box<dyn Ledger>, tempfile::TempDir)> {
+/// A backend's name, the ledger, and what keeps it alive.
+type Backend = (&'static str, Box<dyn Ledger>, Box<dyn std::any::Any>);
+
+/// Each backend with what keeps it alive (its folder, its server). PostgreSQL runs when it is
+/// installed (a server of the test's own), and must when `SAK_REQUIRE_POSTGRES=1` (CI).
+fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteLedger::open(&dir.path().join("ledger.db")).unwrap();
-    vec![
-        ("memory", Box::new(MemoryLedger::new()), tempfile::tempdir().unwrap()),
-        ("sqlite", Box::new(sqlite), dir),
-    ]
+    let mut out: Vec<Backend> = vec![
+        ("memory", Box::new(MemoryLedger::new()), Box::new(())),
+        ("sqlite", Box::new(sqlite), Box::new(dir)),
+    ];
+    if let Some(pg) = Postgres::start_or_skip().unwrap_or_else(|e| panic!("{e}\nhint: {}", e.hint())) {
+        let ledger = PostgresLedger::open(&pg.url()).unwrap();
+        out.push(("postgres", Box::new(ledger), Box::new(pg)));
+    }
+    out
 }
 
 #[test]

@@ -12,12 +12,15 @@
 //! the signed operation's exact bytes, so that a reconciler can look the op up on chain and
 //! either resubmit the identical bytes or resolve it. Nothing is ever deleted.
 
+mod columns;
 mod machine;
 mod memory;
+mod postgres;
 mod sqlite;
 mod types;
 
 pub use memory::MemoryLedger;
+pub use postgres::PostgresLedger;
 pub use sqlite::{SqliteLedger, SqliteOptions};
 pub use types::{
     Ceiling, ChainBound, Decision, Intent, IntentId, IntentRecord, IntentState, LaneId, LaneLock, Outcome,

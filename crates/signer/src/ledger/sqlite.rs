@@ -1,9 +1,10 @@
+use super::columns::{RawRow, address_of, b256_of, corrupt, i64_of, u64_of, u256_of};
 use super::{
     Ceiling, ChainBound, Decision, Intent, IntentId, IntentRecord, IntentState, LaneId, LaneLock, Ledger,
-    Outcome, SignedOp, Spend, Submission, failpoint, machine,
+    Outcome, SignedOp, Spend, failpoint, machine,
 };
 use crate::{Error, Result};
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{Address, B256, U256};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::{
     fs::{DirBuilder, OpenOptions, TryLockError},
@@ -157,10 +158,6 @@ impl std::fmt::Debug for SqliteLedger {
 fn storage(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
     let context = context.into();
     move |e| Error::Storage { context, source: Box::new(e) }
-}
-
-fn corrupt(reason: impl Into<String>) -> Error {
-    Error::Corrupt { reason: reason.into() }
 }
 
 const PENDING: &str = "('reserved', 'signed', 'submitted')";
