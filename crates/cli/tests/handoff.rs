@@ -175,3 +175,64 @@ fn a_keyless_bundle_pairs_with_a_key_from_the_environment_and_a_tampered_one_is_
         "a refused import wrote files"
     );
 }
+
+/// Points `home`'s config at the spend ledger `url` (config.toml's top-level `ledger`).
+fn use_ledger(home: &Home, url: &str) {
+    let path = home.path().join("config.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("ledger = \"{url}\"\n{config}")).unwrap();
+}
+
+/// Two homes, the owner's and an agent's on another machine, share one PostgreSQL ledger: four
+/// swaps of 300 tUSD at once, two from each, against a cap of 1,000. They queue on the
+/// session's lane across homes, three land and the fourth is refused before signing; each home's
+/// audit shows all four decisions, and neither keeps a ledger file of its own.
+#[test]
+fn homes_sharing_one_postgres_ledger_share_its_lane_reservations_and_audit() {
+    let Some(pg) =
+        sak_testkit::Postgres::start_or_skip().unwrap_or_else(|e| panic!("{e}\nhint: {}", e.hint()))
+    else {
+        return;
+    };
+    let url = pg.create_database("fleet").unwrap();
+    let (owner, id, rpc) = owner_with_session();
+    let (_, relayer_key) = dev_account(&owner, 7);
+    let file = owner.path().join("bot-session.json");
+    owner.json(&["session", "export", &id, "--out", file.to_str().unwrap()]);
+    let agent = Home::new();
+    agent.json(&["--rpc-url", &rpc, "agent", "import", file.to_str().unwrap()]);
+    use_ledger(&owner, &url);
+    use_ledger(&agent, &url);
+
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let swaps: Vec<_> = (0..4)
+            .map(|i| {
+                let (home, env) = if i % 2 == 0 {
+                    (&owner, vec![])
+                } else {
+                    (&agent, vec![("SAK_RELAYER_KEY", &*relayer_key)])
+                };
+                scope.spawn(move || run_with(home, &env, &swap("300")))
+            })
+            .collect();
+        swaps.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    let mut codes: Vec<i32> = runs.iter().map(|r| r.code).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, vec![0, 0, 0, 1], "{:#?}", runs.iter().map(|r| &r.stderr).collect::<Vec<_>>());
+    let refused = runs.iter().find(|r| r.code == 1).unwrap().json();
+    assert_eq!(refused["error"]["refusal"]["name"], "SpendCapExceeded", "{refused:#}");
+
+    for home in [&owner, &agent] {
+        assert!(!home.data().join("ledger.sqlite").exists(), "a ledger file of its own");
+        let audit = home.json(&["audit"]);
+        let decisions = audit["decisions"].as_array().unwrap();
+        assert_eq!(decisions.len(), 4, "{audit:#}");
+        assert_eq!(decisions.iter().filter(|d| d["allowed"] == true).count(), 3, "{audit:#}");
+        assert_eq!(home.json(&["op", "list"]), json!([]));
+    }
+    let doctor = owner.sak(&["--json", "doctor"]).json();
+    let ledger = doctor["checks"].as_array().unwrap().iter().find(|c| c["name"] == "ledger").unwrap();
+    assert_eq!(ledger["status"], "ok", "{ledger:#}");
+    assert!(ledger["detail"].as_str().unwrap().starts_with("postgres://127.0.0.1:"), "{ledger:#}");
+}

@@ -166,6 +166,11 @@ pub struct Config {
     /// or `--password-fd` is given).
     #[serde(default = "default_password_env")]
     pub password_env: String,
+    /// The spend ledger: a PostgreSQL URL (`postgres://user@host:5432/db`; `${VAR}` reads it
+    /// from the environment) that a fleet of workers shares; absent, the SQLite file in the
+    /// data folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<String>,
     /// The networks by name.
     pub networks: BTreeMap<String, NetworkConfig>,
 }
@@ -187,6 +192,7 @@ impl Default for Config {
         Self {
             network: "local".into(),
             password_env: default_password_env(),
+            ledger: None,
             networks: BTreeMap::from([
                 (
                     "local".into(),
@@ -212,6 +218,8 @@ const HEADER: &str = "\
 #
 # network       the network used when --network is not given
 # password_env  the environment variable holding the keystore password
+# ledger        the spend ledger a fleet shares: \"postgres://user@host:5432/db\" or \"${VAR}\"
+#               (without it: the SQLite file in the data folder)
 # [networks.NAME]
 #   kind         local | fork | sepolia | remote
 #   rpc_url      \"${VAR}\" reads the URL from the environment (keep API keys out of this file)

@@ -12,7 +12,7 @@ use alloy::{
 use sak_contracts::IEntryPoint;
 use sak_policy::Call;
 use sak_signer::{
-    ledger::{IntentId, IntentRecord, LaneLock, Ledger, Outcome, SqliteLedger},
+    ledger::{AnyLedger, IntentId, IntentRecord, LaneLock, Ledger, Outcome},
     settle::{Settler, lane_of},
 };
 use sak_userop::{UserOp, session_envelope};
@@ -95,13 +95,13 @@ impl From<&IntentRecord> for OpOut {
 }
 
 /// The operations of the ledger that are not settled.
-pub fn unresolved(ledger: &SqliteLedger) -> Result<Vec<OpOut>> {
+pub fn unresolved(ledger: &AnyLedger) -> Result<Vec<OpOut>> {
     Ok(ledger.unresolved()?.iter().map(OpOut::from).collect())
 }
 
 /// Operation `op` (an intent number or a user operation hash) as the chain settles it now.
 /// Nothing is resubmitted: an operation still pending is looked up, never sent again.
-pub async fn status(home: &Home, ledger: &Arc<SqliteLedger>, op: &str) -> Result<OpOut> {
+pub async fn status(home: &Home, ledger: &Arc<AnyLedger>, op: &str) -> Result<OpOut> {
     let (_chain, settler, id) = settler_for(home, ledger, op).await?;
     let rec = ledger.get(id)?;
     if rec.state.is_pending() {
@@ -119,7 +119,7 @@ pub async fn status(home: &Home, ledger: &Arc<SqliteLedger>, op: &str) -> Result
 /// intent's (`options.session` is set from it). Returns the operation as it stands then.
 pub async fn bump(
     home: &Home,
-    ledger: &Arc<SqliteLedger>,
+    ledger: &Arc<AnyLedger>,
     op: &str,
     mut options: crate::agent::Options,
     percent: u64,
@@ -132,16 +132,16 @@ pub async fn bump(
 }
 
 /// The home's ledger, when it has one (an error saying so otherwise: nothing signed yet).
-pub fn ledger(home: &Home) -> Result<Arc<SqliteLedger>> {
-    let path = home.paths.ledger();
-    if !path.exists() {
-        return Err(Hinted::new(
-            format!("no spend ledger at {}: this home has signed nothing yet", path.display()),
+pub fn ledger(home: &Home) -> Result<Arc<AnyLedger>> {
+    let at = crate::store::LedgerAt::of(&home.paths, &home.config)?;
+    match at.existing()? {
+        Some(ledger) => Ok(Arc::new(ledger)),
+        None => Err(Hinted::new(
+            format!("no spend ledger at {}: this home has signed nothing yet", at.shown()),
             "`sak swap` or `sak send` under a session records its operations there",
         )
-        .into());
+        .into()),
     }
-    Ok(Arc::new(crate::store::open_ledger(&path)?))
 }
 
 /// Makes sure operation `op` never lands: settles its lane, then, if it is still pending, spends
@@ -150,7 +150,7 @@ pub fn ledger(home: &Home) -> Result<Arc<SqliteLedger>> {
 /// no run of this home signs on it meanwhile.
 pub async fn cancel(
     home: &Home,
-    ledger: &Arc<SqliteLedger>,
+    ledger: &Arc<AnyLedger>,
     op: &str,
     wait: bool,
     timeout: u64,
@@ -195,9 +195,9 @@ pub struct Cancelled {
 /// operations are retired) and the intent named by `op`, which must be of this chain.
 async fn settler_for(
     home: &Home,
-    ledger: &Arc<SqliteLedger>,
+    ledger: &Arc<AnyLedger>,
     op: &str,
-) -> Result<(Chain, Settler<SqliteLedger>, IntentId)> {
+) -> Result<(Chain, Settler<AnyLedger>, IntentId)> {
     let id = find(ledger, op)?;
     let rec = ledger.get(id)?;
     let chain = home.chain().await?;
@@ -278,8 +278,8 @@ const MAX_BUMPS: u64 = 16;
 async fn wait_out(
     home: &Home,
     chain: &Chain,
-    ledger: &Arc<SqliteLedger>,
-    settler: &Settler<SqliteLedger>,
+    ledger: &Arc<AnyLedger>,
+    settler: &Settler<AnyLedger>,
     lock: &LaneLock,
     id: IntentId,
     timeout: u64,
@@ -320,7 +320,7 @@ async fn wait_out(
 }
 
 /// The intent named by a number or a user operation hash.
-fn find(ledger: &SqliteLedger, op: &str) -> Result<IntentId> {
+fn find(ledger: &AnyLedger, op: &str) -> Result<IntentId> {
     let op = op.trim().trim_start_matches('#');
     if let Ok(n) = op.parse::<i64>() {
         ledger.get(IntentId(n)).map_err(|_| not_found(op))?;

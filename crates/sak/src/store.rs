@@ -56,17 +56,88 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
     }
 }
 
+/// Where a home's spend ledger is: config.toml's `ledger` (a PostgreSQL URL, `${VAR}`
+/// expanded), else the SQLite file in the data folder.
+#[derive(Debug, Clone)]
+pub enum LedgerAt {
+    /// The SQLite file.
+    File(std::path::PathBuf),
+    /// A PostgreSQL database (the URL may hold a password: show it with
+    /// [`redact_url`](crate::config::redact_url)).
+    Postgres(String),
+}
+
+impl LedgerAt {
+    /// Where the home's ledger is.
+    pub fn of(paths: &crate::config::Paths, config: &crate::config::Config) -> Result<Self> {
+        let Some(url) = &config.ledger else { return Ok(Self::File(paths.ledger())) };
+        let url = crate::config::expand_env(url, "config.toml's ledger")?;
+        if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(Hinted::new(
+                format!("config.toml's ledger is {}, not a PostgreSQL URL", crate::config::redact_url(&url)),
+                "set ledger = \"postgres://user@host:5432/db\" (or \"${VAR}\"), or remove it to keep the ledger \
+                 in the data folder",
+            )
+            .into());
+        }
+        Ok(Self::Postgres(url))
+    }
+
+    /// What to call it in messages (no password).
+    pub fn shown(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Postgres(url) => crate::config::redact_url(url),
+        }
+    }
+
+    /// Opens the ledger (an SQLite file is created if missing), or says what to do.
+    pub fn open(&self) -> Result<sak_signer::ledger::AnyLedger> {
+        use sak_signer::ledger::{AnyLedger, PostgresLedger};
+        match self {
+            Self::File(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+                }
+                open_sqlite(path).map(AnyLedger::Sqlite)
+            }
+            Self::Postgres(url) => PostgresLedger::open(url).map(AnyLedger::Postgres).map_err(|e| {
+                Hinted::new(
+                    format!("cannot open the PostgreSQL spend ledger at {}: {}", self.shown(), causes(&e)),
+                    "check that the server runs and that config.toml's `ledger` URL (user, database, port) is \
+                     right; the database must exist (createdb)",
+                )
+                .into()
+            }),
+        }
+    }
+
+    /// The ledger if there is one: an SQLite file not created yet is `None` (nothing signed
+    /// here); a PostgreSQL ledger is always opened.
+    pub fn existing(&self) -> Result<Option<sak_signer::ledger::AnyLedger>> {
+        match self {
+            Self::File(path) if !path.exists() => Ok(None),
+            _ => self.open().map(Some),
+        }
+    }
+}
+
+/// An error with its causes, joined.
+fn causes(e: &sak_signer::Error) -> String {
+    let mut causes = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    causes.join(": ")
+}
+
 /// The spend ledger at `path`, or an error that says what to do: a damaged file is moved
 /// aside by the user, never by sak (it holds operations in flight and the audit history).
-pub fn open_ledger(path: &Path) -> Result<sak_signer::ledger::SqliteLedger> {
+pub fn open_sqlite(path: &Path) -> Result<sak_signer::ledger::SqliteLedger> {
     sak_signer::ledger::SqliteLedger::open(path).map_err(|e| {
-        let mut causes = vec![e.to_string()];
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            causes.push(cause.to_string());
-            source = cause.source();
-        }
-        let text = causes.join(": ");
+        let text = causes(&e);
         let p = path.display();
         let hint = if text.contains("not a database") || matches!(e, sak_signer::Error::Corrupt { .. }) {
             format!(

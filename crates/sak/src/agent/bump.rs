@@ -39,7 +39,7 @@ impl Agent<'_> {
     async fn bump_with<S: Submitter>(
         self,
         submitter: S,
-        ledger: Arc<SqliteLedger>,
+        ledger: Arc<AnyLedger>,
         intent: IntentId,
         percent: u64,
     ) -> Result<IntentRecord> {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  session ID ─► the network's account ─► the granted policy (SessionGranted) ─► its key
-//!    ─► GuardedSigner { Binding, SqliteLedger at the data dir, submitter per Via }
+//!    ─► GuardedSigner { Binding, the home's ledger (SQLite, or PostgreSQL), submitter per Via }
 //!    ─► recover(): an earlier run's unsettled operations first
 //!    ─► dry run: check only | self, bundler: execute | direct: check, executeWithSession
 //!    ─► charged, what remains this period and when it renews (refusals: the contracts' name)
@@ -34,7 +34,7 @@ use sak_primitives::{
 use sak_signer::{
     guard::{Binding, GuardedSigner, Preflight, load_session_from},
     keystore::{self, LocalKey},
-    ledger::{Decision, Ledger, MemoryLedger, Spend, SqliteLedger},
+    ledger::{AnyLedger, Decision, Ledger, MemoryLedger, Spend},
 };
 use sak_userop::{
     BundlerClient, EIP7702_MARKER, FeeCaps, SelfBundler, Submitter,
@@ -400,12 +400,8 @@ impl<'a> Agent<'a> {
         }
     }
 
-    fn open_ledger(&self) -> Result<SqliteLedger> {
-        let path = self.home.paths.ledger();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
-        }
-        crate::store::open_ledger(&path)
+    fn open_ledger(&self) -> Result<AnyLedger> {
+        crate::store::LedgerAt::of(&self.home.paths, &self.home.config)?.open()
     }
 
     async fn drive<L: Ledger + 'static, S: Submitter>(

@@ -20,7 +20,7 @@ use sak_primitives::{
     NATIVE,
     units::{format_span, format_time, format_time_from},
 };
-use sak_signer::ledger::{Decision, Ledger, Outcome, SqliteLedger};
+use sak_signer::ledger::{AnyLedger, Decision, Ledger, Outcome};
 use sak_userop::{RetryConfig, retrying_provider};
 use serde::Serialize;
 use std::{
@@ -188,10 +188,10 @@ impl Options {
 pub async fn audit(home: &Home, options: &Options, chain: Option<&Chain>) -> Result<Audit> {
     let Options { now, since, stale_after, rotate_after, .. } = *options;
 
-    let path = home.paths.ledger();
-    let exists = path.exists();
     // Opened only if it exists: opening creates the file, and an audit writes nothing.
-    let ledger = if exists { Some(crate::store::open_ledger(&path)?) } else { None };
+    let at = crate::store::LedgerAt::of(&home.paths, &home.config)?;
+    let ledger = at.existing()?;
+    let exists = ledger.is_some();
     let all: Vec<Decision> = match &ledger {
         Some(l) => l.decisions(0).wrap_err("reading the decision log")?,
         None => Vec::new(),
@@ -411,7 +411,7 @@ pub async fn audit(home: &Home, options: &Options, chain: Option<&Chain>) -> Res
         None
     };
     let out = Audit {
-        ledger: path.display().to_string(),
+        ledger: at.shown(),
         ledger_exists: exists,
         now,
         since,
@@ -456,7 +456,7 @@ fn spend_out(s: &sak_signer::ledger::Spend, book: Option<&Contracts>) -> SpendOu
 
 /// The transaction and outcome of the intent that signed `hash`.
 fn joined(
-    ledger: &SqliteLedger,
+    ledger: &AnyLedger,
     hash: B256,
     recorded_tx: Option<B256>,
 ) -> Result<(Option<B256>, Option<String>)> {

@@ -157,36 +157,54 @@ pub(super) fn check_keys(r: &mut Report, paths: &Paths) {
     }
 }
 
-pub(super) fn check_ledger(r: &mut Report, paths: &Paths) {
-    let path = paths.ledger();
-    if !path.exists() {
-        r.ok("ledger", format!("no ledger yet at {} (nothing signed here)", path.display()));
-        return;
-    }
-    let move_aside = format!(
-        "restore {} from a backup; as a last resort move it aside (sak starts a new one, and forgets the \
-         spends it was tracking as pending)",
-        path.display()
-    );
-    let ledger = match SqliteLedger::open(&path) {
-        Ok(l) => l,
+pub(super) fn check_ledger(r: &mut Report, paths: &Paths, config: Option<&Config>) {
+    let at = match config.map(|c| LedgerAt::of(paths, c)).transpose() {
+        Ok(at) => at.unwrap_or_else(|| LedgerAt::File(paths.ledger())),
         Err(e) => {
-            r.fail("ledger", format!("{} cannot be opened: {e}", path.display()), move_aside);
+            let hint = e.hint().unwrap_or("fix config.toml's `ledger`").to_owned();
+            r.fail("ledger", e.to_string(), hint);
             return;
         }
     };
-    let verdict = ledger
-        .integrity_check()
-        .map_err(|e| e.to_string())
-        .and_then(|v| if v == "ok" { Ok(()) } else { Err(format!("integrity_check: {v}")) });
+    let shown = at.shown();
+    let move_aside = match &at {
+        LedgerAt::File(path) => format!(
+            "restore {} from a backup; as a last resort move it aside (sak starts a new one, and forgets the \
+             spends it was tracking as pending)",
+            path.display()
+        ),
+        LedgerAt::Postgres(_) => {
+            "restore the database from a backup; never edit its tables by hand".to_owned()
+        }
+    };
+    let ledger = match at.existing() {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            r.ok("ledger", format!("no ledger yet at {shown} (nothing signed here)"));
+            return;
+        }
+        Err(e) => {
+            let fix = match &at {
+                LedgerAt::File(_) => move_aside,
+                LedgerAt::Postgres(_) => e.hint().unwrap_or("check the server and the URL").to_owned(),
+            };
+            r.fail("ledger", format!("{shown} cannot be opened: {e}"), fix);
+            return;
+        }
+    };
+    let verdict = match &ledger {
+        AnyLedger::Sqlite(l) => l
+            .integrity_check()
+            .map_err(|e| e.to_string())
+            .and_then(|v| if v == "ok" { Ok(()) } else { Err(format!("integrity_check: {v}")) }),
+        AnyLedger::Postgres(_) => Ok(()),
+    };
     let consistent = ledger.check_consistency().map_err(|e| e.to_string()).and_then(|diffs| {
         if diffs.is_empty() { Ok(()) } else { Err(format!("pending totals differ: {}", diffs.join("; "))) }
     });
     match (verdict, consistent) {
-        (Ok(()), Ok(())) => {
-            r.ok("ledger", format!("{}: integrity ok, pending totals consistent", path.display()))
-        }
-        (Err(e), _) | (_, Err(e)) => r.fail("ledger", format!("{}: {e}", path.display()), move_aside.clone()),
+        (Ok(()), Ok(())) => r.ok("ledger", format!("{shown}: integrity ok, pending totals consistent")),
+        (Err(e), _) | (_, Err(e)) => r.fail("ledger", format!("{shown}: {e}"), move_aside.clone()),
     }
     match ledger.unresolved() {
         Ok(open) if open.is_empty() => r.ok("ledger_unresolved", "no operation in flight"),

@@ -21,6 +21,7 @@ mod reset;
 
 pub use repair::{Regrant, Repair, Skipped};
 
+use crate::store::LedgerAt;
 use crate::{
     Contracts, Home, Options,
     config::{Config, Paths, redact_url},
@@ -38,7 +39,7 @@ use sak_primitives::{
     NATIVE,
     units::{format_time, format_time_from},
 };
-use sak_signer::ledger::{Ledger, SqliteLedger};
+use sak_signer::ledger::{AnyLedger, Ledger};
 use sak_userop::{RetryConfig, retrying_client, retrying_provider};
 use serde::Serialize;
 use std::{
@@ -191,7 +192,7 @@ impl Doctor {
             }
             _ => None,
         };
-        check_ledger(&mut r, &paths);
+        check_ledger(&mut r, &paths, home.as_ref().map(|h| &h.config));
         if let Some(id) = session {
             match (&home, &chain, &account) {
                 (Some(home), Some(chain), Some(account)) => {

@@ -312,13 +312,12 @@ impl Watcher<'_> {
     /// and the recent refusals ([`History`]).
     fn decisions(&mut self) -> Result<(Vec<Decision>, usize)> {
         let seen = self.cursor.decisions_seen;
-        let path = self.home.paths.ledger();
-        if !path.exists() {
+        let Some(ledger) = crate::store::LedgerAt::of(&self.home.paths, &self.home.config)?.existing()?
+        else {
             return Ok((Vec::new(), seen));
-        }
+        };
         let from = if self.history.is_some() { seen } else { 0 };
-        let read =
-            crate::store::open_ledger(&path)?.decisions_after(from).wrap_err("reading the decision log")?;
+        let read = ledger.decisions_after(from).wrap_err("reading the decision log")?;
         let logged = from + read.len();
         let (account, chain_id) = (self.account.address, self.chain.chain_id);
         let history = self.history.get_or_insert_with(History::default);

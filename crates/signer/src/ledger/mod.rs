@@ -12,6 +12,7 @@
 //! the signed operation's exact bytes, so that a reconciler can look the op up on chain and
 //! either resubmit the identical bytes or resolve it. Nothing is ever deleted.
 
+mod any;
 mod columns;
 mod machine;
 mod memory;
@@ -19,6 +20,7 @@ mod postgres;
 mod sqlite;
 mod types;
 
+pub use any::AnyLedger;
 pub use memory::MemoryLedger;
 pub use postgres::PostgresLedger;
 pub use sqlite::{SqliteLedger, SqliteOptions};

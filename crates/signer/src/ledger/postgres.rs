@@ -27,8 +27,8 @@ use std::{
 
 mod schema;
 
-/// A unit of work for the connection thread.
-type Job = Box<dyn FnOnce(&mut Option<Client>) + Send>;
+/// A unit of work for the connection thread: the connection, or why there is none.
+type Job = Box<dyn FnOnce(&mut std::result::Result<Client, String>) + Send>;
 
 /// The durable [`Ledger`] on a PostgreSQL server (`postgres://user@host:port/db`), for fleets:
 /// every worker, process or machine, that opens the same database shares one set of
@@ -67,10 +67,10 @@ fn connection_thread(url: String, name: &str) -> Result<mpsc::Sender<Job>> {
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
-            let mut client: Option<Client> = None;
+            let mut client: std::result::Result<Client, String> = Err("not connected yet".into());
             for job in rx {
-                if client.as_ref().is_none_or(Client::is_closed) {
-                    client = Client::connect(&url, NoTls).ok();
+                if client.as_ref().is_ok_and(Client::is_closed) || client.is_err() {
+                    client = Client::connect(&url, NoTls).map_err(|e| e.to_string());
                 }
                 job(&mut client);
             }
@@ -90,10 +90,10 @@ fn on<T: Send + 'static>(
     let (reply, answer) = mpsc::sync_channel(1);
     let job: Job = Box::new(move |client| {
         let out = match client {
-            Some(c) => f(c),
-            None => Err(Error::Storage {
+            Ok(c) => f(c),
+            Err(why) => Err(Error::Storage {
                 context: "connecting to the PostgreSQL ledger".into(),
-                source: "the server does not answer (is it running, and is the URL right?)".into(),
+                source: why.clone().into(),
             }),
         };
         let _ = reply.send(out);
@@ -451,7 +451,7 @@ impl Drop for HeldLane {
     fn drop(&mut self) {
         let key = self.key;
         let _ = self.locks.send(Box::new(move |client| {
-            if let Some(c) = client {
+            if let Ok(c) = client {
                 let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&key]);
             }
         }));
