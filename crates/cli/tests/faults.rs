@@ -509,11 +509,19 @@ fn a_run_waiting_for_its_sessions_lane_says_so() {
     let run = home.swap(&id.to_string(), "1", &[]).ok();
     release.join().unwrap();
     assert!(
-        run.stderr.contains(&format!("waiting for another operation on session #{id} to settle")),
+        run.stderr.contains(&format!("waiting for another operation on session #{id}'s lane to settle")),
         "{}",
         run.stderr
     );
     assert_eq!(spent(&home, account, id), U256::from(2_000_000u64));
+    // Another lane of the session does not wait for this one.
+    let lock = ledger.try_lock_lane(&lane).unwrap().unwrap();
+    let mut on_lane_1 = swap_args(&id.to_string(), "1");
+    on_lane_1.extend(["--lane".to_owned(), "1".to_owned()]);
+    let run = home.sak(&on_lane_1.iter().map(String::as_str).collect::<Vec<_>>()).ok();
+    assert!(!run.stderr.contains("waiting for another operation"), "{}", run.stderr);
+    drop(lock);
+    assert_eq!(spent(&home, account, id), U256::from(3_000_000u64));
     // --json and --quiet keep stderr for errors.
     let lock = ledger.try_lock_lane(&lane).unwrap().unwrap();
     let release = std::thread::spawn(move || {
@@ -804,4 +812,60 @@ fn a_stuck_operation_is_replaced_with_a_fee_bump_and_status_follows_whichever_la
     node_rpc(&home, "evm_mine", serde_json::json!([]));
     automine(true);
     assert_eq!(home.json(&["op", "status", &intent])["state"], "included");
+}
+
+/// Three workers of one session, each on a lane of its own with a relayer of its own, swap 400
+/// tUSD at once against a cap of 1,000: none waits for another's lane, two land, and the third
+/// is refused before signing (the ledger counts the others' reservations across lanes). Each
+/// lane's EntryPoint nonce moved only for its own operation.
+#[test]
+fn workers_on_lanes_of_their_own_sign_at_once_and_stay_within_the_caps_together() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (1..=3)
+            .map(|lane: usize| {
+                let home = &home;
+                scope.spawn(move || {
+                    let key = home.node_summary.as_ref().unwrap()["dev_accounts"][4 + lane]["private_key"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    let mut args = swap_args(&id.to_string(), "400");
+                    args.extend(["--lane".to_owned(), lane.to_string()]);
+                    let mut cmd = home.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+                    Run::from_output(cmd.env("SAK_RELAYER_KEY", key).output().unwrap())
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let mut codes: Vec<i32> = runs.iter().map(|r| r.code).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, vec![0, 0, 1], "{:#?}", runs.iter().map(|r| &r.stderr).collect::<Vec<_>>());
+    assert!(
+        runs.iter().all(|r| !r.stderr.contains("waiting for another operation")),
+        "a worker waited for another's lane"
+    );
+    let refused = &runs.iter().find(|r| r.code == 1).unwrap().stderr;
+    assert!(refused.contains("SpendCapExceeded") && refused.contains("before signing"), "{refused}");
+    assert_eq!(spent(&home, account, id), U256::from(800_000_000u64));
+    let provider = ProviderBuilder::new().connect_http(home.rpc_url.as_deref().unwrap().parse().unwrap());
+    let entry_point: Address =
+        home.node_summary.as_ref().unwrap()["contracts"]["entry_point"].as_str().unwrap().parse().unwrap();
+    let used: u64 = (1..=3u128)
+        .map(|lane| {
+            let key = sak_userop::session_nonce_key(id as u32, lane);
+            block_on(async {
+                let nonce = sak_contracts::IEntryPoint::new(entry_point, &provider)
+                    .getNonce(account, key)
+                    .call()
+                    .await
+                    .unwrap();
+                (nonce & U256::from(u64::MAX)).to::<u64>()
+            })
+        })
+        .sum();
+    assert_eq!(used, 2, "one nonce used in each of the two lanes whose operation landed");
 }

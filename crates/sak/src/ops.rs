@@ -125,7 +125,10 @@ pub async fn bump(
     percent: u64,
 ) -> Result<OpOut> {
     let (chain, _settler, id) = settler_for(home, ledger, op).await?;
-    options.session = OpOut::from(&ledger.get(id)?).session;
+    let rec = ledger.get(id)?;
+    options.session = OpOut::from(&rec).session;
+    // The lane it was signed in: the low 128 bits of its nonce key.
+    options.lane = (rec.intent.nonce_key & alloy::primitives::U256::from(u128::MAX)).to::<u128>();
     crate::agent::check(home, &options)?;
     let rec = crate::agent::Agent::open(&options, home, &chain).await?.bump(id, percent).await?;
     Ok(OpOut::from(&rec))

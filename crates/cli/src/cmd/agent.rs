@@ -53,6 +53,9 @@ pub(crate) struct ServeArgs {
     /// The bundler for --via bundler [default: the network's bundler_url].
     #[arg(long, value_name = "URL")]
     bundler_url: Option<String>,
+    /// The session's nonce lane it signs in (give each daemon of a fleet its own).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    lane: u128,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +100,7 @@ async fn serve(args: ServeArgs, ctx: &Ctx) -> eyre::Result<()> {
     config.agent.key = args.key;
     config.agent.via = args.via;
     config.agent.bundler_url = args.bundler_url;
+    config.agent.lane = args.lane;
     sak::agent::check(ctx, &config.agent)?;
     let global = ctx.global.clone();
     let ready = move |running: &sak_daemon::Running| {

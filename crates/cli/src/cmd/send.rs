@@ -56,6 +56,10 @@ pub(crate) struct AgentArgs {
     /// (to prove that the chain itself enforces the session).
     #[arg(long, conflicts_with = "dry_run")]
     pub(crate) no_preflight: bool,
+    /// The session's nonce lane to sign in: operations of one lane go one at a time, so give
+    /// each worker of a fleet a lane of its own (the caps hold across lanes).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) lane: u128,
     /// How long to wait for inclusion before reporting the outcome unknown (exit 3: it may
     /// still land; `sak op bump` replaces it with higher fees if it is stuck).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
@@ -126,6 +130,7 @@ impl AgentArgs {
         o.dry_run = self.dry_run;
         o.no_preflight = self.no_preflight;
         o.receipt_timeout = Some(std::time::Duration::from_secs(self.timeout));
+        o.lane = self.lane;
         o
     }
 }

@@ -99,6 +99,10 @@ pub struct Options {
     /// How long to wait for inclusion before the outcome is reported unknown (it may still
     /// land) [default: 60 s].
     pub receipt_timeout: Option<std::time::Duration>,
+    /// The session's nonce lane this worker signs in (each session has 2^128; 0 by default).
+    /// Operations of one lane go one at a time; workers on lanes of their own sign in parallel,
+    /// and the ledger still holds them within the caps together.
+    pub lane: u128,
 }
 
 impl Options {
@@ -113,6 +117,7 @@ impl Options {
             no_preflight: false,
             held_key: None,
             receipt_timeout: None,
+            lane: 0,
         }
     }
 }
@@ -257,8 +262,8 @@ impl<'a> Agent<'a> {
             chain_id: chain.chain_id,
             context: Context::account(account.address, chain.contracts.entry_point),
             session_id: id,
-            // The session's own nonce lanes (the contracts refuse any other); lane 0 of them.
-            lane_key: sak_userop::session_nonce_key(id, 0),
+            // One of the session's own nonce lanes (the contracts refuse any other).
+            lane_key: sak_userop::session_nonce_key(id, args.lane),
             init_code,
             delegate,
         };

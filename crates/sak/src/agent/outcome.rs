@@ -171,8 +171,8 @@ pub fn lane_wait_notice(home: &Home, session: u32) -> sak_signer::settle::WaitNo
     sak_signer::settle::WaitNotice(Arc::new(move |wait: Wait| {
         let line = match wait {
             Wait::Lane { waited } => format!(
-                "waiting for another operation on session #{session} to settle ({} s of at most {} s; \
-                 operations of one session go one at a time)…",
+                "waiting for another operation on session #{session}'s lane to settle ({} s of at most {} s; \
+                 operations of one lane go one at a time: give each worker a --lane of its own)…",
                 waited.as_secs(),
                 sak_signer::settle::LANE_WAIT.as_secs()
             ),
