@@ -4,9 +4,11 @@
 //! submission: the policy decision (sak-policy, gas included), the reservation in the ledger,
 //! the EIP-712 user operation hash, the session signature, and the signed bytes persisted. The
 //! baseline is alloy's k256 `sign_hash_sync` over a fresh hash. Rounds alternate between the
-//! four so that machine noise hits all of them alike; the median round is reported. The last
-//! row signs through `SigningCore::sign_batch`: one reservation and one persistence commit per
-//! batch, as a bot signing for several lanes at once can.
+//! paths so that machine noise hits all of them alike; the median round is reported. A single
+//! guarded operation is reserved and persisted in one transaction (one fsync); the batch rows
+//! sign through `SigningCore::sign_batch`: one reservation and one persistence commit per
+//! batch, as a bot signing for several lanes at once can. With PostgreSQL installed, the same
+//! two rows on a throwaway local server.
 //!
 //! ```text
 //! cargo run --release -p sak-signer --example bench_sign [-- OPS_PER_ROUND]
@@ -22,7 +24,7 @@ use sak_primitives::{Gas, MAX_ALLOWANCE, Policy, SpendLimit};
 use sak_signer::{
     guard::{Binding, Preflight, SigningCore},
     keystore::LocalKey,
-    ledger::{Ledger, MemoryLedger, SqliteLedger},
+    ledger::{Ledger, MemoryLedger, PostgresLedger, SqliteLedger},
 };
 use sak_userop::{Fees, GasLimits, Lane, UserOp, UserOpBuilder};
 use std::{sync::Arc, time::Instant};
@@ -86,15 +88,29 @@ fn main() {
     let sqlite = SigningCore::new(
         LocalKey::from_signer(raw_key.clone()),
         &session,
-        binding,
+        binding.clone(),
         ENTRY_POINT_V08,
         Arc::new(SqliteLedger::open(&db).expect("ledger")),
     )
     .expect("core");
 
+    // PostgreSQL on a throwaway local server (fsync on), when it is installed.
+    let pg = sak_testkit::Postgres::start_or_skip().expect("PostgreSQL");
+    let postgres = pg.as_ref().map(|pg| {
+        let ledger = PostgresLedger::open(&pg.url()).expect("PostgreSQL ledger");
+        SigningCore::new(
+            LocalKey::from_signer(raw_key.clone()),
+            &session,
+            binding.clone(),
+            ENTRY_POINT_V08,
+            Arc::new(ledger),
+        )
+        .expect("core")
+    });
+
     let lane = Lane::new(account, sak_userop::session_nonce_key(1, 1));
-    let (mut seq_memory, mut seq_sqlite) = (0u64, 0u64);
-    let mut rates: [Vec<f64>; 4] = Default::default();
+    let (mut seq_memory, mut seq_sqlite, mut seq_pg) = (0u64, 0u64, 0u64);
+    let mut rates: [Vec<f64>; 6] = Default::default();
     for round in 0..ROUNDS {
         let start = Instant::now();
         for i in 0..ops {
@@ -105,12 +121,17 @@ fn main() {
         rates[1].push(guarded(&memory, &session, &template, &calls, lane, &mut seq_memory, ops));
         rates[2].push(guarded(&sqlite, &session, &template, &calls, lane, &mut seq_sqlite, ops));
         rates[3].push(guarded_batches(&sqlite, &session, &template, &calls, lane, &mut seq_sqlite, ops));
+        if let Some(pg) = &postgres {
+            rates[4].push(guarded(pg, &session, &template, &calls, lane, &mut seq_pg, ops));
+            rates[5].push(guarded_batches(pg, &session, &template, &calls, lane, &mut seq_pg, ops));
+        }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let [raw, mem, sql, batched] = rates.map(|mut v| median(&mut v));
+    let [raw, mem, sql, batched, pg_one, pg_batched] =
+        rates.map(|mut v| if v.is_empty() { f64::NAN } else { median(&mut v) });
     println!("guarded signing throughput, {ops} ops x {ROUNDS} alternating rounds (median round)");
     println!("{:<44} {:>12}  {:>8}", "path", "ops/s", "/ raw");
     println!("{:<44} {:>12.0}  {:>8.3}", "raw alloy k256 sign_hash", raw, 1.0);
@@ -123,6 +144,14 @@ fn main() {
     );
     let label = format!("  same, sign_batch of {BATCH}");
     println!("{label:<44} {batched:>12.0}  {:>8.3}  (target >= 0.25)", batched / raw);
+    if postgres.is_some() {
+        println!(
+            "{:<44} {pg_one:>12.0}  {:>8.3}",
+            "guarded, PostgreSQL ledger (local, fsync on)",
+            pg_one / raw
+        );
+        println!("{label:<44} {pg_batched:>12.0}  {:>8.3}", pg_batched / raw);
+    }
 }
 
 /// Runs `ops` guarded signings in batches of [`BATCH`]; returns operations per second.

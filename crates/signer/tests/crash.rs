@@ -21,20 +21,32 @@ const EARLIER: u64 = 30;
 const CHILD: u64 = 40;
 const CEILING: u64 = 100;
 const CHILD_LANE: u64 = 5;
+/// Set: the child reserves and signs in one transaction (`reserve_signed`).
+const ONE_TX_ENV: &str = "SAK_CRASH_ONE_TX";
 
 /// The child role: does nothing unless the parent set `SAK_CRASH_TEST_DB`.
 #[test]
 fn crash_child() {
     let Ok(db) = std::env::var(DB_ENV) else { return };
     let ledger = SqliteLedger::open(Path::new(&db)).unwrap();
-    let id = ledger.reserve(&intent(CHILD, CHILD_LANE), &ceiling(CEILING)).unwrap();
-    ledger.mark_signed(id, &signed_op(CHILD_LANE, 0)).unwrap();
+    let (op, reserved) = (signed_op(CHILD_LANE, 0), (intent(CHILD, CHILD_LANE), ceiling(CEILING)));
+    let id = if std::env::var_os(ONE_TX_ENV).is_some() {
+        // As the guarded signer records an operation: reserved and signed in one transaction.
+        ledger.reserve_signed(&reserved.0, &reserved.1, &op).unwrap()
+    } else {
+        let id = ledger.reserve(&reserved.0, &reserved.1).unwrap();
+        ledger.mark_signed(id, &op).unwrap();
+        id
+    };
     ledger.mark_submitted(id, "self-bundled", Some(B256::repeat_byte(0xee))).unwrap();
 }
 
-fn run_child(db: &Path, failpoint: Option<&str>) -> std::process::ExitStatus {
+fn run_child(db: &Path, failpoint: Option<&str>, one_tx: bool) -> std::process::ExitStatus {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["crash_child", "--exact", "--nocapture", "--test-threads=1"]).env(DB_ENV, db);
+    if one_tx {
+        cmd.env(ONE_TX_ENV, "1");
+    }
     match failpoint {
         Some(f) => cmd.env("SAK_FAILPOINT", f),
         None => cmd.env_remove("SAK_FAILPOINT"),
@@ -44,17 +56,20 @@ fn run_child(db: &Path, failpoint: Option<&str>) -> std::process::ExitStatus {
 
 #[test]
 fn kill_9_at_each_step_loses_nothing_and_counts_nothing_twice() {
-    // (failpoint, state the child's intent must be in after restart; None = never recorded)
-    let cases: [(Option<&str>, Option<IntentState>); 7] = [
-        (Some("reserve:before_commit"), None),
-        (Some("reserve:after_commit"), Some(IntentState::Reserved)),
-        (Some("sign:before_commit"), Some(IntentState::Reserved)),
-        (Some("sign:after_commit"), Some(IntentState::Signed)),
-        (Some("submit:before_commit"), Some(IntentState::Signed)),
-        (Some("submit:after_commit"), Some(IntentState::Submitted)),
-        (None, Some(IntentState::Submitted)),
+    // (failpoint, reserved and signed in one transaction, state the child's intent must be in
+    // after restart; None = never recorded)
+    let cases: [(Option<&str>, bool, Option<IntentState>); 9] = [
+        (Some("reserve:before_commit"), false, None),
+        (Some("reserve:after_commit"), false, Some(IntentState::Reserved)),
+        (Some("sign:before_commit"), false, Some(IntentState::Reserved)),
+        (Some("sign:after_commit"), false, Some(IntentState::Signed)),
+        (Some("submit:before_commit"), false, Some(IntentState::Signed)),
+        (Some("submit:after_commit"), false, Some(IntentState::Submitted)),
+        (None, false, Some(IntentState::Submitted)),
+        (Some("reserve:before_commit"), true, None),
+        (Some("reserve:after_commit"), true, Some(IntentState::Signed)),
     ];
-    for (failpoint, expected) in cases {
+    for (failpoint, one_tx, expected) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let db = tmp.path().join("ledger.db");
         let earlier = {
@@ -62,14 +77,15 @@ fn kill_9_at_each_step_loses_nothing_and_counts_nothing_twice() {
             ledger.reserve(&intent(EARLIER, 1), &ceiling(CEILING)).unwrap()
         };
 
-        let status = run_child(&db, failpoint);
+        let status = run_child(&db, failpoint, one_tx);
         match failpoint {
             Some(f) => {
                 assert_eq!(status.signal(), Some(libc::SIGKILL), "{f}: child was not killed: {status}")
             }
             None => assert!(status.success(), "child failed: {status}"),
         }
-        let label = failpoint.unwrap_or("no crash");
+        let label =
+            format!("{}{}", failpoint.unwrap_or("no crash"), if one_tx { " (one transaction)" } else { "" });
 
         // Restart.
         let ledger = SqliteLedger::open(&db).unwrap();

@@ -104,9 +104,9 @@ impl<L: Ledger> SigningCore<L> {
     }
 
     /// Decides `op` (whose gas limits and fees are final) for `calls` at `clock` against
-    /// `session`; reserves its spends so that, with every operation still in flight, they fit
-    /// what the chain says remains; signs it; persists the signed bytes. Refusals are
-    /// [`Error::Refused`], and leave nothing reserved.
+    /// `session`; signs it; reserves its spends (so that, with every operation still in flight,
+    /// they fit what the chain says remains) and persists the signed bytes in one ledger
+    /// transaction. Refusals are [`Error::Refused`], and leave nothing reserved.
     pub fn sign(
         &self,
         session: &Session,
@@ -117,24 +117,19 @@ impl<L: Ledger> SigningCore<L> {
         preflight: Preflight,
     ) -> Result<SignedIntent> {
         let plan = self.plan(session, session, &op, calls, clock, nonce_seq, preflight)?;
-        let id = self.ledger.reserve(&plan.intent, &plan.ceilings).map_err(|e| plan.refusal(e))?;
-        crate::ledger::failpoint("guard", "after_reserve");
-        let (mut signed_intent, signed) = self.seal(id, op, plan, clock)?;
-        match self.ledger.mark_signed(id, &signed) {
-            Ok(()) => {}
+        // Signed first, then reserved and persisted in one transaction (one fsync): the
+        // signature does not leave this process before the ledger holds it.
+        let (op, user_op_hash, signed) = self.seal(op, &plan, clock)?;
+        let (id, carried_on) = match self.ledger.reserve_signed(&plan.intent, &plan.ceilings, &signed) {
+            Ok(id) => (id, false),
             // Signatures are deterministic: an earlier run that was cut off (outcome unknown)
             // signed these very bytes. They stay that intent's, which this run now carries on;
-            // its own reservation goes.
-            Err(Error::DuplicateOp { existing, .. }) => {
-                let reason = format!("the same operation as intent {existing}, which this run carries on");
-                self.ledger.resolve(id, &Outcome::Released { reason })?;
-                signed_intent.id = existing;
-                signed_intent.carried_on = true;
-            }
-            Err(e) => return Err(e),
-        }
+            // nothing new is recorded.
+            Err(Error::DuplicateOp { existing, .. }) => (existing, true),
+            Err(e) => return Err(plan.refusal(e)),
+        };
         crate::ledger::failpoint("guard", "after_sign");
-        Ok(signed_intent)
+        Ok(SignedIntent { id, carried_on, op, user_op_hash, auth: plan.auth, spends: plan.intent.spends })
     }
 
     /// [`SigningCore::sign`] for several operations `(op, calls, nonce_seq)` at once: each is
@@ -166,7 +161,16 @@ impl<L: Ledger> SigningCore<L> {
         for planned in out {
             sealed.push(planned.and_then(|(op, plan)| {
                 let id = ids.next().expect("one reservation result per plan").map_err(|e| plan.refusal(e))?;
-                self.seal(id, op, plan, clock)
+                let (op, user_op_hash, signed) = self.seal(op, &plan, clock)?;
+                let intent = SignedIntent {
+                    id,
+                    carried_on: false,
+                    op,
+                    user_op_hash,
+                    auth: plan.auth,
+                    spends: plan.intent.spends,
+                };
+                Ok((intent, signed))
             }));
         }
         let to_mark: Vec<(IntentId, &SignedOp)> =
@@ -233,8 +237,9 @@ impl<L: Ledger> SigningCore<L> {
         Ok(Plan { auth, intent, ceilings, resets_at })
     }
 
-    /// Signs a reserved operation (RFC 6979: the same operation always gets the same signature).
-    fn seal(&self, id: IntentId, mut op: UserOp, plan: Plan, clock: u64) -> Result<(SignedIntent, SignedOp)> {
+    /// Signs `op` (RFC 6979: the same operation always gets the same signature): the signed
+    /// operation, its hash, and its bytes as the ledger keeps them.
+    fn seal(&self, mut op: UserOp, plan: &Plan, clock: u64) -> Result<(UserOp, B256, SignedOp)> {
         let user_op_hash = self.hasher.hash(&op, self.binding.delegate)?;
         op.signature = self.sign_hash(user_op_hash, clock)?;
         let signed = SignedOp {
@@ -243,15 +248,7 @@ impl<L: Ledger> SigningCore<L> {
             nonce_seq: plan.intent.nonce_seq.unwrap_or_default(),
             op_bytes: op.abi_encode().into(),
         };
-        let intent = SignedIntent {
-            id,
-            carried_on: false,
-            op,
-            user_op_hash,
-            auth: plan.auth,
-            spends: plan.intent.spends,
-        };
-        Ok((intent, signed))
+        Ok((op, user_op_hash, signed))
     }
 
     /// Re-signs intent `rec`'s operation as `op`: the same calls, nonce, clock and deadline, with

@@ -57,6 +57,10 @@ impl Ledger for AnyLedger {
         each!(self, l => l.mark_signed_batch(batch))
     }
 
+    fn reserve_signed(&self, intent: &Intent, ceilings: &[Ceiling], op: &SignedOp) -> Result<IntentId> {
+        each!(self, l => l.reserve_signed(intent, ceilings, op))
+    }
+
     fn mark_signed(&self, id: IntentId, op: &SignedOp) -> Result<()> {
         each!(self, l => l.mark_signed(id, op))
     }

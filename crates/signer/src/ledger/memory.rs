@@ -59,6 +59,44 @@ fn index(id: IntentId, len: usize) -> Result<usize> {
         .ok_or(Error::IntentNotFound(id))
 }
 
+/// Reserves `intent` (and records `signed` as its operation, when given) in one step: a
+/// refusal changes nothing.
+fn reserve_in(
+    state: &mut State,
+    intent: &Intent,
+    ceilings: &[Ceiling],
+    signed: Option<&SignedOp>,
+) -> Result<IntentId> {
+    let requested = machine::requested(intent)?;
+    let scope = |t: Address, w: u64| (intent.chain_id, intent.account, intent.session_id, t, w);
+    let mut new_totals = Vec::with_capacity(requested.len());
+    for &(token, window, amount) in &requested {
+        let pending = state.pending.get(&scope(token, window)).copied().unwrap_or_default();
+        machine::check_ceiling(ceilings, token, window, pending, amount)?;
+        new_totals.push((scope(token, window), pending + amount));
+    }
+    let id = IntentId(state.intents.len() as i64 + 1);
+    let mut rec = IntentRecord {
+        id,
+        intent: intent.clone(),
+        state: IntentState::Reserved,
+        signed: None,
+        replaced: Vec::new(),
+        submission: None,
+        outcome: None,
+    };
+    if let Some(op) = signed
+        && let machine::SignStep::Store = machine::sign_step(&rec, op)?
+    {
+        held_by_other(state, id, op)?;
+        rec.state = IntentState::Signed;
+        rec.signed = Some(op.clone());
+    }
+    state.pending.extend(new_totals);
+    state.intents.push(rec);
+    Ok(id)
+}
+
 /// Refuses `op` when another intent holds its hash (signed or replaced).
 fn held_by_other(state: &State, id: IntentId, op: &SignedOp) -> Result<()> {
     let holds =
@@ -92,27 +130,11 @@ impl Ledger for MemoryLedger {
     }
 
     fn reserve(&self, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
-        let requested = machine::requested(intent)?;
-        let mut state = self.lock();
-        let scope = |t: Address, w: u64| (intent.chain_id, intent.account, intent.session_id, t, w);
-        let mut new_totals = Vec::with_capacity(requested.len());
-        for &(token, window, amount) in &requested {
-            let pending = state.pending.get(&scope(token, window)).copied().unwrap_or_default();
-            machine::check_ceiling(ceilings, token, window, pending, amount)?;
-            new_totals.push((scope(token, window), pending + amount));
-        }
-        state.pending.extend(new_totals);
-        let id = IntentId(state.intents.len() as i64 + 1);
-        state.intents.push(IntentRecord {
-            id,
-            intent: intent.clone(),
-            state: IntentState::Reserved,
-            signed: None,
-            replaced: Vec::new(),
-            submission: None,
-            outcome: None,
-        });
-        Ok(id)
+        reserve_in(&mut self.lock(), intent, ceilings, None)
+    }
+
+    fn reserve_signed(&self, intent: &Intent, ceilings: &[Ceiling], op: &SignedOp) -> Result<IntentId> {
+        reserve_in(&mut self.lock(), intent, ceilings, Some(op))
     }
 
     fn mark_signed(&self, id: IntentId, op: &SignedOp) -> Result<()> {

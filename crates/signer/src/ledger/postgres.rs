@@ -218,6 +218,17 @@ impl Ledger for PostgresLedger {
         })
     }
 
+    fn reserve_signed(&self, intent: &Intent, ceilings: &[Ceiling], op: &SignedOp) -> Result<IntentId> {
+        let (intent, ceilings, op) = (intent.clone(), ceilings.to_vec(), op.clone());
+        self.run(move |c| {
+            write(c, "reserve_signed", |tx| {
+                let id = reserve_in(tx, &intent, &ceilings)?;
+                mark_signed_in(tx, id, &op)?;
+                Ok(id)
+            })
+        })
+    }
+
     fn mark_signed(&self, id: IntentId, op: &SignedOp) -> Result<()> {
         let op = op.clone();
         self.run(move |c| write(c, "mark_signed", |tx| mark_signed_in(tx, id, &op)))

@@ -389,6 +389,16 @@ impl Ledger for SqliteLedger {
         Ok(out)
     }
 
+    fn reserve_signed(&self, intent: &Intent, ceilings: &[Ceiling], op: &SignedOp) -> Result<IntentId> {
+        let id = self.write("reserve_signed", "reserve", |tx| {
+            let id = reserve_in(tx, intent, ceilings)?;
+            mark_signed_in(tx, id, op)?;
+            Ok(id)
+        })?;
+        tracing::debug!(%id, user_op_hash = %op.user_op_hash, "reserved and signed");
+        Ok(id)
+    }
+
     fn mark_signed(&self, id: IntentId, op: &SignedOp) -> Result<()> {
         self.write("mark_signed", "sign", |tx| mark_signed_in(tx, id, op))?;
         tracing::debug!(%id, user_op_hash = %op.user_op_hash, "signed op persisted");
