@@ -33,8 +33,9 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
     ///
     /// Refused, with nothing signed: an intent of another lane, fees above the session's
     /// `max_fee_per_gas` ([`Refusal::FeePerGasAboveCap`]) or the caller's caps, an operation
-    /// the policy now refuses. A replacement the submitter refuses leaves the original as it
-    /// was: [`Error::OutcomeUnknown`] with the original's hash, since it may still land.
+    /// the policy now refuses. A replacement the submitter refuses is
+    /// [`Error::OutcomeUnknown`] with the original's hash: the original may still land (both stay
+    /// recorded, and settling looks for both).
     pub async fn replace(&self, id: IntentId, bump_percent: u64) -> Result<Bumped> {
         let lock = self.settler.lock_lane(self.lane()).await?;
         self.settler.settle_lane(self.lane(), &lock).await?;
