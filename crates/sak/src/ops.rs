@@ -78,13 +78,7 @@ impl From<&IntentRecord> for OpOut {
             account: r.intent.account,
             session,
             nonce_seq: r.signed.as_ref().map(|s| s.nonce_seq).or(r.intent.nonce_seq),
-            replaces: r
-                .replaced
-                .iter()
-                .chain(&r.signed)
-                .map(|s| s.user_op_hash)
-                .filter(|h| Some(*h) != user_op_hash)
-                .collect(),
+            replaces: r.user_op_hashes().filter(|h| Some(*h) != user_op_hash).collect(),
             user_op_hash,
             created_at: r.intent.created_at,
             tx_hash,
@@ -124,8 +118,9 @@ pub async fn bump(
     mut options: crate::agent::Options,
     percent: u64,
 ) -> Result<OpOut> {
-    let (chain, _settler, id) = settler_for(home, ledger, op).await?;
-    let rec = ledger.get(id)?;
+    // The guarded signer binds the chain and settles the lane itself.
+    let (chain, rec) = on_chain(home, ledger, op).await?;
+    let id = rec.id;
     options.session = OpOut::from(&rec).session;
     // The lane it was signed in: the low 128 bits of its nonce key.
     options.lane = (rec.intent.nonce_key & alloy::primitives::U256::from(u128::MAX)).to::<u128>();
@@ -201,6 +196,15 @@ async fn settler_for(
     ledger: &Arc<AnyLedger>,
     op: &str,
 ) -> Result<(Chain, Settler<AnyLedger>, IntentId)> {
+    let (chain, rec) = on_chain(home, ledger, op).await?;
+    let settler = Settler::new(chain.provider.clone(), chain.contracts.entry_point, Arc::clone(ledger))
+        .with_wait_notice(crate::agent::lane_wait_notice(home, OpOut::from(&rec).session));
+    settler.bind_chain(chain.chain_id).await?;
+    Ok((chain, settler, rec.id))
+}
+
+/// The chain and the intent named by `op`, which must be of this chain.
+async fn on_chain(home: &Home, ledger: &AnyLedger, op: &str) -> Result<(Chain, IntentRecord)> {
     let id = find(ledger, op)?;
     let rec = ledger.get(id)?;
     let chain = home.chain().await?;
@@ -214,11 +218,7 @@ async fn settler_for(
         )
         .into());
     }
-    let session = OpOut::from(&rec).session;
-    let settler = Settler::new(chain.provider.clone(), chain.contracts.entry_point, Arc::clone(ledger))
-        .with_wait_notice(crate::agent::lane_wait_notice(home, session));
-    settler.bind_chain(chain.chain_id).await?;
-    Ok((chain, settler, id))
+    Ok((chain, rec))
 }
 
 /// Spends the nonce of a pending operation as the owner: `EntryPoint.incrementNonce(key)` from

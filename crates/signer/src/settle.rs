@@ -182,14 +182,13 @@ impl<L: Ledger + 'static> Settler<L> {
 
     async fn settle_one(&self, rec: IntentRecord) -> Result<Recovered> {
         let id = rec.id;
-        let Some(signed) = rec.signed.filter(|_| rec.state != IntentState::Reserved) else {
+        let Some(signed) = rec.signed.clone().filter(|_| rec.state != IntentState::Reserved) else {
             let reason = "never signed (its run ended before signing)".to_owned();
             self.blocking(move |l| l.resolve(id, &Outcome::Released { reason })).await?;
             return Ok(Recovered::Released(id));
         };
         // The signed operation, and any it replaced with a fee bump: one of them may have landed.
-        let hashes: Vec<B256> =
-            std::iter::once(signed.user_op_hash).chain(rec.replaced.iter().map(|r| r.user_op_hash)).collect();
+        let hashes: Vec<B256> = rec.user_op_hashes().collect();
         if let Some(receipt) = self.find_receipt_of(&hashes).await? {
             self.settle(id, &receipt).await?;
             return Ok(Recovered::Included(id, receipt.user_op_hash));

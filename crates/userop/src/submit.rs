@@ -390,6 +390,33 @@ impl SelfBundler {
     }
 }
 
+impl SelfBundler {
+    /// `handleOps([op])` at fees (`max_fee`, `tip`), after checking that the relayer may send
+    /// it (not the sender, no code); see [`SelfBundler::send_tx`] for `replacement` and
+    /// `replacing`.
+    async fn send_handle_ops(
+        &self,
+        op: &UserOp,
+        authorization: Option<&SignedAuthorization>,
+        (max_fee, tip): (u128, u128),
+        replacement: bool,
+        replacing: Option<u64>,
+    ) -> Result<B256> {
+        if op.sender == self.relayer {
+            return Err(Error::Relayer {
+                relayer: self.relayer,
+                reason: "it is the operation's sender".into(),
+            });
+        }
+        self.check_relayer().await?;
+        let request = self
+            .handle_ops(op, authorization)
+            .with_max_fee_per_gas(max_fee)
+            .with_max_priority_fee_per_gas(tip);
+        self.send_tx(request, replacement, replacing).await
+    }
+}
+
 fn is_duplicate(e: &Error) -> bool {
     matches!(e, Error::Bundler { message, .. } if {
         let m = message.to_ascii_lowercase();
@@ -461,19 +488,9 @@ impl Submitter for SelfBundler {
         authorization: Option<&SignedAuthorization>,
         user_op_hash: B256,
     ) -> Result<Pending> {
-        if op.sender == self.relayer {
-            return Err(Error::Relayer {
-                relayer: self.relayer,
-                reason: "it is the operation's sender".into(),
-            });
-        }
-        self.check_relayer().await?;
         let fees = crate::op::fees(op);
-        let request = self
-            .handle_ops(op, authorization)
-            .with_max_fee_per_gas(fees.max_fee_per_gas)
-            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-        let tx_hash = self.send_tx(request, false, None).await?;
+        let (max_fee, tip) = (fees.max_fee_per_gas, fees.max_priority_fee_per_gas);
+        let tx_hash = self.send_handle_ops(op, authorization, (max_fee, tip), false, None).await?;
         tracing::debug!(%user_op_hash, %tx_hash, "handleOps sent");
         Ok(Pending { user_op_hash, tx_hash: Some(tx_hash) })
     }
@@ -493,13 +510,6 @@ impl Submitter for SelfBundler {
                 .filter(|tx| tx.block_number.is_none() && tx.inner.signer() == self.relayer),
             None => None,
         };
-        if op.sender == self.relayer {
-            return Err(Error::Relayer {
-                relayer: self.relayer,
-                reason: "it is the operation's sender".into(),
-            });
-        }
-        self.check_relayer().await?;
         use alloy::consensus::Transaction as _;
         let bumped = |fee: u128| fee.saturating_add(fee / 8).saturating_add(1);
         let fees = crate::op::fees(op);
@@ -510,9 +520,8 @@ impl Submitter for SelfBundler {
             ),
             None => (fees.max_fee_per_gas, fees.max_priority_fee_per_gas),
         };
-        let request =
-            self.handle_ops(op, None).with_max_fee_per_gas(max_fee).with_max_priority_fee_per_gas(tip);
-        let tx_hash = self.send_tx(request, true, old.as_ref().map(|o| o.nonce())).await?;
+        let tx_hash =
+            self.send_handle_ops(op, None, (max_fee, tip), true, old.as_ref().map(|o| o.nonce())).await?;
         tracing::debug!(%user_op_hash, %tx_hash, replaced = ?replacing, "handleOps replacement sent");
         Ok(Pending { user_op_hash, tx_hash: Some(tx_hash) })
     }

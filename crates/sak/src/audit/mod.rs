@@ -398,8 +398,7 @@ pub async fn audit(home: &Home, options: &Options, chain: Option<&Chain>) -> Res
             all.iter().flat_map(|d| [d.user_op_hash, d.tx_hash]).flatten().collect();
         if let Some(l) = &ledger {
             for i in l.signed_intents().wrap_err("reading the ledger's intents")? {
-                known.extend(i.signed.map(|s| s.user_op_hash));
-                known.extend(i.replaced.iter().map(|s| s.user_op_hash));
+                known.extend(i.user_op_hashes());
                 known.extend(i.submission.and_then(|s| s.tx_hash));
                 if let Some(Outcome::Included { tx_hash, .. }) = i.outcome {
                     known.insert(tx_hash);

@@ -69,8 +69,7 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         // The bundle transaction that carried the original, and every operation of the intent:
         // any of them may land.
         let replacing = rec.submission.as_ref().and_then(|s| s.tx_hash);
-        let mut hashes: Vec<B256> =
-            std::iter::once(signed.user_op_hash).chain(rec.replaced.iter().map(|r| r.user_op_hash)).collect();
+        let mut hashes: Vec<B256> = rec.user_op_hashes().collect();
         let core = Arc::clone(&self.core);
         let replaced =
             tokio::task::spawn_blocking(move || core.replace(&session, &rec, op, &calls, (clock, deadline)))

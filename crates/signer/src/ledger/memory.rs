@@ -99,8 +99,7 @@ fn reserve_in(
 
 /// Refuses `op` when another intent holds its hash (signed or replaced).
 fn held_by_other(state: &State, id: IntentId, op: &SignedOp) -> Result<()> {
-    let holds =
-        |r: &IntentRecord| r.signed.iter().chain(&r.replaced).any(|s| s.user_op_hash == op.user_op_hash);
+    let holds = |r: &IntentRecord| r.user_op_hashes().any(|h| h == op.user_op_hash);
     match state.intents.iter().find(|r| r.id != id && holds(r)) {
         Some(other) => Err(Error::DuplicateOp { id, existing: other.id }),
         None => Ok(()),

@@ -211,6 +211,13 @@ pub enum Outcome {
     },
 }
 
+impl IntentRecord {
+    /// Every operation the intent signed, oldest first: those it replaced, then its own.
+    pub fn user_op_hashes(&self) -> impl Iterator<Item = B256> + '_ {
+        self.replaced.iter().chain(&self.signed).map(|s| s.user_op_hash)
+    }
+}
+
 impl Outcome {
     pub(crate) fn state(&self) -> IntentState {
         match self {
