@@ -814,6 +814,43 @@ fn a_stuck_operation_is_replaced_with_a_fee_bump_and_status_follows_whichever_la
     assert_eq!(home.json(&["op", "status", &intent])["state"], "included");
 }
 
+/// An operation that landed while nobody waits for it any more (its worker gave up: outcome
+/// unknown, the ledger still has it in flight) is counted once: the chain's counters hold it,
+/// so the ledger does not count it again. A worker on another lane may swap what truly remains
+/// (not refused for a cap the chain would allow), and no more (refused before signing).
+#[test]
+fn a_landed_operation_not_yet_settled_counts_once_against_the_cap() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let swap = |lane: &str, extra: &[&str]| {
+        let mut args = vec!["--json".to_owned()];
+        args.extend(swap_args(&id.to_string(), "400"));
+        args.extend(["--lane", lane].iter().chain(extra).map(|s| s.to_string()));
+        home.sak(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    node_rpc(&home, "evm_setAutomine", serde_json::json!([false]));
+    let first = swap("1", &["--timeout", "2"]);
+    assert_eq!(first.code, 3, "{}", first.stderr);
+    let intent = first.json()["intent"].as_i64().unwrap().to_string();
+    node_rpc(&home, "evm_mine", serde_json::json!([]));
+    node_rpc(&home, "evm_setAutomine", serde_json::json!([true]));
+    assert_eq!(spent(&home, account, id), U256::from(400_000_000u64));
+    assert_eq!(home.json(&["op", "list"])[0]["state"], "submitted", "nobody settled it yet");
+
+    let second = swap("2", &[]);
+    assert_eq!(second.code, 0, "600 tUSD remain: {}", second.stderr);
+    let third = swap("3", &[]);
+    assert_eq!(third.code, 1, "{}", third.stderr);
+    assert!(
+        third.stderr.contains("before signing") && third.stderr.contains("200 tUSD remains"),
+        "{}",
+        third.stderr
+    );
+    assert_eq!(spent(&home, account, id), U256::from(800_000_000u64));
+    assert_eq!(home.json(&["op", "status", &intent])["state"], "included");
+}
+
 /// Three workers of one session, each on a lane of its own with a relayer of its own, swap 400
 /// tUSD at once against a cap of 1,000: none waits for another's lane, two land, and the third
 /// is refused before signing (the ledger counts the others' reservations across lanes). Each

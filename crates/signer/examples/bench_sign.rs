@@ -195,7 +195,8 @@ fn guarded<L: Ledger>(
     for _ in 0..ops {
         let mut op = template.clone();
         op.nonce = lane.nonce(*seq);
-        let signed = core.sign(session, op, calls, CLOCK, *seq, Preflight::Check).expect("guarded sign");
+        let signed =
+            core.sign(session, None, op, calls, CLOCK, *seq, Preflight::Check).expect("guarded sign");
         std::hint::black_box(signed.user_op_hash != B256::ZERO);
         *seq += 1;
     }

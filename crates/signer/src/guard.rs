@@ -18,20 +18,23 @@
 //! [`Error::OutcomeUnknown`], never as failed.
 //!
 //! A refusal is a [`Refusal`] named like the contracts' error and says what remains; nothing is
-//! signed for it. The policy is evaluated against the chain's counters (read before each
-//! operation) and the ledger adds every operation still in flight, so concurrent operations on
-//! several lanes cannot together exceed a cap.
+//! signed for it. The policy is evaluated against the chain's counters (all read at one block
+//! before each operation) and the ledger adds every operation those counters do not hold yet
+//! (in flight, or landed after that block; [`AsOf`]), so concurrent operations on several lanes
+//! cannot together exceed a cap, and none is counted twice.
 
 use crate::{
     Error, Result,
     keystore::LocalKey,
-    ledger::{Ceiling, ChainBound, Decision, Intent, IntentId, LaneId, Ledger, Outcome, SignedOp, Spend},
+    ledger::{
+        AsOf, Ceiling, ChainBound, Decision, Intent, IntentId, LaneId, Ledger, Outcome, SignedOp, Spend,
+    },
     settle::Settler,
 };
 use alloy::{
     primitives::{Address, B256, Bytes, U256, aliases::U192},
     providers::{DynProvider, Provider},
-    rpc::types::{BlockNumberOrTag, Filter},
+    rpc::types::{BlockId, BlockNumberOrTag, Filter},
     signers::SignerSync,
     sol_types::{SolEvent, SolValue},
 };
@@ -202,24 +205,42 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
 
     /// The chain's latest block time: the clock the policy and the session signature use.
     pub async fn chain_time(&self) -> Result<u64> {
+        Ok(self.latest_block().await?.1)
+    }
+
+    /// The latest block's number and time.
+    async fn latest_block(&self) -> Result<(u64, u64)> {
         let block = self
             .provider
             .get_block_by_number(BlockNumberOrTag::Latest)
             .await
             .map_err(|e| Error::Chain(format!("eth_getBlockByNumber: {e}")))?
             .ok_or_else(|| Error::Chain("no latest block".into()))?;
-        Ok(block.header.timestamp)
+        Ok((block.header.number, block.header.timestamp))
     }
 
     /// Reads the session's state from the chain: active or not, every spend counter, the gas
     /// and operation counters.
     pub async fn refresh(&self) -> Result<Session> {
+        self.refresh_at(BlockId::latest()).await
+    }
+
+    /// [`refresh`](Self::refresh) with every counter read at `block`.
+    async fn refresh_at(&self, block: BlockId) -> Result<Session> {
         let account = SakAccount::new(self.binding.context.account, &self.provider);
         let id = self.binding.session_id;
         let chain =
             |what: &'static str| move |e: alloy::contract::Error| Error::Chain(format!("{what}: {e}"));
-        let view = account.getSession(id).call().await.map_err(chain("getSession"))?;
-        let usage = account.getUsage(id).call().await.map_err(chain("getUsage"))?;
+        let view = account.getSession(id).block(block).call().await.map_err(chain("getSession"))?;
+        let usage = account.getUsage(id).block(block).call().await.map_err(chain("getUsage"))?;
+        let tokens: Vec<Address> =
+            self.session.lock().await.policy.spend_limits.iter().map(|l| l.token).collect();
+        let mut spent = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            let s = account.getSpend(id, token).block(block).call().await.map_err(chain("getSpend"))?;
+            spent
+                .push((token, Usage { spent: U256::from(s.spent), window: u64::from(s.window.to::<u32>()) }));
+        }
         let mut session = self.session.lock().await;
         // `active` is also false after expiry; expiry is the policy's own check (with its time).
         session.active = view.signer != Address::ZERO;
@@ -230,14 +251,43 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         session.gas =
             Usage { spent: U256::from(usage.gasSpent), window: u64::from(usage.gasWindow.to::<u32>()) };
         session.ops_used = usage.opsUsed.to();
-        let tokens: Vec<Address> = session.policy.spend_limits.iter().map(|l| l.token).collect();
-        for token in tokens {
-            let s = account.getSpend(id, token).call().await.map_err(chain("getSpend"))?;
-            session
-                .spent
-                .insert(token, Usage { spent: U256::from(s.spent), window: u64::from(s.window.to::<u32>()) });
-        }
+        session.spent.extend(spent);
         Ok(session.clone())
+    }
+
+    /// The chain as one block shows it: that block's time (the clock), the session's counters
+    /// there, and which of this session's intents in flight those counters already include
+    /// (each lane's EntryPoint nonce there; see [`AsOf`]). Decided against this, an operation
+    /// counts every other one exactly once, whether it settles before, during or after.
+    async fn snapshot(&self) -> Result<(u64, Session, AsOf)> {
+        let (number, clock) = self.latest_block().await?;
+        let block = BlockId::number(number);
+        let session = self.refresh_at(block).await?;
+        // Read after the block: an intent reserved later cannot have landed in it.
+        let unresolved = self.blocking(|l| l.unresolved()).await?;
+        let mut keys: Vec<U256> = unresolved
+            .iter()
+            .filter(|r| {
+                r.intent.chain_id == self.binding.chain_id
+                    && r.intent.account == self.binding.context.account
+                    && r.intent.session_id == self.core.session_key()
+            })
+            .map(|r| r.signed.as_ref().map_or(r.intent.nonce_key, |s| s.nonce_key))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let entry_point = sak_contracts::IEntryPoint::new(self.submitter.entry_point(), &self.provider);
+        let mut next_seqs = Vec::with_capacity(keys.len());
+        for key in keys {
+            let next = entry_point
+                .getNonce(self.binding.context.account, U192::from(key))
+                .block(block)
+                .call()
+                .await
+                .map_err(|e| Error::Chain(format!("getNonce: {e}")))?;
+            next_seqs.push((key, (next & U256::from(u64::MAX)).to::<u64>()));
+        }
+        Ok((clock, session, AsOf { block: number, next_seqs }))
     }
 
     /// What the policy decides for `calls` now, without signing or reserving anything
@@ -265,31 +315,30 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
 
     async fn execute_locked(&self, calls: &[Call], preflight: Preflight) -> Result<Executed> {
         let ctx = self.binding.context;
-        let clock = self.chain_time().await?;
-        let session = self.refresh().await?;
+        let (clock, session, as_of) = self.snapshot().await?;
         if session.active && session.signer != self.core.key.address() {
             // Rotated away: the chain would refuse this key's signature.
             return Err(Error::WrongSessionKey { expected: session.signer, found: self.core.key.address() });
         }
         let probe = |clock| Operation::unpaid(calls.to_vec(), clock);
-        let (clock, session) = if preflight == Preflight::Check {
+        let (clock, session, as_of) = if preflight == Preflight::Check {
             let auth = match session.authorize(&probe(clock), &ctx) {
                 Ok(auth) => auth,
                 Err(refusal) => return Err(self.refuse(refusal, clock).await),
             };
             match self.past_period_edge(&session, auth.valid_until, clock).await? {
-                None => (clock, session),
+                None => (clock, session, as_of),
                 Some(clock) => {
                     // Signed in the next period: decided again, against its counters.
-                    let session = self.refresh().await?;
+                    let (_, session, as_of) = self.snapshot().await?;
                     if let Err(refusal) = session.authorize(&probe(clock), &ctx) {
                         return Err(self.refuse(refusal, clock).await);
                     }
-                    (clock, session)
+                    (clock, session, as_of)
                 }
             }
         } else {
-            (clock, session)
+            (clock, session, as_of)
         };
 
         let lane = Lane::new(ctx.account, self.binding.lane_key);
@@ -308,10 +357,11 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         };
         let core = Arc::clone(&self.core);
         let (seq, calls_owned) = (reservation.sequence(), calls.to_vec());
-        let signed =
-            tokio::task::spawn_blocking(move || core.sign(&session, op, &calls_owned, clock, seq, preflight))
-                .await
-                .map_err(|e| Error::Chain(format!("signing task failed: {e}")))?;
+        let signed = tokio::task::spawn_blocking(move || {
+            core.sign(&session, Some(&as_of), op, &calls_owned, clock, seq, preflight)
+        })
+        .await
+        .map_err(|e| Error::Chain(format!("signing task failed: {e}")))?;
         let SignedIntent { id, carried_on, op, user_op_hash, auth, spends } = match signed {
             Ok(s) => s,
             Err(e) => {

@@ -7,7 +7,8 @@ use common::*;
 use sak_signer::{
     Error,
     ledger::{
-        Ceiling, Decision, IntentState, Ledger, MemoryLedger, Outcome, PostgresLedger, Spend, SqliteLedger,
+        AsOf, Ceiling, Decision, IntentState, Ledger, MemoryLedger, Outcome, PostgresLedger, Spend,
+        SqliteLedger,
     },
 };
 use sak_testkit::Postgres;
@@ -70,7 +71,7 @@ fn pending_is_scoped_per_chain_account_session_token_and_window() {
         other.push(i);
         for intent in other {
             let s = intent.spends[0];
-            let c = [Ceiling { token: s.token, window: s.window, max_pending: U256::from(100) }];
+            let c = [Ceiling { token: s.token, window: s.window, max_pending: U256::from(100), as_of: None }];
             ledger.reserve(&intent, &c).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         assert_eq!(pending(&*ledger), U256::from(100), "{name}");
@@ -82,11 +83,75 @@ fn pending_is_scoped_per_chain_account_session_token_and_window() {
     }
 }
 
+/// A ceiling read at a block counts exactly what the chain's counters there had not counted:
+/// a pending intent whose lane nonce the block had used is in them (or never spends), an
+/// intent included after the block is not (although settled), an unsigned one always counts,
+/// a failed one never does.
+#[test]
+fn a_ceiling_read_at_a_block_counts_exactly_what_that_block_had_not_counted() {
+    let at = |block: u64, next_seqs: &[(u64, u64)], max: u64| {
+        let next_seqs = next_seqs.iter().map(|&(k, s)| (U256::from(k), s)).collect();
+        vec![Ceiling {
+            token: TOKEN,
+            window: 0,
+            max_pending: U256::from(max),
+            as_of: Some(AsOf { block, next_seqs }),
+        }]
+    };
+    let counted = |ledger: &dyn Ledger, ceilings: &[Ceiling]| match ledger.reserve(&intent(1000, 9), ceilings)
+    {
+        Err(Error::CeilingExceeded { pending, .. }) => pending,
+        other => panic!("{other:?}"),
+    };
+    for (name, ledger, _dir) in backends() {
+        let landed_at = |block: u64, op: &sak_signer::ledger::SignedOp| Outcome::Included {
+            user_op_hash: op.user_op_hash,
+            success: true,
+            actual_gas_cost: U256::from(1),
+            tx_hash: B256::repeat_byte(7),
+            block,
+        };
+        let signed = |amount: u64, lane: u64, seq: u64| {
+            let mut i = intent(amount, lane);
+            i.nonce_seq = Some(seq);
+            let op = signed_op(lane, seq);
+            (ledger.reserve_signed(&i, &ceiling(1000), &op).unwrap(), op)
+        };
+        signed(30, 1, 0);
+        let (b, op_b) = signed(40, 2, 5);
+        ledger.resolve(b, &landed_at(10, &op_b)).unwrap();
+        ledger.reserve(&intent(20, 3), &ceiling(1000)).unwrap();
+        let (d, _) = signed(1, 4, 0);
+        ledger.resolve(d, &Outcome::Failed { reason: "nonce taken".into() }).unwrap();
+        let mut elsewhere = intent(500, 1);
+        elsewhere.session_id = B256::repeat_byte(9);
+        ledger
+            .reserve(&elsewhere, &[Ceiling { max_pending: U256::from(500), ..ceiling(0)[0].clone() }])
+            .unwrap();
+
+        // Every pending intent of the scope, as before: 30 + 20.
+        assert_eq!(counted(&*ledger, &ceiling(100)), U256::from(50), "{name}");
+        // Block 9 had used lane 1's nonce 0 (in its counters) and not yet seen the 40 land.
+        assert_eq!(counted(&*ledger, &at(9, &[(1, 1)], 100)), U256::from(60), "{name}");
+        // Block 10 holds the 40; lane 1's nonce 0 is unused there, or its lane is not listed.
+        assert_eq!(counted(&*ledger, &at(10, &[(1, 0)], 100)), U256::from(50), "{name}");
+        assert_eq!(counted(&*ledger, &at(10, &[], 100)), U256::from(50), "{name}");
+        assert_eq!(counted(&*ledger, &at(10, &[(1, 1), (3, 5)], 100)), U256::from(20), "{name}");
+        // Up to the ceiling exactly is reserved, and the running total goes on from all pending.
+        ledger.reserve(&intent(40, 5), &at(9, &[(1, 1)], 100)).unwrap();
+        assert!(matches!(
+            ledger.reserve(&intent(1, 6), &at(9, &[(1, 1)], 100)),
+            Err(Error::CeilingExceeded { .. })
+        ));
+        assert_eq!(pending(&*ledger), U256::from(90), "{name}");
+    }
+}
+
 #[test]
 fn amounts_beyond_64_bits_are_summed_exactly() {
     for (name, ledger, _dir) in backends() {
         let big = U256::from(u64::MAX) * U256::from(3u64); // > 2^64: SQLite integers would overflow
-        let c = [Ceiling { token: TOKEN, window: 0, max_pending: U256::MAX }];
+        let c = [Ceiling { token: TOKEN, window: 0, max_pending: U256::MAX, as_of: None }];
         ledger.reserve(&intent_u256(TOKEN, 0, big, 1), &c).unwrap();
         ledger.reserve(&intent_u256(TOKEN, 0, big, 2), &c).unwrap();
         assert_eq!(pending(&*ledger), big * U256::from(2), "{name}");
@@ -96,7 +161,12 @@ fn amounts_beyond_64_bits_are_summed_exactly() {
         // Two spends of the same (token, window) in one intent add up.
         let mut twice = intent_u256(TOKEN, 0, U256::from(5), 4);
         twice.spends.push(Spend { token: TOKEN, window: 0, amount: U256::from(5) });
-        let c = [Ceiling { token: TOKEN, window: 0, max_pending: big * U256::from(2) + U256::from(9) }];
+        let c = [Ceiling {
+            token: TOKEN,
+            window: 0,
+            max_pending: big * U256::from(2) + U256::from(9),
+            as_of: None,
+        }];
         let err = ledger.reserve(&twice, &c).unwrap_err();
         assert!(
             matches!(err, Error::CeilingExceeded { requested, .. } if requested == U256::from(10)),
@@ -297,7 +367,7 @@ fn sqlite_never_deletes_and_keeps_its_settings() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!((mode.as_str(), version), ("wal", 3));
+    assert_eq!((mode.as_str(), version), ("wal", 4));
     for (sql, message) in [
         ("DELETE FROM intents", "never deletes intents"),
         ("DELETE FROM spends", "never deletes spends"),
@@ -327,7 +397,7 @@ fn sqlite_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     drop(SqliteLedger::open(&path).unwrap());
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 4).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 5).unwrap();
     let err = SqliteLedger::open(&path).unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }) && err.to_string().contains("newer"), "{err}");
 }
@@ -528,7 +598,7 @@ fn sqlite_finds_an_intent_by_any_of_its_operations_and_reads_older_ledgers() {
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "DROP TRIGGER replaced_ops_keep; DROP TRIGGER replaced_ops_frozen; DROP TABLE replaced_ops;
+            "DROP INDEX intents_landed; DROP TRIGGER replaced_ops_keep; DROP TRIGGER replaced_ops_frozen; DROP TABLE replaced_ops;
              ALTER TABLE intents DROP COLUMN included_user_op_hash; PRAGMA user_version = 2;",
         )
         .unwrap();

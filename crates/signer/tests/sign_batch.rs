@@ -72,7 +72,7 @@ fn a_batch_is_capped_as_a_whole_and_recorded_signed() {
 
     // One operation already in flight (reserved and signed, not on chain yet).
     let (first, calls, seq) = op(0, 200);
-    core.sign(&session, first, &calls, CLOCK, seq, Preflight::Check).unwrap();
+    core.sign(&session, None, first, &calls, CLOCK, seq, Preflight::Check).unwrap();
 
     // 300 + 300 fit beside it (800); the third 300 does not (200 remain); the 100 after it fits.
     // (A batch decides each operation after the ones before it; one the ledger then refuses

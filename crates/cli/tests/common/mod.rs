@@ -269,7 +269,7 @@ impl Home {
             gas_cost_cap: U256::from(10u64.pow(15)),
             created_at: 1_700_000_000,
         };
-        let ceiling = [Ceiling { token: usd, window: 0, max_pending: U256::from(u64::MAX) }];
+        let ceiling = [Ceiling { token: usd, window: 0, max_pending: U256::from(u64::MAX), as_of: None }];
         let planted = ledger.reserve(&intent, &ceiling).unwrap();
         let op =
             SignedOp { user_op_hash: hash, nonce_key: intent.nonce_key, nonce_seq, op_bytes: vec![1].into() };

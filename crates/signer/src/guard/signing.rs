@@ -107,16 +107,22 @@ impl<L: Ledger> SigningCore<L> {
     /// `session`; signs it; reserves its spends (so that, with every operation still in flight,
     /// they fit what the chain says remains) and persists the signed bytes in one ledger
     /// transaction. Refusals are [`Error::Refused`], and leave nothing reserved.
+    ///
+    /// `as_of` is the chain state `session`'s counters were read at: with it, exactly the
+    /// intents those counters do not include count (see [`AsOf`]); without it, every pending
+    /// intent does.
+    #[allow(clippy::too_many_arguments)]
     pub fn sign(
         &self,
         session: &Session,
+        as_of: Option<&AsOf>,
         op: UserOp,
         calls: &[Call],
         clock: u64,
         nonce_seq: u64,
         preflight: Preflight,
     ) -> Result<SignedIntent> {
-        let plan = self.plan(session, session, &op, calls, clock, nonce_seq, preflight)?;
+        let plan = self.plan(session, session, as_of, &op, calls, clock, nonce_seq, preflight)?;
         // Signed first, then reserved and persisted in one transaction (one fsync): the
         // signature does not leave this process before the ledger holds it.
         let (op, user_op_hash, signed) = self.seal(op, &plan, clock)?;
@@ -148,7 +154,7 @@ impl<L: Ledger> SigningCore<L> {
         let mut state = session.clone();
         let mut out: Vec<Result<(UserOp, Plan)>> = Vec::with_capacity(batch.len());
         for (op, calls, seq) in batch {
-            let planned = self.plan(session, &state, &op, &calls, clock, seq, preflight);
+            let planned = self.plan(session, &state, None, &op, &calls, clock, seq, preflight);
             if let Ok(Plan { auth: Some(auth), .. }) = &planned {
                 state.apply(auth);
             }
@@ -192,6 +198,7 @@ impl<L: Ledger> SigningCore<L> {
         &self,
         chain: &Session,
         state: &Session,
+        as_of: Option<&AsOf>,
         op: &UserOp,
         calls: &[Call],
         clock: u64,
@@ -220,7 +227,12 @@ impl<L: Ledger> SigningCore<L> {
         for c in charges {
             if !ceilings.iter().any(|x| x.token == c.token && x.window == c.window) {
                 let (remaining, _) = chain.remaining(c.token, clock).unwrap_or_default();
-                ceilings.push(Ceiling { token: c.token, window: c.window, max_pending: remaining });
+                ceilings.push(Ceiling {
+                    token: c.token,
+                    window: c.window,
+                    max_pending: remaining,
+                    as_of: as_of.cloned(),
+                });
             }
         }
         let resets_at = charges.iter().map(|c| (c.token, c.window, c.resets_at)).collect();
@@ -265,7 +277,7 @@ impl<L: Ledger> SigningCore<L> {
         (clock, deadline): (u64, u64),
     ) -> Result<(UserOp, B256, Authorization)> {
         let seq = rec.signed.as_ref().map_or(0, |s| s.nonce_seq);
-        let plan = self.plan(session, session, &op, calls, clock, seq, Preflight::Check)?;
+        let plan = self.plan(session, session, None, &op, calls, clock, seq, Preflight::Check)?;
         if plan.intent.spends != rec.intent.spends {
             return Err(Error::InvalidIntent {
                 reason: format!(

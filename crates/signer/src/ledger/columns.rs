@@ -1,7 +1,7 @@
 //! Intent rows as every SQL backend stores them, decoded into records with every value
 //! checked: SQLite and PostgreSQL read their columns into a [`RawRow`] and share the rest.
 
-use super::{Intent, IntentId, IntentRecord, IntentState, Outcome, SignedOp, Spend, Submission};
+use super::{Intent, IntentId, IntentRecord, IntentState, Outcome, SignedOp, Spend, Submission, machine};
 use crate::{Error, Result};
 use alloy::primitives::{Address, B256, Bytes, U256};
 
@@ -140,4 +140,39 @@ impl RawRow {
             outcome,
         })
     }
+}
+
+/// The spends of one scope's (token, window) that may count against a ceiling read at a block
+/// (see [`AsOf`](super::AsOf)): those of pending intents, and of intents included after the
+/// block. Parameters: chain id, account, session, token, window, block; in SQLite's `?N`
+/// (PostgreSQL's `$N` with `?` replaced). Columns as [`flight_row`] takes them.
+pub(crate) const IN_FLIGHT_SQL: &str = "
+SELECT i.state, COALESCE(i.signed_nonce_key, i.nonce_key), COALESCE(i.signed_nonce_seq, i.nonce_seq),
+       i.included_block, s.amount
+  FROM intents i JOIN spends s ON s.intent_id = i.id
+ WHERE i.chain_id = ?1 AND i.account = ?2 AND i.session_id = ?3
+   AND i.state IN ('reserved', 'signed', 'submitted') AND s.token = ?4 AND s.window_index = ?5
+UNION ALL
+SELECT i.state, COALESCE(i.signed_nonce_key, i.nonce_key), COALESCE(i.signed_nonce_seq, i.nonce_seq),
+       i.included_block, s.amount
+  FROM intents i JOIN spends s ON s.intent_id = i.id
+ WHERE i.chain_id = ?1 AND i.account = ?2 AND i.session_id = ?3
+   AND i.state = 'included' AND i.included_block > ?6 AND s.token = ?4 AND s.window_index = ?5";
+
+/// One row of [`IN_FLIGHT_SQL`], decoded: (state, signed nonce, inclusion block, amount).
+pub(crate) fn flight_row(
+    state: &str,
+    nonce_key: &[u8],
+    nonce_seq: Option<i64>,
+    included_block: Option<i64>,
+    amount: &[u8],
+) -> Result<machine::FlightRow> {
+    let state =
+        IntentState::parse(state).ok_or_else(|| corrupt(format!("unknown intent state {state:?}")))?;
+    let nonce = match nonce_seq {
+        Some(seq) => Some((u256_of(nonce_key, "nonce key")?, u64_of(seq, "nonce sequence")?)),
+        None => None,
+    };
+    let included_block = included_block.map(|b| u64_of(b, "included block")).transpose()?;
+    Ok((state, nonce, included_block, u256_of(amount, "spend amount")?))
 }

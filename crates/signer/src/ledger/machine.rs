@@ -1,6 +1,6 @@
 //! Validation and the state machine, shared by every backend so that they agree exactly.
 
-use super::{Ceiling, Intent, IntentId, IntentRecord, IntentState, Outcome, SignedOp};
+use super::{AsOf, Ceiling, Intent, IntentId, IntentRecord, IntentState, Outcome, SignedOp};
 use crate::{Error, Result};
 use alloy::primitives::{Address, U256};
 
@@ -38,23 +38,47 @@ pub(crate) fn requested(intent: &Intent) -> Result<Vec<(Address, u64, U256)>> {
     Ok(out)
 }
 
-/// Refuses when `pending + requested > ceiling` (or no ceiling was given).
-pub(crate) fn check_ceiling(
-    ceilings: &[Ceiling],
-    token: Address,
-    window: u64,
-    pending: U256,
-    requested: U256,
-) -> Result<()> {
-    let ceiling = ceilings
+/// The ceiling the caller gave for (token, window).
+pub(crate) fn ceiling(ceilings: &[Ceiling], token: Address, window: u64) -> Result<&Ceiling> {
+    ceilings
         .iter()
         .find(|c| c.token == token && c.window == window)
-        .ok_or(Error::MissingCeiling { token, window })?
-        .max_pending;
-    match pending.checked_add(requested) {
-        Some(total) if total <= ceiling => Ok(()),
-        _ => Err(Error::CeilingExceeded { token, window, pending, requested, ceiling }),
+        .ok_or(Error::MissingCeiling { token, window })
+}
+
+/// Refuses when `counted + requested` exceeds the ceiling.
+pub(crate) fn check_ceiling(ceiling: &Ceiling, counted: U256, requested: U256) -> Result<()> {
+    let (token, window, max) = (ceiling.token, ceiling.window, ceiling.max_pending);
+    match counted.checked_add(requested) {
+        Some(total) if total <= max => Ok(()),
+        _ => Err(Error::CeilingExceeded { token, window, pending: counted, requested, ceiling: max }),
     }
+}
+
+/// `pending + requested`: the running pending total after a reservation.
+pub(crate) fn add_pending(token: Address, window: u64, pending: U256, requested: U256) -> Result<U256> {
+    pending.checked_add(requested).ok_or(Error::AmountOverflow { token, window })
+}
+
+/// One spend that may count against a ceiling: its intent's state, signed nonce (key,
+/// sequence) and inclusion block, and its amount.
+pub(crate) type FlightRow = (IntentState, Option<(U256, u64)>, Option<u64>, U256);
+
+/// What counts against a ceiling read at `as_of`: the sum of the spends of `rows` that
+/// [`AsOf::counts`] keeps.
+pub(crate) fn counted(
+    as_of: &AsOf,
+    token: Address,
+    window: u64,
+    rows: impl IntoIterator<Item = FlightRow>,
+) -> Result<U256> {
+    let mut total = U256::ZERO;
+    for (state, nonce, included_block, amount) in rows {
+        if as_of.counts(state, nonce, included_block) {
+            total = add_pending(token, window, total, amount)?;
+        }
+    }
+    Ok(total)
 }
 
 /// What `mark_signed` must do to a record.

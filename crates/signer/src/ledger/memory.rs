@@ -71,9 +71,14 @@ fn reserve_in(
     let scope = |t: Address, w: u64| (intent.chain_id, intent.account, intent.session_id, t, w);
     let mut new_totals = Vec::with_capacity(requested.len());
     for &(token, window, amount) in &requested {
+        let ceiling = machine::ceiling(ceilings, token, window)?;
         let pending = state.pending.get(&scope(token, window)).copied().unwrap_or_default();
-        machine::check_ceiling(ceilings, token, window, pending, amount)?;
-        new_totals.push((scope(token, window), pending + amount));
+        let counted = match &ceiling.as_of {
+            None => pending,
+            Some(as_of) => machine::counted(as_of, token, window, in_flight(state, intent, token, window))?,
+        };
+        machine::check_ceiling(ceiling, counted, amount)?;
+        new_totals.push((scope(token, window), machine::add_pending(token, window, pending, amount)?));
     }
     let id = IntentId(state.intents.len() as i64 + 1);
     let mut rec = IntentRecord {
@@ -95,6 +100,35 @@ fn reserve_in(
     state.pending.extend(new_totals);
     state.intents.push(rec);
     Ok(id)
+}
+
+/// Every spend of (token, window) in `intent`'s scope, with its intent's state, signed nonce
+/// and inclusion block.
+fn in_flight<'a>(
+    state: &'a State,
+    intent: &'a Intent,
+    token: Address,
+    window: u64,
+) -> impl Iterator<Item = machine::FlightRow> + 'a {
+    let same_scope = |r: &&IntentRecord| {
+        (r.intent.chain_id, r.intent.account, r.intent.session_id)
+            == (intent.chain_id, intent.account, intent.session_id)
+    };
+    state.intents.iter().filter(same_scope).flat_map(move |r| {
+        let nonce = match &r.signed {
+            Some(s) => Some((s.nonce_key, s.nonce_seq)),
+            None => r.intent.nonce_seq.map(|seq| (r.intent.nonce_key, seq)),
+        };
+        let block = match r.outcome {
+            Some(Outcome::Included { block, .. }) => Some(block),
+            _ => None,
+        };
+        r.intent
+            .spends
+            .iter()
+            .filter(move |s| s.token == token && s.window == window)
+            .map(move |s| (r.state, nonce, block, s.amount))
+    })
 }
 
 /// Refuses `op` when another intent holds its hash (signed or replaced).

@@ -25,8 +25,8 @@ pub use memory::MemoryLedger;
 pub use postgres::PostgresLedger;
 pub use sqlite::{SqliteLedger, SqliteOptions};
 pub use types::{
-    Ceiling, ChainBound, Decision, Intent, IntentId, IntentRecord, IntentState, LaneId, LaneLock, Outcome,
-    SignedOp, Spend, Submission,
+    AsOf, Ceiling, ChainBound, Decision, Intent, IntentId, IntentRecord, IntentState, LaneId, LaneLock,
+    Outcome, SignedOp, Spend, Submission,
 };
 
 use crate::Result;
@@ -41,9 +41,11 @@ pub const CHAIN_RESET: &str = "chain reset: the chain it was signed for is gone"
 /// Methods block (a durable backend waits for fsync): from async code, call a durable backend
 /// through `tokio::task::spawn_blocking`.
 pub trait Ledger: Send + Sync {
-    /// Records `intent` as `Reserved` if, for every (token, window) it spends, what is already
-    /// pending (Reserved, Signed or Submitted intents of the same chain, account and session)
-    /// plus what it requests stays within that (token, window)'s ceiling. Otherwise refuses with
+    /// Records `intent` as `Reserved` if, for every (token, window) it spends, what already
+    /// counts plus what it requests stays within that (token, window)'s ceiling. What counts:
+    /// the Reserved, Signed and Submitted intents of the same chain, account and session, or,
+    /// for a ceiling read at a block ([`Ceiling::as_of`]), exactly the intents the chain had
+    /// not counted at that block ([`AsOf`]). Otherwise refuses with
     /// [`Error::CeilingExceeded`](crate::Error::CeilingExceeded) (or `MissingCeiling` when the
     /// caller gave none) and records nothing. Check and insert are one transaction.
     ///
@@ -63,7 +65,7 @@ pub trait Ledger: Send + Sync {
     ///     gas_cost_cap: U256::from(10u64.pow(15)),
     ///     created_at: 1_700_000_000,
     /// };
-    /// let ceiling = [Ceiling { token, window: 0, max_pending: U256::from(100) }];
+    /// let ceiling = [Ceiling { token, window: 0, max_pending: U256::from(100), as_of: None }];
     /// ledger.reserve(&intent, &ceiling)?;
     /// // 60 pending + 60 requested > 100: refused, with the numbers.
     /// let err = ledger.reserve(&intent, &ceiling).unwrap_err();

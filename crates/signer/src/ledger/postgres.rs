@@ -12,7 +12,9 @@
 //! `spawn_blocking`, as every durable backend). A lost connection is made again on the next
 //! call: a server restart fails the calls made while it is down, and nothing else.
 
-use super::columns::{RawRow, address_of, b256_of, corrupt, i64_of, u64_of, u256_of};
+use super::columns::{
+    IN_FLIGHT_SQL, RawRow, address_of, b256_of, corrupt, flight_row, i64_of, u64_of, u256_of,
+};
 use super::{
     Ceiling, ChainBound, Decision, Intent, IntentId, IntentRecord, LaneId, LaneLock, Ledger, Outcome,
     SignedOp, Spend, machine,
@@ -522,6 +524,25 @@ fn lock_pending(tx: &mut Transaction<'_>, scope: Scope, token: Address, window: 
     u256_of(row.get(0), "pending total")
 }
 
+/// The rows of [`IN_FLIGHT_SQL`] for `scope`.
+fn in_flight(
+    tx: &mut Transaction<'_>,
+    scope: Scope,
+    token: Address,
+    window: u64,
+    block: u64,
+) -> Result<Vec<machine::FlightRow>> {
+    let params = scope.params(token, window);
+    let block = i64_of(block);
+    let rows = tx
+        .query(
+            &IN_FLIGHT_SQL.replace('?', "$"),
+            &[&refs(&params)[..], &[&block as &(dyn postgres::types::ToSql + Sync)]].concat(),
+        )
+        .map_err(storage("reading what is in flight"))?;
+    rows.iter().map(|r| flight_row(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect()
+}
+
 fn set_pending(
     tx: &mut Transaction<'_>,
     scope: Scope,
@@ -551,9 +572,18 @@ fn reserve_in(tx: &mut Transaction<'_>, intent: &Intent, ceilings: &[Ceiling]) -
     let scope = Scope::of(intent);
     let mut new_totals = Vec::new();
     for (token, window, amount) in sorted_requests(intent)? {
+        let ceiling = machine::ceiling(ceilings, token, window)?;
+        // The row lock orders this reservation after every other one and every settlement of
+        // the scope: what is read below is what they committed.
         let pending = lock_pending(tx, scope, token, window)?;
-        machine::check_ceiling(ceilings, token, window, pending, amount)?;
-        new_totals.push((token, window, pending + amount));
+        let counted = match &ceiling.as_of {
+            None => pending,
+            Some(as_of) => {
+                machine::counted(as_of, token, window, in_flight(tx, scope, token, window, as_of.block)?)?
+            }
+        };
+        machine::check_ceiling(ceiling, counted, amount)?;
+        new_totals.push((token, window, machine::add_pending(token, window, pending, amount)?));
     }
     let id: i64 = tx
         .query_one(

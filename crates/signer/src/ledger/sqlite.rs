@@ -1,4 +1,6 @@
-use super::columns::{RawRow, address_of, b256_of, corrupt, i64_of, u64_of, u256_of};
+use super::columns::{
+    IN_FLIGHT_SQL, RawRow, address_of, b256_of, corrupt, flight_row, i64_of, u64_of, u256_of,
+};
 use super::{
     Ceiling, ChainBound, Decision, Intent, IntentId, IntentRecord, IntentState, LaneId, LaneLock, Ledger,
     Outcome, SignedOp, Spend, failpoint, machine,
@@ -22,7 +24,7 @@ use rows::*;
 use writes::*;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Schema v1. Plain SQL a PostgreSQL backend can mirror (BLOB → BYTEA, INTEGER PRIMARY KEY →
 /// BIGINT identity, `ON CONFLICT` upserts). Amounts, nonce keys and hashes are 32-byte
@@ -125,6 +127,12 @@ CREATE TRIGGER replaced_ops_keep BEFORE DELETE ON replaced_ops
 CREATE TRIGGER replaced_ops_frozen BEFORE UPDATE ON replaced_ops
     BEGIN SELECT RAISE(ABORT, 'replaced operations are immutable'); END;
 ALTER TABLE intents ADD COLUMN included_user_op_hash BLOB;
+";
+
+/// Schema v4: intents included after a block, found fast (what a ceiling read at that block
+/// has not counted yet; see [`AsOf`](super::AsOf)).
+const SCHEMA_V4: &str = "
+CREATE INDEX intents_landed ON intents (chain_id, account, session_id, included_block) WHERE state = 'included';
 ";
 
 /// Options for [`SqliteLedger::open_with`].
@@ -231,6 +239,9 @@ impl SqliteLedger {
         }
         if version < 3 {
             tx.execute_batch(SCHEMA_V3).map_err(storage("migrating to schema v3"))?;
+        }
+        if version < 4 {
+            tx.execute_batch(SCHEMA_V4).map_err(storage("migrating to schema v4"))?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(storage("writing user_version"))?;
         tx.commit().map_err(storage("committing migration"))

@@ -146,16 +146,55 @@ pub struct Intent {
     pub created_at: u64,
 }
 
-/// The most that may be pending for one (token, window) of an intent's (chain, account,
+/// The most that may be in flight for one (token, window) of an intent's (chain, account,
 /// session), computed by the caller from the on-chain remaining allowance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ceiling {
     /// The token.
     pub token: Address,
     /// The window.
     pub window: u64,
-    /// Pending (already reserved + this intent) may not exceed this.
+    /// What counts (see `as_of`) plus this intent may not exceed this.
     pub max_pending: U256,
+    /// The chain state `max_pending` was read at. `None`: every pending intent (Reserved,
+    /// Signed, Submitted) counts. `Some`: exactly the intents the chain had not counted at that
+    /// block count (see [`AsOf`]).
+    pub as_of: Option<AsOf>,
+}
+
+/// The chain state a ceiling was read at: what the counters there have already counted.
+///
+/// An intent the chain's counters at `block` include must not count again, and one they do
+/// not include must: a pending intent whose nonce its lane had already used by `block` (its
+/// operation landed, or another took the nonce and it never can) is in the counters or never
+/// spends; an intent included *after* `block` is not in them, although it is no longer pending.
+/// Without this, a reader racing another worker's settlement counts a landed spend twice (a
+/// false refusal) or, once it is settled, not at all (an operation the chain refuses).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsOf {
+    /// The block the counters were read at.
+    pub block: u64,
+    /// `(nonce key, next sequence)` at `block` for the lanes that had intents in flight; the
+    /// intents of a lane not listed count while pending.
+    pub next_seqs: Vec<(U256, u64)>,
+}
+
+impl AsOf {
+    /// Whether an intent in `state`, signed at `nonce` (key, sequence) and included at
+    /// `included_block`, is not yet in the counters read at [`AsOf::block`].
+    pub fn counts(
+        &self,
+        state: IntentState,
+        nonce: Option<(U256, u64)>,
+        included_block: Option<u64>,
+    ) -> bool {
+        match state {
+            IntentState::Reserved | IntentState::Signed | IntentState::Submitted => nonce
+                .is_none_or(|(key, seq)| self.next_seqs.iter().all(|(k, next)| *k != key || seq >= *next)),
+            IntentState::Included => included_block.is_none_or(|b| b > self.block),
+            IntentState::Failed | IntentState::Released => false,
+        }
+    }
 }
 
 /// A signed user operation, exactly as it will be (re)submitted.

@@ -28,7 +28,7 @@ pub fn intent_u256(token: Address, window: u64, amount: U256, lane: u64) -> Inte
 }
 
 pub fn ceiling(max: u64) -> Vec<Ceiling> {
-    vec![Ceiling { token: TOKEN, window: 0, max_pending: U256::from(max) }]
+    vec![Ceiling { token: TOKEN, window: 0, max_pending: U256::from(max), as_of: None }]
 }
 
 /// Deterministic "signed op" bytes for lane/seq, so a parent process knows what a child wrote.

@@ -1,6 +1,6 @@
 //! The PostgreSQL schema and its versioned migrations.
 //!
-//! The same tables as the SQLite ledger's (schema v3 there), with PostgreSQL's types:
+//! The same tables as the SQLite ledger's (schema v4 there), with PostgreSQL's types:
 //! amounts, nonce keys and hashes are 32-byte big-endian `BYTEA`, ids `BIGSERIAL`. One table
 //! more: `op_hashes`, every operation hash an intent ever signed (its own and those it
 //! replaced), unique, so that one signed operation is one intent across connections.
@@ -10,7 +10,8 @@ use crate::{Error, Result};
 use postgres::Client;
 
 /// The migrations in order: version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE intents (
     id                    BIGSERIAL PRIMARY KEY,
     chain_id              BIGINT  NOT NULL,
@@ -96,7 +97,13 @@ CREATE TRIGGER op_hashes_keep BEFORE DELETE OR UPDATE ON op_hashes
     FOR EACH ROW EXECUTE FUNCTION sak_refuse('operation hashes are immutable and never deleted');
 CREATE TRIGGER decisions_keep BEFORE DELETE OR UPDATE ON decisions
     FOR EACH ROW EXECUTE FUNCTION sak_refuse('the decision log is append-only');
-"];
+",
+    // v2: intents included after a block, found fast (what a ceiling read at that block has not
+    // counted yet; see `AsOf`).
+    "
+CREATE INDEX intents_landed ON intents (chain_id, account, session_id, included_block) WHERE state = 'included';
+",
+];
 
 /// The schema version this code writes.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -32,6 +32,40 @@ pub(super) fn pending_in(
     amount.map_or(Ok(U256::ZERO), |a| u256_of(&a, "pending total"))
 }
 
+/// The rows of [`IN_FLIGHT_SQL`] for `intent`'s scope.
+fn in_flight(
+    tx: &Connection,
+    intent: &Intent,
+    token: Address,
+    window: u64,
+    block: u64,
+) -> Result<Vec<machine::FlightRow>> {
+    let mut stmt = tx.prepare_cached(IN_FLIGHT_SQL).map_err(storage("reading what is in flight"))?;
+    let raw = stmt
+        .query_map(
+            params![
+                i64_of(intent.chain_id),
+                intent.account.as_slice(),
+                intent.session_id.as_slice(),
+                token.as_slice(),
+                i64_of(window),
+                i64_of(block)
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            },
+        )
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(storage("reading what is in flight"))?;
+    raw.iter().map(|(s, k, q, b, a)| flight_row(s, k, *q, *b, a)).collect()
+}
+
 pub(super) fn set_pending(
     conn: &Connection,
     intent: &Intent,
@@ -63,10 +97,16 @@ pub(super) fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling])
     let requested = machine::requested(intent)?;
     let mut new_totals = Vec::with_capacity(requested.len());
     for &(token, window, amount) in &requested {
+        let ceiling = machine::ceiling(ceilings, token, window)?;
         let pending = pending_in(tx, intent.chain_id, intent.account, intent.session_id, token, window)?;
-        machine::check_ceiling(ceilings, token, window, pending, amount)?;
-        // check_ceiling proved pending + amount <= ceiling, so this cannot overflow.
-        new_totals.push((token, window, pending + amount));
+        let counted = match &ceiling.as_of {
+            None => pending,
+            Some(as_of) => {
+                machine::counted(as_of, token, window, in_flight(tx, intent, token, window, as_of.block)?)?
+            }
+        };
+        machine::check_ceiling(ceiling, counted, amount)?;
+        new_totals.push((token, window, machine::add_pending(token, window, pending, amount)?));
     }
     tx.prepare_cached(
         "INSERT INTO intents (chain_id, account, session_id, nonce_key, nonce_seq, gas_cost_cap,
