@@ -851,6 +851,41 @@ fn a_landed_operation_not_yet_settled_counts_once_against_the_cap() {
     assert_eq!(home.json(&["op", "status", &intent])["state"], "included");
 }
 
+/// A reorg takes an included operation back (anvil's `anvil_reorg`: its block replaced by an
+/// empty one). Its signed operation may land again (anyone may send it until its nonce is used
+/// or its deadline passes), so `sak op status` no longer says included and the next decision
+/// counts it again: a swap of the whole cap is refused before signing, one of what remains
+/// beside it lands and takes its nonce, and then it is failed for certain. Spent once.
+#[test]
+fn an_operation_a_reorg_takes_back_is_counted_again_and_settled_anew() {
+    let home = Home::with_node();
+    let account: Address = home.owner_and_account("smart").parse().unwrap();
+    let id = home.trader_session("bot");
+    let session = id.to_string();
+    home.swap(&session, "400", &[]).ok();
+    let audit = home.json(&["audit"]);
+    let intent = audit["decisions"][0]["user_op_hash"].as_str().unwrap().to_owned();
+    assert_eq!(spent(&home, account, id), U256::from(400_000_000u64));
+
+    node_rpc(&home, "anvil_reorg", serde_json::json!([1, []]));
+    assert_eq!(spent(&home, account, id), U256::ZERO, "the reorg took the swap back");
+    let status = home.sak(&["--json", "op", "status", &intent]);
+    assert_eq!(status.code, 3, "unknown again: it may land again: {}", status.stderr);
+    assert_eq!(status.json()["state"], "submitted", "{}", status.stdout);
+
+    let whole = home.swap(&session, "1000", &[]);
+    assert_eq!(whole.code, 1, "{}", whole.stderr);
+    assert!(
+        whole.stderr.contains("before signing") && whole.stderr.contains("600 tUSD remains"),
+        "{}",
+        whole.stderr
+    );
+    home.swap(&session, "600", &[]).ok();
+    assert_eq!(spent(&home, account, id), U256::from(600_000_000u64));
+    let status = home.sak(&["--json", "op", "status", &intent]);
+    assert_eq!(status.json()["state"], "failed", "its nonce went to the next swap: {}", status.stdout);
+}
+
 /// Three workers of one session, each on a lane of its own with a relayer of its own, swap 400
 /// tUSD at once against a cap of 1,000: none waits for another's lane, two land, and the third
 /// is refused before signing (the ledger counts the others' reservations across lanes). Each

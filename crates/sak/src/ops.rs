@@ -12,7 +12,7 @@ use alloy::{
 use sak_contracts::IEntryPoint;
 use sak_policy::Call;
 use sak_signer::{
-    ledger::{AnyLedger, IntentId, IntentRecord, LaneLock, Ledger, Outcome},
+    ledger::{AnyLedger, IntentId, IntentRecord, IntentState, LaneLock, Ledger, Outcome},
     settle::{Settler, lane_of},
 };
 use sak_userop::{UserOp, session_envelope};
@@ -97,7 +97,12 @@ pub fn unresolved(ledger: &AnyLedger) -> Result<Vec<OpOut>> {
 /// Nothing is resubmitted: an operation still pending is looked up, never sent again.
 pub async fn status(home: &Home, ledger: &Arc<AnyLedger>, op: &str) -> Result<OpOut> {
     let (_chain, settler, id) = settler_for(home, ledger, op).await?;
-    let rec = ledger.get(id)?;
+    let mut rec = ledger.get(id)?;
+    if rec.state == IntentState::Included {
+        // Unless a reorg took it back.
+        settler.recheck_inclusions(rec.intent.chain_id, rec.intent.account).await?;
+        rec = ledger.get(id)?;
+    }
     if rec.state.is_pending() {
         let lane = lane_of(&rec);
         home.progress(&format!("settling intent {id} from the chain…"));

@@ -254,6 +254,11 @@ pub enum Error {
         /// How long we waited.
         waited_s: u64,
     },
+    /// The shared ledger no longer holds this worker's nonce lane for it (its PostgreSQL server
+    /// restarted, or the connection that held the lane dropped): another worker may hold it
+    /// now, so nothing was recorded and the signed operation was thrown away, never sent.
+    #[error("the ledger lost this worker's hold on its nonce lane (the database connection was lost)")]
+    LaneLost,
 }
 
 impl Error {
@@ -320,6 +325,11 @@ impl Error {
                 intent.0,
                 intent.0
             ),
+            Self::LaneLost => {
+                "nothing was signed or sent: run it again (the lane is taken anew; `sak doctor` \
+                 checks the ledger's database)"
+                    .into()
+            }
             Self::LaneBusy { .. } => {
                 "another sak process is waiting for its operation on this session: let it finish \
                  (`sak op list` shows what is in flight), then run again"

@@ -18,7 +18,7 @@ use crate::{
     ledger::{ChainBound, IntentId, IntentRecord, IntentState, LaneId, LaneLock, Ledger, Outcome},
 };
 use alloy::{
-    primitives::{B256, U256, aliases::U192},
+    primitives::{Address, B256, U256, aliases::U192},
     providers::{DynProvider, Provider},
     rpc::types::{BlockNumberOrTag, Filter},
     sol_types::{SolEvent, SolValue},
@@ -29,6 +29,10 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
+
+/// How many blocks back [`Settler::recheck_inclusions`] looks for inclusions a reorg took back:
+/// two epochs of Ethereum, past which a block is final.
+pub const REORG_WINDOW: u64 = 64;
 
 /// How long [`Settler::lock_lane`] waits while another operation of the lane is in flight.
 pub const LANE_WAIT: Duration = Duration::from_secs(300);
@@ -241,6 +245,57 @@ impl<L: Ledger + 'static> Settler<L> {
             .map_err(|e| Error::Chain(format!("eth_getBlockByNumber: {e}")))?
             .ok_or_else(|| Error::Chain("the node has no latest block".into()))?;
         Ok((latest.header.timestamp > deadline).then_some(latest.header.number))
+    }
+
+    /// Re-checks the inclusions of `account`'s intents in the last [`REORG_WINDOW`] blocks
+    /// against the chain's `UserOperationEvent`s. One a reorg took back is reopened
+    /// ([`Ledger::reopen`]): it counts against its caps again, and it is settled anew (on chain
+    /// in another block: included there; else pending until its lane settles it). Returns the
+    /// intents reopened. Costs a block number and a ledger read; a log query only when something
+    /// was included in the window.
+    pub async fn recheck_inclusions(&self, chain_id: u64, account: Address) -> Result<Vec<IntentId>> {
+        let latest = self
+            .provider
+            .get_block_number()
+            .await
+            .map_err(|e| Error::Chain(format!("eth_blockNumber: {e}")))?;
+        let from = latest.saturating_sub(REORG_WINDOW);
+        // Read before the logs: every inclusion recorded here is in a block the query covers.
+        let recent = self.blocking(move |l| l.included_after(chain_id, account, from)).await?;
+        if recent.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = Filter::new()
+            .address(self.entry_point)
+            .event_signature(IEntryPoint::UserOperationEvent::SIGNATURE_HASH)
+            .topic2(account.into_word())
+            .from_block(from + 1);
+        let logs =
+            self.provider.get_logs(&filter).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
+        let on_chain: Vec<(Option<B256>, Option<u64>, Option<B256>)> =
+            logs.iter().map(|l| (l.topics().get(1).copied(), l.block_number, l.transaction_hash)).collect();
+        let mut reopened = Vec::new();
+        for rec in recent {
+            let Some(Outcome::Included { user_op_hash, block, tx_hash, .. }) = rec.outcome else { continue };
+            if on_chain.contains(&(Some(user_op_hash), Some(block), Some(tx_hash))) {
+                continue;
+            }
+            let id = rec.id;
+            match self.blocking(move |l| l.reopen(id)).await {
+                Ok(()) => reopened.push(id),
+                // Another worker reopened it first.
+                Err(Error::IllegalTransition { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+            let hashes: Vec<B256> = rec.user_op_hashes().collect();
+            if let Some(receipt) = self.find_receipt_of(&hashes).await? {
+                match self.settle(id, &receipt).await {
+                    Ok(()) | Err(Error::IllegalTransition { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(reopened)
     }
 
     /// Records `receipt` as the intent's outcome.

@@ -1,4 +1,5 @@
 //! Reservations against one ceiling from many threads and processes never exceed it.
+#![allow(clippy::result_large_err)] // sak_signer::Error, as the crate returns it
 
 mod common;
 
@@ -6,7 +7,7 @@ use alloy::primitives::U256;
 use common::*;
 use sak_signer::{
     Error,
-    ledger::{IntentState, Ledger, MemoryLedger, Outcome, PostgresLedger, SqliteLedger},
+    ledger::{IntentState, LaneId, Ledger, MemoryLedger, Outcome, PostgresLedger, SqliteLedger},
 };
 use sak_testkit::Postgres;
 use std::{
@@ -192,6 +193,52 @@ fn pg_stress_child() {
 /// intent a worker was told of is in the ledger), nothing counts twice (the running totals
 /// equal the pending intents' spends), and what is pending never passes the ceiling. Prints
 /// its figures.
+/// `f` again while the server is coming back (a connection lost with a restart fails once).
+fn through_restart<T>(mut f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    for _ in 0..20 {
+        match f() {
+            Err(Error::Storage { .. }) => std::thread::sleep(std::time::Duration::from_millis(250)),
+            other => return other,
+        }
+    }
+    f()
+}
+
+/// A PostgreSQL restart drops the advisory locks that held workers' lanes, and another worker
+/// may take a lane then. The worker that still believes it holds it is refused (`LaneLost`)
+/// when it reserves there, with nothing recorded; taking the lane anew, it reserves again.
+#[test]
+fn a_lane_lock_lost_in_a_server_restart_refuses_the_reservation() {
+    let Some(pg) = Postgres::start_or_skip().unwrap_or_else(|e| panic!("{e}\nhint: {}", e.hint())) else {
+        return;
+    };
+    let ledger = PostgresLedger::open(&pg.url()).unwrap();
+    let lane = LaneId { chain_id: CHAIN, account: ACCOUNT, nonce_key: U256::from(3) };
+    let at = |seq: u64| {
+        let mut i = intent(5, 3);
+        i.nonce_seq = Some(seq);
+        (i, signed_op(3, seq))
+    };
+    let mine = ledger.try_lock_lane(&lane).unwrap().expect("a free lane");
+    let (first, first_op) = at(0);
+    ledger.reserve_signed(&first, &ceiling(100), &first_op).unwrap();
+
+    pg.restart().unwrap();
+    let other = PostgresLedger::open(&pg.url()).unwrap();
+    let theirs = other.try_lock_lane(&lane).unwrap().expect("the restart freed the lane");
+    let (next, next_op) = at(1);
+    let err = through_restart(|| ledger.reserve_signed(&next, &ceiling(100), &next_op)).unwrap_err();
+    assert!(matches!(err, Error::LaneLost), "{err}");
+    assert!(err.hint().is_some_and(|h| h.contains("run it again")), "{err}");
+    assert_eq!(other.unresolved().unwrap().len(), 1, "the refused reservation left nothing");
+
+    drop(theirs);
+    drop(mine);
+    let again = through_restart(|| ledger.try_lock_lane(&lane)).unwrap().expect("free again");
+    ledger.reserve_signed(&next, &ceiling(100), &next_op).unwrap();
+    drop(again);
+}
+
 #[test]
 fn postgres_workers_under_kill_9_and_a_server_restart_lose_nothing_and_never_exceed() {
     let Some(pg) = Postgres::start_or_skip().unwrap_or_else(|e| panic!("{e}\nhint: {}", e.hint())) else {

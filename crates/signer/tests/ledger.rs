@@ -147,6 +147,63 @@ fn a_ceiling_read_at_a_block_counts_exactly_what_that_block_had_not_counted() {
     }
 }
 
+/// An inclusion a reorg took back is reopened: pending again (Submitted if it was sent, Signed
+/// otherwise), counted against its ceiling again, settled anew later; only an included intent
+/// is reopened, and only recent inclusions of the account are listed for the re-check.
+#[test]
+fn an_inclusion_a_reorg_took_back_is_reopened_and_counts_again() {
+    for (name, ledger, _dir) in backends() {
+        let landed_at = |block: u64, op: &sak_signer::ledger::SignedOp| Outcome::Included {
+            user_op_hash: op.user_op_hash,
+            success: true,
+            actual_gas_cost: U256::from(1),
+            tx_hash: B256::repeat_byte(7),
+            block,
+        };
+        let (sent_op, quiet_op) = (signed_op(1, 0), signed_op(2, 0));
+        let sent = ledger.reserve_signed(&intent(30, 1), &ceiling(100), &sent_op).unwrap();
+        ledger.mark_submitted(sent, "self-bundled", None).unwrap();
+        ledger.resolve(sent, &landed_at(10, &sent_op)).unwrap();
+        let quiet = ledger.reserve_signed(&intent(20, 2), &ceiling(100), &quiet_op).unwrap();
+        ledger.resolve(quiet, &landed_at(5, &quiet_op)).unwrap();
+        let mut elsewhere = intent(1, 3);
+        elsewhere.account = Address::repeat_byte(0xbb);
+        let other_op = signed_op(3, 0);
+        let other = ledger.reserve_signed(&elsewhere, &ceiling(100), &other_op).unwrap();
+        ledger.resolve(other, &landed_at(11, &other_op)).unwrap();
+        assert_eq!(pending(&*ledger), U256::ZERO, "{name}");
+
+        let ids = |after| {
+            ledger.included_after(CHAIN, ACCOUNT, after).unwrap().iter().map(|r| r.id).collect::<Vec<_>>()
+        };
+        assert_eq!((ids(4), ids(5), ids(10)), (vec![sent, quiet], vec![sent], vec![]), "{name}");
+
+        ledger.reopen(sent).unwrap();
+        ledger.reopen(quiet).unwrap();
+        let (sent_rec, quiet_rec) = (ledger.get(sent).unwrap(), ledger.get(quiet).unwrap());
+        assert_eq!(
+            (sent_rec.state, quiet_rec.state),
+            (IntentState::Submitted, IntentState::Signed),
+            "{name}"
+        );
+        assert!(sent_rec.outcome.is_none() && sent_rec.signed == Some(sent_op.clone()), "{name}");
+        assert_eq!(pending(&*ledger), U256::from(50), "{name}: both count again");
+        assert!(ids(0).is_empty(), "{name}");
+        assert_eq!(ledger.unresolved().unwrap().len(), 2, "{name}");
+        assert!(
+            matches!(ledger.reopen(sent), Err(Error::IllegalTransition { .. })),
+            "{name}: only an inclusion"
+        );
+        let never = ledger.reserve(&intent(1, 4), &ceiling(100)).unwrap();
+        assert!(matches!(ledger.reopen(never), Err(Error::IllegalTransition { .. })), "{name}");
+        // Settled anew: landed in another block.
+        ledger.resolve(sent, &landed_at(12, &sent_op)).unwrap();
+        ledger.resolve(quiet, &Outcome::Failed { reason: "nonce taken".into() }).unwrap();
+        assert_eq!(pending(&*ledger), U256::from(1), "{name}");
+        assert_eq!(ids(11), vec![sent], "{name}");
+    }
+}
+
 #[test]
 fn amounts_beyond_64_bits_are_summed_exactly() {
     for (name, ledger, _dir) in backends() {

@@ -77,6 +77,14 @@ impl Ledger for AnyLedger {
         each!(self, l => l.resolve(id, outcome))
     }
 
+    fn reopen(&self, id: IntentId) -> Result<()> {
+        each!(self, l => l.reopen(id))
+    }
+
+    fn included_after(&self, chain_id: u64, account: Address, after_block: u64) -> Result<Vec<IntentRecord>> {
+        each!(self, l => l.included_after(chain_id, account, after_block))
+    }
+
     fn get(&self, id: IntentId) -> Result<IntentRecord> {
         each!(self, l => l.get(id))
     }

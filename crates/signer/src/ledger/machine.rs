@@ -81,6 +81,16 @@ pub(crate) fn counted(
     Ok(total)
 }
 
+/// The state an intent returns to when a reorg takes its inclusion back (only an included one
+/// can be reopened): `Submitted`, or `Signed` if it was never recorded as sent.
+pub(crate) fn reopen_step(rec: &IntentRecord) -> Result<IntentState> {
+    match rec.state {
+        IntentState::Included if rec.submission.is_some() => Ok(IntentState::Submitted),
+        IntentState::Included => Ok(IntentState::Signed),
+        from => Err(Error::IllegalTransition { id: rec.id, from, action: "reopen" }),
+    }
+}
+
 /// What `mark_signed` must do to a record.
 pub(crate) enum SignStep {
     /// Store the op and move to Signed.

@@ -212,6 +212,33 @@ impl Ledger for MemoryLedger {
         resolve_in(&mut self.lock(), id, outcome)
     }
 
+    fn reopen(&self, id: IntentId) -> Result<()> {
+        let mut state = self.lock();
+        let i = index(id, state.intents.len())?;
+        let to = machine::reopen_step(&state.intents[i])?;
+        let rec = &state.intents[i];
+        let (c, a, s) = (rec.intent.chain_id, rec.intent.account, rec.intent.session_id);
+        let mut totals = Vec::new();
+        for (token, window, amount) in machine::requested(&rec.intent)? {
+            let pending = state.pending.get(&(c, a, s, token, window)).copied().unwrap_or_default();
+            totals.push(((c, a, s, token, window), machine::add_pending(token, window, pending, amount)?));
+        }
+        state.pending.extend(totals);
+        let rec = &mut state.intents[i];
+        rec.state = to;
+        rec.outcome = None;
+        Ok(())
+    }
+
+    fn included_after(&self, chain_id: u64, account: Address, after_block: u64) -> Result<Vec<IntentRecord>> {
+        let landed_after = |r: &&IntentRecord| {
+            matches!(r.outcome, Some(Outcome::Included { block, .. }) if block > after_block)
+                && r.state == IntentState::Included
+                && (r.intent.chain_id, r.intent.account) == (chain_id, account)
+        };
+        Ok(self.lock().intents.iter().filter(landed_after).cloned().collect())
+    }
+
     fn bind_chain(&self, chain_id: u64, genesis: B256) -> Result<ChainBound> {
         let mut state = self.lock();
         let previous = match state.chains.insert(chain_id, genesis) {

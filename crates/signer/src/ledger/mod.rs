@@ -117,8 +117,19 @@ pub trait Ledger: Send + Sync {
     fn mark_submitted(&self, id: IntentId, via: &str, tx_hash: Option<B256>) -> Result<()>;
 
     /// Ends the intent: `Included` (from Signed or Submitted), `Failed` or `Released` (from any
-    /// pending state). It stops counting against its ceiling. Terminal states never change.
+    /// pending state). It stops counting against its ceiling. Terminal states never change, but
+    /// for an inclusion a reorg undid ([`reopen`](Self::reopen)).
     fn resolve(&self, id: IntentId, outcome: &Outcome) -> Result<()>;
+
+    /// Takes back an inclusion a reorg undid: `Included` → `Submitted` (`Signed` if it was never
+    /// recorded as sent), its inclusion forgotten. Its signed operation may land again (anyone
+    /// may send it until its nonce is used or its deadline passes), so it counts against its
+    /// ceilings again until it is resolved anew. The only way out of a terminal state.
+    fn reopen(&self, id: IntentId) -> Result<()>;
+
+    /// The intents of `account` on `chain_id` included in a block after `after_block`, oldest
+    /// first: those a reorg may still take back.
+    fn included_after(&self, chain_id: u64, account: Address, after_block: u64) -> Result<Vec<IntentRecord>>;
 
     /// One intent with everything recorded about it.
     fn get(&self, id: IntentId) -> Result<IntentRecord>;

@@ -23,11 +23,13 @@ use crate::{Error, Result};
 use alloy::primitives::{Address, B256, U256};
 use postgres::{Client, NoTls, Transaction, error::SqlState};
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     sync::{Arc, Mutex, mpsc},
 };
 
 mod schema;
+
+type Held = Arc<Mutex<HashMap<LaneId, i32>>>;
 
 /// A unit of work for the connection thread: the connection, or why there is none.
 type Job = Box<dyn FnOnce(&mut std::result::Result<Client, String>) + Send>;
@@ -38,9 +40,11 @@ type Job = Box<dyn FnOnce(&mut std::result::Result<Client, String>) + Send>;
 pub struct PostgresLedger {
     jobs: Mutex<mpsc::Sender<Job>>,
     locks: Mutex<mpsc::Sender<Job>>,
-    /// Lanes held by a [`LaneLock`] of this ledger: a second holder in this process is refused
-    /// before the server is asked (its advisory locks are re-entrant per connection).
-    held: Arc<Mutex<HashSet<LaneId>>>,
+    /// Lanes held by a [`LaneLock`] of this ledger, with the server process of the connection
+    /// that holds the advisory lock (0 while it is being taken): a second holder in this process
+    /// is refused before the server is asked (its advisory locks are re-entrant per connection),
+    /// and a reservation in a held lane checks that the server still holds it there.
+    held: Held,
 }
 
 impl std::fmt::Debug for PostgresLedger {
@@ -56,6 +60,8 @@ fn storage(context: impl Into<String>) -> impl FnOnce(postgres::Error) -> Error 
 }
 
 const PENDING: &str = "('reserved', 'signed', 'submitted')";
+
+const I64_MAX: u64 = i64::MAX as u64;
 
 const RECORD_COLUMNS: &str = "id, chain_id, account, session_id, nonce_key, nonce_seq, gas_cost_cap,
     created_at, state, user_op_hash, signed_nonce_key, signed_nonce_seq, op_bytes, submitted_via,
@@ -221,9 +227,11 @@ impl Ledger for PostgresLedger {
     }
 
     fn reserve_signed(&self, intent: &Intent, ceilings: &[Ceiling], op: &SignedOp) -> Result<IntentId> {
+        let holder = self.holder(intent);
         let (intent, ceilings, op) = (intent.clone(), ceilings.to_vec(), op.clone());
         self.run(move |c| {
             write(c, "reserve_signed", |tx| {
+                still_held(tx, holder)?;
                 let id = reserve_in(tx, &intent, &ceilings)?;
                 mark_signed_in(tx, id, &op)?;
                 Ok(id)
@@ -305,6 +313,23 @@ impl Ledger for PostgresLedger {
         self.run(|c| records_where(c, &format!("state IN {PENDING}"), &[]))
     }
 
+    fn reopen(&self, id: IntentId) -> Result<()> {
+        self.run(move |c| write(c, "reopen", |tx| reopen_in(tx, id)))?;
+        tracing::warn!(%id, "inclusion taken back by a reorg: the intent is pending again");
+        Ok(())
+    }
+
+    fn included_after(&self, chain_id: u64, account: Address, after_block: u64) -> Result<Vec<IntentRecord>> {
+        let (chain_id, after_block) = (i64_of(chain_id.min(I64_MAX)), i64_of(after_block.min(I64_MAX)));
+        self.run(move |c| {
+            records_where(
+                c,
+                "state = 'included' AND chain_id = $1 AND account = $2 AND included_block > $3",
+                &[&chain_id, &account.as_slice(), &after_block],
+            )
+        })
+    }
+
     fn pending_total(
         &self,
         chain_id: u64,
@@ -326,26 +351,28 @@ impl Ledger for PostgresLedger {
     fn try_lock_lane(&self, lane: &LaneId) -> Result<Option<LaneLock>> {
         {
             let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !held.insert(*lane) {
+            if held.contains_key(lane) {
                 return Ok(None);
             }
+            held.insert(*lane, 0);
         }
         let key = lane_key(lane);
         let got = on(&self.locks, move |c| {
-            c.query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-                .map(|r| r.get::<_, bool>(0))
+            c.query_one("SELECT pg_try_advisory_lock($1), pg_backend_pid()", &[&key])
+                .map(|r| r.get::<_, bool>(0).then(|| r.get::<_, i32>(1)))
                 .map_err(storage("locking a lane"))
         });
-        let free = |held: &Arc<Mutex<HashSet<LaneId>>>| {
+        let free = |held: &Held| {
             held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(lane);
         };
         match got {
-            Ok(true) => {
+            Ok(Some(pid)) => {
+                self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(*lane, pid);
                 let release =
                     HeldLane { held: Arc::clone(&self.held), lane: *lane, key, locks: self.locks_sender() };
                 Ok(Some(LaneLock::new(release)))
             }
-            Ok(false) => {
+            Ok(None) => {
                 free(&self.held);
                 Ok(None)
             }
@@ -436,9 +463,35 @@ impl Ledger for PostgresLedger {
 }
 
 impl PostgresLedger {
+    /// The advisory lock key of `intent`'s lane and the server process holding it, when a lane
+    /// lock of this ledger holds it.
+    fn holder(&self, intent: &Intent) -> Option<(i64, i32)> {
+        let lane = LaneId { chain_id: intent.chain_id, account: intent.account, nonce_key: intent.nonce_key };
+        let held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.get(&lane).map(|pid| (lane_key(&lane), *pid))
+    }
+
     fn locks_sender(&self) -> mpsc::Sender<Job> {
         self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
+}
+
+/// Refuses ([`Error::LaneLost`]) when `holder`'s lane lock is no longer held by its server
+/// process: after a server restart or a dropped connection the lock is gone, and another worker
+/// may have taken the lane. A bigint advisory key is `classid` (its high 32 bits) and `objid`
+/// (its low 32 bits) with `objsubid` 1 in `pg_locks`.
+fn still_held(tx: &mut Transaction<'_>, holder: Option<(i64, i32)>) -> Result<()> {
+    let Some((key, pid)) = holder else { return Ok(()) };
+    let (high, low) = ((key >> 32) as u32, key as u32);
+    let held = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                            AND pid = $1 AND classid = $2 AND objid = $3 AND objsubid = 1)",
+            &[&pid, &high, &low],
+        )
+        .map_err(storage("checking the lane lock"))?
+        .get::<_, bool>(0);
+    if held { Ok(()) } else { Err(Error::LaneLost) }
 }
 
 /// The advisory lock key of a lane: the first 8 bytes of a hash of it.
@@ -454,7 +507,7 @@ fn lane_key(lane: &LaneId) -> i64 {
 /// A held lane: dropping it unlocks it on the locks connection (without waiting) and frees it
 /// in this process.
 struct HeldLane {
-    held: Arc<Mutex<HashSet<LaneId>>>,
+    held: Held,
     lane: LaneId,
     key: i64,
     locks: mpsc::Sender<Job>,
@@ -651,6 +704,24 @@ fn mark_signed_in(tx: &mut Transaction<'_>, id: IntentId, op: &SignedOp) -> Resu
         )
         .map_err(storage("storing signed op"))?;
     }
+    Ok(())
+}
+
+fn reopen_in(tx: &mut Transaction<'_>, id: IntentId) -> Result<()> {
+    let rec = locked(tx, id)?;
+    let to = machine::reopen_step(&rec)?;
+    let scope = Scope::of(&rec.intent);
+    for (token, window, amount) in sorted_requests(&rec.intent)? {
+        let pending = lock_pending(tx, scope, token, window)?;
+        set_pending(tx, scope, token, window, machine::add_pending(token, window, pending, amount)?)?;
+    }
+    tx.execute(
+        "UPDATE intents SET state = $2, included_success = NULL, actual_gas_cost = NULL,
+                            included_tx_hash = NULL, included_block = NULL, included_user_op_hash = NULL
+         WHERE id = $1",
+        &[&id.0, &to.as_str()],
+    )
+    .map_err(storage("reopening intent"))?;
     Ok(())
 }
 

@@ -170,6 +170,8 @@ fn storage(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error 
 
 const PENDING: &str = "('reserved', 'signed', 'submitted')";
 
+const I64_MAX: u64 = i64::MAX as u64;
+
 impl SqliteLedger {
     /// Opens (creating it with mode 0600 if missing) the ledger at `path`, with defaults.
     ///
@@ -476,7 +478,7 @@ impl Ledger for SqliteLedger {
             .map_err(storage("recording the chain's genesis"))?;
             let Some(previous) = previous else { return Ok(ChainBound::First) };
             let pending =
-                records_where(tx, &format!("state IN {PENDING} AND chain_id = ?1"), Some(i64_of(chain_id)))?;
+                records_where(tx, &format!("state IN {PENDING} AND chain_id = ?1"), [i64_of(chain_id)])?;
             let reason = super::CHAIN_RESET.to_owned();
             for rec in &pending {
                 resolve_in(tx, rec.id, &Outcome::Failed { reason: reason.clone() })?;
@@ -498,7 +500,22 @@ impl Ledger for SqliteLedger {
     }
 
     fn unresolved(&self) -> Result<Vec<IntentRecord>> {
-        records_where(&self.lock(), &format!("state IN {PENDING}"), None)
+        records_where(&self.lock(), &format!("state IN {PENDING}"), [])
+    }
+
+    fn reopen(&self, id: IntentId) -> Result<()> {
+        self.write("reopen", "reopen", |tx| reopen_in(tx, id))?;
+        tracing::warn!(%id, "inclusion taken back by a reorg: the intent is pending again");
+        Ok(())
+    }
+
+    fn included_after(&self, chain_id: u64, account: Address, after_block: u64) -> Result<Vec<IntentRecord>> {
+        let (chain_id, after_block) = (chain_id.min(I64_MAX), after_block.min(I64_MAX));
+        records_where(
+            &self.lock(),
+            "state = 'included' AND chain_id = ?1 AND account = ?2 AND included_block > ?3",
+            params![i64_of(chain_id), account.as_slice(), i64_of(after_block)],
+        )
     }
 
     fn pending_total(

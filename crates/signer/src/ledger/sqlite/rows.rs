@@ -67,18 +67,16 @@ fn replaced_of(conn: &Connection, id: IntentId) -> Result<Vec<(Vec<u8>, Vec<u8>)
 pub(super) fn records_where(
     conn: &Connection,
     filter: &str,
-    param: Option<i64>,
+    params: impl rusqlite::Params,
 ) -> Result<Vec<IntentRecord>> {
     let mut stmt = conn
         .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM intents WHERE {filter} ORDER BY id"))
         .map_err(storage("reading intents"))?;
-    let rows = match param {
-        Some(p) => stmt.query_map([p], RawRow::read),
-        None => stmt.query_map([], RawRow::read),
-    }
-    .map_err(storage("reading intents"))?
-    .collect::<rusqlite::Result<Vec<_>>>()
-    .map_err(storage("reading intents"))?;
+    let rows = stmt
+        .query_map(params, RawRow::read)
+        .map_err(storage("reading intents"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(storage("reading intents"))?;
     rows.into_iter()
         .map(|raw| {
             let spends = spends_of(conn, IntentId(raw.id))?;
@@ -89,7 +87,7 @@ pub(super) fn records_where(
 }
 
 pub(super) fn record(conn: &Connection, id: IntentId) -> Result<IntentRecord> {
-    records_where(conn, "id = ?1", Some(id.0))?.pop().ok_or(Error::IntentNotFound(id))
+    records_where(conn, "id = ?1", [id.0])?.pop().ok_or(Error::IntentNotFound(id))
 }
 
 pub(super) fn state_of(conn: &Connection, id: IntentId) -> Result<IntentState> {

@@ -249,3 +249,21 @@ pub(super) fn resolve_in(tx: &Connection, id: IntentId, outcome: &Outcome) -> Re
     .map_err(storage("resolving intent"))?;
     Ok(())
 }
+
+pub(super) fn reopen_in(tx: &Connection, id: IntentId) -> Result<()> {
+    let rec = record(tx, id)?;
+    let to = machine::reopen_step(&rec)?;
+    let c = &rec.intent;
+    for (token, window, amount) in machine::requested(c)? {
+        let pending = pending_in(tx, c.chain_id, c.account, c.session_id, token, window)?;
+        set_pending(tx, c, token, window, machine::add_pending(token, window, pending, amount)?)?;
+    }
+    tx.execute(
+        "UPDATE intents SET state = ?2, included_success = NULL, actual_gas_cost = NULL,
+                            included_tx_hash = NULL, included_block = NULL, included_user_op_hash = NULL
+         WHERE id = ?1",
+        params![id.0, to.as_str()],
+    )
+    .map_err(storage("reopening intent"))?;
+    Ok(())
+}
