@@ -100,7 +100,9 @@ async fn main() -> BoxResult<()> {
                     }
                     _ => {
                         let pg = pg.as_ref().expect("listed only with a server");
-                        AnyLedger::Postgres(PostgresLedger::open(&pg.create_database(&format!("run{run}"))?)?)
+                        // The synchronous client may not block a runtime thread unannounced.
+                        let url = tokio::task::block_in_place(|| pg.create_database(&format!("run{run}")))?;
+                        AnyLedger::Postgres(tokio::task::block_in_place(|| PostgresLedger::open(&url))?)
                     }
                 });
                 ledgers.push(Arc::clone(&ledger));
