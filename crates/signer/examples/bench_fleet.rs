@@ -102,7 +102,9 @@ async fn main() -> BoxResult<()> {
                         let pg = pg.as_ref().expect("listed only with a server");
                         // The synchronous client may not block a runtime thread unannounced.
                         let url = tokio::task::block_in_place(|| pg.create_database(&format!("run{run}")))?;
-                        AnyLedger::Postgres(tokio::task::block_in_place(|| PostgresLedger::open(&url))?)
+                        AnyLedger::Postgres(tokio::task::block_in_place(|| {
+                            PostgresLedger::open(&url).map_err(|e| e.to_string())
+                        })?)
                     }
                 });
                 ledgers.push(Arc::clone(&ledger));

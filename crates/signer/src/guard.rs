@@ -278,16 +278,9 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let entry_point = sak_contracts::IEntryPoint::new(self.submitter.entry_point(), &self.provider);
         let mut next_seqs = Vec::with_capacity(keys.len());
         for key in keys {
-            let next = entry_point
-                .getNonce(self.binding.context.account, U192::from(key))
-                .block(block)
-                .call()
-                .await
-                .map_err(|e| Error::Chain(format!("getNonce: {e}")))?;
-            next_seqs.push((key, (next & U256::from(u64::MAX)).to::<u64>()));
+            next_seqs.push((key, self.settler.next_seq(self.binding.context.account, key, block).await?));
         }
         Ok((clock, session, AsOf { block: number, next_seqs }))
     }

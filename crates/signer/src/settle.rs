@@ -20,7 +20,7 @@ use crate::{
 use alloy::{
     primitives::{Address, B256, U256, aliases::U192},
     providers::{DynProvider, Provider},
-    rpc::types::{BlockNumberOrTag, Filter},
+    rpc::types::{BlockId, BlockNumberOrTag, Filter},
     sol_types::{SolEvent, SolValue},
 };
 use sak_contracts::IEntryPoint;
@@ -197,13 +197,7 @@ impl<L: Ledger + 'static> Settler<L> {
             self.settle(id, &receipt).await?;
             return Ok(Recovered::Included(id, receipt.user_op_hash));
         }
-        let entry_point = IEntryPoint::new(self.entry_point, &self.provider);
-        let next = entry_point
-            .getNonce(rec.intent.account, U192::from(signed.nonce_key))
-            .call()
-            .await
-            .map_err(|e| Error::Chain(format!("getNonce: {e}")))?;
-        if (next & U256::from(u64::MAX)).to::<u64>() > signed.nonce_seq {
+        if self.next_seq(rec.intent.account, signed.nonce_key, BlockId::latest()).await? > signed.nonce_seq {
             // The nonce is used. By this op if it landed between the two reads, else by another.
             if let Some(receipt) = self.find_receipt_of(&hashes).await? {
                 self.settle(id, &receipt).await?;
@@ -296,6 +290,18 @@ impl<L: Ledger + 'static> Settler<L> {
             }
         }
         Ok(reopened)
+    }
+
+    /// The next sequence of `account`'s nonce lane `key` at `block` (the EntryPoint's nonce
+    /// without its key).
+    pub(crate) async fn next_seq(&self, account: Address, key: U256, block: BlockId) -> Result<u64> {
+        let next = IEntryPoint::new(self.entry_point, &self.provider)
+            .getNonce(account, U192::from(key))
+            .block(block)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(format!("getNonce: {e}")))?;
+        Ok((next & U256::from(u64::MAX)).to::<u64>())
     }
 
     /// Records `receipt` as the intent's outcome.
