@@ -8,7 +8,9 @@
 //! guarded operation is reserved and persisted in one transaction (one fsync); the batch rows
 //! sign through `SigningCore::sign_batch`: one reservation and one persistence commit per
 //! batch, as a bot signing for several lanes at once can. With PostgreSQL installed, the same
-//! two rows on a throwaway local server.
+//! two rows on a throwaway local server. The threaded rows: [`THREADS`] signers of one session,
+//! each on a nonce lane of its own, signing single operations at once into one SQLite ledger,
+//! which commits them together (group commit); beside them, raw signing on as many threads.
 //!
 //! ```text
 //! cargo run --release -p sak-signer --example bench_sign [-- OPS_PER_ROUND]
@@ -33,6 +35,8 @@ const ROUNDS: usize = 5;
 /// Operations per `sign_batch` call (two fsyncs per batch).
 const BATCH: u64 = 64;
 const CLOCK: u64 = 1_800_000_000;
+/// Signers at once in the threaded rows.
+const THREADS: u64 = 8;
 
 fn main() {
     let ops: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2_000);
@@ -85,14 +89,16 @@ fn main() {
     .expect("core");
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("ledger.db");
-    let sqlite = SigningCore::new(
-        LocalKey::from_signer(raw_key.clone()),
-        &session,
-        binding.clone(),
-        ENTRY_POINT_V08,
-        Arc::new(SqliteLedger::open(&db).expect("ledger")),
-    )
-    .expect("core");
+    let sqlite_ledger = Arc::new(SqliteLedger::open(&db).expect("ledger"));
+    let core_on = |lane: u128| {
+        let binding = Binding { lane_key: sak_userop::session_nonce_key(1, lane), ..binding.clone() };
+        let key = LocalKey::from_signer(raw_key.clone());
+        SigningCore::new(key, &session, binding, ENTRY_POINT_V08, Arc::clone(&sqlite_ledger)).expect("core")
+    };
+    let sqlite = core_on(1);
+    // Lanes 2.. for the threaded rows.
+    let threaded: Vec<_> = (0..THREADS).map(|t| (core_on(u128::from(t) + 2), t + 2)).collect();
+    let mut seq_threads = vec![0u64; THREADS as usize];
 
     // PostgreSQL on a throwaway local server (fsync on), when it is installed.
     let pg = sak_testkit::Postgres::start_or_skip().expect("PostgreSQL");
@@ -110,7 +116,7 @@ fn main() {
 
     let lane = Lane::new(account, sak_userop::session_nonce_key(1, 1));
     let (mut seq_memory, mut seq_sqlite, mut seq_pg) = (0u64, 0u64, 0u64);
-    let mut rates: [Vec<f64>; 6] = Default::default();
+    let mut rates: [Vec<f64>; 8] = Default::default();
     for round in 0..ROUNDS {
         let start = Instant::now();
         for i in 0..ops {
@@ -121,6 +127,29 @@ fn main() {
         rates[1].push(guarded(&memory, &session, &template, &calls, lane, &mut seq_memory, ops));
         rates[2].push(guarded(&sqlite, &session, &template, &calls, lane, &mut seq_sqlite, ops));
         rates[3].push(guarded_batches(&sqlite, &session, &template, &calls, lane, &mut seq_sqlite, ops));
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let raw_key = &raw_key;
+                scope.spawn(move || {
+                    for i in 0..ops / THREADS {
+                        let hash =
+                            keccak256([(round as u64 * ops + i).to_be_bytes(), t.to_be_bytes()].concat());
+                        std::hint::black_box(raw_key.sign_hash_sync(&hash).expect("sign"));
+                    }
+                });
+            }
+        });
+        rates[6].push((ops / THREADS * THREADS) as f64 / start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for ((core, lane), seq) in threaded.iter().zip(seq_threads.iter_mut()) {
+                let (session, template, calls) = (&session, &template, &calls);
+                let lane = Lane::new(account, sak_userop::session_nonce_key(1, u128::from(*lane)));
+                scope.spawn(move || guarded(core, session, template, calls, lane, seq, ops / THREADS));
+            }
+        });
+        rates[7].push((ops / THREADS * THREADS) as f64 / start.elapsed().as_secs_f64());
         if let Some(pg) = &postgres {
             rates[4].push(guarded(pg, &session, &template, &calls, lane, &mut seq_pg, ops));
             rates[5].push(guarded_batches(pg, &session, &template, &calls, lane, &mut seq_pg, ops));
@@ -130,7 +159,7 @@ fn main() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let [raw, mem, sql, batched, pg_one, pg_batched] =
+    let [raw, mem, sql, batched, pg_one, pg_batched, raw_threads, sql_threads] =
         rates.map(|mut v| if v.is_empty() { f64::NAN } else { median(&mut v) });
     println!("guarded signing throughput, {ops} ops x {ROUNDS} alternating rounds (median round)");
     println!("{:<44} {:>12}  {:>8}", "path", "ops/s", "/ raw");
@@ -144,6 +173,17 @@ fn main() {
     );
     let label = format!("  same, sign_batch of {BATCH}");
     println!("{label:<44} {batched:>12.0}  {:>8.3}  (target >= 0.25)", batched / raw);
+    let threads_label = format!("  same, {THREADS} threads of single ops (group commit)");
+    println!(
+        "{threads_label:<44} {sql_threads:>12.0}  {:>8.3}  (target >= 0.25; / raw on {THREADS} threads: {:.3})",
+        sql_threads / raw,
+        sql_threads / raw_threads
+    );
+    println!(
+        "{:<44} {raw_threads:>12.0}  {:>8.3}",
+        format!("raw sign_hash on {THREADS} threads"),
+        raw_threads / raw
+    );
     if postgres.is_some() {
         println!(
             "{:<44} {pg_one:>12.0}  {:>8.3}",

@@ -7,7 +7,7 @@ use alloy::primitives::U256;
 use common::*;
 use sak_signer::{
     Error,
-    ledger::{IntentState, LaneId, Ledger, MemoryLedger, Outcome, PostgresLedger, SqliteLedger},
+    ledger::{Ceiling, IntentState, LaneId, Ledger, MemoryLedger, Outcome, PostgresLedger, SqliteLedger},
 };
 use sak_testkit::Postgres;
 use std::{
@@ -81,6 +81,63 @@ fn threads_with_shared_and_separate_connections_never_exceed_the_ceiling() {
         .map(|h| h.join().unwrap())
         .sum();
     assert_exactly_filled(&*memory, accepted);
+}
+
+/// Signers of one process reserving and persisting at once share commits (group commit): every
+/// call still gets its own answer, in a group the ceiling holds exactly, a refused call (over
+/// the ceiling, or an operation another intent holds) leaves nothing, and the running totals
+/// match the rows.
+#[test]
+fn concurrent_signed_reservations_are_committed_together_and_answered_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = Arc::new(SqliteLedger::open(&tmp.path().join("ledger.db")).unwrap());
+    // An operation an intent already holds (another token: the ceiling below stays exact).
+    let held = || {
+        let mut i = intent_u256(OTHER_TOKEN, 0, U256::from(1), 99);
+        i.nonce_seq = Some(0);
+        let c = vec![Ceiling { token: OTHER_TOKEN, window: 0, max_pending: U256::MAX, as_of: None }];
+        (i, c, signed_op(99, 0))
+    };
+    let (i, c, op) = held();
+    shared.reserve_signed(&i, &c, &op).unwrap();
+    let (ids, duplicates): (Vec<Vec<i64>>, Vec<u64>) = (0..8u64)
+        .map(|worker| {
+            let ledger = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let (mut ids, mut duplicates) = (Vec::new(), 0);
+                for seq in 0..ATTEMPTS_PER_WORKER {
+                    let mut i = intent(AMOUNT, worker);
+                    i.nonce_seq = Some(seq);
+                    match ledger.reserve_signed(&i, &ceiling(CEILING), &signed_op(worker, seq)) {
+                        Ok(id) => ids.push(id.0),
+                        Err(Error::CeilingExceeded { .. }) => {}
+                        Err(e) => panic!("worker {worker}: {e}"),
+                    }
+                    if seq == 1 {
+                        let (i, c, op) = held();
+                        match ledger.reserve_signed(&i, &c, &op) {
+                            Err(Error::DuplicateOp { .. }) => duplicates += 1,
+                            other => panic!("worker {worker}: {other:?}"),
+                        }
+                    }
+                }
+                (ids, duplicates)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .unzip();
+    let mut ids: Vec<i64> = ids.into_iter().flatten().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, CEILING / AMOUNT, "one answer per accepted call, none shared");
+    assert_eq!(duplicates.iter().sum::<u64>(), 8, "each duplicate refused");
+    let open = shared.unresolved().unwrap();
+    assert_eq!(open.len(), ids.len() + 1, "a refused call left nothing");
+    assert!(open.iter().all(|r| r.state == IntentState::Signed && r.signed.is_some()));
+    assert_eq!(pending(&*shared), U256::from(CEILING / AMOUNT * AMOUNT));
+    assert!(shared.check_consistency().unwrap().is_empty());
 }
 
 /// The child role: does nothing unless the parent set the database variable.

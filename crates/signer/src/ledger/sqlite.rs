@@ -155,6 +155,16 @@ impl Default for SqliteOptions {
 pub struct SqliteLedger {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// `reserve_signed` calls waiting for a commit (group commit: see there).
+    queued: Mutex<Vec<Queued>>,
+}
+
+/// One `reserve_signed` call waiting for the group's commit, and where its answer goes.
+struct Queued {
+    intent: Intent,
+    ceilings: Vec<Ceiling>,
+    op: SignedOp,
+    reply: std::sync::mpsc::SyncSender<Result<IntentId>>,
 }
 
 impl std::fmt::Debug for SqliteLedger {
@@ -205,7 +215,7 @@ impl SqliteLedger {
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(storage("setting synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(storage("enabling foreign keys"))?;
-        let ledger = Self { conn: Mutex::new(conn), path: path.to_owned() };
+        let ledger = Self { conn: Mutex::new(conn), path: path.to_owned(), queued: Mutex::default() };
         ledger.migrate()?;
         tracing::debug!(path = %path.display(), "opened spend ledger");
         Ok(ledger)
@@ -354,6 +364,47 @@ impl SqliteLedger {
     }
 }
 
+/// Commits `group` in one transaction, a savepoint per call (a refused call leaves nothing),
+/// and answers each call.
+fn commit_group(conn: &mut Connection, group: Vec<Queued>) {
+    let outcome = (|| -> Result<Vec<Result<IntentId>>> {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage("reserve_signed: begin"))?;
+        let mut answers = Vec::with_capacity(group.len());
+        for q in &group {
+            tx.execute_batch("SAVEPOINT call").map_err(storage("reserve_signed: savepoint"))?;
+            let one = reserve_in(&tx, &q.intent, &q.ceilings).and_then(|id| {
+                mark_signed_in(&tx, id, &q.op)?;
+                Ok(id)
+            });
+            let end = if one.is_ok() { "RELEASE call" } else { "ROLLBACK TO call; RELEASE call" };
+            tx.execute_batch(end).map_err(storage("reserve_signed: savepoint"))?;
+            answers.push(per_item(one)?);
+        }
+        failpoint("reserve", "before_commit");
+        tx.commit().map_err(storage("reserve_signed: commit"))?;
+        failpoint("reserve", "after_commit");
+        Ok(answers)
+    })();
+    match outcome {
+        Ok(answers) => {
+            for (q, answer) in group.into_iter().zip(answers) {
+                let _ = q.reply.send(answer);
+            }
+        }
+        Err(e) => {
+            let why = e.to_string();
+            for q in group {
+                let _ = q.reply.send(Err(Error::Storage {
+                    context: "reserve_signed".into(),
+                    source: why.clone().into(),
+                }));
+            }
+        }
+    }
+}
+
 impl Ledger for SqliteLedger {
     /// An advisory lock (`flock`) on a file of its own in `<ledger>.lanes/`, named after a
     /// hash of the lane: every process that uses this ledger file sees it, and the kernel frees
@@ -402,12 +453,28 @@ impl Ledger for SqliteLedger {
         Ok(out)
     }
 
+    /// Group commit: the call joins a queue, then waits for the connection; whoever holds it
+    /// next commits everything queued by then in one transaction (one fsync), each call in a
+    /// savepoint of its own, in the order queued. Concurrent signers of one process share
+    /// fsyncs; a lone caller commits alone, as before. Each call gets its own answer, and a
+    /// storage failure fails the whole group (nothing of it recorded).
     fn reserve_signed(&self, intent: &Intent, ceilings: &[Ceiling], op: &SignedOp) -> Result<IntentId> {
-        let id = self.write("reserve_signed", "reserve", |tx| {
-            let id = reserve_in(tx, intent, ceilings)?;
-            mark_signed_in(tx, id, op)?;
-            Ok(id)
-        })?;
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let queued = Queued { intent: intent.clone(), ceilings: ceilings.to_vec(), op: op.clone(), reply };
+        self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(queued);
+        {
+            let mut conn = self.lock();
+            let group =
+                std::mem::take(&mut *self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            if !group.is_empty() {
+                commit_group(&mut conn, group);
+            }
+        }
+        // Answered by this call's commit or by an earlier holder's, which took it with its group.
+        let id = answer.recv().map_err(|_| Error::Storage {
+            context: "reserve_signed".into(),
+            source: "the committing thread ended without an answer".into(),
+        })??;
         tracing::debug!(%id, user_op_hash = %op.user_op_hash, "reserved and signed");
         Ok(id)
     }
