@@ -264,7 +264,9 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
         let block = BlockId::number(number);
         let session = self.refresh_at(block).await?;
         // An inclusion a reorg took back counts again (its operation may land again).
-        self.settler.recheck_inclusions(self.binding.chain_id, self.binding.context.account).await?;
+        self.settler
+            .recheck_inclusions_at(self.binding.chain_id, self.binding.context.account, number)
+            .await?;
         // Read after the block: an intent reserved later cannot have landed in it.
         let unresolved = self.blocking(|l| l.unresolved()).await?;
         let mut keys: Vec<U256> = unresolved

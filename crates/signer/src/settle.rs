@@ -253,6 +253,17 @@ impl<L: Ledger + 'static> Settler<L> {
             .get_block_number()
             .await
             .map_err(|e| Error::Chain(format!("eth_blockNumber: {e}")))?;
+        self.recheck_inclusions_at(chain_id, account, latest).await
+    }
+
+    /// [`recheck_inclusions`](Self::recheck_inclusions) with the chain's latest block already
+    /// read (`latest`).
+    pub(crate) async fn recheck_inclusions_at(
+        &self,
+        chain_id: u64,
+        account: Address,
+        latest: u64,
+    ) -> Result<Vec<IntentId>> {
         let from = latest.saturating_sub(REORG_WINDOW);
         // Read before the logs: every inclusion recorded here is in a block the query covers.
         let recent = self.blocking(move |l| l.included_after(chain_id, account, from)).await?;

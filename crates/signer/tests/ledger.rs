@@ -104,13 +104,6 @@ fn a_ceiling_read_at_a_block_counts_exactly_what_that_block_had_not_counted() {
         other => panic!("{other:?}"),
     };
     for (name, ledger, _dir) in backends() {
-        let landed_at = |block: u64, op: &sak_signer::ledger::SignedOp| Outcome::Included {
-            user_op_hash: op.user_op_hash,
-            success: true,
-            actual_gas_cost: U256::from(1),
-            tx_hash: B256::repeat_byte(7),
-            block,
-        };
         let signed = |amount: u64, lane: u64, seq: u64| {
             let mut i = intent(amount, lane);
             i.nonce_seq = Some(seq);
@@ -153,13 +146,6 @@ fn a_ceiling_read_at_a_block_counts_exactly_what_that_block_had_not_counted() {
 #[test]
 fn an_inclusion_a_reorg_took_back_is_reopened_and_counts_again() {
     for (name, ledger, _dir) in backends() {
-        let landed_at = |block: u64, op: &sak_signer::ledger::SignedOp| Outcome::Included {
-            user_op_hash: op.user_op_hash,
-            success: true,
-            actual_gas_cost: U256::from(1),
-            tx_hash: B256::repeat_byte(7),
-            block,
-        };
         let (sent_op, quiet_op) = (signed_op(1, 0), signed_op(2, 0));
         let sent = ledger.reserve_signed(&intent(30, 1), &ceiling(100), &sent_op).unwrap();
         ledger.mark_submitted(sent, "self-bundled", None).unwrap();

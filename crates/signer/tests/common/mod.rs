@@ -2,7 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use alloy::primitives::{Address, B256, Bytes, U256};
-use sak_signer::ledger::{Ceiling, Intent, SignedOp, Spend};
+use sak_signer::ledger::{Ceiling, Intent, Outcome, SignedOp, Spend};
 
 pub const CHAIN: u64 = 31337;
 pub const TOKEN: Address = Address::repeat_byte(0x11);
@@ -50,4 +50,15 @@ pub fn signed_op(lane: u64, seq: u64) -> SignedOp {
 
 pub fn pending<L: sak_signer::ledger::Ledger + ?Sized>(ledger: &L) -> U256 {
     ledger.pending_total(CHAIN, ACCOUNT, SESSION, TOKEN, 0).unwrap()
+}
+
+/// `op` landed, successfully, in `block`.
+pub fn landed_at(block: u64, op: &SignedOp) -> Outcome {
+    Outcome::Included {
+        user_op_hash: op.user_op_hash,
+        success: true,
+        actual_gas_cost: U256::from(1),
+        tx_hash: B256::repeat_byte(7),
+        block,
+    }
 }
