@@ -497,6 +497,26 @@ fn one_signed_operation_is_one_intent() {
     }
 }
 
+/// `reserve_signed` writes the intent and its signed operation in one row; a refusal after the
+/// row is written (a nonce off the intent's lane, a hash another intent holds) must leave
+/// neither the row nor its pending spend.
+#[test]
+fn a_refused_signed_reservation_records_nothing() {
+    for (name, ledger, _dir) in backends() {
+        let held = signed_op(1, 0);
+        let first = ledger.reserve_signed(&intent(10, 1), &ceiling(100), &held).unwrap();
+        assert_eq!(ledger.get(first).unwrap().state, IntentState::Signed, "{name}");
+        let err = ledger.reserve_signed(&intent(10, 2), &ceiling(100), &signed_op(3, 0)).unwrap_err();
+        assert!(matches!(err, Error::NonceMismatch { .. }), "{name}: {err}");
+        let err = ledger.reserve_signed(&intent(10, 1), &ceiling(100), &held).unwrap_err();
+        assert!(matches!(err, Error::DuplicateOp { existing, .. } if existing == first), "{name}: {err}");
+        assert_eq!(pending(&*ledger), U256::from(10), "{name}: only the first counts");
+        assert_eq!(ledger.unresolved().unwrap().len(), 1, "{name}: only the first was recorded");
+        // The refusals spent nothing of the ceiling: 90 more fit.
+        ledger.reserve_signed(&intent(90, 2), &ceiling(100), &signed_op(2, 0)).unwrap();
+    }
+}
+
 #[test]
 fn a_lane_has_one_holder_until_it_lets_go() {
     use sak_signer::ledger::LaneId;

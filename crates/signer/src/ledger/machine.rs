@@ -99,20 +99,29 @@ pub(crate) enum SignStep {
     AlreadyDone,
 }
 
-pub(crate) fn sign_step(rec: &IntentRecord, op: &SignedOp) -> Result<SignStep> {
-    let id = rec.id;
-    let nonce_ok = op.nonce_key == rec.intent.nonce_key
-        && rec.intent.nonce_seq.is_none_or(|s| s == op.nonce_seq)
+/// Refuses `op` for intent `id` unless its nonce is the intent's lane (and its sequence, if
+/// the intent knew it).
+pub(crate) fn check_signed_nonce(id: IntentId, intent: &Intent, op: &SignedOp) -> Result<()> {
+    let nonce_ok = op.nonce_key == intent.nonce_key
+        && intent.nonce_seq.is_none_or(|s| s == op.nonce_seq)
         && op.nonce_seq <= I64_MAX;
-    match rec.state {
-        IntentState::Reserved if !nonce_ok => Err(Error::NonceMismatch {
+    if nonce_ok {
+        Ok(())
+    } else {
+        Err(Error::NonceMismatch {
             id,
             key: op.nonce_key,
             seq: op.nonce_seq,
-            intent_key: rec.intent.nonce_key,
-            intent_seq: rec.intent.nonce_seq,
-        }),
-        IntentState::Reserved => Ok(SignStep::Store),
+            intent_key: intent.nonce_key,
+            intent_seq: intent.nonce_seq,
+        })
+    }
+}
+
+pub(crate) fn sign_step(rec: &IntentRecord, op: &SignedOp) -> Result<SignStep> {
+    let id = rec.id;
+    match rec.state {
+        IntentState::Reserved => check_signed_nonce(id, &rec.intent, op).map(|()| SignStep::Store),
         IntentState::Signed | IntentState::Submitted => {
             let existing = rec.signed.as_ref().map(|s| s.user_op_hash).unwrap_or_default();
             if existing == op.user_op_hash {

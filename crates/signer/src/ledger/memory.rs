@@ -81,22 +81,19 @@ fn reserve_in(
         new_totals.push((scope(token, window), machine::add_pending(token, window, pending, amount)?));
     }
     let id = IntentId(state.intents.len() as i64 + 1);
-    let mut rec = IntentRecord {
+    if let Some(op) = signed {
+        machine::check_signed_nonce(id, intent, op)?;
+        held_by_other(state, id, op)?;
+    }
+    let rec = IntentRecord {
         id,
         intent: intent.clone(),
-        state: IntentState::Reserved,
-        signed: None,
+        state: if signed.is_some() { IntentState::Signed } else { IntentState::Reserved },
+        signed: signed.cloned(),
         replaced: Vec::new(),
         submission: None,
         outcome: None,
     };
-    if let Some(op) = signed
-        && let machine::SignStep::Store = machine::sign_step(&rec, op)?
-    {
-        held_by_other(state, id, op)?;
-        rec.state = IntentState::Signed;
-        rec.signed = Some(op.clone());
-    }
     state.pending.extend(new_totals);
     state.intents.push(rec);
     Ok(id)

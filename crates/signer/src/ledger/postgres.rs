@@ -210,7 +210,7 @@ impl PostgresLedger {
 impl Ledger for PostgresLedger {
     fn reserve(&self, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
         let (intent, ceilings) = (intent.clone(), ceilings.to_vec());
-        self.run(move |c| write(c, "reserve", |tx| reserve_in(tx, &intent, &ceilings)))
+        self.run(move |c| write(c, "reserve", |tx| reserve_in(tx, &intent, &ceilings, None)))
     }
 
     fn reserve_batch(&self, batch: &[(&Intent, &[Ceiling])]) -> Result<Vec<Result<IntentId>>> {
@@ -220,7 +220,9 @@ impl Ledger for PostgresLedger {
             write(c, "reserve_batch", |tx| {
                 batch
                     .iter()
-                    .map(|(intent, ceilings)| per_item(savepoint(tx, |tx| reserve_in(tx, intent, ceilings))))
+                    .map(|(intent, ceilings)| {
+                        per_item(savepoint(tx, |tx| reserve_in(tx, intent, ceilings, None)))
+                    })
                     .collect()
             })
         })
@@ -232,9 +234,7 @@ impl Ledger for PostgresLedger {
         self.run(move |c| {
             write(c, "reserve_signed", |tx| {
                 still_held(tx, holder)?;
-                let id = reserve_in(tx, &intent, &ceilings)?;
-                mark_signed_in(tx, id, &op)?;
-                Ok(id)
+                reserve_in(tx, &intent, &ceilings, Some(&op))
             })
         })
     }
@@ -621,7 +621,14 @@ fn sorted_requests(intent: &Intent) -> Result<Vec<(Address, u64, U256)>> {
     Ok(requested)
 }
 
-fn reserve_in(tx: &mut Transaction<'_>, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
+/// Reserves `intent` against `ceilings`; with `signed`, the intent is recorded `Signed` with
+/// that operation in the same row (no second write, no re-read).
+fn reserve_in(
+    tx: &mut Transaction<'_>,
+    intent: &Intent,
+    ceilings: &[Ceiling],
+    signed: Option<&SignedOp>,
+) -> Result<IntentId> {
     let scope = Scope::of(intent);
     let mut new_totals = Vec::new();
     for (token, window, amount) in sorted_requests(intent)? {
@@ -638,10 +645,12 @@ fn reserve_in(tx: &mut Transaction<'_>, intent: &Intent, ceilings: &[Ceiling]) -
         machine::check_ceiling(ceiling, counted, amount)?;
         new_totals.push((token, window, machine::add_pending(token, window, pending, amount)?));
     }
+    let signed_key = signed.map(|op| op.nonce_key.to_be_bytes::<32>());
     let id: i64 = tx
         .query_one(
-            "INSERT INTO intents (chain_id, account, session_id, nonce_key, nonce_seq, gas_cost_cap, created_at, state)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved') RETURNING id",
+            "INSERT INTO intents (chain_id, account, session_id, nonce_key, nonce_seq, gas_cost_cap, created_at,
+                                  state, user_op_hash, signed_nonce_key, signed_nonce_seq, op_bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             &[
                 &i64_of(intent.chain_id),
                 &intent.account.as_slice(),
@@ -650,10 +659,20 @@ fn reserve_in(tx: &mut Transaction<'_>, intent: &Intent, ceilings: &[Ceiling]) -
                 &intent.nonce_seq.map(i64_of),
                 &intent.gas_cost_cap.to_be_bytes::<32>().as_slice(),
                 &i64_of(intent.created_at),
+                &if signed.is_some() { "signed" } else { "reserved" },
+                &signed.map(|op| op.user_op_hash.as_slice()),
+                &signed_key.as_ref().map(|k| k.as_slice()),
+                &signed.map(|op| i64_of(op.nonce_seq)),
+                &signed.map(|op| op.op_bytes.as_ref()),
             ],
         )
         .map_err(storage("inserting intent"))?
         .get(0);
+    if let Some(op) = signed {
+        // A refusal here rolls the row back with the caller's transaction (or savepoint).
+        machine::check_signed_nonce(IntentId(id), intent, op)?;
+        claim_hash(tx, IntentId(id), op)?;
+    }
     for (position, s) in intent.spends.iter().enumerate() {
         tx.execute(
             "INSERT INTO spends (intent_id, position, token, window_index, amount) VALUES ($1, $2, $3, $4, $5)",

@@ -156,15 +156,31 @@ pub struct SqliteLedger {
     conn: Mutex<Connection>,
     path: PathBuf,
     /// `reserve_signed` calls waiting for a commit (group commit: see there).
-    queued: Mutex<Vec<Queued>>,
+    queue: Mutex<Queue>,
 }
 
-/// One `reserve_signed` call waiting for the group's commit, and where its answer goes.
+/// The `reserve_signed` calls waiting for a commit, and whether one of them leads (commits the
+/// next group).
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Queued>,
+    led: bool,
+}
+
+/// One `reserve_signed` call waiting for the group's commit, and where its turn comes.
 struct Queued {
     intent: Intent,
     ceilings: Vec<Ceiling>,
     op: SignedOp,
-    reply: std::sync::mpsc::SyncSender<Result<IntentId>>,
+    turn: std::sync::mpsc::SyncSender<Turn>,
+}
+
+/// What a waiting `reserve_signed` call is told.
+enum Turn {
+    /// Its answer: a group holding it was committed (or failed).
+    Answer(Result<IntentId>),
+    /// It commits the next group (its own call in it).
+    Lead,
 }
 
 impl std::fmt::Debug for SqliteLedger {
@@ -215,7 +231,7 @@ impl SqliteLedger {
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(storage("setting synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(storage("enabling foreign keys"))?;
-        let ledger = Self { conn: Mutex::new(conn), path: path.to_owned(), queued: Mutex::default() };
+        let ledger = Self { conn: Mutex::new(conn), path: path.to_owned(), queue: Mutex::default() };
         ledger.migrate()?;
         tracing::debug!(path = %path.display(), "opened spend ledger");
         Ok(ledger)
@@ -224,6 +240,34 @@ impl SqliteLedger {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Commits what waits (as one group), then hands the lead to the first call that arrived
+    /// meanwhile, if any (even if the commit panicked: no call is left waiting for a leader).
+    fn lead(&self) {
+        struct HandOff<'a>(&'a SqliteLedger);
+        impl Drop for HandOff<'_> {
+            fn drop(&mut self) {
+                let mut queue = self.0.queue();
+                while !queue.waiting.is_empty() {
+                    if queue.waiting[0].turn.send(Turn::Lead).is_ok() {
+                        return;
+                    }
+                    queue.waiting.remove(0);
+                }
+                queue.led = false;
+            }
+        }
+        let _hand_off = HandOff(self);
+        let mut conn = self.lock();
+        let group = std::mem::take(&mut self.queue().waiting);
+        if !group.is_empty() {
+            commit_group(&mut conn, group);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -364,6 +408,14 @@ impl SqliteLedger {
     }
 }
 
+/// Runs one parameterless statement, prepared once per connection.
+fn run_cached(tx: &Connection, sql: &str) -> Result<()> {
+    tx.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute([]))
+        .map_err(storage("reserve_signed: savepoint"))?;
+    Ok(())
+}
+
 /// Commits `group` in one transaction, a savepoint per call (a refused call leaves nothing),
 /// and answers each call.
 fn commit_group(conn: &mut Connection, group: Vec<Queued>) {
@@ -373,13 +425,12 @@ fn commit_group(conn: &mut Connection, group: Vec<Queued>) {
             .map_err(storage("reserve_signed: begin"))?;
         let mut answers = Vec::with_capacity(group.len());
         for q in &group {
-            tx.execute_batch("SAVEPOINT call").map_err(storage("reserve_signed: savepoint"))?;
-            let one = reserve_in(&tx, &q.intent, &q.ceilings).and_then(|id| {
-                mark_signed_in(&tx, id, &q.op)?;
-                Ok(id)
-            });
-            let end = if one.is_ok() { "RELEASE call" } else { "ROLLBACK TO call; RELEASE call" };
-            tx.execute_batch(end).map_err(storage("reserve_signed: savepoint"))?;
+            run_cached(&tx, "SAVEPOINT call")?;
+            let one = reserve_in(&tx, &q.intent, &q.ceilings, Some(&q.op));
+            if one.is_err() {
+                run_cached(&tx, "ROLLBACK TO call")?;
+            }
+            run_cached(&tx, "RELEASE call")?;
             answers.push(per_item(one)?);
         }
         failpoint("reserve", "before_commit");
@@ -390,16 +441,16 @@ fn commit_group(conn: &mut Connection, group: Vec<Queued>) {
     match outcome {
         Ok(answers) => {
             for (q, answer) in group.into_iter().zip(answers) {
-                let _ = q.reply.send(answer);
+                let _ = q.turn.send(Turn::Answer(answer));
             }
         }
         Err(e) => {
             let why = e.to_string();
             for q in group {
-                let _ = q.reply.send(Err(Error::Storage {
+                let _ = q.turn.send(Turn::Answer(Err(Error::Storage {
                     context: "reserve_signed".into(),
                     source: why.clone().into(),
-                }));
+                })));
             }
         }
     }
@@ -440,41 +491,48 @@ impl Ledger for SqliteLedger {
     }
 
     fn reserve(&self, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
-        let id = self.write("reserve", "reserve", |tx| reserve_in(tx, intent, ceilings))?;
+        let id = self.write("reserve", "reserve", |tx| reserve_in(tx, intent, ceilings, None))?;
         tracing::debug!(%id, chain_id = intent.chain_id, account = %intent.account, "reserved");
         Ok(id)
     }
 
     fn reserve_batch(&self, batch: &[(&Intent, &[Ceiling])]) -> Result<Vec<Result<IntentId>>> {
         let out = self.write("reserve_batch", "reserve", |tx| {
-            batch.iter().map(|(intent, ceilings)| per_item(reserve_in(tx, intent, ceilings))).collect()
+            batch.iter().map(|(intent, ceilings)| per_item(reserve_in(tx, intent, ceilings, None))).collect()
         })?;
         tracing::debug!(size = batch.len(), "reserved batch");
         Ok(out)
     }
 
-    /// Group commit: the call joins a queue, then waits for the connection; whoever holds it
-    /// next commits everything queued by then in one transaction (one fsync), each call in a
-    /// savepoint of its own, in the order queued. Concurrent signers of one process share
-    /// fsyncs; a lone caller commits alone, as before. Each call gets its own answer, and a
-    /// storage failure fails the whole group (nothing of it recorded).
+    /// Group commit: the call joins a queue. If no call leads, it leads: it takes the
+    /// connection and commits everything queued by then in one transaction (one fsync), each
+    /// call in a savepoint of its own, in the order queued, then hands the lead to the first
+    /// call queued meanwhile. The others only wait for their answer. Concurrent signers of one
+    /// process share fsyncs; a lone caller commits alone, as before. Each call gets its own
+    /// answer, and a storage failure fails the whole group (nothing of it recorded).
     fn reserve_signed(&self, intent: &Intent, ceilings: &[Ceiling], op: &SignedOp) -> Result<IntentId> {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        let queued = Queued { intent: intent.clone(), ceilings: ceilings.to_vec(), op: op.clone(), reply };
-        self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(queued);
-        {
-            let mut conn = self.lock();
-            let group =
-                std::mem::take(&mut *self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-            if !group.is_empty() {
-                commit_group(&mut conn, group);
-            }
+        let (turn, turns) = std::sync::mpsc::sync_channel(1);
+        let queued = Queued { intent: intent.clone(), ceilings: ceilings.to_vec(), op: op.clone(), turn };
+        let leads = {
+            let mut queue = self.queue();
+            queue.waiting.push(queued);
+            !std::mem::replace(&mut queue.led, true)
+        };
+        if leads {
+            self.lead();
         }
-        // Answered by this call's commit or by an earlier holder's, which took it with its group.
-        let id = answer.recv().map_err(|_| Error::Storage {
-            context: "reserve_signed".into(),
-            source: "the committing thread ended without an answer".into(),
-        })??;
+        let id = loop {
+            match turns.recv() {
+                Ok(Turn::Answer(answer)) => break answer?,
+                Ok(Turn::Lead) => self.lead(),
+                Err(_) => {
+                    return Err(Error::Storage {
+                        context: "reserve_signed".into(),
+                        source: "the committing thread ended without an answer".into(),
+                    });
+                }
+            }
+        };
         tracing::debug!(%id, user_op_hash = %op.user_op_hash, "reserved and signed");
         Ok(id)
     }

@@ -93,7 +93,14 @@ pub(super) fn set_pending(
     Ok(())
 }
 
-pub(super) fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling]) -> Result<IntentId> {
+/// Reserves `intent` against `ceilings`; with `signed`, the intent is recorded `Signed` with
+/// that operation in the same row (no second write, no re-read).
+pub(super) fn reserve_in(
+    tx: &Connection,
+    intent: &Intent,
+    ceilings: &[Ceiling],
+    signed: Option<&SignedOp>,
+) -> Result<IntentId> {
     let requested = machine::requested(intent)?;
     let mut new_totals = Vec::with_capacity(requested.len());
     for &(token, window, amount) in &requested {
@@ -110,8 +117,8 @@ pub(super) fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling])
     }
     tx.prepare_cached(
         "INSERT INTO intents (chain_id, account, session_id, nonce_key, nonce_seq, gas_cost_cap,
-                              created_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reserved')",
+                              created_at, state, user_op_hash, signed_nonce_key, signed_nonce_seq, op_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -122,10 +129,20 @@ pub(super) fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling])
             intent.nonce_seq.map(i64_of),
             intent.gas_cost_cap.to_be_bytes::<32>(),
             i64_of(intent.created_at),
+            if signed.is_some() { "signed" } else { "reserved" },
+            signed.map(|op| op.user_op_hash.as_slice()),
+            signed.map(|op| op.nonce_key.to_be_bytes::<32>()),
+            signed.map(|op| i64_of(op.nonce_seq)),
+            signed.map(|op| op.op_bytes.as_ref()),
         ])
     })
     .map_err(storage("inserting intent"))?;
-    let id = tx.last_insert_rowid();
+    let id = IntentId(tx.last_insert_rowid());
+    if let Some(op) = signed {
+        // A refusal here rolls the row back with the caller's transaction (or savepoint).
+        machine::check_signed_nonce(id, intent, op)?;
+        held_by_other(tx, id, op)?;
+    }
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO spends (intent_id, position, token, window_index, amount)
@@ -134,7 +151,7 @@ pub(super) fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling])
         .map_err(storage("inserting spends"))?;
     for (position, s) in intent.spends.iter().enumerate() {
         stmt.execute(params![
-            id,
+            id.0,
             position as i64,
             s.token.as_slice(),
             i64_of(s.window),
@@ -145,7 +162,7 @@ pub(super) fn reserve_in(tx: &Connection, intent: &Intent, ceilings: &[Ceiling])
     for (token, window, total) in new_totals {
         set_pending(tx, intent, token, window, total)?;
     }
-    Ok(IntentId(id))
+    Ok(id)
 }
 
 pub(super) fn mark_signed_in(tx: &Connection, id: IntentId, op: &SignedOp) -> Result<()> {
@@ -172,14 +189,14 @@ pub(super) fn mark_signed_in(tx: &Connection, id: IntentId, op: &SignedOp) -> Re
 /// Refuses `op` when another intent holds its hash (signed, or replaced by a fee bump).
 fn held_by_other(tx: &Connection, id: IntentId, op: &SignedOp) -> Result<()> {
     let existing: Option<i64> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT id FROM intents WHERE user_op_hash = ?1 AND id != ?2
-             UNION SELECT intent_id FROM replaced_ops WHERE user_op_hash = ?1 AND intent_id != ?2
+             UNION ALL SELECT intent_id FROM replaced_ops WHERE user_op_hash = ?1 AND intent_id != ?2
              LIMIT 1",
-            params![op.user_op_hash.as_slice(), id.0],
-            |r| r.get(0),
         )
-        .optional()
+        .and_then(|mut stmt| {
+            stmt.query_row(params![op.user_op_hash.as_slice(), id.0], |r| r.get(0)).optional()
+        })
         .map_err(storage("looking up the signed op's hash"))?;
     match existing {
         Some(existing) => Err(Error::DuplicateOp { id, existing: IntentId(existing) }),
