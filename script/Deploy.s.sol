@@ -6,6 +6,8 @@ import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 import {SakAccount} from "../contracts/src/SakAccount.sol";
 import {SakAccountFactory} from "../contracts/src/SakAccountFactory.sol";
 import {Sak7702Account} from "../contracts/src/Sak7702Account.sol";
+import {Sak7579Account} from "../contracts/src/Sak7579Account.sol";
+import {Sak7579AccountFactory} from "../contracts/src/Sak7579AccountFactory.sol";
 import {SessionKeyValidator} from "../contracts/src/SessionKeyValidator.sol";
 import {SessionAdapter} from "../contracts/src/SessionAdapter.sol";
 
@@ -35,6 +37,8 @@ contract Deploy is Script {
         address accountFactory;
         address account7702;
         address sessionKeyValidator;
+        address account7579Implementation;
+        address account7579Factory;
     }
 
     function run() external returns (Deployment memory d) {
@@ -46,6 +50,10 @@ contract Deploy is Script {
         d.account7702 = predict(withArg(type(Sak7702Account).creationCode, d.sessionAdapter));
         d.sessionKeyValidator =
             predict(withArg(type(SessionKeyValidator).creationCode, d.sessionAdapter));
+        d.account7579Implementation =
+            predict(withArg(type(Sak7579Account).creationCode, d.sessionKeyValidator));
+        d.account7579Factory =
+            predict(withArg(type(Sak7579AccountFactory).creationCode, d.account7579Implementation));
 
         // `new C{salt: SALT}` in a broadcast is a transaction to the CREATE2 deployer with
         // calldata `salt ++ initcode` (what `sak deploy` sends), which forge records as a
@@ -67,6 +75,19 @@ contract Deploy is Script {
         }
         if (missing("SessionKeyValidator", d.sessionKeyValidator)) {
             deployed(address(new SessionKeyValidator{salt: SALT}(adapter)), d.sessionKeyValidator);
+        }
+        if (missing("Sak7579Account", d.account7579Implementation)) {
+            deployed(
+                address(new Sak7579Account{salt: SALT}(d.sessionKeyValidator)),
+                d.account7579Implementation
+            );
+        }
+        if (missing("Sak7579AccountFactory", d.account7579Factory)) {
+            Sak7579Account implementation7579 = Sak7579Account(payable(d.account7579Implementation));
+            deployed(
+                address(new Sak7579AccountFactory{salt: SALT}(implementation7579)),
+                d.account7579Factory
+            );
         }
         vm.stopBroadcast();
     }
@@ -115,7 +136,7 @@ contract Deploy is Script {
     }
 
     function pad(string memory name) internal pure returns (string memory) {
-        bytes memory out = bytes("                    ");
+        bytes memory out = bytes("                        ");
         bytes memory b = bytes(name);
         for (uint256 i; i < b.length && i < out.length; ++i) {
             out[i] = b[i];

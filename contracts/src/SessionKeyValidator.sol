@@ -46,6 +46,23 @@ contract SessionKeyValidator is IERC7579Validator {
     /// @dev The {SessionAdapter} factory: each account's adapter is its clone.
     address internal immutable ADAPTER;
 
+    /// @notice Session `id` of `account` was granted. One module serves many accounts, and the
+    ///         {ISakSessions} events emitted beside these name none: readers use these four.
+    event AccountSessionGranted(
+        address indexed account,
+        uint32 indexed id,
+        address indexed signer,
+        ISakSessions.SessionConfig config
+    );
+    /// @notice Session `id` of `account` was revoked.
+    event AccountSessionRevoked(address indexed account, uint32 indexed id);
+    /// @notice Every session of `account` was revoked (revoke-all, install or uninstall).
+    event AccountSessionsRevoked(address indexed account);
+    /// @notice Session `id` of `account` signs with `signer` from now on.
+    event AccountSessionKeyRotated(
+        address indexed account, uint32 indexed id, address indexed signer
+    );
+
     error NotTheSender(address sender, address caller);
     /// @notice The calling account has not installed this module (ERC-7579's name).
     error NotInitialized(address smartAccount);
@@ -69,6 +86,7 @@ contract SessionKeyValidator is IERC7579Validator {
     function onInstall(bytes calldata) external {
         SessionLib.layout().revokeAll(msg.sender);
         _installed()[msg.sender] = true;
+        emit AccountSessionsRevoked(msg.sender);
     }
 
     /// @inheritdoc IERC7579Module
@@ -77,6 +95,7 @@ contract SessionKeyValidator is IERC7579Validator {
     function onUninstall(bytes calldata) external {
         SessionLib.layout().revokeAll(msg.sender);
         _installed()[msg.sender] = false;
+        emit AccountSessionsRevoked(msg.sender);
     }
 
     /// @notice Whether `smartAccount` has the module installed (by {onInstall}, and not since
@@ -104,22 +123,27 @@ contract SessionKeyValidator is IERC7579Validator {
         for (uint256 i; i < config.permissions.length; ++i) {
             _refuseAdmin(config.permissions[i].target, entryPoint);
         }
-        return SessionLib.layout().grant(config, _ctx());
+        uint32 id = SessionLib.layout().grant(config, _ctx());
+        emit AccountSessionGranted(msg.sender, id, config.signer, config);
+        return id;
     }
 
     /// @notice Revokes one session of the calling account.
     function revokeSession(uint32 id) external {
         SessionLib.layout().revoke(msg.sender, id);
+        emit AccountSessionRevoked(msg.sender, id);
     }
 
     /// @notice Revokes every session of the calling account.
     function revokeAllSessions() external {
         SessionLib.layout().revokeAll(msg.sender);
+        emit AccountSessionsRevoked(msg.sender);
     }
 
     /// @notice Gives session `id` of the calling account a new key, keeping its counters.
     function rotateSessionKey(uint32 id, address signer) external {
         SessionLib.layout().rotate(msg.sender, id, signer);
+        emit AccountSessionKeyRotated(msg.sender, id, signer);
     }
 
     /// @notice The {SessionAdapter} of `account`.

@@ -83,7 +83,7 @@ fn forge_script_and_sak_deploy_agree_on_every_address() {
     let _: () =
         block_on(a_rpc.raw_request("anvil_setBalance".into(), (owner, U256::from(10u128.pow(19))))).unwrap();
     let by_sak = home.json(&["--network", "a", "deploy"]);
-    assert_eq!(by_sak["sent"], 5, "{by_sak}");
+    assert_eq!(by_sak["sent"], 7, "{by_sak}");
     let sak_rows: Vec<(String, Address)> = by_sak["contracts"].as_array().unwrap()[2..]
         .iter()
         .map(|c| (c["name"].as_str().unwrap().to_owned(), c["address"].as_str().unwrap().parse().unwrap()))
@@ -104,7 +104,7 @@ fn forge_script_and_sak_deploy_agree_on_every_address() {
         assert!(!code_at(&b_rpc, *address).is_empty(), "no {name} on chain B");
     }
     assert!(
-        run.stdout.contains(&format!("EntryPoint v0.8       {ENTRY_POINT_V08}  present")),
+        run.stdout.contains(&format!("{:<24}  {ENTRY_POINT_V08}  present", "EntryPoint v0.8")),
         "{}",
         run.stdout
     );
@@ -112,7 +112,7 @@ fn forge_script_and_sak_deploy_agree_on_every_address() {
     // Each finds the other's deployment complete and sends nothing.
     let (run, rows) = forge_script(a.endpoint());
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(rows.len(), 5, "{}", run.stdout);
+    assert_eq!(rows.len(), 7, "{}", run.stdout);
     assert!(rows.iter().all(|(.., status)| status == "present"), "{}", run.stdout);
     let sepolia = SEPOLIA.to_string();
     home.sak(&["init", "--force", "--network", "b", "--rpc-url", b.endpoint(), "--chain-id", &sepolia]).ok();

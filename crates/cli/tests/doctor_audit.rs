@@ -94,7 +94,7 @@ fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
     assert_eq!(deployed["sent"], 0);
     let statuses: Vec<&str> =
         deployed["contracts"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["present"; 7]);
+    assert_eq!(statuses, ["present"; 9]);
     let nodes = &home.node_summary.as_ref().unwrap()["contracts"];
     for (i, key) in [
         "session_adapter",
@@ -102,6 +102,8 @@ fn doctor_passes_a_healthy_home_and_names_each_breakage_with_its_fix() {
         "sak_account_factory",
         "sak_7702_account",
         "session_key_validator",
+        "sak_7579_account_implementation",
+        "sak_7579_account_factory",
     ]
     .into_iter()
     .enumerate()
@@ -245,7 +247,7 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
     });
 
     let deployed = home.json(&["deploy"]);
-    assert_eq!(deployed["sent"], 5);
+    assert_eq!(deployed["sent"], 7);
     for (c, planned) in deployed["contracts"].as_array().unwrap()[2..].iter().zip(ours) {
         assert_eq!(c["status"], "deployed", "{c}");
         assert_eq!(c["address"], planned["address"]);
@@ -282,6 +284,8 @@ fn deploy_on_a_bare_chain_needs_the_entry_point_then_deploys_once() {
         "sak_account_factory",
         "sak_7702_account",
         "session_key_validator",
+        "sak_7579_account_implementation",
+        "sak_7579_account_factory",
     ] {
         assert_eq!(doctor_check(&doc, name)["status"], "ok", "{doc:#}");
     }

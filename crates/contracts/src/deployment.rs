@@ -3,7 +3,8 @@
 //! address depends only on the committed bytecode (and is the same on every chain).
 
 use crate::{
-    CREATE2_DEPLOYER, Sak7702Account, SakAccount, SakAccountFactory, SessionAdapter, SessionKeyValidator,
+    CREATE2_DEPLOYER, Sak7579Account, Sak7579AccountFactory, Sak7702Account, SakAccount, SakAccountFactory,
+    SessionAdapter, SessionKeyValidator,
 };
 use alloy::{
     primitives::{Address, B256, Bytes, keccak256},
@@ -54,18 +55,26 @@ pub struct SakAddresses {
     pub account_7702: Address,
     /// `SessionKeyValidator(session_adapter)`, the ERC-7579 validator module.
     pub session_key_validator: Address,
+    /// `Sak7579Account(session_key_validator)`, the implementation behind every modular
+    /// account (ERC-1167 clones).
+    pub account_7579_implementation: Address,
+    /// `Sak7579AccountFactory(account_7579_implementation)`.
+    pub account_7579_factory: Address,
 }
 
 impl SakAddresses {
     /// The addresses [`sak_deployments`] deploys to.
     pub fn canonical() -> Self {
-        let [adapter, implementation, factory, delegate, validator] = sak_deployments();
+        let [adapter, implementation, factory, delegate, validator, implementation_7579, factory_7579] =
+            sak_deployments();
         Self {
             session_adapter: adapter.address,
             account_implementation: implementation.address,
             account_factory: factory.address,
             account_7702: delegate.address,
             session_key_validator: validator.address,
+            account_7579_implementation: implementation_7579.address,
+            account_7579_factory: factory_7579.address,
         }
     }
 
@@ -101,7 +110,8 @@ pub fn adapter_of(factory: Address, account: Address) -> Address {
 }
 
 /// sak's contracts in the order they must be deployed: the adapter factory first (the accounts
-/// and the module take its address), then the account implementation before its factory.
+/// and the module take its address), each account implementation before its factory, the
+/// module before the modular account (which installs it).
 ///
 /// ```
 /// use sak_contracts::{SakAddresses, sak_deployments};
@@ -109,7 +119,7 @@ pub fn adapter_of(factory: Address, account: Address) -> Address {
 /// assert_eq!(all[2].name, "SakAccountFactory");
 /// assert_eq!(all[2].address, SakAddresses::canonical().account_factory);
 /// ```
-pub fn sak_deployments() -> [Create2Deployment; 5] {
+pub fn sak_deployments() -> [Create2Deployment; 7] {
     let adapter = Create2Deployment::new("SessionAdapter", SessionAdapter::BYTECODE.clone());
     let implementation = Create2Deployment::with_arg("SakAccount", &SakAccount::BYTECODE, adapter.address);
     let factory = Create2Deployment::with_arg(
@@ -120,5 +130,12 @@ pub fn sak_deployments() -> [Create2Deployment; 5] {
     let delegate = Create2Deployment::with_arg("Sak7702Account", &Sak7702Account::BYTECODE, adapter.address);
     let validator =
         Create2Deployment::with_arg("SessionKeyValidator", &SessionKeyValidator::BYTECODE, adapter.address);
-    [adapter, implementation, factory, delegate, validator]
+    let implementation_7579 =
+        Create2Deployment::with_arg("Sak7579Account", &Sak7579Account::BYTECODE, validator.address);
+    let factory_7579 = Create2Deployment::with_arg(
+        "Sak7579AccountFactory",
+        &Sak7579AccountFactory::BYTECODE,
+        implementation_7579.address,
+    );
+    [adapter, implementation, factory, delegate, validator, implementation_7579, factory_7579]
 }

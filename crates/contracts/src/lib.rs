@@ -60,6 +60,25 @@ pub mod session_key_validator {
 }
 pub use session_key_validator::SessionKeyValidator;
 
+/// `Sak7579Account`, the modular form (OpenZeppelin's ERC-7579 account owned by one key, with
+/// `SessionKeyValidator` installed), in a module of its own: its ABI repeats the EntryPoint's
+/// `PackedUserOperation`.
+pub mod sak_7579 {
+    alloy::sol!(
+        #[allow(missing_docs)]
+        #[sol(rpc)]
+        Sak7579Account,
+        "artifacts/Sak7579Account.json"
+    );
+    alloy::sol!(
+        #[allow(missing_docs)]
+        #[sol(rpc)]
+        Sak7579AccountFactory,
+        "artifacts/Sak7579AccountFactory.json"
+    );
+}
+pub use sak_7579::{Sak7579Account, Sak7579AccountFactory};
+
 /// `MockERC7579Account`, a bare OpenZeppelin ERC-7579 account (test stand-in for a
 /// third-party modular account), in a module of its own: its ABI repeats the EntryPoint's
 /// `PackedUserOperation`.

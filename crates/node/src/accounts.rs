@@ -22,9 +22,20 @@ impl Kit {
     /// [`ACCOUNT_ETH`] and [`ACCOUNT_USD`]. `owner` must be a dev account (the kit's wallet
     /// signs for it later). Returns the account's address.
     pub async fn sak_account(&self, owner: Address, salt: B256) -> Result<Address> {
+        self.account_from(self.deployment().sak_account_factory, owner, salt).await
+    }
+
+    /// [`Kit::sak_account`] for the modular form: `owner`'s `Sak7579Account`, with sak's
+    /// `SessionKeyValidator` installed. Its owner acts through owner operations only.
+    pub async fn sak_7579_account(&self, owner: Address, salt: B256) -> Result<Address> {
+        self.account_from(self.deployment().sak_7579_account_factory, owner, salt).await
+    }
+
+    /// An account from `factory` (either factory: one interface), funded.
+    async fn account_from(&self, factory: Address, owner: Address, salt: B256) -> Result<Address> {
         let d = self.deployment();
         let provider = self.provider();
-        let factory = SakAccountFactory::new(d.sak_account_factory, provider);
+        let factory = SakAccountFactory::new(factory, provider);
         let step = |what: &'static str| move |e: alloy::contract::Error| Error::deploy(what, e);
         let account = factory.getAddress(owner, salt).call().await.map_err(step("account address"))?;
         let created = factory.createAccount(owner, salt).send().await.map_err(step("account"))?;

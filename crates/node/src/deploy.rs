@@ -49,6 +49,10 @@ pub struct Deployment {
     pub sak_7702_account: Address,
     /// sak's ERC-7579 validator module (`SessionKeyValidator`).
     pub session_key_validator: Address,
+    /// sak's `Sak7579Account` implementation (behind every modular account).
+    pub sak_7579_account_implementation: Address,
+    /// sak's modular-account factory (CREATE2 clones of `Sak7579Account`, the module installed).
+    pub sak_7579_account_factory: Address,
 }
 
 /// tUSD seeded into the pool (2,000,000 tUSD).
@@ -127,6 +131,8 @@ pub async fn deploy(provider: &DynProvider, toolchain: &Toolchain, deployer: Add
         sak_account_factory: sak.account_factory,
         sak_7702_account: sak.account_7702,
         session_key_validator: sak.session_key_validator,
+        sak_7579_account_implementation: sak.account_7579_implementation,
+        sak_7579_account_factory: sak.account_7579_factory,
     })
 }
 

@@ -38,6 +38,12 @@ impl Context {
         Self { account, entry_point, holder: account, adapter_factory }
     }
 
+    /// A modular (ERC-7579) account whose sessions `module` (sak's `SessionKeyValidator`)
+    /// keeps, with sak's canonical adapter factory.
+    pub fn module(account: Address, entry_point: Address, module: Address) -> Self {
+        Self { holder: module, ..Self::account(account, entry_point) }
+    }
+
     /// The account's adapter: every session call but a capped `transfer` goes through it.
     pub fn adapter(&self) -> Address {
         adapter_of(self.adapter_factory, self.account)

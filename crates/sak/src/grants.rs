@@ -9,12 +9,10 @@
 
 use crate::{Chain, Home, Result, scan};
 use alloy::{
-    primitives::{Address, B256, U256},
+    primitives::{Address, B256},
     providers::Provider,
-    rpc::types::Filter,
-    sol_types::SolEvent,
 };
-use sak_contracts::SakAccount;
+use sak_signer::guard::Host;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -29,9 +27,10 @@ struct Index {
     grants: BTreeMap<u32, u64>,
 }
 
-/// The block of session `id`'s last grant on `account`, from the index brought up to the head;
-/// None when the chain has no grant of it.
-pub async fn grant_block(home: &Home, chain: &Chain, account: Address, id: u32) -> Result<Option<u64>> {
+/// The block of session `id`'s last grant on `host`'s account, from the index brought up to the
+/// head; None when the chain has no grant of it.
+pub async fn grant_block(home: &Home, chain: &Chain, host: Host, id: u32) -> Result<Option<u64>> {
+    let account = host.account;
     let identity = chain.identity;
     let path = home.paths.index_dir().join(format!("grants-{}-{account:#x}.json", home.network_name));
     let mut index = std::fs::read(&path)
@@ -49,11 +48,11 @@ pub async fn grant_block(home: &Home, chain: &Chain, account: Address, id: u32) 
             ..Index::default()
         };
     }
-    let filter = Filter::new().address(account).event_signature(SakAccount::SessionGranted::SIGNATURE_HASH);
+    let filter = host.grants(None, 0);
     let what = "the account's session grants";
     if index.next_block <= confirmed {
         let logs = scan::logs(home, &chain.provider, &filter, (index.next_block, confirmed), what).await?;
-        record(&mut index.grants, &logs)?;
+        record(host, &mut index.grants, &logs)?;
         index.next_block = confirmed + 1;
         crate::store::write_atomic(&path, &serde_json::to_vec(&index)?, 0o600)?;
     }
@@ -63,6 +62,7 @@ pub async fn grant_block(home: &Home, chain: &Chain, account: Address, id: u32) 
     let mut fresh = BTreeMap::new();
     if index.next_block <= latest {
         record(
+            host,
             &mut fresh,
             &scan::logs(home, &chain.provider, &filter, (index.next_block, latest), what).await?,
         )?;
@@ -70,11 +70,11 @@ pub async fn grant_block(home: &Home, chain: &Chain, account: Address, id: u32) 
     Ok(fresh.get(&id).copied())
 }
 
-fn record(grants: &mut BTreeMap<u32, u64>, logs: &[alloy::rpc::types::Log]) -> Result<()> {
+fn record(host: Host, grants: &mut BTreeMap<u32, u64>, logs: &[alloy::rpc::types::Log]) -> Result<()> {
     for log in logs {
         let (block, _) = scan::placed(log)?;
-        if let Some(id) = log.topics().get(1) {
-            grants.insert(U256::from_be_bytes(id.0).saturating_to(), block);
+        if let Some(id) = host.session_of(&log.inner) {
+            grants.insert(id, block);
         }
     }
     Ok(())

@@ -119,7 +119,7 @@ impl BundleContracts {
 pub async fn export(home: &Home, chain: &Chain, id: u32, with_key: bool) -> Result<Bundle> {
     let (account_name, account) = home.named_account(chain.chain_id)?;
     let now = chain.time().await?;
-    let on_chain = crate::sessions::find(home, chain, account.address, id, now).await?;
+    let on_chain = crate::sessions::find(home, chain, &account, id, now).await?;
     if !on_chain.live() {
         bail!(Hinted::refused(
             format!(

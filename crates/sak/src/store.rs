@@ -173,15 +173,27 @@ pub enum AccountKind {
     #[cfg_attr(feature = "clap", value(name = "7702"))]
     #[serde(rename = "7702")]
     Eip7702,
+    /// A modular (ERC-7579) `Sak7579Account` deployed by `Sak7579AccountFactory`, its sessions
+    /// kept by the `SessionKeyValidator` module.
+    #[cfg_attr(feature = "clap", value(name = "7579"))]
+    #[serde(rename = "7579")]
+    Erc7579,
 }
 
 impl AccountKind {
-    /// `smart` or `7702`.
+    /// `smart`, `7702` or `7579`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Smart => "smart",
             Self::Eip7702 => "7702",
+            Self::Erc7579 => "7579",
         }
+    }
+
+    /// Whether the account's sessions are kept by the `SessionKeyValidator` module (and its
+    /// owner acts through owner operations only).
+    pub fn is_modular(self) -> bool {
+        self == Self::Erc7579
     }
 }
 

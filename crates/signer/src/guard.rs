@@ -34,12 +34,11 @@ use crate::{
 use alloy::{
     primitives::{Address, B256, Bytes, U256, aliases::U192},
     providers::{DynProvider, Provider},
-    rpc::types::{BlockId, BlockNumberOrTag, Filter},
+    rpc::types::{BlockId, BlockNumberOrTag},
     signers::SignerSync,
-    sol_types::{SolEvent, SolValue},
+    sol_types::SolValue,
 };
-use sak_contracts::SakAccount;
-use sak_policy::{Authorization, Call, Context, Operation, Refusal, Session, Usage, encode_execute};
+use sak_policy::{Authorization, Call, Context, Operation, Refusal, Session, encode_execute};
 use sak_userop::{
     DEFAULT_SESSION_TTL, EntryPointNonces, FeeCaps, Fees, GasLimits, Lane, NonceLanes, Submitter, UserOp,
     UserOpBuilder, UserOpHasher, UserOpReceipt, encode_session_signature, in_session_lanes, next_base_fee,
@@ -49,11 +48,13 @@ use std::sync::Arc;
 
 pub use crate::settle::Recovered;
 
+mod host;
 mod load;
 mod replace;
 mod signing;
 
-pub use load::{load_session, load_session_from, session_key};
+pub use host::Host;
+pub use load::{hosted_session_key, load_hosted_session, load_session, load_session_from, session_key};
 pub use replace::{Bumped, MIN_BUMP_PERCENT};
 pub use signing::{SignedIntent, SigningCore};
 
@@ -227,30 +228,24 @@ impl<L: Ledger + 'static, S: Submitter> GuardedSigner<L, S> {
 
     /// [`refresh`](Self::refresh) with every counter read at `block`.
     async fn refresh_at(&self, block: BlockId) -> Result<Session> {
-        let account = SakAccount::new(self.binding.context.account, &self.provider);
+        let host = Host::of(&self.binding.context);
         let id = self.binding.session_id;
-        let chain =
-            |what: &'static str| move |e: alloy::contract::Error| Error::Chain(format!("{what}: {e}"));
-        let view = account.getSession(id).block(block).call().await.map_err(chain("getSession"))?;
-        let usage = account.getUsage(id).block(block).call().await.map_err(chain("getUsage"))?;
+        let counters = host.counters(&self.provider, id, block).await?;
         let tokens: Vec<Address> =
             self.session.lock().await.policy.spend_limits.iter().map(|l| l.token).collect();
         let mut spent = Vec::with_capacity(tokens.len());
         for token in tokens {
-            let s = account.getSpend(id, token).block(block).call().await.map_err(chain("getSpend"))?;
-            spent
-                .push((token, Usage { spent: U256::from(s.spent), window: u64::from(s.window.to::<u32>()) }));
+            spent.push((token, host.spend(&self.provider, id, token, block).await?));
         }
         let mut session = self.session.lock().await;
         // `active` is also false after expiry; expiry is the policy's own check (with its time).
-        session.active = view.signer != Address::ZERO;
+        session.active = counters.signer != Address::ZERO;
         // The owner may have rotated the session to another key (`rotateSessionKey`).
         if session.active {
-            session.signer = view.signer;
+            session.signer = counters.signer;
         }
-        session.gas =
-            Usage { spent: U256::from(usage.gasSpent), window: u64::from(usage.gasWindow.to::<u32>()) };
-        session.ops_used = usage.opsUsed.to();
+        session.gas = counters.gas;
+        session.ops_used = counters.ops_used;
         session.spent.extend(spent);
         Ok(session.clone())
     }

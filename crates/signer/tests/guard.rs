@@ -570,3 +570,88 @@ async fn fee_caps_lower_the_price_and_refuse_what_exceeds_them() {
     assert!(matches!(err.refusal(), Some(Refusal::PreVerificationGasAboveCap { .. })), "{err}");
     assert_consistent(ledger.as_ref());
 }
+
+/// The same guard on a modular account: sak's `Sak7579Account` (OpenZeppelin's ERC-7579
+/// account) whose sessions the `SessionKeyValidator` module keeps. The owner grants by an owner
+/// operation (the account calls the module); the session is read back from the module's
+/// account-scoped event and counters; a transfer within the cap lands on the module's nonce
+/// lane; one beyond it is refused before signing, with what remains, and by the module when
+/// forced.
+#[tokio::test]
+async fn a_modular_accounts_session_is_guarded_like_any_other() {
+    use sak_signer::guard::{Host, load_hosted_session};
+    use sak_userop::{Intent, OpSigner, UserOpClient, module_nonce_key};
+    let fx = Fixture::new().await;
+    let d = *fx.kit.deployment();
+    let owner_key = fx.kit.dev_signers()[2].clone();
+    let account = fx.kit.sak_7579_account(owner_key.address(), B256::ZERO).await.unwrap();
+    let module = d.session_key_validator;
+
+    // The owner grants through an owner operation: only the EntryPoint or the account itself
+    // may make the account call anything.
+    let key = LocalKey::generate().unwrap();
+    let mut policy = fx.trader_policy().await;
+    policy.permissions.clear();
+    let grant = Call::contract(
+        module,
+        // `grantSession(SessionConfig)`: the same function on the module and on sak's accounts.
+        &SakAccount::grantSessionCall { config: policy.to_session_config(key.address()) },
+    );
+    let bundler = SelfBundler::new(fx.kit.rpc_url(), fx.relayer.clone(), d.entry_point).await.unwrap();
+    let client = UserOpClient::new(fx.provider().clone(), bundler, FeeCaps::UNLIMITED).await.unwrap();
+    let sent = client
+        .send(&Intent::calls(account, U192::ZERO, &[grant]), &OpSigner::owner(owner_key))
+        .await
+        .unwrap();
+    assert!(sent.success, "the owner's grant operation: {:?}", sent.revert);
+
+    let host = Host::module(account, module);
+    let session = load_hosted_session(fx.provider(), host, 1, 0).await.unwrap();
+    assert_eq!((session.id, session.signer), (1, key.address()), "read back from AccountSessionGranted");
+    // Another account's session #1 on the same module is not this one.
+    assert!(load_hosted_session(fx.provider(), Host::module(fx.account, module), 1, 0).await.is_err());
+
+    let binding = Binding {
+        chain_id: fx.kit.chain_id(),
+        context: Context::module(account, d.entry_point, module),
+        session_id: 1,
+        lane_key: module_nonce_key(module, 1),
+        init_code: Default::default(),
+        delegate: None,
+    };
+    let bundler = SelfBundler::new(fx.kit.rpc_url(), fx.relayer.clone(), d.entry_point).await.unwrap();
+    let ledger = Arc::new(MemoryLedger::new());
+    let bot =
+        GuardedSigner::new(key, session, binding, fx.provider().clone(), bundler, FeeCaps::UNLIMITED, ledger)
+            .await
+            .unwrap();
+    let transfer = |amount: u64| {
+        vec![Call::contract(d.usd, &MockERC20::transferCall { to: ALICE, value: U256::from(amount) })]
+    };
+    // The module admits a period's operations from the second after its start.
+    let _: u64 = fx.provider().raw_request("evm_increaseTime".into(), (2,)).await.unwrap();
+    let _: String = fx.provider().raw_request("evm_mine".into(), ()).await.unwrap();
+
+    let done = bot.execute(&transfer(600_000_000), Preflight::Check).await.unwrap();
+    assert!(done.receipt.success, "{:?}", done.receipt.revert);
+    assert_eq!(fx.balance(d.usd, ALICE).await, U256::from(600_000_000u64));
+    let spent = sak_contracts::SessionKeyValidator::new(module, fx.provider())
+        .getSpend(account, 1, d.usd)
+        .call()
+        .await
+        .unwrap()
+        .spent;
+    assert_eq!(U256::from(spent), U256::from(600_000_000u64), "charged by the module");
+
+    let err = bot.execute(&transfer(600_000_000), Preflight::Check).await.unwrap_err();
+    let Error::Refused(Refusal::SpendCapExceeded { remaining, .. }) = &err else {
+        panic!("expected SpendCapExceeded, got {err}")
+    };
+    assert_eq!(*remaining, U256::from(400_000_000u64), "read from the module's counters");
+    let err = bot.execute(&transfer(600_000_000), Preflight::SkipForProof).await.unwrap_err();
+    assert!(
+        matches!(err.refusal(), Some(Refusal::SpendCapExceeded { .. })),
+        "the module refuses it too: {err}"
+    );
+    assert_eq!(fx.balance(d.usd, ALICE).await, U256::from(600_000_000u64), "nothing more left");
+}

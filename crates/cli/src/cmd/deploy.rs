@@ -1,7 +1,8 @@
 //! `sak deploy`: sak's contracts through the CREATE2 deployer (same addresses everywhere).
 //!
-//! sak deploys its own five contracts (`SessionAdapter`, `SakAccount`, `SakAccountFactory`,
-//! `Sak7702Account`, `SessionKeyValidator`: `sak_contracts::sak_deployments`) with salt 0 through the
+//! sak deploys its own seven contracts (`SessionAdapter`, `SakAccount`, `SakAccountFactory`,
+//! `Sak7702Account`, `SessionKeyValidator`, `Sak7579Account`, `Sak7579AccountFactory`:
+//! `sak_contracts::sak_deployments`) with salt 0 through the
 //! deterministic deployment proxy, so their addresses depend only on their bytecode, and
 //! `script/Deploy.s.sol` (forge) puts them at the same addresses. EntryPoint v0.8 and the proxy
 //! are prerequisites, not ours to deploy: every chain sak targets has them at their canonical
@@ -44,7 +45,7 @@ pub(crate) struct DeployArgs {
 #[derive(Debug, Serialize)]
 struct Row {
     /// `CREATE2 deployer`, `EntryPoint v0.8`, `SessionAdapter`, `SakAccount`, `SakAccountFactory`,
-    /// `Sak7702Account`, `SessionKeyValidator`.
+    /// `Sak7702Account`, `SessionKeyValidator`, `Sak7579Account`, `Sak7579AccountFactory`.
     name: &'static str,
     /// Where it is (or will be): the same on every chain.
     address: Address,

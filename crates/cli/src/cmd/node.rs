@@ -348,6 +348,8 @@ impl Summary {
             ("SakAccountFactory", c.sak_account_factory),
             ("Sak7702Account", c.sak_7702_account),
             ("SessionKeyValidator", c.session_key_validator),
+            ("Sak7579Account", c.sak_7579_account_implementation),
+            ("Sak7579AccountFactory", c.sak_7579_account_factory),
         ] {
             s += &format!("  {name:<22} {address}\n");
         }

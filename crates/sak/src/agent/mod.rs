@@ -32,7 +32,7 @@ use sak_primitives::{
     units::{format_time, format_time_from},
 };
 use sak_signer::{
-    guard::{Binding, GuardedSigner, Preflight, load_session_from},
+    guard::{Binding, GuardedSigner, Preflight, load_hosted_session},
     keystore::{self, LocalKey},
     ledger::{AnyLedger, Decision, Ledger, MemoryLedger, Spend},
 };
@@ -225,19 +225,19 @@ impl<'a> Agent<'a> {
                 "`sak session list` shows this account's sessions; grant one with `sak session grant`",
             ))
         };
+        let host = crate::sessions::host_of(&account);
         // Where its grant is: recorded here, else from the account's index of grants.
         let from = match home.session_record(account.address, id)?.filter(|r| r.chain_id == chain.chain_id) {
             Some(record) => record.block,
-            None => crate::grants::grant_block(home, chain, account.address, id).await?.ok_or_else(never)?,
+            None => crate::grants::grant_block(home, chain, host, id).await?.ok_or_else(never)?,
         };
-        let session =
-            load_session_from(&chain.provider, account.address, id, from).await.map_err(|e| match e {
-                sak_signer::Error::UnknownSession { .. } => never(),
-                other => crate::Error::from(other).wrap(format!("reading session {id}'s policy")),
-            })?;
+        let session = load_hosted_session(&chain.provider, host, id, from).await.map_err(|e| match e {
+            sak_signer::Error::UnknownSession { .. } => never(),
+            other => crate::Error::from(other).wrap(format!("reading session {id}'s policy")),
+        })?;
         let (key_name, key) = session_key(home, args, &account, id, session.signer)?;
         let (init_code, delegate) = match account.kind {
-            AccountKind::Smart => (Bytes::new(), None),
+            AccountKind::Smart | AccountKind::Erc7579 => (Bytes::new(), None),
             AccountKind::Eip7702 => {
                 let delegate = eip7702::delegate_of(&chain.provider, account.address).await?;
                 match delegate {
@@ -258,15 +258,32 @@ impl<'a> Agent<'a> {
                 (Bytes::from(EIP7702_MARKER.to_vec()), delegate)
             }
         };
-        let binding = Binding {
-            chain_id: chain.chain_id,
-            context: Context::account(account.address, chain.contracts.entry_point),
-            session_id: id,
+        let (context, lane_key) = if account.kind.is_modular() {
+            if args.lane != 0 {
+                return Err(Hinted::new(
+                    format!("a modular (7579) account's session has one nonce lane, not lane {}", args.lane),
+                    "drop --lane: the account routes by the nonce key `module ‖ session id`, which leaves no lane bits",
+                )
+                .into());
+            }
+            if args.via == Via::Direct {
+                return Err(Hinted::new(
+                    "a modular (7579) account has no direct path (`executeWithSession` is sak's own accounts')",
+                    "use --via self-bundled or --via bundler",
+                )
+                .into());
+            }
+            let context = Context::module(account.address, chain.contracts.entry_point, host.holder);
+            (context, sak_userop::module_nonce_key(host.holder, id))
+        } else {
             // One of the session's own nonce lanes (the contracts refuse any other).
-            lane_key: sak_userop::session_nonce_key(id, args.lane),
-            init_code,
-            delegate,
+            (
+                Context::account(account.address, chain.contracts.entry_point),
+                sak_userop::session_nonce_key(id, args.lane),
+            )
         };
+        let binding =
+            Binding { chain_id: chain.chain_id, context, session_id: id, lane_key, init_code, delegate };
         Ok(Self { home, chain, args, account, session, key, key_name, binding })
     }
 

@@ -73,6 +73,7 @@ pub(super) async fn session_ops(
     known: &HashSet<B256>,
 ) -> Result<ChainAudit> {
     let account = home.account(chain.chain_id)?;
+    crate::sessions::require_sak_account(&account, "`sak audit --chain`")?;
     let head = chain.provider.get_block_number().await.wrap_err("eth_blockNumber")?;
     let from = match from_block {
         Some(b) => b,

@@ -15,7 +15,6 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
 };
-use sak_contracts::SakAccount;
 use sak_primitives::{
     NATIVE,
     units::{format_span, format_time, format_time_from},
@@ -501,9 +500,15 @@ async fn chain_statuses(
     let provider = retrying_provider(&url, quick).ok()?;
     let chain_id = provider.get_chain_id().await.ok()?;
     let block = provider.get_block_by_number(alloy::rpc::types::BlockNumberOrTag::Latest).await.ok()??;
+    let accounts =
+        home.state().ok()?.networks.remove(&home.network_name).map(|n| n.accounts).unwrap_or_default();
     let mut out = BTreeMap::new();
     for r in mine.into_iter().filter(|r| r.chain_id == chain_id) {
-        let view = SakAccount::new(r.account, &provider).getSession(r.id).call().await.ok()?;
+        let host = match accounts.values().find(|a| a.address == r.account && a.chain_id == chain_id) {
+            Some(account) => crate::sessions::host_of(account),
+            None => crate::sessions::Host::account(r.account),
+        };
+        let view = host.view(&provider, r.id).await.ok()?;
         out.insert((r.account, r.id), crate::sessions::status_of(&view, block.header.timestamp));
     }
     Some(out)

@@ -85,12 +85,13 @@ pub(super) async fn check_account(
             r.ok("account", format!("7702 account {} delegates to Sak7702Account", account.address));
             check_leftovers(r, home, chain, account.address).await;
         }
-        AccountKind::Smart => {
+        AccountKind::Smart | AccountKind::Erc7579 => {
+            // `owner()` is the same function on both.
             let owner = SakAccount::new(account.address, &chain.provider).owner().call().await;
             match owner {
                 Ok(o) if o == account.owner => r.ok(
                     "account",
-                    format!("smart account {} ({} bytes of code), owner {o}", account.address, code.len()),
+                    format!("{kind} account {} ({} bytes of code), owner {o}", account.address, code.len()),
                 ),
                 Ok(o) => r.fail(
                     "account",
@@ -138,8 +139,8 @@ pub(super) async fn check_session(
             .get(&home.network_name)
             .and_then(|n| n.sessions.iter().find(|x| x.account == account.address && x.id == id).cloned())
     });
-    let contract = SakAccount::new(account.address, &chain.provider);
-    let view = match contract.getSession(id).call().await {
+    let host = crate::sessions::host_of(account);
+    let view = match host.view(&chain.provider, id).await {
         Ok(v) => v,
         Err(e) => {
             r.fail("session", format!("getSession({id}) on {}: {e}", account.address), "retry `sak doctor`");
@@ -154,18 +155,17 @@ pub(super) async fn check_session(
         }
     };
     let from = record.as_ref().map_or(0, |rec| rec.block);
-    let status =
-        match crate::sessions::chain_status(&chain.provider, account.address, id, from, &view, now).await {
-            Ok(status) => status,
-            Err(e) => {
-                r.fail(
-                    "session",
-                    format!("session #{id}: {e}"),
-                    "retry `sak doctor` with an endpoint that serves eth_getLogs",
-                );
-                return;
-            }
-        };
+    let status = match crate::sessions::chain_status(&chain.provider, host, id, from, &view, now).await {
+        Ok(status) => status,
+        Err(e) => {
+            r.fail(
+                "session",
+                format!("session #{id}: {e}"),
+                "retry `sak doctor` with an endpoint that serves eth_getLogs",
+            );
+            return;
+        }
+    };
     let (after, until) = (view.validAfter.to::<u64>(), view.validUntil.to::<u64>());
     let window = format!("{} .. {}", format_time_from(after, now), format_time_from(until, now));
     let local = if record.is_some() { "" } else { " (not granted from this home)" };
@@ -232,7 +232,7 @@ pub(super) async fn check_session(
         ),
     }
 
-    match caps(home, chain, account.address, id, record.as_ref(), now).await {
+    match caps(home, chain, crate::sessions::host_of(account), id, record.as_ref(), now).await {
         Ok((lines, exhausted)) if exhausted => r.warn(
             "session_caps",
             lines.join("\n"),
@@ -248,25 +248,20 @@ pub(super) async fn check_session(
 pub(super) async fn caps(
     home: &Home,
     chain: &Probed,
-    account: Address,
+    host: crate::sessions::Host,
     id: u32,
     record: Option<&SessionRecord>,
     now: u64,
 ) -> crate::Result<(Vec<String>, bool)> {
-    let policy = crate::sessions::granted_policy(&chain.provider, account, id, record).await?;
-    let contract = SakAccount::new(account, &chain.provider);
-    let view = contract.getSession(id).call().await?;
-    let mut session = sak_policy::Session::new(id, view.signer, policy);
-    let usage = contract.getUsage(id).call().await?;
-    session.ops_used = usage.opsUsed.to();
+    let policy = crate::sessions::granted_policy(&chain.provider, host, id, record).await?;
+    let latest = alloy::eips::BlockId::latest();
+    let counters = host.counters(&chain.provider, id, latest).await?;
+    let mut session = sak_policy::Session::new(id, counters.signer, policy);
+    session.ops_used = counters.ops_used;
     let book = home.offline_contracts()?;
     let (mut lines, mut exhausted) = (Vec::new(), false);
     for limit in session.policy.spend_limits.clone() {
-        let s = contract.getSpend(id, limit.token).call().await?;
-        session.spent.insert(
-            limit.token,
-            sak_policy::Usage { spent: U256::from(s.spent), window: u64::from(s.window.to::<u32>()) },
-        );
+        session.spent.insert(limit.token, host.spend(&chain.provider, id, limit.token, latest).await?);
         let Some((left, renews)) = session.remaining(limit.token, now) else { continue };
         let (name, decimals) = if limit.token == NATIVE {
             ("ETH".to_owned(), Some(18))

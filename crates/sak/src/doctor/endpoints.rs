@@ -200,7 +200,7 @@ pub(super) async fn check_contracts(r: &mut Report, home: &Home, chain: &Probed)
     } else {
         "run `sak deploy` (the owner key pays; `--dry-run` shows the plan)"
     };
-    let rows: [(&'static str, &str, Address, String); 7] = [
+    let rows: [(&'static str, &str, Address, String); 9] = [
         (
             "create2_deployer",
             "the CREATE2 deployer",
@@ -222,6 +222,18 @@ pub(super) async fn check_contracts(r: &mut Report, home: &Home, chain: &Probed)
         ("sak_account_factory", "SakAccountFactory", c.sak_account_factory, deploy_fix.to_owned()),
         ("sak_7702_account", "Sak7702Account", c.sak_7702_account, deploy_fix.to_owned()),
         ("session_key_validator", "SessionKeyValidator", c.session_key_validator, deploy_fix.to_owned()),
+        (
+            "sak_7579_account_implementation",
+            "Sak7579Account",
+            c.sak_7579_account_implementation,
+            deploy_fix.to_owned(),
+        ),
+        (
+            "sak_7579_account_factory",
+            "Sak7579AccountFactory",
+            c.sak_7579_account_factory,
+            deploy_fix.to_owned(),
+        ),
     ];
     for (name, what, address, fix) in rows {
         match code_at(&chain.provider, address).await {

@@ -29,7 +29,7 @@ use crate::{
     store::{AccountKind, AccountRecord, SessionRecord, State},
 };
 use alloy::{
-    primitives::{Address, U64, U256},
+    primitives::{Address, U64},
     providers::{DynProvider, Provider},
     rpc::client::RpcClient,
     transports::{RpcError, TransportError, TransportErrorKind},
@@ -78,7 +78,7 @@ pub enum Status {
 pub struct Check {
     /// A stable identifier: `config`, `state`, `rpc`, `chain_id`, `create2_deployer`,
     /// `entry_point`, `session_adapter`, `sak_account_implementation`, `sak_account_factory`, `sak_7702_account`,
-    /// `session_key_validator`, `repair` (with `--repair`), `chain_identity`, `bundler`, `key_dir`,
+    /// `session_key_validator`, `sak_7579_account_implementation`, `sak_7579_account_factory`, `repair` (with `--repair`), `chain_identity`, `bundler`, `key_dir`,
     /// `owner_key`, `session_key_files`, `account`, `leftover_sessions` (7702), `ledger`, `ledger_unresolved`, and with
     /// `--session`: `session`, `session_key`, `session_caps`.
     pub name: &'static str,

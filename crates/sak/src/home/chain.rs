@@ -17,6 +17,10 @@ pub struct Contracts {
     pub sak_7702_account: Address,
     /// The ERC-7579 validator module `SessionKeyValidator`.
     pub session_key_validator: Address,
+    /// The `Sak7579Account` implementation (the modular form).
+    pub sak_7579_account_implementation: Address,
+    /// The `Sak7579AccountFactory`.
+    pub sak_7579_account_factory: Address,
     /// The local stack (`sak node up`): Uniswap V2, tUSD, TKN, WETH.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<sak_node::Deployment>,
@@ -36,6 +40,8 @@ impl Contracts {
             sak_account_factory: sak.account_factory,
             sak_7702_account: sak.account_7702,
             session_key_validator: sak.session_key_validator,
+            sak_7579_account_implementation: sak.account_7579_implementation,
+            sak_7579_account_factory: sak.account_7579_factory,
             local: None,
             book: Vec::new(),
         }

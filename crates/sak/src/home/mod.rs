@@ -544,6 +544,8 @@ mod tests {
             ("SakAccountFactory", c.sak_account_factory),
             ("Sak7702Account", c.sak_7702_account),
             ("SessionKeyValidator", c.session_key_validator),
+            ("Sak7579Account ", c.sak_7579_account_implementation),
+            ("Sak7579AccountFactory", c.sak_7579_account_factory),
         ] {
             let line = readme
                 .lines()

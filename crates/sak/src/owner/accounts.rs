@@ -80,7 +80,7 @@ pub struct Balance {
     pub decimals: u8,
 }
 
-/// Deploys (smart, from `salt`) or delegates (7702) the owner's account on `chain` unless it
+/// Deploys (smart or 7579, from `salt`) or delegates (7702) the owner's account on `chain` unless it
 /// already is, and records it under `name` ([`free_name`]'s rules). Running it again changes
 /// nothing.
 pub async fn create_account(
@@ -91,23 +91,25 @@ pub async fn create_account(
     name: Option<String>,
 ) -> Result<AccountInfo> {
     let owner = home.owner_address()?;
-    let address = match kind {
-        AccountKind::Smart => {
-            require_code(chain, chain.contracts.sak_account_factory, "SakAccountFactory").await?;
-            SakAccountFactory::new(chain.contracts.sak_account_factory, &chain.provider)
+    let factory = factory_of(chain, kind);
+    let address = match factory {
+        Some((factory, factory_name)) => {
+            require_code(chain, factory, factory_name).await?;
+            // Both factories have SakAccountFactory's interface.
+            SakAccountFactory::new(factory, &chain.provider)
                 .getAddress(owner, salt)
                 .call()
                 .await
-                .wrap_err("SakAccountFactory.getAddress")?
+                .wrap_err_with(|| format!("{factory_name}.getAddress"))?
         }
-        AccountKind::Eip7702 => owner,
+        None => owner,
     };
     let name = free_name(home, name, address)?;
-    let (created, transaction, ended) = match kind {
-        AccountKind::Smart => deploy_smart(home, chain, owner, address, salt).await?,
-        AccountKind::Eip7702 => delegate_eoa(home, chain, owner).await?,
+    let (created, transaction, ended) = match factory {
+        Some(factory) => deploy_smart(home, chain, (kind, factory), owner, address, salt).await?,
+        None => delegate_eoa(home, chain, owner).await?,
     };
-    let salt = (kind == AccountKind::Smart).then_some(salt);
+    let salt = factory.is_some().then_some(salt);
     let record = AccountRecord { kind, address, owner, chain_id: chain.chain_id, salt };
     adopt(home, &name, &record)?;
     let mut info = account_info(home, chain, (&name, &record), created, transaction).await?;
@@ -119,16 +121,27 @@ pub async fn create_account(
 /// was not checked.
 type Ended = (Vec<Leftover>, Option<B256>, Option<String>);
 
+/// The factory (and its name) that deploys accounts of `kind`; None for a delegated EOA.
+fn factory_of(chain: &Chain, kind: AccountKind) -> Option<(Address, &'static str)> {
+    match kind {
+        AccountKind::Smart => Some((chain.contracts.sak_account_factory, "SakAccountFactory")),
+        AccountKind::Erc7579 => Some((chain.contracts.sak_7579_account_factory, "Sak7579AccountFactory")),
+        AccountKind::Eip7702 => None,
+    }
+}
+
 async fn deploy_smart(
     home: &Home,
     chain: &Chain,
+    (kind, (factory, factory_name)): (AccountKind, (Address, &'static str)),
     owner: Address,
     address: Address,
     salt: B256,
 ) -> Result<(bool, Option<B256>, Ended)> {
     let deployed = !chain.provider.get_code_at(address).await?.is_empty();
     home.progress(&format!(
-        "smart account address {address} ({})",
+        "{} account address {address} ({})",
+        kind.as_str(),
         if deployed { "already deployed" } else { "counterfactual: not deployed yet" }
     ));
     if deployed {
@@ -137,8 +150,8 @@ async fn deploy_smart(
     require_gas_money(home, chain, owner).await?;
     let key = home.owner().await?;
     let wallet = home.owner_provider(chain, &key)?;
-    home.progress("deploying through SakAccountFactory…");
-    let receipt = SakAccountFactory::new(chain.contracts.sak_account_factory, &wallet)
+    home.progress(&format!("deploying through {factory_name}…"));
+    let receipt = SakAccountFactory::new(factory, &wallet)
         .createAccount(owner, salt)
         .send()
         .await
@@ -198,7 +211,14 @@ async fn end_leftovers(home: &Home, chain: &Chain, eoa: Address) -> Result<Ended
     });
     let Some(summary) = found.summary() else { return Ok((Vec::new(), None, unchecked)) };
     home.progress(&format!("ending every session: {summary}"));
-    let receipt = super::send_revoke_all(home, chain, eoa, &home.owner().await?).await?;
+    let record = AccountRecord {
+        kind: AccountKind::Eip7702,
+        address: eoa,
+        owner: eoa,
+        chain_id: chain.chain_id,
+        salt: None,
+    };
+    let receipt = super::send_revoke_all(home, chain, &record, &home.owner().await?).await?;
     let mut ended = found.leftovers;
     if let Some(detail) = &found.tampered {
         // Every live session went with the salt, listed or not.
@@ -307,11 +327,14 @@ pub async fn account_info(
     let code_size = chain.provider.get_code_at(record.address).await?.len();
     // The chain's word, not the home's record: ownership may have moved since.
     let owner = match record.kind {
-        AccountKind::Smart if code_size > 0 => SakAccount::new(record.address, &chain.provider)
-            .owner()
-            .call()
-            .await
-            .wrap_err("reading the account's owner")?,
+        // `owner()` is the same function on both.
+        AccountKind::Smart | AccountKind::Erc7579 if code_size > 0 => {
+            SakAccount::new(record.address, &chain.provider)
+                .owner()
+                .call()
+                .await
+                .wrap_err("reading the account's owner")?
+        }
         _ => record.owner,
     };
     Ok(AccountInfo {

@@ -1,29 +1,67 @@
 //! The owner's acts on the account's sessions: grant, revoke one, revoke all; each a
-//! transaction the owner signs, reported once it is the network's confirmations deep.
+//! transaction the owner signs, reported once it is the network's confirmations deep. On a
+//! modular account each is an owner operation in which the account calls its module.
 
 use super::Owner;
-use crate::{Chain, Hinted, Home, OptionExt, Result, error::ensure};
+use crate::{Chain, Hinted, Home, OptionExt, Result, error::ensure, store::AccountRecord};
 use alloy::{
     primitives::{Address, B256},
-    providers::DynProvider,
+    providers::{DynProvider, Provider},
     rpc::types::TransactionReceipt,
+    sol_types::SolCall,
 };
-use sak_contracts::SakAccount;
+use sak_contracts::{SakAccount, SessionKeyValidator};
+use sak_policy::Call;
 use sak_primitives::Policy;
 
-/// Sends `grantSession` from the owner key; returns (id, tx, block).
+/// An owner act on a modular account's sessions: the account calls its `SessionKeyValidator`
+/// (`call`: an `ISakSessions` function, the same on the module as on sak's accounts) in an owner
+/// operation, after a dry run. The receipt of the transaction that carried it.
+pub(super) async fn module_act(
+    home: &Home,
+    chain: &Chain,
+    account: &AccountRecord,
+    call: &impl SolCall,
+    what: &str,
+) -> Result<TransactionReceipt> {
+    let calls = [Call::contract(chain.contracts.session_key_validator, call)];
+    super::simulate(chain, account, &calls).await?;
+    let tx = super::execute(home, chain, account, &calls, what).await?;
+    chain.provider.get_transaction_receipt(tx).await?.ok_or_err(format!("no receipt for {what} (tx {tx})"))
+}
+
+/// Grants `policy` to `key` on `account` (the owner's `grantSession`); returns (id, tx, block).
 pub async fn send_grant(
     home: &Home,
     chain: &Chain,
-    account: Address,
+    account: &AccountRecord,
     policy: &Policy,
     key: Address,
 ) -> Result<(u32, B256, u64)> {
+    let config = policy.to_session_config(key);
+    if account.kind.is_modular() {
+        home.progress("the owner signs an operation of the account calling grantSession…");
+        let receipt =
+            module_act(home, chain, account, &SakAccount::grantSessionCall { config }, "grantSession")
+                .await?;
+        let id = receipt
+            .inner
+            .logs()
+            .iter()
+            .filter_map(|l| l.log_decode::<SessionKeyValidator::AccountSessionGranted>().ok())
+            .find(|l| l.inner.data.account == account.address)
+            .ok_or_err("no AccountSessionGranted event for the account in the receipt")?
+            .inner
+            .data
+            .id;
+        return Ok((id, receipt.transaction_hash, receipt.block_number.unwrap_or_default()));
+    }
+    let account = account.address;
     let owner = home.owner().await?;
     let wallet = home.owner_provider(chain, &owner)?;
     home.progress("the owner signs grantSession…");
     let pending = SakAccount::new(account, &wallet)
-        .grantSession(policy.to_session_config(key))
+        .grantSession(config)
         .send()
         .await
         .map_err(|e| owner_call_error(e, "grantSession"))?;
@@ -76,9 +114,14 @@ fn refused_by_account(
 pub async fn send_revoke_all(
     home: &Home,
     chain: &Chain,
-    account: Address,
+    account: &AccountRecord,
     owner: &Owner,
 ) -> Result<TransactionReceipt> {
+    if account.kind.is_modular() {
+        return module_act(home, chain, account, &SakAccount::revokeAllSessionsCall {}, "revokeAllSessions")
+            .await;
+    }
+    let account = account.address;
     let wallet = home.owner_provider(chain, owner)?;
     let pending = SakAccount::new(account, &wallet)
         .revokeAllSessions()

@@ -1,5 +1,5 @@
 //! The owner acting from its account: calls the account makes, simulated first, then sent. A
-//! smart account runs them in an owner user operation (self-bundled: by anvil's dev key on a
+//! smart or modular account runs them in an owner user operation (self-bundled: by anvil's dev key on a
 //! `sak node` chain, else by the owner key); a delegated EOA is the account, and sends them in
 //! a transaction of its own (a batch as a call to itself).
 
@@ -87,7 +87,8 @@ pub async fn execute(
                 wallet.send_transaction(request).await.wrap_err_with(|| format!("sending {what}"))?;
             Ok(super::mined(home, pending, what).await?.transaction_hash)
         }
-        AccountKind::Smart => {
+        AccountKind::Smart | AccountKind::Erc7579 => {
+            // `owner()` is the same function on both.
             let on_chain = SakAccount::new(account.address, &chain.provider)
                 .owner()
                 .call()

@@ -96,7 +96,7 @@ pub async fn grant(
     if dry_run {
         return Ok(out);
     }
-    let (id, tx, block) = super::send_grant(home, chain, account.address, &out.policy, key).await?;
+    let (id, tx, block) = super::send_grant(home, chain, &account, &out.policy, key).await?;
     let record = SessionRecord {
         id,
         account: account.address,

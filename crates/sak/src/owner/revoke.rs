@@ -41,7 +41,7 @@ pub struct Revoked {
 pub async fn revoke(home: &Home, chain: &Chain, id: u32) -> Result<Revoked> {
     let account = home.account(chain.chain_id)?;
     let now = chain.time().await?;
-    let session = find(home, chain, account.address, id, now).await?;
+    let session = find(home, chain, &account, id, now).await?;
     let mut out = Revoked {
         network: home.network_name.clone(),
         chain_id: chain.chain_id,
@@ -55,15 +55,28 @@ pub async fn revoke(home: &Home, chain: &Chain, id: u32) -> Result<Revoked> {
         status_before: session.status,
     };
     if !out.already_revoked {
-        let owner = home.owner().await?;
-        let wallet = home.owner_provider(chain, &owner)?;
-        let receipt = super::send_revoke(home, &wallet, account.address, id).await?;
+        let receipt = if account.kind.is_modular() {
+            home.progress(&format!(
+                "the owner signs an operation of the account calling revokeSession({id})…"
+            ));
+            super::acts::module_act(
+                home,
+                chain,
+                &account,
+                &SakAccount::revokeSessionCall { id },
+                "revokeSession",
+            )
+            .await?
+        } else {
+            let owner = home.owner().await?;
+            let wallet = home.owner_provider(chain, &owner)?;
+            super::send_revoke(home, &wallet, account.address, id).await?
+        };
         out.transaction = Some(receipt.transaction_hash);
         out.block = receipt.block_number;
         // Done means the chain shows the session inactive, not merely a mined transaction.
-        let view = SakAccount::new(account.address, &chain.provider)
-            .getSession(id)
-            .call()
+        let view = crate::sessions::host_of(&account)
+            .view(&chain.provider, id)
             .await
             .wrap_err("reading the session back after the revoke")?;
         if view.signer != Address::ZERO {
@@ -118,17 +131,17 @@ pub async fn revoke_all(home: &Home, chain: &Chain) -> Result<RevokedAll> {
     let account = home.account(chain.chain_id)?;
     let owner = home.owner().await?;
     let now = chain.time().await?;
-    let contract = SakAccount::new(account.address, &chain.provider);
+    let host = crate::sessions::host_of(&account);
     let mut ended = Vec::new();
     for r in recorded(home, &account, chain.chain_id)? {
-        let view = contract.getSession(r.id).call().await.wrap_err("getSession")?;
+        let view = host.view(&chain.provider, r.id).await?;
         let status = status_of(&view, now);
         if matches!(status, "active" | "not-started") {
             ended.push(Ended { id: r.id, key: r.key, key_name: r.key_name, status_before: status });
         }
     }
     home.progress("the owner signs revokeAllSessions…");
-    let receipt = super::send_revoke_all(home, chain, account.address, &owner).await?;
+    let receipt = super::send_revoke_all(home, chain, &account, &owner).await?;
     let salt = receipt
         .inner
         .logs()

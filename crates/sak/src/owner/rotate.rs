@@ -59,7 +59,7 @@ pub fn rotated_name(old: &str, taken: &[String]) -> String {
 pub async fn rotate(home: &Home, chain: &Chain, id: u32, key: Option<&str>) -> Result<Rotated> {
     let account = home.account(chain.chain_id)?;
     let now = chain.time().await?;
-    let old = find(home, chain, account.address, id, now).await?;
+    let old = find(home, chain, &account, id, now).await?;
     if !old.live() {
         bail!(Hinted::new(
             format!("session #{} is {}: there is nothing to rotate", old.id, old.status),
@@ -81,6 +81,10 @@ pub async fn rotate(home: &Home, chain: &Chain, id: u32, key: Option<&str>) -> R
 
     home.progress(&format!("the owner signs rotateSessionKey({}, `{key_name}`)…", old.id));
     let rotated = async {
+        if account.kind.is_modular() {
+            let rotate = SakAccount::rotateSessionKeyCall { id: old.id, signer: key };
+            return super::acts::module_act(home, chain, &account, &rotate, "rotateSessionKey").await;
+        }
         let pending = SakAccount::new(account.address, &wallet)
             .rotateSessionKey(old.id, key)
             .send()

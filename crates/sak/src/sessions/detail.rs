@@ -2,9 +2,8 @@
 //! budget and the operation count this period, read from the chain.
 
 use super::{find, period_use};
-use crate::{Chain, Home, Result, error::WrapErr};
-use alloy::primitives::{Address, B256, U256};
-use sak_contracts::SakAccount;
+use crate::{Chain, Home, Result};
+use alloy::primitives::{Address, B256};
 use sak_primitives::{Gas, NATIVE, Policy};
 use serde::Serialize;
 
@@ -108,13 +107,14 @@ pub struct OpsUse {
 pub async fn detail(home: &Home, chain: &Chain, id: u32) -> Result<Detail> {
     let account = home.account(chain.chain_id)?;
     let now = chain.time().await?;
-    let session = find(home, chain, account.address, id, now).await?;
+    let session = find(home, chain, &account, id, now).await?;
     let record = home.session_record(account.address, id)?.filter(|r| r.key == session.signer);
     let key_name = match &record {
         Some(r) => Some(r.key_name.clone()),
         None => home.session_keys()?.into_iter().find(|(.., a)| *a == Some(session.signer)).map(|(n, ..)| n),
     };
-    let contract = SakAccount::new(account.address, &chain.provider);
+    let host = super::host_of(&account);
+    let latest = alloy::eips::BlockId::latest();
     // After revoke-all the counters live under the old salt: not readable any more.
     let counters_readable = session.revoked_by != Some("revoke-all");
     let policy = &session.policy;
@@ -123,11 +123,11 @@ pub async fn detail(home: &Home, chain: &Chain, id: u32) -> Result<Detail> {
 
     let mut allowances = Vec::new();
     for limit in &policy.spend_limits {
-        let stored = contract.getSpend(id, limit.token).call().await.wrap_err("getSpend")?;
+        let stored = host.spend(&chain.provider, id, limit.token, latest).await?;
         let u = period_use(
             limit.allowance,
-            U256::from(stored.spent),
-            stored.window.to(),
+            stored.spent,
+            stored.window,
             bounds,
             u64::from(limit.period),
             now,
@@ -147,7 +147,7 @@ pub async fn detail(home: &Home, chain: &Chain, id: u32) -> Result<Detail> {
         });
     }
     let usage = if matches!(policy.gas, Gas::Budget { .. }) || policy.max_ops > 0 {
-        Some(contract.getUsage(id).call().await.wrap_err("getUsage")?)
+        Some(host.counters(&chain.provider, id, latest).await?)
     } else {
         None
     };
@@ -156,15 +156,8 @@ pub async fn detail(home: &Home, chain: &Chain, id: u32) -> Result<Detail> {
         (policy.max_pre_verification_gas > 0).then_some(policy.max_pre_verification_gas);
     let gas = match (&policy.gas, &usage) {
         (Gas::Budget { wei, period }, Some(usage)) => {
-            let u = period_use(
-                *wei,
-                U256::from(usage.gasSpent),
-                usage.gasWindow.to(),
-                bounds,
-                u64::from(*period),
-                now,
-                live,
-            );
+            let u =
+                period_use(*wei, usage.gas.spent, usage.gas.window, bounds, u64::from(*period), now, live);
             GasUse {
                 kind: "budget",
                 budget_wei: Some(wei.to_string()),
@@ -190,7 +183,7 @@ pub async fn detail(home: &Home, chain: &Chain, id: u32) -> Result<Detail> {
 
     let operations = match &usage {
         Some(usage) if policy.max_ops > 0 => {
-            let used: u32 = usage.opsUsed.to();
+            let used = usage.ops_used;
             Some(OpsUse {
                 max: policy.max_ops,
                 used: counters_readable.then_some(used),

@@ -8,15 +8,39 @@ mod detail;
 
 pub use detail::{AllowanceUse, Detail, GasUse, OpsUse, detail};
 
-use crate::{Chain, Hinted, Home, Result, error::WrapErr};
+use crate::{Chain, Hinted, Home, Result, error::WrapErr, store::AccountRecord};
 use alloy::{
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
     rpc::types::Filter,
-    sol_types::SolEvent,
 };
-use sak_contracts::{ISakSessions::SessionView, SakAccount};
+use sak_contracts::ISakSessions::SessionView;
 use sak_primitives::Policy;
+pub use sak_signer::guard::Host;
+
+/// Refuses `what` (a command reading an account's own session events) on a modular account,
+/// whose events the module emits: not followed by it yet.
+pub fn require_sak_account(account: &AccountRecord, what: &str) -> Result<()> {
+    if account.kind.is_modular() {
+        return Err(Hinted::new(
+            format!("{what} does not follow a modular (7579) account's sessions yet: {} is one", account.address),
+            "use `sak session list` / `sak session show` for its sessions, and `sak audit` (without --chain) for \
+             what this home signed",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Where `account`'s sessions are kept: in the account, or (a modular account) in sak's
+/// `SessionKeyValidator` module (at its one address on every chain).
+pub fn host_of(account: &AccountRecord) -> Host {
+    if account.kind.is_modular() {
+        Host::module(account.address, sak_contracts::SakAddresses::canonical().session_key_validator)
+    } else {
+        Host::account(account.address)
+    }
+}
 
 /// A session's status from `getSession` at chain time `now`.
 pub fn status_of(view: &sak_contracts::ISakSessions::SessionView, now: u64) -> &'static str {
@@ -76,87 +100,68 @@ async fn logs(provider: &DynProvider, filter: &Filter, what: &str) -> Result<Vec
     })
 }
 
-/// The last `SessionGranted` event of session `id` on `account`, from `from_block` on.
+/// The last grant event of session `id` in `host`, from `from_block` on.
 pub async fn grant_log(
     provider: &DynProvider,
-    account: Address,
+    host: Host,
     id: u32,
     from_block: u64,
 ) -> Result<Option<alloy::rpc::types::Log>> {
-    let filter = Filter::new()
-        .address(account)
-        .event_signature(SakAccount::SessionGranted::SIGNATURE_HASH)
-        .topic1(U256::from(id))
-        .from_block(from_block);
-    Ok(logs(provider, &filter, "SessionGranted").await?.pop())
+    Ok(logs(provider, &host.grants(Some(id), from_block), "SessionGranted").await?.pop())
 }
 
 /// The session's policy from its grant: the recorded grant transaction, else a log scan.
 pub async fn granted_policy(
     provider: &DynProvider,
-    account: Address,
+    host: Host,
     id: u32,
     record: Option<&crate::store::SessionRecord>,
 ) -> Result<sak_primitives::Policy> {
     if let Some(rec) = record
         && let Some(receipt) = provider.get_transaction_receipt(rec.tx).await?
     {
-        for log in receipt.inner.logs() {
-            if log.address() != account {
-                continue;
-            }
-            if let Ok(ev) = log.log_decode::<SakAccount::SessionGranted>()
-                && ev.inner.data.id == id
-            {
-                return Ok(sak_primitives::Policy::from_session_config(&ev.inner.data.config)?);
+        let grant = host.grants(Some(id), 0);
+        for log in receipt.inner.logs().iter().filter(|l| grant.matches(&l.inner)) {
+            if let Ok((_, config)) = host.granted(&log.inner) {
+                return Ok(sak_primitives::Policy::from_session_config(&config)?);
             }
         }
     }
-    Ok(sak_signer::guard::load_session(provider, account, id).await?.policy)
+    Ok(sak_signer::guard::load_hosted_session(provider, host, id, 0).await?.policy)
 }
 
-/// Session `id` of `account` as the chain has it at chain time `now`; None if it was never
-/// granted there (the scan starts at `from_block`: the recorded grant block, else 0).
+/// Session `id` of `host`'s account as the chain has it at chain time `now`; None if it was
+/// never granted there (the scan starts at `from_block`: the recorded grant block, else 0).
 pub async fn lookup(
     chain: &Chain,
-    account: Address,
+    host: Host,
     id: u32,
     from_block: u64,
     now: u64,
 ) -> Result<Option<OnChain>> {
-    let Some(log) = grant_log(&chain.provider, account, id, from_block).await? else {
+    let Some(log) = grant_log(&chain.provider, host, id, from_block).await? else {
         return Ok(None);
     };
     let grant_block = log.block_number.unwrap_or(from_block);
     let grant_tx = log.transaction_hash.unwrap_or_default();
-    let granted = log
-        .log_decode::<SakAccount::SessionGranted>()
-        .wrap_err("decoding the SessionGranted event")?
-        .inner
-        .data;
-    let policy = Policy::from_session_config(&granted.config)
+    let (granted, config) = host.granted(&log.inner).wrap_err("decoding the grant event")?;
+    let policy = Policy::from_session_config(&config)
         .wrap_err_with(|| format!("session #{id}'s granted policy does not read back"))?;
-    let view =
-        SakAccount::new(account, &chain.provider).getSession(id).call().await.wrap_err("getSession")?;
+    let view = host.view(&chain.provider, id).await?;
     let (status, revoked_by) = match status_of(&view, now) {
         // Granted, yet no stored record under the current salt: revoked one way or the other.
-        "unknown" | "revoked" => ("revoked", Some(how_revoked(chain, account, id, grant_block).await?)),
+        "unknown" | "revoked" => ("revoked", Some(how_revoked(chain, host, id, grant_block).await?)),
         status => (status, None),
     };
-    let signer = sak_signer::guard::session_key(&chain.provider, account, id, granted.signer, grant_block)
+    let signer = sak_signer::guard::hosted_session_key(&chain.provider, host, id, granted, grant_block)
         .await
         .wrap_err("reading the session's key")?;
     Ok(Some(OnChain { id, signer, policy, grant_tx, grant_block, status, revoked_by }))
 }
 
-/// `revoke` if a `SessionRevoked(id)` event follows the grant, else `revoke-all`.
-async fn how_revoked(chain: &Chain, account: Address, id: u32, grant_block: u64) -> Result<&'static str> {
-    let filter = Filter::new()
-        .address(account)
-        .event_signature(SakAccount::SessionRevoked::SIGNATURE_HASH)
-        .topic1(U256::from(id))
-        .from_block(grant_block);
-    Ok(if logs(&chain.provider, &filter, "SessionRevoked").await?.is_empty() {
+/// `revoke` if a revocation of session `id` alone follows the grant, else `revoke-all`.
+async fn how_revoked(chain: &Chain, host: Host, id: u32, grant_block: u64) -> Result<&'static str> {
+    Ok(if logs(&chain.provider, &host.revocations(id, grant_block), "SessionRevoked").await?.is_empty() {
         "revoke-all"
     } else {
         "revoke"
@@ -169,14 +174,14 @@ async fn how_revoked(chain: &Chain, account: Address, id: u32, grant_block: u64)
 /// when it is not (never granted, a different chain, a reset node).
 pub async fn chain_status(
     provider: &DynProvider,
-    account: Address,
+    host: Host,
     id: u32,
     from_block: u64,
     view: &SessionView,
     now: u64,
 ) -> Result<&'static str> {
     match status_of(view, now) {
-        "unknown" if grant_log(provider, account, id, from_block).await?.is_some() => Ok("revoked"),
+        "unknown" if grant_log(provider, host, id, from_block).await?.is_some() => Ok("revoked"),
         status => Ok(status),
     }
 }
@@ -190,18 +195,20 @@ fn unknown_session(home: &Home, account: Address, id: u32) -> crate::Error {
 }
 
 /// The session, or exit 2 pointing at `sak session list`.
-pub async fn find(home: &Home, chain: &Chain, account: Address, id: u32, now: u64) -> Result<OnChain> {
+pub async fn find(home: &Home, chain: &Chain, account: &AccountRecord, id: u32, now: u64) -> Result<OnChain> {
+    let host = host_of(account);
+    let account = account.address;
     let record = home.session_record(account, id)?.filter(|r| r.chain_id == chain.chain_id);
     if let Some(r) = record
-        && let Some(s) = lookup(chain, account, id, r.block, now).await?
+        && let Some(s) = lookup(chain, host, id, r.block, now).await?
     {
         return Ok(s);
     }
     // Not granted from here (or a record the chain does not bear out): the account's index of
     // grants says where to read.
-    match crate::grants::grant_block(home, chain, account, id).await? {
+    match crate::grants::grant_block(home, chain, host, id).await? {
         Some(block) => {
-            lookup(chain, account, id, block, now).await?.ok_or_else(|| unknown_session(home, account, id))
+            lookup(chain, host, id, block, now).await?.ok_or_else(|| unknown_session(home, account, id))
         }
         None => Err(unknown_session(home, account, id)),
     }

@@ -182,6 +182,7 @@ pub enum Signer {
 
 /// The session as the real chain has it (read only): its granted policy and status.
 pub async fn subject(home: &Home, chain: &Chain, account: &AccountRecord, id: u32) -> Result<Subject> {
+    crate::sessions::require_sak_account(account, "`sak session verify`")?;
     let record = home.session_record(account.address, id)?;
     let unknown = || {
         crate::Error::from(Hinted::new(
@@ -290,6 +291,11 @@ pub async fn prove(
 
     let (init_code, delegate) = match account.kind {
         AccountKind::Smart => (Bytes::new(), None),
+        AccountKind::Erc7579 => {
+            return Err(crate::Error::msg(
+                "`sak session verify` does not prove a modular (7579) account's sessions yet",
+            ));
+        }
         AccountKind::Eip7702 => {
             let delegate = eip7702::delegate_of(&fork.provider, account.address)
                 .await?

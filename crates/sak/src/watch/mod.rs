@@ -147,6 +147,7 @@ impl<'a> Watcher<'a> {
         rules: Rules,
         from_block: Option<u64>,
     ) -> Result<Self> {
+        crate::sessions::require_sak_account(&account, "`sak watch`")?;
         let path =
             home.paths.data_dir.join("watch").join(format!("{}-{}.json", home.network_name, account.address));
         let cursor = match std::fs::read(&path) {

@@ -220,32 +220,38 @@ impl Watcher<'_> {
             let record = self.home.state()?.networks.remove(&self.home.network_name).and_then(|n| {
                 n.sessions.into_iter().find(|r| r.account == account && r.chain_id == chain_id && r.id == id)
             });
-            let policy =
-                match crate::sessions::granted_policy(&self.chain.provider, account, id, record.as_ref())
-                    .await
+            let host = crate::sessions::host_of(&self.account);
+            let policy = match crate::sessions::granted_policy(
+                &self.chain.provider,
+                host,
+                id,
+                record.as_ref(),
+            )
+            .await
+            {
+                Ok(p) => Some(p),
+                // No grant event (a planted record): nothing to measure against.
+                Err(e)
+                    if matches!(
+                        e.inner().and_then(|i| i.downcast_ref()),
+                        Some(sak_signer::Error::UnknownSession { .. })
+                    ) =>
                 {
-                    Ok(p) => Some(p),
-                    // No grant event (a planted record): nothing to measure against.
-                    Err(e)
-                        if matches!(
-                            e.inner().and_then(|i| i.downcast_ref()),
-                            Some(sak_signer::Error::UnknownSession { .. })
-                        ) =>
-                    {
-                        None
-                    }
-                    Err(e) => return Err(e),
-                };
+                    None
+                }
+                Err(e) => return Err(e),
+            };
             self.policies.insert(id, policy);
         }
         let Some(policy) = self.policies.get(&id).cloned().flatten() else { return Ok(()) };
-        let contract = SakAccount::new(self.account.address, &self.chain.provider);
+        let host = crate::sessions::host_of(&self.account);
         for limit in &policy.spend_limits {
-            let stored = contract.getSpend(id, limit.token).call().await.wrap_err("getSpend")?;
+            let stored =
+                host.spend(&self.chain.provider, id, limit.token, alloy::eips::BlockId::latest()).await?;
             let u = crate::sessions::period_use(
                 limit.allowance,
-                U256::from(stored.spent),
-                stored.window.to(),
+                stored.spent,
+                stored.window,
                 (policy.valid_after, policy.valid_until),
                 u64::from(limit.period),
                 now,
@@ -384,9 +390,9 @@ impl Watcher<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let contract = SakAccount::new(self.account.address, self.chain.provider.clone());
+        let host = crate::sessions::host_of(&self.account);
         for r in &records {
-            let view = contract.getSession(r.id).call().await.wrap_err("getSession")?;
+            let view = host.view(&self.chain.provider, r.id).await?;
             if !matches!(crate::sessions::status_of(&view, now), "active" | "not-started") {
                 continue;
             }

@@ -15,22 +15,27 @@ pub async fn load_session_from(
     id: u32,
     from_block: u64,
 ) -> Result<Session> {
-    let filter = Filter::new()
-        .address(account)
-        .event_signature(SakAccount::SessionGranted::SIGNATURE_HASH)
-        .topic1(U256::from(id))
-        .from_block(from_block);
-    let logs = provider.get_logs(&filter).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
-    let log = logs.last().ok_or(Error::UnknownSession { account, id })?;
-    let granted = log
-        .log_decode::<SakAccount::SessionGranted>()
-        .map_err(|e| Error::Chain(format!("SessionGranted event: {e}")))?
-        .inner
-        .data;
-    let policy = sak_primitives::Policy::from_session_config(&granted.config)
+    load_hosted_session(provider, Host::account(account), id, from_block).await
+}
+
+/// [`load_session_from`] for a session wherever it lives ([`Host`]): in the account, or in
+/// the module of a modular account (its `AccountSessionGranted` event).
+pub async fn load_hosted_session(
+    provider: &DynProvider,
+    host: Host,
+    id: u32,
+    from_block: u64,
+) -> Result<Session> {
+    let logs = provider
+        .get_logs(&host.grants(Some(id), from_block))
+        .await
+        .map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
+    let log = logs.last().ok_or(Error::UnknownSession { account: host.account, id })?;
+    let (granted, config) = host.granted(&log.inner)?;
+    let policy = sak_primitives::Policy::from_session_config(&config)
         .map_err(|e| Error::Chain(format!("the granted policy does not read back: {e}")))?;
     let signer =
-        session_key(provider, account, id, granted.signer, log.block_number.unwrap_or_default()).await?;
+        hosted_session_key(provider, host, id, granted, log.block_number.unwrap_or_default()).await?;
     Ok(Session::new(id, signer, policy))
 }
 
@@ -44,27 +49,27 @@ pub async fn session_key(
     granted: Address,
     from_block: u64,
 ) -> Result<Address> {
-    let view = SakAccount::new(account, provider)
-        .getSession(id)
-        .call()
-        .await
-        .map_err(|e| Error::Chain(format!("getSession: {e}")))?;
-    if view.signer != Address::ZERO {
-        return Ok(view.signer);
+    hosted_session_key(provider, Host::account(account), id, granted, from_block).await
+}
+
+/// [`session_key`] for a session wherever it lives ([`Host`]).
+pub async fn hosted_session_key(
+    provider: &DynProvider,
+    host: Host,
+    id: u32,
+    granted: Address,
+    from_block: u64,
+) -> Result<Address> {
+    let now = host.counters(provider, id, BlockId::latest()).await?;
+    if now.signer != Address::ZERO {
+        return Ok(now.signer);
     }
-    let rotations = Filter::new()
-        .address(account)
-        .event_signature(SakAccount::SessionKeyRotated::SIGNATURE_HASH)
-        .topic1(U256::from(id))
-        .from_block(from_block);
-    let logs = provider.get_logs(&rotations).await.map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
+    let logs = provider
+        .get_logs(&host.rotations(id, from_block))
+        .await
+        .map_err(|e| Error::Chain(format!("eth_getLogs: {e}")))?;
     match logs.last() {
-        Some(l) => Ok(l
-            .log_decode::<SakAccount::SessionKeyRotated>()
-            .map_err(|e| Error::Chain(format!("SessionKeyRotated event: {e}")))?
-            .inner
-            .data
-            .signer),
+        Some(l) => host.rotated_to(&l.inner),
         None => Ok(granted),
     }
 }

@@ -27,8 +27,7 @@ pub(super) async fn undelegate(ctx: &Ctx) -> eyre::Result<()> {
     let mut revoked = None;
     if delegate == Some(chain.contracts.sak_7702_account) {
         output::progress(&ctx.global, "ending every session (revokeAllSessions) before undelegating…");
-        revoked =
-            Some(sak::owner::send_revoke_all(ctx, &chain, record.address, &key).await?.transaction_hash);
+        revoked = Some(sak::owner::send_revoke_all(ctx, &chain, &record, &key).await?.transaction_hash);
     }
     let mut transaction = None;
     if delegate.is_some() {

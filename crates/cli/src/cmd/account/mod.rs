@@ -24,7 +24,8 @@ pub(crate) enum AccountCommand {
     /// deployed) or the owner EOA itself, delegated to Sak7702Account with EIP-7702. Running it
     /// again changes nothing.
     #[command(
-        after_help = "Examples:\n  sak account create --kind smart\n  sak account create --kind 7702 --json"
+        after_help = "Examples:\n  sak account create --kind smart\n  sak account create --kind 7702 --json\n  \
+                      sak account create --kind 7579"
     )]
     Create(CreateArgs),
     /// The account: address, kind, code, balances, sessions granted from here.
@@ -113,7 +114,9 @@ struct Ownership {
 
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
-    /// `smart` (SakAccountFactory) or `7702` (the owner EOA delegated in place).
+    /// `smart` (SakAccountFactory), `7702` (the owner EOA delegated in place) or `7579` (a modular
+    /// ERC-7579 account from Sak7579AccountFactory, its sessions kept by the SessionKeyValidator
+    /// module).
     #[arg(long, value_enum, default_value = "smart")]
     kind: AccountKind,
     /// Factory salt for a second smart account of the same owner (hex, 32 bytes).
@@ -145,11 +148,12 @@ async fn transfer_ownership(args: TransferArgs, ctx: &Ctx) -> eyre::Result<()> {
     let chain = ctx.chain().await?;
     let record = ctx.account(chain.chain_id)?;
     if record.kind != AccountKind::Smart {
+        let why = match record.kind {
+            AccountKind::Erc7579 => "a modular (7579) account, whose owner key sak does not rotate yet",
+            _ => "a delegated EOA: its owner is its own key, which cannot change hands",
+        };
         return Err(Hinted::refused(
-            format!(
-                "{} is a delegated EOA: its owner is its own key, which cannot change hands",
-                record.address
-            ),
+            format!("{} is {why}", record.address),
             "move the funds to an account of the new owner instead",
         )
         .into());
@@ -340,6 +344,12 @@ fn human(info: &AccountInfo) -> String {
         (_, 0, _) => "not deployed".to_owned(),
         (AccountKind::Smart, n, true) => format!("deployed now ({n} bytes of code)"),
         (AccountKind::Smart, n, false) => format!("deployed ({n} bytes of code)"),
+        (AccountKind::Erc7579, n, true) => {
+            format!("deployed now ({n} bytes of code), sessions kept by the SessionKeyValidator module")
+        }
+        (AccountKind::Erc7579, n, false) => {
+            format!("deployed ({n} bytes of code), sessions kept by the SessionKeyValidator module")
+        }
         (AccountKind::Eip7702, _, true) => "delegated now to Sak7702Account (EIP-7702)".into(),
         (AccountKind::Eip7702, _, false) => "delegated to Sak7702Account (EIP-7702)".into(),
     };

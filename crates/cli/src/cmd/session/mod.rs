@@ -14,7 +14,6 @@ use alloy::{primitives::Address, providers::Provider};
 use clap::{Args, Subcommand};
 use eyre::WrapErr;
 use sak::{sessions::status_of, words::describe_policy};
-use sak_contracts::SakAccount;
 use sak_primitives::{AllowFile, GasFile, Number, PolicyFile, SpendFile};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -357,9 +356,11 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
+    // The counter is the account's record in the sessions' holder (the account, or the module).
+    let host = sak::sessions::host_of(&account);
     let word = chain
         .provider
-        .get_storage_at(account.address, sak_contracts::AccountState::slot(account.address).into())
+        .get_storage_at(host.holder, sak_contracts::AccountState::slot(account.address).into())
         .await
         .wrap_err("reading the account's session counter (eth_getStorageAt)")?;
     let issued = sak_contracts::AccountState::from_word(word).next_id;
@@ -369,13 +370,12 @@ async fn list(ctx: &Ctx) -> eyre::Result<()> {
             crate::leftover::MAX_IDS
         ));
     }
-    let contract = SakAccount::new(account.address, &chain.provider);
     let mut sessions = Vec::new();
     for id in 1..=issued.min(crate::leftover::MAX_IDS) {
-        let view = contract.getSession(id).call().await.wrap_err("getSession")?;
+        let view = host.view(&chain.provider, id).await?;
         let record = records.iter().rev().find(|r| r.id == id);
         let status = match record {
-            Some(r) => ops::chain_status(&chain.provider, r.account, id, r.block, &view, now).await?,
+            Some(r) => ops::chain_status(&chain.provider, host, id, r.block, &view, now).await?,
             // An issued id the current salt holds no record of: revoked, alone or by revoke-all.
             None => match status_of(&view, now) {
                 "unknown" => "revoked",
