@@ -9,7 +9,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
 };
-use common::{Home, Run, block_on, swap_args};
+use common::{Home, Run, block_on, refusal, swap_args};
 use sak_contracts::{IEntryPoint, MockERC20, SakAccount};
 use sak_signer::ledger::{Decision, Intent, Ledger, SqliteLedger};
 use serde_json::Value;
@@ -39,19 +39,6 @@ fn run(home: &Home, args: &[String], extra: &[&str]) -> Run {
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
     all.extend_from_slice(extra);
     home.sak(&all)
-}
-
-/// The JSON error document of a refused run: exit 1, its refusal named like the contracts'
-/// error.
-fn refusal(home: &Home, args: &[String], extra: &[&str], name: &str) -> Value {
-    let mut all = vec!["--json"];
-    all.extend(args.iter().map(String::as_str));
-    all.extend_from_slice(extra);
-    let run = home.sak(&all).fails(1);
-    let doc = run.json();
-    assert_eq!(doc["error"]["refusal"]["name"], name, "{doc}\nstderr:\n{}", run.stderr);
-    assert_eq!(doc["error"]["exit_code"], 1);
-    doc
 }
 
 fn decisions(home: &Home) -> Vec<Decision> {

@@ -11,20 +11,10 @@ use alloy::{
     primitives::{Address, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
 };
-use common::{Home, block_on, swap_args};
+use common::{Home, block_on, refusal, swap_args};
 use sak_contracts::{SakAddresses, SessionKeyValidator};
 use serde_json::Value;
 use std::future::IntoFuture;
-
-fn refusal(home: &Home, args: &[String], extra: &[&str], name: &str) -> Value {
-    let mut all = vec!["--json"];
-    all.extend(args.iter().map(String::as_str));
-    all.extend_from_slice(extra);
-    let run = home.sak(&all).fails(1);
-    let doc = run.json();
-    assert_eq!(doc["error"]["refusal"]["name"], name, "{doc}\nstderr:\n{}", run.stderr);
-    doc
-}
 
 #[test]
 fn a_modular_account_grants_swaps_and_revokes_from_the_command_line() {

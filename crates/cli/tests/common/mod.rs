@@ -293,6 +293,19 @@ pub(crate) fn doctor_check<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no `{name}` check in {doc:#}"))
 }
 
+/// The JSON error document of a refused `sak --json ARGS EXTRA`: exit 1, its refusal named
+/// `name`, like the contracts' error.
+pub(crate) fn refusal(home: &Home, args: &[String], extra: &[&str], name: &str) -> Value {
+    let mut all = vec!["--json"];
+    all.extend(args.iter().map(String::as_str));
+    all.extend_from_slice(extra);
+    let run = home.sak(&all).fails(1);
+    let doc = run.json();
+    assert_eq!(doc["error"]["refusal"]["name"], name, "{doc}\nstderr:\n{}", run.stderr);
+    assert_eq!(doc["error"]["exit_code"], 1);
+    doc
+}
+
 /// `swap --session ID --in tUSD --out TKN --amount AMOUNT --min-out 0`.
 pub(crate) fn swap_args(session: &str, amount: &str) -> Vec<String> {
     ["swap", "--session", session, "--in", "tUSD", "--out", "TKN", "--amount", amount, "--min-out", "0"]

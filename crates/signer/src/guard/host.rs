@@ -1,7 +1,7 @@
 //! Where a session lives: in the account itself (sak's smart account and 7702 delegate) or in
 //! the ERC-7579 module `SessionKeyValidator`, which holds the sessions of every account that
 //! installed it. The reads differ in one argument (the module is asked for an account) and in
-//! the events (the module's name the account).
+//! the events (the module's name the account they are about).
 
 use crate::{Error, Result};
 use alloy::{
