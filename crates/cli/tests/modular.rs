@@ -2,8 +2,9 @@
 //! OpenZeppelin ERC-7579 account with sak's `SessionKeyValidator` installed), a trader session
 //! granted by an owner operation in which the account calls the module, swaps within the cap
 //! on the module's nonce lane, one beyond it refused before signing and by the module when
-//! forced, the session listed and shown from the module's records, revoked by another owner
-//! operation, refused after; and what is not for a modular account yet says so.
+//! forced, the session listed and shown from the module's records, its key rotated, revoked,
+//! revoke-all and the emergency stop, each by another owner operation, refused after; and what
+//! is not for a modular account yet says so.
 
 mod common;
 
@@ -81,6 +82,18 @@ fn a_modular_account_grants_swaps_and_revokes_from_the_command_line() {
         .fails(2);
     assert!(lane.json()["error"]["message"].as_str().unwrap().contains("one nonce lane"), "{}", lane.stdout);
 
+    // A new key for the session, by owner operation: the same counters, the new key signs.
+    let rotated = home.json(&["session", "rotate", "1"]);
+    assert_eq!(rotated["key_name"], "bot-r2", "{rotated}");
+    let view =
+        block_on(SessionKeyValidator::new(module, &p).getSession(account, 1).call().into_future()).unwrap();
+    assert_eq!(format!("{:#x}", view.signer), rotated["key"].as_str().unwrap().to_lowercase());
+    let done = home.json(&swap_args("1", "100").iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(done["charges"][0]["remaining"], "300000000", "{done}");
+
+    // Two more sessions, ended by revoke-all and by the emergency stop, each an owner operation.
+    assert_eq!(home.trader_session("bot2"), 2);
+
     // Revoked by another owner operation: refused locally and by the module.
     let revoked = home.json(&["session", "revoke", "1"]);
     assert_eq!(revoked["already_revoked"], false, "{revoked}");
@@ -92,6 +105,25 @@ fn a_modular_account_grants_swaps_and_revokes_from_the_command_line() {
     refusal(&home, &swap_args("1", "1"), &[], "SessionNotActive");
     refusal(&home, &swap_args("1", "1"), &["--no-preflight"], "SessionNotActive");
     assert_eq!(home.json(&["session", "list"])["sessions"][0]["status"], "revoked");
+
+    let all = home.json(&["session", "revoke-all"]);
+    let ended: Vec<u64> =
+        all["ended"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert_eq!(ended, vec![2], "{all}");
+    assert!(
+        !block_on(SessionKeyValidator::new(module, &p).getSession(account, 2).call().into_future())
+            .unwrap()
+            .active
+    );
+    refusal(&home, &swap_args("2", "1"), &[], "SessionNotActive");
+    assert_eq!(home.trader_session("bot3"), 3);
+    home.sak(&["session", "panic", "--keep-approvals", "--yes"]).ok();
+    assert!(
+        !block_on(SessionKeyValidator::new(module, &p).getSession(account, 3).call().into_future())
+            .unwrap()
+            .active
+    );
+    refusal(&home, &swap_args("3", "1"), &["--no-preflight"], "SessionNotActive");
 
     // What does not follow a modular account's sessions yet says so, with what to use.
     let watch = home.sak(&["--json", "watch", "--once"]).fails(2);

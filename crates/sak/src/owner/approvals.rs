@@ -179,17 +179,20 @@ pub fn show_allowance(raw: U256, decimals: Option<u8>) -> String {
     }
 }
 
-/// The owner's emergency stop as calls of `account`: end every session (revokeAllSessions),
-/// then, unless `keep_approvals`, set every live allowance found from block `from_block` on to
-/// 0. Returns the calls and what they do, in words.
+/// The owner's emergency stop as calls of `account`: end every session (revokeAllSessions, on
+/// the account itself or, for a modular account, on its module), then, unless
+/// `keep_approvals`, set every live allowance found from block `from_block` on to 0. Returns the
+/// calls and what they do, in words.
 pub async fn panic_calls(
     home: &Home,
     chain: &Chain,
-    account: Address,
+    account: &crate::store::AccountRecord,
     keep_approvals: bool,
     from_block: u64,
 ) -> Result<(Vec<Call>, String)> {
-    let mut calls = vec![Call::new(account, U256::ZERO, SakAccount::revokeAllSessionsCall {}.abi_encode())];
+    let holder = crate::sessions::host_of(account).holder;
+    let account = account.address;
+    let mut calls = vec![Call::new(holder, U256::ZERO, SakAccount::revokeAllSessionsCall {}.abi_encode())];
     let mut zeroed = Vec::new();
     if !keep_approvals {
         let (head, now) = head_and_time(chain).await?;

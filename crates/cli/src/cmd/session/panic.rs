@@ -22,7 +22,6 @@ pub(crate) struct PanicArgs {
 
 pub(super) async fn panic(args: PanicArgs, ctx: &Ctx) -> eyre::Result<()> {
     let (chain, account) = owned(ctx).await?;
-    let (calls, summary) =
-        panic_calls(ctx, &chain, account.address, args.keep_approvals, args.from_block).await?;
+    let (calls, summary) = panic_calls(ctx, &chain, &account, args.keep_approvals, args.from_block).await?;
     act(ctx, (&chain, &account), "panic", summary, calls, &args.confirm).await
 }
